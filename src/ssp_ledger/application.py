@@ -1,0 +1,365 @@
+"""The Ledger: record events atomically, keep projections current, answer point-in-time queries.
+
+The ledger owns the store (an eventsourcing Application with the msgspec mapper) and the clock
+(injectable; tests pass a fake). Recording is all-or-nothing: every event of a batch is checked
+against its partnership's rules (:mod:`ssp_ledger.partnership`), wrapped with the recorded time
+and the hash of its predecessor in the stream, and inserted in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
+
+from ssp_ledger.errors import LedgerError, StoreError
+from ssp_ledger.events import DomainEvent, Event
+from ssp_ledger.partnership import Partnership
+from ssp_ledger.periods import Period, parse_period
+from ssp_ledger.persistence import (
+    GENESIS,
+    Clock,
+    LedgerApplication,
+    Recorded,
+    record_hash,
+    store_env,
+    stream_id,
+)
+from ssp_ledger.projection import (
+    ProjectionFactory,
+    ProjectionSet,
+    Query,
+    Table,
+    load_projections,
+)
+
+__all__ = ["BatchResult", "ConcurrencyError", "Ledger", "utc_now"]
+
+#: Rows read from the notification log per round trip (eventsourcing's default of 10 is slow).
+READ_BATCH = 5_000
+_RETRIES = 3
+
+
+def utc_now() -> dt.datetime:
+    """The default clock: the current time in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class ConcurrencyError(LedgerError):
+    """Another writer kept appending to the same partnership; the batch was not stored."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a call to :meth:`Ledger.record_many` stored."""
+
+    recorded: int
+    """Events newly stored."""
+    duplicates: int
+    """Events skipped because an identical event with the same id was already recorded."""
+    position: int
+    """Notification id of the last stored event (the log's length, for a single writer)."""
+    recorded_at: dt.datetime | None
+    """Recorded time given to the batch (None when nothing was stored)."""
+
+
+@dataclass
+class _Head:
+    partnership: Partnership
+    version: int
+    hash: bytes
+
+
+class Ledger:
+    """An event-sourced ledger of school sport partnerships.
+
+    ``Ledger.open("ssp.db")`` uses a SQLite file, ``Ledger.in_memory()`` eventsourcing's in-memory
+    recorders, ``Ledger.open("postgresql://...")`` PostgreSQL.
+    """
+
+    def __init__(
+        self,
+        location: str | Path = ":memory:",
+        *,
+        clock: Clock = utc_now,
+        projections: Mapping[str, ProjectionFactory] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.location = str(location)
+        self._clock = clock
+        if self.location not in (":memory:", "memory") and "://" not in self.location:
+            parent = Path(self.location).expanduser().resolve().parent
+            if not parent.is_dir():
+                msg = f"cannot open store {self.location!r}: folder {parent} does not exist"
+                raise StoreError(msg)
+        try:
+            self._app = LedgerApplication(env=store_env(self.location, env))
+        except (PersistenceError, sqlite3.Error, OSError) as e:
+            msg = f"cannot open store {self.location!r}: {e}"
+            raise StoreError(msg) from e
+        self._factories = dict(projections) if projections is not None else load_projections()
+        self._lock = threading.RLock()
+        self._heads: dict[str, _Head] = {}
+        self._live: ProjectionSet | None = None
+        self._known: OrderedDict[tuple[dt.datetime, int], ProjectionSet] = OrderedDict()
+        self._last_recorded_at: dt.datetime | None = None
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def open(cls, location: str | Path, **kwargs: Any) -> Ledger:
+        """Open (creating if needed) the store at ``location``."""
+        return cls(location, **kwargs)
+
+    @classmethod
+    def in_memory(cls, **kwargs: Any) -> Ledger:
+        """A ledger held in memory (tests, scenarios)."""
+        return cls(":memory:", **kwargs)
+
+    def close(self) -> None:
+        """Release the store."""
+        self._app.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def projection_names(self) -> list[str]:
+        """Names of the registered projections."""
+        return sorted(self._factories)
+
+    # ------------------------------------------------------------------ writing
+
+    def record(self, event: DomainEvent) -> BatchResult:
+        """Record one event (see :meth:`record_many`)."""
+        return self.record_many([event])
+
+    def record_many(self, events: Iterable[DomainEvent]) -> BatchResult:
+        """Record a batch atomically: every event is stored, or none is.
+
+        Raises a :class:`~ssp_ledger.errors.DomainRuleViolation` naming the first offending
+        event; exact re-recordings of stored events are skipped (idempotent import).
+        """
+        batch = list(events)
+        for i, event in enumerate(batch):
+            if not isinstance(event, Event):
+                msg = f"item {i} of the batch is a {type(event).__name__}, not an event"
+                raise TypeError(msg)
+        with self._lock:
+            for attempt in range(_RETRIES):
+                try:
+                    return self._record_once(batch)
+                except IntegrityError as e:
+                    if attempt == _RETRIES - 1:
+                        msg = f"gave up after {_RETRIES} attempts: another writer kept appending"
+                        raise ConcurrencyError(msg) from e
+            raise AssertionError  # pragma: no cover
+
+    def _record_once(self, batch: list[DomainEvent]) -> BatchResult:
+        recorded_at = self._now()
+        touched: dict[str, tuple[int, bytes]] = {}
+        records: list[Recorded] = []
+        stored: list[StoredEvent] = []
+        duplicates = 0
+        mapper = self._app.msgspec_mapper
+        try:
+            for event in batch:
+                head = self._head(event.partnership_id)
+                if event.partnership_id not in touched:
+                    touched[event.partnership_id] = (head.version, head.hash)
+                if not head.partnership.decide(event):
+                    duplicates += 1
+                    continue
+                head.partnership.apply(event)
+                rec = Recorded(
+                    originator_id=stream_id(event.partnership_id),
+                    originator_version=head.version + 1,
+                    recorded_at=recorded_at,
+                    prev_hash=head.hash,
+                    event=event,
+                )
+                row, plain = mapper.encode(rec)
+                head.version += 1
+                head.hash = record_hash(row, plain)
+                records.append(rec)
+                stored.append(row)
+            ids: list[int] = []
+            if stored:
+                ids = list(self._app.recorder.insert_events(stored) or [])
+        except IntegrityError:
+            self._forget(touched)
+            raise
+        except (PersistenceError, sqlite3.Error, OSError) as e:
+            self._forget(touched)
+            msg = f"cannot write to store {self.location!r}: {e}"
+            raise StoreError(msg) from e
+        except BaseException:
+            self._forget(touched)
+            raise
+        if not stored:
+            return BatchResult(0, duplicates, self.position, None)
+        self._last_recorded_at = recorded_at
+        live = self._live
+        if live is not None and ids and live.position == ids[0] - 1:
+            live.process_all(zip(ids, records, strict=True))
+        return BatchResult(len(stored), duplicates, ids[-1] if ids else self.position, recorded_at)
+
+    def _forget(self, touched: Mapping[str, tuple[int, bytes]]) -> None:
+        # Decision state was mutated by the failed batch: drop it, it reloads from the store.
+        for partnership_id in touched:
+            self._heads.pop(partnership_id, None)
+
+    def _now(self) -> dt.datetime:
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            msg = "the ledger clock must return timezone-aware datetimes"
+            raise ValueError(msg)
+        now = now.astimezone(dt.UTC)
+        if self._last_recorded_at is not None and now < self._last_recorded_at:
+            now = self._last_recorded_at  # recorded time never runs backwards
+        return now
+
+    def _head(self, partnership_id: str) -> _Head:
+        head = self._heads.get(partnership_id)
+        if head is None:
+            head = _Head(Partnership(partnership_id), 0, GENESIS)
+            self._heads[partnership_id] = head
+        # Catch up with anything another writer appended since.
+        mapper = self._app.msgspec_mapper
+        for row in self._app.recorder.select_events(stream_id(partnership_id), gt=head.version):
+            plain = mapper.plaintext(row)
+            rec = mapper.decode(row, plain)
+            head.partnership.apply(rec.event)
+            head.version = row.originator_version
+            head.hash = record_hash(row, plain)
+            if self._last_recorded_at is None or rec.recorded_at > self._last_recorded_at:
+                self._last_recorded_at = rec.recorded_at
+        return head
+
+    # ------------------------------------------------------------------ reading the log
+
+    @property
+    def position(self) -> int:
+        """Notification id of the newest stored event (0 when empty)."""
+        return self._app.recorder.max_notification_id() or 0
+
+    def read(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, Recorded]]:
+        """(position, record) pairs of the whole log in order, from ``start``."""
+        recorder = self._app.recorder
+        decode = self._app.msgspec_mapper.decode
+        position = start
+        while True:
+            rows = recorder.select_notifications(position, READ_BATCH, stop=stop)
+            if not rows:
+                return
+            for row in rows:
+                yield row.id, decode(row)
+            position = rows[-1].id + 1
+
+    def events(self, partnership_id: str | None = None) -> Iterator[Recorded]:
+        """Stored records, of one partnership (in stream order) or of all (in log order)."""
+        if partnership_id is None:
+            for _, rec in self.read():
+                yield rec
+            return
+        decode = self._app.msgspec_mapper.decode
+        for row in self._app.recorder.select_events(stream_id(partnership_id)):
+            yield decode(row)
+
+    def _load(self, position: int) -> Recorded:
+        rows = self._app.recorder.select_notifications(position, 1)
+        if not rows or rows[0].id != position:
+            msg = f"no stored event at position {position}"
+            raise StoreError(msg)
+        return self._app.msgspec_mapper.decode(rows[0])
+
+    def partnerships(self) -> list[str]:
+        """Ids of the partnerships with at least one event (from the live projections' view)."""
+        live = self._projections(None)
+        return sorted({pid for (pid, _), _ in live.contributing()})
+
+    # ------------------------------------------------------------------ projections
+
+    def _projections(self, known_at: dt.datetime | None) -> ProjectionSet:
+        with self._lock:
+            if known_at is None:
+                if self._live is None:
+                    self._live = ProjectionSet(self._factories, self._load)
+                live = self._live
+                live.process_all(self.read(live.position + 1))
+                return live
+            if known_at.tzinfo is None:
+                msg = "known_at must be timezone-aware (e.g. 2011-09-01T00:00:00+00:00)"
+                raise ValueError(msg)
+            key = (known_at, self.position)
+            cached = self._known.get(key)
+            if cached is not None:
+                self._known.move_to_end(key)
+                return cached
+            view = ProjectionSet(self._factories, self._load)
+            view.process_all((p, r) for p, r in self.read() if r.recorded_at <= known_at)
+            self._known[key] = view
+            while len(self._known) > 4:
+                self._known.popitem(last=False)
+            return view
+
+    def rebuild(self) -> None:
+        """Drop the live projections; the next query replays the whole log."""
+        with self._lock:
+            self._live = None
+            self._known.clear()
+
+    def report(
+        self,
+        projection: str,
+        *,
+        as_of: dt.date,
+        known_at: dt.datetime | None = None,
+        by: str | None = None,
+        period: Period | str | None = None,
+        partnership_id: str | None = None,
+        **params: int | str,
+    ) -> Table:
+        """Ask a registered projection for a table at (``as_of``, ``known_at``)."""
+        if isinstance(period, str):
+            period = parse_period(period)
+        query = Query(as_of=as_of, known_at=known_at, by=by, period=period,
+                      partnership_id=partnership_id, params=params)
+        return self._projections(known_at)[projection].report(query)
+
+    def participation(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+        """Sessions, attendances, SEND attendances and competition participants."""
+        return self.report("participation", as_of=as_of, **kwargs)
+
+    def staff_time_cost(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+        """Staff minutes and pence, funded vs hidden in salary budgets."""
+        return self.report("staff_time_cost", as_of=as_of, **kwargs)
+
+    def partnership_age(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+        """Days since formation, member tenure, active members."""
+        return self.report("partnership_age", as_of=as_of, **kwargs)
+
+    def funding(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+        """Level in force per stream, cumulative received and the funding gap."""
+        return self.report("funding", as_of=as_of, **kwargs)
+
+    def leaders(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+        """People trained as leaders, volunteers and coaches."""
+        return self.report("leaders", as_of=as_of, **kwargs)
+
+    def resources(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+        """Resources shared between schools."""
+        return self.report("resources", as_of=as_of, **kwargs)
+

@@ -1,0 +1,510 @@
+"""Domain events: the immutable vocabulary of the ledger.
+
+Every event is a frozen, tagged :class:`msgspec.Struct`. The tag (``"type"`` field in JSON) is the
+class name, so ``{"type": "ClubRun", ...}`` decodes straight into :class:`ClubRun`. Field rules
+(non-negative counts, closed vocabularies, SEND participants not above participants) are checked in
+``__post_init__``, which msgspec runs both on construction and on decoding, so an invalid event can
+never exist in memory.
+
+Units: money is integer pence, time spent is integer minutes, dates are :class:`datetime.date`
+(the *valid* date ``occurred_on``). Recorded time is not part of a domain event: the ledger adds it
+when the event is stored (see :mod:`ssp_ledger.persistence`).
+
+Schema evolution follows eventsourcing's convention: a class that changes shape raises its
+``class_version`` and provides ``upcast_vN_vN+1(state: dict) -> None`` static methods that rewrite
+an older stored state in place (see :class:`ClubRun`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
+
+import msgspec
+
+__all__ = [
+    "ActivityEvent",
+    "ClubRun",
+    "CompetitionHeld",
+    "CorrectableEvent",
+    "CpdDelivered",
+    "DomainEvent",
+    "EVENT_TYPES",
+    "EvaluationRecorded",
+    "Event",
+    "EventCorrected",
+    "EventRetracted",
+    "FundingChanged",
+    "LeaderTrained",
+    "ObjectiveSet",
+    "PartnershipDissolved",
+    "PartnershipFormed",
+    "ResourceShared",
+    "SchoolJoined",
+    "SchoolLeft",
+    "StaffAssigned",
+    "StaffReleased",
+    "event_schema",
+    "schools_named",
+]
+
+Phase = Literal["secondary", "primary", "special", "sports_college"]
+Role = Literal["PDM", "SSCO", "PLT", "PE_TEACHER", "COMPETITION_MANAGER", "COACH", "OTHER"]
+Setting = Literal["after_school", "lunchtime", "community_club"]
+CompetitionKind = Literal["intra_school", "inter_school", "festival"]
+LeaderKind = Literal["young_leader", "volunteer", "coach"]
+ResourceKind = Literal["equipment", "facility", "coach", "expertise"]
+
+#: Upper bound for any count or minutes field: far above anything real, low enough to catch typos
+#: such as a value in pence entered as a head count.
+MAX_COUNT = 10_000_000
+#: Upper bound for money fields, in pence (one billion pounds).
+MAX_PENCE = 100_000_000_000
+#: Earliest and latest valid dates the ledger accepts (SSPs ran 2002-2011; later years cover the
+#: PE-teacher funding to 2013 and researchers' horizons).
+MIN_DATE = dt.date(1990, 1, 1)
+MAX_DATE = dt.date(2100, 12, 31)
+MAX_TEXT = 2_000
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type"):
+    """Base of every ledger event. Not recorded itself."""
+
+    partnership_id: str
+    """Identifier of the partnership (the event stream) this event belongs to, e.g. ``"tyneside"``."""
+    occurred_on: dt.date
+    """Valid date: when it happened in the world (not when the ledger learned it)."""
+    event_id: str
+    """Unique identifier of this event within its partnership; re-recording the same id with the
+    same content is a no-op, with different content an error."""
+
+    class_version: ClassVar[int] = 1
+    _literal_fields: ClassVar[dict[str, tuple[str, ...]]] = {}
+    _int_fields: ClassVar[tuple[str, ...]] = ()
+    _text_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        self._check_common()
+        self.check()
+
+    def _check_common(self) -> None:
+        if not MIN_DATE <= self.occurred_on <= MAX_DATE:
+            raise ValueError(
+                f"occurred_on {self.occurred_on.isoformat()} is outside "
+                f"{MIN_DATE.isoformat()}..{MAX_DATE.isoformat()}"
+            )
+        for name in ("partnership_id", "event_id"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"{name} must not be empty")
+        for name in self._text_fields:
+            if len(getattr(self, name)) > MAX_TEXT:
+                raise ValueError(f"{name} is longer than {MAX_TEXT} characters")
+        for name, allowed in self._literal_fields.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        for name in self._int_fields:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer; got {value!r}")
+            limit = MAX_PENCE if name.endswith("_pence") else MAX_COUNT
+            if value < 0:
+                raise ValueError(f"{name} must not be negative; got {value}")
+            if value > limit:
+                raise ValueError(f"{name} is implausibly large ({value} > {limit})")
+
+    def check(self) -> None:
+        """Cross-field rules of one event class (override; the default has none)."""
+
+
+def _require(value: str, name: str) -> None:
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty")
+
+
+# --------------------------------------------------------------------------- structure
+
+
+class PartnershipFormed(Event, frozen=True, kw_only=True):
+    """A partnership starts; must be the first event of its stream."""
+
+    name: str
+    """Human name of the partnership."""
+    hub_school_id: str
+    """School id of the hub (usually the specialist sports college)."""
+    strategy: str = "PESSCL"
+    """Free text naming the national strategy it was formed under (e.g. PESSCL, PESSYP)."""
+
+    def check(self) -> None:
+        _require(self.name, "name")
+        _require(self.hub_school_id, "hub_school_id")
+
+
+class SchoolJoined(Event, frozen=True, kw_only=True):
+    """A school becomes a member of the partnership from ``occurred_on``."""
+
+    school_id: str
+    """Stable school identifier (e.g. a URN)."""
+    school_name: str
+    """Display name of the school."""
+    phase: Phase
+    """secondary, primary, special or sports_college."""
+
+    def check(self) -> None:
+        _require(self.school_id, "school_id")
+
+
+class SchoolLeft(Event, frozen=True, kw_only=True):
+    """A school stops being a member; ``occurred_on`` is its last day of membership."""
+
+    school_id: str
+    """The leaving school."""
+    reason: str = ""
+    """Why it left."""
+
+    def check(self) -> None:
+        _require(self.school_id, "school_id")
+
+
+class StaffAssigned(Event, frozen=True, kw_only=True):
+    """A member of staff takes (or changes) a partnership role from ``occurred_on``.
+
+    Recording it again for the same ``staff_id`` replaces the terms from its date on.
+    """
+
+    staff_id: str
+    """Stable identifier of the person."""
+    role: Role
+    """PDM, SSCO, PLT, PE_TEACHER, COMPETITION_MANAGER, COACH or OTHER."""
+    school_id: str
+    """School where the person is employed."""
+    release_minutes_per_week: int
+    """Term-time minutes per week released from other duties for partnership work."""
+    hourly_cost_pence: int
+    """Full hourly cost of the person's time (salary plus on-costs), in pence."""
+    funding_stream: str | None = None
+    """Funding stream paying for the release, or None when it is hidden in salary budgets."""
+
+    def check(self) -> None:
+        _require(self.staff_id, "staff_id")
+        _require(self.school_id, "school_id")
+        if self.funding_stream is not None:
+            _require(self.funding_stream, "funding_stream")
+
+
+class StaffReleased(Event, frozen=True, kw_only=True):
+    """A member of staff stops partnership work; ``occurred_on`` is the last day."""
+
+    staff_id: str
+    """The person released."""
+    reason: str = ""
+    """Why (end of funding, left post, ...)."""
+
+    def check(self) -> None:
+        _require(self.staff_id, "staff_id")
+
+
+class FundingChanged(Event, frozen=True, kw_only=True):
+    """The annual level of a funding stream changes from ``occurred_on`` (0 ends it)."""
+
+    funding_stream: str
+    """Stream name, e.g. ``"ssp-grant"`` or ``"pe-teacher-day"``."""
+    annual_amount_pence: int
+    """New annual level in pence; 0 ends the stream."""
+    reason: str = ""
+    """Why the level changed."""
+    citation: str = ""
+    """Source of the figure (grant letter, DfE announcement, audit report)."""
+
+    def check(self) -> None:
+        _require(self.funding_stream, "funding_stream")
+
+
+class PartnershipDissolved(Event, frozen=True, kw_only=True):
+    """The partnership ends; no event may be dated after ``occurred_on``."""
+
+    reason: str = ""
+    """Why it was dissolved."""
+
+
+class ObjectiveSet(Event, frozen=True, kw_only=True):
+    """A governance objective is set (NAO: clear objectives)."""
+
+    objective_id: str
+    """Identifier of the objective."""
+    text: str
+    """What the objective is."""
+
+    def check(self) -> None:
+        _require(self.objective_id, "objective_id")
+
+
+class EvaluationRecorded(Event, frozen=True, kw_only=True):
+    """An objective is evaluated (NAO: independent evaluation)."""
+
+    objective_id: str
+    """The objective evaluated."""
+    outcome: str
+    """What the evaluation found."""
+    independent: bool = False
+    """True when carried out by someone outside the partnership."""
+
+    def check(self) -> None:
+        _require(self.objective_id, "objective_id")
+
+
+# --------------------------------------------------------------------------- activity
+
+
+class ClubRun(Event, frozen=True, kw_only=True):
+    """One session of a club at a school.
+
+    ``class_version`` 2 added ``setting``; version-1 stored events are upcast to
+    ``after_school``, which is what every club was before the field existed.
+    """
+
+    club_id: str
+    """Identifier of the club (sessions of the same club share it)."""
+    school_id: str
+    """School where the session ran."""
+    activity: str
+    """Sport or activity, e.g. ``"football"``."""
+    participants: int
+    """Young people attending this session."""
+    send_participants: int = 0
+    """Of those, young people with special educational needs and disabilities."""
+    staff_minutes: int = 0
+    """Staff minutes spent running the session."""
+    staff_id: str | None = None
+    """Who ran it, when known; unknown staff time is costed as hidden at the default rate."""
+    setting: Setting = "after_school"
+    """after_school, lunchtime or community_club."""
+
+    class_version: ClassVar[int] = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 had no ``setting``: every club then was an after-school club."""
+        state["setting"] = "after_school"
+
+    def check(self) -> None:
+        _require(self.club_id, "club_id")
+        _require(self.school_id, "school_id")
+        _require(self.activity, "activity")
+        if self.send_participants > self.participants:
+            raise ValueError(
+                f"send_participants ({self.send_participants}) exceeds "
+                f"participants ({self.participants})"
+            )
+
+
+class CompetitionHeld(Event, frozen=True, kw_only=True):
+    """A competition or festival."""
+
+    kind: CompetitionKind
+    """intra_school, inter_school or festival."""
+    school_ids: tuple[str, ...]
+    """Schools taking part; the first is the host."""
+    activity: str
+    """Sport or activity."""
+    participants: int
+    """Young people taking part."""
+    staff_minutes: int = 0
+    """Staff minutes spent organising and running it."""
+
+    def check(self) -> None:
+        _require(self.activity, "activity")
+        if not self.school_ids:
+            raise ValueError("school_ids must name at least one school")
+        if len(set(self.school_ids)) != len(self.school_ids):
+            raise ValueError("school_ids must not repeat a school")
+        for school_id in self.school_ids:
+            _require(school_id, "school_ids[]")
+
+
+class LeaderTrained(Event, frozen=True, kw_only=True):
+    """People trained as young leaders, volunteers or coaches."""
+
+    school_id: str
+    """School the people belong to."""
+    leader_kind: LeaderKind
+    """young_leader, volunteer or coach."""
+    award: str
+    """Award or course, e.g. ``"Sports Leaders UK Level 1"``."""
+    people: int
+    """How many people completed it."""
+    minutes: int = 0
+    """Staff minutes spent delivering the training."""
+
+    def check(self) -> None:
+        _require(self.school_id, "school_id")
+        _require(self.award, "award")
+
+
+class CpdDelivered(Event, frozen=True, kw_only=True):
+    """Continuing professional development delivered to teachers."""
+
+    topic: str
+    """What the CPD covered."""
+    teachers: int
+    """Teachers attending."""
+    minutes: int
+    """Length in minutes (staff time of the deliverer)."""
+
+    def check(self) -> None:
+        _require(self.topic, "topic")
+
+
+class ResourceShared(Event, frozen=True, kw_only=True):
+    """One school lends another equipment, a facility, a coach or expertise."""
+
+    from_school_id: str
+    """School providing the resource."""
+    to_school_id: str
+    """School receiving it."""
+    resource: ResourceKind
+    """equipment, facility, coach or expertise."""
+    staff_minutes: int = 0
+    """Staff minutes the sharing took."""
+    value_pence: int = 0
+    """Estimated value of what was shared, in pence."""
+
+    def check(self) -> None:
+        _require(self.from_school_id, "from_school_id")
+        _require(self.to_school_id, "to_school_id")
+        if self.from_school_id == self.to_school_id:
+            raise ValueError("from_school_id and to_school_id must differ")
+
+
+CorrectableEvent = Union[  # noqa: UP007 -- msgspec needs a runtime Union object for tagged decoding
+    PartnershipFormed,
+    SchoolJoined,
+    SchoolLeft,
+    StaffAssigned,
+    StaffReleased,
+    FundingChanged,
+    ClubRun,
+    CompetitionHeld,
+    LeaderTrained,
+    CpdDelivered,
+    ResourceShared,
+    ObjectiveSet,
+    EvaluationRecorded,
+    PartnershipDissolved,
+]
+"""Every event that states a fact about the world (everything except corrections)."""
+
+ActivityEvent = Union[  # noqa: UP007 -- runtime Union, see CorrectableEvent
+    ClubRun, CompetitionHeld, LeaderTrained, CpdDelivered, ResourceShared
+]
+"""Events that record partnership activity (participation and staff time)."""
+
+
+# --------------------------------------------------------------------------- corrections
+
+
+class EventCorrected(Event, frozen=True, kw_only=True):
+    """Replaces the content of an earlier event from the correction's recorded time on.
+
+    The replacement keeps the target's ``event_id`` and type: it is the same fact, restated.
+    """
+
+    target_event_id: str
+    """Id of the event being corrected."""
+    reason: str
+    """Why it was corrected (shown to auditors)."""
+    replacement: CorrectableEvent
+    """The event as it should have been recorded."""
+
+    def check(self) -> None:
+        _require(self.target_event_id, "target_event_id")
+        _require(self.reason, "reason")
+        if self.replacement.event_id != self.target_event_id:
+            raise ValueError(
+                f"replacement.event_id ({self.replacement.event_id!r}) must equal "
+                f"target_event_id ({self.target_event_id!r})"
+            )
+        if self.replacement.partnership_id != self.partnership_id:
+            raise ValueError("replacement.partnership_id must equal partnership_id")
+        if self.target_event_id == self.event_id:
+            raise ValueError("a correction cannot target itself")
+
+
+class EventRetracted(Event, frozen=True, kw_only=True):
+    """Withdraws an earlier event from the correction's recorded time on."""
+
+    target_event_id: str
+    """Id of the event being withdrawn."""
+    reason: str
+    """Why it was withdrawn (shown to auditors)."""
+
+    def check(self) -> None:
+        _require(self.target_event_id, "target_event_id")
+        _require(self.reason, "reason")
+        if self.target_event_id == self.event_id:
+            raise ValueError("a retraction cannot target itself")
+
+
+DomainEvent = Union[  # noqa: UP007 -- runtime Union, see CorrectableEvent
+    CorrectableEvent, EventCorrected, EventRetracted
+]
+"""The tagged union of every recordable event."""
+
+
+def _members(union: Any) -> tuple[type[Event], ...]:
+    out: list[type[Event]] = []
+    for arg in get_args(union):
+        if get_origin(arg) in (Union, types.UnionType):
+            out.extend(_members(arg))
+        else:
+            out.append(arg)
+    return tuple(out)
+
+
+EVENT_TYPES: Mapping[str, type[Event]] = types.MappingProxyType(
+    {cls.__name__: cls for cls in _members(DomainEvent)}
+)
+"""Event classes by their tag (``"type"`` in JSON)."""
+
+
+def _prepare_field_rules(cls: type[Event]) -> None:
+    """Derive the generic field checks of an event class from its annotations (once, at import)."""
+    hints = typing.get_type_hints(cls)
+    literals: dict[str, tuple[str, ...]] = {}
+    ints: list[str] = []
+    texts: list[str] = []
+    for f in msgspec.structs.fields(cls):
+        hint = hints[f.name]
+        if get_origin(hint) is Literal:
+            literals[f.name] = tuple(get_args(hint))
+        elif hint is int:
+            ints.append(f.name)
+        elif hint is str:
+            texts.append(f.name)
+    cls._literal_fields = literals
+    cls._int_fields = tuple(ints)
+    cls._text_fields = tuple(texts)
+
+
+for _cls in EVENT_TYPES.values():
+    _prepare_field_rules(_cls)
+del _cls
+
+
+def schools_named(event: Event) -> tuple[str, ...]:
+    """School ids an event names, which must be members on its valid date."""
+    if isinstance(event, ClubRun | LeaderTrained | StaffAssigned | SchoolLeft):
+        return (event.school_id,)
+    if isinstance(event, CompetitionHeld):
+        return event.school_ids
+    if isinstance(event, ResourceShared):
+        return (event.from_school_id, event.to_school_id)
+    return ()
+
+
+def event_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of every recordable event, for non-Python integrators."""
+    return msgspec.json.schema(DomainEvent)  # type: ignore[arg-type]  # Union is a valid type form

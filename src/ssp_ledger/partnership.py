@@ -1,0 +1,357 @@
+"""The Partnership aggregate: the domain rules every recorded event must satisfy.
+
+Pure domain code: no I/O, no clock. The ledger folds a stream's events into a :class:`Partnership`
+and asks :meth:`Partnership.decide` before storing anything; a batch is stored only when every
+event in it was accepted in turn.
+
+Rules (each a typed error from :mod:`ssp_ledger.errors`):
+
+* the first event of a stream is ``PartnershipFormed`` and there is only one;
+* nothing is dated before formation or after dissolution;
+* a school named by an event is a member on the event's valid date; a school cannot join while a
+  member, nor leave while it has later events;
+* a ``StaffReleased`` names someone with an assignment in force;
+* a correction or retraction names an existing, unretracted fact of the same stream, and the
+  history with the change applied still satisfies every rule;
+* an event id already recorded is accepted again only with identical content (idempotent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from ssp_ledger.errors import (
+    AfterDissolution,
+    BeforeFormation,
+    DomainRuleViolation,
+    DuplicateEventId,
+    NotAMember,
+    NotFormed,
+    StaffNotAssigned,
+    TargetNotFound,
+    TargetRetracted,
+)
+from ssp_ledger.events import (
+    CorrectableEvent,
+    DomainEvent,
+    EventCorrected,
+    EventRetracted,
+    PartnershipDissolved,
+    PartnershipFormed,
+    SchoolJoined,
+    SchoolLeft,
+    StaffAssigned,
+    StaffReleased,
+    schools_named,
+)
+
+__all__ = ["Membership", "Partnership", "fingerprint", "valid_time_order"]
+
+_ENCODER = msgspec.msgpack.Encoder()
+
+#: Same-day ordering used when folding facts by valid date: structure before activity before exits.
+_RANK: dict[type, int] = {
+    PartnershipFormed: 0,
+    SchoolJoined: 1,
+    StaffAssigned: 2,
+    StaffReleased: 4,
+    SchoolLeft: 5,
+    PartnershipDissolved: 6,
+}
+_STRUCTURAL = (
+    PartnershipFormed, SchoolJoined, SchoolLeft, StaffAssigned, StaffReleased, PartnershipDissolved
+)
+
+
+def fingerprint(event: DomainEvent) -> bytes:
+    """A 16-byte digest of an event's canonical encoding (used for idempotent re-recording)."""
+    return hashlib.blake2b(_ENCODER.encode(event), digest_size=16).digest()
+
+
+def valid_time_order(event: CorrectableEvent) -> tuple[int, int]:
+    """Sort key folding facts in valid-time order (date, then structure before activity)."""
+    return (event.occurred_on.toordinal(), _RANK.get(type(event), 3))
+
+
+@dataclass
+class Membership:
+    """One continuous period a school belongs to the partnership."""
+
+    school_id: str
+    """The school."""
+    school_name: str
+    """Its display name."""
+    phase: str
+    """secondary, primary, special or sports_college."""
+    joined_on: dt.date
+    """First day of membership."""
+    left_on: dt.date | None = None
+    """Last day of membership, or None while still a member."""
+
+    def covers(self, day: dt.date) -> bool:
+        """True when ``day`` falls inside this membership."""
+        return self.joined_on <= day and (self.left_on is None or day <= self.left_on)
+
+
+@dataclass
+class Partnership:
+    """Decision state of one partnership stream."""
+
+    partnership_id: str
+    """The stream's partnership id."""
+    formed_on: dt.date | None = None
+    """Valid date of PartnershipFormed."""
+    dissolved_on: dt.date | None = None
+    """Valid date of PartnershipDissolved."""
+    memberships: dict[str, list[Membership]] = field(default_factory=dict)
+    """Membership periods by school id, in date order."""
+    staff: dict[str, list[tuple[dt.date, dt.date | None]]] = field(default_factory=dict)
+    """Assignment periods by staff id: (first day, last day or None)."""
+    facts: dict[str, CorrectableEvent] = field(default_factory=dict)
+    """Effective content of every unretracted fact, by event id."""
+    retracted: set[str] = field(default_factory=set)
+    """Ids of retracted facts."""
+    fingerprints: dict[str, bytes] = field(default_factory=dict)
+    """Digest of every recorded event (facts and corrections) by event id."""
+    last_named: dict[str, dt.date] = field(default_factory=dict)
+    """Latest valid date of a fact naming each school (an upper bound after corrections)."""
+    latest: dt.date | None = None
+    """Latest valid date of any fact (an upper bound after corrections)."""
+
+    # ------------------------------------------------------------------ decide
+
+    def decide(self, event: DomainEvent) -> bool:
+        """Check ``event`` against the rules without changing state.
+
+        Returns False when it is an exact duplicate of an already recorded event (store nothing),
+        True when it should be recorded; raises a :class:`DomainRuleViolation` otherwise.
+        """
+        seen = self.fingerprints.get(event.event_id)
+        if seen is not None:
+            if seen == fingerprint(event):
+                return False
+            raise DuplicateEventId(
+                event.event_id, self.partnership_id,
+                "event_id already recorded with different content",
+            )
+        if isinstance(event, EventCorrected | EventRetracted):
+            self._decide_change(event)
+        else:
+            self._check_fact(event)
+        return True
+
+    def _violation(self, cls: type[DomainRuleViolation], event: DomainEvent, reason: str) -> None:
+        raise cls(event.event_id, self.partnership_id, reason)
+
+    def _check_fact(self, event: CorrectableEvent) -> None:
+        day = event.occurred_on
+        if isinstance(event, PartnershipFormed):
+            if self.formed_on is not None:
+                self._violation(
+                    NotFormed, event, f"partnership already formed on {self.formed_on.isoformat()}"
+                )
+            if self.latest is not None and day > self.latest:
+                self._violation(BeforeFormation, event, "events exist before this formation date")
+            return
+        if self.formed_on is None:
+            self._violation(NotFormed, event, "no PartnershipFormed recorded for this partnership")
+        assert self.formed_on is not None
+        if day < self.formed_on:
+            self._violation(
+                BeforeFormation, event,
+                f"occurred_on {day.isoformat()} is before formation on "
+                f"{self.formed_on.isoformat()}",
+            )
+        if self.dissolved_on is not None and day > self.dissolved_on:
+            self._violation(
+                AfterDissolution, event,
+                f"occurred_on {day.isoformat()} is after dissolution on "
+                f"{self.dissolved_on.isoformat()}",
+            )
+        if isinstance(event, PartnershipDissolved):
+            if self.dissolved_on is not None:
+                self._violation(AfterDissolution, event, "partnership already dissolved")
+            if self.latest is not None and self.latest > day:
+                self._violation(
+                    AfterDissolution, event,
+                    f"events are recorded up to {self.latest.isoformat()}, after this dissolution",
+                )
+        if isinstance(event, SchoolJoined):
+            for m in self.memberships.get(event.school_id, ()):
+                if m.covers(day) or m.joined_on > day:
+                    self._violation(
+                        DomainRuleViolation, event,
+                        f"school {event.school_id!r} is already a member from "
+                        f"{m.joined_on.isoformat()}",
+                    )
+            return
+        for school_id in schools_named(event):
+            if self.member(school_id, day) is None:
+                self._violation(
+                    NotAMember, event,
+                    f"school {school_id!r} is not a member of the partnership on "
+                    f"{day.isoformat()}",
+                )
+        if isinstance(event, SchoolLeft):
+            last = self.last_named.get(event.school_id)
+            if last is not None and last > day:
+                self._violation(
+                    DomainRuleViolation, event,
+                    f"school {event.school_id!r} has events up to {last.isoformat()}, "
+                    "after this leaving date",
+                )
+            m = self.member(event.school_id, day)
+            if m is not None and m.left_on is not None:
+                self._violation(
+                    DomainRuleViolation, event,
+                    f"school {event.school_id!r} already left on {m.left_on.isoformat()}",
+                )
+        if isinstance(event, StaffReleased) and not self.assigned(event.staff_id, day):
+            self._violation(
+                StaffNotAssigned, event,
+                f"staff {event.staff_id!r} has no assignment in force on {day.isoformat()}",
+            )
+
+    def _decide_change(self, event: EventCorrected | EventRetracted) -> None:
+        target = self.facts.get(event.target_event_id)
+        if target is None:
+            if event.target_event_id in self.retracted:
+                self._violation(
+                    TargetRetracted, event,
+                    f"target event {event.target_event_id!r} is already retracted",
+                )
+            self._violation(
+                TargetNotFound, event,
+                f"target event {event.target_event_id!r} is not a fact of this partnership",
+            )
+        assert target is not None
+        if isinstance(event, EventCorrected):
+            replacement = event.replacement
+            if type(replacement) is not type(target):
+                self._violation(
+                    DomainRuleViolation, event,
+                    f"replacement is a {type(replacement).__name__} but the target is a "
+                    f"{type(target).__name__}; retract it and record a new event instead",
+                )
+            if not isinstance(target, _STRUCTURAL):
+                # An activity fact: its replacement only needs to fit the structure.
+                # (Rules on activity facts never depend on other activity facts.)
+                self._check_fact(replacement)
+                return
+        self._trial(event)
+
+    def _trial(self, event: EventCorrected | EventRetracted) -> Partnership:
+        facts = dict(self.facts)
+        if isinstance(event, EventRetracted):
+            del facts[event.target_event_id]
+        else:
+            facts[event.target_event_id] = event.replacement
+        try:
+            return Partnership.fold(self.partnership_id, facts.values())
+        except DomainRuleViolation as e:
+            self._violation(
+                type(e), event,
+                f"applying it would break the history: event {e.event_id!r}: {e.reason}",
+            )
+            raise  # pragma: no cover -- _violation always raises
+
+    # ------------------------------------------------------------------ apply
+
+    def apply(self, event: DomainEvent) -> None:
+        """Fold an accepted event into the state."""
+        self.fingerprints[event.event_id] = fingerprint(event)
+        if isinstance(event, EventRetracted):
+            target = self.facts[event.target_event_id]
+            if isinstance(target, _STRUCTURAL):
+                self._rebuild_structure(event)
+            del self.facts[event.target_event_id]
+            self.retracted.add(event.target_event_id)
+            return
+        if isinstance(event, EventCorrected):
+            target = self.facts[event.target_event_id]
+            if isinstance(target, _STRUCTURAL):
+                self._rebuild_structure(event)
+            else:
+                self._note_dates(event.replacement)
+            self.facts[event.target_event_id] = event.replacement
+            return
+        self.facts[event.event_id] = event
+        self._apply_fact(event)
+
+    def _rebuild_structure(self, event: EventCorrected | EventRetracted) -> None:
+        trial = self._trial(event)
+        self.formed_on = trial.formed_on
+        self.dissolved_on = trial.dissolved_on
+        self.memberships = trial.memberships
+        self.staff = trial.staff
+        self.last_named = trial.last_named
+        self.latest = trial.latest
+
+    def _note_dates(self, event: CorrectableEvent) -> None:
+        day = event.occurred_on
+        if self.latest is None or day > self.latest:
+            self.latest = day
+        for school_id in schools_named(event):
+            if isinstance(event, SchoolLeft):
+                continue
+            if self.last_named.get(school_id, dt.date.min) < day:
+                self.last_named[school_id] = day
+
+    def _apply_fact(self, event: CorrectableEvent) -> None:
+        day = event.occurred_on
+        self._note_dates(event)
+        if isinstance(event, PartnershipFormed):
+            self.formed_on = day
+        elif isinstance(event, PartnershipDissolved):
+            self.dissolved_on = day
+        elif isinstance(event, SchoolJoined):
+            periods = self.memberships.setdefault(event.school_id, [])
+            periods.append(Membership(event.school_id, event.school_name, event.phase, day))
+            periods.sort(key=lambda m: m.joined_on)
+        elif isinstance(event, SchoolLeft):
+            m = self.member(event.school_id, day)
+            assert m is not None
+            m.left_on = day
+        elif isinstance(event, StaffAssigned):
+            periods_s = self.staff.setdefault(event.staff_id, [])
+            # A new assignment while one is in force replaces its terms from this date on.
+            for i, (start, end) in enumerate(periods_s):
+                if start < day and (end is None or end >= day):
+                    periods_s[i] = (start, day - dt.timedelta(days=1))
+            periods_s.append((day, None))
+            periods_s.sort(key=lambda p: p[0])
+        elif isinstance(event, StaffReleased):
+            periods_s = self.staff[event.staff_id]
+            for i, (start, end) in enumerate(periods_s):
+                if start <= day and (end is None or end >= day):
+                    periods_s[i] = (start, day)
+
+    # ------------------------------------------------------------------ queries
+
+    def member(self, school_id: str, day: dt.date) -> Membership | None:
+        """The membership of ``school_id`` covering ``day``, if any."""
+        for m in self.memberships.get(school_id, ()):
+            if m.covers(day):
+                return m
+        return None
+
+    def assigned(self, staff_id: str, day: dt.date) -> bool:
+        """True when ``staff_id`` has an assignment in force on ``day``."""
+        return any(
+            start <= day and (end is None or day <= end) for start, end in self.staff.get(staff_id, ())
+        )
+
+    @classmethod
+    def fold(cls, partnership_id: str, facts: Iterable[CorrectableEvent]) -> Partnership:
+        """Rebuild structure from facts in valid-time order, checking every rule on the way."""
+        state = cls(partnership_id)
+        for fact in sorted(facts, key=valid_time_order):
+            state._check_fact(fact)
+            state.facts[fact.event_id] = fact
+            state._apply_fact(fact)
+        return state

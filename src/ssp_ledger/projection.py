@@ -1,0 +1,385 @@
+"""Projection machinery: the protocol, the valid-time index, the runner and the registry.
+
+A projection sees *facts*: the effective content of an event at a point of the log. Corrections
+and retractions never reach a projection as such; the runner (:class:`ProjectionSet`) turns them
+into ``retract(old fact)`` and ``apply(new fact)`` calls, so a projection only has to know how to
+add and remove the effect of one fact. Queries carry both time axes (:class:`Query`): the runner
+chooses which facts a projection has seen (``known_at``), the projection answers for valid dates
+(``as_of``, ``period``) from its own index without touching the log.
+
+Standard projections live outside the core (the ``ssp_ledger_projections`` package in the
+top-level ``projections/`` folder) and are found through the ``ssp_ledger.projections``
+entry-point group, exactly like a user's own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from itertools import accumulate
+from typing import ClassVar, Protocol, runtime_checkable
+
+import msgspec
+
+from ssp_ledger.errors import UnknownProjection
+from ssp_ledger.events import CorrectableEvent, EventCorrected, EventRetracted
+from ssp_ledger.periods import Period, PeriodKind, periods_between
+from ssp_ledger.persistence import Recorded
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Cell",
+    "Fact",
+    "GroupedIndex",
+    "PERIOD_KINDS",
+    "Projection",
+    "ProjectionSet",
+    "Query",
+    "Series",
+    "Table",
+    "load_projections",
+]
+
+ENTRY_POINT_GROUP = "ssp_ledger.projections"
+PERIOD_KINDS: tuple[PeriodKind, ...] = ("academic_year", "term", "financial_year", "calendar_year")
+
+Cell = str | int | None
+"""A table cell: labels are text, figures are integers (pence, minutes, counts, days)."""
+
+
+class Fact(msgspec.Struct, frozen=True):
+    """The effective content of one event, as a projection sees it."""
+
+    position: int
+    """Notification id of the stored record that made this content effective."""
+    recorded_at: dt.datetime
+    """When the ledger learned this content (the original's or the correction's time)."""
+    event: CorrectableEvent
+    """The event content in force."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Query:
+    """What a report is asked for: both time axes, a grouping and an optional filter."""
+
+    as_of: dt.date
+    """Valid date: include facts with ``occurred_on <= as_of``."""
+    known_at: dt.datetime | None = None
+    """Recorded time: include only what the ledger knew then (None: everything)."""
+    by: str | None = None
+    """Grouping: a dimension of the projection, or a period kind (academic_year, term, ...)."""
+    period: Period | None = None
+    """Restrict to facts dated inside this period (and not after ``as_of``)."""
+    partnership_id: str | None = None
+    """Restrict to one partnership."""
+    params: Mapping[str, int | str] = field(default_factory=dict)
+    """Projection-specific parameters (e.g. ``default_hourly_cost_pence``)."""
+
+    @property
+    def window(self) -> tuple[dt.date | None, dt.date]:
+        """(first day or None, last day) of the valid dates this query covers."""
+        if self.period is None:
+            return None, self.as_of
+        return self.period.start, min(self.period.end, self.as_of)
+
+    @property
+    def period_kind(self) -> PeriodKind | None:
+        """The period kind when grouping by period, else None."""
+        for kind in PERIOD_KINDS:
+            if self.by == kind:
+                return kind
+        return None
+
+
+class Table(msgspec.Struct, frozen=True, kw_only=True):
+    """A projection's answer: named columns of labels and integer figures."""
+
+    projection: str
+    """Name of the projection that produced it."""
+    columns: tuple[str, ...]
+    """Column names; figures carry their unit in the name (``_pence``, ``_minutes``, ``_days``)."""
+    rows: tuple[tuple[Cell, ...], ...]
+    """One tuple per group, in a stable order."""
+    as_of: dt.date
+    """Valid date asked for."""
+    known_at: dt.datetime | None = None
+    """Recorded time asked for (None: everything)."""
+    by: str | None = None
+    """Grouping asked for."""
+    period: str | None = None
+    """Period label asked for."""
+
+    def to_dicts(self) -> list[dict[str, Cell]]:
+        """Rows as dictionaries keyed by column name."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def column(self, name: str) -> list[Cell]:
+        """All values of one column."""
+        i = self.columns.index(name)
+        return [row[i] for row in self.rows]
+
+    def row(self, group: str) -> dict[str, Cell]:
+        """The row whose first cell is ``group``."""
+        for row in self.rows:
+            if row[0] == group:
+                return dict(zip(self.columns, row, strict=True))
+        raise KeyError(group)
+
+
+@runtime_checkable
+class Projection(Protocol):
+    """What the runner needs from a projection. Write your own against this and register it."""
+
+    name: ClassVar[str]
+    """Registry name, e.g. ``"participation"``."""
+    groupings: ClassVar[tuple[str, ...]]
+    """Values ``Query.by`` accepts besides None and the period kinds."""
+
+    def apply(self, fact: Fact) -> None:
+        """Add the effect of a fact."""
+
+    def retract(self, fact: Fact) -> None:
+        """Remove the effect of a fact previously applied (corrections, retractions)."""
+
+    def report(self, query: Query) -> Table:
+        """Answer a query from the projection's own state (never from the log)."""
+
+
+# --------------------------------------------------------------------------- valid-time index
+
+
+class Series:
+    """Integer measures over valid dates with O(log n) sums up to (or between) any dates.
+
+    Additions go to an append-only buffer; the first query after a change sorts it once and builds
+    prefix sums. Removing a fact's effect is adding its negation, so the index never re-scans the
+    log and incremental updates equal a full rebuild.
+    """
+
+    __slots__ = ("_days", "_dirty", "_keys", "_prefix", "_values", "width")
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._days: list[int] = []
+        self._values: list[tuple[int, ...]] = []
+        self._dirty = False
+        self._keys: list[int] = []
+        self._prefix: list[list[int]] = []
+
+    def add(self, day: dt.date, values: tuple[int, ...]) -> None:
+        """Add ``values`` (one per measure) on ``day``."""
+        self._days.append(day.toordinal())
+        self._values.append(values)
+        self._dirty = True
+
+    def __len__(self) -> int:
+        return len(self._days)
+
+    def _build(self) -> None:
+        order = sorted(range(len(self._days)), key=self._days.__getitem__)
+        keys: list[int] = []
+        merged: list[list[int]] = []
+        for i in order:
+            day = self._days[i]
+            if keys and keys[-1] == day:
+                row = merged[-1]
+                for j, v in enumerate(self._values[i]):
+                    row[j] += v
+            else:
+                keys.append(day)
+                merged.append(list(self._values[i]))
+        self._keys = keys
+        self._prefix = [
+            [0, *accumulate(row[j] for row in merged)] for j in range(self.width)
+        ]
+        # Compact the buffer to the merged rows: later rebuilds stay proportional to distinct days.
+        self._days = list(keys)
+        self._values = [tuple(row) for row in merged]
+        self._dirty = False
+
+    def upto(self, day: dt.date | None) -> tuple[int, ...]:
+        """Sums of every measure over entries dated on or before ``day`` (None: nothing)."""
+        if day is None:
+            return (0,) * self.width
+        if self._dirty:
+            self._build()
+        i = bisect_right(self._keys, day.toordinal())
+        return tuple(p[i] for p in self._prefix)
+
+    def between(self, start: dt.date | None, end: dt.date) -> tuple[int, ...]:
+        """Sums over entries dated in ``[start, end]`` (``start`` None: from the beginning)."""
+        hi = self.upto(end)
+        if start is None:
+            return hi
+        lo = self.upto(start - dt.timedelta(days=1))
+        return tuple(a - b for a, b in zip(hi, lo, strict=True))
+
+    def first_day(self) -> dt.date | None:
+        """Earliest date with an entry, or None."""
+        if self._dirty:
+            self._build()
+        return dt.date.fromordinal(self._keys[0]) if self._keys else None
+
+
+class GroupedIndex:
+    """A :class:`Series` for the total and one per value of each grouping dimension."""
+
+    def __init__(self, dimensions: Sequence[str], measures: Sequence[str]) -> None:
+        self.dimensions = tuple(dimensions)
+        self.measures = tuple(measures)
+        self.total = Series(len(self.measures))
+        self._series: dict[str, dict[str, Series]] = {d: {} for d in self.dimensions}
+
+    def add(self, day: dt.date, keys: Mapping[str, str | Iterable[str]],
+            values: tuple[int, ...]) -> None:
+        """Add ``values`` on ``day`` to the total and to each dimension's group(s).
+
+        A dimension may name several groups (e.g. every school in a competition): each gets the
+        full values, so group rows can sum to more than the total.
+        """
+        self.total.add(day, values)
+        for dim in self.dimensions:
+            groups = keys[dim]
+            for group in (groups,) if isinstance(groups, str) else groups:
+                series = self._series[dim].get(group)
+                if series is None:
+                    series = self._series[dim][group] = Series(len(self.measures))
+                series.add(day, values)
+
+    def remove(self, day: dt.date, keys: Mapping[str, str | Iterable[str]],
+               values: tuple[int, ...]) -> None:
+        """Undo an :meth:`add` with the same arguments."""
+        self.add(day, keys, tuple(-v for v in values))
+
+    def groups(self, dimension: str, start: dt.date | None, end: dt.date
+               ) -> dict[str, tuple[int, ...]]:
+        """Sums per group of ``dimension`` over ``[start, end]``, omitting all-zero groups."""
+        out: dict[str, tuple[int, ...]] = {}
+        for group, series in self._series[dimension].items():
+            sums = series.between(start, end)
+            if any(sums):
+                out[group] = sums
+        return out
+
+    def by_period(self, kind: PeriodKind, start: dt.date | None, end: dt.date
+                  ) -> dict[str, tuple[int, ...]]:
+        """Sums of the total per period of ``kind`` from the first entry to ``end``."""
+        first = self.total.first_day()
+        if first is None or first > end:
+            return {}
+        lo = max(first, start) if start is not None else first
+        return {
+            p.label: self.total.between(max(p.start, lo), min(p.end, end))
+            for p in periods_between(kind, lo, end)
+        }
+
+    def table(self, name: str, query: Query) -> Table:
+        """The standard additive report: a row per group (or period), then a total row."""
+        start, end = query.window
+        kind = query.period_kind
+        if kind is not None:
+            grouped = self.by_period(kind, start, end)
+            rows = [(label, *sums) for label, sums in grouped.items()]
+        elif query.by is not None:
+            if query.by not in self.dimensions:
+                msg = (
+                    f"{name}: cannot group by {query.by!r}; choose one of "
+                    f"{', '.join((*self.dimensions, *PERIOD_KINDS))}"
+                )
+                raise ValueError(msg)
+            grouped = self.groups(query.by, start, end)
+            rows = [(label, *grouped[label]) for label in sorted(grouped)]
+        else:
+            rows = []
+        rows.append(("total", *self.total.between(start, end)))
+        return Table(
+            projection=name,
+            columns=(query.by or "group", *self.measures),
+            rows=tuple(rows),
+            as_of=query.as_of,
+            known_at=query.known_at,
+            by=query.by,
+            period=query.period.label if query.period else None,
+        )
+
+
+# --------------------------------------------------------------------------- runner
+
+ProjectionFactory = Callable[[], Projection]
+
+
+class ProjectionSet:
+    """Keeps a set of projections up to date with the log, turning corrections into
+    retract/apply pairs. ``load`` reads back the record at a position (to find the content a
+    correction replaces); the set keeps only positions in memory, not events.
+    """
+
+    def __init__(self, factories: Mapping[str, ProjectionFactory],
+                 load: Callable[[int], Recorded]) -> None:
+        self.projections: dict[str, Projection] = {n: f() for n, f in factories.items()}
+        self._load = load
+        self._current: dict[tuple[str, str], int] = {}
+        self.position = 0
+        """Notification id of the last record processed."""
+
+    def __getitem__(self, name: str) -> Projection:
+        try:
+            return self.projections[name]
+        except KeyError:
+            msg = f"no projection named {name!r}; registered: {', '.join(sorted(self.projections))}"
+            raise UnknownProjection(msg) from None
+
+    def _fact_at(self, position: int) -> Fact:
+        recorded = self._load(position)
+        event = recorded.event
+        if isinstance(event, EventCorrected):
+            return Fact(position, recorded.recorded_at, event.replacement)
+        assert not isinstance(event, EventRetracted)
+        return Fact(position, recorded.recorded_at, event)
+
+    def process(self, position: int, recorded: Recorded) -> None:
+        """Apply one stored record (in log order)."""
+        event = recorded.event
+        projections = self.projections.values()
+        if isinstance(event, EventRetracted | EventCorrected):
+            key = (event.partnership_id, event.target_event_id)
+            old = self._fact_at(self._current[key])
+            for p in projections:
+                p.retract(old)
+            if isinstance(event, EventRetracted):
+                del self._current[key]
+            else:
+                fact = Fact(position, recorded.recorded_at, event.replacement)
+                self._current[key] = position
+                for p in projections:
+                    p.apply(fact)
+        else:
+            self._current[(event.partnership_id, event.event_id)] = position
+            fact = Fact(position, recorded.recorded_at, event)
+            for p in projections:
+                p.apply(fact)
+        self.position = position
+
+    def process_all(self, records: Iterable[tuple[int, Recorded]]) -> None:
+        """Apply records in log order."""
+        for position, recorded in records:
+            self.process(position, recorded)
+
+    def contributing(self) -> Iterator[tuple[tuple[str, str], int]]:
+        """(partnership_id, event_id) -> position of every fact in force."""
+        yield from self._current.items()
+
+
+def load_projections() -> dict[str, ProjectionFactory]:
+    """Projection classes registered under the ``ssp_ledger.projections`` entry-point group."""
+    found: dict[str, ProjectionFactory] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        cls = ep.load()
+        if not isinstance(getattr(cls, "name", None), str):
+            msg = f"entry point {ep.name!r} ({ep.value}) is not a projection class"
+            raise TypeError(msg)
+        found[ep.name] = cls
+    return found
