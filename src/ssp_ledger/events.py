@@ -74,7 +74,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type
     """Base of every ledger event. Not recorded itself."""
 
     partnership_id: str
-    """Identifier of the partnership (the event stream) this event belongs to, e.g. ``"tyneside"``."""
+    """Identifier of the partnership (its event stream), e.g. ``"tyneside"``."""
     occurred_on: dt.date
     """Valid date: when it happened in the world (not when the ledger learned it)."""
     event_id: str
@@ -507,4 +507,4 @@ def schools_named(event: Event) -> tuple[str, ...]:
 
 def event_schema() -> dict[str, Any]:
     """JSON Schema (2020-12) of every recordable event, for non-Python integrators."""
-    return msgspec.json.schema(DomainEvent)  # type: ignore[arg-type]  # Union is a valid type form
+    return msgspec.json.schema(DomainEvent)

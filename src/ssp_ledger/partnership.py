@@ -205,11 +205,11 @@ class Partnership:
                     f"school {event.school_id!r} has events up to {last.isoformat()}, "
                     "after this leaving date",
                 )
-            m = self.member(event.school_id, day)
-            if m is not None and m.left_on is not None:
+            current = self.member(event.school_id, day)
+            if current is not None and current.left_on is not None:
                 self._violation(
                     DomainRuleViolation, event,
-                    f"school {event.school_id!r} already left on {m.left_on.isoformat()}",
+                    f"school {event.school_id!r} already left on {current.left_on.isoformat()}",
                 )
         if isinstance(event, StaffReleased) and not self.assigned(event.staff_id, day):
             self._violation(
@@ -314,9 +314,9 @@ class Partnership:
             periods.append(Membership(event.school_id, event.school_name, event.phase, day))
             periods.sort(key=lambda m: m.joined_on)
         elif isinstance(event, SchoolLeft):
-            m = self.member(event.school_id, day)
-            assert m is not None
-            m.left_on = day
+            left = self.member(event.school_id, day)
+            assert left is not None
+            left.left_on = day
         elif isinstance(event, StaffAssigned):
             periods_s = self.staff.setdefault(event.staff_id, [])
             # A new assignment while one is in force replaces its terms from this date on.
@@ -342,9 +342,8 @@ class Partnership:
 
     def assigned(self, staff_id: str, day: dt.date) -> bool:
         """True when ``staff_id`` has an assignment in force on ``day``."""
-        return any(
-            start <= day and (end is None or day <= end) for start, end in self.staff.get(staff_id, ())
-        )
+        periods = self.staff.get(staff_id, ())
+        return any(start <= day and (end is None or day <= end) for start, end in periods)
 
     @classmethod
     def fold(cls, partnership_id: str, facts: Iterable[CorrectableEvent]) -> Partnership:

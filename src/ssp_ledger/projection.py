@@ -31,10 +31,12 @@ from ssp_ledger.persistence import Recorded
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "AdditiveProjection",
     "Cell",
     "Fact",
     "GroupedIndex",
     "PERIOD_KINDS",
+    "PartitionedIndex",
     "Projection",
     "ProjectionSet",
     "Query",
@@ -159,7 +161,7 @@ class Series:
     log and incremental updates equal a full rebuild.
     """
 
-    __slots__ = ("_days", "_dirty", "_keys", "_prefix", "_values", "width")
+    __slots__ = ("_compact_at", "_days", "_dirty", "_keys", "_prefix", "_values", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
@@ -168,12 +170,17 @@ class Series:
         self._dirty = False
         self._keys: list[int] = []
         self._prefix: list[list[int]] = []
+        self._compact_at = 4096
 
     def add(self, day: dt.date, values: tuple[int, ...]) -> None:
         """Add ``values`` (one per measure) on ``day``."""
         self._days.append(day.toordinal())
         self._values.append(values)
         self._dirty = True
+        if len(self._days) >= self._compact_at:
+            # Bound memory during long replays: merge same-day entries (amortised O(1) per add).
+            self._build()
+            self._compact_at = 2 * len(self._days) + 4096
 
     def __len__(self) -> int:
         return len(self._days)
@@ -276,21 +283,34 @@ class GroupedIndex:
             for p in periods_between(kind, lo, end)
         }
 
-    def table(self, name: str, query: Query) -> Table:
-        """The standard additive report: a row per group (or period), then a total row."""
+    def table(self, name: str, query: Query,
+              derived: Mapping[str, tuple[str, Callable[[str], str]]] | None = None) -> Table:
+        """The standard additive report: a row per group (or period), then a total row.
+
+        ``derived`` maps extra grouping names to (base dimension, key function), resolved at query
+        time (e.g. phase from school), so a later change of the mapping needs no re-indexing.
+        """
         start, end = query.window
         kind = query.period_kind
+        derived = derived or {}
         if kind is not None:
             grouped = self.by_period(kind, start, end)
-            rows = [(label, *sums) for label, sums in grouped.items()]
+            rows: list[tuple[Cell, ...]] = [(label, *sums) for label, sums in grouped.items()]
         elif query.by is not None:
-            if query.by not in self.dimensions:
-                msg = (
-                    f"{name}: cannot group by {query.by!r}; choose one of "
-                    f"{', '.join((*self.dimensions, *PERIOD_KINDS))}"
-                )
+            if query.by in derived:
+                base, key = derived[query.by]
+                grouped = {}
+                for label, sums in self.groups(base, start, end).items():
+                    group = key(label)
+                    prev = grouped.get(group)
+                    grouped[group] = sums if prev is None else tuple(
+                        a + b for a, b in zip(prev, sums, strict=True))
+            elif query.by in self.dimensions:
+                grouped = self.groups(query.by, start, end)
+            else:
+                choices = (*self.dimensions, *derived, *PERIOD_KINDS)
+                msg = f"{name}: cannot group by {query.by!r}; choose one of {', '.join(choices)}"
                 raise ValueError(msg)
-            grouped = self.groups(query.by, start, end)
             rows = [(label, *grouped[label]) for label in sorted(grouped)]
         else:
             rows = []
@@ -304,6 +324,85 @@ class GroupedIndex:
             by=query.by,
             period=query.period.label if query.period else None,
         )
+
+
+class PartitionedIndex:
+    """One :class:`GroupedIndex` for all partnerships plus one per partnership (for filters)."""
+
+    def __init__(self, dimensions: Sequence[str], measures: Sequence[str]) -> None:
+        self.dimensions = tuple(dimensions)
+        self.measures = tuple(measures)
+        self.all = GroupedIndex(dimensions, measures)
+        self._parts: dict[str, GroupedIndex] = {}
+
+    def add(self, partnership_id: str, day: dt.date, keys: Mapping[str, str | Iterable[str]],
+            values: tuple[int, ...]) -> None:
+        """Add to the overall index and to the partnership's."""
+        self.all.add(day, keys, values)
+        part = self._parts.get(partnership_id)
+        if part is None:
+            part = self._parts[partnership_id] = GroupedIndex(self.dimensions, self.measures)
+        part.add(day, keys, values)
+
+    def remove(self, partnership_id: str, day: dt.date,
+               keys: Mapping[str, str | Iterable[str]], values: tuple[int, ...]) -> None:
+        """Undo an :meth:`add` with the same arguments."""
+        self.add(partnership_id, day, keys, tuple(-v for v in values))
+
+    def index(self, partnership_id: str | None) -> GroupedIndex:
+        """The index answering for one partnership (an empty one if unknown) or for all."""
+        if partnership_id is None:
+            return self.all
+        return self._parts.get(partnership_id) or GroupedIndex(self.dimensions, self.measures)
+
+    def table(self, name: str, query: Query,
+              derived: Mapping[str, tuple[str, Callable[[str], str]]] | None = None) -> Table:
+        """:meth:`GroupedIndex.table` on the partition the query selects."""
+        return self.index(query.partnership_id).table(name, query, derived)
+
+
+class AdditiveProjection:
+    """Base for projections whose figures are sums of per-event contributions.
+
+    Subclasses name their ``measures`` and indexed ``dimensions`` and map an event to
+    ``(group keys, values)`` in :meth:`contribution`; apply, retract and report come for free.
+    """
+
+    name: ClassVar[str]
+    groupings: ClassVar[tuple[str, ...]]
+    dimensions: ClassVar[tuple[str, ...]]
+    """Dimensions kept in the index (``groupings`` may add derived ones)."""
+    measures: ClassVar[tuple[str, ...]]
+    """Integer figures, in column order."""
+
+    def __init__(self) -> None:
+        self.index = PartitionedIndex(self.dimensions, self.measures)
+
+    def contribution(
+        self, event: CorrectableEvent
+    ) -> tuple[Mapping[str, str | Iterable[str]], tuple[int, ...]] | None:
+        """Group keys and values an event adds, or None when it does not count here."""
+        raise NotImplementedError
+
+    def derived(self, query: Query) -> Mapping[str, tuple[str, Callable[[str], str]]]:
+        """Groupings resolved at query time from an indexed dimension (none by default)."""
+        return {}
+
+    def apply(self, fact: Fact) -> None:
+        """Add the fact's contribution to the index."""
+        found = self.contribution(fact.event)
+        if found is not None:
+            self.index.add(fact.event.partnership_id, fact.event.occurred_on, *found)
+
+    def retract(self, fact: Fact) -> None:
+        """Subtract the fact's contribution from the index."""
+        found = self.contribution(fact.event)
+        if found is not None:
+            self.index.remove(fact.event.partnership_id, fact.event.occurred_on, *found)
+
+    def report(self, query: Query) -> Table:
+        """Totals over the query window, one row per group then a total row."""
+        return self.index.table(self.name, query, self.derived(query))
 
 
 # --------------------------------------------------------------------------- runner

@@ -1,0 +1,71 @@
+"""Participation: club sessions, attendances, SEND attendances and competition participants.
+
+Competitions count at their host school (the first of ``school_ids``) so that school rows add up
+to the total. ``phase`` is derived from ``school`` at query time from the SchoolJoined facts in
+force, so correcting a school's phase needs no re-indexing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import ClassVar
+
+from ssp_ledger.events import ClubRun, CompetitionHeld, CorrectableEvent, SchoolJoined
+from ssp_ledger.projection import AdditiveProjection, Fact, Query
+
+__all__ = ["Participation"]
+
+
+class Participation(AdditiveProjection):
+    """Participation counts as of any valid date, grouped by school, phase, activity or setting."""
+
+    name: ClassVar[str] = "participation"
+    groupings: ClassVar[tuple[str, ...]] = ("school", "phase", "activity", "setting")
+    dimensions: ClassVar[tuple[str, ...]] = ("school", "activity", "setting")
+    measures: ClassVar[tuple[str, ...]] = (
+        "sessions",
+        "attendances",
+        "send_attendances",
+        "competitions",
+        "competition_participants",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._phases: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def contribution(
+        self, event: CorrectableEvent
+    ) -> tuple[Mapping[str, str | Iterable[str]], tuple[int, ...]] | None:
+        """A club session or a competition (counted at its host school)."""
+        if isinstance(event, ClubRun):
+            keys = {"school": event.school_id, "activity": event.activity, "setting": event.setting}
+            return keys, (1, event.participants, event.send_participants, 0, 0)
+        if isinstance(event, CompetitionHeld):
+            keys = {"school": event.school_ids[0], "activity": event.activity,
+                    "setting": event.kind}
+            return keys, (0, 0, 0, 1, event.participants)
+        return None
+
+    def apply(self, fact: Fact) -> None:
+        """Index activity; remember the phase of each school from SchoolJoined."""
+        event = fact.event
+        if isinstance(event, SchoolJoined):
+            self._phases[(event.partnership_id, event.event_id)] = (event.school_id, event.phase)
+        super().apply(fact)
+
+    def retract(self, fact: Fact) -> None:
+        """Undo :meth:`apply`."""
+        event = fact.event
+        if isinstance(event, SchoolJoined):
+            self._phases.pop((event.partnership_id, event.event_id), None)
+        super().retract(fact)
+
+    def derived(self, query: Query) -> Mapping[str, tuple[str, Callable[[str], str]]]:
+        """``phase`` from ``school``, using the schools of the partnership asked about."""
+        phases = {
+            school: phase
+            for (pid, _), (school, phase) in sorted(self._phases.items())
+            if query.partnership_id is None or pid == query.partnership_id
+        }
+        return {"phase": ("school", lambda school: phases.get(school, "unknown"))}

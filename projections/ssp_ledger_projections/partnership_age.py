@@ -1,0 +1,161 @@
+"""Partnership age and member tenure as of any valid date.
+
+Age runs from formation to the as-of date (or to dissolution, if earlier). A member's tenure is the
+number of days from joining to the as-of date (or to its last day of membership). Audits found that
+longer-established partnerships do better: ``by`` a period kind gives the membership and tenure at
+the end of each period, to set beside participation over the same periods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import ClassVar, TypeVar
+
+from ssp_ledger.events import PartnershipDissolved, PartnershipFormed, SchoolJoined, SchoolLeft
+from ssp_ledger.periods import periods_between
+from ssp_ledger.projection import Cell, Fact, Query, Table
+
+__all__ = ["MemberTenure", "PartnershipAge"]
+
+Key = tuple[str, str]
+Structure = PartnershipFormed | PartnershipDissolved | SchoolJoined | SchoolLeft
+S = TypeVar("S", PartnershipFormed, PartnershipDissolved, SchoolJoined, SchoolLeft)
+
+
+@dataclass(frozen=True)
+class MemberTenure:
+    """One membership period seen at a date."""
+
+    partnership_id: str
+    """The partnership."""
+    school_id: str
+    """The school."""
+    phase: str
+    """Its phase."""
+    joined_on: dt.date
+    """First day of membership."""
+    left_on: dt.date | None
+    """Last day, if it has left by the date asked about."""
+    tenure_days: int
+    """Days from joining to the date asked about (or to leaving)."""
+    active: bool
+    """Still a member on the date asked about."""
+
+
+def _whole_years(start: dt.date, end: dt.date) -> int:
+    years = end.year - start.year
+    return years - 1 if (end.month, end.day) < (start.month, start.day) else years
+
+
+class PartnershipAge:
+    """Days since formation, active members, member tenure, dissolved or not."""
+
+    name: ClassVar[str] = "partnership_age"
+    groupings: ClassVar[tuple[str, ...]] = ("school", "phase")
+
+    def __init__(self) -> None:
+        self._facts: dict[Key, Structure] = {}
+
+    def apply(self, fact: Fact) -> None:
+        """Remember formation, dissolution, joins and leaves."""
+        event = fact.event
+        if isinstance(event, PartnershipFormed | PartnershipDissolved | SchoolJoined | SchoolLeft):
+            self._facts[(event.partnership_id, event.event_id)] = event
+
+    def retract(self, fact: Fact) -> None:
+        """Forget what :meth:`apply` remembered."""
+        self._facts.pop((fact.event.partnership_id, fact.event.event_id), None)
+
+    def _of(self, cls: type[S], partnership_id: str | None) -> list[S]:
+        return [f for f in self._facts.values() if isinstance(f, cls)
+                and (partnership_id is None or f.partnership_id == partnership_id)]
+
+    # ------------------------------------------------------------------ queries
+
+    def _selected(self, query: Query) -> list[PartnershipFormed]:
+        return sorted(self._of(PartnershipFormed, query.partnership_id),
+                      key=lambda f: f.partnership_id)
+
+    def _dissolved_on(self, partnership_id: str) -> dt.date | None:
+        dates = [d.occurred_on for d in self._of(PartnershipDissolved, partnership_id)]
+        return min(dates) if dates else None
+
+    def members(self, partnership_id: str, day: dt.date) -> list[MemberTenure]:
+        """Every membership period of a partnership that had started by ``day``."""
+        leaves: dict[str, list[dt.date]] = {}
+        for leave in self._of(SchoolLeft, partnership_id):
+            if leave.occurred_on <= day:
+                leaves.setdefault(leave.school_id, []).append(leave.occurred_on)
+        out: list[MemberTenure] = []
+        joins = sorted(
+            (j for j in self._of(SchoolJoined, partnership_id) if j.occurred_on <= day),
+            key=lambda j: (j.school_id, j.occurred_on),
+        )
+        for join in joins:
+            left = min((d for d in leaves.get(join.school_id, ()) if d >= join.occurred_on),
+                       default=None)
+            end = day if left is None else min(left, day)
+            out.append(MemberTenure(
+                partnership_id, join.school_id, join.phase, join.occurred_on, left,
+                (end - join.occurred_on).days, left is None or left >= day,
+            ))
+        return out
+
+    def report(self, query: Query) -> Table:
+        """One row per partnership (or per school / phase / period)."""
+        _, day = query.window
+        kind = query.period_kind
+        columns: tuple[str, ...]
+        rows: list[tuple[Cell, ...]] = []
+        if query.by is None or kind is not None:
+            columns = ("partnership", "period", "formed_on", "age_days", "age_years",
+                       "active_members", "mean_tenure_days", "dissolved_on")
+            for formed in self._selected(query):
+                if formed.occurred_on > day:
+                    continue
+                ends = [day] if kind is None else [
+                    min(p.end, day) for p in periods_between(kind, formed.occurred_on, day)
+                ]
+                labels = ["" for _ in ends] if kind is None else [
+                    p.label for p in periods_between(kind, formed.occurred_on, day)
+                ]
+                for label, end in zip(labels, ends, strict=True):
+                    rows.append(self._row(formed, label, end))
+        elif query.by == "school":
+            columns = ("partnership", "school", "phase", "joined_on", "left_on", "tenure_days",
+                       "active")
+            for formed in self._selected(query):
+                for m in self.members(formed.partnership_id, day):
+                    rows.append((m.partnership_id, m.school_id, m.phase, m.joined_on.isoformat(),
+                                 m.left_on.isoformat() if m.left_on else None, m.tenure_days,
+                                 int(m.active)))
+        elif query.by == "phase":
+            columns = ("phase", "active_members", "mean_tenure_days")
+            tenure: dict[str, list[int]] = {}
+            for formed in self._selected(query):
+                for m in self.members(formed.partnership_id, day):
+                    if m.active:
+                        tenure.setdefault(m.phase, []).append(m.tenure_days)
+            for phase in sorted(tenure):
+                days = tenure[phase]
+                rows.append((phase, len(days), sum(days) // len(days)))
+        else:
+            msg = (f"{self.name}: cannot group by {query.by!r}; choose one of school, phase, "
+                   "academic_year, term, financial_year, calendar_year")
+            raise ValueError(msg)
+        return Table(projection=self.name, columns=columns, rows=tuple(rows), as_of=query.as_of,
+                     known_at=query.known_at, by=query.by,
+                     period=query.period.label if query.period else None)
+
+    def _row(self, formed: PartnershipFormed, label: str, day: dt.date) -> tuple[Cell, ...]:
+        dissolved = self._dissolved_on(formed.partnership_id)
+        end = day if dissolved is None else min(day, dissolved)
+        active = [m for m in self.members(formed.partnership_id, end) if m.active]
+        mean = sum(m.tenure_days for m in active) // len(active) if active else 0
+        return (
+            formed.partnership_id, label, formed.occurred_on.isoformat(),
+            (end - formed.occurred_on).days, _whole_years(formed.occurred_on, end),
+            len(active), mean,
+            dissolved.isoformat() if dissolved is not None and dissolved <= day else None,
+        )

@@ -1,0 +1,828 @@
+"""Seeded, deterministic synthetic histories of School Sport Partnerships (England).
+
+The generator follows the real programme's shape so that projections, benchmarks and demos see
+realistic data:
+
+* a partnership forms under PESSCL around a specialist sports college (the hub), where a full-time
+  Partnership Development Manager (PDM) is based; each secondary releases a School Sport
+  Co-ordinator (SSCO) two days a week and each primary or special school a Primary Link Teacher (PLT)
+  for about twelve days a year; schools join at the start or over the first two years, and a
+  couple of primaries leave later;
+* Competition Managers arrive with PESSYP from September 2008; staff receive the September
+  teachers' pay awards (a change of terms, recorded as a repeated ``StaffAssigned``);
+* the ring-fenced grant ends: funding is paid to the end of the summer term 2011 and every
+  grant-funded post is released on 31 August 2011; from 1 September 2011 a smaller stream funds
+  one day a week of a PE teacher in each secondary school, until 31 December 2013;
+* activity follows the school year: weekly clubs in term time (no weekends, no half-term weeks),
+  competitions and festivals, young-leader training, CPD and resource sharing. Participation grows
+  with the partnership's age and falls once the grant ends (fewer clubs keep running).
+
+Everything is pure: no I/O, no clock, no module state. Each partnership draws from its own
+``random.Random(f"{seed}:{index}")``, so the same configuration always yields identical events, and
+events are built lazily one academic year at a time, so memory stays flat however many partnerships
+are generated. Events of one partnership come out in valid-date order with the same-day order the
+aggregate uses (structure first, then activity, then releases, leavers and dissolution), so every
+prefix of the output is a valid history.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import chain, islice
+from typing import Any
+
+from ssp_ledger.events import (
+    ClubRun,
+    CompetitionHeld,
+    CpdDelivered,
+    DomainEvent,
+    EvaluationRecorded,
+    FundingChanged,
+    LeaderTrained,
+    ObjectiveSet,
+    PartnershipDissolved,
+    PartnershipFormed,
+    ResourceShared,
+    SchoolJoined,
+    SchoolLeft,
+    StaffAssigned,
+    StaffReleased,
+)
+
+__all__ = ["SyntheticConfig", "generate", "generate_partnership"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyntheticConfig:
+    """Parameters of a synthetic run; equal configurations give identical events."""
+
+    seed: int = 2006
+    """Master seed; partnership ``i`` is seeded from ``f"{seed}:{i}"``."""
+    partnerships: int = 1
+    """Number of partnerships (event streams) that :func:`generate` yields."""
+    secondaries: int = 6
+    """Secondary schools besides the hub sports college."""
+    primaries: int = 30
+    """Primary schools."""
+    specials: int = 2
+    """Special schools."""
+    formed_on: date = date(2006, 9, 1)
+    """Formation date of every partnership."""
+    horizon: date = date(2013, 12, 31)
+    """Last valid date generated (inclusive)."""
+    clubs_per_school: int = 2
+    """Weekly clubs each secondary starts with (primaries and special schools start with one)."""
+
+    def __post_init__(self) -> None:
+        for name in ("partnerships", "secondaries", "primaries", "specials", "clubs_per_school"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+        if self.horizon < self.formed_on:
+            raise ValueError(
+                f"horizon {self.horizon.isoformat()} is before formed_on "
+                f"{self.formed_on.isoformat()}"
+            )
+
+
+# --------------------------------------------------------------------------- the real timeline
+
+#: Competition Managers were introduced with PESSYP from the 2008/09 school year.
+_CM_START = date(2008, 9, 1)
+#: Ring-fenced SSP funding ended in March 2011; partnerships were paid to the end of summer 2011.
+_GRANT_END = date(2011, 8, 31)
+#: One day a week of a PE teacher per secondary school, funded from September 2011 ...
+_PE_DAY_START = date(2011, 9, 1)
+#: ... to the end of 2013, after which nothing is centrally funded.
+_PE_DAY_END = date(2013, 12, 31)
+#: Teachers' September pay awards (England), applied to grant-funded posts as a change of terms.
+_PAY_AWARDS = {2007: 0.025, 2008: 0.0245, 2009: 0.023, 2010: 0.023}
+#: Percentage of pupils meeting the PE and School Sport Survey measure, by school year start
+#: (two hours a week to 2007/08, three hours from 2008/09); the survey ended after 2009/10.
+_SURVEY = {2006: (86, 2), 2007: (90, 2), 2008: (50, 3), 2009: (55, 3)}
+
+_GRANT_CITATION = "DfE letter to partnerships, 20 Oct 2010 / Dec 2010 announcement"
+_PE_DAY_CITATION = "DfE announcement, 20 Dec 2010: PE teacher released one day a week, 2011-2013"
+
+# Weekly release in minutes (7.5-hour days): full time, two days a week, ~12 days a year, one day.
+_FULL_TIME = 37 * 60
+_SSCO_RELEASE = 2 * 450
+_PLT_RELEASE = 90
+_PE_TEACHER_RELEASE = 450
+
+# Same-day order; a refinement of ssp_ledger.partnership.valid_time_order.
+_R_FORMED, _R_JOINED, _R_ASSIGNED, _R_FUNDING, _R_OBJECTIVE = 0, 1, 2, 3, 4
+_R_ACTIVITY, _R_EVALUATION, _R_RELEASED, _R_LEFT, _R_DISSOLVED = 5, 6, 7, 8, 9
+
+# --------------------------------------------------------------------------- vocabulary
+
+_TOWNS = (
+    "Ashbourne", "Barnsworth", "Castleford Vale", "Dunmore", "Eastleigh Downs", "Fenwick",
+    "Glenfield", "Harrowgate Park", "Ingleby", "Kingsbridge", "Langton", "Marlow Heath",
+    "Northgate", "Oakham Vale", "Penbury", "Redcliffe", "Stanmore Edge", "Thornbury",
+    "Upton Moor", "Wexcombe",
+)
+_PLACES = (
+    "Abbey", "Alder", "Ash Grove", "Barley Lane", "Beacon", "Beech Hill", "Birchwood", "Brook",
+    "Castle", "Cedars", "Chapel End", "Church Hill", "Clayton", "Coppice", "Cross Lane", "Dale",
+    "Elmfield", "Fairfield", "Fernhill", "Field End", "Fox Hollow", "Gorse Hill", "Greenacres",
+    "Hawthorn", "Heath", "Highfield", "Hill Top", "Holly Bank", "Kings Meadow", "Lakeside",
+    "Larkrise", "Lime Tree", "Long Lane", "Manor", "Maple", "Meadowside", "Mill Lane",
+    "Moorland", "Northfield", "Oakwood", "Orchard", "Park View", "Pinewood", "Priory", "Queens",
+    "Riverside", "Rosehill", "Rowan", "Southfield", "Spring Bank", "Stonebridge", "Sunnyside",
+    "Thorn Lea", "Valley", "Westfield", "Willow Brook", "Windmill", "Woodlands", "Yew Tree",
+)
+_SAINTS = ("St Mary's", "St John's", "St Peter's", "Holy Trinity", "St Anne's", "St Joseph's")
+
+_SECONDARY_SEASON = (
+    "football", "netball", "hockey", "rugby union", "basketball", "badminton", "table tennis",
+    "dance", "gymnastics", "trampolining", "cross country", "swimming", "fitness",
+)
+_SECONDARY_SUMMER = (
+    "athletics", "cricket", "rounders", "tennis", "softball", "dance", "swimming", "badminton",
+)
+_PRIMARY_SEASON = (
+    "football", "netball", "tag rugby", "multi-skills", "dance", "gymnastics", "quicksticks hockey",
+    "mini basketball", "cross country", "swimming",
+)
+_PRIMARY_SUMMER = (
+    "athletics", "kwik cricket", "rounders", "tennis", "multi-skills", "dance", "orienteering",
+)
+_SPECIAL_ALL = (
+    "boccia", "new age kurling", "table cricket", "polybat", "swimming", "dance", "multi-skills",
+    "goalball", "sitting volleyball",
+)
+_FESTIVALS = (
+    "multi-skills", "dance", "athletics", "tag rugby", "kwik cricket", "gymnastics",
+    "orienteering", "swimming",
+)
+_CPD_TOPICS = (
+    "Dance in KS2", "Inclusive PE", "Gymnastics in KS1", "Assessment for learning in PE",
+    "Outdoor and adventurous activities", "Games for understanding", "Athletics: Sportshall",
+    "High-quality PE: what it looks like", "Swimming and water safety", "Leading playtimes",
+    "Tag rugby for teachers", "Health and well-being through PE",
+)
+_COACH_AWARDS = (
+    "FA Level 1 Certificate in Coaching Football", "England Netball Level 1 Coaching",
+    "ECB Level 1 Coach", "England Athletics Leader in Running Fitness",
+)
+_VOLUNTEER_AWARDS = ("Step into Sport", "Young Ambassadors", "Event volunteer training")
+_LEAVE_REASONS = (
+    "amalgamated with a neighbouring primary school",
+    "transferred to a neighbouring partnership",
+    "school closed",
+)
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True, slots=True)
+class _School:
+    school_id: str
+    name: str
+    phase: str
+    joined: date
+    left: date | None
+
+    def member(self, day: date) -> bool:
+        return self.joined <= day and (self.left is None or day <= self.left)
+
+    @property
+    def secondary(self) -> bool:
+        return self.phase in ("secondary", "sports_college")
+
+
+@dataclass(slots=True)
+class _Post:
+    staff_id: str
+    role: str
+    school_id: str
+    start: date
+    end: date | None
+
+    def in_force(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(slots=True)
+class _Club:
+    number: int
+    weekday: int
+    setting: str
+    minutes: int
+    base_size: int
+    activity: str = ""
+
+
+@dataclass(slots=True)
+class _YearTally:
+    competition_entries: int = 0
+    leaders: int = 0
+    sessions: int = 0
+    attendances: int = 0
+
+
+#: (ordinal, rank, sequence, date, event class, fields): sorts by valid date and same-day rank.
+_Spec = tuple[int, int, int, date, Callable[..., DomainEvent], dict[str, Any]]
+
+
+def _academic_year(day: date) -> int:
+    return day.year if day.month >= 9 else day.year - 1
+
+
+def _year_label(year: int) -> str:
+    return f"{year}/{(year + 1) % 100:02d}"
+
+
+def _week_of(day: date) -> tuple[date, date]:
+    monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=4)
+
+
+def _terms(year: int) -> list[tuple[str, date, date, tuple[date, date]]]:
+    """Approximate English terms of school year ``year`` with their half-term weeks."""
+    may_31 = date(year + 1, 5, 31)
+    late_may_bank_holiday = may_31 - timedelta(days=may_31.weekday())
+    return [
+        ("autumn", date(year, 9, 1), date(year, 12, 19), _week_of(date(year, 10, 27))),
+        ("spring", date(year + 1, 1, 5), date(year + 1, 3, 31), _week_of(date(year + 1, 2, 16))),
+        ("summer", date(year + 1, 4, 15), date(year + 1, 7, 21), _week_of(late_may_bank_holiday)),
+    ]
+
+
+class _Partnership:
+    """Plans one partnership's structure up front, then yields its history year by year."""
+
+    def __init__(self, config: SyntheticConfig, index: int) -> None:
+        self.config = config
+        self.rng = random.Random(f"{config.seed}:{index}")
+        self.pid = f"ssp-{index:03d}"
+        self.formed = config.formed_on
+        self.dissolved = (
+            _PE_DAY_END
+            if index % 3 == 2 and self.formed <= _PE_DAY_END <= config.horizon
+            else None
+        )
+        self.end = self.dissolved or config.horizon
+        self.seq = 0
+        self.structure: list[_Spec] = []
+        self.posts: list[_Post] = []
+        self.role_counts: dict[str, int] = {}
+        self.town = self.rng.choice(_TOWNS)
+        self.schools = self._plan_schools()
+        self.hub = self.schools[0]
+        self._plan_formation()
+        self._plan_staff()
+        self._plan_funding()
+        self._plan_objectives()
+        if self.dissolved is not None:
+            self._add(
+                self.structure, self.dissolved, _R_DISSOLVED, PartnershipDissolved,
+                reason="no central funding after 2013; schools continue through the School Games",
+            )
+        self.structure.sort()
+        self.coordinators: dict[str, list[_Post]] = {}
+        for post in self.posts:
+            if post.role in ("SSCO", "PLT", "PE_TEACHER"):
+                self.coordinators.setdefault(post.school_id, []).append(post)
+        self.coaches = [p for p in self.posts if p.role == "COACH"]
+        self.clubs: dict[str, list[_Club]] = {}
+        self.club_year: dict[str, int] = {}
+        self.cut_done: set[str] = set()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _add(
+        self,
+        into: list[_Spec],
+        day: date,
+        rank: int,
+        cls: Callable[..., DomainEvent],
+        **fields: Any,
+    ) -> None:
+        """Queue an event if ``day`` lies inside the partnership's life."""
+        if self.formed <= day <= self.end:
+            self.seq += 1
+            into.append((day.toordinal(), rank, self.seq, day, cls, fields))
+
+    def _after_formation(self, within_days: int) -> date:
+        """A term start after formation within ``within_days`` (schools join at term starts)."""
+        last = self.formed + timedelta(days=within_days)
+        starts = [
+            start
+            for year in range(_academic_year(self.formed), last.year + 1)
+            for _, start, _, _ in _terms(year)
+            if self.formed < start <= last
+        ]
+        return self.rng.choice(starts) if starts else self.formed
+
+    def _member_days(self, school: _School, days: list[date]) -> list[date]:
+        return [d for d in days if school.member(d)]
+
+    # ------------------------------------------------------------------ structure
+
+    def _plan_schools(self) -> list[_School]:
+        rng, cfg, pid = self.rng, self.config, self.pid
+        places = list(_PLACES)
+        rng.shuffle(places)
+        needed = 1 + cfg.secondaries + cfg.primaries + cfg.specials
+        names = [
+            places[i % len(places)] + ("" if i < len(places) else f" {i // len(places) + 1}")
+            for i in range(needed)
+        ]
+        schools = [_School(f"{pid}-hub", f"{names[0]} Sports College", "sports_college",
+                           self.formed, None)]
+        for k in range(1, cfg.secondaries + 1):
+            joined = self.formed if rng.random() < 0.7 else self._after_formation(730)
+            suffix = rng.choice(("High School", "Community College", "School", "Academy"))
+            schools.append(_School(f"{pid}-sec-{k:02d}", f"{names[k]} {suffix}", "secondary",
+                                   joined, None))
+        first_primary = len(schools)
+        for k in range(1, cfg.primaries + 1):
+            joined = self.formed if rng.random() < 0.6 else self._after_formation(730)
+            place = names[cfg.secondaries + k]
+            if rng.random() < 0.2:
+                name = f"{rng.choice(_SAINTS)} CE Primary School ({place})"
+            else:
+                name = f"{place} {rng.choice(('Primary School', 'Junior School', 'Infant School'))}"
+            schools.append(_School(f"{pid}-pri-{k:02d}", name, "primary", joined, None))
+        for k in range(1, cfg.specials + 1):
+            joined = self.formed if rng.random() < 0.5 else self._after_formation(730)
+            place = names[cfg.secondaries + cfg.primaries + k]
+            schools.append(_School(f"{pid}-spe-{k:02d}", f"{place} Special School", "special",
+                                   joined, None))
+        # A couple of primaries leave later, at the end of a school year.
+        primaries = list(range(first_primary, first_primary + cfg.primaries))
+        for i in rng.sample(primaries, min(2, cfg.primaries // 5)):
+            school = schools[i]
+            candidates = [
+                date(year, 7, 31)
+                for year in range(school.joined.year + 1, self.end.year + 1)
+                if date(year, 7, 31) >= school.joined + timedelta(days=365)
+                and date(year, 7, 31) <= self.end
+            ]
+            if candidates:
+                schools[i] = _School(school.school_id, school.name, school.phase, school.joined,
+                                     rng.choice(candidates))
+        for school in schools:
+            self._add(self.structure, school.joined, _R_JOINED, SchoolJoined,
+                      school_id=school.school_id, school_name=school.name, phase=school.phase)
+            if school.left is not None:
+                self._add(self.structure, school.left, _R_LEFT, SchoolLeft,
+                          school_id=school.school_id, reason=rng.choice(_LEAVE_REASONS))
+        return schools
+
+    def _plan_formation(self) -> None:
+        self._add(
+            self.structure, self.formed, _R_FORMED, PartnershipFormed,
+            name=f"{self.town} School Sport Partnership", hub_school_id=self.hub.school_id,
+            strategy="PESSCL",
+        )
+
+    def _assign(
+        self,
+        role: str,
+        school: _School,
+        start: date,
+        end: date | None,
+        minutes: int,
+        hourly: int,
+        funding: str | None,
+        reason: str,
+        pay_awards: bool = False,
+    ) -> _Post:
+        """Plan one post: its assignment, September pay awards and release."""
+        self.role_counts[role] = self.role_counts.get(role, 0) + 1
+        tag = {"PE_TEACHER": "pe", "COMPETITION_MANAGER": "cm"}.get(role, role.lower())
+        post = _Post(f"{self.pid}-{tag}-{self.role_counts[role]:02d}", role, school.school_id,
+                     start, end)
+        self.posts.append(post)
+        terms: dict[str, Any] = {
+            "staff_id": post.staff_id, "role": role, "school_id": school.school_id,
+            "release_minutes_per_week": minutes, "funding_stream": funding,
+        }
+        self._add(self.structure, start, _R_ASSIGNED, StaffAssigned,
+                  hourly_cost_pence=hourly, **terms)
+        if pay_awards:
+            for year, rate in sorted(_PAY_AWARDS.items()):
+                day = date(year, 9, 1)
+                if start < day and (end is None or day <= end):
+                    hourly = round(hourly * (1 + rate))
+                    self._add(self.structure, day, _R_ASSIGNED, StaffAssigned,
+                              hourly_cost_pence=hourly, **terms)
+        if end is not None:
+            self._add(self.structure, end, _R_RELEASED, StaffReleased,
+                      staff_id=post.staff_id, reason=reason)
+        return post
+
+    def _grant_post(self, role: str, school: _School, start: date, minutes: int,
+                    hourly: tuple[int, int], turnover: float) -> None:
+        """A grant-funded post from ``start`` to the end of the grant (or the school leaving)."""
+        rng = self.rng
+        if start > _GRANT_END:
+            return
+        end, reason = _GRANT_END, "grant ended"
+        if school.left is not None and school.left < end:
+            end, reason = school.left, "school left the partnership"
+        # Occasionally the post holder leaves at the end of a school year and is replaced.
+        changes = [
+            date(year, 8, 31) for year in range(start.year, end.year + 1)
+            if start + timedelta(days=180) < date(year, 8, 31) < end
+        ]
+        if changes and rng.random() < turnover:
+            change = rng.choice(changes)
+            self._assign(role, school, start, change, minutes, rng.randint(*hourly),
+                         "ssp-grant", "left post", pay_awards=True)
+            start = change + timedelta(days=1)
+        self._assign(role, school, start, end, minutes, rng.randint(*hourly), "ssp-grant",
+                     reason, pay_awards=True)
+
+    def _plan_staff(self) -> None:
+        rng = self.rng
+        self._grant_post("PDM", self.hub, self.formed, _FULL_TIME, (2600, 3200), 0.1)
+        for school in self.schools:
+            if school.phase == "secondary":
+                self._grant_post("SSCO", school, school.joined, _SSCO_RELEASE, (2200, 2800), 0.2)
+            elif school.phase in ("primary", "special"):
+                self._grant_post("PLT", school, school.joined, _PLT_RELEASE, (2000, 2600), 0.15)
+        self._grant_post("COMPETITION_MANAGER", self.hub, max(self.formed, _CM_START),
+                         _FULL_TIME, (2400, 2900), 0.0)
+        secondaries = [s for s in self.schools if s.secondary]
+        for school in secondaries:
+            start = max(self.formed, school.joined, _PE_DAY_START)
+            if start <= _PE_DAY_END:
+                self._assign("PE_TEACHER", school, start, _PE_DAY_END, _PE_TEACHER_RELEASE,
+                             rng.randint(2200, 2700), "pe-teacher-day",
+                             "pe-teacher-day funding ended")
+        # Coaches paid from school budgets: their cost is hidden (no funding stream).
+        for _ in range(2 + (len(secondaries) + 1) // 4):
+            school = rng.choice(secondaries)
+            start = school.joined + timedelta(days=rng.randint(0, 3 * 365))
+            if start > self.end:
+                continue
+            end: date | None = None
+            reason = "contract ended"
+            if rng.random() < 0.35:
+                end = start + timedelta(days=rng.randint(365, 4 * 365))
+            if self.dissolved is not None and (end is None or end > self.dissolved):
+                end, reason = self.dissolved, "partnership dissolved"
+            self._assign("COACH", school, start, end, rng.choice((180, 240, 300, 360)),
+                         rng.randint(1500, 2500), None, reason)
+
+    def _plan_funding(self) -> None:
+        rng, add, s = self.rng, self._add, self.structure
+        if self.formed <= _GRANT_END:
+            level = round(27_000_000 * rng.uniform(0.9, 1.1), -4)
+            first = _academic_year(self.formed)
+            add(s, self.formed, _R_FUNDING, FundingChanged, funding_stream="ssp-grant",
+                annual_amount_pence=level, reason="partnership formed: PESSCL grant",
+                citation=f"PESSCL grant letter {_year_label(first)}")
+            for year in range(first + 1, _GRANT_END.year):
+                strategy = "PESSCL" if year < _CM_START.year else "PESSYP"
+                growth = 1.05 if year == _CM_START.year else rng.uniform(0.98, 1.03)
+                level = round(level * growth, -4)
+                add(s, date(year, 9, 1), _R_FUNDING, FundingChanged, funding_stream="ssp-grant",
+                    annual_amount_pence=level,
+                    reason=f"annual grant allocation {_year_label(year)}",
+                    citation=f"{strategy} grant letter {_year_label(year)}")
+            add(s, _GRANT_END, _R_FUNDING, FundingChanged, funding_stream="ssp-grant",
+                annual_amount_pence=0,
+                reason="ring-fenced funding ended March 2011; paid to end of summer term 2011",
+                citation=_GRANT_CITATION)
+        start = max(self.formed, _PE_DAY_START)
+        if start <= _PE_DAY_END:
+            secondaries = sum(1 for school in self.schools if school.secondary)
+            level = round(secondaries * 39 * 18_000 * rng.uniform(0.9, 1.1), -2)
+            add(s, start, _R_FUNDING, FundingChanged, funding_stream="pe-teacher-day",
+                annual_amount_pence=level,
+                reason="one day a week of a PE teacher per secondary school to support competition",
+                citation=_PE_DAY_CITATION)
+            add(s, _PE_DAY_END, _R_FUNDING, FundingChanged, funding_stream="pe-teacher-day",
+                annual_amount_pence=0, reason="pe-teacher-day funding ended",
+                citation=_PE_DAY_CITATION)
+
+    def _plan_objectives(self) -> None:
+        add, s = self._add, self.structure
+        objectives = [
+            (self.formed, "obj-2hours", "85% of pupils doing at least two hours a week of "
+             "high-quality PE and school sport by 2008 (PSA target)"),
+            (self.formed, "obj-competition", "More young people taking part in inter-school "
+             "competition every term"),
+            (self.formed, "obj-leaders", "Young leaders trained in every secondary school "
+             "through Sports Leaders UK awards"),
+            (self.formed, "obj-clubs", "Stronger school-club links so more pupils join "
+             "community sports clubs"),
+            (max(self.formed, _CM_START), "obj-5hours", "Offer every 5-16 year old five hours "
+             "of PE and sport a week by 2011 (PESSYP five-hour offer)"),
+            (max(self.formed, _PE_DAY_START), "obj-school-games", "Run School Games level 1 "
+             "and 2 competitions with the released PE teacher day"),
+        ]
+        for day, objective_id, text in objectives:
+            if objective_id == "obj-5hours" and day > _GRANT_END:
+                continue
+            add(s, day, _R_OBJECTIVE, ObjectiveSet, objective_id=objective_id, text=text)
+
+    # ------------------------------------------------------------------ activity
+
+    def events(self) -> Iterator[DomainEvent]:
+        """Yield the partnership's events in valid-date order, one school year at a time."""
+        pid, counter, structure, position = self.pid, 0, self.structure, 0
+        year = _academic_year(self.formed)
+        while date(year, 9, 1) <= self.end or year == _academic_year(self.formed):
+            last = min(self.end, date(year + 1, 8, 31))
+            chunk: list[_Spec] = []
+            while position < len(structure) and structure[position][0] <= last.toordinal():
+                chunk.append(structure[position])
+                position += 1
+            self._year(year, chunk)
+            chunk.sort()
+            for _, _, _, day, cls, fields in chunk:
+                counter += 1
+                yield cls(partnership_id=pid, occurred_on=day,
+                          event_id=f"{pid}-{counter:07d}", **fields)
+            year += 1
+
+    def _age_factor(self, day: date) -> float:
+        """Participation multiplier: grows with the partnership's age, falls after the grant."""
+        age = (min(day, _GRANT_END) - self.formed).days / 365.25
+        factor = 1.0 + 0.06 * max(0.0, age)
+        return factor * 0.85 if day > _GRANT_END else factor
+
+    def _year(self, year: int, out: list[_Spec]) -> None:
+        tally = _YearTally()
+        for name, start, end, (half_start, half_end) in _terms(year):
+            first, last = max(start, self.formed), min(end, self.end)
+            days: list[date] = []
+            day = first
+            while day <= last:
+                if day.weekday() < 5 and not half_start <= day <= half_end:
+                    days.append(day)
+                day += timedelta(days=1)
+            if days:
+                self._term(year, name, days, out, tally)
+        self._evaluate(year, out, tally)
+
+    def _term(self, year: int, term: str, days: list[date], out: list[_Spec],
+              tally: _YearTally) -> None:
+        post_grant = days[0] > _GRANT_END
+        by_weekday: dict[int, list[date]] = {}
+        for day in days:
+            by_weekday.setdefault(day.weekday(), []).append(day)
+        for school in self.schools:
+            if school.joined <= days[-1] and (school.left is None or school.left >= days[0]):
+                self._clubs(year, term, school, by_weekday, post_grant, out, tally)
+        self._competitions(days, post_grant, out, tally)
+        self._leaders(days, post_grant, out, tally)
+        self._cpd_and_resources(days, post_grant, out)
+
+    def _update_clubs(self, year: int, school: _School, post_grant: bool) -> list[_Club]:
+        """Start, grow or cut a school's clubs once per school year."""
+        rng = self.rng
+        clubs = self.clubs.setdefault(school.school_id, [])
+        if self.club_year.get(school.school_id) == year:
+            return clubs
+        fresh = school.school_id not in self.club_year
+        self.club_year[school.school_id] = year
+
+        def new_club() -> _Club:
+            low, high = (12, 30) if school.secondary else (6, 12) if school.phase == "special" \
+                else (8, 20)
+            setting = rng.choices(("after_school", "lunchtime", "community_club"),
+                                  weights=(75, 15, 10))[0]
+            number = clubs[-1].number + 1 if clubs else 1
+            return _Club(number, rng.randrange(5), setting, rng.choice((60, 75, 90)),
+                         rng.randint(low, high))
+
+        if fresh:
+            for _ in range(self.config.clubs_per_school if school.secondary else 1):
+                clubs.append(new_club())
+        elif not post_grant:
+            growth, cap = (0.8, 5) if school.secondary else (0.4, 3)
+            if rng.random() < growth and len(clubs) < cap + self.config.clubs_per_school:
+                clubs.append(new_club())
+        if post_grant:
+            keep = 0.9 if school.school_id in self.cut_done else 0.6
+            self.cut_done.add(school.school_id)
+            clubs[:] = [club for club in clubs if rng.random() < keep]
+            if rng.random() < 0.1:
+                clubs.append(new_club())
+        return clubs
+
+    def _clubs(self, year: int, term: str, school: _School, by_weekday: dict[int, list[date]],
+               post_grant: bool, out: list[_Spec], tally: _YearTally) -> None:
+        rng = self.rng
+        clubs = self._update_clubs(year, school, post_grant)
+        if school.phase == "special":
+            season = _SPECIAL_ALL
+        elif school.secondary:
+            season = _SECONDARY_SUMMER if term == "summer" else _SECONDARY_SEASON
+        else:
+            season = _PRIMARY_SUMMER if term == "summer" else _PRIMARY_SEASON
+        taken: list[str] = []
+        coordinators = self.coordinators.get(school.school_id, [])
+        for club in clubs:
+            if club.activity not in season or club.activity in taken or rng.random() < 0.4:
+                options = [a for a in season if a not in taken] or list(season)
+                club.activity = rng.choice(options)
+            taken.append(club.activity)
+            club_id = f"{school.school_id}-club{club.number:02d}-{club.activity.replace(' ', '-')}"
+            runner = rng.choices(("coordinator", "coach", "unknown"), weights=(55, 20, 25))[0]
+            coach = rng.choice(self.coaches) if runner == "coach" and self.coaches else None
+            days = by_weekday.get(club.weekday, [])
+            if not days:
+                continue
+            size = club.base_size * self._age_factor(days[0]) * rng.uniform(0.9, 1.1)
+            for day in days:
+                if not school.member(day) or rng.random() < 0.05:
+                    continue
+                participants = max(1, min(45, round(size * rng.uniform(0.8, 1.15))))
+                if school.phase == "special":
+                    send = max(0, participants - rng.choice((0, 0, 1, 2)))
+                else:
+                    send = min(participants, rng.choice((0, 0, 0, 1, 1, 2, 3)))
+                staff_id: str | None = None
+                if runner == "coordinator":
+                    for post in coordinators:
+                        if post.in_force(day):
+                            staff_id = post.staff_id
+                            break
+                elif coach is not None and coach.in_force(day):
+                    staff_id = coach.staff_id
+                self._add(out, day, _R_ACTIVITY, ClubRun, club_id=club_id,
+                          school_id=school.school_id, activity=club.activity,
+                          participants=participants, send_participants=send,
+                          staff_minutes=club.minutes, staff_id=staff_id, setting=club.setting)
+                tally.sessions += 1
+                tally.attendances += participants
+
+    def _competitions(self, days: list[date], post_grant: bool, out: list[_Spec],
+                      tally: _YearTally) -> None:
+        rng = self.rng
+        if post_grant:
+            era = 1.3  # School Games, run with the PE teacher day
+        elif days[0] >= _CM_START:
+            era = 1.6  # Competition Managers
+        else:
+            era = 1.0
+        scale = era * max(1.0, len(self.schools) / 20)
+        plans = ["inter_school"] * round(rng.randint(3, 5) * scale)
+        plans += ["festival"] * round(rng.randint(2, 4) * scale)
+        for kind in plans:
+            day = rng.choice(days)
+            members = [s for s in self.schools if s.member(day)]
+            secondaries = [s for s in members if s.secondary]
+            younger = [s for s in members if not s.secondary]
+            if not secondaries:
+                continue
+            if kind == "inter_school" and (len(secondaries) >= 2 and rng.random() < 0.45
+                                           or not younger):
+                host = rng.choice(secondaries)
+                pool = [s for s in secondaries if s is not host]
+                activity = rng.choice(_SECONDARY_SEASON + _SECONDARY_SUMMER)
+            else:
+                host = rng.choice(secondaries)
+                pool = younger
+                inclusive = kind == "festival" and rng.random() < 0.15
+                if inclusive:
+                    activity = rng.choice(_SPECIAL_ALL[:4])
+                elif kind == "festival":
+                    activity = rng.choice(_FESTIVALS)
+                else:
+                    activity = rng.choice(_PRIMARY_SEASON + _PRIMARY_SUMMER)
+            if not pool:
+                continue
+            guests = rng.sample(pool, rng.randint(1 if kind == "inter_school" else 2,
+                                                  min(7, len(pool))) if len(pool) > 1 else 1)
+            school_ids = (host.school_id, *(s.school_id for s in guests))
+            per_school = rng.randint(8, 20) if kind == "inter_school" else rng.randint(15, 30)
+            participants = min(200, max(20, len(school_ids) * per_school))
+            self._add(out, day, _R_ACTIVITY, CompetitionHeld, kind=kind, school_ids=school_ids,
+                      activity=activity, participants=participants,
+                      staff_minutes=rng.randrange(120, 481, 15))
+            tally.competition_entries += participants
+        for school in self.schools:
+            if not school.secondary or rng.random() >= 0.8:
+                continue
+            member_days = self._member_days(school, days)
+            if member_days:
+                self._add(out, rng.choice(member_days), _R_ACTIVITY, CompetitionHeld,
+                          kind="intra_school", school_ids=(school.school_id,),
+                          activity=rng.choice(_SECONDARY_SEASON + _SECONDARY_SUMMER),
+                          participants=rng.randint(30, 200),
+                          staff_minutes=rng.randrange(120, 481, 15))
+
+    def _leaders(self, days: list[date], post_grant: bool, out: list[_Spec],
+                 tally: _YearTally) -> None:
+        rng = self.rng
+        for school in self.schools:
+            member_days = self._member_days(school, days)
+            if not member_days:
+                continue
+            courses: list[tuple[str, str, int, int]] = []
+            if school.secondary:
+                if rng.random() < (0.45 if post_grant else 0.7):
+                    level = "1" if rng.random() < 0.7 else "2"
+                    courses.append(("young_leader", f"Sports Leaders UK Level {level}", 5, 25))
+                if rng.random() < 0.15:
+                    courses.append(("volunteer", rng.choice(_VOLUNTEER_AWARDS), 3, 12))
+                if rng.random() < 0.1:
+                    courses.append(("coach", rng.choice(_COACH_AWARDS), 2, 10))
+            elif rng.random() < 0.05:
+                courses.append(("young_leader", "Playground Leaders", 8, 20))
+            for kind, award, low, high in courses:
+                people = rng.randint(low, high)
+                self._add(out, rng.choice(member_days), _R_ACTIVITY, LeaderTrained,
+                          school_id=school.school_id, leader_kind=kind, award=award,
+                          people=people, minutes=rng.randrange(300, 901, 30))
+                tally.leaders += people
+
+    def _cpd_and_resources(self, days: list[date], post_grant: bool, out: list[_Spec]) -> None:
+        rng = self.rng
+        for _ in range(rng.randint(0, 2) if post_grant else rng.randint(2, 4)):
+            self._add(out, rng.choice(days), _R_ACTIVITY, CpdDelivered,
+                      topic=rng.choice(_CPD_TOPICS), teachers=rng.randint(5, 30),
+                      minutes=rng.randrange(90, 361, 30))
+        scale = max(1.0, len(self.schools) / 20)
+        count = rng.randint(1, 3) if post_grant else round(rng.randint(3, 6) * scale)
+        for _ in range(count):
+            day = rng.choice(days)
+            givers = [s for s in self.schools if s.secondary and s.member(day)]
+            takers = [s for s in self.schools if not s.secondary and s.member(day)]
+            if not givers or not takers:
+                continue
+            resource = rng.choices(("equipment", "facility", "coach", "expertise"),
+                                   weights=(40, 25, 20, 15))[0]
+            value = {
+                "equipment": rng.randrange(2_000, 50_001, 100),
+                "facility": rng.randrange(5_000, 40_001, 500),
+                "coach": rng.randrange(3_000, 20_001, 500),
+                "expertise": rng.randrange(0, 10_001, 500),
+            }[resource]
+            minutes = rng.choice((0, 30, 60)) if resource == "equipment" \
+                else rng.randrange(60, 241, 30)
+            self._add(out, day, _R_ACTIVITY, ResourceShared,
+                      from_school_id=rng.choice(givers).school_id,
+                      to_school_id=rng.choice(takers).school_id, resource=resource,
+                      staff_minutes=minutes, value_pence=value)
+
+    def _evaluate(self, year: int, out: list[_Spec], tally: _YearTally) -> None:
+        """End-of-year evaluations: the national survey (independent) and the partnership's own."""
+        rng = self.rng
+        day = date(year + 1, 7, 25)
+        label = _year_label(year)
+        if year in _SURVEY and day <= _GRANT_END:
+            national, hours = _SURVEY[year]
+            objective = "obj-2hours" if hours == 2 else "obj-5hours"
+            percent = max(0, min(100, national + rng.randint(-6, 6)))
+            self._add(out, day, _R_EVALUATION, EvaluationRecorded, objective_id=objective,
+                      outcome=f"PE and School Sport Survey {label}: {percent}% of pupils in "
+                      f"partnership schools did at least {hours} hours of PE and school sport a "
+                      "week", independent=True)
+        if day <= _GRANT_END:
+            self._add(out, day, _R_EVALUATION, EvaluationRecorded, objective_id="obj-competition",
+                      outcome=f"Annual review {label}: {tally.competition_entries} competition "
+                      f"and festival places; {tally.sessions} club sessions, "
+                      f"{tally.attendances} attendances", independent=False)
+            self._add(out, day, _R_EVALUATION, EvaluationRecorded, objective_id="obj-leaders",
+                      outcome=f"Annual review {label}: {tally.leaders} leaders, volunteers and "
+                      "coaches trained", independent=False)
+        elif day <= _PE_DAY_END:
+            self._add(out, day, _R_EVALUATION, EvaluationRecorded,
+                      objective_id="obj-school-games",
+                      outcome=f"School Games review {label}: {tally.competition_entries} "
+                      f"competition places; {tally.sessions} club sessions",
+                      independent=rng.random() < 0.3)
+
+
+def generate_partnership(config: SyntheticConfig, index: int) -> Iterator[DomainEvent]:
+    """Yield the history of partnership ``index`` (``"ssp-000"``, ...) in valid-date order.
+
+    Deterministic: seeded from ``(config.seed, index)`` alone, so a partnership's events do not
+    depend on how many others are generated. Raises ``ValueError`` for an index outside
+    ``range(config.partnerships)``.
+    """
+    if not 0 <= index < config.partnerships:
+        raise ValueError(f"index must be in range({config.partnerships}); got {index}")
+    return _Partnership(config, index).events()
+
+
+_DEFAULT_CONFIG = SyntheticConfig()
+
+
+def generate(
+    config: SyntheticConfig = _DEFAULT_CONFIG, *, limit: int | None = None
+) -> Iterator[DomainEvent]:
+    """Yield the events of partnership 0, then 1, ..., lazily; stop after ``limit`` events.
+
+    Each partnership's events are in valid-date order, so any prefix is a valid history.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must not be negative; got {limit}")
+    streams = chain.from_iterable(
+        generate_partnership(config, index) for index in range(config.partnerships)
+    )
+    return streams if limit is None else islice(streams, limit)
