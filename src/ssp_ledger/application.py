@@ -105,7 +105,10 @@ class Ledger:
         except (PersistenceError, sqlite3.Error, OSError) as e:
             msg = f"cannot open store {self.location!r}: {e}"
             raise StoreError(msg) from e
-        self._factories = dict(projections) if projections is not None else load_projections()
+        # Registered projections are loaded on first use, so a broken third-party plugin cannot
+        # stop a store from being opened, written or verified.
+        self._given_factories = dict(projections) if projections is not None else None
+        self._loaded_factories: dict[str, ProjectionFactory] | None = None
         self._lock = threading.RLock()
         self._heads: dict[str, _Head] = {}
         self._live: ProjectionSet | None = None
@@ -134,6 +137,15 @@ class Ledger:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+    @property
+    def _factories(self) -> dict[str, ProjectionFactory]:
+        if self._loaded_factories is None:
+            self._loaded_factories = (
+                self._given_factories if self._given_factories is not None
+                else load_projections()
+            )
+        return self._loaded_factories
 
     @property
     def projection_names(self) -> list[str]:

@@ -169,7 +169,7 @@ class Series:
         self._values: list[tuple[int, ...]] = []
         self._dirty = False
         self._keys: list[int] = []
-        self._prefix: list[list[int]] = []
+        self._prefix: list[list[int]] = [[0] for _ in range(width)]
         self._compact_at = 4096
 
     def add(self, day: dt.date, values: tuple[int, ...]) -> None:
@@ -218,6 +218,8 @@ class Series:
 
     def between(self, start: dt.date | None, end: dt.date) -> tuple[int, ...]:
         """Sums over entries dated in ``[start, end]`` (``start`` None: from the beginning)."""
+        if start is not None and start > end:
+            return (0,) * self.width
         hi = self.upto(end)
         if start is None:
             return hi
@@ -431,7 +433,8 @@ class ProjectionSet:
             msg = f"no projection named {name!r}; registered: {', '.join(sorted(self.projections))}"
             raise UnknownProjection(msg) from None
 
-    def _fact_at(self, position: int) -> Fact:
+    def fact_at(self, position: int) -> Fact:
+        """The fact whose content in force was stored at ``position``."""
         recorded = self._load(position)
         event = recorded.event
         if isinstance(event, EventCorrected):
@@ -445,7 +448,7 @@ class ProjectionSet:
         projections = self.projections.values()
         if isinstance(event, EventRetracted | EventCorrected):
             key = (event.partnership_id, event.target_event_id)
-            old = self._fact_at(self._current[key])
+            old = self.fact_at(self._current[key])
             for p in projections:
                 p.retract(old)
             if isinstance(event, EventRetracted):
