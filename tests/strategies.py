@@ -142,3 +142,18 @@ utc_datetimes = st.datetimes(
     min_value=dt.datetime(2010, 1, 1), max_value=dt.datetime(2030, 1, 1), timezones=st.just(dt.UTC)
 )
 """Timezone-aware UTC datetimes for recorded times."""
+
+
+class FakeClock:
+    """A ledger clock the test moves by hand (recorded time is never read from the machine)."""
+
+    def __init__(self, start: dt.datetime = dt.datetime(2011, 1, 1, tzinfo=dt.UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, days: int = 1) -> dt.datetime:
+        """Move on and return the new time."""
+        self.now += dt.timedelta(days=days)
+        return self.now

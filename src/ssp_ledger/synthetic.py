@@ -5,8 +5,8 @@ realistic data:
 
 * a partnership forms under PESSCL around a specialist sports college (the hub), where a full-time
   Partnership Development Manager (PDM) is based; each secondary releases a School Sport
-  Co-ordinator (SSCO) two days a week and each primary or special school a Primary Link Teacher (PLT)
-  for about twelve days a year; schools join at the start or over the first two years, and a
+  Co-ordinator (SSCO) two days a week and each primary or special school a Primary Link Teacher
+  (PLT) for about twelve days a year; schools join at the start or over the first two years, and a
   couple of primaries leave later;
 * Competition Managers arrive with PESSYP from September 2008; staff receive the September
   teachers' pay awards (a change of terms, recorded as a repeated ``StaffAssigned``);
@@ -77,6 +77,7 @@ class SyntheticConfig:
     """Weekly clubs each secondary starts with (primaries and special schools start with one)."""
 
     def __post_init__(self) -> None:
+        """Reject negative counts and a horizon before formation."""
         for name in ("partnerships", "secondaries", "primaries", "specials", "clubs_per_school"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -309,16 +310,19 @@ class _Partnership:
             self.seq += 1
             into.append((day.toordinal(), rank, self.seq, day, cls, fields))
 
-    def _after_formation(self, within_days: int) -> date:
-        """A term start after formation within ``within_days`` (schools join at term starts)."""
-        last = self.formed + timedelta(days=within_days)
+    def _term_start_after(self, after: date, within_days: int) -> date:
+        """A term start after ``after`` within ``within_days`` (or ``after`` when there is none).
+
+        Schools join, and coaches start, at the start of a term.
+        """
+        last = after + timedelta(days=within_days)
         starts = [
             start
-            for year in range(_academic_year(self.formed), last.year + 1)
+            for year in range(_academic_year(after), last.year + 1)
             for _, start, _, _ in _terms(year)
-            if self.formed < start <= last
+            if after < start <= last
         ]
-        return self.rng.choice(starts) if starts else self.formed
+        return self.rng.choice(starts) if starts else after
 
     def _member_days(self, school: _School, days: list[date]) -> list[date]:
         return [d for d in days if school.member(d)]
@@ -337,13 +341,13 @@ class _Partnership:
         schools = [_School(f"{pid}-hub", f"{names[0]} Sports College", "sports_college",
                            self.formed, None)]
         for k in range(1, cfg.secondaries + 1):
-            joined = self.formed if rng.random() < 0.7 else self._after_formation(730)
+            joined = self.formed if rng.random() < 0.7 else self._term_start_after(self.formed, 730)
             suffix = rng.choice(("High School", "Community College", "School", "Academy"))
             schools.append(_School(f"{pid}-sec-{k:02d}", f"{names[k]} {suffix}", "secondary",
                                    joined, None))
         first_primary = len(schools)
         for k in range(1, cfg.primaries + 1):
-            joined = self.formed if rng.random() < 0.6 else self._after_formation(730)
+            joined = self.formed if rng.random() < 0.6 else self._term_start_after(self.formed, 730)
             place = names[cfg.secondaries + k]
             if rng.random() < 0.2:
                 name = f"{rng.choice(_SAINTS)} CE Primary School ({place})"
@@ -351,7 +355,7 @@ class _Partnership:
                 name = f"{place} {rng.choice(('Primary School', 'Junior School', 'Infant School'))}"
             schools.append(_School(f"{pid}-pri-{k:02d}", name, "primary", joined, None))
         for k in range(1, cfg.specials + 1):
-            joined = self.formed if rng.random() < 0.5 else self._after_formation(730)
+            joined = self.formed if rng.random() < 0.5 else self._term_start_after(self.formed, 730)
             place = names[cfg.secondaries + cfg.primaries + k]
             schools.append(_School(f"{pid}-spe-{k:02d}", f"{place} Special School", "special",
                                    joined, None))
@@ -461,7 +465,7 @@ class _Partnership:
         # Coaches paid from school budgets: their cost is hidden (no funding stream).
         for _ in range(2 + (len(secondaries) + 1) // 4):
             school = rng.choice(secondaries)
-            start = school.joined + timedelta(days=rng.randint(0, 3 * 365))
+            start = self._term_start_after(school.joined, 3 * 365)
             if start > self.end:
                 continue
             end: date | None = None
@@ -476,7 +480,7 @@ class _Partnership:
     def _plan_funding(self) -> None:
         rng, add, s = self.rng, self._add, self.structure
         if self.formed <= _GRANT_END:
-            level = round(27_000_000 * rng.uniform(0.9, 1.1), -4)
+            level = int(round(27_000_000 * rng.uniform(0.9, 1.1), -4))
             first = _academic_year(self.formed)
             add(s, self.formed, _R_FUNDING, FundingChanged, funding_stream="ssp-grant",
                 annual_amount_pence=level, reason="partnership formed: PESSCL grant",
@@ -484,19 +488,20 @@ class _Partnership:
             for year in range(first + 1, _GRANT_END.year):
                 strategy = "PESSCL" if year < _CM_START.year else "PESSYP"
                 growth = 1.05 if year == _CM_START.year else rng.uniform(0.98, 1.03)
-                level = round(level * growth, -4)
+                level = int(round(level * growth, -4))
                 add(s, date(year, 9, 1), _R_FUNDING, FundingChanged, funding_stream="ssp-grant",
                     annual_amount_pence=level,
                     reason=f"annual grant allocation {_year_label(year)}",
                     citation=f"{strategy} grant letter {_year_label(year)}")
-            add(s, _GRANT_END, _R_FUNDING, FundingChanged, funding_stream="ssp-grant",
-                annual_amount_pence=0,
+            # Level 0 in force from the day after the last paid day, so 31 Aug 2011 is funded.
+            add(s, _GRANT_END + timedelta(days=1), _R_FUNDING, FundingChanged,
+                funding_stream="ssp-grant", annual_amount_pence=0,
                 reason="ring-fenced funding ended March 2011; paid to end of summer term 2011",
                 citation=_GRANT_CITATION)
         start = max(self.formed, _PE_DAY_START)
         if start <= _PE_DAY_END:
             secondaries = sum(1 for school in self.schools if school.secondary)
-            level = round(secondaries * 39 * 18_000 * rng.uniform(0.9, 1.1), -2)
+            level = int(round(secondaries * 39 * 18_000 * rng.uniform(0.9, 1.1), -2))
             add(s, start, _R_FUNDING, FundingChanged, funding_stream="pe-teacher-day",
                 annual_amount_pence=level,
                 reason="one day a week of a PE teacher per secondary school to support competition",
@@ -589,8 +594,7 @@ class _Partnership:
         self.club_year[school.school_id] = year
 
         def new_club() -> _Club:
-            low, high = (12, 30) if school.secondary else (6, 12) if school.phase == "special" \
-                else (8, 20)
+            low, high = {"special": (6, 12), "primary": (8, 20)}.get(school.phase, (12, 30))
             setting = rng.choices(("after_school", "lunchtime", "community_club"),
                                   weights=(75, 15, 10))[0]
             number = clubs[-1].number + 1 if clubs else 1
@@ -601,8 +605,9 @@ class _Partnership:
             for _ in range(self.config.clubs_per_school if school.secondary else 1):
                 clubs.append(new_club())
         elif not post_grant:
-            growth, cap = (0.8, 5) if school.secondary else (0.4, 3)
-            if rng.random() < growth and len(clubs) < cap + self.config.clubs_per_school:
+            growth, cap = (0.8, self.config.clubs_per_school + 5) if school.secondary \
+                else (0.4, 3)
+            if rng.random() < growth and len(clubs) < cap:
                 clubs.append(new_club())
         if post_grant:
             keep = 0.9 if school.school_id in self.cut_done else 0.6
@@ -616,6 +621,7 @@ class _Partnership:
                post_grant: bool, out: list[_Spec], tally: _YearTally) -> None:
         rng = self.rng
         clubs = self._update_clubs(year, school, post_grant)
+        season: tuple[str, ...]
         if school.phase == "special":
             season = _SPECIAL_ALL
         elif school.secondary:
@@ -678,7 +684,7 @@ class _Partnership:
             younger = [s for s in members if not s.secondary]
             if not secondaries:
                 continue
-            if kind == "inter_school" and (len(secondaries) >= 2 and rng.random() < 0.45
+            if kind == "inter_school" and ((len(secondaries) >= 2 and rng.random() < 0.45)
                                            or not younger):
                 host = rng.choice(secondaries)
                 pool = [s for s in secondaries if s is not host]
@@ -791,11 +797,12 @@ class _Partnership:
                       outcome=f"Annual review {label}: {tally.leaders} leaders, volunteers and "
                       "coaches trained", independent=False)
         elif day <= _PE_DAY_END:
+            external = rng.random() < 0.3
             self._add(out, day, _R_EVALUATION, EvaluationRecorded,
                       objective_id="obj-school-games",
-                      outcome=f"School Games review {label}: {tally.competition_entries} "
-                      f"competition places; {tally.sessions} club sessions",
-                      independent=rng.random() < 0.3)
+                      outcome=f"{'External s' if external else 'S'}chool Games review {label}: "
+                      f"{tally.competition_entries} competition places; {tally.sessions} club "
+                      "sessions", independent=external)
 
 
 def generate_partnership(config: SyntheticConfig, index: int) -> Iterator[DomainEvent]:
