@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class BatchResult:
 @dataclass
 class _Head:
     partnership: Partnership
+    stream: uuid.UUID
     version: int
     hash: bytes
 
@@ -187,16 +189,19 @@ class Ledger:
         duplicates = 0
         mapper = self._app.msgspec_mapper
         try:
+            heads: dict[str, _Head] = {}
             for event in batch:
-                head = self._head(event.partnership_id)
-                if event.partnership_id not in touched:
-                    touched[event.partnership_id] = (head.version, head.hash)
+                pid = event.partnership_id
+                head = heads.get(pid)
+                if head is None:  # catch up with other writers once per stream and batch
+                    head = heads[pid] = self._head(pid)
+                    touched[pid] = (head.version, head.hash)
                 if not head.partnership.decide(event):
                     duplicates += 1
                     continue
                 head.partnership.apply(event)
                 rec = Recorded(
-                    originator_id=stream_id(event.partnership_id),
+                    originator_id=head.stream,
                     originator_version=head.version + 1,
                     recorded_at=recorded_at,
                     prev_hash=head.hash,
@@ -246,11 +251,11 @@ class Ledger:
     def _head(self, partnership_id: str) -> _Head:
         head = self._heads.get(partnership_id)
         if head is None:
-            head = _Head(Partnership(partnership_id), 0, GENESIS)
+            head = _Head(Partnership(partnership_id), stream_id(partnership_id), 0, GENESIS)
             self._heads[partnership_id] = head
         # Catch up with anything another writer appended since.
         mapper = self._app.msgspec_mapper
-        for row in self._app.recorder.select_events(stream_id(partnership_id), gt=head.version):
+        for row in self._app.recorder.select_events(head.stream, gt=head.version):
             plain = mapper.plaintext(row)
             rec = mapper.decode(row, plain)
             head.partnership.apply(rec.event)

@@ -70,7 +70,9 @@ MAX_DATE = dt.date(2100, 12, 31)
 MAX_TEXT = 2_000
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type"):
+class Event(
+    msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type", forbid_unknown_fields=True
+):
     """Base of every ledger event. Not recorded itself."""
 
     partnership_id: str

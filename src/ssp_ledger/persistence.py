@@ -111,7 +111,8 @@ def record_hash(stored: StoredEvent, plain_state: bytes) -> bytes:
     matches its successor's ``prev_hash``.
     """
     h = hashlib.sha256()
-    h.update(uuid.UUID(str(stored.originator_id)).bytes)
+    oid = stored.originator_id
+    h.update(oid.bytes if isinstance(oid, uuid.UUID) else uuid.UUID(oid).bytes)
     h.update(stored.originator_version.to_bytes(8, "big"))
     h.update(stored.topic.encode())
     h.update(b"\x00")
@@ -209,8 +210,9 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                 f"{stored.originator_id} (topic {stored.topic!r}): {e}"
             )
             raise ValueError(msg) from e
+        oid = stored.originator_id
         return Recorded(
-            originator_id=uuid.UUID(str(stored.originator_id)),
+            originator_id=oid if isinstance(oid, uuid.UUID) else uuid.UUID(oid),
             originator_version=stored.originator_version,
             recorded_at=_from_us(env.recorded_at_us),
             prev_hash=env.prev_hash,

@@ -1,0 +1,735 @@
+"""Import and export of events at the boundary, where input is untrusted.
+
+Two formats:
+
+* **JSONL** (``.jsonl``, ``.ndjson``, ``.json``): one event per line, exactly msgspec's tagged JSON
+  encoding of the structs in :mod:`ssp_ledger.events`, e.g.
+  ``{"type":"ClubRun","partnership_id":"tyneside","occurred_on":"2010-09-07","event_id":"c1",...}``.
+  :func:`export_file` writes it, :func:`read_jsonl` and :func:`import_file` read it back, so an
+  export imported into an empty ledger reproduces the same events.
+* **CSV** of club sessions (``.csv``): one :class:`~ssp_ledger.events.ClubRun` per row, a header
+  row required. Rows are validated with a pydantic model (its error locations name the column),
+  then turned into events, whose own rules (SEND not above participants, ...) apply as usual.
+
+Every problem is an :class:`~ssp_ledger.errors.InputError` naming the source, the 1-based line (the
+CSV header is line 1) and, where there is one, the field. Reading stops at the first problem and
+returns nothing; :func:`import_file` parses a whole file before writing, then records it in one
+atomic :meth:`~ssp_ledger.application.Ledger.record_many` call, so a bad file changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Annotated, Any, Literal, cast, get_args, get_origin
+
+import msgspec
+import pydantic
+from pydantic_core import PydanticCustomError
+
+from ssp_ledger.application import BatchResult, Ledger
+from ssp_ledger.errors import DomainRuleViolation, DuplicateEventId, InputError
+from ssp_ledger.events import (
+    EVENT_TYPES,
+    ClubRun,
+    CorrectableEvent,
+    DomainEvent,
+    Event,
+)
+from ssp_ledger.persistence import Recorded
+
+__all__ = [
+    "MAX_LINE_BYTES",
+    "CLUB_CSV_COLUMNS",
+    "read_jsonl",
+    "read_club_csv",
+    "export_jsonl",
+    "import_file",
+    "export_file",
+]
+
+#: Longest accepted line, in bytes without its line terminator. Longer lines are rejected
+#: before any decoding (a real event is a few hundred bytes).
+MAX_LINE_BYTES = 1 << 20
+
+#: Columns of a club-session CSV file, in the order :func:`read_club_csv` documents them.
+CLUB_CSV_COLUMNS: tuple[str, ...] = (
+    "partnership_id",
+    "occurred_on",
+    "event_id",
+    "club_id",
+    "school_id",
+    "activity",
+    "participants",
+    "send_participants",
+    "staff_minutes",
+    "staff_id",
+    "setting",
+)
+_CSV_OPTIONAL = frozenset({"send_participants", "staff_minutes", "staff_id", "setting"})
+
+_PROGRESS_EVERY = 1_000
+_WRITE_CHUNK = 1_000
+_BOM = b"\xef\xbb\xbf"
+
+Progress = Callable[[int, int], None]
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
+_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
+_INVALID_VALUE = re.compile(r"^Invalid (?:enum )?value (?P<value>.+)$", re.DOTALL)
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_INT_CELL = re.compile(r"-?[0-9]{1,18}")
+_DATE_CELL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+# --------------------------------------------------------------------------- line reading
+
+
+def _join(prefix: str | None, name: str | None) -> str | None:
+    if not prefix:
+        return name or None
+    if not name:
+        return prefix
+    return f"{prefix}.{name}"
+
+
+def _read_lines(readline: Callable[[int], bytes], name: str) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line with its terminator); rejects over-long lines unread."""
+    limit = MAX_LINE_BYTES + 2  # room for "\r\n"
+    number = 0
+    while True:
+        try:
+            line = readline(limit)
+        except OSError as e:
+            raise InputError(f"cannot read: {e}", source=name, line=number + 1) from e
+        if not line:
+            return
+        number += 1
+        if line.endswith(b"\r\n"):
+            size = len(line) - 2
+        elif line.endswith(b"\n"):
+            size = len(line) - 1
+        else:
+            size = len(line)
+            if size >= limit:
+                size = limit  # at least this long: the rest stays unread
+        if size > MAX_LINE_BYTES:
+            reason = f"line is longer than the limit of {MAX_LINE_BYTES} bytes (1 MiB)"
+            raise InputError(reason, source=name, line=number)
+        if number == 1 and line.startswith(_BOM):
+            line = line[len(_BOM):]
+        yield number, line
+
+
+def _utf8(line: bytes, number: int, name: str) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        reason = (
+            f"not valid UTF-8 (byte {e.start + 1} of the line: {e.reason}); "
+            "save the file as UTF-8"
+        )
+        raise InputError(reason, source=name, line=number) from None
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    last = b"\n"
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+class _Ticker:
+    """Calls a progress callback every few lines and once at the end."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._next = _PROGRESS_EVERY
+
+    def tick(self, done: int) -> None:
+        if self._progress is not None and done >= self._next:
+            self._next = done + _PROGRESS_EVERY
+            self._progress(done, max(done, self._total))
+
+    def finish(self, done: int) -> None:
+        if self._progress is not None:
+            self._progress(done, max(done, self._total))
+
+
+@contextlib.contextmanager
+def _open_binary(source: Path | IO[bytes], name: str) -> Iterator[IO[bytes]]:
+    if isinstance(source, Path):
+        try:
+            f = source.open("rb")
+        except OSError as e:
+            raise InputError(f"cannot open file: {e.strerror or e}", source=name) from e
+        with f:
+            yield f
+    else:
+        yield source
+
+
+# --------------------------------------------------------------------------- JSONL
+
+
+def _field_types(cls: type[Event]) -> dict[str, Any]:
+    return {f.encode_name: f.type for f in msgspec.structs.fields(cls)}
+
+
+class _JsonlParser:
+    """Decodes JSONL lines into events; one instance (and decoder) per file."""
+
+    def __init__(self, name: str, partnership_id: str | None) -> None:
+        self.name = name
+        self.partnership_id = partnership_id
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(DomainEvent)
+        self._raw = msgspec.json.Decoder(dict[str, msgspec.Raw])
+        self._fields = {tag: _field_types(cls) for tag, cls in EVENT_TYPES.items()}
+
+    def _error(self, reason: str, number: int, field: str | None = None) -> InputError:
+        return InputError(reason, source=self.name, line=number, field=field)
+
+    def parse(self, number: int, line: bytes) -> DomainEvent | None:
+        """The event on one line, or None for a blank line."""
+        if not line.strip():
+            return None
+        _utf8(line, number, self.name)
+        try:
+            event = cast(DomainEvent, self._decoder.decode(line))
+        except msgspec.ValidationError as e:  # a subclass of DecodeError: catch it first
+            raise self._invalid(str(e), number, line) from None
+        except msgspec.DecodeError as e:
+            text = str(e)
+            text = text.removeprefix("JSON is malformed: ")
+            raise self._error(f"malformed JSON: {text[:1].lower()}{text[1:]}", number) from None
+        if self.partnership_id is not None and event.partnership_id != self.partnership_id:
+            raise self._error(
+                f"partnership_id {event.partnership_id!r} differs from the partnership being "
+                f"imported ({self.partnership_id!r})",
+                number,
+                "partnership_id",
+            )
+        return event
+
+    def _class_at(self, line: bytes, path: str | None) -> type[Event] | None:
+        """The event class of the JSON object at ``path`` (dotted), if it is one."""
+        try:
+            obj = self._raw.decode(line)
+            for part in path.split(".") if path else ():
+                obj = self._raw.decode(obj[part])
+            tag = msgspec.json.decode(obj["type"])
+        except (msgspec.MsgspecError, KeyError, TypeError):
+            return None
+        return EVENT_TYPES.get(tag) if isinstance(tag, str) else None
+
+    def _invalid(self, message: str, number: int, line: bytes) -> InputError:
+        m = _AT.match(message)
+        assert m is not None  # the pattern matches any string
+        msg, raw_path = m.group("msg"), m.group("path")
+        path = raw_path[1:].removeprefix(".") if raw_path else ""
+        missing = _MISSING.match(msg)
+        if missing:
+            field = _join(path, missing.group("name"))
+            if missing.group("name") == "type":
+                return self._error(
+                    f"missing event type (the \"type\" field); expected one of "
+                    f"{_names(EVENT_TYPES)}",
+                    number,
+                    field,
+                )
+            return self._error("missing required field", number, field)
+        unknown = _UNKNOWN.match(msg)
+        if unknown:
+            # Events forbid unknown fields, so a typo never silently becomes a default.
+            cls = self._class_at(line, path)
+            known = ", ".join(self._fields[cls.__name__]) if cls is not None else ""
+            reason = f"unknown field {unknown.group('name')!r}"
+            if cls is not None:
+                reason += f" for {cls.__name__}; expected: {known}"
+            return self._error(reason, number, _join(path, unknown.group("name")))
+        invalid = _INVALID_VALUE.match(msg)
+        if path == "type" or path.endswith(".type"):
+            allowed = EVENT_TYPES if path == "type" else _correctable_names()
+            if invalid and invalid.group("value").strip("'") in EVENT_TYPES:
+                # msgspec reads the tag from the first "type" key and rejects a second one.
+                reason = "the \"type\" field appears more than once"
+            elif invalid:
+                reason = (
+                    f"unknown event type {invalid.group('value')}; "
+                    f"expected one of {_names(allowed)}"
+                )
+            else:
+                reason = f"event type must be a string naming one of {_names(allowed)}"
+            return self._error(reason, number, path)
+        if invalid:
+            reason = f"invalid value {invalid.group('value')}"
+            allowed_values = self._literal_values(line, path)
+            if allowed_values:
+                reason += f"; expected one of {', '.join(allowed_values)}"
+            return self._error(reason, number, path or None)
+        if msg.startswith("Expected `object`") and not path:
+            got = msg.partition(", got ")[2].strip("`") or "something else"
+            return self._error(
+                f"expected a JSON object (one event per line), got {got}", number
+            )
+        if msg.startswith(("Expected ", "Invalid ", "Object ")):
+            return self._error(_clean(msg), number, path or None)
+        # A rule from an event's __post_init__: no path of its own beyond the event object.
+        cls = self._class_at(line, path)
+        if cls is None:
+            return self._error(msg, number, path or None)
+        return self._error(msg, number, _join(path, _field_in(msg, cls)))
+
+    def _literal_values(self, line: bytes, path: str) -> tuple[str, ...]:
+        parent, _, name = path.rpartition(".")
+        cls = self._class_at(line, parent)
+        if cls is None:
+            return ()
+        hint = self._fields[cls.__name__].get(name)
+        if get_origin(hint) is Literal:
+            return tuple(str(v) for v in get_args(hint))
+        return ()
+
+
+def _names(names: Iterable[str]) -> str:
+    return ", ".join(names)
+
+
+def _correctable_names() -> list[str]:
+    return [cls.__name__ for cls in get_args(CorrectableEvent)]
+
+
+def _clean(msg: str) -> str:
+    msg = msg.replace("`", "")
+    if msg.startswith("Invalid RFC3339 encoded date"):
+        return "invalid date; expected YYYY-MM-DD"
+    return msg[:1].lower() + msg[1:]
+
+
+def _field_in(message: str, cls: type[Event]) -> str | None:
+    """The first field of ``cls`` a rule's message names (``"send_participants (30) ..."``)."""
+    names = {f.name for f in msgspec.structs.fields(cls)}
+    for m in _IDENT.finditer(message):
+        if m.group().split(".", 1)[0] in names:
+            return m.group()
+    return None
+
+
+def _parse_jsonl(
+    stream: IO[bytes], name: str, partnership_id: str | None, ticker: _Ticker
+) -> tuple[list[DomainEvent], list[int]]:
+    parser = _JsonlParser(name, partnership_id)
+    events: list[DomainEvent] = []
+    lines: list[int] = []
+    number = 0
+    for number, line in _read_lines(stream.readline, name):
+        event = parser.parse(number, line)
+        if event is not None:
+            events.append(event)
+            lines.append(number)
+        ticker.tick(number)
+    ticker.finish(number)
+    return events, lines
+
+
+def read_jsonl(
+    source: Path | IO[bytes], *, name: str = "", partnership_id: str | None = None
+) -> list[DomainEvent]:
+    """Parse a JSONL file of events (one msgspec-encoded event per line; blank lines skipped).
+
+    ``name`` labels the source in error messages (default: the path). When ``partnership_id`` is
+    given, every event must belong to it. Raises :class:`~ssp_ledger.errors.InputError` at the
+    first problem, naming the 1-based line and the field path (``"replacement.participants"``,
+    ``"school_ids[1]"``); nothing is returned partially.
+    """
+    name = name or (str(source) if isinstance(source, Path) else "")
+    with _open_binary(source, name) as stream:
+        events, _ = _parse_jsonl(stream, name, partnership_id, _Ticker(None, 0))
+    return events
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _int_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        if not _INT_CELL.fullmatch(value):
+            raise PydanticCustomError(
+                "int_cell", "must be a whole number, e.g. 12; got {value}", {"value": repr(value)}
+            )
+        return int(value)
+    return value
+
+
+def _date_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            if not _DATE_CELL.fullmatch(value):
+                raise ValueError(value)
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "date_cell", "must be a date as YYYY-MM-DD; got {value}", {"value": repr(value)}
+            ) from None
+    return value
+
+
+_Count = Annotated[int, pydantic.BeforeValidator(_int_cell), pydantic.Field(ge=0)]
+_Date = Annotated[dt.date, pydantic.BeforeValidator(_date_cell)]
+_Text = Annotated[str, pydantic.Field(min_length=1)]
+
+
+class _ClubRow(pydantic.BaseModel):
+    """One CSV row of a club session, as text cells (stripped; empty optional cells dropped)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    partnership_id: _Text
+    occurred_on: _Date
+    event_id: _Text
+    club_id: _Text
+    school_id: _Text
+    activity: _Text
+    participants: _Count
+    send_participants: _Count = 0
+    staff_minutes: _Count = 0
+    staff_id: str | None = None
+    setting: Literal["after_school", "lunchtime", "community_club"] = "after_school"
+
+
+def _text_lines(stream: IO[str] | IO[bytes], name: str) -> Iterator[str]:
+    """Lines of a byte or text stream as text, each decoded (and checked) on its own."""
+    first = stream.readline(MAX_LINE_BYTES + 2)
+    if isinstance(first, str):
+        text = cast(IO[str], stream)
+        number = 0
+        line = first
+        while line:
+            number += 1
+            if len(line.rstrip("\r\n")) > MAX_LINE_BYTES:
+                reason = f"line is longer than the limit of {MAX_LINE_BYTES} characters"
+                raise InputError(reason, source=name, line=number)
+            yield line.removeprefix("\ufeff") if number == 1 else line
+            line = text.readline(MAX_LINE_BYTES + 2)
+        return
+
+    binary = cast(IO[bytes], stream)
+    pending = [first]
+
+    def readline(limit: int) -> bytes:
+        return pending.pop() if pending else binary.readline(limit)
+
+    for number, raw in _read_lines(readline, name):
+        yield _utf8(raw, number, name)
+
+
+def _check_header(header: Sequence[str], name: str, partnership_id: str | None) -> list[str]:
+    columns = [c.strip().lower() for c in header]
+    allowed = set(CLUB_CSV_COLUMNS)
+    seen: set[str] = set()
+    for i, column in enumerate(columns, 1):
+        if not column:
+            raise InputError(f"column {i} of the header has no name", source=name, line=1)
+        if column in seen:
+            raise InputError(f"column {column!r} appears twice in the header", source=name,
+                             line=1, field=column)
+        seen.add(column)
+    unknown = [c for c in columns if c not in allowed]
+    optional = _CSV_OPTIONAL | ({"partnership_id"} if partnership_id is not None else set())
+    missing = [c for c in CLUB_CSV_COLUMNS if c not in seen and c not in optional]
+    if unknown or missing:
+        parts = []
+        if missing:
+            hint = " (or give the partnership id)" if "partnership_id" in missing else ""
+            parts.append(f"missing column(s): {', '.join(missing)}{hint}")
+        if unknown:
+            parts.append(f"unknown column(s): {', '.join(repr(c) for c in unknown)}")
+        parts.append(f"the first line must be a header naming columns among: "
+                     f"{', '.join(CLUB_CSV_COLUMNS)}")
+        raise InputError("; ".join(parts), source=name, line=1, field=(missing or unknown)[0])
+    return columns
+
+
+def _pydantic_error(e: pydantic.ValidationError, number: int, name: str) -> InputError:
+    err = e.errors(include_url=False)[0]
+    field = ".".join(str(p) for p in err["loc"]) or None
+    reason = err["msg"]
+    if err["type"] not in ("int_cell", "date_cell"):
+        reason += f"; got {err.get('input')!r}"
+    others = e.error_count() - 1
+    if others:
+        reason += f" (and {others} more problem{'s' if others > 1 else ''} in this row)"
+    return InputError(reason, source=name, line=number, field=field)
+
+
+def _parse_club_csv(
+    stream: IO[str] | IO[bytes], name: str, partnership_id: str | None, ticker: _Ticker
+) -> tuple[list[ClubRun], list[int]]:
+    reader = csv.reader(_text_lines(stream, name), strict=True)
+    events: list[ClubRun] = []
+    lines: list[int] = []
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise InputError("empty file: a header row is required", source=name, line=1)
+        columns = _check_header(header, name, partnership_id)
+        while True:
+            number = reader.line_num + 1
+            cells = next(reader, None)
+            if cells is None:
+                break
+            ticker.tick(reader.line_num)
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if len(cells) != len(columns):
+                raise InputError(
+                    f"row has {len(cells)} cells but the header has {len(columns)}",
+                    source=name, line=number,
+                )
+            row = _row_values(columns, cells, partnership_id, name, number)
+            try:
+                valid = _ClubRow.model_validate(row)
+            except pydantic.ValidationError as e:
+                raise _pydantic_error(e, number, name) from None
+            try:
+                event = ClubRun(**valid.model_dump())
+            except ValueError as e:
+                raise InputError(str(e), source=name, line=number,
+                                 field=_field_in(str(e), ClubRun)) from None
+            events.append(event)
+            lines.append(number)
+    except csv.Error as e:
+        raise InputError(f"malformed CSV: {e}", source=name, line=reader.line_num) from None
+    ticker.finish(reader.line_num)
+    return events, lines
+
+
+def _row_values(columns: Sequence[str], cells: Sequence[str], partnership_id: str | None,
+                name: str, number: int) -> dict[str, str]:
+    row: dict[str, str] = {}
+    for column, cell in zip(columns, cells, strict=True):
+        value = cell.strip()
+        if value or column not in _CSV_OPTIONAL:
+            row[column] = value
+    if partnership_id is not None:
+        given = row.get("partnership_id", "")
+        if given and given != partnership_id:
+            raise InputError(
+                f"partnership_id {given!r} differs from the partnership being imported "
+                f"({partnership_id!r})",
+                source=name, line=number, field="partnership_id",
+            )
+        row["partnership_id"] = partnership_id
+    return row
+
+
+def read_club_csv(
+    source: Path | IO[str] | IO[bytes],
+    *,
+    name: str = "",
+    partnership_id: str | None = None,
+) -> list[ClubRun]:
+    """Parse a CSV file of club sessions into :class:`~ssp_ledger.events.ClubRun` events.
+
+    A header row is required (column names are matched ignoring case and surrounding spaces);
+    columns: ``partnership_id`` (optional when ``partnership_id`` is given; a non-empty cell must
+    then equal it), ``occurred_on`` (YYYY-MM-DD), ``event_id``, ``club_id``, ``school_id``,
+    ``activity``, ``participants`` and the optional ``send_participants`` (default 0),
+    ``staff_minutes`` (0), ``staff_id`` (empty: unknown) and ``setting`` (``after_school``).
+    Counts must be written as whole numbers. Bytes must be UTF-8 (a BOM is allowed).
+
+    Raises :class:`~ssp_ledger.errors.InputError` at the first problem with the line (the header is
+    line 1) and the column; nothing is returned partially.
+    """
+    name = name or (str(source) if isinstance(source, Path) else "")
+    if isinstance(source, Path):
+        with _open_binary(source, name) as stream:
+            events, _ = _parse_club_csv(stream, name, partnership_id, _Ticker(None, 0))
+    else:
+        events, _ = _parse_club_csv(source, name, partnership_id, _Ticker(None, 0))
+    return events
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_jsonl(records_or_events: Iterable[Recorded | Event], out: IO[bytes] | Path) -> int:
+    """Write events as JSONL (one msgspec-encoded event per line); return how many.
+
+    Accepts domain events or stored :class:`~ssp_ledger.persistence.Recorded` envelopes (their
+    ``.event`` is written). The bytes are deterministic: fields in declaration order, the ``type``
+    tag first. A path is written to a temporary file that replaces it only when complete.
+    """
+    if isinstance(out, Path):
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                count = _write_jsonl(records_or_events, f)
+            os.replace(tmp, out)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return count
+    return _write_jsonl(records_or_events, out)
+
+
+def _write_jsonl(items: Iterable[Recorded | Event], out: IO[bytes]) -> int:
+    encoder = msgspec.json.Encoder(order="deterministic")
+    count = 0
+    chunk: list[Event] = []
+    for item in items:
+        event = item.event if isinstance(item, Recorded) else item
+        if not isinstance(event, Event):
+            msg = f"cannot export a {type(event).__name__}: not an event"
+            raise TypeError(msg)
+        chunk.append(event)
+        if len(chunk) >= _WRITE_CHUNK:
+            out.write(encoder.encode_lines(chunk))
+            count += len(chunk)
+            chunk.clear()
+    if chunk:
+        out.write(encoder.encode_lines(chunk))
+        count += len(chunk)
+    return count
+
+
+def export_file(ledger: Ledger, out: Path | IO[bytes], *, partnership_id: str | None = None) -> int:
+    """Write every recorded event (or one partnership's) as JSONL in log order; return the count.
+
+    Importing the result into an empty ledger with :func:`import_file` reproduces the events.
+    """
+    return export_jsonl(ledger.events(partnership_id), out)
+
+
+# --------------------------------------------------------------------------- import
+
+
+def _detect(path: Path, fmt: str, name: str) -> Literal["jsonl", "csv"]:
+    if fmt == "jsonl":
+        return "jsonl"
+    if fmt == "csv":
+        return "csv"
+    if fmt != "auto":
+        raise InputError(f"unknown format {fmt!r}; expected auto, jsonl or csv", source=name)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    raise InputError(
+        f"cannot tell the format from the suffix {suffix or '(none)'!r}; use .jsonl, .ndjson, "
+        ".json or .csv, or give the format (jsonl or csv)",
+        source=name,
+    )
+
+
+def _line_of(e: DomainRuleViolation, events: Sequence[DomainEvent],
+             lines: Sequence[int]) -> tuple[int | None, str]:
+    """Line of the event a violation names, and a note on an earlier line it conflicts with."""
+    hits = [i for i, ev in enumerate(events)
+            if ev.event_id == e.event_id and ev.partnership_id == e.partnership_id]
+    if not hits:
+        return None, ""
+    if isinstance(e, DuplicateEventId) and len(hits) > 1:
+        first = events[hits[0]]
+        for i in hits[1:]:
+            if events[i] != first:
+                return lines[i], f" (first given on line {lines[hits[0]]})"
+    return lines[hits[0]], ""
+
+
+def _record(ledger: Ledger, events: Sequence[DomainEvent], lines: Sequence[int], name: str,
+            batch_size: int | None) -> BatchResult:
+    if not events:
+        return BatchResult(recorded=0, duplicates=0, position=ledger.position, recorded_at=None)
+    size = batch_size or len(events)
+    recorded = duplicates = 0
+    recorded_at: dt.datetime | None = None
+    position = ledger.position
+    for start in range(0, len(events), size):
+        chunk = events[start:start + size]
+        try:
+            result = ledger.record_many(chunk)
+        except DomainRuleViolation as e:
+            raise _violation(e, chunk, lines[start:start + size], name, recorded) from e
+        recorded += result.recorded
+        duplicates += result.duplicates
+        recorded_at = result.recorded_at or recorded_at
+        position = result.position
+    return BatchResult(recorded=recorded, duplicates=duplicates, position=position,
+                       recorded_at=recorded_at)
+
+
+def _violation(e: DomainRuleViolation, chunk: Sequence[DomainEvent], lines: Sequence[int],
+               name: str, stored_before: int) -> InputError:
+    line, note = _line_of(e, chunk, lines)
+    reason = f"event {e.event_id!r}: {e.reason}{note}"
+    if stored_before:
+        reason += (
+            f" ({stored_before} events of earlier batches were stored; importing the fixed file "
+            "again skips them)"
+        )
+    offending = next((ev for ev in chunk if ev.event_id == e.event_id), None)
+    field = _field_in(e.reason, type(offending)) if offending is not None else None
+    return InputError(reason, source=name, line=line, field=field)
+
+
+def import_file(
+    ledger: Ledger,
+    path: Path,
+    *,
+    format: Literal["auto", "jsonl", "csv"] = "auto",
+    partnership_id: str | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchResult:
+    """Import a JSONL or CSV file of events into ``ledger``; return what was stored.
+
+    The whole file is parsed first, so a bad line rejects the file and nothing is written; the
+    events are then recorded in one atomic :meth:`~ssp_ledger.application.Ledger.record_many`
+    call. Events already recorded with identical content are skipped, so importing a file twice
+    is harmless. ``format="auto"`` picks by suffix (``.jsonl``/``.ndjson``/``.json`` or
+    ``.csv``). ``partnership_id``: the partnership every event must belong to (for CSV it also
+    fills a missing ``partnership_id`` column). ``progress(done, total)`` is called with parsed
+    line counts while parsing.
+
+    ``batch_size`` (default None: one transaction) splits the writing into transactions of at
+    most that many events, for files too large for one; a domain-rule violation then leaves the
+    earlier batches stored (the error says so), and importing the fixed file again skips them.
+
+    Raises :class:`~ssp_ledger.errors.InputError` for malformed input and for a domain-rule
+    violation (line of the offending event, the original
+    :class:`~ssp_ledger.errors.DomainRuleViolation` as ``__cause__``).
+    """
+    path = Path(path)
+    name = str(path)
+    if batch_size is not None and batch_size < 1:
+        msg = f"batch_size must be at least 1; got {batch_size}"
+        raise ValueError(msg)
+    kind = _detect(path, format, name)
+    total = 0
+    if progress is not None:
+        try:
+            total = _count_lines(path)
+        except OSError as e:
+            raise InputError(f"cannot read file: {e.strerror or e}", source=name) from e
+    ticker = _Ticker(progress, total)
+    events: Sequence[DomainEvent]
+    with _open_binary(path, name) as stream:
+        if kind == "jsonl":
+            events, lines = _parse_jsonl(stream, name, partnership_id, ticker)
+        else:
+            events, lines = _parse_club_csv(stream, name, partnership_id, ticker)
+    return _record(ledger, events, lines, name, batch_size)
