@@ -317,6 +317,7 @@ def restatement(ledger: Ledger, projection: str, *, as_of: dt.date,
         if a != b:
             changed.append((group, *a, *b))
     events: list[tuple[int, dt.datetime, str, str, str]] = []
+    start = parse_period(period).start if period else None
     for position, rec in ledger.read():
         if not before < rec.recorded_at <= after:
             continue
@@ -325,7 +326,8 @@ def restatement(ledger: Ledger, projection: str, *, as_of: dt.date,
             continue
         day = event.replacement.occurred_on if isinstance(event, EventCorrected) else (
             event.occurred_on)
-        if day > as_of and not isinstance(event, EventRetracted):
+        if not isinstance(event, EventRetracted) and (
+                day > as_of or (start is not None and day < start)):
             continue
         target = event.target_event_id if isinstance(event, EventCorrected | EventRetracted) else ""
         events.append((position, rec.recorded_at, type(event).__name__, event.event_id, target))
