@@ -1,0 +1,723 @@
+"""Staff time and what it costs: recurring release time plus activity minutes, funded or hidden.
+
+Staff time has two sources:
+
+* **release time**: a ``StaffAssigned`` fact starts an assignment that runs until the day before
+  the same person's next ``StaffAssigned``, or to the first ``StaffReleased`` dated on or after
+  its start (inclusive), or stays open. Release minutes accrue on teaching days
+  (:class:`~ssp_ledger.periods.TeachingCalendar`): ``release_minutes_per_week * days // 5``;
+* **activity minutes**: ``ClubRun.staff_minutes``, ``CompetitionHeld.staff_minutes``,
+  ``LeaderTrained.minutes``, ``CpdDelivered.minutes`` and ``ResourceShared.staff_minutes``.
+
+Activity minutes are indexed by (partnership, staff, school) in
+:class:`~ssp_ledger.projection.Series` and attributed **at query time** to the assignment of
+their staff member in force on their date, costed at that assignment's ``hourly_cost_pence``.
+Minutes of a person outside any assignment and minutes with no known person are *unattributed*:
+role ``UNATTRIBUTED``, funding stream ``none``, hidden, costed at ``default_hourly_cost_pence``
+(query parameter, 2500 by default).
+
+A piece of an assignment is *funded* when its funding stream is set and the stream's annual level
+in force on those days (the latest ``FundingChanged`` of that stream in the same partnership dated
+on or before the day) is above 0; otherwise its cost is *hidden* in salary budgets. Assignments are
+cut at their stream's funding-change dates.
+
+Because nothing is attributed when a fact is applied, answers do not depend on recording order and
+back-dated ``StaffAssigned``/``FundingChanged`` facts restate earlier figures correctly; applying a
+fact and retracting it leaves the state exactly as before.
+
+Rounding: within one assignment (or one stretch of unattributed time) every figure is the difference
+of a *cumulative* integer function anchored at the assignment's start, e.g. release minutes over
+``[a, b]`` are ``F(b) - F(a - 1)`` with ``F(d) = per_week * teaching_days(start, d) // 5`` and pence
+``F(b) * rate // 60 - F(a - 1) * rate // 60``. For a piece starting at the assignment's start this
+is exactly ``per_week * days // 5`` and ``minutes * rate // 60``; and pieces always add up to the
+whole, so period rows sum to the total row and the total does not depend on the grouping asked for.
+
+Ties: two ``StaffAssigned`` of one person (or two ``FundingChanged`` of one stream) on the same date
+are ordered by ``event_id``; the greater id is the one in force.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple, TypeVar
+
+from ssp_ledger.events import (
+    ClubRun,
+    CompetitionHeld,
+    CorrectableEvent,
+    CpdDelivered,
+    FundingChanged,
+    LeaderTrained,
+    ResourceShared,
+    StaffAssigned,
+    StaffReleased,
+)
+from ssp_ledger.periods import PeriodKind, TeachingCalendar, periods_between
+from ssp_ledger.projection import PERIOD_KINDS, Cell, Fact, Query, Series, Table
+
+__all__ = [
+    "COLUMNS",
+    "DAYS_PER_YEAR",
+    "DEFAULT_HOURLY_COST_PENCE",
+    "MEASURES",
+    "NONE_LABEL",
+    "UNATTRIBUTED",
+    "CostSummary",
+    "FundingLevels",
+    "StaffTimeCost",
+    "StreamLevels",
+    "default_hourly_cost",
+]
+
+DEFAULT_HOURLY_COST_PENCE = 2500
+"""Hourly cost of unattributed staff time when the query does not set one."""
+UNATTRIBUTED = "UNATTRIBUTED"
+"""Role label of minutes that no assignment covers."""
+NONE_LABEL = "none"
+"""Group label for a missing stream, school or staff member."""
+DAYS_PER_YEAR = 365
+"""Days an annual funding level is spread over. 29 February receives nothing, so any twelve
+consecutive months at a constant level receive exactly the annual amount."""
+MEASURES: tuple[str, ...] = (
+    "release_minutes",
+    "activity_minutes",
+    "funded_minutes",
+    "hidden_minutes",
+    "funded_pence",
+    "hidden_pence",
+    "total_pence",
+    "attendances",
+)
+"""Additive figures of a row, in column order."""
+COLUMNS: tuple[str, ...] = (*MEASURES, "pence_per_attendance")
+"""Columns after the group label."""
+
+_DAY = dt.timedelta(days=1)
+_ZERO2 = (0, 0)
+_T = TypeVar("_T")
+
+
+def _leap_days_upto(ordinal: int) -> int:
+    """How many 29 Februarys fall on or before the day with this ordinal."""
+    day = dt.date.fromordinal(ordinal)
+    y = day.year - 1
+    count = y // 4 - y // 100 + y // 400
+    leap = day.year % 4 == 0 and (day.year % 100 != 0 or day.year % 400 == 0)
+    return count + (1 if leap and (day.month, day.day) >= (2, 29) else 0)
+
+
+def _paid_days(ordinal: int) -> int:
+    """Days on or before ``ordinal`` that receive funding (every day but 29 February)."""
+    return ordinal - _leap_days_upto(ordinal)
+
+
+def default_hourly_cost(query: Query) -> int:
+    """The ``default_hourly_cost_pence`` parameter of a query (an integer >= 0; 2500 if unset)."""
+    raw = query.params.get("default_hourly_cost_pence", DEFAULT_HOURLY_COST_PENCE)
+    try:
+        value = int(raw)
+    except ValueError:
+        msg = f"default_hourly_cost_pence must be an integer number of pence; got {raw!r}"
+        raise ValueError(msg) from None
+    if value < 0:
+        msg = f"default_hourly_cost_pence must not be negative; got {value}"
+        raise ValueError(msg)
+    return value
+
+
+# --------------------------------------------------------------------------- funding levels
+
+
+class StreamLevels:
+    """The annual level of one funding stream of one partnership over valid dates.
+
+    Built from the stream's ``FundingChanged`` facts; answers the level in force on a day, the
+    change dates inside a range and the money received over a range, each in O(log n).
+    """
+
+    __slots__ = ("_cum", "_days", "_facts", "_levels", "_paid")
+
+    def __init__(self, changes: Iterable[FundingChanged]) -> None:
+        days: list[int] = []
+        facts: list[FundingChanged] = []
+        for event in sorted(changes, key=lambda e: (e.occurred_on, e.event_id)):
+            day = event.occurred_on.toordinal()
+            if days and days[-1] == day:
+                facts[-1] = event  # same date: the greater event id is in force
+            else:
+                days.append(day)
+                facts.append(event)
+        self._days = days
+        self._facts = facts
+        self._levels = [f.annual_amount_pence for f in facts]
+        self._paid = [_paid_days(d - 1) for d in days]
+        cum = [0]
+        for i in range(1, len(days)):
+            cum.append(cum[-1] + self._levels[i - 1] * (self._paid[i] - self._paid[i - 1]))
+        self._cum = cum
+        """``_cum[i]``: sum of the annual level in force over the paid days before change ``i``."""
+
+    def first_day(self) -> dt.date | None:
+        """Date of the first change, or None when the stream has none."""
+        return dt.date.fromordinal(self._days[0]) if self._days else None
+
+    def in_force(self, day: dt.date) -> FundingChanged | None:
+        """The ``FundingChanged`` in force on ``day`` (None before the first)."""
+        i = bisect_right(self._days, day.toordinal()) - 1
+        return self._facts[i] if i >= 0 else None
+
+    def level(self, day: dt.date) -> int:
+        """Annual level in pence in force on ``day`` (0 before the first change)."""
+        i = bisect_right(self._days, day.toordinal()) - 1
+        return self._levels[i] if i >= 0 else 0
+
+    def changes_in(self, start: dt.date, end: dt.date) -> list[dt.date]:
+        """Dates of changes ``c`` with ``start < c <= end``, in order."""
+        lo = bisect_right(self._days, start.toordinal())
+        hi = bisect_right(self._days, end.toordinal())
+        return [dt.date.fromordinal(d) for d in self._days[lo:hi]]
+
+    def level_days(self, day: dt.date | None) -> int:
+        """Sum over the paid days up to ``day`` (inclusive) of the annual level in force then.
+
+        Paid days are all days but 29 February (a 365-day year).
+        """
+        if day is None:
+            return 0
+        o = day.toordinal()
+        i = bisect_right(self._days, o) - 1
+        if i < 0:
+            return 0
+        return self._cum[i] + self._levels[i] * (_paid_days(o) - self._paid[i])
+
+    def received(self, start: dt.date | None, end: dt.date) -> int:
+        """Pence received over ``[start, end]`` (``start`` None: from the first change).
+
+        The cumulative amount up to day ``d`` is ``level_days(d) // 365``; a range receives the
+        difference, so consecutive ranges add up to the whole exactly, and a year (any twelve
+        consecutive months, leap or not) at a constant level receives the annual amount.
+        """
+        before = None if start is None else start - _DAY
+        if start is not None and end < start:
+            return 0
+        return self.level_days(end) // DAYS_PER_YEAR - self.level_days(before) // DAYS_PER_YEAR
+
+
+class FundingLevels:
+    """``FundingChanged`` facts by partnership and stream, with cached :class:`StreamLevels`."""
+
+    def __init__(self) -> None:
+        self._changes: dict[str, dict[str, dict[str, FundingChanged]]] = {}
+        self._cache: dict[tuple[str, str], StreamLevels] = {}
+
+    def add(self, event: FundingChanged) -> None:
+        """Take a ``FundingChanged`` fact into account."""
+        pid, stream = event.partnership_id, event.funding_stream
+        self._changes.setdefault(pid, {}).setdefault(stream, {})[event.event_id] = event
+        self._cache.pop((pid, stream), None)
+
+    def remove(self, event: FundingChanged) -> None:
+        """Undo :meth:`add` of the same fact."""
+        pid, stream = event.partnership_id, event.funding_stream
+        streams = self._changes.get(pid)
+        if streams is None or stream not in streams:
+            return
+        streams[stream].pop(event.event_id, None)
+        if not streams[stream]:
+            del streams[stream]
+            if not streams:
+                del self._changes[pid]
+        self._cache.pop((pid, stream), None)
+
+    def streams(self, partnership_id: str | None) -> list[tuple[str, str]]:
+        """Sorted (partnership_id, stream) pairs with a change, in one or all partnerships."""
+        pids = sorted(self._changes) if partnership_id is None else [partnership_id]
+        return [(pid, s) for pid in pids for s in sorted(self._changes.get(pid, {}))]
+
+    def stream(self, partnership_id: str, stream: str) -> StreamLevels | None:
+        """Levels of one stream of one partnership, or None when it has no change."""
+        key = (partnership_id, stream)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        changes = self._changes.get(partnership_id, {}).get(stream)
+        if not changes:
+            return None
+        levels = self._cache[key] = StreamLevels(changes.values())
+        return levels
+
+
+# --------------------------------------------------------------------------- summary and helpers
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostSummary:
+    """Total staff-time figures over a query's window (all integers; money in pence)."""
+
+    release_minutes: int
+    """Minutes of recurring release time."""
+    activity_minutes: int
+    """Minutes spent on recorded activities."""
+    funded_minutes: int
+    """Minutes paid for by a funding stream with a level above 0."""
+    hidden_minutes: int
+    """Minutes carried in salary budgets (no stream, stream at 0, or unattributed)."""
+    funded_pence: int
+    """Cost of the funded minutes."""
+    hidden_pence: int
+    """Cost of the hidden minutes."""
+    total_pence: int
+    """funded_pence + hidden_pence."""
+    attendances: int
+    """Participants of clubs and competitions in the window."""
+    pence_per_attendance: int | None
+    """total_pence // attendances, None when there were no attendances."""
+
+    @classmethod
+    def from_sums(cls, sums: Iterable[int]) -> CostSummary:
+        """Build from the additive figures in :data:`MEASURES` order."""
+        (release, activity, funded_m, hidden_m, funded_p, hidden_p, total, attendances) = sums
+        return cls(
+            release_minutes=release,
+            activity_minutes=activity,
+            funded_minutes=funded_m,
+            hidden_minutes=hidden_m,
+            funded_pence=funded_p,
+            hidden_pence=hidden_p,
+            total_pence=total,
+            attendances=attendances,
+            pence_per_attendance=total // attendances if attendances else None,
+        )
+
+
+class _Tags(NamedTuple):
+    """Group labels of one costed piece (field names are the grouping names)."""
+
+    role: str
+    school: str
+    funding_stream: str
+    staff: str
+    funded: str
+
+
+_LabelOf = Callable[[_Tags, dt.date | None], str]
+"""Names the row a costed piece goes to, from its tags and its first day."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """A stretch of one person's timeline: an assignment, or a gap outside any assignment."""
+
+    start: dt.date | None
+    """First day (None: from the beginning of time; only for the leading gap)."""
+    end: dt.date | None
+    """Last day (None: open)."""
+    assignment: StaffAssigned | None
+    """The terms in force, or None for a gap."""
+
+
+def _label(value: str | None) -> str:
+    return value if value else NONE_LABEL
+
+
+def _activity(event: CorrectableEvent) -> tuple[str, str, int, int] | None:
+    """(staff_id or "", school_id or "", minutes, attendances) of an activity fact."""
+    if isinstance(event, ClubRun):
+        return (event.staff_id or "", event.school_id, event.staff_minutes, event.participants)
+    if isinstance(event, CompetitionHeld):
+        return ("", event.school_ids[0], event.staff_minutes, event.participants)
+    if isinstance(event, LeaderTrained):
+        return ("", event.school_id, event.minutes, 0)
+    if isinstance(event, CpdDelivered):
+        return ("", "", event.minutes, 0)
+    if isinstance(event, ResourceShared):
+        return ("", event.from_school_id, event.staff_minutes, 0)
+    return None
+
+
+class _Cumulative:
+    """Sums of one series from an anchor day (None: the beginning) through any later day."""
+
+    __slots__ = ("_anchor", "_base", "_series")
+
+    def __init__(self, series: Series, anchor: dt.date | None) -> None:
+        self._series = series
+        self._anchor = anchor
+        self._base: tuple[int, ...] | None = None if anchor is not None else _ZERO2
+
+    def at(self, day: dt.date | None) -> tuple[int, ...]:
+        """Sums over ``[anchor, day]`` (zeros when ``day`` is None or before the anchor)."""
+        if day is None or (self._anchor is not None and day < self._anchor):
+            return _ZERO2
+        if self._base is None:
+            assert self._anchor is not None
+            self._base = self._series.upto(self._anchor - _DAY)
+        upto = self._series.upto(day)
+        return (upto[0] - self._base[0], upto[1] - self._base[1])
+
+
+def _add(out: dict[str, list[int]], label: str, minutes: tuple[int, int], pence: int,
+         attendances: int, *, funded: bool) -> None:
+    """Add one costed piece (release minutes, activity minutes) to a row of ``out``."""
+    row = out.get(label)
+    if row is None:
+        row = out[label] = [0] * len(MEASURES)
+    release, activity = minutes
+    row[0] += release
+    row[1] += activity
+    if funded:
+        row[2] += release + activity
+        row[4] += pence
+    else:
+        row[3] += release + activity
+        row[5] += pence
+    row[6] += pence
+    row[7] += attendances
+
+
+def _cells(label: str, sums: list[int]) -> tuple[Cell, ...]:
+    attendances = sums[7]
+    return (label, *sums, sums[6] // attendances if attendances else None)
+
+
+# --------------------------------------------------------------------------- projection
+
+
+class StaffTimeCost:
+    """Staff minutes and their cost, funded vs hidden in salary budgets, and cost per attendance.
+
+    Groupings: ``role``, ``school``, ``funding_stream``, ``staff``, ``funded`` (rows ``funded`` and
+    ``hidden``) or a period kind. Release time is grouped under the assignment's school, activity
+    minutes under the activity's school (``none`` for CPD). Query parameter:
+    ``default_hourly_cost_pence`` for unattributed minutes.
+    """
+
+    name: ClassVar[str] = "staff_time_cost"
+    groupings: ClassVar[tuple[str, ...]] = ("role", "school", "funding_stream", "staff", "funded")
+
+    def __init__(self) -> None:
+        self.calendar = TeachingCalendar()
+        """Teaching-day calendar release time accrues over."""
+        self.funding_levels = FundingLevels()
+        """Funding levels per (partnership, stream), shared with the funding projection."""
+        self._assignments: dict[str, dict[str, dict[str, StaffAssigned]]] = {}
+        self._releases: dict[str, dict[str, dict[str, dt.date]]] = {}
+        self._activity: dict[str, dict[str, dict[str, Series]]] = {}
+        self._live: dict[tuple[str, str, str], int] = {}
+        self._timelines: dict[tuple[str, str], tuple[_Segment, ...]] = {}
+
+    # ------------------------------------------------------------------ protocol: updates
+
+    def apply(self, fact: Fact) -> None:
+        """Add the effect of a fact."""
+        self._change(fact.event, 1)
+
+    def retract(self, fact: Fact) -> None:
+        """Remove the effect of a fact previously applied."""
+        self._change(fact.event, -1)
+
+    def _change(self, event: CorrectableEvent, sign: int) -> None:
+        pid = event.partnership_id
+        if isinstance(event, StaffAssigned):
+            self._keep(self._assignments, pid, event.staff_id, event.event_id, event, sign)
+            self._timelines.pop((pid, event.staff_id), None)
+        elif isinstance(event, StaffReleased):
+            self._keep(self._releases, pid, event.staff_id, event.event_id,
+                       event.occurred_on, sign)
+            self._timelines.pop((pid, event.staff_id), None)
+        elif isinstance(event, FundingChanged):
+            if sign > 0:
+                self.funding_levels.add(event)
+            else:
+                self.funding_levels.remove(event)
+        else:
+            found = _activity(event)
+            if found is not None:
+                staff, school, minutes, attendances = found
+                self._add_activity(pid, staff, school, event.occurred_on,
+                                   (sign * minutes, sign * attendances), sign)
+
+    @staticmethod
+    def _keep(store: dict[str, dict[str, dict[str, _T]]], pid: str, staff: str,
+              event_id: str, value: _T, sign: int) -> None:
+        if sign > 0:
+            store.setdefault(pid, {}).setdefault(staff, {})[event_id] = value
+            return
+        by_staff = store.get(pid)
+        if by_staff is None or staff not in by_staff:
+            return
+        by_staff[staff].pop(event_id, None)
+        if not by_staff[staff]:
+            del by_staff[staff]
+            if not by_staff:
+                del store[pid]
+
+    def _add_activity(self, pid: str, staff: str, school: str, day: dt.date,
+                      values: tuple[int, int], sign: int) -> None:
+        key = (pid, staff, school)
+        live = self._live.get(key, 0) + sign
+        if live <= 0:
+            # The last fact of this (partnership, staff, school) is gone: drop its series, so the
+            # state equals a rebuild without the retracted facts.
+            self._live.pop(key, None)
+            by_staff = self._activity.get(pid, {})
+            by_school = by_staff.get(staff, {})
+            by_school.pop(school, None)
+            if not by_school:
+                by_staff.pop(staff, None)
+                if not by_staff:
+                    self._activity.pop(pid, None)
+            return
+        self._live[key] = live
+        by_school = self._activity.setdefault(pid, {}).setdefault(staff, {})
+        series = by_school.get(school)
+        if series is None:
+            series = by_school[school] = Series(2)
+        series.add(day, values)
+
+    # ------------------------------------------------------------------ timelines
+
+    def _timeline(self, pid: str, staff: str) -> tuple[_Segment, ...]:
+        """The person's assignments and the gaps around them, covering every day."""
+        key = (pid, staff)
+        cached = self._timelines.get(key)
+        if cached is not None:
+            return cached
+        assigned = sorted(self._assignments.get(pid, {}).get(staff, {}).values(),
+                          key=lambda e: (e.occurred_on, e.event_id))
+        releases = sorted(self._releases.get(pid, {}).get(staff, {}).values())
+        segments: list[_Segment] = []
+        cursor: dt.date | None = None  # first day not yet covered (None: the beginning)
+        open_ended = False
+        for i, a in enumerate(assigned):
+            start = a.occurred_on
+            end: dt.date | None = None
+            if i + 1 < len(assigned):
+                end = assigned[i + 1].occurred_on - _DAY
+            j = bisect_left(releases, start)
+            if j < len(releases) and (end is None or releases[j] < end):
+                end = releases[j]
+            if end is not None and end < start:
+                continue  # superseded on its own date
+            if cursor is None or cursor < start:
+                segments.append(_Segment(cursor, start - _DAY, None))
+            segments.append(_Segment(start, end, a))
+            if end is None:
+                open_ended = True
+                break
+            cursor = end + _DAY
+        if not open_ended:
+            segments.append(_Segment(cursor, None, None))
+        result = self._timelines[key] = tuple(segments)
+        return result
+
+    def _partnerships(self, partnership_id: str | None) -> list[str]:
+        if partnership_id is not None:
+            return [partnership_id]
+        return sorted(set(self._assignments) | set(self._activity))
+
+    def _staff_of(self, pid: str) -> list[str]:
+        return sorted(set(self._assignments.get(pid, {})) | set(self._activity.get(pid, {})))
+
+    def first_day(self, partnership_id: str | None = None) -> dt.date | None:
+        """Earliest assignment start or activity date (one or all partnerships), or None."""
+        first: dt.date | None = None
+        for pid in self._partnerships(partnership_id):
+            days = [a.occurred_on for by_id in self._assignments.get(pid, {}).values()
+                    for a in by_id.values()]
+            days += [d for by_school in self._activity.get(pid, {}).values()
+                     for s in by_school.values() if (d := s.first_day()) is not None]
+            if days:
+                low = min(days)
+                first = low if first is None else min(first, low)
+        return first
+
+    # ------------------------------------------------------------------ costing
+
+    def _collect(self, pids: Iterable[str], start: dt.date | None, end: dt.date, rate: int,
+                 label_of: _LabelOf, out: dict[str, list[int]],
+                 cuts: Sequence[dt.date] = ()) -> None:
+        """Cost every piece of every timeline inside ``[start, end]`` into rows of ``out``.
+
+        Pieces are cut at funding changes and at ``cuts`` (period starts); ``label_of`` names the
+        row of a piece from its tags and first day.
+        """
+        for pid in pids:
+            activity = self._activity.get(pid, {})
+            for staff in self._staff_of(pid):
+                series = activity.get(staff, {})
+                for seg in self._timeline(pid, staff):
+                    if seg.start is not None and seg.start > end:
+                        break
+                    lo = seg.start if start is None else (
+                        start if seg.start is None else max(seg.start, start))
+                    hi = end if seg.end is None else min(seg.end, end)
+                    if lo is not None and hi < lo:
+                        continue
+                    first = 0 if lo is None else bisect_right(cuts, lo)
+                    inner = cuts[first:bisect_right(cuts, hi)]
+                    if seg.assignment is None:
+                        self._cost_gap(staff, seg.start, [lo, *inner], hi, series, rate,
+                                       label_of, out)
+                    else:
+                        assert lo is not None  # an assignment always has a start
+                        self._cost_assignment(pid, staff, seg.assignment, lo, inner, hi, series,
+                                              label_of, out)
+
+    def _cost_gap(self, staff: str, anchor: dt.date | None, bounds: list[dt.date | None],
+                  hi: dt.date, series: Mapping[str, Series], rate: int, label_of: _LabelOf,
+                  out: dict[str, list[int]]) -> None:
+        """Unattributed minutes of one gap, piece by piece (``bounds``: first days of pieces)."""
+        lasts = [*(b - _DAY for b in bounds[1:] if b is not None), hi]
+        for school, s in series.items():
+            tags = _Tags(UNATTRIBUTED, _label(school), NONE_LABEL, _label(staff), "hidden")
+            cum = _Cumulative(s, anchor)
+            prev = cum.at(None if bounds[0] is None else bounds[0] - _DAY)
+            if len(lasts) > 1 and cum.at(hi) == prev:
+                continue  # nothing in this gap at this school: skip its pieces
+            for first, last in zip(bounds, lasts, strict=True):
+                cur = cum.at(last)
+                _add(out, label_of(tags, first), (0, cur[0] - prev[0]),
+                     cur[0] * rate // 60 - prev[0] * rate // 60, cur[1] - prev[1], funded=False)
+                prev = cur
+
+    def _cost_assignment(self, pid: str, staff: str, a: StaffAssigned, lo: dt.date,
+                         cuts: Sequence[dt.date], hi: dt.date, series: Mapping[str, Series],
+                         label_of: _LabelOf, out: dict[str, list[int]]) -> None:
+        """Release and activity minutes of one assignment over ``[lo, hi]``, piece by piece."""
+        rate = a.hourly_cost_pence
+        stream = _label(a.funding_stream)
+        staff_label = _label(staff)
+        levels = (self.funding_levels.stream(pid, a.funding_stream)
+                  if a.funding_stream is not None else None)
+        # Pieces of constant funded status (cut at the stream's changes) and period.
+        changes = levels.changes_in(lo, hi) if levels is not None else []
+        bounds = sorted({lo, *changes, *cuts}) if changes and cuts else [lo, *changes, *cuts]
+        lasts = [*(b - _DAY for b in bounds[1:]), hi]
+        funded = [levels is not None and levels.level(b) > 0 for b in bounds]
+        status = ["funded" if f else "hidden" for f in funded]
+        prev_f = self._release_upto(a, lo - _DAY)
+        for k, last in enumerate(lasts):
+            cur_f = self._release_upto(a, last)
+            tags = _Tags(a.role, _label(a.school_id), stream, staff_label, status[k])
+            _add(out, label_of(tags, bounds[k]), (cur_f - prev_f, 0),
+                 cur_f * rate // 60 - prev_f * rate // 60, 0, funded=funded[k])
+            prev_f = cur_f
+        for school, s in series.items():
+            cum = _Cumulative(s, a.occurred_on)
+            prev = cum.at(lo - _DAY)
+            if len(lasts) > 1 and cum.at(hi) == prev:
+                continue  # no activity at this school in [lo, hi]: every piece would be zero
+            school_label = _label(school)
+            for k, last in enumerate(lasts):
+                cur = cum.at(last)
+                tags = _Tags(a.role, school_label, stream, staff_label, status[k])
+                _add(out, label_of(tags, bounds[k]), (0, cur[0] - prev[0]),
+                     cur[0] * rate // 60 - prev[0] * rate // 60, cur[1] - prev[1],
+                     funded=funded[k])
+                prev = cur
+
+    def _release_upto(self, a: StaffAssigned, day: dt.date) -> int:
+        """Release minutes of assignment ``a`` from its start through ``day``."""
+        days = self.calendar.teaching_days(a.occurred_on, day)
+        return a.release_minutes_per_week * days // 5
+
+    def _sums(self, pids: list[str], start: dt.date | None, end: dt.date, rate: int) -> list[int]:
+        out: dict[str, list[int]] = {}
+        self._collect(pids, start, end, rate, lambda _t, _d: "total", out)
+        return out.get("total", [0] * len(MEASURES))
+
+    def _by_period(self, pids: list[str], kind: PeriodKind, lo: dt.date, end: dt.date,
+                   rate: int) -> dict[str, list[int]]:
+        """Sums per period of ``kind`` over ``[lo, end]``, in date order (one pass)."""
+        periods = periods_between(kind, lo, end)
+        starts = [p.start for p in periods]
+        labels = [p.label for p in periods]
+        out: dict[str, list[int]] = {label: [0] * len(MEASURES) for label in labels}
+
+        def label_of(_tags: _Tags, day: dt.date | None) -> str:
+            return labels[0] if day is None else labels[bisect_right(starts, day) - 1]
+
+        self._collect(pids, lo, end, rate, label_of, out, starts[1:])
+        return out
+
+    # ------------------------------------------------------------------ queries
+
+    def cost_between(self, start: dt.date | None, end: dt.date, *,
+                     partnership_id: str | None = None,
+                     default_hourly_cost_pence: int = DEFAULT_HOURLY_COST_PENCE) -> CostSummary:
+        """Total figures over ``[start, end]`` (``start`` None: from the beginning)."""
+        pids = self._partnerships(partnership_id)
+        return CostSummary.from_sums(self._sums(pids, start, end, default_hourly_cost_pence))
+
+    def cost_by_period(self, kind: PeriodKind, start: dt.date, end: dt.date, *,
+                       partnership_id: str | None = None,
+                       default_hourly_cost_pence: int = DEFAULT_HOURLY_COST_PENCE
+                       ) -> dict[str, CostSummary]:
+        """Figures per period of ``kind`` (by label, in date order) over ``[start, end]``.
+
+        Every period from the one containing ``start`` to the one containing ``end`` is present;
+        they add up to :meth:`cost_between` over the same range.
+        """
+        if end < start:
+            return {}
+        pids = self._partnerships(partnership_id)
+        sums = self._by_period(pids, kind, start, end, default_hourly_cost_pence)
+        return {label: CostSummary.from_sums(row) for label, row in sums.items()}
+
+    def cost(self, query: Query) -> CostSummary:
+        """Total figures over the query's window and partnership (its grouping is ignored)."""
+        start, end = query.window
+        return self.cost_between(start, end, partnership_id=query.partnership_id,
+                                 default_hourly_cost_pence=default_hourly_cost(query))
+
+    def report(self, query: Query) -> Table:
+        """One row per group (sorted by label) or per period, then a ``total`` row.
+
+        Columns: the group label, :data:`COLUMNS`. Period rows start at the first period with any
+        figure. Raises ValueError for an unknown grouping.
+        """
+        start, end = query.window
+        rate = default_hourly_cost(query)
+        kind = query.period_kind
+        by = query.by
+        if by is not None and kind is None and by not in self.groupings:
+            choices = ", ".join((*self.groupings, *PERIOD_KINDS))
+            msg = f"{self.name}: cannot group by {by!r}; choose one of {choices}"
+            raise ValueError(msg)
+        pids = self._partnerships(query.partnership_id)
+        rows: list[tuple[Cell, ...]] = []
+        total = [0] * len(MEASURES)
+        if kind is not None:
+            lo = start if start is not None else self.first_day(query.partnership_id)
+            if lo is not None and lo <= end:
+                for label, sums in self._by_period(pids, kind, lo, end, rate).items():
+                    if rows or any(sums):  # leading periods with nothing are left out
+                        rows.append(_cells(label, sums))
+                        total = [a + b for a, b in zip(total, sums, strict=True)]
+        elif by is not None:
+            out: dict[str, list[int]] = {}
+            self._collect(pids, start, end, rate, lambda t, _d: str(getattr(t, by)), out)
+            if by == "funded":
+                for status in ("funded", "hidden"):
+                    out.setdefault(status, [0] * len(MEASURES))
+            for label, sums in sorted(out.items()):
+                if by == "funded" or any(sums):
+                    rows.append(_cells(label, sums))
+                # Every costed piece lands in exactly one group: the total is their sum.
+                total = [a + b for a, b in zip(total, sums, strict=True)]
+        else:
+            total = self._sums(pids, start, end, rate)
+        rows.append(_cells("total", total))
+        return Table(
+            projection=self.name,
+            columns=(by or "group", *COLUMNS),
+            rows=tuple(rows),
+            as_of=query.as_of,
+            known_at=query.known_at,
+            by=by,
+            period=query.period.label if query.period else None,
+        )
