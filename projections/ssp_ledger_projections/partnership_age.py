@@ -109,19 +109,17 @@ class PartnershipAge:
         columns: tuple[str, ...]
         rows: list[tuple[Cell, ...]] = []
         if query.by is None or kind is not None:
-            columns = ("partnership", "period", "formed_on", "age_days", "age_years",
-                       "active_members", "mean_tenure_days", "dissolved_on")
+            columns = ("partnership", *((kind,) if kind else ()), "formed_on", "age_days",
+                       "age_years", "active_members", "mean_tenure_days", "dissolved_on")
             for formed in self._selected(query):
                 if formed.occurred_on > day:
                     continue
-                ends = [day] if kind is None else [
-                    min(p.end, day) for p in periods_between(kind, formed.occurred_on, day)
-                ]
-                labels = ["" for _ in ends] if kind is None else [
-                    p.label for p in periods_between(kind, formed.occurred_on, day)
-                ]
-                for label, end in zip(labels, ends, strict=True):
-                    rows.append(self._row(formed, label, end))
+                if kind is None:
+                    rows.append(self._row(formed, day))
+                    continue
+                for p in periods_between(kind, formed.occurred_on, day):
+                    row = self._row(formed, min(p.end, day))
+                    rows.append((row[0], p.label, *row[1:]))
         elif query.by == "school":
             columns = ("partnership", "school", "phase", "joined_on", "left_on", "tenure_days",
                        "active")
@@ -148,13 +146,13 @@ class PartnershipAge:
                      known_at=query.known_at, by=query.by,
                      period=query.period.label if query.period else None)
 
-    def _row(self, formed: PartnershipFormed, label: str, day: dt.date) -> tuple[Cell, ...]:
+    def _row(self, formed: PartnershipFormed, day: dt.date) -> tuple[Cell, ...]:
         dissolved = self._dissolved_on(formed.partnership_id)
         end = day if dissolved is None else min(day, dissolved)
         active = [m for m in self.members(formed.partnership_id, end) if m.active]
         mean = sum(m.tenure_days for m in active) // len(active) if active else 0
         return (
-            formed.partnership_id, label, formed.occurred_on.isoformat(),
+            formed.partnership_id, formed.occurred_on.isoformat(),
             (end - formed.occurred_on).days, _whole_years(formed.occurred_on, end),
             len(active), mean,
             dissolved.isoformat() if dissolved is not None and dissolved <= day else None,

@@ -92,7 +92,7 @@ MEASURES: tuple[str, ...] = (
     "attendances",
 )
 """Additive figures of a row, in column order."""
-COLUMNS: tuple[str, ...] = (*MEASURES, "pence_per_attendance")
+COLUMNS: tuple[str, ...] = (*MEASURES, "cost_per_attendance_pence")
 """Columns after the group label."""
 
 _DAY = dt.timedelta(days=1)
@@ -273,7 +273,7 @@ class CostSummary:
     """funded_pence + hidden_pence."""
     attendances: int
     """Participants of clubs and competitions in the window."""
-    pence_per_attendance: int | None
+    cost_per_attendance_pence: int | None
     """total_pence // attendances, None when there were no attendances."""
 
     @classmethod
@@ -289,7 +289,7 @@ class CostSummary:
             hidden_pence=hidden_p,
             total_pence=total,
             attendances=attendances,
-            pence_per_attendance=total // attendances if attendances else None,
+            cost_per_attendance_pence=total // attendances if attendances else None,
         )
 
 

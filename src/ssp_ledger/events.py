@@ -71,7 +71,12 @@ MAX_TEXT = 2_000
 
 
 class Event(
-    msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type", forbid_unknown_fields=True
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    tag=True,
+    tag_field="type",
+    forbid_unknown_fields=True,
 ):
     """Base of every ledger event. Not recorded itself."""
 

@@ -323,7 +323,9 @@ class Partnership:
             for i, (start, end) in enumerate(periods_s):
                 if start < day and (end is None or end >= day):
                     periods_s[i] = (start, day - dt.timedelta(days=1))
-            periods_s.append((day, None))
+            # A back-dated assignment runs until the day before the next later one starts.
+            later = [start for start, _ in periods_s if start > day]
+            periods_s.append((day, min(later) - dt.timedelta(days=1) if later else None))
             periods_s.sort(key=lambda p: p[0])
         elif isinstance(event, StaffReleased):
             periods_s = self.staff[event.staff_id]

@@ -196,8 +196,14 @@ class Series:
                 for j, v in enumerate(self._values[i]):
                     row[j] += v
             else:
+                if keys and not any(merged[-1]):  # a day whose entries cancelled out
+                    keys.pop()
+                    merged.pop()
                 keys.append(day)
                 merged.append(list(self._values[i]))
+        if keys and not any(merged[-1]):
+            keys.pop()
+            merged.pop()
         self._keys = keys
         self._prefix = [
             [0, *accumulate(row[j] for row in merged)] for j in range(self.width)

@@ -21,7 +21,8 @@ def revised_histories(draw: st.DrawFn) -> tuple[History, list[list[DomainEvent]]
     history = draw(histories(max_activity=15))
     events = history.events
     cuts = sorted(draw(st.lists(st.integers(1, len(events)), max_size=3)))
-    batches = [events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)]) if events[a:b]]
+    bounds = zip([0, *cuts], [*cuts, len(events)], strict=True)
+    batches = [events[a:b] for a, b in bounds if events[a:b]]
     clubs = [e for e in history.activity if isinstance(e, ClubRun)]
     live = {c.event_id: c for c in clubs}
     for n in range(draw(st.integers(0, 4))):

@@ -18,7 +18,7 @@ def test_python_blocks_run(doc: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     namespace: dict[str, object] = {"__name__": f"doc_{doc.stem}"}
     for n, block in enumerate(BLOCK.findall(doc.read_text(encoding="utf-8")), start=1):
         code = compile(block, f"{doc.name}#block{n}", "exec")
-        exec(code, namespace)  # noqa: S102 -- running our own documentation is the point
+        exec(code, namespace)  # running our own documentation is the point
 
 
 def test_readme_gives_exactly_two_setup_commands() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import msgspec
 import pytest
@@ -14,9 +15,10 @@ D = dt.date(2010, 9, 7)
 
 
 def club(**kw: object) -> ClubRun:
-    fields: dict[str, object] = dict(partnership_id="p", occurred_on=D, event_id="e1",
-                                     club_id="c", school_id="s", activity="football",
-                                     participants=10)
+    fields: dict[str, object] = {
+        "partnership_id": "p", "occurred_on": D, "event_id": "e1", "club_id": "c",
+        "school_id": "s", "activity": "football", "participants": 10,
+    }
     fields.update(kw)
     return ClubRun(**fields)  # type: ignore[arg-type]
 
@@ -38,9 +40,8 @@ def test_valid_event_round_trips_through_json() -> None:
     ({"participants": True}, "must be an integer"),
 ])
 def test_invalid_fields_are_rejected_on_construction(kw: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError, match=None) as info:
+    with pytest.raises(ValueError, match=re.escape(message)):
         club(**kw)
-    assert message in str(info.value)
 
 
 def test_invalid_fields_are_rejected_on_decoding_with_path() -> None:
@@ -57,7 +58,7 @@ def test_cross_field_rules() -> None:
     with pytest.raises(ValueError, match="repeat"):
         CompetitionHeld(partnership_id="p", occurred_on=D, event_id="c", kind="festival",
                         school_ids=("a", "a"), activity="x", participants=1)
-    with pytest.raises(ValueError, match="replacement.event_id"):
+    with pytest.raises(ValueError, match=r"replacement\.event_id"):
         EventCorrected(partnership_id="p", occurred_on=D, event_id="x", target_event_id="e1",
                        reason="typo", replacement=club(event_id="other"))
     with pytest.raises(ValueError, match="role must be one of"):

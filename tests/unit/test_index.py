@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -44,7 +45,7 @@ def test_periods() -> None:
     assert easter_sunday(2011) == dt.date(2011, 4, 24)
     terms = periods_between("term", dt.date(2010, 9, 1), dt.date(2011, 8, 31))
     assert [t.label for t in terms] == ["2010/11:autumn", "2010/11:spring", "2010/11:summer"]
-    assert all(a.end + dt.timedelta(days=1) == b.start for a, b in zip(terms, terms[1:]))
+    assert all(a.end + dt.timedelta(days=1) == b.start for a, b in pairwise(terms))
     with pytest.raises(ValueError, match="does not follow"):
         parse_period("2010/12")
     with pytest.raises(ValueError, match="not understood"):
@@ -63,3 +64,13 @@ def test_about_190_teaching_days_a_year() -> None:
     cal = TeachingCalendar()
     for y in range(2002, 2014):
         assert 185 <= cal.teaching_days(dt.date(y, 9, 1), dt.date(y + 1, 8, 31)) <= 196
+
+
+def test_cancelled_days_leave_no_trace() -> None:
+    series = Series(2)
+    series.add(dt.date(2008, 9, 1), (1, 5))
+    series.add(dt.date(2010, 9, 1), (1, 7))
+    assert series.first_day() == dt.date(2008, 9, 1)
+    series.add(dt.date(2008, 9, 1), (-1, -5))  # the fact was retracted
+    assert series.first_day() == dt.date(2010, 9, 1)
+    assert series.upto(dt.date(2011, 1, 1)) == (1, 7)

@@ -11,6 +11,7 @@ from ssp_ledger import (
     AfterDissolution,
     BeforeFormation,
     ClubRun,
+    DomainEvent,
     DomainRuleViolation,
     DuplicateEventId,
     EventCorrected,
@@ -59,7 +60,8 @@ def ledger() -> Ledger:
     return ledger
 
 
-def _rejects(ledger: Ledger, events: list, error: type[DomainRuleViolation], text: str) -> None:  # type: ignore[type-arg]
+def _rejects(ledger: Ledger, events: list[DomainEvent], error: type[DomainRuleViolation],
+             text: str) -> None:
     before = ledger.position
     with pytest.raises(error) as info:
         ledger.record_many(events)
@@ -70,7 +72,8 @@ def _rejects(ledger: Ledger, events: list, error: type[DomainRuleViolation], tex
 def test_first_event_must_be_formation() -> None:
     ledger = Ledger.in_memory(projections={})
     _rejects(ledger, [joined()], NotFormed, "no PartnershipFormed")
-    _rejects(ledger, [formed(), msgspec.structs.replace(formed(), event_id="f2")], NotFormed, "already formed")
+    again = msgspec.structs.replace(formed(), event_id="f2")
+    _rejects(ledger, [formed(), again], NotFormed, "already formed")
 
 
 def test_school_must_be_member_on_the_valid_date(ledger: Ledger) -> None:
@@ -170,3 +173,23 @@ def test_failed_batch_leaves_decision_state_consistent(ledger: Ledger) -> None:
     with pytest.raises(NotAMember):
         ledger.record(club(3, "p1"))
     ledger.record_many([joined("p1", 1), club(3, "p1")])
+
+
+def test_back_dated_assignment_ends_before_the_next_one(ledger: Ledger) -> None:
+    def assign(eid: str, n: int) -> StaffAssigned:
+        return StaffAssigned(partnership_id=P, occurred_on=day(n), event_id=eid, staff_id="t1",
+                             role="SSCO", school_id="hub", release_minutes_per_week=900,
+                             hourly_cost_pence=2500)
+
+    ledger.record_many([
+        assign("a2", 200),
+        StaffReleased(partnership_id=P, occurred_on=day(250), event_id="r1", staff_id="t1"),
+        assign("a1", 100),  # back-dated: runs to day 199, not forever
+    ])
+    _rejects(ledger, [StaffReleased(partnership_id=P, occurred_on=day(300), event_id="r2",
+                                    staff_id="t1")], StaffNotAssigned, "no assignment in force")
+    # the live decision state equals a fold of the same facts in valid-time order
+    from ssp_ledger.partnership import Partnership
+
+    live = ledger._head(P).partnership
+    assert Partnership.fold(P, live.facts.values()).staff == live.staff

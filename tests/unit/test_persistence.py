@@ -27,9 +27,11 @@ def mapper() -> MsgspecMapper:
 
 
 def club(**kw: object) -> ClubRun:
-    fields: dict[str, object] = dict(
-        partnership_id="p", occurred_on=dt.date(2010, 9, 7), event_id="c1", club_id="c",
-        school_id="s", activity="football", participants=10, setting="lunchtime")
+    fields: dict[str, object] = {
+        "partnership_id": "p", "occurred_on": dt.date(2010, 9, 7), "event_id": "c1",
+        "club_id": "c", "school_id": "s", "activity": "football", "participants": 10,
+        "setting": "lunchtime",
+    }
     fields.update(kw)
     return ClubRun(**fields)  # type: ignore[arg-type]
 
@@ -94,7 +96,8 @@ def test_ledger_reads_an_old_version_event_from_its_store() -> None:
     ledger = Ledger.in_memory()
     ledger._app.recorder.insert_events([_v1_club_row()])
     [rec] = list(ledger.events("p"))
-    assert isinstance(rec.event, ClubRun) and rec.event.setting == "after_school"
+    assert isinstance(rec.event, ClubRun)
+    assert rec.event.setting == "after_school"
 
 
 def test_corrupt_state_names_the_stored_event() -> None:

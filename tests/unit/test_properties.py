@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ssp_ledger import ClubRun, CompetitionHeld, Ledger, LeaderTrained, ResourceShared, Table
+from ssp_ledger import ClubRun, CompetitionHeld, LeaderTrained, Ledger, ResourceShared, Table
 from ssp_ledger.events import DomainEvent, SchoolJoined, SchoolLeft
 from tests.strategies import History, dates, histories
 

@@ -106,7 +106,7 @@ def test_release_minutes_for_an_ssco_over_one_term_are_hand_computed() -> None:
     assert row["hidden_pence"] == 516880
     assert row["total_pence"] == 516880
     assert row["attendances"] == 0
-    assert row["pence_per_attendance"] is None
+    assert row["cost_per_attendance_pence"] is None
 
 
 def test_release_stops_at_release_date_and_at_next_assignment() -> None:
@@ -234,7 +234,7 @@ def test_unattributed_minutes_cost_the_default_rate() -> None:
     assert row["hidden_minutes"] == 180
     assert row["hidden_pence"] == 180 * 2500 // 60 == 7500
     assert row["attendances"] == 17
-    assert row["pence_per_attendance"] == 7500 // 17
+    assert row["cost_per_attendance_pence"] == 7500 // 17
     assert ask(p, D(2010, 12, 31), by="funding_stream").row("none")["total_pence"] == 7500
     dearer = ask(p, D(2010, 12, 31), default_hourly_cost_pence=3000)
     assert dearer.row("total")["total_pence"] == 180 * 3000 // 60 == 9000
@@ -351,7 +351,7 @@ def test_by_none_gives_only_the_total_row_and_cost_matches() -> None:
     row = table.row("total")
     assert summary.total_pence == row["total_pence"]
     assert summary.release_minutes == row["release_minutes"]
-    assert summary.pence_per_attendance == row["pence_per_attendance"]
+    assert summary.cost_per_attendance_pence == row["cost_per_attendance_pence"]
 
 
 def test_partnership_filter() -> None:
