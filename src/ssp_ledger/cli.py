@@ -696,6 +696,178 @@ def report(
             print_table(_console(), table, table_title(table, partnership))
 
 
+# --------------------------------------------------------------------------- audit
+
+AsOfOption = Annotated[
+    str, typer.Option("--as-of", metavar="DATE",
+                      help="Valid date: count what happened on or before it (YYYY-MM-DD).")
+]
+ByOption = Annotated[
+    str | None,
+    typer.Option("--by", metavar="GROUP",
+                 help="Grouping, e.g. school, phase, role, funded, academic_year, term."),
+]
+PeriodOption = Annotated[
+    str | None,
+    typer.Option("--period", metavar="PERIOD",
+                 help="Only this period: 2010/11, 2010/11:autumn, FY2010/11, 2011, D1..D2."),
+]
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger verify --store ssp.db\n"
+    "  ssp-ledger verify --store ssp.db --digest 20379:5f0c...e1"
+))
+def verify(
+    store: StoreOption = DEFAULT_STORE,
+    digest_: Annotated[
+        str | None,
+        typer.Option("--digest", metavar="POSITION:SHA256",
+                     help="A digest written down earlier: prove the log up to it is unchanged."),
+    ] = None,
+) -> None:
+    """Check the hash chain of the whole store (and, given a digest, that nothing up to it changed).
+
+    Exit status 0 when the store verifies; 1 with every problem listed (the first is where to
+    look), each naming the event.
+    """
+    from ssp_ledger.audit import Digest
+    from ssp_ledger.audit import verify as verify_store
+
+    with _handled():
+        expected = Digest.parse(digest_) if digest_ is not None else None
+        with _open(store, create=False) as ledger:
+            result = verify_store(ledger, expected)
+        if result.ok:
+            against = f", matches digest {expected}" if expected else ""
+            sys.stdout.write(f"verified {result.checked} events in {shown_store(store)}"
+                             f"{against}\ndigest {result.digest}\n")
+            return
+        for problem in result.problems:
+            sys.stdout.write(f"{_printable(str(problem))}\n")
+        _fail(f"{shown_store(store)} failed verification ({len(result.problems)} problem"
+              f"{'' if len(result.problems) == 1 else 's'}); first: {result.problems[0]}")
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger digest --store ssp.db > digest-2011-09-01.txt"
+))
+def digest(store: StoreOption = DEFAULT_STORE) -> None:
+    """Print the ledger digest POSITION:SHA256 to write down (see ``verify --digest``)."""
+    from ssp_ledger.audit import digest as store_digest
+
+    with _handled(), _open(store, create=False) as ledger:
+        sys.stdout.write(f"{store_digest(ledger)}\n")
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger explain participation --as-of 2011-07-31 --by school --group ssp-000-hub\n"
+    "  ssp-ledger explain leaders --as-of 2011-07-31 --period 2010/11 --format csv"
+))
+def explain(
+    name: Annotated[str, typer.Argument(metavar="NAME",
+                                        help="An additive projection: participation, leaders, "
+                                             "resources (or your own).")],
+    as_of: AsOfOption,
+    group: Annotated[str, typer.Option("--group", metavar="LABEL",
+                                       help="Row of the report to explain.")] = "total",
+    by: ByOption = None,
+    period: PeriodOption = None,
+    known_at: Annotated[
+        str | None,
+        typer.Option("--known-at", metavar="ISO-DATETIME",
+                     help="Recorded time: only what the ledger knew then (UTC if no offset)."),
+    ] = None,
+    partnership: PartnershipOption = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")
+                   ] = OutputFormat.table,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """List the events behind one figure row, with what each contributed (they sum to the row)."""
+    from ssp_ledger.audit import explain as explain_figure
+
+    with _handled():
+        as_of_date = parse_date_option("--as-of", as_of)
+        known = parse_datetime_option("--known-at", known_at) if known_at is not None else None
+        if period is not None:
+            parse_period_option("--period", period)
+        with _open(store, create=False) as ledger:
+            table, parts = explain_figure(
+                ledger, projection_name(name), as_of=as_of_date, known_at=known, by=by,
+                group=group, period=period, partnership_id=partnership)
+        measures = list(table.columns[1:])
+        columns = ("position", "occurred_on", "type", "event_id", "recorded_at", *measures)
+        rows = [(str(c.position), c.occurred_on.isoformat(), c.event_type,
+                 _printable(c.event_id), c.recorded_at.isoformat(),
+                 *(str(c.values.get(m, "")) for m in measures)) for c in parts]
+        if fmt is OutputFormat.json:
+            payload = {"row": table.row(group), "contributions": [dict(zip(columns, r,
+                                                                           strict=True))
+                                                                  for r in rows]}
+            sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        elif fmt is OutputFormat.csv:
+            buffer = _stdio.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(columns)
+            writer.writerows(rows)
+            sys.stdout.write(buffer.getvalue())
+        else:
+            row = table.row(group)
+            figures = ", ".join(f"{k} {v}" for k, v in row.items() if k != table.columns[0])
+            sys.stdout.write(f"{table_title(table, partnership)}; row {_printable(group)}: "
+                             f"{figures}\n{len(parts)} contributing events\n")
+            sys.stdout.write(aligned(columns, rows, right=(0, *range(5, len(columns)))))
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger restatement participation --as-of 2011-08-31 --period 2010/11 \\\n"
+    "      --before 2011-09-01T00:00:00Z --after 2011-10-04T00:00:00Z"
+))
+def restatement(
+    name: Annotated[str, typer.Argument(metavar="NAME",
+                                        help="Any projection (cost, funding, ...).")],
+    as_of: AsOfOption,
+    before: Annotated[str, typer.Option("--before", metavar="ISO-DATETIME",
+                                        help="First recorded time (what the ledger said then).")],
+    after: Annotated[str, typer.Option("--after", metavar="ISO-DATETIME",
+                                       help="Second recorded time (what it says since).")],
+    by: ByOption = None,
+    period: PeriodOption = None,
+    partnership: PartnershipOption = None,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Show how a report changed between two recorded times, and the records that changed it."""
+    from ssp_ledger.audit import restatement as restate
+
+    with _handled():
+        as_of_date = parse_date_option("--as-of", as_of)
+        first = parse_datetime_option("--before", before)
+        second = parse_datetime_option("--after", after)
+        if period is not None:
+            parse_period_option("--period", period)
+        with _open(store, create=False) as ledger:
+            result = restate(ledger, projection_name(name), as_of=as_of_date, before=first,
+                             after=second, by=by, period=period, partnership_id=partnership)
+        out = _console()
+        print_table(out, result.before, f"{table_title(result.before, partnership)}, "
+                                        f"known at {first.isoformat()}")
+        print_table(out, result.after, f"{table_title(result.after, partnership)}, "
+                                       f"known at {second.isoformat()}")
+        sys.stdout.flush()
+        changed = "none" if not result.changed else ", ".join(
+            _printable(str(row[0])) for row in result.changed)
+        sys.stdout.write(f"rows changed: {changed}\n{len(result.events)} records between "
+                         "the two times:\n")
+        sys.stdout.write(aligned(
+            ("position", "recorded_at", "type", "event_id", "target"),
+            [(str(p), t.isoformat(), k, _printable(e), _printable(g))
+             for p, t, k, e, g in result.events], right=(0,)))
+
+
 @app.command(epilog=(
     "Examples:\n\n"
     "  ssp-ledger schema\n"

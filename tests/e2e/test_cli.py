@@ -301,10 +301,74 @@ def test_schema_is_valid_json_naming_every_event(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["init", "demo", "import", "export", "report", "schema", "events"]
+    "command", ["init", "demo", "import", "export", "report", "schema", "events", "verify",
+                "digest", "explain", "restatement"]
 )
 def test_every_command_has_help_with_examples(tmp_path: Path, command: str) -> None:
     run = ssp(tmp_path, command, "--help", env={"COLUMNS": "120"})
     assert run.code == 0, run.err
     assert "Examples" in run.out
     assert f"ssp-ledger {command}" in run.out
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def _copy_store(demo: tuple[Path, Run], tmp_path: Path) -> Path:
+    import shutil
+    import sqlite3
+
+    folder, _ = demo
+    target = tmp_path / "copy.db"
+    with sqlite3.connect(folder / "ssp-demo.db") as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    shutil.copymode(folder / "ssp-demo.db", target)
+    return target
+
+
+def test_digest_then_verify_then_tamper(demo: tuple[Path, Run], tmp_path: Path) -> None:
+    import sqlite3
+
+    store = _copy_store(demo, tmp_path)
+    digest = ssp(tmp_path, "digest", "--store", str(store))
+    assert digest.code == 0, digest.err
+    written = digest.out.strip()
+    ok = ssp(tmp_path, "verify", "--store", str(store), "--digest", written)
+    assert ok.code == 0, ok.err
+    assert ok.out.startswith("verified 20379 events")
+    with sqlite3.connect(store) as conn:
+        (state,) = conn.execute("SELECT state FROM stored_events WHERE rowid=100").fetchone()
+        conn.execute("UPDATE stored_events SET state=? WHERE rowid=100",
+                     (state[:-1] + bytes([state[-1] ^ 1]),))
+    bad = ssp(tmp_path, "verify", "--store", str(store), "--digest", written)
+    assert_one_line_error(bad)
+    assert "position 100" in bad.err
+    assert bad.out.splitlines()[0].startswith("position 100: ")
+
+
+def test_explain_sums_to_the_row(demo: tuple[Path, Run]) -> None:
+    folder, _ = demo
+    args = ("explain", "participation", "--as-of", "2007-07-31", "--by", "school",
+            "--group", "ssp-000-hub", "--format", "json", "--store", "ssp-demo.db")
+    run = ssp(folder, *args)
+    assert run.code == 0, run.err
+    payload = json.loads(run.out)
+    parts = payload["contributions"]
+    assert sum(int(p["attendances"]) for p in parts) == payload["row"]["attendances"]
+    assert ssp(folder, *args).out == run.out  # deterministic replay
+
+
+def test_restatement_between_two_recorded_times(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    write_jsonl(tmp_path / "a.jsonl", GOOD_EVENTS)
+    assert ssp(tmp_path, "import", str(tmp_path / "a.jsonl"), "--store", str(store)).code == 0
+    events = ssp(tmp_path, "events", "--store", str(store)).out
+    recorded = events.splitlines()[-1].split()[1]
+    late = dict(GOOD_EVENTS[2], event_id="late-1", occurred_on="2006-09-19", participants=7)
+    write_jsonl(tmp_path / "b.jsonl", [late])
+    assert ssp(tmp_path, "import", str(tmp_path / "b.jsonl"), "--store", str(store)).code == 0
+    run = ssp(tmp_path, "restatement", "participation", "--as-of", "2007-07-31",
+              "--before", recorded, "--after", "2100-01-01T00:00:00Z", "--store", str(store))
+    assert run.code == 0, run.err
+    assert "rows changed: total" in run.out
+    assert "late-1" in run.out
