@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,7 +23,7 @@ from ssp_ledger.application import READ_BATCH, Ledger
 from ssp_ledger.events import EventCorrected, EventRetracted
 from ssp_ledger.periods import parse_period
 from ssp_ledger.persistence import GENESIS, LedgerApplication, record_hash, stream_id
-from ssp_ledger.projection import AdditiveProjection, Cell, Query, Table
+from ssp_ledger.projection import Cell, Explainable, Query, Table
 
 __all__ = [
     "Contribution",
@@ -219,11 +219,12 @@ def explain(ledger: Ledger, projection: str, *, as_of: dt.date,
             known_at: dt.datetime | None = None, by: str | None = None, group: str = "total",
             period: str | None = None, partnership_id: str | None = None,
             ) -> tuple[Table, list[Contribution]]:
-    """The figure row ``group`` of a report and the facts that add up to it, in valid-date order.
+    """The figure row ``group`` of a report and the facts behind it, in valid-date order.
 
-    Works for every additive projection (participation, leaders, resources and user projections
-    built on :class:`~ssp_ledger.projection.AdditiveProjection`): the contributions sum exactly to
-    the row's figures. ``group`` is a row label of the report (``"total"`` by default).
+    Works for every projection implementing :class:`~ssp_ledger.projection.Explainable` (all the
+    standard ones, and user projections built on
+    :class:`~ssp_ledger.projection.AdditiveProjection`). ``group`` is a row label of the report
+    (``"total"`` by default).
     """
     table = ledger.report(projection, as_of=as_of, known_at=known_at, by=by, period=period,
                           partnership_id=partnership_id)
@@ -232,35 +233,22 @@ def explain(ledger: Ledger, projection: str, *, as_of: dt.date,
         raise ValueError(msg)
     view = ledger._projections(known_at)
     proj = view[projection]
-    if not isinstance(proj, AdditiveProjection):
-        msg = f"explain works on additive projections; {projection!r} is not one"
+    if not isinstance(proj, Explainable):
+        msg = f"projection {projection!r} cannot explain its figures (no explain_fact method)"
         raise ValueError(msg)
     query = Query(as_of=as_of, known_at=known_at, by=by,
                   period=parse_period(period) if period else None, partnership_id=partnership_id)
-    start, end = query.window
-    kind = query.period_kind
-    if kind is not None and group != "total":
-        chosen = parse_period(group)
-        start = chosen.start if start is None else max(start, chosen.start)
-        end = min(end, chosen.end)
-    derived = proj.derived(query)
     out: list[Contribution] = []
     for (pid, _), position in view.contributing():
         if partnership_id is not None and pid != partnership_id:
             continue
         fact = view.fact_at(position)
+        values = proj.explain_fact(query, group, fact)
+        if values is None:
+            continue
         event = fact.event
-        if event.occurred_on > end or (start is not None and event.occurred_on < start):
-            continue
-        found = proj.contribution(event)
-        if found is None:
-            continue
-        keys, values = found
-        if group != "total" and kind is None and not _in_group(keys, by, derived, group):
-            continue
         out.append(Contribution(position, event.event_id, type(event).__name__,
-                                event.occurred_on, fact.recorded_at,
-                                dict(zip(proj.measures, values, strict=True))))
+                                event.occurred_on, fact.recorded_at, dict(values)))
     out.sort(key=lambda c: (c.occurred_on, c.position))
     return table, out
 
@@ -268,18 +256,6 @@ def explain(ledger: Ledger, projection: str, *, as_of: dt.date,
 def _labels(table: Table) -> str:
     labels = [str(row[0]) for row in table.rows]
     return ", ".join(labels[:12]) + (" ..." if len(labels) > 12 else "")
-
-
-def _in_group(keys: Mapping[str, str | Iterable[str]], by: str | None,
-              derived: Mapping[str, tuple[str, Callable[[str], str]]], group: str) -> bool:
-    if by is None:
-        return False
-    if by in derived:
-        base, key = derived[by]
-        value = keys[base]
-        return isinstance(value, str) and key(value) == group
-    value = keys[by]
-    return value == group if isinstance(value, str) else group in value
 
 
 # --------------------------------------------------------------------------- restatement

@@ -26,12 +26,13 @@ import msgspec
 
 from ssp_ledger.errors import UnknownProjection
 from ssp_ledger.events import CorrectableEvent, EventCorrected, EventRetracted
-from ssp_ledger.periods import Period, PeriodKind, periods_between
+from ssp_ledger.periods import Period, PeriodKind, parse_period, periods_between
 from ssp_ledger.persistence import Recorded
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "AdditiveProjection",
+    "Explainable",
     "Cell",
     "Fact",
     "GroupedIndex",
@@ -148,6 +149,20 @@ class Projection(Protocol):
 
     def report(self, query: Query) -> Table:
         """Answer a query from the projection's own state (never from the log)."""
+
+
+@runtime_checkable
+class Explainable(Protocol):
+    """A projection that can say what one fact contributed to one row of a report.
+
+    :func:`ssp_ledger.audit.explain` offers every fact in force (in log order) and lists those
+    for which this returns a mapping. For additive measures the contributions sum to the row;
+    a fact that shapes a row without adding to it (a funding level deciding funded vs hidden)
+    may return an empty mapping so it is still listed.
+    """
+
+    def explain_fact(self, query: Query, group: str, fact: Fact) -> Mapping[str, int] | None:
+        """What ``fact`` contributed to row ``group`` of ``report(query)``, or None."""
 
 
 # --------------------------------------------------------------------------- valid-time index
@@ -411,6 +426,39 @@ class AdditiveProjection:
     def report(self, query: Query) -> Table:
         """Totals over the query window, one row per group then a total row."""
         return self.index.table(self.name, query, self.derived(query))
+
+    def explain_fact(self, query: Query, group: str, fact: Fact) -> Mapping[str, int] | None:
+        """The fact's contribution when it is dated in the window and falls in row ``group``."""
+        event = fact.event
+        found = self.contribution(event)
+        if found is None:
+            return None
+        if query.partnership_id is not None and event.partnership_id != query.partnership_id:
+            return None
+        start, end = query.window
+        kind = query.period_kind
+        if kind is not None and group != "total":
+            chosen = parse_period(group)
+            start = chosen.start if start is None else max(start, chosen.start)
+            end = min(end, chosen.end)
+        if event.occurred_on > end or (start is not None and event.occurred_on < start):
+            return None
+        keys, values = found
+        if group != "total" and kind is None:
+            by = query.by
+            derived = self.derived(query)
+            if by is None:
+                return None
+            if by in derived:
+                base, key = derived[by]
+                value = keys[base]
+                if not (isinstance(value, str) and key(value) == group):
+                    return None
+            else:
+                value = keys[by]
+                if not (value == group if isinstance(value, str) else group in value):
+                    return None
+        return dict(zip(self.measures, values, strict=True))
 
 
 # --------------------------------------------------------------------------- runner
