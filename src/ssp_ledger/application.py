@@ -97,7 +97,8 @@ class Ledger:
     ) -> None:
         self.location = str(location)
         self._clock = clock
-        if self.location not in (":memory:", "memory") and "://" not in self.location:
+        if (self.location not in (":memory:", "memory") and "://" not in self.location
+                and not self.location.startswith("file:")):  # SQLite URI, e.g. ?mode=ro
             parent = Path(self.location).expanduser().resolve().parent
             if not parent.is_dir():
                 msg = f"cannot open store {self.location!r}: folder {parent} does not exist"
