@@ -11,16 +11,21 @@ not.
 The funding gap compares this with the staff-time cost over the same window: Funding owns a
 :class:`~ssp_ledger_projections.staff_time_cost.StaffTimeCost`, feeds it every fact and reads its
 total; ``funding_gap_pence = staff_cost_pence - received_pence``.
+
+:meth:`Funding.explain_fact` lists the changes behind a row (what each received while in force,
+the level of the one in force on the row's last day) and, on period and total rows, the staff-time
+facts behind the cost as :class:`StaffTimeCost` explains them. The sums are exact.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from ssp_ledger.events import FundingChanged
-from ssp_ledger.periods import periods_between
+from ssp_ledger.periods import parse_period, periods_between
 from ssp_ledger.projection import PERIOD_KINDS, Cell, Fact, Query, Table
 from ssp_ledger_projections.staff_time_cost import (
     StaffTimeCost,
@@ -98,6 +103,71 @@ class Funding:
             if levels is not None:
                 out.append((stream, levels))
         return out
+
+    def explain_fact(self, query: Query, group: str, fact: Fact) -> Mapping[str, int] | None:
+        """What ``fact`` contributed to row ``group`` of ``report(query)``, or None.
+
+        * ``FundingChanged`` (stream rows, period rows and ``total``): for a change in force on
+          some day of the row's range, ``received_pence`` over the days it is in force there,
+          ``level_in_force_pence`` (its level if it is the change in force on the row's last day,
+          else 0) and, where the row has it, ``funding_gap_pence`` (minus what it received);
+        * staff-time facts (period rows and ``total``): ``staff_cost_pence`` and
+          ``funding_gap_pence``, the ``total_pence`` the owned
+          :class:`~ssp_ledger_projections.staff_time_cost.StaffTimeCost` explains for the same
+          range; facts that only shape the cost (a release, a level deciding funded or hidden)
+          are listed with what they received, or with an empty mapping.
+
+        Every sum is exact: received money is the step of the cumulative ``level_days // 365``
+        over each change's days, the same difference the report takes, so the steps of
+        consecutive changes add up to the report's figure without rounding loss.
+        """
+        event = fact.event
+        if query.partnership_id is not None and event.partnership_id != query.partnership_id:
+            return None
+        start, end = query.window
+        kind = query.period_kind
+        stream_row = group != "total" and kind is None
+        if kind is not None and group != "total":
+            chosen = parse_period(group)
+            start = chosen.start if start is None else max(start, chosen.start)
+            end = min(end, chosen.end)
+        values: dict[str, int] | None = None
+        if isinstance(event, FundingChanged) and (not stream_row
+                                                   or event.funding_stream == group):
+            values = self._received(event, start, end, gap=not stream_row)
+        if not stream_row:
+            cost_query = query if kind is not None else replace(query, by=None)
+            part = self.staff.explain_fact(cost_query, group, fact)
+            if part is not None:
+                values = {} if values is None else values
+                if part:
+                    cost = part["total_pence"]
+                    values["staff_cost_pence"] = cost
+                    values["funding_gap_pence"] = values.get("funding_gap_pence", 0) + cost
+        return values
+
+    def _received(self, event: FundingChanged, start: dt.date | None, end: dt.date, *,
+                  gap: bool) -> dict[str, int] | None:
+        """Level and money a change contributes to a row over ``[start, end]``, or None when it
+        is neither in force on ``end`` nor on any day of the range."""
+        levels = self.staff.funding_levels.stream(event.partnership_id, event.funding_stream)
+        span = levels.span(event) if levels is not None else None
+        if levels is None or span is None:
+            return None
+        first, last = span
+        lo = first if start is None else max(first, start)
+        hi = end if last is None else min(last, end)
+        in_force = first <= end and (last is None or end <= last)
+        if hi < lo and not in_force:
+            return None
+        received = levels.received(lo, hi)  # 0 when hi < lo
+        values = {
+            "level_in_force_pence": event.annual_amount_pence if in_force else 0,
+            "received_pence": received,
+        }
+        if gap:
+            values["funding_gap_pence"] = -received
+        return values
 
     def report(self, query: Query) -> Table:
         """Stream (or period) rows then a ``total`` row; see the class docstring for columns.

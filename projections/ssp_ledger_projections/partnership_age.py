@@ -4,11 +4,15 @@ Age runs from formation to the as-of date (or to dissolution, if earlier). A mem
 number of days from joining to the as-of date (or to its last day of membership). Audits found that
 longer-established partnerships do better: ``by`` a period kind gives the membership and tenure at
 the end of each period, to set beside participation over the same periods.
+
+:meth:`PartnershipAge.explain_fact` lists the formation, joins, leaves and dissolution behind a
+row: the formation gives the age, each active member's join one member and its tenure.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
@@ -145,6 +149,81 @@ class PartnershipAge:
         return Table(projection=self.name, columns=columns, rows=tuple(rows), as_of=query.as_of,
                      known_at=query.known_at, by=query.by,
                      period=query.period.label if query.period else None)
+
+    # ------------------------------------------------------------------ explain
+
+    def explain_fact(self, query: Query, group: str, fact: Fact) -> Mapping[str, int] | None:
+        """What ``fact`` contributed to the row(s) labelled ``group`` of ``report(query)``.
+
+        * ``by`` None (rows labelled by partnership, figures at the window's last day or at
+          dissolution if earlier): ``PartnershipFormed`` gives ``age_days`` and ``age_years``;
+          a ``SchoolJoined`` of a member active then gives ``active_members`` 1 and its
+          ``tenure_days`` (they sum to ``active_members`` and to ``mean_tenure_days`` times it,
+          before the floor division); a ``SchoolLeft`` that ended a membership before then and
+          the ``PartnershipDissolved`` that caps the age are listed with an empty mapping;
+        * ``by="phase"``: the same for the active members of that phase (rows labelled by phase);
+        * ``by="school"``: rows are memberships labelled by their *partnership*, so ``group``
+          names all of a partnership's membership rows: each ``SchoolJoined`` gives its
+          ``tenure_days`` and ``active`` (0 or 1), summing to those columns over the rows; the
+          ``SchoolLeft`` closing a membership is listed with an empty mapping.
+
+        Period kinds are refused (ValueError): their rows are snapshots sharing the partnership's
+        label, so a group names no single row and the snapshots do not add up; explain the
+        snapshot at a period's end with ``by`` None and ``as_of`` (or ``period``) instead.
+        """
+        event = fact.event
+        if not isinstance(event, PartnershipFormed | PartnershipDissolved | SchoolJoined
+                          | SchoolLeft):
+            return None
+        pid = event.partnership_id
+        if query.partnership_id is not None and pid != query.partnership_id:
+            return None
+        if query.period_kind is not None:
+            msg = (f"{self.name}: rows by {query.by} are snapshots labelled by partnership and do "
+                   "not add up; explain one snapshot with by=None and as_of or period instead")
+            raise ValueError(msg)
+        _, day = query.window
+        if query.by is None:
+            if pid != group:
+                return None
+            formed = next((f for f in self._selected(query) if f.partnership_id == pid), None)
+            if formed is None or formed.occurred_on > day:
+                return None
+            dissolved = self._dissolved_on(pid)
+            end = day if dissolved is None else min(day, dissolved)
+            if isinstance(event, PartnershipFormed):
+                return {"age_days": (end - event.occurred_on).days,
+                        "age_years": _whole_years(event.occurred_on, end)}
+            if isinstance(event, PartnershipDissolved):
+                return {} if event.occurred_on == dissolved and dissolved <= day else None
+            return self._member_part(event, end, phase=None)
+        if query.by == "phase":
+            return self._member_part(event, day, phase=group)
+        if query.by == "school":
+            if pid != group or isinstance(event, PartnershipFormed | PartnershipDissolved):
+                return None
+            for m in self.members(pid, day):
+                if isinstance(event, SchoolJoined):
+                    if (m.school_id, m.joined_on) == (event.school_id, event.occurred_on):
+                        return {"tenure_days": m.tenure_days, "active": int(m.active)}
+                elif (m.school_id, m.left_on) == (event.school_id, event.occurred_on):
+                    return {}
+        return None
+
+    def _member_part(self, event: Structure, day: dt.date, phase: str | None
+                     ) -> dict[str, int] | None:
+        """A join's or leave's part in the active members at ``day`` (of one phase or all)."""
+        if not isinstance(event, SchoolJoined | SchoolLeft):
+            return None
+        for m in self.members(event.partnership_id, day):
+            if event.school_id != m.school_id or (phase is not None and m.phase != phase):
+                continue
+            if isinstance(event, SchoolJoined):
+                if m.joined_on == event.occurred_on and m.active:
+                    return {"active_members": 1, "tenure_days": m.tenure_days}
+            elif m.left_on == event.occurred_on and not m.active:
+                return {}
+        return None
 
     def _row(self, formed: PartnershipFormed, day: dt.date) -> tuple[Cell, ...]:
         dissolved = self._dissolved_on(formed.partnership_id)

@@ -32,6 +32,16 @@ of a *cumulative* integer function anchored at the assignment's start, e.g. rele
 is exactly ``per_week * days // 5`` and ``minutes * rate // 60``; and pieces always add up to the
 whole, so period rows sum to the total row and the total does not depend on the grouping asked for.
 
+Explaining a figure (:meth:`StaffTimeCost.explain_fact`, behind :func:`ssp_ledger.audit.explain`):
+an assignment contributes the release time of its own pieces in the row, an activity fact its
+minutes and attendances and, as its cost, the *step* it makes in the cumulative cost of its
+segment and school (the facts of one day taken in event-id order). Both are the terms the report
+sums, so the contributions add up to every row exactly, pence included: no rounding tolerance.
+Funding changes and releases that decide a piece of the row (funded or hidden; where an
+assignment ends) are listed with an empty mapping. To order the facts a series merges into one
+day, the projection keeps their ids (a dictionary slot per activity fact with minutes); reports
+never read them.
+
 Ties: two ``StaffAssigned`` of one person (or two ``FundingChanged`` of one stream) on the same date
 are ordered by ``event_id``; the greater id is the one in force.
 """
@@ -55,7 +65,7 @@ from ssp_ledger.events import (
     StaffAssigned,
     StaffReleased,
 )
-from ssp_ledger.periods import PeriodKind, TeachingCalendar, periods_between
+from ssp_ledger.periods import PeriodKind, TeachingCalendar, parse_period, periods_between
 from ssp_ledger.projection import PERIOD_KINDS, Cell, Fact, Query, Series, Table
 
 __all__ = [
@@ -96,6 +106,8 @@ COLUMNS: tuple[str, ...] = (*MEASURES, "cost_per_attendance_pence")
 """Columns after the group label."""
 
 _DAY = dt.timedelta(days=1)
+_DERIVED = -1
+"""Minutes of the first fact of a day, held as the day's sum less the other facts' minutes."""
 _ZERO2 = (0, 0)
 _T = TypeVar("_T")
 
@@ -168,6 +180,18 @@ class StreamLevels:
         """The ``FundingChanged`` in force on ``day`` (None before the first)."""
         i = bisect_right(self._days, day.toordinal()) - 1
         return self._facts[i] if i >= 0 else None
+
+    def span(self, event: FundingChanged) -> tuple[dt.date, dt.date | None] | None:
+        """(first day, last day or None: open) over which ``event`` is the change in force.
+
+        None when it never is: not one of this stream's changes, or superseded by a change of the
+        same date with a greater event id.
+        """
+        i = bisect_left(self._days, event.occurred_on.toordinal())
+        if i == len(self._days) or self._facts[i].event_id != event.event_id:
+            return None
+        last = dt.date.fromordinal(self._days[i + 1] - 1) if i + 1 < len(self._days) else None
+        return event.occurred_on, last
 
     def level(self, day: dt.date) -> int:
         """Annual level in pence in force on ``day`` (0 before the first change)."""
@@ -319,6 +343,37 @@ class _Segment:
     """The terms in force, or None for a gap."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What one row of a report covers, for :meth:`StaffTimeCost.explain_fact`."""
+
+    start: dt.date | None
+    """First day (None: from the beginning)."""
+    end: dt.date
+    """Last day."""
+    by: str | None
+    """Tag a piece must carry ``group`` in (None: every piece in the range is in the row)."""
+    group: str
+    """The row's label."""
+    rate: int
+    """Hourly cost of unattributed minutes."""
+
+    def contains(self, day: dt.date) -> bool:
+        """Whether ``day`` is in the range."""
+        return day <= self.end and (self.start is None or day >= self.start)
+
+    def clip(self, seg: _Segment) -> tuple[dt.date, dt.date] | None:
+        """The days of an assignment segment inside the range, or None."""
+        assert seg.start is not None  # an assignment always has a start
+        lo = seg.start if self.start is None else max(seg.start, self.start)
+        hi = self.end if seg.end is None else min(seg.end, self.end)
+        return (lo, hi) if lo <= hi else None
+
+    def matches(self, tags: _Tags) -> bool:
+        """Whether a piece with these tags goes to the row."""
+        return self.by is None or str(getattr(tags, self.by)) == self.group
+
+
 def _label(value: str | None) -> str:
     return value if value else NONE_LABEL
 
@@ -408,6 +463,10 @@ class StaffTimeCost:
         self._activity: dict[str, dict[str, dict[str, Series]]] = {}
         self._live: dict[tuple[str, str, str], int] = {}
         self._timelines: dict[tuple[str, str], tuple[_Segment, ...]] = {}
+        self._same_day: dict[tuple[str, str, str], dict[dt.date, str | dict[str, int]]] = {}
+        """Ids of the activity facts with minutes by (partnership, staff, school) and day, so
+        :meth:`explain_fact` can order the facts a series merges into one day (see
+        :meth:`_note_day`; never read by :meth:`report`)."""
 
     # ------------------------------------------------------------------ protocol: updates
 
@@ -439,6 +498,56 @@ class StaffTimeCost:
                 staff, school, minutes, attendances = found
                 self._add_activity(pid, staff, school, event.occurred_on,
                                    (sign * minutes, sign * attendances), sign)
+                self._note_day(pid, staff, school, event, minutes, sign)
+
+    def _note_day(self, pid: str, staff: str, school: str, event: CorrectableEvent,
+                  minutes: int, sign: int) -> None:
+        """Keep (or forget) the id of an activity fact with minutes, by series and day.
+
+        A day with one such fact keeps its id only; a second fact turns the entry into
+        ``{id: minutes}`` with the first's minutes left as :data:`_DERIVED` (the day's sum in the
+        series less the others), so a day of one fact costs no more than a dictionary slot.
+        """
+        if not minutes:
+            return  # facts without minutes move no cumulative figure: nothing to order
+        day, eid = event.occurred_on, event.event_id
+        if sign > 0:
+            by_day = self._same_day.setdefault((pid, staff, school), {})
+            held = by_day.get(day)
+            if held is None:
+                by_day[day] = eid
+            elif isinstance(held, str):
+                by_day[day] = {held: _DERIVED, eid: minutes}
+            else:
+                held[eid] = minutes
+            return
+        days = self._same_day.get((pid, staff, school))
+        held = days.get(day) if days is not None else None
+        if days is None or held is None:
+            return
+        if isinstance(held, dict):
+            held.pop(eid, None)
+            if len(held) > 1:
+                return
+            if held:
+                days[day] = next(iter(held))
+                return
+        elif held != eid:
+            return
+        del days[day]
+        if not days:
+            del self._same_day[(pid, staff, school)]
+
+    def _minutes_earlier_that_day(self, pid: str, staff: str, school: str, series: Series,
+                                  event: CorrectableEvent) -> int:
+        """Minutes of the facts of the same series and day ordered before ``event`` (by id)."""
+        held = self._same_day.get((pid, staff, school), {}).get(event.occurred_on)
+        if not isinstance(held, dict):
+            return 0
+        day = event.occurred_on
+        explicit = sum(m for m in held.values() if m != _DERIVED)
+        return sum((series.between(day, day)[0] - explicit) if m == _DERIVED else m
+                   for eid, m in held.items() if eid < event.event_id)
 
     @staticmethod
     def _keep(store: dict[str, dict[str, dict[str, _T]]], pid: str, staff: str,
@@ -643,6 +752,183 @@ class StaffTimeCost:
 
         self._collect(pids, lo, end, rate, label_of, out, starts[1:])
         return out
+
+    # ------------------------------------------------------------------ explain
+
+    def explain_fact(self, query: Query, group: str, fact: Fact) -> Mapping[str, int] | None:
+        """What ``fact`` contributed to row ``group`` of ``report(query)``, or None.
+
+        * ``StaffAssigned``: the release minutes of the assignment in the row and their cost;
+          an empty mapping when it adds no release time to the row but its terms cost activity
+          minutes in it (grouping by school: activity at another school);
+        * an activity fact: its minutes, their cost at the terms in force for its staff member on
+          its date (or unattributed) and its attendances;
+        * ``FundingChanged``: an empty mapping when it is the level in force on a piece of an
+          assignment in the row (so it decides funded or hidden, or cuts the assignment there);
+        * ``StaffReleased``: an empty mapping when it ends an assignment inside the row's range.
+
+        Mappings with figures have every key of :data:`MEASURES`; summed over the facts listed
+        they equal the row exactly, pence included (see the module docstring). O(log n) per
+        fact for activity, O(segments) for the others.
+        """
+        event = fact.event
+        pid = event.partnership_id
+        if query.partnership_id is not None and pid != query.partnership_id:
+            return None
+        scope = self._scope(query, group)
+        if scope is None:
+            return None
+        if isinstance(event, StaffAssigned):
+            return self._explain_assignment(scope, event)
+        if isinstance(event, StaffReleased):
+            return self._explain_release(scope, event)
+        if isinstance(event, FundingChanged):
+            return self._explain_funding(scope, event)
+        found = _activity(event)
+        if found is None:
+            return None
+        return self._explain_activity(scope, event, found)
+
+    def _scope(self, query: Query, group: str) -> _Scope | None:
+        start, end = query.window
+        kind = query.period_kind
+        by: str | None = None
+        if group != "total":
+            if kind is not None:
+                chosen = parse_period(group)
+                start = chosen.start if start is None else max(start, chosen.start)
+                end = min(end, chosen.end)
+            elif query.by in self.groupings:
+                by = query.by
+            else:
+                return None  # no such row
+        if start is not None and end < start:
+            return None
+        return _Scope(start, end, by, group, default_hourly_cost(query))
+
+    def _pieces(self, pid: str, a: StaffAssigned, lo: dt.date, hi: dt.date
+                ) -> list[tuple[dt.date, dt.date, FundingChanged | None, _Tags]]:
+        """(first, last, change in force, tags) of each piece of ``a`` over ``[lo, hi]``: the
+        pieces :meth:`_cost_assignment` costs, without its period cuts (a period row's range
+        lies inside its period, and cuts inside a status do not change the sums of
+        differences)."""
+        levels = (self.funding_levels.stream(pid, a.funding_stream)
+                  if a.funding_stream is not None else None)
+        bounds = [lo, *levels.changes_in(lo, hi)] if levels is not None else [lo]
+        lasts = [*(b - _DAY for b in bounds[1:]), hi]
+        out: list[tuple[dt.date, dt.date, FundingChanged | None, _Tags]] = []
+        for first, last in zip(bounds, lasts, strict=True):
+            change = levels.in_force(first) if levels is not None else None
+            status = "funded" if change is not None and change.annual_amount_pence > 0 else "hidden"
+            tags = _Tags(a.role, _label(a.school_id), _label(a.funding_stream),
+                         _label(a.staff_id), status)
+            out.append((first, last, change, tags))
+        return out
+
+    def _in_row(self, scope: _Scope, pid: str, a: StaffAssigned, tags: _Tags, first: dt.date,
+                last: dt.date) -> bool:
+        """Whether a piece of assignment ``a`` puts anything in the row: its release time, or
+        (grouping by school) activity minutes at the row's school costed at its terms."""
+        if scope.matches(tags):
+            return True
+        if scope.by != "school":
+            return False
+        series = self._activity.get(pid, {}).get(a.staff_id, {})
+        return any(_label(school) == scope.group and any(s.between(first, last))
+                   for school, s in series.items())
+
+    def _explain_assignment(self, scope: _Scope, a: StaffAssigned) -> dict[str, int] | None:
+        pid = a.partnership_id
+        seg = next((s for s in self._timeline(pid, a.staff_id)
+                    if s.assignment is not None and s.assignment.event_id == a.event_id), None)
+        if seg is None:
+            return None  # superseded on its own date: it never ran
+        span = scope.clip(seg)
+        if span is None:
+            return None
+        lo, hi = span
+        rate = a.hourly_cost_pence
+        out: dict[str, list[int]] = {}
+        shaped = False
+        prev = self._release_upto(a, lo - _DAY)
+        for first, last, _change, tags in self._pieces(pid, a, lo, hi):
+            cur = self._release_upto(a, last)
+            if scope.matches(tags):
+                _add(out, "row", (cur - prev, 0), cur * rate // 60 - prev * rate // 60, 0,
+                     funded=tags.funded == "funded")
+            elif not shaped:
+                shaped = self._in_row(scope, pid, a, tags, first, last)
+            prev = cur
+        if "row" in out:
+            return dict(zip(MEASURES, out["row"], strict=True))
+        return {} if shaped else None
+
+    def _explain_release(self, scope: _Scope, r: StaffReleased) -> dict[str, int] | None:
+        if not scope.contains(r.occurred_on):
+            return None
+        pid = r.partnership_id
+        timeline = self._timeline(pid, r.staff_id)
+        for k, seg in enumerate(timeline):
+            a = seg.assignment
+            # Ended by a release (not by the next assignment): a gap follows.
+            if (a is None or seg.end != r.occurred_on
+                    or (k + 1 < len(timeline) and timeline[k + 1].assignment is not None)):
+                continue
+            span = scope.clip(seg)
+            if span is None:
+                return None
+            first, last, _change, tags = self._pieces(pid, a, *span)[-1]
+            return {} if self._in_row(scope, pid, a, tags, first, last) else None
+        return None
+
+    def _explain_funding(self, scope: _Scope, f: FundingChanged) -> dict[str, int] | None:
+        pid = f.partnership_id
+        for staff in sorted(self._assignments.get(pid, {})):
+            for seg in self._timeline(pid, staff):
+                a = seg.assignment
+                if a is None or a.funding_stream != f.funding_stream:
+                    continue
+                span = scope.clip(seg)
+                if span is None:
+                    continue
+                for first, last, change, tags in self._pieces(pid, a, *span):
+                    if (change is not None and change.event_id == f.event_id
+                            and self._in_row(scope, pid, a, tags, first, last)):
+                        return {}
+        return None
+
+    def _explain_activity(self, scope: _Scope, event: CorrectableEvent,
+                          found: tuple[str, str, int, int]) -> dict[str, int] | None:
+        day = event.occurred_on
+        if not scope.contains(day):
+            return None
+        pid = event.partnership_id
+        staff, school, minutes, attendances = found
+        seg = next(s for s in self._timeline(pid, staff)
+                   if (s.start is None or s.start <= day) and (s.end is None or day <= s.end))
+        a = seg.assignment
+        if a is None:
+            rate, funded = scope.rate, False
+            tags = _Tags(UNATTRIBUTED, _label(school), NONE_LABEL, _label(staff), "hidden")
+        else:
+            levels = (self.funding_levels.stream(pid, a.funding_stream)
+                      if a.funding_stream is not None else None)
+            rate, funded = a.hourly_cost_pence, levels is not None and levels.level(day) > 0
+            tags = _Tags(a.role, _label(school), _label(a.funding_stream), _label(staff),
+                         "funded" if funded else "hidden")
+        if not scope.matches(tags):
+            return None
+        # Minutes before this fact since the segment's start, facts of one day in event-id order:
+        # costing each fact as the step of the cumulative cost makes the facts of a piece add up
+        # to the piece's cost exactly.
+        series = self._activity[pid][staff][school]
+        before = series.between(seg.start, day - _DAY)[0]
+        if minutes:
+            before += self._minutes_earlier_that_day(pid, staff, school, series, event)
+        out: dict[str, list[int]] = {}
+        _add(out, "row", (0, minutes), (before + minutes) * rate // 60 - before * rate // 60,
+             attendances, funded=funded)
+        return dict(zip(MEASURES, out["row"], strict=True))
 
     # ------------------------------------------------------------------ queries
 
