@@ -125,11 +125,11 @@ class PartnershipAge:
                     row = self._row(formed, min(p.end, day))
                     rows.append((row[0], p.label, *row[1:]))
         elif query.by == "school":
-            columns = ("partnership", "school", "phase", "joined_on", "left_on", "tenure_days",
+            columns = ("school", "partnership", "phase", "joined_on", "left_on", "tenure_days",
                        "active")
             for formed in self._selected(query):
                 for m in self.members(formed.partnership_id, day):
-                    rows.append((m.partnership_id, m.school_id, m.phase, m.joined_on.isoformat(),
+                    rows.append((m.school_id, m.partnership_id, m.phase, m.joined_on.isoformat(),
                                  m.left_on.isoformat() if m.left_on else None, m.tenure_days,
                                  int(m.active)))
         elif query.by == "phase":
@@ -200,7 +200,9 @@ class PartnershipAge:
         if query.by == "phase":
             return self._member_part(event, day, phase=group)
         if query.by == "school":
-            if pid != group or isinstance(event, PartnershipFormed | PartnershipDissolved):
+            if isinstance(event, PartnershipFormed | PartnershipDissolved):
+                return None
+            if event.school_id != group:
                 return None
             for m in self.members(pid, day):
                 if isinstance(event, SchoolJoined):

@@ -218,7 +218,7 @@ class Contribution:
 def explain(ledger: Ledger, projection: str, *, as_of: dt.date,
             known_at: dt.datetime | None = None, by: str | None = None, group: str = "total",
             period: str | None = None, partnership_id: str | None = None,
-            ) -> tuple[Table, list[Contribution]]:
+            **params: int | str) -> tuple[Table, list[Contribution]]:
     """The figure row ``group`` of a report and the facts behind it, in valid-date order.
 
     Works for every projection implementing :class:`~ssp_ledger.projection.Explainable` (all the
@@ -227,7 +227,7 @@ def explain(ledger: Ledger, projection: str, *, as_of: dt.date,
     (``"total"`` by default).
     """
     table = ledger.report(projection, as_of=as_of, known_at=known_at, by=by, period=period,
-                          partnership_id=partnership_id)
+                          partnership_id=partnership_id, **params)
     if group not in {row[0] for row in table.rows}:
         msg = f"{projection}: no row {group!r} in the report (rows: {_labels(table)})"
         raise ValueError(msg)
@@ -237,7 +237,8 @@ def explain(ledger: Ledger, projection: str, *, as_of: dt.date,
         msg = f"projection {projection!r} cannot explain its figures (no explain_fact method)"
         raise ValueError(msg)
     query = Query(as_of=as_of, known_at=known_at, by=by,
-                  period=parse_period(period) if period else None, partnership_id=partnership_id)
+                  period=parse_period(period) if period else None, partnership_id=partnership_id,
+                  params=params)
     out: list[Contribution] = []
     for (pid, _), position in view.contributing():
         if partnership_id is not None and pid != partnership_id:

@@ -230,7 +230,7 @@ def test_age_contributions_sum_to_every_row(data: st.DataObject) -> None:
         for group in _labels(table):
             _, parts = explain(ledger, "partnership_age", as_of=as_of, by=by, group=group)
             rows = [r for r in table.to_dicts() if r[table.columns[0]] == group]
-            if by == "school":  # membership rows, labelled by their partnership
+            if by == "school":  # membership rows, labelled by school (one per membership)
                 assert _sum(parts, "tenure_days") == sum(_int(r["tenure_days"]) for r in rows)
                 assert _sum(parts, "active") == sum(_int(r["active"]) for r in rows)
                 continue
@@ -373,7 +373,7 @@ def test_age_rows(example: tuple[Ledger, FakeClock]) -> None:
     }
     _, parts = explain(ledger, "partnership_age", as_of=AS_OF, by="phase", group="primary")
     assert _ids(parts) == ["j-pri"]
-    _, parts = explain(ledger, "partnership_age", as_of=AS_OF, by="school", group=P)
+    _, parts = explain(ledger, "partnership_age", as_of=AS_OF, by="school", group="spc")
     assert _by_id(parts)["j-spc"] == {"tenure_days": 272, "active": 0}
     ledger.record(PartnershipDissolved(partnership_id=P, occurred_on=D(2011, 7, 31),
                                        event_id="end"))
