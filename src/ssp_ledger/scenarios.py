@@ -1,0 +1,808 @@
+"""Researchers' scenarios: branch a history at a fork date, apply a reform, compare with a baseline.
+
+A :class:`Scenario` (a TOML or JSON file, validated by pydantic) names a base history (a store,
+a JSONL export, or ``synthetic``), a fork date and a horizon, and a reform: parameter
+:class:`~ssp_ledger.parameters.Override` entries and hypothetical events written exactly like
+lines of a JSONL import (``{"type": "FundingChanged", ...}``; ``"partnership_id": "*"`` means
+every partnership). :func:`run_scenario` copies the base facts dated before the fork into two
+in-memory ledgers and lets the behavioural response model (:mod:`ssp_ledger.response`) write the
+history from the fork to the horizon in each: the *baseline* with the shipped parameters and no
+hypothetical events, the *scenario* with the reform. Both arms use the same model, seed and
+response parameters, so their difference is the reform alone. The base store is only read (a
+SQLite file through a temporary copy), never written.
+
+:class:`ScenarioResult` holds both ledgers (ask them anything) and diff tables per period:
+participation, staff-time cost (funded vs hidden), membership, funding and leaders.
+:func:`sweep` runs a scenario for several values of one setting in parallel processes and
+returns one row per value; :func:`plot` draws baseline against scenario with matplotlib (the
+``scenarios`` extra).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+import shutil
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, get_args
+
+import msgspec
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, model_validator
+
+from ssp_ledger.application import Ledger
+from ssp_ledger.errors import DomainRuleViolation, InputError, LedgerError
+from ssp_ledger.events import (
+    EVENT_TYPES,
+    CorrectableEvent,
+    DomainEvent,
+    EventCorrected,
+    EventRetracted,
+)
+from ssp_ledger.parameters import (
+    InvalidOverride,
+    Override,
+    ParameterSet,
+    UnknownParameter,
+    default_parameters,
+    load_parameters,
+    pydantic_problems,
+)
+from ssp_ledger.periods import Period, PeriodKind, periods_between
+from ssp_ledger.projection import Cell, Table
+from ssp_ledger.response import ResponseParameters, fact_order, fork_states, simulate
+from ssp_ledger.synthetic import SyntheticConfig, generate
+
+__all__ = [
+    "AREAS",
+    "DIFF_COLUMNS",
+    "SWEEP_MEASURES",
+    "Scenario",
+    "ScenarioError",
+    "check_plot_path",
+    "ScenarioResult",
+    "SweepResult",
+    "SyntheticBase",
+    "facts_in_force",
+    "load_base",
+    "load_scenario",
+    "parse_scenario",
+    "plot",
+    "run_scenario",
+    "scenario_variant",
+    "sweep",
+]
+
+AREAS: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "participation": ("participation", ("sessions", "attendances", "send_attendances",
+                                        "competitions", "competition_participants")),
+    "staff_time_cost": ("staff_time_cost", ("funded_minutes", "hidden_minutes", "funded_pence",
+                                            "hidden_pence", "total_pence")),
+    "membership": ("partnership_age", ("active_members", "mean_tenure_days")),
+    "funding": ("funding", ("level_in_force_pence", "received_pence", "staff_cost_pence",
+                            "funding_gap_pence")),
+    "leaders": ("leaders", ("people_trained", "courses", "cpd_teachers")),
+}
+"""Diff table name -> (projection it reads, measures compared)."""
+DIFF_COLUMNS: tuple[str, ...] = ("period", "measure", "baseline", "scenario", "difference")
+"""Columns of every diff table (one row per period and measure)."""
+SWEEP_MEASURES: tuple[tuple[str, str], ...] = (
+    ("participation", "sessions"),
+    ("participation", "attendances"),
+    ("staff_time_cost", "funded_pence"),
+    ("staff_time_cost", "hidden_pence"),
+    ("funding", "funding_gap_pence"),
+    ("membership", "active_members"),
+    ("leaders", "people_trained"),
+)
+"""(table, measure) pairs a sweep reports for the window from the fork to the horizon."""
+MAX_YEARS = 25
+"""Longest span from fork date to horizon."""
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+class ScenarioError(LedgerError, ValueError):
+    """A scenario cannot be run (bad reference, rule broken by a hypothetical event, ...)."""
+
+
+class _FieldProblem(ValueError):
+    """A validation problem with a field path below the pydantic location."""
+
+    def __init__(self, reason: str, field: str = "") -> None:
+        super().__init__(reason)
+        self.field = field
+
+
+# --------------------------------------------------------------------------- the scenario model
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_NAMED = re.compile(r"^Object (?P<what>missing required|contains unknown) field `(?P<name>[^`]+)`$")
+_IDENT = re.compile(r"[a-z_]+")
+
+
+def _event_problem(message: str, data: object) -> _FieldProblem:
+    """Turn a msgspec validation message into a reason and a field path."""
+    m = _AT.match(message)
+    assert m is not None
+    msg, path = m["msg"], (m["path"] or "").lstrip(".")
+    named = _NAMED.match(msg)
+    if named:
+        field = f"{path}.{named['name']}" if path else named["name"]
+        what = "missing required field" if named["what"] == "missing required" else \
+            "unknown field"
+        return _FieldProblem(what, field)
+    if path == "type":
+        return _FieldProblem(f"{msg[:1].lower()}{msg[1:]}; expected one of "
+                             f"{', '.join(_HYPOTHETICAL_TYPES)}", "type")
+    if path:
+        return _FieldProblem(msg.replace("`", "")[:1].lower() + msg.replace("`", "")[1:], path)
+    # A rule checked by the event itself: name the first field its message mentions.
+    tag = data.get("type") if isinstance(data, dict) else None
+    cls = EVENT_TYPES.get(tag) if isinstance(tag, str) else None
+    names = {f.name for f in msgspec.structs.fields(cls)} if cls is not None else set()
+    field = next((w for w in _IDENT.findall(msg) if w in names), "")
+    return _FieldProblem(msg, field)
+
+
+_HYPOTHETICAL_TYPES = tuple(n for n in EVENT_TYPES if n not in ("EventCorrected",
+                                                                 "EventRetracted"))
+
+
+def _to_event(value: object) -> CorrectableEvent:
+    if isinstance(value, EventCorrected | EventRetracted):
+        raise _FieldProblem("corrections cannot be hypothetical events", "type")
+    if not isinstance(value, dict):
+        if isinstance(value, get_args(CorrectableEvent)):
+            return value  # type: ignore[no-any-return]
+        msg = "expected an event: a table/object with a \"type\" field"
+        raise _FieldProblem(msg)
+    if value.get("type") in ("EventCorrected", "EventRetracted"):
+        msg = (f"{value['type']} cannot be a hypothetical event: a scenario adds facts after its "
+               "fork, it does not correct the base history")
+        raise _FieldProblem(msg, "type")
+    try:
+        event = msgspec.convert(value, DomainEvent)
+    except msgspec.ValidationError as e:
+        raise _event_problem(str(e), value) from None
+    assert not isinstance(event, EventCorrected | EventRetracted)
+    return event  # type: ignore[no-any-return]
+
+
+def _event_builtins(event: CorrectableEvent) -> Any:
+    return msgspec.to_builtins(event)
+
+
+HypotheticalEvent = Annotated[
+    CorrectableEvent, PlainValidator(_to_event), PlainSerializer(_event_builtins)
+]
+"""An event given as a JSON-like mapping (the JSONL import format), validated by msgspec."""
+
+
+class SyntheticBase(BaseModel):
+    """The synthetic history used as base when ``base = "synthetic"`` (see SyntheticConfig)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = 2006
+    """Seed of the synthetic history (not of the response model)."""
+    partnerships: int = Field(default=1, ge=1, le=50)
+    """Number of partnerships."""
+    secondaries: int = Field(default=6, ge=0, le=60)
+    """Secondary schools besides the hub, per partnership."""
+    primaries: int = Field(default=30, ge=0, le=300)
+    """Primary schools per partnership."""
+    specials: int = Field(default=2, ge=0, le=30)
+    """Special schools per partnership."""
+    formed_on: dt.date = dt.date(2006, 9, 1)
+    """Formation date of every partnership."""
+
+    def config(self) -> SyntheticConfig:
+        """The generator configuration."""
+        return SyntheticConfig(seed=self.seed, partnerships=self.partnerships,
+                               secondaries=self.secondaries, primaries=self.primaries,
+                               specials=self.specials, formed_on=self.formed_on)
+
+
+class Scenario(BaseModel):
+    """A reform to compare with the baseline (see the module docstring and docs/researchers.md).
+
+    ``base`` is ``"synthetic"`` (configured by ``synthetic``), a SQLite store file, a JSONL
+    export (``.jsonl``) or a ``postgresql://`` URL; relative paths are resolved against the
+    scenario file's folder when loaded with :func:`load_scenario`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    """Short name shown on tables and plots."""
+    description: str = ""
+    """What the reform is and why."""
+    base: str = Field(default="synthetic", min_length=1)
+    """The history to branch: ``synthetic``, a store path or URL, or a JSONL export."""
+    synthetic: SyntheticBase = SyntheticBase()
+    """The synthetic history's settings (when ``base`` is ``synthetic``)."""
+    base_known_at: dt.datetime | None = None
+    """Read the base store as known at this recorded time (None: everything)."""
+    fork_date: dt.date
+    """First day the arms may differ: base facts dated before it are kept, the rest modelled."""
+    horizon: dt.date
+    """Last day modelled (inclusive)."""
+    by: PeriodKind = "academic_year"
+    """Periods of the diff tables."""
+    seed: int = 1
+    """Seed of the response model (both arms)."""
+    parameters: str | None = None
+    """Path of a parameter set to use instead of the shipped one."""
+    overrides: tuple[Override, ...] = ()
+    """Parameter changes (scenario arm only); none may start before the fork date."""
+    events: tuple[HypotheticalEvent, ...] = ()
+    """Hypothetical events (scenario arm only), dated on or after the fork date."""
+    response: ResponseParameters = ResponseParameters()
+    """Assumptions of the response model (both arms)."""
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        if self.horizon < self.fork_date:
+            msg = (f"horizon {self.horizon.isoformat()} is before fork_date "
+                   f"{self.fork_date.isoformat()}")
+            raise _FieldProblem(msg, "horizon")
+        if (self.horizon - self.fork_date).days > MAX_YEARS * 366:
+            raise _FieldProblem(f"horizon is more than {MAX_YEARS} years after fork_date",
+                                "horizon")
+        for i, override in enumerate(self.overrides):
+            if override.effective_from < self.fork_date:
+                msg = (f"{override.effective_from.isoformat()} is before fork_date "
+                       f"{self.fork_date.isoformat()}: a scenario cannot change history before "
+                       "its fork")
+                raise _FieldProblem(msg, f"overrides[{i}].effective_from")
+        for i, event in enumerate(self.events):
+            if event.occurred_on < self.fork_date:
+                msg = (f"{event.occurred_on.isoformat()} is before fork_date "
+                       f"{self.fork_date.isoformat()}: hypothetical events start at the fork")
+                raise _FieldProblem(msg, f"events[{i}].occurred_on")
+        if self.base_known_at is not None:
+            if self.base == "synthetic":
+                raise _FieldProblem("only a stored base has recorded times", "base_known_at")
+            if self.base_known_at.utcoffset() is None:
+                raise _FieldProblem("give a timezone, e.g. 2012-01-01T00:00:00Z",
+                                    "base_known_at")
+        return self
+
+    @property
+    def is_reform(self) -> bool:
+        """True when the scenario changes anything (overrides or events)."""
+        return bool(self.overrides or self.events)
+
+
+def parse_scenario(data: Mapping[str, Any], *, source: str = "scenario",
+                   folder: Path | None = None) -> Scenario:
+    """Validate a scenario given as plain data; resolve relative paths against ``folder``.
+
+    Raises :class:`~ssp_ledger.errors.InputError` naming the source and the field
+    (``events[1].annual_amount_pence``, ``overrides[0].effective_from``, ...).
+    """
+    try:
+        scenario = Scenario.model_validate(data)
+    except pydantic.ValidationError as e:
+        problems = pydantic_problems(e)
+        field, reason = problems[0]
+        if len(problems) > 1:
+            reason += " (also " + "; ".join(f"{f}: {r}" for f, r in problems[1:4]) + ")"
+        raise InputError(reason, source=source, field=field or None) from None
+    if folder is not None:
+        updates: dict[str, str] = {}
+        if scenario.base != "synthetic" and "://" not in scenario.base:
+            updates["base"] = str(folder / Path(scenario.base).expanduser())
+        if scenario.parameters is not None:
+            updates["parameters"] = str(folder / Path(scenario.parameters).expanduser())
+        if updates:
+            scenario = scenario.model_copy(update=updates)
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario from a ``.toml`` or ``.json`` file (errors name the file and field)."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise InputError("no such file" if not path.exists() else "not a file", source=source)
+    text = path.read_text(encoding="utf-8")
+    data: Any
+    if path.suffix.lower() == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise InputError(f"not valid TOML: {e}", source=source) from None
+    elif path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"not valid JSON: {e}", source=source) from None
+    else:
+        raise InputError("a scenario file must end in .toml or .json", source=source)
+    if not isinstance(data, dict):
+        raise InputError("a scenario must be a table/object", source=source)
+    return parse_scenario(data, source=source, folder=path.resolve().parent)
+
+
+def scenario_parameters(scenario: Scenario) -> ParameterSet:
+    """The parameter set the scenario names, or the shipped one."""
+    if scenario.parameters is None:
+        return default_parameters()
+    return load_parameters(scenario.parameters)
+
+
+# --------------------------------------------------------------------------- the base history
+
+
+def facts_in_force(events: Iterable[DomainEvent]) -> list[CorrectableEvent]:
+    """The facts in force after applying corrections and retractions, in first-recorded order."""
+    current: dict[tuple[str, str], CorrectableEvent] = {}
+    for event in events:
+        if isinstance(event, EventCorrected):
+            current[(event.partnership_id, event.target_event_id)] = event.replacement
+        elif isinstance(event, EventRetracted):
+            current.pop((event.partnership_id, event.target_event_id), None)
+        else:
+            current[(event.partnership_id, event.event_id)] = event
+    return list(current.values())
+
+
+def _read_ledger(ledger: Ledger, known_at: dt.datetime | None) -> list[DomainEvent]:
+    return [rec.event for _, rec in ledger.read()
+            if known_at is None or rec.recorded_at <= known_at]
+
+
+def load_base(scenario: Scenario) -> list[CorrectableEvent]:
+    """The base facts dated before the fork (the store is read, never written).
+
+    A SQLite store is copied to a temporary folder and read there, so not a byte of the original
+    (or its folder) changes; a PostgreSQL store is only read.
+    """
+    fork = scenario.fork_date
+    if scenario.base == "synthetic":
+        events: Iterable[DomainEvent] = generate(scenario.synthetic.config())
+    elif "://" in scenario.base:
+        with Ledger.open(scenario.base) as ledger:
+            events = _read_ledger(ledger, scenario.base_known_at)
+    else:
+        path = Path(scenario.base)
+        if not path.is_file():
+            msg = f"base {scenario.base!r}: {'not a file' if path.exists() else 'no such file'}"
+            raise ScenarioError(msg)
+        if path.suffix.lower() in _JSONL_SUFFIXES:
+            if scenario.base_known_at is not None:
+                msg = "base_known_at needs a store: a JSONL export has no recorded times"
+                raise ScenarioError(msg)
+            from ssp_ledger.io import read_jsonl
+
+            events = read_jsonl(path)
+        else:
+            with tempfile.TemporaryDirectory(prefix="ssp-scenario-") as tmp:
+                copy = Path(tmp) / "base.db"
+                shutil.copyfile(path, copy)
+                wal = path.with_name(path.name + "-wal")
+                if wal.is_file():
+                    shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+                try:
+                    with Ledger.open(copy) as ledger:
+                        events = _read_ledger(ledger, scenario.base_known_at)
+                except LedgerError as e:  # name the user's file, not the temporary copy
+                    msg = str(e).replace(str(copy), str(path))
+                    raise ScenarioError(f"base {scenario.base!r}: {msg}") from None
+    return [f for f in facts_in_force(events) if f.occurred_on < fork]
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _fixed_clock(scenario: Scenario) -> Callable[[], dt.datetime]:
+    moment = dt.datetime.combine(scenario.fork_date, dt.time(), tzinfo=dt.UTC)
+    return lambda: moment
+
+
+def _expand(events: Sequence[CorrectableEvent], partnerships: Iterable[str]
+            ) -> list[CorrectableEvent]:
+    """Hypothetical events with ``partnership_id = "*"`` copied to every partnership."""
+    ids = sorted(partnerships)
+    out: list[CorrectableEvent] = []
+    for event in events:
+        if event.partnership_id == "*":
+            out.extend(msgspec.structs.replace(event, partnership_id=pid) for pid in ids)
+        else:
+            out.append(event)
+    return out
+
+
+def _arm_parameters(scenario: Scenario, parameters: ParameterSet) -> ParameterSet:
+    """The parameters with the scenario's overrides (errors name the override)."""
+    for i, override in enumerate(scenario.overrides):
+        try:
+            parameters = parameters.with_overrides([override])
+        except UnknownParameter as e:
+            raise InputError(str(e), source=scenario.name,
+                             field=f"overrides[{i}].parameter") from None
+        except InvalidOverride as e:
+            raise InputError(str(e), source=scenario.name, field=f"overrides[{i}]") from None
+    return parameters
+
+
+def build_arm(scenario: Scenario, base: Sequence[CorrectableEvent], parameters: ParameterSet,
+              *, reform: bool) -> Ledger:
+    """One arm in memory: the base facts before the fork, then the modelled history.
+
+    ``reform=False`` gives the baseline (``parameters`` as they are, no hypothetical events);
+    ``reform=True`` applies the scenario's overrides and events.
+    """
+    fork, horizon = scenario.fork_date, scenario.horizon
+    facts = sorted((f for f in base if f.occurred_on < fork), key=fact_order)
+    states = fork_states(facts, fork, scenario.response.reference_days)
+    live = [pid for pid, s in states.items() if s.dissolved_on is None]
+    arm_parameters = _arm_parameters(scenario, parameters) if reform else parameters
+    hypothetical = [e for e in _expand(scenario.events, live) if e.occurred_on <= horizon] \
+        if reform else []
+    by_partnership: dict[str, list[CorrectableEvent]] = {}
+    for event in hypothetical:
+        by_partnership.setdefault(event.partnership_id, []).append(event)
+    modelled = simulate(states, parameters=arm_parameters, response=scenario.response,
+                        seed=scenario.seed, fork=fork, horizon=horizon,
+                        hypothetical=by_partnership)
+    after = sorted([*hypothetical, *modelled], key=lambda e: fact_order(e)[:2])
+    ledger = Ledger.in_memory(clock=_fixed_clock(scenario))
+    try:
+        ledger.record_many(facts)
+        ledger.record_many(after)
+    except DomainRuleViolation as e:
+        ledger.close()
+        ids = {ev.event_id for ev in hypothetical}
+        origin = "a hypothetical event" if e.event_id in ids else "the modelled history"
+        raise ScenarioError(f"{origin} breaks a rule: {e}") from None
+    return ledger
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """Both arms of a scenario run and their diff tables."""
+
+    scenario: Scenario
+    """The scenario run."""
+    baseline: Ledger
+    """The baseline arm (in memory): base facts, then the model with no reform."""
+    reform: Ledger
+    """The scenario arm (in memory): base facts, then the model with the reform."""
+    periods: tuple[Period, ...]
+    """Periods of the diff tables (from the one holding the fork to the one with the horizon)."""
+    window: Period
+    """From the fork date to the horizon: the last row of every diff table."""
+    tables: Mapping[str, Table]
+    """Diff tables by name (see :data:`AREAS`); columns :data:`DIFF_COLUMNS`."""
+
+    def figure(self, table: str, measure: str, period: str, arm: str = "difference") -> int:
+        """One figure: ``arm`` is ``baseline``, ``scenario`` or ``difference``."""
+        t = self.tables[table]
+        i = DIFF_COLUMNS.index(arm)
+        for row in t.rows:
+            if row[0] == period and row[1] == measure:
+                value = row[i]
+                assert isinstance(value, int)
+                return value
+        raise KeyError((table, measure, period))
+
+    def rows(self) -> list[dict[str, Cell]]:
+        """Every diff row as a tidy record (table, period, measure, baseline, scenario, ...)."""
+        return [{"table": name, **row} for name, t in self.tables.items() for row in t.to_dicts()]
+
+    def summary(self) -> dict[str, int]:
+        """Baseline, scenario and difference over the window for :data:`SWEEP_MEASURES`."""
+        out: dict[str, int] = {}
+        for table, measure in SWEEP_MEASURES:
+            for arm in ("baseline", "scenario", "difference"):
+                out[f"{arm}_{measure}"] = self.figure(table, measure, self.window.label, arm)
+        return out
+
+    def to_csv(self) -> str:
+        """The tidy rows as CSV (raw integers: pence, minutes, counts)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(("table", *DIFF_COLUMNS))
+        for row in self.rows():
+            writer.writerow(row.values())
+        return buffer.getvalue()
+
+    def to_json(self) -> str:
+        """The scenario's settings and its diff tables as pretty JSON."""
+        doc = {
+            "scenario": self.scenario.name,
+            "fork_date": self.scenario.fork_date.isoformat(),
+            "horizon": self.scenario.horizon.isoformat(),
+            "by": self.scenario.by,
+            "window": self.window.label,
+            "tables": {name: t.to_dicts() for name, t in self.tables.items()},
+        }
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+    def close(self) -> None:
+        """Release both in-memory ledgers."""
+        self.baseline.close()
+        self.reform.close()
+
+
+def _figures(ledger: Ledger, period: Period, horizon: dt.date) -> dict[tuple[str, str], int]:
+    """(table, measure) -> figure for one period (flows over it, stocks at its end)."""
+    out: dict[tuple[str, str], int] = {}
+    for table, (projection, measures) in AREAS.items():
+        if projection == "partnership_age":
+            rows = ledger.report(projection, as_of=min(period.end, horizon)).to_dicts()
+            members = sum(int(r["active_members"] or 0) for r in rows)
+            tenure = sum(int(r["active_members"] or 0) * int(r["mean_tenure_days"] or 0)
+                         for r in rows)
+            out[(table, "active_members")] = members
+            out[(table, "mean_tenure_days")] = tenure // members if members else 0
+            continue
+        total = ledger.report(projection, as_of=horizon, period=period).row("total")
+        for measure in measures:
+            value = total.get(measure)
+            out[(table, measure)] = value if isinstance(value, int) else 0
+    return out
+
+
+def diff_tables(baseline: Ledger, reform: Ledger, scenario: Scenario
+                ) -> tuple[tuple[Period, ...], Period, dict[str, Table]]:
+    """Periods, the fork-to-horizon window and the diff tables of two arms."""
+    fork, horizon = scenario.fork_date, scenario.horizon
+    periods = tuple(periods_between(scenario.by, fork, horizon))
+    window = Period(fork, horizon, f"{fork.isoformat()}..{horizon.isoformat()}")
+    rows: dict[str, list[tuple[Cell, ...]]] = {name: [] for name in AREAS}
+    for period in (*periods, window):
+        a = _figures(baseline, period, horizon)
+        b = _figures(reform, period, horizon)
+        for table, (_, measures) in AREAS.items():
+            for measure in measures:
+                x, y = a[(table, measure)], b[(table, measure)]
+                rows[table].append((period.label, measure, x, y, y - x))
+    tables = {name: Table(projection=f"scenario:{name}", columns=DIFF_COLUMNS,
+                          rows=tuple(r), as_of=horizon, by=scenario.by)
+              for name, r in rows.items()}
+    return periods, window, tables
+
+
+def run_scenario(scenario: Scenario, *, parameters: ParameterSet | None = None,
+                 base: Sequence[CorrectableEvent] | None = None) -> ScenarioResult:
+    """Run both arms and compare them (see the module docstring).
+
+    ``parameters`` replaces the scenario's parameter set; ``base`` supplies already loaded base
+    facts (as :func:`load_base` returns them), e.g. to run many variants of one scenario.
+    """
+    params = parameters if parameters is not None else scenario_parameters(scenario)
+    facts = list(base) if base is not None else load_base(scenario)
+    baseline = build_arm(scenario, facts, params, reform=False)
+    try:
+        reform = build_arm(scenario, facts, params, reform=True)
+    except BaseException:
+        baseline.close()
+        raise
+    periods, window, tables = diff_tables(baseline, reform, scenario)
+    return ScenarioResult(scenario, baseline, reform, periods, window, tables)
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+def _coerce(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def scenario_variant(scenario: Scenario, name: str, value: object,
+                     parameters: ParameterSet | None = None) -> Scenario:
+    """The scenario with one setting changed.
+
+    ``name`` is a dotted path into the scenario (``seed``, ``response.sessions_elasticity``,
+    ``overrides.0.scale``, ``events.1.annual_amount_pence``, ``synthetic.partnerships``), the
+    bare name of a response parameter (``sessions_elasticity``), or the name of a parameter in
+    ``parameters`` (``release.PE_TEACHER``): the scenario arm then gets one more override setting
+    it to ``value`` from the fork date on.
+    """
+    data: Any = scenario.model_dump(mode="json")  # plain dicts and lists
+    if parameters is not None and name.strip() in parameters:
+        data["overrides"].append({"parameter": name.strip(),
+                                  "effective_from": scenario.fork_date.isoformat(),
+                                  "value": value, "citation": f"sweep: {name} = {value}"})
+        path: list[str] = []
+    else:
+        path = name.strip().split(".")
+    if len(path) == 1 and path[0] in ResponseParameters.model_fields:
+        path = ["response", path[0]]
+    node = data
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(node, dict) and part in node:
+            key: str | int = part
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            key = int(part)
+        else:
+            known = ", ".join(sorted(ResponseParameters.model_fields))
+            msg = (f"--param: the scenario has no setting {name!r} (use a parameter name such "
+                   "as release.PE_TEACHER, a dotted path such as seed, overrides.0.scale or "
+                   f"response.NAME; response parameters: {known})")
+            raise ScenarioError(msg)
+        if last:
+            node[key] = value
+        else:
+            node = node[key]
+    try:
+        return Scenario.model_validate(data)
+    except pydantic.ValidationError as e:
+        field, reason = pydantic_problems(e)[0]
+        raise ScenarioError(f"--param {name}={value!r}: {field}: {reason}") from None
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """One row per value of the swept setting, in the order the values were given."""
+
+    parameter: str
+    """The setting swept."""
+    columns: tuple[str, ...]
+    """``parameter``, ``value``, then baseline/scenario/difference of each measure."""
+    rows: tuple[dict[str, int | float | str], ...]
+    """The table: a plain list of records (``pandas.DataFrame(rows)`` or
+    ``polars.DataFrame(rows)`` turn it into a data frame)."""
+
+    def to_csv(self) -> str:
+        """The rows as CSV."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return buffer.getvalue()
+
+    def table(self) -> Table:
+        """The rows as a :class:`~ssp_ledger.projection.Table` (the value as text)."""
+        rows = tuple(tuple(str(r[c]) if c == "value" else r[c] for c in self.columns)
+                     for r in self.rows)
+        return Table(projection="scenario:sweep", columns=self.columns,
+                     rows=rows,  # type: ignore[arg-type]
+                     as_of=dt.date.min)
+
+
+def _sweep_point(scenario: Scenario, parameters: ParameterSet,
+                 base: Sequence[CorrectableEvent]) -> dict[str, int]:
+    """Run one variant (in a worker process) and return its summary."""
+    try:
+        result = run_scenario(scenario, parameters=parameters, base=base)
+    except LedgerError as e:
+        raise ScenarioError(str(e)) from None  # a plain, picklable error
+    try:
+        return result.summary()
+    finally:
+        result.close()
+
+
+def sweep(scenario: Scenario, name: str, values: Sequence[object], *, workers: int = 2,
+          parameters: ParameterSet | None = None,
+          base: Sequence[CorrectableEvent] | None = None,
+          progress: Callable[[int, int], None] | None = None) -> SweepResult:
+    """Run the scenario once per value of setting ``name``, in up to ``workers`` processes.
+
+    ``name`` is anything :func:`scenario_variant` accepts. Values given as text are read as
+    integers or decimals where they look like them. Every variant is validated before anything
+    runs, so a bad value fails fast, naming the setting.
+    ``progress(done, total)`` is called as runs finish.
+    """
+    if not values:
+        msg = "--values: give at least one value"
+        raise ScenarioError(msg)
+    if workers < 1:
+        msg = f"workers must be at least 1; got {workers}"
+        raise ScenarioError(msg)
+    coerced = [_coerce(v) if isinstance(v, str) else v for v in values]
+    params = parameters if parameters is not None else scenario_parameters(scenario)
+    variants = [scenario_variant(scenario, name, v, params) for v in coerced]
+    # Every variant shares the base history (only the model's inputs change): load it once.
+    facts = list(base) if base is not None else load_base(scenario)
+    summaries: list[dict[str, int] | None] = [None] * len(variants)
+    done = 0
+    if progress is not None:
+        progress(0, len(variants))
+    if workers == 1 or len(variants) == 1:
+        for i, variant in enumerate(variants):
+            summaries[i] = _sweep_point(variant, params, facts)
+            done += 1
+            if progress is not None:
+                progress(done, len(variants))
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, len(variants))) as pool:
+            futures: dict[Future[dict[str, int]], int] = {
+                pool.submit(_sweep_point, variant, params, facts): i
+                for i, variant in enumerate(variants)}
+            for future in as_completed(futures):
+                summaries[futures[future]] = future.result()
+                done += 1
+                if progress is not None:
+                    progress(done, len(variants))
+    measures = [f"{arm}_{m}" for _, m in SWEEP_MEASURES
+                for arm in ("baseline", "scenario", "difference")]
+    rows = tuple({"parameter": name, "value": v, **(s or {})}
+                 for v, s in zip(coerced, summaries, strict=True))
+    return SweepResult(name, ("parameter", "value", *measures), rows)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- plot
+
+PLOT_PANELS: tuple[tuple[str, str, str], ...] = (
+    ("participation", "attendances", "Attendances at clubs"),
+    ("participation", "sessions", "Club sessions"),
+    ("staff_time_cost", "hidden_pence", "Hidden staff cost (£)"),
+    ("staff_time_cost", "funded_pence", "Funded staff cost (£)"),
+    ("funding", "funding_gap_pence", "Funding gap (£)"),
+    ("membership", "active_members", "Member schools (end of period)"),
+)
+"""(table, measure, title) of each panel of :func:`plot`."""
+PlotFormat = Literal[".png", ".svg", ".pdf"]
+
+
+def check_plot_path(path: str | Path) -> Path:
+    """The plot's path, if its suffix is supported and its folder exists (else ScenarioError)."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in get_args(PlotFormat):
+        msg = f"--plot: {path.name}: use a .png, .svg or .pdf file name"
+        raise ScenarioError(msg)
+    if not path.parent.is_dir():
+        msg = f"--plot: folder {path.parent} does not exist"
+        raise ScenarioError(msg)
+    return path
+
+
+def plot(result: ScenarioResult, path: str | Path) -> Path:
+    """Draw baseline against scenario per period and save it (``.png``, ``.svg`` or ``.pdf``).
+
+    Needs matplotlib (``pip install 'ssp-ledger[scenarios]'``); uses the Agg canvas and no
+    global pyplot state. Output is reproducible: no dates in the metadata, fixed SVG ids.
+    """
+    path = check_plot_path(path)
+    suffix = path.suffix.lower()
+    try:
+        import matplotlib as mpl
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import StrMethodFormatter
+    except ImportError:
+        msg = "plotting needs matplotlib: pip install 'ssp-ledger[scenarios]'"
+        raise ScenarioError(msg) from None
+    labels = [p.label for p in result.periods]
+    with mpl.rc_context({"svg.hashsalt": "ssp-ledger", "font.size": 8}):
+        fig = Figure(figsize=(11, 6.5), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(2, 3)
+        for ax, (table, measure, title) in zip(axes.flat, PLOT_PANELS, strict=True):
+            scale = 100 if measure.endswith("_pence") else 1
+            for arm, style in (("baseline", {"color": "0.45", "linestyle": "--"}),
+                               ("scenario", {"color": "tab:blue", "linestyle": "-"})):
+                ys = [result.figure(table, measure, label, arm) / scale for label in labels]
+                ax.plot(labels, ys, marker="o", label=arm, **style)
+            ax.set_title(title)
+            ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+            ax.tick_params(axis="x", labelrotation=30)
+            ax.grid(alpha=0.3)
+        axes.flat[0].legend()
+        s = result.scenario
+        fig.suptitle(f"{s.name}: baseline vs scenario (fork {s.fork_date.isoformat()}, "
+                     f"horizon {s.horizon.isoformat()})")
+        metadata: dict[str, Any] = {"Date": None} if suffix in (".svg", ".pdf") else {}
+        if suffix == ".png":
+            metadata = {"Software": None}
+        fig.savefig(path, metadata=metadata)
+    return path

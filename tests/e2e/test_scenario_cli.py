@@ -1,0 +1,146 @@
+"""End-to-end tests of ``ssp-ledger scenario run`` and ``scenario sweep`` (subprocesses).
+
+Scenario files use a small synthetic partnership and a one-year horizon to keep runs short.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+SCENARIO = """
+name = "grant cut at the fork"
+fork_date = 2010-09-01
+horizon = 2011-08-31
+seed = 5
+
+[synthetic]
+seed = 7
+secondaries = 2
+primaries = 6
+specials = 1
+
+[[overrides]]
+parameter = "funding.ssp-grant"
+effective_from = 2010-10-01
+scale = 0.5
+citation = "test: half the grant"
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one invocation did."""
+
+    code: int
+    out: str
+    err: str
+
+
+def ssp(cwd: Path, *args: str) -> Run:
+    env = {k: v for k, v in os.environ.items() if k not in ("SSP_LEDGER_STORE", "COLUMNS")}
+    env["PYTHONIOENCODING"] = "utf-8"
+    proc = subprocess.run([sys.executable, "-m", "ssp_ledger", "scenario", *args], cwd=cwd,
+                          env=env, capture_output=True, timeout=300, check=False)
+    return Run(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
+
+
+def one_line_error(run: Run) -> str:
+    assert run.code == 1, (run.out, run.err)
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1, run.err
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in run.err
+    return lines[0]
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cut.toml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    return path
+
+
+def test_run_prints_tables_and_writes_a_plot(tmp_path: Path, scenario_file: Path) -> None:
+    run = ssp(tmp_path, "run", scenario_file.name, "--plot", "cut.png")
+    assert run.code == 0, run.err
+    assert "Scenario: grant cut at the fork" in run.out
+    for title in ("participation by academic_year", "staff_time_cost by academic_year",
+                  "membership by academic_year", "funding by academic_year"):
+        assert title in run.out
+    assert "hidden_pence" in run.out
+    assert "£" in run.out
+    assert (tmp_path / "cut.png").read_bytes().startswith(b"\x89PNG")
+    assert "wrote the plot to cut.png" in run.err
+
+
+def test_run_csv_and_json_are_tidy(tmp_path: Path, scenario_file: Path) -> None:
+    run = ssp(tmp_path, "run", str(scenario_file), "--format", "csv")
+    assert run.code == 0, run.err
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    assert list(rows[0]) == ["table", "period", "measure", "baseline", "scenario", "difference"]
+    window = [r for r in rows if r["period"] == "2010-09-01..2011-08-31"
+              and r["measure"] == "funded_pence"]
+    assert len(window) == 1
+    assert int(window[0]["difference"]) < 0
+    for r in rows:
+        assert int(r["scenario"]) - int(r["baseline"]) == int(r["difference"])
+    run = ssp(tmp_path, "run", str(scenario_file), "--format", "json", "--by", "term")
+    assert run.code == 0, run.err
+    doc = json.loads(run.out)
+    assert doc["by"] == "term"
+    assert doc["tables"]["participation"][0]["period"] == "2010/11:autumn"
+
+
+def test_sweep_writes_one_row_per_value(tmp_path: Path, scenario_file: Path) -> None:
+    run = ssp(tmp_path, "sweep", str(scenario_file), "--param", "sessions_elasticity",
+              "--values", "0.5, 1,1.5", "--out", "sweep.csv")
+    assert run.code == 0, run.err
+    assert run.out.strip() == "wrote 3 rows to sweep.csv"
+    rows = list(csv.DictReader((tmp_path / "sweep.csv").open(encoding="utf-8")))
+    assert [r["value"] for r in rows] == ["0.5", "1", "1.5"]
+    assert {r["parameter"] for r in rows} == {"sessions_elasticity"}
+    sessions = [int(r["difference_sessions"]) for r in rows]
+    assert sessions[0] >= sessions[2]  # more elastic: a cut loses more sessions
+    run = ssp(tmp_path, "sweep", str(scenario_file), "--param", "seed", "--values", "1,2",
+              "--format", "json", "--workers", "1")
+    assert run.code == 0, run.err
+    assert [r["value"] for r in json.loads(run.out)] == [1, 2]
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("run", "missing.toml"), "missing.toml: no such file"),
+    (("run", "cut.toml", "--plot", "cut.gif"), ".png, .svg or .pdf"),
+    (("run", "cut.toml", "--by", "week"), "--by: 'week'"),
+    (("sweep", "cut.toml", "--param", "elastic", "--values", "1"), "no setting 'elastic'"),
+    (("sweep", "cut.toml", "--param", "seed", "--values", " , "), "--values"),
+    (("sweep", "cut.toml", "--param", "seed", "--values", "1", "--out", "no/where.csv"),
+     "--out: folder"),
+])
+def test_errors_are_one_line(tmp_path: Path, scenario_file: Path, args: tuple[str, ...],
+                             expected: str) -> None:
+    line = one_line_error(ssp(tmp_path, *args))
+    assert expected in line
+
+
+def test_a_bad_scenario_file_names_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({
+        "name": "bad", "fork_date": "2010-09-01", "horizon": "2011-08-31",
+        "events": [{"type": "FundingChanged", "partnership_id": "*",
+                    "occurred_on": "2011-01-01", "event_id": "e",
+                    "funding_stream": "ssp-grant", "annual_amount_pence": "lots"}]}),
+        encoding="utf-8")
+    line = one_line_error(ssp(tmp_path, "run", "bad.json"))
+    assert "field 'events[0].annual_amount_pence'" in line
+    assert "expected int, got str" in line
