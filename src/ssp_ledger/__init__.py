@@ -41,9 +41,21 @@ from ssp_ledger.events import (
     StaffReleased,
     event_schema,
 )
+from ssp_ledger.parameters import Override, ParameterSet, load_parameters
 from ssp_ledger.periods import Period, TeachingCalendar, parse_period
 from ssp_ledger.persistence import Recorded
 from ssp_ledger.projection import Fact, GroupedIndex, Projection, Query, Series, Table
+from ssp_ledger.response import ResponseParameters
+from ssp_ledger.scenarios import (
+    Scenario,
+    ScenarioError,
+    ScenarioResult,
+    SweepResult,
+    load_scenario,
+    run_scenario,
+    sweep,
+)
+from ssp_ledger.subscription import Subscription
 
 __version__ = "0.1.0"
 
@@ -100,5 +112,19 @@ __all__ = [
     "Recorded",
     "Series",
     "Table",
+    # following the log (projection runners: ssp_ledger.runner, run as python -m)
+    "Subscription",
+    # parameters and scenarios
+    "Override",
+    "ParameterSet",
+    "ResponseParameters",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioResult",
+    "SweepResult",
+    "load_parameters",
+    "load_scenario",
+    "run_scenario",
+    "sweep",
     "__version__",
 ]

@@ -4,16 +4,25 @@ The ledger owns the store (an eventsourcing Application with the msgspec mapper)
 (injectable; tests pass a fake). Recording is all-or-nothing: every event of a batch is checked
 against its partnership's rules (:mod:`ssp_ledger.partnership`), wrapped with the recorded time
 and the hash of its predecessor in the stream, and inserted in one transaction.
+
+Several ledgers (threads, processes, machines) may write one store: a batch is decided against
+each stream's head as stored, and eventsourcing's unique ``(originator_id, version)`` makes a
+concurrent append to the same stream fail as a whole with ``IntegrityError``; the ledger then
+reloads the heads of the streams it touched and decides the batch again (``max_attempts`` times,
+with a short random back-off) before giving up with :class:`ConcurrencyError`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import random
 import sqlite3
 import threading
+import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -26,10 +35,14 @@ from ssp_ledger.events import DomainEvent, Event
 from ssp_ledger.partnership import Partnership
 from ssp_ledger.periods import Period, parse_period
 from ssp_ledger.persistence import (
+    ENV_LOCATION,
     GENESIS,
+    Backend,
+    Checkpoint,
     Clock,
     LedgerApplication,
     Recorded,
+    backend_of,
     record_hash,
     store_env,
     stream_id,
@@ -40,13 +53,26 @@ from ssp_ledger.projection import (
     Query,
     Table,
     load_projections,
+    projection_fingerprint,
 )
+from ssp_ledger.subscription import Subscription
 
-__all__ = ["BatchResult", "ConcurrencyError", "Ledger", "utc_now"]
+__all__ = [
+    "STORE_ENV",
+    "BatchResult",
+    "ConcurrencyError",
+    "Ledger",
+    "fit_checkpoint",
+    "restore_checkpoint",
+    "utc_now",
+]
 
 #: Rows read from the notification log per round trip (eventsourcing's default of 10 is slow).
 READ_BATCH = 5_000
-_RETRIES = 3
+#: Attempts at a batch that meets concurrent appends to the same streams.
+DEFAULT_ATTEMPTS = 3
+#: Environment variable naming the store (a SQLite path or a ``postgresql://`` URL).
+STORE_ENV = "SSP_LEDGER_STORE"
 
 
 def utc_now() -> dt.datetime:
@@ -94,17 +120,37 @@ class Ledger:
         clock: Clock = utc_now,
         projections: Mapping[str, ProjectionFactory] | None = None,
         env: Mapping[str, str] | None = None,
+        checkpoint: str | None = None,
+        max_attempts: int = DEFAULT_ATTEMPTS,
     ) -> None:
         self.location = str(location)
         self._clock = clock
-        if (self.location not in (":memory:", "memory") and "://" not in self.location
+        if max_attempts < 1:
+            msg = f"max_attempts must be at least 1; got {max_attempts}"
+            raise ValueError(msg)
+        self.max_attempts = max_attempts
+        """Attempts at a batch that meets concurrent appends (see the module docstring)."""
+        self.conflicts = 0
+        """Concurrent appends met (and retried or surfaced) by this ledger so far."""
+        try:
+            self.backend: Backend = backend_of(self.location)
+            """``memory``, ``sqlite`` or ``postgres``."""
+            store = store_env(self.location, env)
+        except ValueError as e:
+            msg = f"cannot open store {self.location!r}: {e}"
+            raise StoreError(msg) from e
+        if (self.backend == "sqlite" and self.location != ENV_LOCATION
                 and not self.location.startswith("file:")):  # SQLite URI, e.g. ?mode=ro
             parent = Path(self.location).expanduser().resolve().parent
             if not parent.is_dir():
                 msg = f"cannot open store {self.location!r}: folder {parent} does not exist"
                 raise StoreError(msg)
         try:
-            self._app = LedgerApplication(env=store_env(self.location, env))
+            self._app = _construct(store)
+        except ImportError as e:
+            msg = (f"cannot open store {self.location!r}: {e} (PostgreSQL needs the 'postgres' "
+                   "extra: pip install 'ssp-ledger[postgres]')")
+            raise StoreError(msg) from e
         except (PersistenceError, sqlite3.Error, OSError) as e:
             msg = f"cannot open store {self.location!r}: {e}"
             raise StoreError(msg) from e
@@ -117,6 +163,13 @@ class Ledger:
         self._live: ProjectionSet | None = None
         self._known: OrderedDict[tuple[dt.datetime, int], ProjectionSet] = OrderedDict()
         self._last_recorded_at: dt.datetime | None = None
+        self.checkpoint = checkpoint
+        """Name of the runner checkpoint to start the live projections from (None: replay)."""
+        self.checkpoint_position: int | None = None
+        """Position of the checkpoint the live projections were loaded from, if any."""
+        self.checkpoint_note = ""
+        """Why the checkpoint was or was not used."""
+        self._use_checkpoint = checkpoint is not None
 
     # ------------------------------------------------------------------ construction
 
@@ -129,6 +182,26 @@ class Ledger:
     def in_memory(cls, **kwargs: Any) -> Ledger:
         """A ledger held in memory (tests, scenarios)."""
         return cls(":memory:", **kwargs)
+
+    @classmethod
+    def from_env(cls, default: str | Path | None = None, **kwargs: Any) -> Ledger:
+        """The store named by ``SSP_LEDGER_STORE`` (a path or a ``postgresql://`` URL).
+
+        Without it, eventsourcing's own variables are used when ``PERSISTENCE_MODULE`` is set
+        (``eventsourcing.postgres`` with ``POSTGRES_DBNAME``, ``POSTGRES_HOST``, ``POSTGRES_PORT``,
+        ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ...; or ``eventsourcing.sqlite`` with
+        ``SQLITE_DBNAME``), then ``default``.
+        """
+        location: str | Path | None = os.environ.get(STORE_ENV) or None
+        if location is None and os.environ.get("PERSISTENCE_MODULE"):
+            location = ENV_LOCATION
+        if location is None:
+            location = default
+        if location is None:
+            msg = (f"no store given: set {STORE_ENV} (a SQLite path or a postgresql:// URL) or "
+                   "eventsourcing's PERSISTENCE_MODULE and POSTGRES_* variables")
+            raise StoreError(msg)
+        return cls(location, **kwargs)
 
     def close(self) -> None:
         """Release the store."""
@@ -173,13 +246,22 @@ class Ledger:
                 msg = f"item {i} of the batch is a {type(event).__name__}, not an event"
                 raise TypeError(msg)
         with self._lock:
-            for attempt in range(_RETRIES):
+            for attempt in range(1, self.max_attempts + 1):
                 try:
                     return self._record_once(batch)
                 except IntegrityError as e:
-                    if attempt == _RETRIES - 1:
-                        msg = f"gave up after {_RETRIES} attempts: another writer kept appending"
+                    # Another writer appended to one of the streams between reading its head and
+                    # inserting: nothing of this batch was stored and _record_once dropped the
+                    # cached heads of every stream it touched, so the next attempt reloads them
+                    # from the store and decides the whole batch again on the new heads.
+                    self.conflicts += 1
+                    if attempt == self.max_attempts:
+                        streams = sorted({event.partnership_id for event in batch})
+                        msg = (f"gave up after {self.max_attempts} attempts: another writer kept "
+                               f"appending to partnership(s) {', '.join(streams)}; nothing of "
+                               "this batch was stored")
                         raise ConcurrencyError(msg) from e
+                    time.sleep(random.uniform(0.0, 0.02 * attempt))  # jitter, not crypto
             raise AssertionError  # pragma: no cover
 
     def _record_once(self, batch: list[DomainEvent]) -> BatchResult:
@@ -314,7 +396,12 @@ class Ledger:
         with self._lock:
             if known_at is None:
                 if self._live is None:
-                    self._live = ProjectionSet(self._factories, self._load)
+                    loaded: ProjectionSet | None = None
+                    if self.checkpoint is not None and self._use_checkpoint:
+                        loaded, self.checkpoint_note = restore_checkpoint(
+                            self._app, self.checkpoint, self._factories, self._load)
+                        self.checkpoint_position = loaded.position if loaded else None
+                    self._live = loaded or ProjectionSet(self._factories, self._load)
                 live = self._live
                 live.process_all(self.read(live.position + 1))
                 return live
@@ -334,10 +421,32 @@ class Ledger:
             return view
 
     def rebuild(self) -> None:
-        """Drop the live projections; the next query replays the whole log."""
+        """Drop the live projections; the next query replays the whole log (no checkpoint)."""
         with self._lock:
             self._live = None
             self._known.clear()
+            self._use_checkpoint = False
+            self.checkpoint_position = None
+
+    # ------------------------------------------------------------------ following the log
+
+    def subscribe(self, after: int | None = None, *, timeout: float | None = None,
+                  poll_interval: float = 0.1) -> Subscription:
+        """Follow records stored after position ``after`` (None: the current end of the log).
+
+        Use as a context manager; iteration yields ``(position, Recorded)`` and ends after
+        ``timeout`` seconds without a new record (None: when ``stop()`` is called)::
+
+            with ledger.subscribe(after=0, timeout=5.0) as sub:
+                for position, recorded in sub:
+                    ...
+
+        SQLite and memory stores are polled every ``poll_interval`` seconds; PostgreSQL is
+        followed with LISTEN/NOTIFY (see :mod:`ssp_ledger.subscription`).
+        """
+        start = self.position if after is None else after
+        return Subscription(self._app, start, timeout=timeout, poll_interval=poll_interval,
+                            listen=self.backend == "postgres", batch=READ_BATCH)
 
     def report(
         self,
@@ -381,3 +490,63 @@ class Ledger:
         """Resources shared between schools."""
         return self.report("resources", as_of=as_of, **kwargs)
 
+
+#: Attempts at opening a new SQLite file that other processes are opening at the same moment.
+_OPEN_ATTEMPTS = 8
+
+
+def _construct(store: Mapping[str, str]) -> LedgerApplication:
+    # The first connection to a new SQLite file switches it to WAL mode (eventsourcing), which
+    # fails at once with "database is locked", busy timeout or not, while another process is
+    # doing the same; the second try finds the file in WAL mode already.
+    for attempt in range(1, _OPEN_ATTEMPTS + 1):
+        try:
+            return LedgerApplication(env=store)
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == _OPEN_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.01, 0.05 * attempt))  # jitter, not crypto
+    raise AssertionError  # pragma: no cover
+
+
+def restore_checkpoint(app: LedgerApplication, name: str,
+                       factories: Mapping[str, ProjectionFactory],
+                       load: Callable[[int], Recorded]) -> tuple[ProjectionSet | None, str]:
+    """The projections saved by runner ``name``, if they fit, and a note saying why (not)."""
+    try:
+        checkpoint = app.checkpoint_recorder().load_checkpoint(name)
+    except (PersistenceError, sqlite3.Error) as e:
+        return None, f"cannot read checkpoint {name!r}: {e}"
+    if checkpoint is None:
+        return None, f"no checkpoint named {name!r}: replayed the log"
+    return fit_checkpoint(app, checkpoint, factories, load)
+
+
+def fit_checkpoint(app: LedgerApplication, checkpoint: Checkpoint,
+                   factories: Mapping[str, ProjectionFactory],
+                   load: Callable[[int], Recorded]) -> tuple[ProjectionSet | None, str]:
+    """Restore a checkpoint if it fits these projections and this log, with a note.
+
+    A checkpoint is used only when it was made by the same projection classes and code
+    (:func:`~ssp_ledger.projection.projection_fingerprint`) and the record at its position still
+    hashes to the anchor saved with it (the log up to there was not rewritten).
+    """
+    name = checkpoint.name
+    if checkpoint.fingerprint != projection_fingerprint(factories):
+        return None, (f"checkpoint {name!r} was made by other projections or code: "
+                      "replayed the log")
+    rows = app.recorder.select_notifications(checkpoint.position, 1)
+    if not rows or rows[0].id != checkpoint.position:
+        return None, (f"checkpoint {name!r} is at position {checkpoint.position}, which the log "
+                      "no longer has: replayed the log")
+    row = rows[0]
+    if record_hash(row, app.msgspec_mapper.plaintext(row)) != checkpoint.anchor:
+        return None, (f"the record at position {checkpoint.position} changed since checkpoint "
+                      f"{name!r} was saved: replayed the log")
+    try:
+        restored = ProjectionSet.restore(checkpoint.state, load)
+    except Exception as e:  # unpickling can raise anything: replay
+        return None, f"checkpoint {name!r} cannot be read ({e}): replayed the log"
+    if restored.position != checkpoint.position or set(restored.projections) != set(factories):
+        return None, f"checkpoint {name!r} does not match its own header: replayed the log"
+    return restored, f"loaded checkpoint {name!r} at position {checkpoint.position}"

@@ -9,34 +9,65 @@ the library's optional compressor and cipher.
 
 Backends are eventsourcing's own: ``eventsourcing.popo`` (memory), ``eventsourcing.sqlite``
 (default, a file) and ``eventsourcing.postgres``; :func:`store_env` turns a location into the
-environment eventsourcing expects.
+environment eventsourcing expects. On PostgreSQL the application recorder is
+:class:`ssp_ledger.postgres.LedgerPostgresRecorder` (eventsourcing's, with large batches sent
+without psycopg's pipeline mode).
+
+Projection checkpoints (:class:`Checkpoint`) live in the same database as the events, written by
+:class:`CheckpointRecorder` subclasses of eventsourcing's tracking recorders so that a
+checkpoint and its tracking record are committed in one transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import random
+import time
 import uuid
+from abc import abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    DatabaseError,
+    Mapper,
+    Notification,
+    StoredEvent,
+    Tracking,
+    TrackingRecorder,
+    Transcoder,
+)
+from eventsourcing.popo import POPOFactory, POPOTrackingRecorder
+from eventsourcing.sqlite import SQLiteCursor, SQLiteFactory, SQLiteTrackingRecorder
 from eventsourcing.utils import get_topic
 
 from ssp_ledger.events import EVENT_TYPES, DomainEvent, Event, EventCorrected
 
 __all__ = [
+    "ENV_LOCATION",
     "GENESIS",
+    "Backend",
+    "Checkpoint",
+    "CheckpointRecorder",
     "LedgerApplication",
     "MsgspecMapper",
     "MsgspecTranscoder",
+    "POPOCheckpointRecorder",
     "Recorded",
+    "SQLiteCheckpointRecorder",
+    "backend_of",
+    "create_with_retries",
     "record_hash",
     "store_env",
     "stream_id",
+    "tracking_name",
 ]
 
 #: Namespace of the stream UUIDs derived from partnership ids.
@@ -263,38 +294,282 @@ class LedgerApplication(Application[uuid.UUID]):
         """Decode one notification-log row."""
         return self.msgspec_mapper.decode(notification)
 
+    def checkpoint_recorder(self) -> CheckpointRecorder:
+        """The recorder of projection checkpoints, in the same database as the events.
+
+        Made once per application by eventsourcing's own factory (same connection pool, tables
+        created if missing), so an in-memory store keeps its checkpoints for its lifetime.
+        """
+        recorder: CheckpointRecorder | None = getattr(self, "_checkpoints", None)
+        if recorder is None:
+            factory = self.factory
+            made: TrackingRecorder
+            if isinstance(factory, SQLiteFactory):
+                made = factory.tracking_recorder(SQLiteCheckpointRecorder)
+            elif isinstance(factory, POPOFactory):
+                made = factory.tracking_recorder(POPOCheckpointRecorder)
+            else:
+                from eventsourcing.postgres import PostgresFactory
+
+                from ssp_ledger.postgres import PostgresCheckpointRecorder
+
+                if not isinstance(factory, PostgresFactory):
+                    msg = f"no checkpoint recorder for {type(factory).__qualname__}"
+                    raise TypeError(msg)
+                made = factory.tracking_recorder(PostgresCheckpointRecorder)
+            assert isinstance(made, CheckpointRecorder)
+            recorder = self._checkpoints = made
+        return recorder
+
+
+Backend = Literal["memory", "sqlite", "postgres"]
+"""The three kinds of store."""
+
+#: Location meaning "configure the store from eventsourcing's environment variables"
+#: (``PERSISTENCE_MODULE``, ``POSTGRES_DBNAME``, ``POSTGRES_HOST``, ... or ``SQLITE_DBNAME``).
+ENV_LOCATION = "env:"
+
+#: Query parameters of a ``postgresql://`` URL and the eventsourcing variables they set.
+POSTGRES_URL_OPTIONS = {
+    "schema": "POSTGRES_SCHEMA",
+    "host": "POSTGRES_HOST",
+    "connect_timeout": "POSTGRES_CONNECT_TIMEOUT",
+    "pool_size": "POSTGRES_POOL_SIZE",
+    "max_overflow": "POSTGRES_MAX_OVERFLOW",
+    "max_waiting": "POSTGRES_MAX_WAITING",
+    "conn_max_age": "POSTGRES_CONN_MAX_AGE",
+    "pre_ping": "POSTGRES_PRE_PING",
+    "lock_timeout": "POSTGRES_LOCK_TIMEOUT",
+    "idle_in_transaction_session_timeout": "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT",
+}
+
+_POSTGRES_RECORDER_TOPIC = "ssp_ledger.postgres:LedgerPostgresRecorder"
+
+
+def backend_of(location: str | Path, environ: Mapping[str, str] | None = None) -> Backend:
+    """Which kind of store a location names (:data:`ENV_LOCATION` asks ``PERSISTENCE_MODULE``)."""
+    text = str(location)
+    if text in (":memory:", "memory"):
+        return "memory"
+    if text.startswith(("postgresql://", "postgres://")):
+        return "postgres"
+    if text == ENV_LOCATION:
+        module = (os.environ if environ is None else environ).get("PERSISTENCE_MODULE", "")
+        if module in ("eventsourcing.postgres", "postgres"):
+            return "postgres"
+        if module in ("eventsourcing.sqlite", "sqlite"):
+            return "sqlite"
+        if module in ("", "eventsourcing.popo", "popo"):
+            return "memory"
+        msg = f"PERSISTENCE_MODULE={module!r} is not a store ssp-ledger supports"
+        raise ValueError(msg)
+    if "://" in text and not text.startswith("file:"):
+        scheme = text.partition("://")[0]
+        msg = (f"{scheme}:// is not a store ssp-ledger supports; give a SQLite file path, "
+               "':memory:' or a postgresql:// URL")
+        raise ValueError(msg)
+    return "sqlite"
+
 
 def store_env(location: str | Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """eventsourcing environment for a store location.
+    """eventsourcing environment for a store location (merged over ``os.environ``).
 
-    ``":memory:"`` or ``"memory"`` selects eventsourcing's POPO recorders; a ``postgresql://`` URL
-    the PostgreSQL module; anything else is a SQLite file path.
+    ``":memory:"`` or ``"memory"`` selects eventsourcing's POPO recorders; a
+    ``postgresql://user:password@host:port/dbname?schema=...`` URL the PostgreSQL module (query
+    parameters: see :data:`POSTGRES_URL_OPTIONS`; a password left out of the URL is taken from
+    ``POSTGRES_PASSWORD`` or libpq's ``PGPASSWORD``/``~/.pgpass``); :data:`ENV_LOCATION` leaves
+    everything to eventsourcing's own variables; anything else is a SQLite file path.
     """
     text = str(location)
     env: dict[str, str]
-    if text in (":memory:", "memory"):
+    backend = backend_of(text)
+    if text == ENV_LOCATION:
+        env = {}
+        if backend == "postgres" and "APPLICATION_RECORDER_TOPIC" not in os.environ:
+            env["APPLICATION_RECORDER_TOPIC"] = _POSTGRES_RECORDER_TOPIC
+    elif backend == "memory":
         env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
-    elif text.startswith(("postgresql://", "postgres://")):
-        from urllib.parse import unquote, urlsplit
-
+    elif backend == "postgres":
         url = urlsplit(text)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+            "APPLICATION_RECORDER_TOPIC": _POSTGRES_RECORDER_TOPIC,
+            "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),
             "POSTGRES_USER": unquote(url.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(url.password or ""),
         }
+        if url.password is not None:
+            env["POSTGRES_PASSWORD"] = unquote(url.password)
+        elif "POSTGRES_PASSWORD" not in os.environ:
+            env["POSTGRES_PASSWORD"] = ""  # eventsourcing requires the key; libpq may find one
+        for key, value in parse_qsl(url.query, keep_blank_values=True):
+            name = POSTGRES_URL_OPTIONS.get(key)
+            if name is None:
+                msg = (f"unknown option {key!r} in the PostgreSQL URL; "
+                       f"known: {', '.join(POSTGRES_URL_OPTIONS)}")
+                raise ValueError(msg)
+            env[name] = value
     else:
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(location),
+            "SQLITE_DBNAME": text,
             "SQLITE_LOCK_TIMEOUT": "30",
         }
     if extra:
         env.update(extra)
     return env
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Materialised projection state at a log position, stored beside the events."""
+
+    name: str
+    """Name of the runner that wrote it (several runners may share a store)."""
+    position: int
+    """Notification id of the last record applied."""
+    fingerprint: str
+    """Identifies the projection classes and code the state was made with."""
+    anchor: bytes
+    """:func:`record_hash` of the record at ``position`` (a rewritten log invalidates it)."""
+    state: bytes
+    """Serialised projection state (see :meth:`ssp_ledger.projection.ProjectionSet.snapshot`)."""
+    saved_at: dt.datetime
+    """When it was written (UTC)."""
+
+
+def tracking_name(name: str) -> str:
+    """The eventsourcing tracking ``application_name`` of checkpoint ``name``."""
+    return f"ssp-ledger-projections:{name}"
+
+
+class CheckpointRecorder(TrackingRecorder):
+    """An eventsourcing tracking recorder that also stores :class:`Checkpoint` rows.
+
+    :meth:`save_checkpoint` writes the checkpoint and the tracking record
+    ``(tracking_name(name), position)`` in one transaction: the state and the position it
+    reflects can never disagree, and a position that does not advance is refused with
+    eventsourcing's ``IntegrityError`` (two runners racing on one name cannot go backwards).
+    """
+
+    @abstractmethod
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store the checkpoint and its tracking record atomically."""
+
+    @abstractmethod
+    def load_checkpoint(self, name: str) -> Checkpoint | None:
+        """The checkpoint called ``name``, or None."""
+
+    @abstractmethod
+    def delete_checkpoint(self, name: str) -> None:
+        """Remove the checkpoint and its tracking record (to rebuild from position 0)."""
+
+
+#: Attempts at eventsourcing's ``create_table`` when several processes open a store at once.
+CREATE_ATTEMPTS = 8
+
+
+def create_with_retries(create: Callable[[], None]) -> None:
+    """Run an eventsourcing ``create_table``, retrying when a concurrent one interferes.
+
+    Every open re-runs eventsourcing's idempotent DDL (``CREATE ... IF NOT EXISTS``, ``CREATE OR
+    REPLACE FUNCTION``, the tracking table's migration row); several processes doing it at once
+    can fail all but one with a database error. Running it again then finds the work done.
+    """
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            create()
+        except DatabaseError:
+            if attempt == CREATE_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.01, 0.05 * attempt))  # jitter, not crypto
+        else:
+            return
+
+
+_SQLITE_CHECKPOINTS = "ssp_projection_checkpoints"
+
+
+class SQLiteCheckpointRecorder(SQLiteTrackingRecorder, CheckpointRecorder):
+    """Checkpoints in a SQLite file, beside eventsourcing's ``tracking`` table."""
+
+    def create_table(self) -> None:
+        """eventsourcing's, retried when another process creates the tables at the same time."""
+        create_with_retries(super().create_table)
+
+    def construct_create_table_statements(self) -> list[str]:
+        """eventsourcing's tracking table plus the checkpoints table."""
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {_SQLITE_CHECKPOINTS} ("
+            "name TEXT PRIMARY KEY, position INTEGER NOT NULL, fingerprint TEXT NOT NULL, "
+            "anchor BLOB NOT NULL, state BLOB NOT NULL, saved_at TEXT NOT NULL)",
+        ]
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Tracking insert and checkpoint upsert in one SQLite transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_tracking(c, Tracking(tracking_name(checkpoint.name), checkpoint.position))
+            c.execute(
+                f"INSERT INTO {_SQLITE_CHECKPOINTS} VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position=excluded.position, "
+                "fingerprint=excluded.fingerprint, anchor=excluded.anchor, "
+                "state=excluded.state, saved_at=excluded.saved_at",
+                (checkpoint.name, checkpoint.position, checkpoint.fingerprint, checkpoint.anchor,
+                 checkpoint.state, checkpoint.saved_at.isoformat()),
+            )
+
+    def load_checkpoint(self, name: str) -> Checkpoint | None:
+        """Read one checkpoint."""
+        with self.datastore.transaction(commit=False) as c:
+            return self._load(c, name)
+
+    def _load(self, c: SQLiteCursor, name: str) -> Checkpoint | None:
+        c.execute(
+            f"SELECT position, fingerprint, anchor, state, saved_at FROM {_SQLITE_CHECKPOINTS} "
+            "WHERE name=?", (name,))
+        row = c.fetchone()
+        if row is None:
+            return None
+        return Checkpoint(name, int(row[0]), str(row[1]), bytes(row[2]), bytes(row[3]),
+                          dt.datetime.fromisoformat(row[4]))
+
+    def delete_checkpoint(self, name: str) -> None:
+        """Delete the checkpoint and its tracking row in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {_SQLITE_CHECKPOINTS} WHERE name=?", (name,))
+            c.execute("DELETE FROM tracking WHERE application_name=?", (tracking_name(name),))
+
+
+class POPOCheckpointRecorder(POPOTrackingRecorder, CheckpointRecorder):
+    """Checkpoints of an in-memory store (kept for the life of its application)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._checkpoints: dict[str, Checkpoint] = {}
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Tracking and checkpoint under eventsourcing's database lock."""
+        with self._database_lock:
+            tracking = Tracking(tracking_name(checkpoint.name), checkpoint.position)
+            self._assert_tracking_uniqueness(tracking)
+            self._insert_tracking(tracking)
+            self._checkpoints[checkpoint.name] = checkpoint
+
+    def load_checkpoint(self, name: str) -> Checkpoint | None:
+        """Read one checkpoint."""
+        with self._database_lock:
+            return self._checkpoints.get(name)
+
+    def delete_checkpoint(self, name: str) -> None:
+        """Forget the checkpoint and its tracking record."""
+        with self._database_lock:
+            self._checkpoints.pop(name, None)
+            self._max_tracking_ids.pop(tracking_name(name), None)
 
 
 Clock = Callable[[], dt.datetime]

@@ -1,0 +1,342 @@
+"""Projection runners: follow the log and keep materialised projections in the store.
+
+A :class:`ProjectionRunner` reads the notification log from its tracking position with a pull
+loop over eventsourcing's ``recorder.select_notifications`` (the same on SQLite, where
+eventsourcing's own ``ProjectionRunner`` raises ``NotImplementedError``, and on PostgreSQL),
+applies the records through a :class:`~ssp_ledger.projection.ProjectionSet`, and every
+``checkpoint_every`` records (and when it catches up, goes quiet or stops) commits the whole
+projection state together with an eventsourcing tracking record of its position **in one
+transaction** of the store's own database (:class:`~ssp_ledger.persistence.CheckpointRecorder`).
+State and position therefore never disagree: after a crash (even ``kill -9``) the runner resumes
+from its last checkpoint, and every record is reflected in the saved figures exactly once.
+
+A :class:`~ssp_ledger.application.Ledger` opened with ``checkpoint="default"`` loads its live
+projections from that checkpoint instead of replaying the log from position 0, then catches up
+the tail, so a large store opens fast.
+
+Run one from the command line::
+
+    python -m ssp_ledger.runner postgresql://ssp@db.example/ssp --follow
+    SSP_LEDGER_STORE=ssp.db python -m ssp_ledger.runner --checkpoint-every 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Self
+
+from eventsourcing.persistence import IntegrityError
+
+from ssp_ledger.application import READ_BATCH, Ledger, fit_checkpoint, utc_now
+from ssp_ledger.errors import LedgerError, UnknownProjection
+from ssp_ledger.persistence import Checkpoint, Clock, Recorded, record_hash, tracking_name
+from ssp_ledger.projection import ProjectionFactory, ProjectionSet, projection_fingerprint
+from ssp_ledger.subscription import Subscription
+
+__all__ = ["DEFAULT_CHECKPOINT_EVERY", "DEFAULT_NAME", "ProjectionRunner", "main"]
+
+#: Name of the checkpoint a runner writes unless told otherwise.
+DEFAULT_NAME = "default"
+#: Records applied between checkpoints while catching up.
+DEFAULT_CHECKPOINT_EVERY = 10_000
+
+
+class ProjectionRunner:
+    """Keeps checkpoint ``name`` of a store's projections up to date (see the module docstring).
+
+    ``store`` is a location (SQLite path, ``postgresql://`` URL, ...) or an open
+    :class:`~ssp_ledger.application.Ledger` (required for an in-memory store; it is not closed by
+    the runner). ``names`` selects some of the registered projections (default: all); a Ledger
+    loading the checkpoint must have the same projections.
+    """
+
+    def __init__(
+        self,
+        store: str | Path | Ledger,
+        *,
+        name: str = DEFAULT_NAME,
+        names: Iterable[str] | None = None,
+        projections: Mapping[str, ProjectionFactory] | None = None,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        env: Mapping[str, str] | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        if checkpoint_every < 1:
+            msg = f"checkpoint_every must be at least 1; got {checkpoint_every}"
+            raise ValueError(msg)
+        if isinstance(store, Ledger):
+            self.ledger = store
+            self._owns_ledger = False
+        else:
+            self.ledger = Ledger(store, projections=projections, env=env)
+            self._owns_ledger = True
+        try:
+            factories = self.ledger._factories
+            if names is not None:
+                wanted = list(names)
+                unknown = [n for n in wanted if n not in factories]
+                if unknown:
+                    msg = (f"no projection named {', '.join(map(repr, unknown))}; registered: "
+                           f"{', '.join(sorted(factories))}")
+                    raise UnknownProjection(msg)
+                factories = {n: factories[n] for n in wanted}
+            self.name = name
+            """Checkpoint name (one runner per name; several names may share a store)."""
+            self.factories: dict[str, ProjectionFactory] = dict(factories)
+            """The projections this runner keeps."""
+            self.checkpoint_every = checkpoint_every
+            """Records applied between checkpoints."""
+            self.fingerprint = projection_fingerprint(self.factories)
+            self.recorder = self.ledger._app.checkpoint_recorder()
+            """The eventsourcing tracking recorder that also stores the checkpoints."""
+        except BaseException:
+            if self._owns_ledger:
+                self.ledger.close()
+            raise
+        self._clock = clock
+        self._stop = threading.Event()
+        self._subscription: Subscription | None = None
+        self._pending = 0
+        self.checkpoints = 0
+        """Checkpoints written by this runner."""
+        self.conflicts = 0
+        """Times another runner with the same name had checkpointed further (state adopted)."""
+        self.resumed_from = 0
+        """Position of the checkpoint this runner started from (0: from the beginning)."""
+        self.resume_note = ""
+        """Why it started there."""
+        self._set = self._resume()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close(commit=exc is None)
+
+    def close(self, *, commit: bool = True) -> None:
+        """Write a last checkpoint (unless ``commit`` is false) and release the store."""
+        try:
+            if commit:
+                self.commit()
+        finally:
+            if self._owns_ledger:
+                self.ledger.close()
+
+    def stop(self) -> None:
+        """Make :meth:`follow` or :meth:`catch_up` return soon (safe from any thread)."""
+        self._stop.set()
+        subscription = self._subscription
+        if subscription is not None:
+            subscription.stop()
+
+    @property
+    def position(self) -> int:
+        """Position of the last record applied (saved or not yet)."""
+        return self._set.position
+
+    @property
+    def projections(self) -> ProjectionSet:
+        """The projections as the runner currently has them."""
+        return self._set
+
+    @property
+    def saved_position(self) -> int:
+        """Position of the last committed checkpoint (from eventsourcing's tracking table)."""
+        return self.recorder.max_tracking_id(tracking_name(self.name)) or 0
+
+    def wait(self, position: int, timeout: float = 1.0) -> None:
+        """Block until a checkpoint covers ``position`` (eventsourcing's ``wait``: TimeoutError)."""
+        self.recorder.wait(tracking_name(self.name), position, timeout=timeout)
+
+    def _resume(self) -> ProjectionSet:
+        load = self.ledger._load
+        checkpoint = self.recorder.load_checkpoint(self.name)
+        restored: ProjectionSet | None = None
+        if checkpoint is None:
+            note = f"no checkpoint named {self.name!r}: starting from position 0"
+        else:
+            restored, note = fit_checkpoint(self.ledger._app, checkpoint, self.factories, load)
+            if restored is None:
+                # Made by other code, or the log changed under it: start again from 0. The
+                # tracking record goes too, or position 0.. could never be committed again.
+                self.recorder.delete_checkpoint(self.name)
+                note = note.replace("replayed the log", "rebuilding from position 0")
+        self.resumed_from = restored.position if restored is not None else 0
+        self.resume_note = note
+        self._pending = 0
+        return restored or ProjectionSet(self.factories, load)
+
+    # ------------------------------------------------------------------ applying
+
+    def _apply(self, position: int, recorded: Recorded) -> None:
+        if position <= self._set.position:
+            return  # already reflected (e.g. after adopting a further checkpoint)
+        self._set.process(position, recorded)
+        self._pending += 1
+        if self._pending >= self.checkpoint_every:
+            self.commit()
+
+    def commit(self) -> bool:
+        """Save the state and its position in one transaction; False when nothing was new.
+
+        If another runner with the same name has meanwhile saved a further position, the
+        tracking insert is refused (eventsourcing ``IntegrityError``, nothing written) and this
+        runner adopts that checkpoint instead.
+        """
+        if self._pending == 0:
+            return False
+        position = self._set.position
+        rows = self.ledger._app.recorder.select_notifications(position, 1)
+        if not rows or rows[0].id != position:
+            msg = f"position {position} vanished from the log while projecting"
+            raise LedgerError(msg)
+        anchor = record_hash(rows[0], self.ledger._app.msgspec_mapper.plaintext(rows[0]))
+        checkpoint = Checkpoint(self.name, position, self.fingerprint, anchor,
+                                self._set.snapshot(), self._clock())
+        try:
+            self.recorder.save_checkpoint(checkpoint)
+        except IntegrityError:
+            self.conflicts += 1
+            self._set = self._resume()
+            return False
+        self._pending = 0
+        self.checkpoints += 1
+        return True
+
+    def catch_up(self, *, limit: int | None = None, commit: bool = True) -> int:
+        """Apply every record stored after :attr:`position` (at most ``limit``), checkpointing
+        every ``checkpoint_every`` records and (unless ``commit`` is false) at the end; return
+        how many were applied."""
+        recorder = self.ledger._app.recorder
+        decode = self.ledger._app.decode_notification
+        applied = 0
+        while not self._stop.is_set() and (limit is None or applied < limit):
+            size = READ_BATCH if limit is None else min(READ_BATCH, limit - applied)
+            rows = recorder.select_notifications(self._set.position + 1, size)
+            if not rows:
+                break
+            for row in rows:
+                if self._stop.is_set():
+                    break
+                before = self._set.position
+                self._apply(row.id, decode(row))
+                applied += self._set.position > before
+                if self._set.position != row.id:
+                    break  # adopted another runner's checkpoint: select again from there
+        if commit:
+            self.commit()
+        return applied
+
+    def follow(self, *, timeout: float | None = None, idle: float = 1.0,
+               poll_interval: float = 0.1) -> int:
+        """Catch up, then apply records as they are stored until :meth:`stop` is called or
+        ``timeout`` seconds pass without a new record; checkpoint after ``idle`` quiet seconds
+        (and every ``checkpoint_every`` records). Returns how many records were applied.
+
+        One subscription (LISTEN/NOTIFY on PostgreSQL, polling elsewhere) serves the whole call.
+        """
+        applied = self.catch_up()
+        quiet_since = time.monotonic()
+        with self.ledger.subscribe(after=self._set.position, timeout=idle,
+                                   poll_interval=poll_interval) as subscription:
+            self._subscription = subscription
+            try:
+                while not self._stop.is_set():
+                    wait = idle
+                    if timeout is not None:
+                        wait = min(wait, timeout - (time.monotonic() - quiet_since))
+                        if wait <= 0:
+                            break
+                    subscription.timeout = wait
+                    got = 0
+                    for position, recorded in subscription:  # ends after `wait` quiet seconds
+                        before = self._set.position
+                        self._apply(position, recorded)
+                        got += self._set.position > before
+                    if got:
+                        applied += got
+                        quiet_since = time.monotonic()
+                    self.commit()
+            finally:
+                self._subscription = None
+        self.commit()
+        return applied
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ssp_ledger.runner",
+        description="Keep a store's projections checkpointed in the store (exactly once).")
+    parser.add_argument("store", nargs="?", default=None,
+                        help="SQLite path or postgresql:// URL (default: SSP_LEDGER_STORE, or "
+                             "eventsourcing's PERSISTENCE_MODULE/POSTGRES_* variables)")
+    parser.add_argument("--name", default=DEFAULT_NAME,
+                        help="checkpoint name (default: %(default)s)")
+    parser.add_argument("--projections", default=None,
+                        help="comma-separated projection names (default: all registered)")
+    parser.add_argument("--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY,
+                        help="records between checkpoints (default: %(default)s)")
+    parser.add_argument("--follow", action="store_true",
+                        help="keep following new records until interrupted (or --timeout)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="with --follow: stop after this many seconds without a new record")
+    parser.add_argument("--idle", type=float, default=1.0,
+                        help="with --follow: checkpoint after this many quiet seconds")
+    return parser
+
+
+def _say(**fields: object) -> None:
+    sys.stdout.write(json.dumps(fields) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; prints one JSON line per step."""
+    args = _parser().parse_args(argv)
+    names = [n.strip() for n in args.projections.split(",") if n.strip()] if args.projections \
+        else None
+    try:
+        ledger = Ledger.from_env() if args.store is None else Ledger.open(args.store)
+        runner = ProjectionRunner(ledger, name=args.name, names=names,
+                                  checkpoint_every=args.checkpoint_every)
+    except (LedgerError, ValueError) as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    started = time.monotonic()
+    try:
+        _say(event="start", name=runner.name, resumed_from=runner.resumed_from,
+             note=runner.resume_note, log_position=ledger.position)
+        if args.follow:
+            applied = runner.follow(timeout=args.timeout, idle=args.idle)
+        else:
+            applied = runner.catch_up()
+        runner.close()
+    finally:
+        ledger.close()
+    _say(event="done", name=runner.name, applied=applied, position=runner.position,
+         checkpoints=runner.checkpoints, seconds=round(time.monotonic() - started, 3))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

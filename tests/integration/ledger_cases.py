@@ -1,0 +1,543 @@
+"""Reusable test cases every store backend must pass, in the style of eventsourcing's own.
+
+:class:`LedgerBackendCases` is not collected itself (its name does not start with ``Test``);
+``test_backends.py`` subclasses it once per backend (memory, SQLite, PostgreSQL) and provides
+the hooks: :meth:`make_location` (and, for tamper tests, :meth:`tamper`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import msgspec
+import pytest
+
+from ssp_ledger import (
+    ClubRun,
+    ConcurrencyError,
+    DomainEvent,
+    EventCorrected,
+    EventRetracted,
+    Ledger,
+    NotAMember,
+    UnknownProjection,
+)
+from ssp_ledger.audit import Digest, digest, verify
+from ssp_ledger.persistence import GENESIS, record_hash, stream_id
+from ssp_ledger.runner import ProjectionRunner
+from ssp_ledger.synthetic import SyntheticConfig, generate
+from tests.strategies import FORMED
+from tests.unit.test_partnership import club, formed, joined
+
+AS_OF = dt.date(2007, 7, 31)
+T0 = dt.datetime(2011, 1, 1, 9, 0, tzinfo=dt.UTC)
+
+#: Reports compared between a full rebuild and checkpoint-based projections.
+REPORTS: tuple[tuple[str, str | None, dt.date], ...] = (
+    ("participation", None, dt.date(2013, 12, 31)),
+    ("participation", "school", dt.date(2010, 7, 31)),
+    ("participation", "academic_year", dt.date(2013, 12, 31)),
+    ("staff_time_cost", "funded", dt.date(2011, 7, 31)),
+    ("staff_time_cost", "role", dt.date(2013, 12, 31)),
+    ("funding", None, dt.date(2012, 3, 31)),
+    ("partnership_age", None, dt.date(2012, 9, 1)),
+    ("leaders", None, dt.date(2013, 12, 31)),
+    ("resources", None, dt.date(2013, 12, 31)),
+)
+
+
+def figures(ledger: Ledger) -> list[Any]:
+    """A fingerprint of the standard reports, for comparing two ways of computing them."""
+    return [ledger.report(name, as_of=as_of, by=by) for name, by, as_of in REPORTS]
+
+
+def synthetic(partnerships: int = 2, horizon: dt.date = dt.date(2010, 12, 31),
+              ) -> list[DomainEvent]:
+    """A small synthetic history (~5,000 events) with corrections and retractions added."""
+    events: list[DomainEvent] = list(generate(SyntheticConfig(
+        partnerships=partnerships, primaries=3, secondaries=1, specials=1, horizon=horizon)))
+    clubs = [e for e in events if isinstance(e, ClubRun)]
+    for i, target in enumerate(clubs[::97]):
+        events.append(EventCorrected(
+            partnership_id=target.partnership_id, occurred_on=target.occurred_on,
+            event_id=f"fix-{i}", target_event_id=target.event_id, reason="register recount",
+            replacement=msgspec.structs.replace(target, participants=target.participants + 3)))
+    for i, target in enumerate(clubs[50::101]):
+        events.append(EventRetracted(
+            partnership_id=target.partnership_id, occurred_on=target.occurred_on,
+            event_id=f"rm-{i}", target_event_id=target.event_id, reason="never ran"))
+    return events
+
+
+def _setup_stream(partnership_id: str) -> list[DomainEvent]:
+    return [msgspec.structs.replace(formed(), partnership_id=partnership_id),
+            msgspec.structs.replace(joined(), partnership_id=partnership_id)]
+
+
+class Clock:
+    """A settable UTC clock."""
+
+    def __init__(self, now: dt.datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def tick(self, **delta: float) -> dt.datetime:
+        self.now += dt.timedelta(**delta)
+        return self.now
+
+
+class LedgerBackendCases:
+    """Behaviour every backend shares. Subclasses set :attr:`backend` and the hooks."""
+
+    backend: ClassVar[str]
+    #: Can a second Ledger object open the same store (false for memory)?
+    shared: ClassVar[bool] = True
+
+    location: str
+    tmp_path: Path
+
+    # ------------------------------------------------------------------ hooks
+
+    def make_location(self, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+        """A fresh, empty store location for one test."""
+        raise NotImplementedError
+
+    def tamper(self, ledger: Ledger, position: int) -> None:
+        """Change one byte of the stored state at ``position``, behind the ledger's back."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ plumbing
+
+    @pytest.fixture(autouse=True)
+    def _store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+        self.tmp_path = tmp_path
+        self._opened: list[Ledger | ProjectionRunner] = []
+        self.location = self.make_location(request, tmp_path)
+        yield
+        for thing in reversed(self._opened):
+            if isinstance(thing, ProjectionRunner):
+                thing.close(commit=False)
+            else:
+                thing.close()
+
+    def make_ledger(self, **kwargs: Any) -> Ledger:
+        """A Ledger on this test's store (closed after the test)."""
+        ledger = Ledger.open(self.location, **kwargs)
+        self._opened.append(ledger)
+        return ledger
+
+    def open_again(self, **kwargs: Any) -> Ledger:
+        """A second Ledger object on the same store (skips where a store cannot be shared)."""
+        if not self.shared:
+            pytest.skip(f"a {self.backend} store lives inside one Ledger object")
+        return self.make_ledger(**kwargs)
+
+    def make_runner(self, store: Ledger, **kwargs: Any) -> ProjectionRunner:
+        """A ProjectionRunner on this store: its own Ledger where the store can be shared."""
+        runner = ProjectionRunner(self.location if self.shared else store, **kwargs)
+        self._opened.append(runner)
+        return runner
+
+    # ------------------------------------------------------------------ recording
+
+    def test_backend_is_the_one_asked_for(self) -> None:
+        assert self.make_ledger().backend == self.backend
+
+    def test_records_and_reports(self) -> None:
+        ledger = self.make_ledger()
+        result = ledger.record_many([formed(), joined(), joined("p1", 3), club(5), club(6, "p1")])
+        assert (result.recorded, result.duplicates) == (5, 0)
+        assert result.position == ledger.position == 5
+        table = ledger.participation(as_of=AS_OF, by="school")
+        assert table.row("hub")["sessions"] == 1
+        assert table.row("total")["attendances"] == 20
+        assert [r.event.event_id for r in ledger.events()] == ["f", "j-hub-0", "j-p1-3", "c5", "c6"]
+        assert [r.originator_version for r in ledger.events("tyne")] == [1, 2, 3, 4, 5]
+        assert [p for p, _ in ledger.read(4)] == [4, 5]
+        assert ledger.partnerships() == ["tyne"]
+
+    def test_a_batch_is_atomic(self) -> None:
+        ledger = self.make_ledger()
+        ledger.record_many([formed(), joined()])
+        with pytest.raises(NotAMember):
+            ledger.record_many([club(1), club(2), club(3, "ghost")])
+        assert ledger.position == 2
+        assert len(list(ledger.events())) == 2
+        # nothing of the failed batch lingers in the decision state either
+        result = ledger.record_many([club(1), club(2)])
+        assert (result.recorded, result.position) == (2, 4)
+        # re-recording identical events is idempotent
+        again = ledger.record_many([club(1), club(2), club(3)])
+        assert (again.recorded, again.duplicates) == (1, 2)
+        assert [r.originator_version for r in ledger.events("tyne")] == [1, 2, 3, 4, 5]
+
+    def test_a_large_batch_is_one_transaction(self) -> None:
+        ledger = self.make_ledger()
+        events = [formed(), joined()] + [
+            ClubRun(partnership_id="tyne", occurred_on=FORMED + dt.timedelta(days=i % 300),
+                    event_id=f"c{i}", club_id="fc", school_id="hub", activity="football",
+                    participants=i % 30) for i in range(6000)]
+        assert ledger.record_many(events).recorded == 6002
+        assert ledger.position == 6002
+        assert [p for p, _ in ledger.read()] == list(range(1, 6003))
+        assert ledger.participation(as_of=dt.date(2008, 1, 1)).row("total")["attendances"] == (
+            sum(i % 30 for i in range(6000)))
+        with pytest.raises(NotAMember):  # one bad event at the very end rejects all of it
+            ledger.record_many([*events[2:3], *[ClubRun(
+                partnership_id="tyne", occurred_on=FORMED, event_id=f"x{i}", club_id="fc",
+                school_id="hub" if i < 4999 else "ghost", activity="football", participants=1)
+                for i in range(5000)]])
+        assert ledger.position == 6002
+
+    def test_reopen_continues_the_store(self) -> None:
+        ledger = self.make_ledger()
+        ledger.record_many([formed(), joined(), club(1), club(2)])
+        before = ledger.participation(as_of=AS_OF, by="school")
+        records = list(ledger.events())
+        ledger.close()
+        again = self.open_again()
+        assert list(again.events()) == records
+        assert again.participation(as_of=AS_OF, by="school") == before
+        again.record(club(3))  # continues the hash chain where the store left off
+        prev = GENESIS
+        mapper = again._app.msgspec_mapper
+        for row in again._app.recorder.select_events(stream_id("tyne")):
+            assert mapper.decode(row).prev_hash == prev
+            prev = record_hash(row, mapper.plaintext(row))
+        assert verify(again).ok
+
+    def test_two_ledgers_catch_up_with_each_other(self) -> None:
+        writer = self.make_ledger()
+        reader = self.open_again()
+        writer.record_many([formed(), joined(), club(1)])
+        assert reader.participation(as_of=AS_OF).row("total")["sessions"] == 1
+        writer.record(club(2))
+        assert reader.participation(as_of=AS_OF).row("total")["sessions"] == 2
+        reader.record(club(3))  # the reader's decision state catches up before it writes
+        writer.record(club(4))
+        assert writer.participation(as_of=AS_OF).row("total")["sessions"] == 4
+        assert [r.originator_version for r in reader.events("tyne")] == [1, 2, 3, 4, 5, 6]
+        assert writer.conflicts == reader.conflicts == 0
+        assert verify(reader).ok
+
+    def test_many_processes_may_open_a_new_store_at_once(self) -> None:
+        if not self.shared:
+            pytest.skip(f"a {self.backend} store lives inside one Ledger object")
+        # Opening runs eventsourcing's DDL (and the checkpoint tables'); on PostgreSQL some of
+        # several sessions doing that together fail unless retried ("tuple concurrently updated").
+        barrier = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def open_and_write(i: int) -> None:
+            barrier.wait()
+            try:
+                with Ledger.open(self.location, projections={}) as ledger:
+                    ledger._app.checkpoint_recorder()
+                    ledger.record_many([
+                        *_setup_stream(f"p{i}"),
+                    ])
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_and_write, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, [repr(e) for e in errors]
+        ledger = self.make_ledger(projections={})
+        assert sorted({r.event.partnership_id for r in ledger.events()}) == [
+            f"p{i}" for i in range(6)]
+        assert verify(ledger).ok
+
+    def test_a_stale_head_is_reloaded_and_the_batch_decided_again(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        first = self.make_ledger()
+        second = self.open_again()
+        first.record_many([formed(), joined()])
+        second.record(club(1))  # second caches the stream head at version 3
+        first.record(joined("p1", 2))  # first appends version 4
+
+        # Widen the race window deterministically: second decides its next batch on its cached
+        # head as if first's append had landed between reading the head and inserting.
+        reload = second._head
+        stale: list[str] = []
+
+        def stale_once(partnership_id: str) -> Any:
+            if not stale:
+                stale.append(partnership_id)
+                return second._heads[partnership_id]
+            return reload(partnership_id)
+
+        monkeypatch.setattr(second, "_head", stale_once)
+        result = second.record(club(5))  # conflicts on (stream, version 4), then retried
+        assert result.recorded == 1
+        assert second.conflicts == 1
+        assert [r.event.event_id for r in first.events("tyne")] == [
+            "f", "j-hub-0", "c1", "j-p1-2", "c5"]
+        assert verify(first).ok
+
+        # With no attempts left the conflict surfaces, and nothing of the batch is stored.
+        first.record(club(6))
+        stale.clear()
+        second.max_attempts = 1
+        position = first.position  # on PostgreSQL, failed inserts leave gaps in the positions
+        with pytest.raises(ConcurrencyError, match="tyne"):
+            second.record_many([club(7), club(8)])
+        assert first.position == position
+        assert len(list(first.events("tyne"))) == 6
+        assert second.record_many([club(7), club(8)]).recorded == 2
+        assert verify(first).ok
+
+    # ------------------------------------------------------------------ known_at
+
+    def test_known_at_sees_what_was_known_then(self) -> None:
+        clock = Clock()
+        ledger = self.make_ledger(clock=clock)
+        ledger.record_many([formed(), joined(), club(1, participants=10), club(2)])
+        t1 = clock.now
+        clock.tick(days=30)
+        ledger.record(EventCorrected(partnership_id="tyne", occurred_on=club(1).occurred_on,
+                                     event_id="fix1", target_event_id="c1", reason="typo",
+                                     replacement=club(1, participants=25)))
+        clock.tick(days=30)
+        ledger.record(EventRetracted(partnership_id="tyne", occurred_on=club(2).occurred_on,
+                                     event_id="rm2", target_event_id="c2", reason="duplicate"))
+        total = lambda **kw: ledger.participation(as_of=AS_OF, **kw).row("total")  # noqa: E731
+        assert total(known_at=t1)["attendances"] == 20
+        assert total(known_at=t1 + dt.timedelta(days=31))["attendances"] == 35
+        assert total()["attendances"] == 25
+        assert total(known_at=t1 - dt.timedelta(seconds=1))["attendances"] == 0
+        if self.shared:
+            other = self.open_again(clock=clock)
+            assert other.participation(as_of=AS_OF, known_at=t1).row("total")["attendances"] == 20
+
+    # ------------------------------------------------------------------ audit
+
+    def test_verify_and_digest(self) -> None:
+        ledger = self.make_ledger()
+        ledger.record_many([formed(), joined(), *[club(i) for i in range(1, 9)]])
+        head = digest(ledger)
+        assert head.position == 10
+        report = verify(ledger, head)
+        assert report.ok
+        assert report.checked == 10
+        ledger.record(club(20))
+        assert verify(ledger, head).ok  # growth after a digest is fine
+        assert verify(ledger, Digest(head.position, "0" * 64)).problems[0].kind == (
+            "digest-mismatch")
+
+    def test_verify_names_a_tampered_record(self) -> None:
+        ledger = self.make_ledger()
+        ledger.record_many([formed(), joined(), *[club(i) for i in range(1, 9)]])
+        head = digest(ledger)
+        self.tamper(ledger, 5)
+        problems = [str(p) for p in verify(ledger, head).problems]
+        assert problems[0].startswith("position 5: "), problems
+        assert any("digest-mismatch" in p for p in problems)
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def test_subscription_follows_new_records_and_times_out(self) -> None:
+        ledger = self.make_ledger()
+        ledger.record_many([formed(), joined()])
+        writer = self.open_again() if self.shared else ledger
+
+        def write_later() -> None:
+            for i in range(1, 4):
+                time.sleep(0.05)
+                writer.record(club(i))
+
+        seen: list[tuple[int, str]] = []
+        thread = threading.Thread(target=write_later)
+        started = time.monotonic()
+        with ledger.subscribe(after=0, timeout=1.0) as sub:
+            thread.start()
+            for position, recorded in sub:
+                seen.append((position, recorded.event.event_id))
+            assert sub.position == 5
+        thread.join()
+        elapsed = time.monotonic() - started
+        assert seen == [(1, "f"), (2, "j-hub-0"), (3, "c1"), (4, "c2"), (5, "c3")]
+        assert 1.0 <= elapsed < 6.0, elapsed
+        with ledger.subscribe(timeout=0.2) as sub:  # default: from the current end
+            assert list(sub) == []
+
+    def test_subscription_stops_promptly_from_another_thread(self) -> None:
+        ledger = self.make_ledger()
+        ledger.record_many([formed(), joined()])
+        with ledger.subscribe(after=0, timeout=None) as sub:
+            timer = threading.Timer(0.3, sub.stop)
+            timer.start()
+            started = time.monotonic()
+            got = [p for p, _ in sub]
+            assert time.monotonic() - started < 3.0
+        assert got == [1, 2]
+        assert sub.stopped
+
+    def test_subscription_never_keeps_the_process_alive(self) -> None:
+        self.make_ledger().record_many([formed(), joined()])
+        script = (
+            "import sys, threading\n"
+            "from ssp_ledger import Ledger\n"
+            "ledger = Ledger.open(sys.argv[1], projections={})\n"
+            "sub = ledger.subscribe(after=0, timeout=None)\n"
+            "sub.__enter__()\n"
+            "threading.Timer(0.2, sub.stop).start()\n"
+            "print(len(list(sub)))\n"
+            "left_open = ledger.subscribe(after=0, timeout=None)\n"  # never entered
+            "try:\n"
+            "    with ledger.subscribe(after=0, timeout=None):\n"
+            "        raise SystemExit(0)\n"  # leaving by an exception stops it too
+            "finally:\n"
+            "    sub.__exit__(None, None, None)\n"
+        )
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", script, self.location],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [str(2 if self.shared else 0)]
+        assert time.monotonic() - started < 30
+
+    def test_subscription_must_be_entered(self) -> None:
+        ledger = self.make_ledger()
+        sub = ledger.subscribe(after=0, timeout=0.1)
+        with pytest.raises(RuntimeError, match="context manager"):
+            next(sub)
+        with sub, pytest.raises(RuntimeError, match="only once"):
+            sub.__enter__()
+
+    # ------------------------------------------------------------------ projection runners
+
+    def _synthetic_store(self, **kwargs: Any) -> tuple[Ledger, list[DomainEvent]]:
+        ledger = self.make_ledger(**kwargs)
+        events = synthetic()
+        head, tail = events[: len(events) * 3 // 4], events[len(events) * 3 // 4:]
+        ledger.record_many(head)
+        return ledger, tail
+
+    def test_runner_checkpoint_opens_a_ledger_without_replay(self) -> None:
+        ledger, tail = self._synthetic_store()
+        runner = self.make_runner(ledger, checkpoint_every=2_000)
+        assert runner.resumed_from == 0
+        applied = runner.catch_up()
+        assert applied == ledger.position == runner.position == runner.saved_position
+        assert runner.checkpoints == -(-applied // 2_000)
+        saved = runner.position
+        ledger.record_many(tail)  # a tail the checkpoint has not seen
+        if self.shared:
+            fast = self.open_again(checkpoint="default")
+        else:
+            fast = Ledger.in_memory()
+            fast._app = ledger._app  # the same in-memory store, as a second object
+            fast.checkpoint, fast._use_checkpoint = "default", True
+        assert figures(fast) == figures(ledger)
+        assert fast.checkpoint_position == saved, fast.checkpoint_note
+        assert "loaded checkpoint 'default'" in fast.checkpoint_note
+        fast.rebuild()  # a rebuild ignores the checkpoint
+        assert figures(fast) == figures(ledger)
+        assert fast.checkpoint_position is None
+
+    def test_runner_resumes_after_a_crash_exactly_once(self) -> None:
+        ledger, tail = self._synthetic_store()
+        ledger.record_many(tail)
+        crashed = self.make_runner(ledger, checkpoint_every=1_000)
+        crashed.catch_up(limit=2_500, commit=False)  # saved at 1000 and 2000, 500 unsaved
+        assert (crashed.position, crashed.saved_position) == (2_500, 2_000)
+        crashed.close(commit=False)  # as if killed: the unsaved 500 are lost, not half-saved
+        runner = self.make_runner(ledger, checkpoint_every=1_000)
+        assert runner.resumed_from == 2_000, runner.resume_note
+        runner.catch_up()
+        assert runner.position == runner.saved_position == ledger.position
+        rebuilt = [p.report(_query(by, as_of)) for (name, by, as_of) in REPORTS
+                   for p in [runner.projections[name]]]
+        assert rebuilt == figures(ledger)
+
+    def test_runners_racing_on_one_name_never_go_backwards(self) -> None:
+        ledger, tail = self._synthetic_store()
+        ledger.record_many(tail)
+        late = self.make_runner(ledger, checkpoint_every=500)
+        early = self.make_runner(ledger, checkpoint_every=500)
+        early.catch_up()
+        end = early.saved_position
+        late.catch_up(limit=100)  # its checkpoint at 100 is refused: 'early' saved further
+        assert late.conflicts == 1
+        assert late.position == end
+        assert late.saved_position == end
+        late.catch_up()
+        assert late.saved_position == end
+
+    def test_runner_with_other_projections_is_not_loaded(self) -> None:
+        ledger, _ = self._synthetic_store()
+        runner = self.make_runner(ledger, names=["participation"])
+        runner.catch_up()
+        with pytest.raises(UnknownProjection):
+            self.make_runner(ledger, names=["nope"])
+        if not self.shared:
+            return
+        fast = self.open_again(checkpoint="default")
+        assert figures(fast) == figures(ledger)
+        assert fast.checkpoint_position is None
+        assert "other projections or code" in fast.checkpoint_note
+        narrow = self.open_again(checkpoint="default",
+                                 projections={"participation": ledger._factories["participation"]})
+        narrow.participation(as_of=AS_OF)
+        assert narrow.checkpoint_position == runner.position
+
+    def test_runner_checkpoint_of_a_rewritten_log_is_not_loaded(self) -> None:
+        ledger, _ = self._synthetic_store()
+        runner = self.make_runner(ledger)
+        runner.catch_up()
+        self.tamper(ledger, runner.position)
+        if self.shared:
+            fast = self.open_again(checkpoint="default")
+            fast.participation(as_of=AS_OF)
+            assert fast.checkpoint_position is None
+            assert "changed since checkpoint" in fast.checkpoint_note
+        again = self.make_runner(ledger)
+        assert again.resumed_from == 0
+        assert "rebuilding from position 0" in again.resume_note
+
+    def test_runner_follows_new_records(self) -> None:
+        ledger, tail = self._synthetic_store()
+        runner = self.make_runner(ledger, checkpoint_every=100_000)
+        writer = self.open_again() if self.shared else ledger
+
+        def write_later_then_stop() -> None:
+            time.sleep(0.1)
+            writer.record_many(tail[:50])
+            time.sleep(0.3)
+            writer.record_many(tail[50:])
+            deadline = time.monotonic() + 30
+            while runner.saved_position < writer.position and time.monotonic() < deadline:
+                time.sleep(0.02)
+            runner.stop()
+
+        thread = threading.Thread(target=write_later_then_stop)
+        thread.start()
+        runner.follow(timeout=30, idle=0.2)
+        thread.join()
+        assert runner.position == runner.saved_position == writer.position
+        assert runner.checkpoints >= 2  # after catching up, then after quiet spells
+        idle = self.make_runner(ledger)  # resumes from the checkpoint: nothing to apply
+        assert idle.resumed_from == runner.position
+        stopper = threading.Timer(0.3, idle.stop)
+        stopper.start()
+        started = time.monotonic()
+        assert idle.follow(timeout=None, idle=0.1) == 0
+        assert time.monotonic() - started < 3.0
+
+
+def _query(by: str | None, as_of: dt.date) -> Any:
+    from ssp_ledger.projection import Query
+
+    return Query(as_of=as_of, by=by)
