@@ -62,10 +62,21 @@ class Participation(AdditiveProjection):
         super().retract(fact)
 
     def derived(self, query: Query) -> Mapping[str, tuple[str, Callable[[str], str]]]:
-        """``phase`` from ``school``, using the schools of the partnership asked about."""
-        phases = {
-            school: phase
-            for (pid, _), (school, phase) in sorted(self._phases.items())
-            if query.partnership_id is None or pid == query.partnership_id
-        }
-        return {"phase": ("school", lambda school: phases.get(school, "unknown"))}
+        """``phase`` from ``school``, using the schools of the partnership asked about.
+
+        The school-to-phase map is built on first use (grouping by phase), so other queries stay
+        O(log n).
+        """
+        phases: dict[str, str] | None = None
+
+        def phase_of(school: str) -> str:
+            nonlocal phases
+            if phases is None:
+                phases = {
+                    school_id: phase
+                    for (pid, _), (school_id, phase) in sorted(self._phases.items())
+                    if query.partnership_id is None or pid == query.partnership_id
+                }
+            return phases.get(school, "unknown")
+
+        return {"phase": ("school", phase_of)}
