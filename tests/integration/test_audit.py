@@ -116,3 +116,17 @@ def test_recorded_time_is_in_every_record(store: tuple[Path, Digest]) -> None:
         times = [r.recorded_at for r in ledger.events()]
     assert all(t.tzinfo is dt.UTC for t in times)
     assert times == sorted(times)
+
+
+def test_untouched_store_of_100k_events_verifies(tmp_path: Path) -> None:
+    from ssp_ledger.synthetic import SyntheticConfig, generate
+
+    path = tmp_path / "big.db"
+    with Ledger.open(path, projections={}) as ledger:
+        ledger.record_many(generate(SyntheticConfig(partnerships=5)))
+        written = digest(ledger)
+    assert written.position > 100_000
+    with Ledger.open(path, projections={}) as ledger:
+        report = verify(ledger, written)
+    assert report.ok, report.problems[:3]
+    assert report.checked == written.position
