@@ -48,15 +48,22 @@ from rich.text import Text
 
 from ssp_ledger.application import Ledger
 from ssp_ledger.cli_export import register as register_export
+from ssp_ledger.cli_options import (
+    DEFAULT_STORE,
+    AsOfOption,
+    ByOption,
+    KnownAtOption,
+    PartnershipOption,
+    PeriodOption,
+    StoreOption,
+)
 from ssp_ledger.errors import LedgerError, StoreError
 from ssp_ledger.periods import Period, parse_period
 from ssp_ledger.projection import Cell, Table
 
 __all__ = ["app", "main"]
 
-DEFAULT_STORE = "ssp-ledger.db"
 DEMO_STORE = "ssp-demo.db"
-STORE_ENV = "SSP_LEDGER_STORE"
 #: Console width when standard output is not a terminal and COLUMNS is unset: wide enough that
 #: report tables are never wrapped, so piped output is stable and greppable.
 PIPE_WIDTH = 200
@@ -108,20 +115,6 @@ app = typer.Typer(
 
 # --------------------------------------------------------------------------- shared options
 
-StoreOption = Annotated[
-    str,
-    typer.Option(
-        "--store",
-        envvar=STORE_ENV,
-        show_envvar=True,
-        metavar="PATH",
-        help="Store: a SQLite file, :memory: or a postgresql:// URL.",
-    ),
-]
-PartnershipOption = Annotated[
-    str | None,
-    typer.Option("--partnership", metavar="ID", help="Only this partnership (its id)."),
-]
 
 
 # --------------------------------------------------------------------------- errors and output
@@ -653,25 +646,10 @@ def report(
                   "leaders, resources, or any other registered projection."),
         ),
     ],
-    as_of: Annotated[
-        str, typer.Option("--as-of", metavar="DATE",
-                          help="Valid date: count what happened on or before it (YYYY-MM-DD).")
-    ],
-    known_at: Annotated[
-        str | None,
-        typer.Option("--known-at", metavar="ISO-DATETIME",
-                     help="Recorded time: only what the ledger knew then (UTC if no offset)."),
-    ] = None,
-    by: Annotated[
-        str | None,
-        typer.Option("--by", metavar="GROUP",
-                     help="Grouping, e.g. school, phase, role, funded, academic_year, term."),
-    ] = None,
-    period: Annotated[
-        str | None,
-        typer.Option("--period", metavar="PERIOD",
-                     help="Only this period: 2010/11, 2010/11:autumn, FY2010/11, 2011, D1..D2."),
-    ] = None,
+    as_of: AsOfOption,
+    known_at: KnownAtOption = None,
+    by: ByOption = None,
+    period: PeriodOption = None,
     partnership: PartnershipOption = None,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
@@ -699,20 +677,6 @@ def report(
 
 # --------------------------------------------------------------------------- audit
 
-AsOfOption = Annotated[
-    str, typer.Option("--as-of", metavar="DATE",
-                      help="Valid date: count what happened on or before it (YYYY-MM-DD).")
-]
-ByOption = Annotated[
-    str | None,
-    typer.Option("--by", metavar="GROUP",
-                 help="Grouping, e.g. school, phase, role, funded, academic_year, term."),
-]
-PeriodOption = Annotated[
-    str | None,
-    typer.Option("--period", metavar="PERIOD",
-                 help="Only this period: 2010/11, 2010/11:autumn, FY2010/11, 2011, D1..D2."),
-]
 
 
 @app.command(epilog=(
@@ -777,11 +741,7 @@ def explain(
                                        help="Row of the report to explain.")] = "total",
     by: ByOption = None,
     period: PeriodOption = None,
-    known_at: Annotated[
-        str | None,
-        typer.Option("--known-at", metavar="ISO-DATETIME",
-                     help="Recorded time: only what the ledger knew then (UTC if no offset)."),
-    ] = None,
+    known_at: KnownAtOption = None,
     partnership: PartnershipOption = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")
                    ] = OutputFormat.table,

@@ -14,6 +14,15 @@ from typing import Annotated
 
 import typer
 
+from ssp_ledger.cli_options import (
+    DEFAULT_STORE,
+    ByOption,
+    KnownAtOption,
+    PartnershipOption,
+    PeriodOption,
+    StoreOption,
+)
+
 __all__ = ["TableFormat", "export_table_command", "register"]
 
 #: Name that selects the log instead of a projection.
@@ -48,25 +57,10 @@ def export_table_command(
                      help="Valid date (YYYY-MM-DD); required for a projection, a filter for "
                           "the log."),
     ] = None,
-    known_at: Annotated[
-        str | None,
-        typer.Option("--known-at", metavar="ISO-DATETIME",
-                     help="Recorded time: only what the ledger knew then (UTC if no offset)."),
-    ] = None,
-    by: Annotated[
-        str | None,
-        typer.Option("--by", metavar="GROUP",
-                     help="Grouping, e.g. school, phase, role, funded, academic_year, term."),
-    ] = None,
-    period: Annotated[
-        str | None,
-        typer.Option("--period", metavar="PERIOD",
-                     help="Only this period: 2010/11, 2010/11:autumn, FY2010/11, 2011, D1..D2."),
-    ] = None,
-    partnership: Annotated[
-        str | None,
-        typer.Option("--partnership", metavar="ID", help="Only this partnership (its id)."),
-    ] = None,
+    known_at: KnownAtOption = None,
+    by: ByOption = None,
+    period: PeriodOption = None,
+    partnership: PartnershipOption = None,
     effective: Annotated[
         bool,
         typer.Option("--effective",
@@ -77,11 +71,7 @@ def export_table_command(
         TableFormat,
         typer.Option("--format", "-f", help="File format; auto: csv for *.csv, else parquet."),
     ] = TableFormat.auto,
-    store: Annotated[
-        str,
-        typer.Option("--store", envvar="SSP_LEDGER_STORE", show_envvar=True, metavar="PATH",
-                     help="Store: a SQLite file, :memory: or a postgresql:// URL."),
-    ] = "ssp-ledger.db",
+    store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Write a projection table (or the log) to Parquet or CSV with a manifest beside it.
 
