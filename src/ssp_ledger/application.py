@@ -53,6 +53,7 @@ from ssp_ledger.projection import (
     Query,
     Table,
     load_projections,
+    paused_gc,
     projection_fingerprint,
 )
 from ssp_ledger.subscription import Subscription
@@ -71,6 +72,10 @@ __all__ = [
 READ_BATCH = 5_000
 #: Attempts at a batch that meets concurrent appends to the same streams.
 DEFAULT_ATTEMPTS = 3
+#: Records a known-at replay must pass beyond its starting mark before it keeps a new mark.
+KNOWN_AT_MARKS_EVERY = 20_000
+#: Known-at marks kept in memory (each a compressed snapshot of every projection).
+_MAX_MARKS = 4
 #: Environment variable naming the store (a SQLite path or a ``postgresql://`` URL).
 STORE_ENV = "SSP_LEDGER_STORE"
 
@@ -106,6 +111,13 @@ class _Head:
     hash: bytes
 
 
+@dataclass(frozen=True)
+class _Mark:
+    position: int
+    latest: dt.datetime
+    state: bytes
+
+
 class Ledger:
     """An event-sourced ledger of school sport partnerships.
 
@@ -122,6 +134,7 @@ class Ledger:
         env: Mapping[str, str] | None = None,
         checkpoint: str | None = None,
         max_attempts: int = DEFAULT_ATTEMPTS,
+        known_at_marks_every: int = KNOWN_AT_MARKS_EVERY,
     ) -> None:
         self.location = str(location)
         self._clock = clock
@@ -162,6 +175,10 @@ class Ledger:
         self._heads: dict[str, _Head] = {}
         self._live: ProjectionSet | None = None
         self._known: OrderedDict[tuple[dt.datetime, int], ProjectionSet] = OrderedDict()
+        # Recorded-time marks: snapshots of a known-at view at a log position where every record
+        # so far was included, with the latest recorded time up to there (see _known_view).
+        self._marks: list[_Mark] = []
+        self._marks_every = max(1, known_at_marks_every)
         self._last_recorded_at: dt.datetime | None = None
         self.checkpoint = checkpoint
         """Name of the runner checkpoint to start the live projections from (None: replay)."""
@@ -413,18 +430,58 @@ class Ledger:
             if cached is not None:
                 self._known.move_to_end(key)
                 return cached
-            view = ProjectionSet(self._factories, self._load)
-            view.process_all((p, r) for p, r in self.read() if r.recorded_at <= known_at)
+            view = self._known_view(known_at)
             self._known[key] = view
             while len(self._known) > 4:
                 self._known.popitem(last=False)
             return view
+
+    def _known_view(self, known_at: dt.datetime) -> ProjectionSet:
+        """The projections as known at ``known_at``: the log folded in order, skipping records
+        stored later, starting from the latest mark it can use instead of from position 0.
+
+        A mark at position ``m`` holds the state after *every* record up to ``m``; it serves any
+        ``known_at`` at or after the latest recorded time up to ``m``, since no record before
+        ``m`` is then skipped. Marks are log positions, not valid dates, so a back-dated event
+        (always a later position) can never make one stale.
+        """
+        usable = [m for m in self._marks if m.latest <= known_at]
+        mark = max(usable, key=lambda m: m.position) if usable else None
+        if mark is not None:
+            view = ProjectionSet.restore(mark.state, self._load)
+            latest: dt.datetime | None = mark.latest
+        else:
+            view = ProjectionSet(self._factories, self._load)
+            latest = None
+        start = view.position
+        complete = True
+        with paused_gc():
+            for position, recorded in self.read(view.position + 1):
+                if recorded.recorded_at <= known_at:
+                    if complete and (latest is None or recorded.recorded_at > latest):
+                        latest = recorded.recorded_at
+                    view.process(position, recorded)
+                elif complete:
+                    complete = False
+                    self._mark(view, latest, start)
+        if complete:
+            self._mark(view, latest, start)
+        return view
+
+    def _mark(self, view: ProjectionSet, latest: dt.datetime | None, start: int) -> None:
+        """Keep a snapshot of ``view`` when it is far enough past the mark it started from."""
+        if latest is None or view.position - start < self._marks_every:
+            return
+        self._marks.append(_Mark(view.position, latest, view.snapshot()))
+        self._marks.sort(key=lambda m: m.position)
+        del self._marks[:-_MAX_MARKS]
 
     def rebuild(self) -> None:
         """Drop the live projections; the next query replays the whole log (no checkpoint)."""
         with self._lock:
             self._live = None
             self._known.clear()
+            self._marks.clear()
             self._use_checkpoint = False
             self.checkpoint_position = None
 

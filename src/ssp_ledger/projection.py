@@ -24,6 +24,7 @@ import zlib
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
@@ -53,6 +54,7 @@ __all__ = [
     "Series",
     "Table",
     "load_projections",
+    "paused_gc",
     "projection_fingerprint",
 ]
 
@@ -536,14 +538,9 @@ class ProjectionSet:
         objects and no cycles, and each full collection would walk all of them (about half of a
         1M-event replay's time, measured in benchmarks/).
         """
-        paused = gc.isenabled()
-        gc.disable()
-        try:
+        with paused_gc():
             for position, recorded in records:
                 self.process(position, recorded)
-        finally:
-            if paused:
-                gc.enable()
 
     def contributing(self) -> Iterator[tuple[tuple[str, str], int]]:
         """(partnership_id, event_id) -> position of every fact in force."""
@@ -628,6 +625,18 @@ def projection_fingerprint(factories: Mapping[str, ProjectionFactory]) -> str:
     for top in sorted(tops):
         h.update(f"\0{top}:{_source_digest(top)}".encode())
     return h.hexdigest()
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a replay (restoring its previous state)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_projections() -> dict[str, ProjectionFactory]:
