@@ -118,6 +118,11 @@ def test_report_output_is_deterministic(demo: tuple[Path, Run], fmt: str) -> Non
     assert first.code == 0, first.err
     assert first.out == second.out
     assert first.out
+    # and bitemporally: the same (as_of, known_at) on the same store, byte for byte
+    known = ("--known-at", "2100-01-01T00:00:00Z")
+    third, fourth = ssp(folder, *args, *known), ssp(folder, *args, *known)
+    assert third.code == 0, third.err
+    assert third.out == fourth.out
 
 
 def test_report_json_parses_with_raw_integers(demo: tuple[Path, Run]) -> None:
