@@ -283,7 +283,7 @@ class Ledger:
 
     def _record_once(self, batch: list[DomainEvent]) -> BatchResult:
         recorded_at = self._now()
-        touched: dict[str, tuple[int, bytes]] = {}
+        touched: set[str] = set()
         records: list[Recorded] = []
         stored: list[StoredEvent] = []
         duplicates = 0
@@ -295,7 +295,7 @@ class Ledger:
                 head = heads.get(pid)
                 if head is None:  # catch up with other writers once per stream and batch
                     head = heads[pid] = self._head(pid)
-                    touched[pid] = (head.version, head.hash)
+                    touched.add(pid)
                 if not head.partnership.decide(event):
                     duplicates += 1
                     continue
@@ -333,7 +333,7 @@ class Ledger:
             live.process_all(zip(ids, records, strict=True))
         return BatchResult(len(stored), duplicates, ids[-1] if ids else self.position, recorded_at)
 
-    def _forget(self, touched: Mapping[str, tuple[int, bytes]]) -> None:
+    def _forget(self, touched: Iterable[str]) -> None:
         # Decision state was mutated by the failed batch: drop it, it reloads from the store.
         for partnership_id in touched:
             self._heads.pop(partnership_id, None)
