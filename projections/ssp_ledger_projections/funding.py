@@ -228,12 +228,4 @@ class Funding:
         cost_total = staff_cost(start, end)
         rows.append(("total", level_total, received_total, None, None, None, cost_total,
                      cost_total - received_total))
-        return Table(
-            projection=self.name,
-            columns=(kind or "funding_stream", *COLUMNS),
-            rows=tuple(rows),
-            as_of=query.as_of,
-            known_at=query.known_at,
-            by=by,
-            period=query.period.label if query.period else None,
-        )
+        return Table.answer(self.name, query, (kind or "funding_stream", *COLUMNS), rows)

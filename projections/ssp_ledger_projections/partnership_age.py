@@ -146,9 +146,7 @@ class PartnershipAge:
             msg = (f"{self.name}: cannot group by {query.by!r}; choose one of school, phase, "
                    "academic_year, term, financial_year, calendar_year")
             raise ValueError(msg)
-        return Table(projection=self.name, columns=columns, rows=tuple(rows), as_of=query.as_of,
-                     known_at=query.known_at, by=query.by,
-                     period=query.period.label if query.period else None)
+        return Table.answer(self.name, query, columns, rows)
 
     # ------------------------------------------------------------------ explain
 

@@ -998,12 +998,4 @@ class StaffTimeCost:
         else:
             total = self._sums(pids, start, end, rate)
         rows.append(_cells("total", total))
-        return Table(
-            projection=self.name,
-            columns=(by or "group", *COLUMNS),
-            rows=tuple(rows),
-            as_of=query.as_of,
-            known_at=query.known_at,
-            by=by,
-            period=query.period.label if query.period else None,
-        )
+        return Table.answer(self.name, query, (by or "group", *COLUMNS), rows)

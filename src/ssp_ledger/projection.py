@@ -127,6 +127,21 @@ class Table(msgspec.Struct, frozen=True, kw_only=True):
     period: str | None = None
     """Period label asked for."""
 
+    @classmethod
+    def answer(cls, projection: str, query: Query, columns: Sequence[str],
+               rows: Iterable[tuple[Cell, ...]]) -> Table:
+        """A projection's answer to ``query``: the query's time axes, grouping and period label
+        are carried over, so every projection reports them the same way."""
+        return cls(
+            projection=projection,
+            columns=tuple(columns),
+            rows=tuple(rows),
+            as_of=query.as_of,
+            known_at=query.known_at,
+            by=query.by,
+            period=query.period.label if query.period else None,
+        )
+
     def to_dicts(self) -> list[dict[str, Cell]]:
         """Rows as dictionaries keyed by column name."""
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
@@ -350,15 +365,7 @@ class GroupedIndex:
         else:
             rows = []
         rows.append(("total", *self.total.between(start, end)))
-        return Table(
-            projection=name,
-            columns=(query.by or "group", *self.measures),
-            rows=tuple(rows),
-            as_of=query.as_of,
-            known_at=query.known_at,
-            by=query.by,
-            period=query.period.label if query.period else None,
-        )
+        return Table.answer(name, query, (query.by or "group", *self.measures), rows)
 
 
 class PartitionedIndex:
