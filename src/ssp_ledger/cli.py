@@ -247,6 +247,18 @@ def parse_period_option(option: str, text: str) -> Period:
         raise ValueError(f"{option}: {e}") from None
 
 
+def output_path(out: str) -> Path:
+    """The file ``--out`` names, refusing a missing folder or a folder in its place."""
+    target = Path(out).expanduser()
+    if not target.parent.is_dir():
+        msg = f"--out: folder {target.parent} does not exist"
+        raise ValueError(msg)
+    if target.is_dir():
+        msg = f"--out: {out} is a folder"
+        raise ValueError(msg)
+    return target
+
+
 def projection_name(name: str) -> str:
     """The registered projection a report name refers to (``cost`` -> ``staff_time_cost``)."""
     return ALIASES.get(name.strip(), name.strip())
@@ -617,13 +629,7 @@ def export(
                 sys.stdout.buffer.flush()
                 sys.stderr.write(f"exported {count} event{'s' if count != 1 else ''}\n")
             else:
-                target = Path(out).expanduser()
-                if not target.parent.is_dir():
-                    msg = f"--out: folder {target.parent} does not exist"
-                    raise OSError(msg)
-                if target.is_dir():
-                    msg = f"--out: {out} is a folder"
-                    raise OSError(msg)
+                target = output_path(out)
                 count = export_file(ledger, target, partnership_id=partnership)
                 sys.stdout.write(
                     f"exported {count} event{'s' if count != 1 else ''} to {out}\n")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -86,13 +85,7 @@ def export_table_command(
         as_of_date = cli.parse_date_option("--as-of", as_of) if as_of is not None else None
         known = cli.parse_datetime_option("--known-at", known_at) if known_at is not None else None
         chosen = cli.parse_period_option("--period", period) if period is not None else None
-        target = Path(out).expanduser()
-        if not target.parent.is_dir():
-            msg = f"--out: folder {target.parent} does not exist"
-            raise ValueError(msg)
-        if target.is_dir():
-            msg = f"--out: {out} is a folder"
-            raise ValueError(msg)
+        target = cli.output_path(out)
         file_format: ExportFormat | None = (
             None if fmt is TableFormat.auto else "csv" if fmt is TableFormat.csv else "parquet")
         is_log = name.strip() == LOG
