@@ -26,7 +26,7 @@ from typing import ClassVar
 
 from ssp_ledger.events import FundingChanged
 from ssp_ledger.periods import parse_period, periods_between
-from ssp_ledger.projection import PERIOD_KINDS, Cell, Fact, Query, Table
+from ssp_ledger.projection import Cell, Fact, Query, Table
 from ssp_ledger_projections.staff_time_cost import (
     StaffTimeCost,
     StreamLevels,
@@ -176,11 +176,7 @@ class Funding:
         """
         start, end = query.window
         kind = query.period_kind
-        by = query.by
-        if by is not None and kind is None and by not in self.groupings:
-            choices = ", ".join((*self.groupings, *PERIOD_KINDS))
-            msg = f"{self.name}: cannot group by {by!r}; choose one of {choices}"
-            raise ValueError(msg)
+        query.check_grouping(self.name, self.groupings)
         rate = default_hourly_cost(query)
         pid = query.partnership_id
         streams = self._levels(pid)

@@ -143,9 +143,7 @@ class PartnershipAge:
                 days = tenure[phase]
                 rows.append((phase, len(days), sum(days) // len(days)))
         else:
-            msg = (f"{self.name}: cannot group by {query.by!r}; choose one of school, phase, "
-                   "academic_year, term, financial_year, calendar_year")
-            raise ValueError(msg)
+            query.check_grouping(self.name, self.groupings)
         return Table.answer(self.name, query, columns, rows)
 
     # ------------------------------------------------------------------ explain

@@ -66,7 +66,7 @@ from ssp_ledger.events import (
     StaffReleased,
 )
 from ssp_ledger.periods import PeriodKind, TeachingCalendar, parse_period, periods_between
-from ssp_ledger.projection import PERIOD_KINDS, Cell, Fact, Query, Series, Table
+from ssp_ledger.projection import Cell, Fact, Query, Series, Table
 
 __all__ = [
     "COLUMNS",
@@ -970,10 +970,7 @@ class StaffTimeCost:
         rate = default_hourly_cost(query)
         kind = query.period_kind
         by = query.by
-        if by is not None and kind is None and by not in self.groupings:
-            choices = ", ".join((*self.groupings, *PERIOD_KINDS))
-            msg = f"{self.name}: cannot group by {by!r}; choose one of {choices}"
-            raise ValueError(msg)
+        query.check_grouping(self.name, self.groupings)
         pids = self._partnerships(query.partnership_id)
         rows: list[tuple[Cell, ...]] = []
         total = [0] * len(MEASURES)

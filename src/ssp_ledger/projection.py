@@ -108,6 +108,15 @@ class Query:
                 return kind
         return None
 
+    def check_grouping(self, projection: str, groupings: Sequence[str]) -> None:
+        """Raise ValueError naming the choices unless ``by`` is None, a period kind or one of
+        ``groupings`` (the one message every projection gives for a grouping it lacks)."""
+        if self.by is None or self.by in groupings or self.period_kind is not None:
+            return
+        choices = ", ".join((*groupings, *PERIOD_KINDS))
+        msg = f"{projection}: cannot group by {self.by!r}; choose one of {choices}"
+        raise ValueError(msg)
+
 
 class Table(msgspec.Struct, frozen=True, kw_only=True):
     """A projection's answer: named columns of labels and integer figures."""
@@ -355,12 +364,9 @@ class GroupedIndex:
                     prev = grouped.get(group)
                     grouped[group] = sums if prev is None else tuple(
                         a + b for a, b in zip(prev, sums, strict=True))
-            elif query.by in self.dimensions:
-                grouped = self.groups(query.by, start, end)
             else:
-                choices = (*self.dimensions, *derived, *PERIOD_KINDS)
-                msg = f"{name}: cannot group by {query.by!r}; choose one of {', '.join(choices)}"
-                raise ValueError(msg)
+                query.check_grouping(name, (*self.dimensions, *derived))
+                grouped = self.groups(query.by, start, end)
             rows = [(label, *grouped[label]) for label in sorted(grouped)]
         else:
             rows = []
