@@ -343,6 +343,48 @@ def child_export(db: str, parquet: str) -> Json:
             "file_bytes": os.path.getsize(parquet), "digest": manifest.digest}
 
 
+def child_checkpoint(db: str) -> Json:
+    """Replay once with a projection runner and save one checkpoint of every projection."""
+    from ssp_ledger.runner import ProjectionRunner
+
+    t0 = time.perf_counter()
+    with ProjectionRunner(db, checkpoint_every=2**62) as runner:
+        runner.catch_up()
+        position = runner.saved_position
+    return {"seconds": time.perf_counter() - t0, "position": position,
+            "state_bytes": _checkpoint_bytes(db)}
+
+
+def _checkpoint_bytes(db: str) -> int | None:
+    con = sqlite3.connect(db)
+    try:
+        tables = [name for (name,) in con.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = [c[1] for c in con.execute(f"PRAGMA table_info({table})")]
+            if "state" in columns and table != TABLE:
+                row = con.execute(f"SELECT max(length(state)) FROM {table}").fetchone()
+                return int(row[0]) if row and row[0] is not None else None
+        return None
+    finally:
+        con.close()
+
+
+def child_cold_start(db: str) -> Json:
+    """Open the store from its checkpoint in a fresh process and answer one report."""
+    from ssp_ledger import Ledger
+
+    gc.collect()
+    t0 = time.perf_counter()
+    with Ledger.open(db, checkpoint="default") as ledger:
+        table = ledger.report("participation", as_of=LAST_DAY, by="school")
+        seconds = time.perf_counter() - t0
+        note = ledger.checkpoint_note
+        used = ledger.checkpoint_position
+    return {"seconds": seconds, "rows": len(table.rows), "note": note,
+            "checkpoint_position": used, "peak_rss": _maxrss_bytes()}
+
+
 def _child_main(args: argparse.Namespace) -> None:
     mode = args.mode
     result: Json
@@ -360,6 +402,10 @@ def _child_main(args: argparse.Namespace) -> None:
         result = child_export(args.db, args.parquet)
     elif mode == "duckdb":
         result = child_duckdb(args.parquet, args.seed, args.queries)
+    elif mode == "checkpoint":
+        result = child_checkpoint(args.db)
+    elif mode == "cold-start":
+        result = child_cold_start(args.db)
     else:  # pragma: no cover -- argparse restricts the choices
         raise SystemExit(f"unknown mode {mode}")
     sys.stdout.write(json.dumps(result, default=str) + "\n")
@@ -415,7 +461,11 @@ def run_size(n: int, work: Path, args: argparse.Namespace) -> Json:
     export = _spawn("export", db=db, parquet=parquet)
     log(f"  {export['seconds']:.2f} s. DuckDB")
     duck = _spawn("duckdb", parquet=parquet, seed=args.seed, queries=args.queries)
-    log(f"  cold {duck['cold_s']:.3f} s. done")
+    log(f"  cold {duck['cold_s']:.3f} s. checkpoint (runner)")
+    checkpoint = _spawn("checkpoint", db=db)
+    log(f"  {checkpoint['seconds']:.2f} s. cold start from the checkpoint")
+    cold = min((_spawn("cold-start", db=db) for _ in range(3)), key=lambda c: c["seconds"])
+    log(f"  {cold['seconds']:.3f} s (best of 3). done")
     mismatches = [
         day for day in replay["answers"]
         if _normalise(replay["answers"][day]) != _normalise(duck["answers"][day])
@@ -441,6 +491,8 @@ def run_size(n: int, work: Path, args: argparse.Namespace) -> Json:
         "ledger_read": ledger_read,
         "export": export,
         "duckdb": duck,
+        "checkpoint": checkpoint,
+        "cold_start": cold,
         "answers_match": not mismatches,
         "answers_checked": checked,  # date -> rows compared
         "speed": {  # reference time / our time: above 1 we are faster
@@ -450,6 +502,7 @@ def run_size(n: int, work: Path, args: argparse.Namespace) -> Json:
             "queries_vs_duckdb_table": duck["q_table"]["mean_ms"] / q_ours["mean_ms"],
             "queries_vs_duckdb_best": duck_best / q_ours["mean_ms"],
             "cold_rebuild": duck["cold_s"] / replay["seconds"],
+            "cold_start": duck["cold_s"] / cold["seconds"],
         },
     }
 
@@ -495,6 +548,9 @@ def table_rows(result: Json) -> list[list[str]]:
              s["queries_vs_duckdb_table"]),
         _row("cold rebuild + 1 query", _fmt_s(r["seconds"]),
              f"{_fmt_s(d['cold_s'])} DuckDB read_parquet", s["cold_rebuild"]),
+        *([_row("cold start from checkpoint + 1 query", _fmt_s(c["seconds"]),
+                f"{_fmt_s(d['cold_s'])} DuckDB read_parquet", s["cold_start"])]
+          if (c := result.get("cold_start")) else []),
         ["participation total (mean/p95)",
          f"{r['q_participation_total']['mean_ms']:.3f}/{r['q_participation_total']['p95_ms']:.3f}"
          " ms", "", "", ""],
@@ -563,6 +619,9 @@ def targets(results: Sequence[Json]) -> list[Json]:
          "value": round(s["queries_vs_duckdb_best"], 3), "met": s["queries_vs_duckdb_best"] > 1},
         {"target": "cold full rebuild within 3x of DuckDB", "value": round(s["cold_rebuild"], 4),
          "met": s["cold_rebuild"] >= 1 / 3},
+        *([{"target": "cold start from a checkpoint within 3x of DuckDB's cold query",
+            "value": round(s["cold_start"], 4), "met": s["cold_start"] >= 1 / 3}]
+          if "cold_start" in s else []),
         {"target": f"replay of {n:,} events under 1 GiB peak RSS",
          "value": f"{r['peak_rss'] / 2**20:,.0f} MiB", "met": r["peak_rss"] < GIB},
     ]
@@ -605,7 +664,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["child"]:
         child = argparse.ArgumentParser(prog="run.py child")
         child.add_argument("mode", choices=["append", "raw-append", "raw-read", "ledger-read",
-                                            "replay", "export", "duckdb"])
+                                            "replay", "export", "duckdb", "checkpoint",
+                                            "cold-start"])
         for opt in ("--db", "--ref", "--parquet", "--profile"):
             child.add_argument(opt)
         for opt in ("--n", "--seed", "--batch", "--queries"):

@@ -16,6 +16,8 @@ class Leaders(AdditiveProjection):
 
     name: ClassVar[str] = "leaders"
     groupings: ClassVar[tuple[str, ...]] = ("leader_kind", "award", "school")
+    handles: ClassVar[tuple[type[CorrectableEvent], ...]] = (LeaderTrained, CpdDelivered)
+    """Event classes this projection reacts to (the set offers it no others)."""
     dimensions: ClassVar[tuple[str, ...]] = groupings
     measures: ClassVar[tuple[str, ...]] = (
         "people_trained", "courses", "training_minutes", "cpd_teachers", "cpd_minutes"

@@ -21,6 +21,8 @@ class Participation(AdditiveProjection):
 
     name: ClassVar[str] = "participation"
     groupings: ClassVar[tuple[str, ...]] = ("school", "phase", "activity", "setting")
+    handles: ClassVar[tuple[type[CorrectableEvent], ...]] = (ClubRun, CompetitionHeld, SchoolJoined)
+    """Event classes this projection reacts to (the set offers it no others)."""
     dimensions: ClassVar[tuple[str, ...]] = ("school", "activity", "setting")
     measures: ClassVar[tuple[str, ...]] = (
         "sessions",

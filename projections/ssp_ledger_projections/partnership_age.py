@@ -16,7 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
-from ssp_ledger.events import PartnershipDissolved, PartnershipFormed, SchoolJoined, SchoolLeft
+from ssp_ledger.events import (
+    CorrectableEvent,
+    PartnershipDissolved,
+    PartnershipFormed,
+    SchoolJoined,
+    SchoolLeft,
+)
 from ssp_ledger.periods import periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
 
@@ -57,6 +63,9 @@ class PartnershipAge:
 
     name: ClassVar[str] = "partnership_age"
     groupings: ClassVar[tuple[str, ...]] = ("school", "phase")
+    handles: ClassVar[tuple[type[CorrectableEvent], ...]] = (
+        PartnershipFormed, PartnershipDissolved, SchoolJoined, SchoolLeft)
+    """Event classes this projection reacts to (the set offers it no others)."""
 
     def __init__(self) -> None:
         self._facts: dict[Key, Structure] = {}

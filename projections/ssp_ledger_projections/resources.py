@@ -19,6 +19,8 @@ class Resources(AdditiveProjection):
 
     name: ClassVar[str] = "resources"
     groupings: ClassVar[tuple[str, ...]] = ("resource", "from_school", "to_school", "link")
+    handles: ClassVar[tuple[type[CorrectableEvent], ...]] = (ResourceShared,)
+    """Event classes this projection reacts to (the set offers it no others)."""
     dimensions: ClassVar[tuple[str, ...]] = groupings
     measures: ClassVar[tuple[str, ...]] = ("times_shared", "staff_minutes", "value_pence")
 

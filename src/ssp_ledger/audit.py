@@ -240,7 +240,7 @@ def explain(ledger: Ledger, projection: str, *, as_of: dt.date,
                   period=parse_period(period) if period else None, partnership_id=partnership_id,
                   params=params)
     out: list[Contribution] = []
-    for (pid, _), position in view.contributing():
+    for (pid, _), position in sorted(view.contributing(), key=lambda item: item[1]):  # log order
         if partnership_id is not None and pid != partnership_id:
             continue
         fact = view.fact_at(position)

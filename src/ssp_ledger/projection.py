@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
-from itertools import accumulate
 from pathlib import Path
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
@@ -53,6 +52,7 @@ __all__ = [
     "Query",
     "Series",
     "Table",
+    "handled_types",
     "load_projections",
     "paused_gc",
     "projection_fingerprint",
@@ -187,6 +187,20 @@ class Projection(Protocol):
         """Answer a query from the projection's own state (never from the log)."""
 
 
+def handled_types(projection: object) -> tuple[type, ...] | None:
+    """The event classes a projection reacts to, from its optional ``handles`` attribute.
+
+    A projection may declare ``handles`` (a tuple of event classes; a class attribute, or an
+    instance attribute set before the first fact, e.g. in ``attach``): the set then offers it only
+    facts of those classes (and subclasses), which spares a call per projection for every fact it
+    would ignore. Without it (or with None) it is offered every fact.
+    """
+    found = getattr(projection, "handles", None)
+    if found is None:
+        return None
+    return tuple(found)
+
+
 @runtime_checkable
 class Explainable(Protocol):
     """A projection that can say what one fact contributed to one row of a report.
@@ -207,85 +221,120 @@ class Explainable(Protocol):
 class Series:
     """Integer measures over valid dates with O(log n) sums up to (or between) any dates.
 
-    Additions go to an append-only buffer; the first query after a change sorts it once and builds
-    prefix sums. Removing a fact's effect is adding its negation, so the index never re-scans the
-    log and incremental updates equal a full rebuild.
+    Additions go to an append-only buffer; the first query after a change merges it once into
+    per-day prefix sums. Removing a fact's effect is adding its negation, so the index never
+    re-scans the log and incremental updates equal a full rebuild.
+
+    Everything is kept in packed arrays (4-byte day ordinals, 8-byte sums, one row of ``width``
+    sums per distinct day), so a series costs a few bytes per day instead of a Python object per
+    entry, and pickles (checkpoints) as a handful of byte strings.
     """
 
-    __slots__ = ("_compact_at", "_days", "_dirty", "_keys", "_prefix", "_values", "width")
+    __slots__ = ("_compact_at", "_days", "_keys", "_prefix", "_values", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self._days = array("i")  # day ordinals: 4 bytes each instead of a boxed int
-        self._values: list[tuple[int, ...]] = []
-        self._dirty = False
-        self._keys: list[int] = []
-        self._prefix: list[list[int]] = [[0] for _ in range(width)]
+        """Number of measures."""
+        self._days = array("i")  # pending day ordinals
+        self._values = array("q")  # pending values, ``width`` per pending day
+        self._keys = array("i")  # distinct days with a non-zero net entry, ascending
+        self._prefix = array("q", bytes(8 * width))  # row r: sums over _keys[:r], row-major
         self._compact_at = 4096
+
+    def __getstate__(self) -> tuple[int, bytes, bytes, bytes, bytes]:
+        if self._days:  # checkpoint the merged prefix sums, ready to answer
+            self._build()
+        return (self.width, self._days.tobytes(), self._values.tobytes(),
+                self._keys.tobytes(), self._prefix.tobytes())
+
+    def __setstate__(self, state: tuple[int, bytes, bytes, bytes, bytes]) -> None:
+        self.width, days, values, keys, prefix = state
+        self._days = array("i")
+        self._days.frombytes(days)
+        self._values = array("q")
+        self._values.frombytes(values)
+        self._keys = array("i")
+        self._keys.frombytes(keys)
+        self._prefix = array("q")
+        self._prefix.frombytes(prefix)
+        self._compact_at = 2 * len(self._days) + 4096
 
     def add(self, day: dt.date, values: tuple[int, ...]) -> None:
         """Add ``values`` (one per measure) on ``day``."""
-        self._days.append(day.toordinal())
-        self._values.append(values)
-        self._dirty = True
-        if len(self._days) >= self._compact_at:
-            # Bound memory during long replays: merge same-day entries (amortised O(1) per add).
+        self.add_ordinal(day.toordinal(), values)
+
+    def add_ordinal(self, ordinal: int, values: tuple[int, ...]) -> None:
+        """:meth:`add` for a day given as ``date.toordinal()``."""
+        days = self._days
+        days.append(ordinal)
+        self._values.extend(values)
+        if len(days) >= self._compact_at:
+            # Bound memory during long replays: merge pending entries (amortised O(1) per add).
             self._build()
-            self._compact_at = 2 * len(self._days) + 4096
+            self._compact_at = 2 * len(self._keys) + 4096
 
     def __len__(self) -> int:
-        return len(self._days)
+        """Distinct days plus pending entries (a measure of the memory held)."""
+        return len(self._keys) + len(self._days)
 
     def _build(self) -> None:
-        order = sorted(range(len(self._days)), key=self._days.__getitem__)
-        keys: list[int] = []
-        merged: list[list[int]] = []
-        for i in order:
-            day = self._days[i]
-            if keys and keys[-1] == day:
-                row = merged[-1]
-                for j, v in enumerate(self._values[i]):
-                    row[j] += v
+        width = self.width
+        prefix = self._prefix
+        rows: dict[int, list[int]] = {}
+        base = 0
+        for day in self._keys:
+            rows[day] = [prefix[base + width + j] - prefix[base + j] for j in range(width)]
+            base += width
+        values = self._values
+        base = 0
+        for day in self._days:
+            row = rows.get(day)
+            if row is None:
+                rows[day] = values[base:base + width].tolist()
             else:
-                if keys and not any(merged[-1]):  # a day whose entries cancelled out
-                    keys.pop()
-                    merged.pop()
-                keys.append(day)
-                merged.append(list(self._values[i]))
-        if keys and not any(merged[-1]):
-            keys.pop()
-            merged.pop()
+                for j in range(width):
+                    row[j] += values[base + j]
+            base += width
+        keys = array("i", sorted(day for day, row in rows.items() if any(row)))
+        running = [0] * width
+        out = array("q", running)
+        for day in keys:
+            row = rows[day]
+            for j in range(width):
+                running[j] += row[j]
+            out.extend(running)
         self._keys = keys
-        self._prefix = [
-            [0, *accumulate(row[j] for row in merged)] for j in range(self.width)
-        ]
-        # Compact the buffer to the merged rows: later rebuilds stay proportional to distinct days.
-        self._days = array("i", keys)
-        self._values = [tuple(row) for row in merged]
-        self._dirty = False
+        self._prefix = out
+        self._days = array("i")
+        self._values = array("q")
+
+    def upto_ordinal(self, ordinal: int) -> tuple[int, ...]:
+        """:meth:`upto` for a day given as ``date.toordinal()``."""
+        if self._days:
+            self._build()
+        width = self.width
+        base = bisect_right(self._keys, ordinal) * width
+        return tuple(self._prefix[base:base + width])
 
     def upto(self, day: dt.date | None) -> tuple[int, ...]:
         """Sums of every measure over entries dated on or before ``day`` (None: nothing)."""
         if day is None:
             return (0,) * self.width
-        if self._dirty:
-            self._build()
-        i = bisect_right(self._keys, day.toordinal())
-        return tuple(p[i] for p in self._prefix)
+        return self.upto_ordinal(day.toordinal())
 
     def between(self, start: dt.date | None, end: dt.date) -> tuple[int, ...]:
         """Sums over entries dated in ``[start, end]`` (``start`` None: from the beginning)."""
         if start is not None and start > end:
             return (0,) * self.width
-        hi = self.upto(end)
+        hi = self.upto_ordinal(end.toordinal())
         if start is None:
             return hi
-        lo = self.upto(start - dt.timedelta(days=1))
+        lo = self.upto_ordinal(start.toordinal() - 1)
         return tuple(a - b for a, b in zip(hi, lo, strict=True))
 
     def first_day(self) -> dt.date | None:
-        """Earliest date with an entry, or None."""
-        if self._dirty:
+        """Earliest date with a non-zero net entry, or None."""
+        if self._days:
             self._build()
         return dt.date.fromordinal(self._keys[0]) if self._keys else None
 
@@ -306,19 +355,29 @@ class GroupedIndex:
         A dimension may name several groups (e.g. every school in a competition): each gets the
         full values, so group rows can sum to more than the total.
         """
-        self.total.add(day, values)
-        for dim in self.dimensions:
+        ordinal = day.toordinal()
+        self.total.add_ordinal(ordinal, values)
+        width = len(self.measures)
+        for dim, of_dim in self._series.items():
             groups = keys[dim]
             for group in (groups,) if isinstance(groups, str) else groups:
-                series = self._series[dim].get(group)
+                series = of_dim.get(group)
                 if series is None:
-                    series = self._series[dim][group] = Series(len(self.measures))
-                series.add(day, values)
+                    series = of_dim[group] = Series(width)
+                series.add_ordinal(ordinal, values)
 
     def remove(self, day: dt.date, keys: Mapping[str, str | Iterable[str]],
                values: tuple[int, ...]) -> None:
         """Undo an :meth:`add` with the same arguments."""
         self.add(day, keys, tuple(-v for v in values))
+
+    def between(self, start: dt.date | None, end: dt.date) -> tuple[int, ...]:
+        """Sums of the total over ``[start, end]``."""
+        return self.total.between(start, end)
+
+    def first_day(self) -> dt.date | None:
+        """Earliest day with a non-zero entry, or None."""
+        return self.total.first_day()
 
     def groups(self, dimension: str, start: dt.date | None, end: dt.date
                ) -> dict[str, tuple[int, ...]]:
@@ -333,14 +392,7 @@ class GroupedIndex:
     def by_period(self, kind: PeriodKind, start: dt.date | None, end: dt.date
                   ) -> dict[str, tuple[int, ...]]:
         """Sums of the total per period of ``kind`` from the first entry to ``end``."""
-        first = self.total.first_day()
-        if first is None or first > end:
-            return {}
-        lo = max(first, start) if start is not None else first
-        return {
-            p.label: self.total.between(max(p.start, lo), min(p.end, end))
-            for p in periods_between(kind, lo, end)
-        }
+        return _by_period(self, kind, start, end)
 
     def table(self, name: str, query: Query,
               derived: Mapping[str, tuple[str, Callable[[str], str]]] | None = None) -> Table:
@@ -349,44 +401,109 @@ class GroupedIndex:
         ``derived`` maps extra grouping names to (base dimension, key function), resolved at query
         time (e.g. phase from school), so a later change of the mapping needs no re-indexing.
         """
-        start, end = query.window
-        kind = query.period_kind
-        derived = derived or {}
-        if kind is not None:
-            grouped = self.by_period(kind, start, end)
-            rows: list[tuple[Cell, ...]] = [(label, *sums) for label, sums in grouped.items()]
-        elif query.by is not None:
-            if query.by in derived:
-                base, key = derived[query.by]
-                grouped = {}
-                for label, sums in self.groups(base, start, end).items():
-                    group = key(label)
-                    prev = grouped.get(group)
-                    grouped[group] = sums if prev is None else tuple(
-                        a + b for a, b in zip(prev, sums, strict=True))
-            else:
-                query.check_grouping(name, (*self.dimensions, *derived))
-                grouped = self.groups(query.by, start, end)
-            rows = [(label, *grouped[label]) for label in sorted(grouped)]
+        return _table(self, name, query, derived)
+
+
+class _Sums(Protocol):
+    """What an additive report reads: one partnership's index or the union of several."""
+
+    dimensions: tuple[str, ...]
+    measures: tuple[str, ...]
+
+    def between(self, start: dt.date | None, end: dt.date) -> tuple[int, ...]: ...
+
+    def first_day(self) -> dt.date | None: ...
+
+    def groups(self, dimension: str, start: dt.date | None, end: dt.date
+               ) -> dict[str, tuple[int, ...]]: ...
+
+
+def _add_into(out: dict[str, tuple[int, ...]], label: str, sums: tuple[int, ...]) -> None:
+    prev = out.get(label)
+    out[label] = sums if prev is None else tuple(a + b for a, b in zip(prev, sums, strict=True))
+
+
+def _by_period(index: _Sums, kind: PeriodKind, start: dt.date | None, end: dt.date
+               ) -> dict[str, tuple[int, ...]]:
+    first = index.first_day()
+    if first is None or first > end:
+        return {}
+    lo = max(first, start) if start is not None else first
+    return {
+        p.label: index.between(max(p.start, lo), min(p.end, end))
+        for p in periods_between(kind, lo, end)
+    }
+
+
+def _table(index: _Sums, name: str, query: Query,
+           derived: Mapping[str, tuple[str, Callable[[str], str]]] | None) -> Table:
+    start, end = query.window
+    kind = query.period_kind
+    derived = derived or {}
+    if kind is not None:
+        grouped = _by_period(index, kind, start, end)
+        rows: list[tuple[Cell, ...]] = [(label, *sums) for label, sums in grouped.items()]
+    elif query.by is not None:
+        if query.by in derived:
+            base, key = derived[query.by]
+            grouped = {}
+            for label, sums in index.groups(base, start, end).items():
+                _add_into(grouped, key(label), sums)
         else:
-            rows = []
-        rows.append(("total", *self.total.between(start, end)))
-        return Table.answer(name, query, (query.by or "group", *self.measures), rows)
+            query.check_grouping(name, (*index.dimensions, *derived))
+            grouped = index.groups(query.by, start, end)
+        rows = [(label, *grouped[label]) for label in sorted(grouped)]
+    else:
+        rows = []
+    rows.append(("total", *index.between(start, end)))
+    return Table.answer(name, query, (query.by or "group", *index.measures), rows)
+
+
+class _Union:
+    """All partnerships' indexes read as one: sums are added up per query (one bisection per
+    partnership and series), so each fact is indexed once, under its own partnership."""
+
+    def __init__(self, dimensions: tuple[str, ...], measures: tuple[str, ...],
+                 parts: Iterable[GroupedIndex]) -> None:
+        self.dimensions = dimensions
+        self.measures = measures
+        self._parts = tuple(parts)
+
+    def between(self, start: dt.date | None, end: dt.date) -> tuple[int, ...]:
+        sums = [0] * len(self.measures)
+        for part in self._parts:
+            for j, v in enumerate(part.between(start, end)):
+                sums[j] += v
+        return tuple(sums)
+
+    def first_day(self) -> dt.date | None:
+        days = [d for part in self._parts if (d := part.first_day()) is not None]
+        return min(days) if days else None
+
+    def groups(self, dimension: str, start: dt.date | None, end: dt.date
+               ) -> dict[str, tuple[int, ...]]:
+        out: dict[str, tuple[int, ...]] = {}
+        for part in self._parts:
+            for label, sums in part.groups(dimension, start, end).items():
+                _add_into(out, label, sums)
+        return {label: sums for label, sums in out.items() if any(sums)}
 
 
 class PartitionedIndex:
-    """One :class:`GroupedIndex` for all partnerships plus one per partnership (for filters)."""
+    """One :class:`GroupedIndex` per partnership; a query over all partnerships adds them up.
+
+    Keeping no separate all-partnerships index halves the indexing work and memory of a replay;
+    a total over all partnerships costs one bisection per partnership.
+    """
 
     def __init__(self, dimensions: Sequence[str], measures: Sequence[str]) -> None:
         self.dimensions = tuple(dimensions)
         self.measures = tuple(measures)
-        self.all = GroupedIndex(dimensions, measures)
         self._parts: dict[str, GroupedIndex] = {}
 
     def add(self, partnership_id: str, day: dt.date, keys: Mapping[str, str | Iterable[str]],
             values: tuple[int, ...]) -> None:
-        """Add to the overall index and to the partnership's."""
-        self.all.add(day, keys, values)
+        """Add to the partnership's index."""
         part = self._parts.get(partnership_id)
         if part is None:
             part = self._parts[partnership_id] = GroupedIndex(self.dimensions, self.measures)
@@ -397,16 +514,22 @@ class PartitionedIndex:
         """Undo an :meth:`add` with the same arguments."""
         self.add(partnership_id, day, keys, tuple(-v for v in values))
 
-    def index(self, partnership_id: str | None) -> GroupedIndex:
-        """The index answering for one partnership (an empty one if unknown) or for all."""
-        if partnership_id is None:
-            return self.all
-        return self._parts.get(partnership_id) or GroupedIndex(self.dimensions, self.measures)
+    def partnerships(self) -> list[str]:
+        """Ids of the partnerships with an index, sorted."""
+        return sorted(self._parts)
 
     def table(self, name: str, query: Query,
               derived: Mapping[str, tuple[str, Callable[[str], str]]] | None = None) -> Table:
-        """:meth:`GroupedIndex.table` on the partition the query selects."""
-        return self.index(query.partnership_id).table(name, query, derived)
+        """:meth:`GroupedIndex.table` for one partnership (``query.partnership_id``) or, summed,
+        for all of them."""
+        index: _Sums
+        if query.partnership_id is None:
+            index = _Union(self.dimensions, self.measures,
+                           (self._parts[p] for p in sorted(self._parts)))
+        else:
+            index = (self._parts.get(query.partnership_id)
+                     or GroupedIndex(self.dimensions, self.measures))
+        return _table(index, name, query, derived)
 
 
 class AdditiveProjection:
@@ -495,22 +618,94 @@ class ProjectionSet:
     """Keeps a set of projections up to date with the log, turning corrections into
     retract/apply pairs. ``load`` reads back the record at a position (to find the content a
     correction replaces); the set keeps only positions in memory, not events.
+
+    A projection that reads another one (the funding gap reads the staff-time cost) defines
+    ``attach(siblings)``: the set calls it with a read-only mapping of all its projections after
+    creating or restoring them, so the work is done once, by the sibling the set feeds anyway.
+
+    A set restored from :meth:`snapshot` bytes unpickles each projection (and the map of facts in
+    force) only when it is first needed: answering one report from a checkpoint loads that
+    projection alone (see *cold start* in docs/performance.md).
     """
 
     def __init__(self, factories: Mapping[str, ProjectionFactory],
                  load: Callable[[int], Recorded]) -> None:
-        self.projections: dict[str, Projection] = {n: f() for n, f in factories.items()}
         self._load = load
-        self._current: dict[tuple[str, str], int] = {}
+        self._names: tuple[str, ...] = tuple(factories)
+        self._loaded: dict[str, Projection] = {n: f() for n, f in factories.items()}
+        self._frozen: dict[str, bytes] = {}
+        """Pickled projections of a restored set, not needed yet (name -> zlib'd pickle)."""
+        self._all: tuple[Projection, ...] | None = None
+        self._dispatch: dict[type, tuple[Projection, ...]] = {}
+        self._current_map: dict[str, dict[str, int]] | None = {}
+        """partnership_id -> event_id -> position of the fact in force (nested, not keyed by
+        pairs: a tuple per fact would be a fifth of a 1M-event replay's memory)."""
+        self._current_frozen: bytes | None = None
         self.position = 0
         """Notification id of the last record processed."""
+        for name in self._names:
+            self._attach(self._loaded[name])
+
+    # -- access
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the projections in the set (without loading any)."""
+        return self._names
+
+    @property
+    def projections(self) -> dict[str, Projection]:
+        """Every projection by name (loading those a restored set has not needed yet)."""
+        return {name: self._get(name) for name in self._names}
 
     def __getitem__(self, name: str) -> Projection:
+        if name not in self._names:
+            msg = f"no projection named {name!r}; registered: {', '.join(sorted(self._names))}"
+            raise UnknownProjection(msg)
+        return self._get(name)
+
+    def _get(self, name: str) -> Projection:
+        found = self._loaded.get(name)
+        if found is not None:
+            return found
+        data = self._frozen.pop(name)
         try:
-            return self.projections[name]
-        except KeyError:
-            msg = f"no projection named {name!r}; registered: {', '.join(sorted(self.projections))}"
-            raise UnknownProjection(msg) from None
+            projection: Projection = pickle.loads(zlib.decompress(data))
+        except Exception as e:  # unpickling can raise anything
+            self._frozen[name] = data
+            msg = (f"projection {name!r} of the checkpoint at position {self.position} cannot be "
+                   f"read ({e}); call Ledger.rebuild() to replay the log")
+            raise ValueError(msg) from e
+        self._loaded[name] = projection
+        self._attach(projection)
+        return projection
+
+    def _attach(self, projection: Projection) -> None:
+        attach = getattr(projection, "attach", None)
+        if attach is not None:
+            attach(_Siblings(self))
+
+    def _every(self) -> tuple[Projection, ...]:
+        if self._all is None:
+            self._all = tuple(self._get(name) for name in self._names)
+        return self._all
+
+    def _for(self, kind: type) -> tuple[Projection, ...]:
+        """The projections offered facts of class ``kind`` (see :func:`handled_types`)."""
+        found = self._dispatch.get(kind)
+        if found is None:
+            found = self._dispatch[kind] = tuple(
+                p for p in self._every()
+                if (handles := handled_types(p)) is None or issubclass(kind, handles))
+        return found
+
+    @property
+    def _current(self) -> dict[str, dict[str, int]]:
+        if self._current_map is None:
+            assert self._current_frozen is not None
+            self._current_map = pickle.loads(zlib.decompress(self._current_frozen))
+            self._current_frozen = None
+        return self._current_map
 
     def fact_at(self, position: int) -> Fact:
         """The fact whose content in force was stored at ``position``."""
@@ -521,26 +716,33 @@ class ProjectionSet:
         assert not isinstance(event, EventRetracted)
         return Fact(position, recorded.recorded_at, event)
 
+    # -- updates
+
     def process(self, position: int, recorded: Recorded) -> None:
         """Apply one stored record (in log order)."""
         event = recorded.event
-        projections = self.projections.values()
+        current = self._current_map
+        if current is None:
+            current = self._current
+        in_force = current.get(event.partnership_id)
+        if in_force is None:
+            in_force = current[event.partnership_id] = {}
         if isinstance(event, EventRetracted | EventCorrected):
-            key = (event.partnership_id, event.target_event_id)
-            old = self.fact_at(self._current[key])
-            for p in projections:
+            key = event.target_event_id
+            old = self.fact_at(in_force[key])
+            for p in self._for(type(old.event)):
                 p.retract(old)
             if isinstance(event, EventRetracted):
-                del self._current[key]
+                del in_force[key]
             else:
                 fact = Fact(position, recorded.recorded_at, event.replacement)
-                self._current[key] = position
-                for p in projections:
+                in_force[key] = position
+                for p in self._for(type(fact.event)):
                     p.apply(fact)
         else:
-            self._current[(event.partnership_id, event.event_id)] = position
+            in_force[event.event_id] = position
             fact = Fact(position, recorded.recorded_at, event)
-            for p in projections:
+            for p in self._dispatch.get(type(event)) or self._for(type(event)):
                 p.apply(fact)
         self.position = position
 
@@ -556,43 +758,87 @@ class ProjectionSet:
                 self.process(position, recorded)
 
     def contributing(self) -> Iterator[tuple[tuple[str, str], int]]:
-        """(partnership_id, event_id) -> position of every fact in force."""
-        yield from self._current.items()
+        """(partnership_id, event_id) -> position of every fact in force, grouped by
+        partnership."""
+        for partnership_id, in_force in self._current.items():
+            for event_id, position in in_force.items():
+                yield (partnership_id, event_id), position
 
     # -- checkpoints
 
     def snapshot(self) -> bytes:
         """The whole state (every projection, the facts in force, the position) as bytes.
 
-        A zlib-compressed pickle: projections are arbitrary objects written against the protocol,
-        so pickle is the one serialisation that fits them all. Restore only checkpoints from a
+        Each projection is pickled on its own and zlib-compressed, so a restored set can load
+        one without the others: projections are arbitrary objects written against the protocol,
+        so pickle is the one serialisation that fits them all (the standard ones keep their
+        indexes in packed arrays, which pickle as byte strings). Restore only checkpoints from a
         store you trust as much as your code (they live in the same database as the events and
         are checked against :func:`projection_fingerprint` and the log before use).
         """
-        payload = (_STATE_FORMAT, self.position, self.projections, self._current)
-        try:
-            data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError) as e:
-            msg = f"cannot checkpoint the projections {sorted(self.projections)}: {e}"
-            raise ValueError(msg) from e
-        return zlib.compress(data, 1)
+        parts: dict[str, bytes] = {}
+        for name in self._names:
+            frozen = self._frozen.get(name)
+            if frozen is not None:  # never loaded since restored: unchanged
+                parts[name] = frozen
+                continue
+            try:
+                data = pickle.dumps(self._loaded[name], protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError) as e:
+                msg = f"cannot checkpoint projection {name!r}: {e}"
+                raise ValueError(msg) from e
+            parts[name] = zlib.compress(data, 1)
+        current = self._current_frozen
+        if current is None:
+            current = zlib.compress(pickle.dumps(self._current_map,
+                                                 protocol=pickle.HIGHEST_PROTOCOL), 1)
+        return pickle.dumps((_STATE_FORMAT, self.position, self._names, parts, current),
+                            protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def restore(cls, data: bytes, load: Callable[[int], Recorded]) -> Self:
-        """Rebuild a set from :meth:`snapshot` bytes; ``load`` as for the constructor."""
+        """Rebuild a set from :meth:`snapshot` bytes; ``load`` as for the constructor.
+
+        Only the header is read here; each projection is unpickled when first used.
+        """
         # Our own checkpoint, checked against the fingerprint and the log by the caller.
-        fmt, position, projections, current = pickle.loads(zlib.decompress(data))
-        if fmt != _STATE_FORMAT:
+        header = pickle.loads(data)
+        if not (isinstance(header, tuple) and len(header) == 5 and header[0] == _STATE_FORMAT):
+            fmt = header[0] if isinstance(header, tuple) and header else None
             msg = f"checkpoint state format {fmt!r} is not {_STATE_FORMAT}"
             raise ValueError(msg)
+        _, position, names, parts, current = header
         out = cls({}, load)
-        out.projections = projections
-        out._current = current
+        out._names = tuple(names)
+        out._frozen = dict(parts)
+        if set(out._frozen) != set(out._names):
+            msg = "checkpoint state lists other projections than it holds"
+            raise ValueError(msg)
+        out._current_map = None
+        out._current_frozen = current
         out.position = position
         return out
 
 
-_STATE_FORMAT = 1
+class _Siblings(Mapping[str, Projection]):
+    """The projections of a set, as ``attach`` sees them (loaded when looked up)."""
+
+    def __init__(self, owner: ProjectionSet) -> None:
+        self._owner = owner
+
+    def __getitem__(self, name: str) -> Projection:
+        if name not in self._owner.names:
+            raise KeyError(name)
+        return self._owner._get(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._owner.names)
+
+    def __len__(self) -> int:
+        return len(self._owner.names)
+
+
+_STATE_FORMAT = 2
 
 
 @cache

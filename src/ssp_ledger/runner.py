@@ -28,17 +28,22 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Self
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification
 
 from ssp_ledger.application import READ_BATCH, Ledger, fit_checkpoint, utc_now
 from ssp_ledger.errors import LedgerError, UnknownProjection
 from ssp_ledger.persistence import Checkpoint, Clock, Recorded, record_hash, tracking_name
-from ssp_ledger.projection import ProjectionFactory, ProjectionSet, projection_fingerprint
+from ssp_ledger.projection import (
+    ProjectionFactory,
+    ProjectionSet,
+    paused_gc,
+    projection_fingerprint,
+)
 from ssp_ledger.subscription import Subscription
 
 __all__ = ["DEFAULT_CHECKPOINT_EVERY", "DEFAULT_NAME", "ProjectionRunner", "main"]
@@ -221,6 +226,15 @@ class ProjectionRunner:
         recorder = self.ledger._app.recorder
         decode = self.ledger._app.decode_notification
         applied = 0
+        with paused_gc():  # as in ProjectionSet.process_all: no cycles, millions of objects
+            applied = self._catch_up(recorder, decode, limit)
+        if commit:
+            self.commit()
+        return applied
+
+    def _catch_up(self, recorder: ApplicationRecorder, decode: Callable[[Notification], Recorded],
+                  limit: int | None) -> int:
+        applied = 0
         while not self._stop.is_set() and (limit is None or applied < limit):
             size = READ_BATCH if limit is None else min(READ_BATCH, limit - applied)
             rows = recorder.select_notifications(self._set.position + 1, size)
@@ -234,8 +248,6 @@ class ProjectionRunner:
                 applied += self._set.position > before
                 if self._set.position != row.id:
                     break  # adopted another runner's checkpoint: select again from there
-        if commit:
-            self.commit()
         return applied
 
     def follow(self, *, timeout: float | None = None, idle: float = 1.0,
