@@ -14,8 +14,10 @@ from typing import Annotated
 import typer
 
 from ssp_ledger.cli_options import (
+    DEFAULT_CHECKPOINT,
     DEFAULT_STORE,
     ByOption,
+    CheckpointOption,
     KnownAtOption,
     PartnershipOption,
     PeriodOption,
@@ -71,6 +73,7 @@ def export_table_command(
         typer.Option("--format", "-f", help="File format; auto: csv for *.csv, else parquet."),
     ] = TableFormat.auto,
     store: StoreOption = DEFAULT_STORE,
+    checkpoint: CheckpointOption = DEFAULT_CHECKPOINT,
 ) -> None:
     """Write a projection table (or the log) to Parquet or CSV with a manifest beside it.
 
@@ -100,7 +103,7 @@ def export_table_command(
             if effective:
                 msg = "--effective applies to the log only"
                 raise ValueError(msg)
-        with cli._open(store, create=False) as ledger:
+        with cli._open(store, create=False, checkpoint=checkpoint) as ledger:
             if is_log:
                 manifest = export_log(ledger, target, known_at=known, as_of=as_of_date,
                                       partnership_id=partnership, effective=effective,

@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 __all__ = [
+    "DEFAULT_CHECKPOINT",
     "DEFAULT_STORE",
     "STORE_ENV",
     "AsOfOption",
     "ByOption",
+    "CheckpointOption",
     "KnownAtOption",
     "PartnershipOption",
     "PeriodOption",
@@ -19,6 +21,7 @@ __all__ = [
 ]
 
 DEFAULT_STORE = "ssp-ledger.db"
+DEFAULT_CHECKPOINT = "default"
 STORE_ENV = "SSP_LEDGER_STORE"
 
 StoreOption = Annotated[
@@ -53,4 +56,10 @@ PeriodOption = Annotated[
     str | None,
     typer.Option("--period", metavar="PERIOD",
                  help="Only this period: 2010/11, 2010/11:autumn, FY2010/11, 2011, D1..D2."),
+]
+CheckpointOption = Annotated[
+    str,
+    typer.Option("--checkpoint", metavar="NAME",
+                 help=("Start from this saved checkpoint when it fits (made by `ssp-ledger "
+                       "checkpoint`); an empty name, or no such checkpoint: replay the log.")),
 ]

@@ -291,6 +291,34 @@ def test_export_import_round_trip(demo: tuple[Path, Run], tmp_path: Path) -> Non
         ssp(tmp_path, *report, "--store", source).out
 
 
+def test_checkpoint_then_report_from_it(demo: tuple[Path, Run], tmp_path: Path) -> None:
+    """A saved checkpoint answers exactly as a replay, before and after more records."""
+    store = str(_copy_store(demo, tmp_path))
+    report = ("report", "funding", "--as-of", "2012-07-31", "--format", "csv", "--store", store)
+    replayed = ssp(tmp_path, *report, "--checkpoint", "")
+    first = ssp(tmp_path, "checkpoint", "--store", store)
+    assert first.code == 0, first.err
+    assert "applied" in first.out
+    assert "no checkpoint named 'default'" in first.out
+    assert ssp(tmp_path, *report).out == replayed.out
+    again = ssp(tmp_path, "checkpoint", "--store", store)
+    assert again.code == 0, again.err
+    assert "applied 0 records" in again.out
+    assert "resumed from position" in again.out
+    # a record stored after the checkpoint is applied on top of it
+    more = write_jsonl(tmp_path / "more.jsonl", [
+        {"type": "FundingChanged", "partnership_id": "ssp-000", "occurred_on": "2012-01-01",
+         "event_id": "late-grant", "funding_stream": "local_authority",
+         "annual_amount_pence": 1_000_000, "reason": "late top-up"}])
+    imported = ssp(tmp_path, "import", str(more), "--store", store)
+    assert imported.code == 0, imported.err
+    after = ssp(tmp_path, *report)
+    assert after.code == 0, after.err
+    assert after.out == ssp(tmp_path, *report, "--checkpoint", "").out
+    assert after.out != replayed.out
+    assert "local_authority" in after.out
+
+
 # --------------------------------------------------------------------------- schema and help
 
 
@@ -307,7 +335,7 @@ def test_schema_is_valid_json_naming_every_event(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "command", ["init", "demo", "import", "export", "report", "schema", "events", "verify",
-                "digest", "explain", "restatement"]
+                "digest", "explain", "restatement", "checkpoint"]
 )
 def test_every_command_has_help_with_examples(tmp_path: Path, command: str) -> None:
     run = ssp(tmp_path, command, "--help", env={"COLUMNS": "120"})
