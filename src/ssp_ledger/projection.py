@@ -643,6 +643,9 @@ class ProjectionSet:
         self._current_frozen: bytes | None = None
         self.position = 0
         """Notification id of the last record processed."""
+        self.latest: dt.datetime | None = None
+        """Latest recorded time among the records processed (None: none yet). A set holding
+        every record up to :attr:`position` serves any ``known_at`` at or after it."""
         for name in self._names:
             self._attach(self._loaded[name])
 
@@ -744,6 +747,9 @@ class ProjectionSet:
             fact = Fact(position, recorded.recorded_at, event)
             for p in self._dispatch.get(type(event)) or self._for(type(event)):
                 p.apply(fact)
+        latest = self.latest
+        if latest is None or recorded.recorded_at > latest:
+            self.latest = recorded.recorded_at
         self.position = position
 
     def process_all(self, records: Iterable[tuple[int, Recorded]]) -> None:
@@ -792,8 +798,8 @@ class ProjectionSet:
         if current is None:
             current = zlib.compress(pickle.dumps(self._current_map,
                                                  protocol=pickle.HIGHEST_PROTOCOL), 1)
-        return pickle.dumps((_STATE_FORMAT, self.position, self._names, parts, current),
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((_STATE_FORMAT, self.position, self.latest, self._names, parts,
+                             current), protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def restore(cls, data: bytes, load: Callable[[int], Recorded]) -> Self:
@@ -803,12 +809,13 @@ class ProjectionSet:
         """
         # Our own checkpoint, checked against the fingerprint and the log by the caller.
         header = pickle.loads(data)
-        if not (isinstance(header, tuple) and len(header) == 5 and header[0] == _STATE_FORMAT):
+        if not (isinstance(header, tuple) and len(header) == 6 and header[0] == _STATE_FORMAT):
             fmt = header[0] if isinstance(header, tuple) and header else None
             msg = f"checkpoint state format {fmt!r} is not {_STATE_FORMAT}"
             raise ValueError(msg)
-        _, position, names, parts, current = header
+        _, position, latest, names, parts, current = header
         out = cls({}, load)
+        out.latest = latest
         out._names = tuple(names)
         out._frozen = dict(parts)
         if set(out._frozen) != set(out._names):
@@ -838,7 +845,7 @@ class _Siblings(Mapping[str, Projection]):
         return len(self._owner.names)
 
 
-_STATE_FORMAT = 2
+_STATE_FORMAT = 3
 
 
 @cache

@@ -86,6 +86,7 @@ def test_a_restored_set_answers_like_the_original(history: History, cut: int) ->
     live = ledger._projections(None)
     restored = ProjectionSet.restore(live.snapshot(), ledger._load)
     assert restored.names == live.names
+    assert restored.latest == live.latest is not None
     assert restored["participation"].report(Query(as_of=DAY)) == \
         live["participation"].report(Query(as_of=DAY))
     # re-snapshot a partly loaded set (unloaded parts are copied as they are), restore again
@@ -110,10 +111,10 @@ def test_restoring_reads_only_the_projection_asked_for() -> None:
     ledger.record_many(_club_history())
     data = ledger._projections(None).snapshot()
     restored = ProjectionSet.restore(data, ledger._load)
-    _, _, names, parts, current = pickle.loads(data)
+    _, _, latest, names, parts, current = pickle.loads(data)
     parts["leaders"] = b"not a checkpoint"  # a part that would fail if it were read
-    broken = ProjectionSet.restore(pickle.dumps((2, restored.position, names, parts, current)),
-                                   ledger._load)
+    broken = ProjectionSet.restore(
+        pickle.dumps((3, restored.position, latest, names, parts, current)), ledger._load)
     table = broken["participation"].report(Query(as_of=DAY))
     assert table == restored["participation"].report(Query(as_of=DAY))
     with pytest.raises(ValueError, match="projection 'leaders' of the checkpoint at position"):
@@ -122,7 +123,7 @@ def test_restoring_reads_only_the_projection_asked_for() -> None:
 
 def test_a_checkpoint_in_another_format_is_refused() -> None:
     ledger = Ledger.in_memory()
-    with pytest.raises(ValueError, match="checkpoint state format 1 is not 2"):
+    with pytest.raises(ValueError, match="checkpoint state format 1 is not 3"):
         ProjectionSet.restore(pickle.dumps((1, 0, {}, {})), ledger._load)
 
 
