@@ -225,9 +225,10 @@ class Series:
     per-day prefix sums. Removing a fact's effect is adding its negation, so the index never
     re-scans the log and incremental updates equal a full rebuild.
 
-    Everything is kept in packed arrays (4-byte day ordinals, 8-byte sums, one row of ``width``
+    Merged sums are kept in packed arrays (4-byte day ordinals, 8-byte sums, one row of ``width``
     sums per distinct day), so a series costs a few bytes per day instead of a Python object per
-    entry, and pickles (checkpoints) as a handful of byte strings.
+    entry, and pickles (checkpoints) as two byte strings. Pending additions hold the caller's
+    values tuple (shared by every series a fact is added to) until the next merge.
     """
 
     __slots__ = ("_compact_at", "_days", "_keys", "_prefix", "_values", "width")
@@ -236,23 +237,20 @@ class Series:
         self.width = width
         """Number of measures."""
         self._days = array("i")  # pending day ordinals
-        self._values = array("q")  # pending values, ``width`` per pending day
+        self._values: list[tuple[int, ...]] = []  # pending values (tuples shared between series)
         self._keys = array("i")  # distinct days with a non-zero net entry, ascending
         self._prefix = array("q", bytes(8 * width))  # row r: sums over _keys[:r], row-major
         self._compact_at = 4096
 
-    def __getstate__(self) -> tuple[int, bytes, bytes, bytes, bytes]:
+    def __getstate__(self) -> tuple[int, bytes, bytes]:
         if self._days:  # checkpoint the merged prefix sums, ready to answer
             self._build()
-        return (self.width, self._days.tobytes(), self._values.tobytes(),
-                self._keys.tobytes(), self._prefix.tobytes())
+        return (self.width, self._keys.tobytes(), self._prefix.tobytes())
 
-    def __setstate__(self, state: tuple[int, bytes, bytes, bytes, bytes]) -> None:
-        self.width, days, values, keys, prefix = state
+    def __setstate__(self, state: tuple[int, bytes, bytes]) -> None:
+        self.width, keys, prefix = state
         self._days = array("i")
-        self._days.frombytes(days)
-        self._values = array("q")
-        self._values.frombytes(values)
+        self._values = []
         self._keys = array("i")
         self._keys.frombytes(keys)
         self._prefix = array("q")
@@ -267,7 +265,7 @@ class Series:
         """:meth:`add` for a day given as ``date.toordinal()``."""
         days = self._days
         days.append(ordinal)
-        self._values.extend(values)
+        self._values.append(values)
         if len(days) >= self._compact_at:
             # Bound memory during long replays: merge pending entries (amortised O(1) per add).
             self._build()
@@ -285,16 +283,13 @@ class Series:
         for day in self._keys:
             rows[day] = [prefix[base + width + j] - prefix[base + j] for j in range(width)]
             base += width
-        values = self._values
-        base = 0
-        for day in self._days:
+        for day, values in zip(self._days, self._values, strict=True):
             row = rows.get(day)
             if row is None:
-                rows[day] = values[base:base + width].tolist()
+                rows[day] = list(values)
             else:
                 for j in range(width):
-                    row[j] += values[base + j]
-            base += width
+                    row[j] += values[j]
         keys = array("i", sorted(day for day, row in rows.items() if any(row)))
         running = [0] * width
         out = array("q", running)
@@ -306,7 +301,7 @@ class Series:
         self._keys = keys
         self._prefix = out
         self._days = array("i")
-        self._values = array("q")
+        self._values = []
 
     def upto_ordinal(self, ordinal: int) -> tuple[int, ...]:
         """:meth:`upto` for a day given as ``date.toordinal()``."""
@@ -357,13 +352,18 @@ class GroupedIndex:
         """
         ordinal = day.toordinal()
         self.total.add_ordinal(ordinal, values)
-        width = len(self.measures)
         for dim, of_dim in self._series.items():
             groups = keys[dim]
-            for group in (groups,) if isinstance(groups, str) else groups:
+            if isinstance(groups, str):
+                series = of_dim.get(groups)
+                if series is None:
+                    series = of_dim[groups] = Series(len(self.measures))
+                series.add_ordinal(ordinal, values)
+                continue
+            for group in groups:
                 series = of_dim.get(group)
                 if series is None:
-                    series = of_dim[group] = Series(width)
+                    series = of_dim[group] = Series(len(self.measures))
                 series.add_ordinal(ordinal, values)
 
     def remove(self, day: dt.date, keys: Mapping[str, str | Iterable[str]],
