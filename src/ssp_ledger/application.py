@@ -41,10 +41,12 @@ from ssp_ledger.persistence import (
     Checkpoint,
     Clock,
     LedgerApplication,
+    LedgerSQLiteRecorder,
     Recorded,
     backend_of,
     record_hash,
     store_env,
+    stream_hash,
     stream_id,
 )
 from ssp_ledger.projection import (
@@ -109,6 +111,14 @@ class _Head:
     stream: uuid.UUID
     version: int
     hash: bytes
+    key: bytes = b""
+    """``stream.bytes`` (hashed into every record)."""
+    hex: str = ""
+    """``stream.hex`` (the originator id as SQLite stores it)."""
+
+    def __post_init__(self) -> None:
+        self.key = self.stream.bytes
+        self.hex = self.stream.hex
 
 
 @dataclass(frozen=True)
@@ -284,10 +294,16 @@ class Ledger:
     def _record_once(self, batch: list[DomainEvent]) -> BatchResult:
         recorded_at = self._now()
         touched: set[str] = set()
-        records: list[Recorded] = []
+        app = self._app
+        recorder = app.recorder
+        # SQLite: rows go in as plain tuples (one executemany); elsewhere as StoredEvents.
+        fast = recorder if isinstance(recorder, LedgerSQLiteRecorder) else None
+        rows: list[tuple[str, int, str, bytes]] = []
         stored: list[StoredEvent] = []
+        live = self._live
+        records: list[Recorded] = []  # only kept for the live projections
         duplicates = 0
-        mapper = self._app.msgspec_mapper
+        encode = app.msgspec_mapper.batch_encoder(recorded_at).encode
         try:
             heads: dict[str, _Head] = {}
             for event in batch:
@@ -296,25 +312,30 @@ class Ledger:
                 if head is None:  # catch up with other writers once per stream and batch
                     head = heads[pid] = self._head(pid)
                     touched.add(pid)
-                if not head.partnership.decide(event):
+                if not head.partnership.admit(event):  # decide, then apply
                     duplicates += 1
                     continue
-                head.partnership.apply(event)
-                rec = Recorded(
-                    originator_id=head.stream,
-                    originator_version=head.version + 1,
-                    recorded_at=recorded_at,
-                    prev_hash=head.hash,
-                    event=event,
-                )
-                row, plain = mapper.encode(rec)
-                head.version += 1
-                head.hash = record_hash(row, plain)
-                records.append(rec)
-                stored.append(row)
+                version = head.version + 1
+                topic, state, digest = encode(head.stream, head.key, version, head.hash, event)
+                if live is not None:
+                    records.append(Recorded(
+                        originator_id=head.stream,
+                        originator_version=version,
+                        recorded_at=recorded_at,
+                        prev_hash=head.hash,
+                        event=event,
+                    ))
+                if fast is not None:
+                    rows.append((head.hex, version, topic, state))
+                else:
+                    stored.append(StoredEvent(head.stream, version, topic, state))
+                head.version = version
+                head.hash = digest
             ids: list[int] = []
-            if stored:
-                ids = list(self._app.recorder.insert_events(stored) or [])
+            if fast is not None:
+                ids = fast.insert_rows(rows)
+            elif stored:
+                ids = list(recorder.insert_events(stored) or [])
         except IntegrityError:
             self._forget(touched)
             raise
@@ -325,13 +346,13 @@ class Ledger:
         except BaseException:
             self._forget(touched)
             raise
-        if not stored:
+        count = len(rows) + len(stored)
+        if not count:
             return BatchResult(0, duplicates, self.position, None)
         self._last_recorded_at = recorded_at
-        live = self._live
         if live is not None and ids and live.position == ids[0] - 1:
             live.process_all(zip(ids, records, strict=True))
-        return BatchResult(len(stored), duplicates, ids[-1] if ids else self.position, recorded_at)
+        return BatchResult(count, duplicates, ids[-1] if ids else self.position, recorded_at)
 
     def _forget(self, touched: Iterable[str]) -> None:
         # Decision state was mutated by the failed batch: drop it, it reloads from the store.
@@ -355,15 +376,25 @@ class Ledger:
             self._heads[partnership_id] = head
         # Catch up with anything another writer appended since.
         mapper = self._app.msgspec_mapper
-        for row in self._app.recorder.select_events(head.stream, gt=head.version):
+        recorder = self._app.recorder
+        if isinstance(recorder, LedgerSQLiteRecorder):
+            rows = recorder.select_stream_rows(head.hex, head.version)
+            for (_, _, version, topic, state), (_, rec) in zip(
+                    rows, mapper.decode_rows(rows), strict=True):
+                self._catch_up(head, rec, stream_hash(head.key, version, topic,
+                                                      mapper.unseal(state)))
+            return head
+        for row in recorder.select_events(head.stream, gt=head.version):
             plain = mapper.plaintext(row)
-            rec = mapper.decode(row, plain)
-            head.partnership.apply(rec.event)
-            head.version = row.originator_version
-            head.hash = record_hash(row, plain)
-            if self._last_recorded_at is None or rec.recorded_at > self._last_recorded_at:
-                self._last_recorded_at = rec.recorded_at
+            self._catch_up(head, mapper.decode(row, plain), record_hash(row, plain))
         return head
+
+    def _catch_up(self, head: _Head, rec: Recorded, digest: bytes) -> None:
+        head.partnership.apply(rec.event)
+        head.version = rec.originator_version
+        head.hash = digest
+        if self._last_recorded_at is None or rec.recorded_at > self._last_recorded_at:
+            self._last_recorded_at = rec.recorded_at
 
     # ------------------------------------------------------------------ reading the log
 
@@ -375,15 +406,23 @@ class Ledger:
     def read(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, Recorded]]:
         """(position, record) pairs of the whole log in order, from ``start``."""
         recorder = self._app.recorder
-        decode = self._app.msgspec_mapper.decode
+        mapper = self._app.msgspec_mapper
         position = start
+        if isinstance(recorder, LedgerSQLiteRecorder):
+            while True:
+                rows = recorder.select_rows(position, READ_BATCH, stop)
+                if not rows:
+                    return
+                yield from mapper.decode_rows(rows)
+                position = rows[-1][0] + 1
+        decode = mapper.decode
         while True:
-            rows = recorder.select_notifications(position, READ_BATCH, stop=stop)
-            if not rows:
+            notifications = recorder.select_notifications(position, READ_BATCH, stop=stop)
+            if not notifications:
                 return
-            for row in rows:
+            for row in notifications:
                 yield row.id, decode(row)
-            position = rows[-1].id + 1
+            position = notifications[-1].id + 1
 
     def events(self, partnership_id: str | None = None) -> Iterator[Recorded]:
         """Stored records, of one partnership (in stream order) or of all (in log order)."""
@@ -391,16 +430,29 @@ class Ledger:
             for _, rec in self.read():
                 yield rec
             return
-        decode = self._app.msgspec_mapper.decode
-        for row in self._app.recorder.select_events(stream_id(partnership_id)):
-            yield decode(row)
+        recorder = self._app.recorder
+        mapper = self._app.msgspec_mapper
+        stream = stream_id(partnership_id)
+        if isinstance(recorder, LedgerSQLiteRecorder):
+            for _, rec in mapper.decode_rows(recorder.select_stream_rows(stream.hex)):
+                yield rec
+            return
+        for row in recorder.select_events(stream):
+            yield mapper.decode(row)
 
     def _load(self, position: int) -> Recorded:
-        rows = self._app.recorder.select_notifications(position, 1)
-        if not rows or rows[0].id != position:
-            msg = f"no stored event at position {position}"
-            raise StoreError(msg)
-        return self._app.msgspec_mapper.decode(rows[0])
+        recorder = self._app.recorder
+        if isinstance(recorder, LedgerSQLiteRecorder):
+            rows = recorder.select_rows(position, 1)
+            if rows and rows[0][0] == position:
+                for _, rec in self._app.msgspec_mapper.decode_rows(rows):
+                    return rec
+        else:
+            notifications = recorder.select_notifications(position, 1)
+            if notifications and notifications[0].id == position:
+                return self._app.msgspec_mapper.decode(notifications[0])
+        msg = f"no stored event at position {position}"
+        raise StoreError(msg)
 
     def partnerships(self) -> list[str]:
         """Ids of the partnerships with at least one event (from the live projections' view)."""
@@ -604,6 +656,6 @@ def fit_checkpoint(app: LedgerApplication, checkpoint: Checkpoint,
         restored = ProjectionSet.restore(checkpoint.state, load)
     except Exception as e:  # unpickling can raise anything: replay
         return None, f"checkpoint {name!r} cannot be read ({e}): replayed the log"
-    if restored.position != checkpoint.position or set(restored.projections) != set(factories):
+    if restored.position != checkpoint.position or set(restored.names) != set(factories):
         return None, f"checkpoint {name!r} does not match its own header: replayed the log"
     return restored, f"loaded checkpoint {name!r} at position {checkpoint.position}"

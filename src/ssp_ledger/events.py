@@ -494,6 +494,66 @@ def _prepare_field_rules(cls: type[Event]) -> None:
     cls._literal_fields = literals
     cls._int_fields = tuple(ints)
     cls._text_fields = tuple(texts)
+    cls._check_common = _compile_common_check(cls)  # type: ignore[method-assign]
+
+
+def _compile_common_check(cls: type[Event]) -> Any:
+    """One straight-line function doing what :meth:`Event._check_common` does for ``cls``.
+
+    The generic method loops over field-name tuples with ``getattr``; the checks run on every
+    construction *and* every decode (each replay), so each class gets them unrolled once, at
+    import. Same checks, same order, same exceptions and messages (``test_fast_checks``
+    compares the two on every field of every class).
+    """
+    consts: dict[str, Any] = {"MIN_DATE": MIN_DATE, "MAX_DATE": MAX_DATE, "_int": int,
+                              "_bool": bool, "_type": type}
+
+    def const(value: object) -> str:
+        key = f"_c{len(consts)}"
+        consts[key] = value
+        return key
+
+    lines = [
+        "def _check_common(self):",
+        "    day = self.occurred_on",
+        "    if not MIN_DATE <= day <= MAX_DATE:",
+        "        raise ValueError(",
+        "            f'occurred_on {self.occurred_on.isoformat()} is outside '",
+        "            f'{MIN_DATE.isoformat()}..{MAX_DATE.isoformat()}'",
+        "        )",
+    ]
+    for name in ("partnership_id", "event_id"):
+        empty = const(f"{name} must not be empty")
+        lines += [f"    if not self.{name}.strip():",
+                  f"        raise ValueError({empty})"]
+    for name in cls._text_fields:
+        too_long = const(f"{name} is longer than {MAX_TEXT} characters")
+        lines += [f"    if len(self.{name}) > {MAX_TEXT}:",
+                  f"        raise ValueError({too_long})"]
+    for name, allowed in cls._literal_fields.items():
+        choices = const(allowed)
+        prefix = const(f"{name} must be one of {', '.join(allowed)}; got ")
+        lines += [f"    value = self.{name}",
+                  f"    if value not in {choices}:",
+                  f"        raise ValueError(f'{{{prefix}}}{{value!r}}')"]
+    for name in cls._int_fields:
+        limit = MAX_PENCE if name.endswith("_pence") else MAX_COUNT
+        not_int = const(f"{name} must be an integer; got ")
+        negative = const(f"{name} must not be negative; got ")
+        too_large = const(f"{name} is implausibly large (")
+        lines += [f"    value = self.{name}",
+                  "    if _type(value) is not _int and (",
+                  "            isinstance(value, _bool) or not isinstance(value, _int)):",
+                  f"        raise ValueError(f'{{{not_int}}}{{value!r}}')",
+                  "    if value < 0:",
+                  f"        raise ValueError(f'{{{negative}}}{{value}}')",
+                  f"    if value > {limit}:",
+                  f"        raise ValueError(f'{{{too_large}}}{{value}} > {limit})')"]
+    namespace: dict[str, Any] = dict(consts)
+    exec("\n".join(lines), namespace)  # the source is built above from field names only
+    check = namespace["_check_common"]
+    check.__qualname__ = f"{cls.__qualname__}._check_common"
+    return check
 
 
 for _cls in EVENT_TYPES.values():

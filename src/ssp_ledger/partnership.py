@@ -37,10 +37,12 @@ from ssp_ledger.errors import (
     TargetRetracted,
 )
 from ssp_ledger.events import (
+    ClubRun,
     CorrectableEvent,
     DomainEvent,
     EventCorrected,
     EventRetracted,
+    LeaderTrained,
     PartnershipDissolved,
     PartnershipFormed,
     SchoolJoined,
@@ -66,6 +68,9 @@ _RANK: dict[type, int] = {
 _STRUCTURAL = (
     PartnershipFormed, SchoolJoined, SchoolLeft, StaffAssigned, StaffReleased, PartnershipDissolved
 )
+#: Activity facts naming one school (``school_id``) and subject to no other rule (exact classes:
+#: decide and apply take a shortcut for them that does what the general code does).
+_ONE_SCHOOL_ACTIVITY: frozenset[type] = frozenset({ClubRun, LeaderTrained})
 
 
 def fingerprint(event: DomainEvent) -> bytes:
@@ -116,12 +121,18 @@ class Partnership:
     """Effective content of every unretracted fact, by event id."""
     retracted: set[str] = field(default_factory=set)
     """Ids of retracted facts."""
-    fingerprints: dict[str, bytes] = field(default_factory=dict)
-    """Digest of every recorded event (facts and corrections) by event id."""
+    recorded: dict[str, DomainEvent] = field(default_factory=dict)
+    """Every recorded event (facts and corrections) by event id, as recorded: a re-recording
+    is compared with it by :func:`fingerprint` (digests are computed only when an id repeats)."""
     last_named: dict[str, dt.date] = field(default_factory=dict)
     """Latest valid date of a fact naming each school (an upper bound after corrections)."""
     latest: dt.date | None = None
     """Latest valid date of any fact (an upper bound after corrections)."""
+
+    @property
+    def fingerprints(self) -> dict[str, bytes]:
+        """Digest (:func:`fingerprint`) of every recorded event by event id."""
+        return {event_id: fingerprint(event) for event_id, event in self.recorded.items()}
 
     # ------------------------------------------------------------------ decide
 
@@ -131,9 +142,9 @@ class Partnership:
         Returns False when it is an exact duplicate of an already recorded event (store nothing),
         True when it should be recorded; raises a :class:`DomainRuleViolation` otherwise.
         """
-        seen = self.fingerprints.get(event.event_id)
+        seen = self.recorded.get(event.event_id)
         if seen is not None:
-            if seen == fingerprint(event):
+            if seen is event or fingerprint(seen) == fingerprint(event):
                 return False
             raise DuplicateEventId(
                 event.event_id, self.partnership_id,
@@ -143,6 +154,38 @@ class Partnership:
             self._decide_change(event)
         else:
             self._check_fact(event)
+        return True
+
+    def admit(self, event: DomainEvent) -> bool:
+        """:meth:`decide`, then :meth:`apply` if the event is to be recorded (same outcome).
+
+        The common case, a new club session or training naming one member school, is checked
+        and folded inline (formed, not dissolved, the school a member on the day); anything else,
+        including every event those checks do not accept, goes through :meth:`decide`, which
+        raises the violation.
+        """
+        if type(event) in _ONE_SCHOOL_ACTIVITY:
+            event_id = event.event_id
+            day = event.occurred_on
+            formed = self.formed_on
+            dissolved = self.dissolved_on
+            if (event_id not in self.recorded and formed is not None and formed <= day
+                    and (dissolved is None or day <= dissolved)):
+                school_id: str = event.school_id  # type: ignore[union-attr]
+                for m in self.memberships.get(school_id, ()):
+                    if m.joined_on <= day and (m.left_on is None or day <= m.left_on):
+                        self.recorded[event_id] = event
+                        self.facts[event_id] = event  # type: ignore[assignment]
+                        latest = self.latest
+                        if latest is None or day > latest:
+                            self.latest = day
+                        last = self.last_named.get(school_id)
+                        if last is None or last < day:
+                            self.last_named[school_id] = day
+                        return True
+        if not self.decide(event):
+            return False
+        self.apply(event)
         return True
 
     def _violation(self, cls: type[DomainRuleViolation], event: DomainEvent, reason: str) -> None:
@@ -264,7 +307,20 @@ class Partnership:
 
     def apply(self, event: DomainEvent) -> None:
         """Fold an accepted event into the state."""
-        self.fingerprints[event.event_id] = fingerprint(event)
+        event_id = event.event_id
+        self.recorded[event_id] = event
+        if type(event) in _ONE_SCHOOL_ACTIVITY:
+            # What _apply_fact does for these: note the dates, nothing structural.
+            self.facts[event_id] = event  # type: ignore[assignment]
+            day = event.occurred_on
+            latest = self.latest
+            if latest is None or day > latest:
+                self.latest = day
+            school_id: str = event.school_id  # type: ignore[union-attr]
+            last = self.last_named.get(school_id)
+            if last is None or last < day:
+                self.last_named[school_id] = day
+            return
         if isinstance(event, EventRetracted):
             target = self.facts[event.target_event_id]
             if isinstance(target, _STRUCTURAL):

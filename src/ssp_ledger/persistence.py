@@ -11,7 +11,10 @@ Backends are eventsourcing's own: ``eventsourcing.popo`` (memory), ``eventsourci
 (default, a file) and ``eventsourcing.postgres``; :func:`store_env` turns a location into the
 environment eventsourcing expects. On PostgreSQL the application recorder is
 :class:`ssp_ledger.postgres.LedgerPostgresRecorder` (eventsourcing's, with large batches sent
-without psycopg's pipeline mode).
+without psycopg's pipeline mode); on SQLite it is :class:`LedgerSQLiteRecorder` (eventsourcing's,
+plus batch inserts and reads of plain rows, which the ledger uses with :class:`BatchEncoder` and
+:meth:`MsgspecMapper.decode_rows`: the same bytes and records as the generic interface, without
+an eventsourcing object and a ``UUID`` per row).
 
 Projection checkpoints (:class:`Checkpoint`) live in the same database as the events, written by
 :class:`CheckpointRecorder` subclasses of eventsourcing's tracking recorders so that a
@@ -27,7 +30,7 @@ import random
 import time
 import uuid
 from abc import abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -45,7 +48,13 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 from eventsourcing.popo import POPOFactory, POPOTrackingRecorder
-from eventsourcing.sqlite import SQLiteCursor, SQLiteFactory, SQLiteTrackingRecorder
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteCursor,
+    SQLiteDatastore,
+    SQLiteFactory,
+    SQLiteTrackingRecorder,
+)
 from eventsourcing.utils import get_topic
 
 from ssp_ledger.events import EVENT_TYPES, DomainEvent, Event, EventCorrected
@@ -54,9 +63,11 @@ __all__ = [
     "ENV_LOCATION",
     "GENESIS",
     "Backend",
+    "BatchEncoder",
     "Checkpoint",
     "CheckpointRecorder",
     "LedgerApplication",
+    "LedgerSQLiteRecorder",
     "MsgspecMapper",
     "MsgspecTranscoder",
     "POPOCheckpointRecorder",
@@ -66,6 +77,7 @@ __all__ = [
     "create_with_retries",
     "record_hash",
     "store_env",
+    "stream_hash",
     "stream_id",
     "tracking_name",
 ]
@@ -123,32 +135,77 @@ def _versions(event: Event) -> dict[str, int]:
     return out
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# Last conversion each way: the records of a batch share one recorded time, so a batch (and a
+# read of it) converts it once. One tuple each, replaced whole (safe across threads).
+_last_to_us: tuple[dt.datetime | None, int] = (None, 0)
+_last_from_us: tuple[int, dt.datetime] = (0, _EPOCH)
+
+
 def _to_us(moment: dt.datetime) -> int:
+    global _last_to_us  # a one-entry memo
+    last = _last_to_us
+    if moment is last[0]:
+        return last[1]
     if moment.tzinfo is None:
         msg = "recorded_at must be timezone-aware (UTC)"
         raise ValueError(msg)
-    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    delta = moment - _EPOCH
+    us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    _last_to_us = (moment, us)
+    return us
 
 
 def _from_us(us: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
+    global _last_from_us  # a one-entry memo
+    last = _last_from_us
+    if us == last[0]:
+        return last[1]
+    moment = _EPOCH + dt.timedelta(microseconds=us)
+    _last_from_us = (us, moment)
+    return moment
+
+
+#: ``topic + NUL`` as hashed by :func:`record_hash`, per topic.
+_TOPIC_KEYS: dict[str, bytes] = {}
+# The 16 bytes of the last stream hashed (rows of one stream come in runs).
+_last_stream: tuple[uuid.UUID | None, bytes] = (None, b"")
+
+
+def _topic_key(topic: str) -> bytes:
+    key = _TOPIC_KEYS.get(topic)
+    if key is None:
+        key = topic.encode() + b"\x00"
+        if len(_TOPIC_KEYS) < 1_024:
+            _TOPIC_KEYS[topic] = key
+    return key
+
+
+def stream_hash(stream: bytes, version: int, topic: str, plain_state: bytes) -> bytes:
+    """:func:`record_hash` from the 16 bytes of the stream id and a row's other parts."""
+    return hashlib.sha256(
+        b"".join((stream, version.to_bytes(8, "big"), _topic_key(topic), plain_state))
+    ).digest()
 
 
 def record_hash(stored: StoredEvent, plain_state: bytes) -> bytes:
     """SHA-256 over a record's identity and plaintext state (which contains ``prev_hash``).
 
     Covering originator id, version and topic means a row moved, renumbered or retyped no longer
-    matches its successor's ``prev_hash``.
+    matches its successor's ``prev_hash``. The digest is of ``stream id (16 bytes) || version
+    (8 bytes, big-endian) || topic (UTF-8) || NUL || plaintext state``.
     """
-    h = hashlib.sha256()
+    global _last_stream  # a one-entry memo
     oid = stored.originator_id
-    h.update(oid.bytes if isinstance(oid, uuid.UUID) else uuid.UUID(oid).bytes)
-    h.update(stored.originator_version.to_bytes(8, "big"))
-    h.update(stored.topic.encode())
-    h.update(b"\x00")
-    h.update(plain_state)
-    return h.digest()
+    last = _last_stream
+    if oid is last[0]:
+        key = last[1]
+    elif isinstance(oid, uuid.UUID):
+        key = oid.bytes
+        _last_stream = (oid, key)
+    else:
+        key = uuid.UUID(oid).bytes
+    return stream_hash(key, stored.originator_version, stored.topic, plain_state)
 
 
 class MsgspecTranscoder(Transcoder):
@@ -167,6 +224,15 @@ class MsgspecTranscoder(Transcoder):
         return self._decoder.decode(data)
 
 
+#: Stored row of the SQLite fast paths: (rowid, originator id as hex, version, topic, state).
+Row = tuple[int, str, int, str, bytes]
+
+#: msgpack header of a 32-byte ``bin`` (every ``prev_hash``).
+_BIN32 = b"\xc4\x20"
+#: msgpack header of a 4-element array (the envelope, ``array_like``).
+_ARRAY4 = b"\x94"
+
+
 class MsgspecMapper(Mapper[uuid.UUID]):
     """Maps :class:`Recorded` envelopes to and from eventsourcing ``StoredEvent`` rows."""
 
@@ -180,6 +246,20 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         self._topics = {cls: get_topic(cls) for cls in EVENT_TYPES.values()}
         self._names = {topic: cls.__name__ for cls, topic in self._topics.items()}
         self._current = {name: cls.class_version for name, cls in EVENT_TYPES.items()}
+        # Fast paths (see BatchEncoder and decode_rows). Corrections are left to the general
+        # code: their envelope's versions depend on the replacement, and they may need upcasting.
+        #   class -> (topic, msgpack of the envelope's versions map)
+        self._envelope_parts: dict[type, tuple[str, bytes]] = {}
+        #   topic -> (decode of the current class, the versions map a current row carries)
+        self._fast_decoders: dict[str, tuple[Callable[[Any], Any], dict[str, int]]] = {}
+        for name, cls in EVENT_TYPES.items():
+            if cls is EventCorrected:
+                continue
+            versions = {name: cls.class_version} if cls.class_version > 1 else {}
+            topic = self._topics[cls]
+            self._envelope_parts[cls] = (topic, self._encoder.encode(versions))
+            self._fast_decoders[topic] = (self._event_decoders[name].decode, versions)
+        self._uuids: dict[str, uuid.UUID] = {}
 
     # -- encode
 
@@ -194,16 +274,11 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                 event=msgspec.Raw(self._encoder.encode(event)),
             )
         )
-        state = plain
-        if self.compressor:
-            state = self.compressor.compress(state)
-        if self.cipher:
-            state = self.cipher.encrypt(state)
         stored = StoredEvent(
             originator_id=recorded.originator_id,
             originator_version=recorded.originator_version,
             topic=self._topics[type(event)],
-            state=state,
+            state=self.seal(plain),
         )
         return stored, plain
 
@@ -211,16 +286,43 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         """eventsourcing's Mapper interface: encode a :class:`Recorded`."""
         return self.encode(domain_event)[0]
 
+    def seal(self, plain: bytes) -> bytes:
+        """The stored form of a plaintext state (compressed, then encrypted, when configured)."""
+        state = plain
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
+        return state
+
+    def batch_encoder(self, recorded_at: dt.datetime) -> BatchEncoder:
+        """An encoder of the records of one batch, all recorded at ``recorded_at``."""
+        return BatchEncoder(self, recorded_at)
+
     # -- decode
 
-    def plaintext(self, stored: StoredEvent) -> bytes:
-        """The plaintext state of a stored row (undoing cipher and compression)."""
-        state = stored.state
+    def unseal(self, state: bytes) -> bytes:
+        """The plaintext of a stored state (undoing cipher and compression)."""
         if self.cipher:
             state = self.cipher.decrypt(state)
         if self.compressor:
             state = self.compressor.decompress(state)
         return state
+
+    def plaintext(self, stored: StoredEvent) -> bytes:
+        """The plaintext state of a stored row (undoing cipher and compression)."""
+        return self.unseal(stored.state)
+
+    def stream_uuid(self, originator_id: str | uuid.UUID) -> uuid.UUID:
+        """The UUID of a stored originator id (one object per stream, reused)."""
+        if isinstance(originator_id, uuid.UUID):
+            return originator_id
+        found = self._uuids.get(originator_id)
+        if found is None:
+            found = uuid.UUID(originator_id)
+            if len(self._uuids) < 100_000:
+                self._uuids[originator_id] = found
+        return found
 
     def decode(self, stored: StoredEvent, plain: bytes | None = None) -> Recorded:
         """Rebuild the :class:`Recorded` envelope of a stored row, upcasting old versions."""
@@ -254,6 +356,41 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         """eventsourcing's Mapper interface: decode to a :class:`Recorded`."""
         return self.decode(stored_event)
 
+    def decode_rows(self, rows: Iterable[Row]) -> Iterator[tuple[int, Recorded]]:
+        """(rowid, record) of raw rows, as :meth:`decode` would give them, without building an
+        eventsourcing ``Notification`` and a ``UUID`` per row.
+
+        A row of a current-version event (every row but corrections and rows stored by older
+        code) is decoded here; any other row, or one that fails here, goes through
+        :meth:`decode`, which upcasts, or raises its usual error.
+        """
+        env_decode = self._envelope_decoder.decode
+        fast = self._fast_decoders
+        uuids = self._uuids
+        sealed = bool(self.cipher or self.compressor)
+        last_us: int | None = None
+        recorded_at = _EPOCH
+        for rowid, oid, version, topic, state in rows:
+            try:
+                env = env_decode(self.unseal(state) if sealed else state)
+                decode_event, versions = fast[topic]
+                if env.versions != versions:
+                    raise _NotFast  # leave it to decode()
+                us = env.recorded_at_us
+                if us != last_us:
+                    recorded_at = _from_us(us)
+                    last_us = us
+                rec = Recorded(
+                    originator_id=uuids[oid],
+                    originator_version=version,
+                    recorded_at=recorded_at,
+                    prev_hash=env.prev_hash,
+                    event=decode_event(env.event),
+                )
+            except Exception:  # decode() redoes it, and raises the right error
+                rec = self.decode(StoredEvent(self.stream_uuid(oid), version, topic, state))
+            yield rowid, rec
+
     def _upcast(self, name: str, env: _Envelope) -> DomainEvent:
         state: dict[str, Any] = self.transcoder.decode(env.event)
         _upcast_state(EVENT_TYPES[name], state, env.versions.get(name, 1))
@@ -264,11 +401,140 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         return msgspec.convert(state, type=EVENT_TYPES[name])  # type: ignore[return-value]
 
 
+class _NotFast(Exception):  # an internal signal, never escapes
+    """A row the fast decoding path leaves to :meth:`MsgspecMapper.decode`."""
+
+
+class BatchEncoder:
+    """Encodes the records of one batch (one recorded time) into stored states and hashes.
+
+    Gives the bytes :meth:`MsgspecMapper.encode` and :func:`record_hash` give, without building
+    a :class:`Recorded` and a ``StoredEvent`` per event or encoding the envelope through msgspec:
+    the envelope of a non-correction is its 4-array header, the msgpack of its class's versions
+    map and of the batch's recorded time (the same for every event of the class in the batch),
+    the 32-byte ``prev_hash`` and the event's msgpack. Corrections (and anything unusual) take
+    the general path.
+    """
+
+    def __init__(self, mapper: MsgspecMapper, recorded_at: dt.datetime) -> None:
+        self._mapper = mapper
+        self.recorded_at = recorded_at
+        self._us = mapper._encoder.encode(_to_us(recorded_at))
+        self._encode_event = mapper._encoder.encode
+        self._sealed = bool(mapper.compressor or mapper.cipher)
+        self._heads: dict[type, tuple[str, bytes, bytes]] = {}
+
+    def _head(self, cls: type) -> tuple[str, bytes, bytes] | None:
+        parts = self._mapper._envelope_parts.get(cls)
+        if parts is None:
+            return None
+        topic, versions = parts
+        head = self._heads[cls] = (topic, _topic_key(topic), _ARRAY4 + versions + self._us)
+        return head
+
+    def encode(self, stream: uuid.UUID, stream_bytes: bytes, version: int, prev_hash: bytes,
+               event: DomainEvent) -> tuple[str, bytes, bytes]:
+        """``(topic, stored state, record hash)`` of ``event`` at ``version`` of ``stream``.
+
+        ``stream_bytes`` is ``stream.bytes``, which the caller keeps per stream.
+        """
+        head = self._heads.get(type(event)) or self._head(type(event))
+        if head is None or len(prev_hash) != 32:
+            row, plain = self._mapper.encode(Recorded(
+                originator_id=stream, originator_version=version, recorded_at=self.recorded_at,
+                prev_hash=prev_hash, event=event))
+            return row.topic, row.state, record_hash(row, plain)
+        topic, topic_key, envelope = head
+        plain = b"".join((envelope, _BIN32, prev_hash, self._encode_event(event)))
+        digest = hashlib.sha256(
+            b"".join((stream_bytes, version.to_bytes(8, "big"), topic_key, plain))).digest()
+        return topic, self._mapper.seal(plain) if self._sealed else plain, digest
+
+
 def _upcast_state(cls: type[Event], state: dict[str, Any], from_version: int) -> None:
     """Apply ``upcast_vN_vN+1`` static methods until ``state`` matches ``cls.class_version``."""
     while from_version < cls.class_version:
         getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
         from_version += 1
+
+
+class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+    """eventsourcing's SQLite application recorder, with the ledger's fast paths.
+
+    The table and every inherited method are eventsourcing's; this adds:
+
+    * one ``UUID`` per stream: :meth:`convert_originator_id` remembers the ids it made, so
+      reading a notification or a stream no longer parses a UUID from hex per row;
+    * :meth:`insert_rows`: a batch of plain tuples in one ``executemany`` in one transaction,
+      the notification ids taken from ``last_insert_rowid()`` (a write transaction holds
+      SQLite's write lock, so the rowids of its inserts are consecutive);
+    * :meth:`select_rows` / :meth:`select_stream_rows`: rows as plain tuples, for
+      :meth:`MsgspecMapper.decode_rows`, without a ``Notification`` or ``StoredEvent`` per row.
+
+    Set by :func:`store_env` for SQLite files; the ledger falls back to the generic recorder
+    interface on any other recorder.
+    """
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"
+                 ) -> None:
+        super().__init__(datastore, events_table_name)
+        self._ids: dict[str, uuid.UUID | str] = {}
+        table = self.events_table_name
+        self._select_rows = (f"SELECT rowid, originator_id, originator_version, topic, state "
+                             f"FROM {table} WHERE rowid>=? ORDER BY rowid LIMIT ?")
+        self._select_rows_until = (f"SELECT rowid, originator_id, originator_version, topic, "
+                                   f"state FROM {table} WHERE rowid>=? AND rowid<=? "
+                                   f"ORDER BY rowid LIMIT ?")
+        self._select_stream_rows = (f"SELECT rowid, originator_id, originator_version, topic, "
+                                    f"state FROM {table} WHERE originator_id=? AND "
+                                    f"originator_version>? ORDER BY originator_version")
+
+    def convert_originator_id(self, originator_id: str) -> uuid.UUID | str:
+        """eventsourcing's conversion, made once per stream."""
+        found = self._ids.get(originator_id)
+        if found is None:
+            found = super().convert_originator_id(originator_id)
+            if len(self._ids) < 100_000:
+                self._ids[originator_id] = found
+        return found
+
+    def insert_rows(self, rows: list[tuple[str, int, str, bytes]]) -> list[int]:
+        """Insert ``(originator_id hex, version, topic, state)`` rows atomically; their ids.
+
+        Raises eventsourcing's ``IntegrityError`` (nothing stored) when a row's
+        ``(originator_id, version)`` exists, e.g. after a concurrent append to the stream.
+        """
+        if not rows:
+            return []
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(self.insert_events_statement, rows)
+            c.execute("SELECT last_insert_rowid()")
+            last = int(c.fetchone()[0])
+        return list(range(last - len(rows) + 1, last + 1))
+
+    def select_rows(self, start: int, limit: int, stop: int | None = None) -> list[Row]:
+        """Up to ``limit`` rows from notification id ``start`` (to ``stop``), in order."""
+        with self.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None
+            if stop is None:
+                cursor.execute(self._select_rows, (start, limit))
+            else:
+                cursor.execute(self._select_rows_until, (start, stop, limit))
+            rows: list[Row] = cursor.fetchall()
+        return rows
+
+    def select_stream_rows(self, originator_id: str, gt: int = 0) -> list[Row]:
+        """The rows of one stream (``originator_id`` as stored: hex) after version ``gt``."""
+        with self.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None
+            cursor.execute(self._select_stream_rows, (originator_id, gt))
+            rows: list[Row] = cursor.fetchall()
+        return rows
+
+
+_SQLITE_RECORDER_TOPIC = "ssp_ledger.persistence:LedgerSQLiteRecorder"
 
 
 class LedgerApplication(Application[uuid.UUID]):
@@ -385,8 +651,11 @@ def store_env(location: str | Path, extra: Mapping[str, str] | None = None) -> d
     backend = backend_of(text)
     if text == ENV_LOCATION:
         env = {}
-        if backend == "postgres" and "APPLICATION_RECORDER_TOPIC" not in os.environ:
-            env["APPLICATION_RECORDER_TOPIC"] = _POSTGRES_RECORDER_TOPIC
+        if "APPLICATION_RECORDER_TOPIC" not in os.environ:
+            if backend == "postgres":
+                env["APPLICATION_RECORDER_TOPIC"] = _POSTGRES_RECORDER_TOPIC
+            elif backend == "sqlite":
+                env["APPLICATION_RECORDER_TOPIC"] = _SQLITE_RECORDER_TOPIC
     elif backend == "memory":
         env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
     elif backend == "postgres":
@@ -413,6 +682,7 @@ def store_env(location: str | Path, extra: Mapping[str, str] | None = None) -> d
     else:
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "APPLICATION_RECORDER_TOPIC": _SQLITE_RECORDER_TOPIC,
             "SQLITE_DBNAME": text,
             "SQLITE_LOCK_TIMEOUT": "30",
         }
