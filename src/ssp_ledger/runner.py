@@ -28,14 +28,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Self
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification
+from eventsourcing.persistence import IntegrityError
 
-from ssp_ledger.application import READ_BATCH, Ledger, fit_checkpoint, utc_now
+from ssp_ledger.application import Ledger, fit_checkpoint, utc_now
 from ssp_ledger.errors import LedgerError, UnknownProjection
 from ssp_ledger.persistence import Checkpoint, Clock, Recorded, record_hash, tracking_name
 from ssp_ledger.projection import (
@@ -223,32 +223,28 @@ class ProjectionRunner:
         """Apply every record stored after :attr:`position` (at most ``limit``), checkpointing
         every ``checkpoint_every`` records and (unless ``commit`` is false) at the end; return
         how many were applied."""
-        recorder = self.ledger._app.recorder
-        decode = self.ledger._app.decode_notification
-        applied = 0
         with paused_gc():  # as in ProjectionSet.process_all: no cycles, millions of objects
-            applied = self._catch_up(recorder, decode, limit)
+            applied = self._catch_up(limit)
         if commit:
             self.commit()
         return applied
 
-    def _catch_up(self, recorder: ApplicationRecorder, decode: Callable[[Notification], Recorded],
-                  limit: int | None) -> int:
+    def _catch_up(self, limit: int | None) -> int:
         applied = 0
-        while not self._stop.is_set() and (limit is None or applied < limit):
-            size = READ_BATCH if limit is None else min(READ_BATCH, limit - applied)
-            rows = recorder.select_notifications(self._set.position + 1, size)
-            if not rows:
-                break
-            for row in rows:
-                if self._stop.is_set():
-                    break
+        while True:
+            adopted = False
+            # Ledger.read: the store's fastest read path (plain rows and msgspec on SQLite)
+            for position, recorded in self.ledger.read(self._set.position + 1):
+                if self._stop.is_set() or (limit is not None and applied >= limit):
+                    return applied
                 before = self._set.position
-                self._apply(row.id, decode(row))
+                self._apply(position, recorded)
                 applied += self._set.position > before
-                if self._set.position != row.id:
-                    break  # adopted another runner's checkpoint: select again from there
-        return applied
+                if self._set.position != position:
+                    adopted = True  # another runner's further checkpoint: read on from there
+                    break
+            if not adopted:
+                return applied
 
     def follow(self, *, timeout: float | None = None, idle: float = 1.0,
                poll_interval: float = 0.1) -> int:

@@ -24,7 +24,7 @@ from ssp_ledger.projection import ProjectionSet, Query
 from ssp_ledger.synthetic import SyntheticConfig, generate
 from tests.integration.ledger_cases import REPORTS, figures
 
-CHECKPOINT_EVERY = 2_500
+CHECKPOINT_EVERY = 500  # ~30 checkpoints: the runner is still busy when the first one is seen
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
