@@ -197,6 +197,9 @@ class Ledger:
         self.checkpoint_note = ""
         """Why the checkpoint was or was not used."""
         self._use_checkpoint = checkpoint is not None
+        self.known_at_start = 0
+        """Log position the latest known-at view started from: a mark or the saved checkpoint
+        (0: folded from the start)."""
 
     # ------------------------------------------------------------------ construction
 
@@ -496,16 +499,27 @@ class Ledger:
         ``known_at`` at or after the latest recorded time up to ``m``, since no record before
         ``m`` is then skipped. Marks are log positions, not valid dates, so a back-dated event
         (always a later position) can never make one stale.
+
+        The saved checkpoint named by :attr:`checkpoint` is such a mark too, kept in the store
+        (so it serves other processes, e.g. every ``ssp-ledger report --known-at``): it holds
+        every record up to its position and the latest recorded time among them.
         """
         usable = [m for m in self._marks if m.latest <= known_at]
         mark = max(usable, key=lambda m: m.position) if usable else None
-        if mark is not None:
+        view: ProjectionSet | None = None
+        latest: dt.datetime | None = None
+        if self.checkpoint is not None and self._use_checkpoint:
+            saved, _ = restore_checkpoint(self._app, self.checkpoint, self._factories,
+                                          self._load)
+            if (saved is not None and saved.latest is not None and saved.latest <= known_at
+                    and (mark is None or saved.position > mark.position)):
+                view, latest = saved, saved.latest
+        if view is None and mark is not None:
             view = ProjectionSet.restore(mark.state, self._load)
-            latest: dt.datetime | None = mark.latest
-        else:
+            latest = mark.latest
+        if view is None:
             view = ProjectionSet(self._factories, self._load)
-            latest = None
-        start = view.position
+        start = self.known_at_start = view.position
         complete = True
         with paused_gc():
             for position, recorded in self.read(view.position + 1):
