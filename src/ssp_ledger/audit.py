@@ -22,7 +22,13 @@ from eventsourcing.persistence import Notification
 from ssp_ledger.application import READ_BATCH, Ledger
 from ssp_ledger.events import EventCorrected, EventRetracted
 from ssp_ledger.periods import parse_period
-from ssp_ledger.persistence import GENESIS, LedgerApplication, record_hash, stream_id
+from ssp_ledger.persistence import (
+    GENESIS,
+    LedgerApplication,
+    LedgerSQLiteRecorder,
+    record_hash,
+    stream_id,
+)
 from ssp_ledger.projection import Cell, Explainable, Query, Table
 
 __all__ = [
@@ -103,9 +109,21 @@ class VerifyReport:
 
 
 def _rows(app: LedgerApplication) -> Iterator[Notification]:
+    recorder = app.recorder
     start = 1
+    if isinstance(recorder, LedgerSQLiteRecorder):
+        # plain rows, one UUID per stream (eventsourcing parses one per row)
+        stream_uuid = app.msgspec_mapper.stream_uuid
+        while True:
+            raw = recorder.select_rows(start, READ_BATCH)
+            if not raw:
+                return
+            for rowid, oid, version, topic, state in raw:
+                yield Notification(id=rowid, originator_id=stream_uuid(oid),
+                                   originator_version=version, topic=topic, state=state)
+            start = raw[-1][0] + 1
     while True:
-        rows = app.recorder.select_notifications(start, READ_BATCH)
+        rows = recorder.select_notifications(start, READ_BATCH)
         if not rows:
             return
         yield from rows
@@ -125,7 +143,7 @@ def verify(ledger: Ledger, expected: Digest | None = None) -> VerifyReport:
     contiguous, and (given ``expected``) the log up to its position folds to its head."""
     app = ledger._app
     mapper = app.msgspec_mapper
-    streams: dict[str, _StreamState] = {}
+    streams: dict[object, _StreamState] = {}  # by originator id as the recorder gives it
     problems: list[Problem] = []
     fold = GENESIS
     checked = 0
@@ -139,8 +157,10 @@ def verify(ledger: Ledger, expected: Digest | None = None) -> VerifyReport:
         fold = hashlib.sha256(fold + h).digest()
         if expected is not None and row.id == expected.position:
             at_expected = Digest(row.id, fold.hex())
-        key = str(row.originator_id)
-        state = streams.setdefault(key, _StreamState())
+        state = streams.get(row.originator_id)
+        if state is None:
+            state = streams[row.originator_id] = _StreamState()
+        key = row.originator_id
         where = f"stream {key} version {row.originator_version}"
         try:
             rec = mapper.decode(row, plain)

@@ -32,6 +32,7 @@ import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -88,6 +89,7 @@ STREAM_NAMESPACE = uuid.UUID("6f1d3f8e-6c43-5b1e-9f0e-5c2b8a4e7a10")
 GENESIS = b"\x00" * 32
 
 
+@lru_cache(maxsize=65_536)  # pure; verify and _head ask for the same few streams over and over
 def stream_id(partnership_id: str) -> uuid.UUID:
     """The eventsourcing originator id of a partnership's stream (a stable UUIDv5)."""
     return uuid.uuid5(STREAM_NAMESPACE, partnership_id)
