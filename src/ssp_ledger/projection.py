@@ -277,16 +277,48 @@ class Series:
 
     def _build(self) -> None:
         width = self.width
+        # Net the pending entries per day, in day order.
+        pending: dict[int, list[int]] = {}
+        for day, values in zip(self._days, self._values, strict=True):
+            row = pending.get(day)
+            if row is None:
+                pending[day] = list(values)
+            else:
+                for j in range(width):
+                    row[j] += values[j]
+        self._days = array("i")
+        self._values = []
+        keys = self._keys
+        days = sorted(pending)
+        if not keys or days[0] > keys[-1]:
+            # Every pending day is after the merged ones (a replay in date order, mostly):
+            # extend the prefix sums in place instead of re-merging them.
+            prefix = self._prefix
+            running = prefix[len(prefix) - width:].tolist()
+            for day in days:
+                row = pending[day]
+                if not any(row):  # entries that cancelled out leave no day behind
+                    continue
+                for j in range(width):
+                    running[j] += row[j]
+                keys.append(day)
+                prefix.extend(running)
+            return
+        self._merge(pending)
+
+    def _merge(self, pending: dict[int, list[int]]) -> None:
+        """Merge netted pending rows into the prefix sums where their days interleave."""
+        width = self.width
         prefix = self._prefix
         rows: dict[int, list[int]] = {}
         base = 0
         for day in self._keys:
             rows[day] = [prefix[base + width + j] - prefix[base + j] for j in range(width)]
             base += width
-        for day, values in zip(self._days, self._values, strict=True):
+        for day, values in pending.items():
             row = rows.get(day)
             if row is None:
-                rows[day] = list(values)
+                rows[day] = values
             else:
                 for j in range(width):
                     row[j] += values[j]
@@ -300,8 +332,6 @@ class Series:
             out.extend(running)
         self._keys = keys
         self._prefix = out
-        self._days = array("i")
-        self._values = []
 
     def upto_ordinal(self, ordinal: int) -> tuple[int, ...]:
         """:meth:`upto` for a day given as ``date.toordinal()``."""
