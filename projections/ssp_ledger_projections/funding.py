@@ -8,9 +8,22 @@ difference of the cumulative amount so that consecutive periods add up to the wh
 consecutive months at a constant level therefore receive exactly the annual amount, leap year or
 not.
 
-The funding gap compares this with the staff-time cost over the same window: Funding owns a
-:class:`~ssp_ledger_projections.staff_time_cost.StaffTimeCost`, feeds it every fact and reads its
-total; ``funding_gap_pence = staff_cost_pence - received_pence``.
+The funding gap compares this with the staff-time cost over the same window, read from a
+:class:`~ssp_ledger_projections.staff_time_cost.StaffTimeCost` (which also indexes the
+``FundingChanged`` facts the levels come from); ``funding_gap_pence = staff_cost_pence -
+received_pence``. Which one:
+
+* in a :class:`~ssp_ledger.projection.ProjectionSet` that also has ``staff_time_cost``, the set
+  calls :meth:`Funding.attach` with its projections and Funding reads that one: the set feeds it
+  every fact, so Funding keeps no state of its own and costs nothing to update;
+* used alone (no such sibling, or ``attach`` never called), Funding owns a private
+  StaffTimeCost and feeds it every fact itself.
+
+Pickling (checkpoints): an attached Funding leaves the shared StaffTimeCost out of its state (it
+is pickled as the set's ``staff_time_cost``) and must be attached again after unpickling, as
+:meth:`ProjectionSet.restore <ssp_ledger.projection.ProjectionSet.restore>` does. Until then it
+*fails loudly*: applying a fact, reporting or explaining raises :class:`RuntimeError` instead of
+answering from an empty staff cost. A standalone Funding pickles its private StaffTimeCost.
 
 :meth:`Funding.explain_fact` lists the changes behind a row (what each received while in force,
 the level of the one in force on the row's last day) and, on period and total rows, the staff-time
@@ -22,9 +35,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from ssp_ledger.events import FundingChanged
+from ssp_ledger.events import CorrectableEvent, FundingChanged
 from ssp_ledger.periods import parse_period, periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
 from ssp_ledger_projections.staff_time_cost import (
@@ -82,18 +95,80 @@ class Funding:
 
     name: ClassVar[str] = "funding"
     groupings: ClassVar[tuple[str, ...]] = ("funding_stream",)
+    sibling: ClassVar[str] = "staff_time_cost"
+    """Name of the projection :meth:`attach` looks for among the set's projections."""
 
     def __init__(self) -> None:
-        self.staff = StaffTimeCost()
-        """The staff-time projection Funding feeds and reads the cost from."""
+        self._own: StaffTimeCost | None = StaffTimeCost()
+        """The private staff-time projection fed by :meth:`apply` (None once attached)."""
+        self._shared: StaffTimeCost | None = None
+        """The set's ``staff_time_cost`` once attached (fed by the set, not by Funding)."""
+        self._attached = False
+        """Whether Funding reads a shared StaffTimeCost (also after unpickling, until the
+        next :meth:`attach`)."""
+
+    def attach(self, siblings: Mapping[str, object]) -> None:
+        """Read staff cost and funding levels from the set's ``staff_time_cost`` projection.
+
+        Called by :class:`~ssp_ledger.projection.ProjectionSet` with every projection of the set
+        (by name) once they are built or restored, before any fact is applied to them, so the
+        sibling has seen exactly the facts Funding has. When the set has one (a
+        :class:`StaffTimeCost`), Funding drops its private copy and stops feeding it; otherwise
+        it keeps working standalone. Raises RuntimeError when Funding was attached before
+        (then pickled) and the set has no ``staff_time_cost`` to read any more: its private
+        copy is gone, so it could only answer wrong figures.
+        """
+        shared = siblings.get(self.sibling)
+        if isinstance(shared, StaffTimeCost):
+            self._shared = shared
+            self._own = None
+            self._attached = True
+        elif self._attached:
+            msg = (f"funding: was attached to a shared {self.sibling!r} projection, which this "
+                   f"set does not have ({', '.join(sorted(siblings)) or 'no projections'})")
+            raise RuntimeError(msg)
+
+    @property
+    def handles(self) -> tuple[type[CorrectableEvent], ...]:
+        """Event classes Funding reacts to: none once attached (the set feeds the shared
+        StaffTimeCost), else those its private StaffTimeCost needs."""
+        return () if self._attached else StaffTimeCost.handles
+
+    @property
+    def staff(self) -> StaffTimeCost:
+        """The staff-time projection cost and funding levels are read from (shared or own).
+
+        Raises RuntimeError for an attached Funding unpickled and not attached again.
+        """
+        if self._shared is not None:
+            return self._shared
+        if self._own is not None:
+            return self._own
+        msg = (f"funding: attached to a shared {self.sibling!r} projection but not attached "
+               "again after unpickling; call attach() with the projections of its set")
+        raise RuntimeError(msg)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state; an attached Funding leaves the shared StaffTimeCost out (the set pickles
+        it under its own name and attaches it again after restoring)."""
+        return {"_own": self._own, "_attached": self._attached}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._own = state["_own"]
+        self._shared = None
+        self._attached = state["_attached"]
 
     def apply(self, fact: Fact) -> None:
-        """Add the effect of a fact (FundingChanged facts are indexed by the staff projection)."""
-        self.staff.apply(fact)
+        """Add the effect of a fact: fed to the private StaffTimeCost when standalone (it also
+        indexes FundingChanged facts); nothing to do when attached (the set feeds the shared
+        one)."""
+        if self._shared is None:
+            self.staff.apply(fact)
 
     def retract(self, fact: Fact) -> None:
-        """Remove the effect of a fact previously applied."""
-        self.staff.retract(fact)
+        """Remove the effect of a fact previously applied (see :meth:`apply`)."""
+        if self._shared is None:
+            self.staff.retract(fact)
 
     def _levels(self, partnership_id: str | None) -> list[tuple[str, StreamLevels]]:
         """(stream name, levels) of every stream with a change, in the selected partnership(s)."""
@@ -112,7 +187,7 @@ class Funding:
           ``level_in_force_pence`` (its level if it is the change in force on the row's last day,
           else 0) and, where the row has it, ``funding_gap_pence`` (minus what it received);
         * staff-time facts (period rows and ``total``): ``staff_cost_pence`` and
-          ``funding_gap_pence``, the ``total_pence`` the owned
+          ``funding_gap_pence``, the ``total_pence`` the
           :class:`~ssp_ledger_projections.staff_time_cost.StaffTimeCost` explains for the same
           range; facts that only shape the cost (a release, a level deciding funded or hidden)
           are listed with what they received, or with an empty mapping.

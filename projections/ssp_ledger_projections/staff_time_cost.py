@@ -39,8 +39,19 @@ segment and school (the facts of one day taken in event-id order). Both are the 
 sums, so the contributions add up to every row exactly, pence included: no rounding tolerance.
 Funding changes and releases that decide a piece of the row (funded or hidden; where an
 assignment ends) are listed with an empty mapping. To order the facts a series merges into one
-day, the projection keeps their ids (a dictionary slot per activity fact with minutes); reports
-never read them.
+day, the projection keeps their ids (a dictionary slot per activity fact with minutes or
+attendances).
+
+Repeated queries: the total, the period rows and the ``funded`` split of a partnership are read
+from a *cumulative table* (:class:`_CostTable`): the same steps summed over every timeline of the
+partnership for each day from its first to its last change (open assignments accrue after it in
+closed form), so an answer is two look-ups per partnership whatever the number of assignments,
+and equals the piece-by-piece costing exactly. A table is built lazily on the
+:attr:`StaffTimeCost.tables_after`-th such answer after the partnership's last change (before
+that, and for the other groupings, pieces are costed one by one) and dropped by any
+``StaffAssigned``, ``StaffReleased``, ``FundingChanged`` or activity fact of the partnership
+applied or retracted. Tables, timelines and the teaching calendar's per-year counts are caches:
+they are left out when the projection is pickled (checkpoints) and rebuilt on use.
 
 Ties: two ``StaffAssigned`` of one person (or two ``FundingChanged`` of one stream) on the same date
 are ordered by ``event_id``; the greater id is the one in force.
@@ -49,10 +60,13 @@ are ordered by ``event_id``; the greater id is the one in force.
 from __future__ import annotations
 
 import datetime as dt
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple, TypeVar
+from itertools import accumulate
+from operator import add, sub
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from ssp_ledger.events import (
     ClubRun,
@@ -176,6 +190,10 @@ class StreamLevels:
         """Date of the first change, or None when the stream has none."""
         return dt.date.fromordinal(self._days[0]) if self._days else None
 
+    def last_day(self) -> dt.date | None:
+        """Date of the last change, or None when the stream has none."""
+        return dt.date.fromordinal(self._days[-1]) if self._days else None
+
     def in_force(self, day: dt.date) -> FundingChanged | None:
         """The ``FundingChanged`` in force on ``day`` (None before the first)."""
         i = bisect_right(self._days, day.toordinal()) - 1
@@ -236,6 +254,13 @@ class FundingLevels:
     def __init__(self) -> None:
         self._changes: dict[str, dict[str, dict[str, FundingChanged]]] = {}
         self._cache: dict[tuple[str, str], StreamLevels] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_changes": self._changes}  # the StreamLevels cache is rebuilt on use
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._changes = state["_changes"]
+        self._cache = {}
 
     def add(self, event: FundingChanged) -> None:
         """Take a ``FundingChanged`` fact into account."""
@@ -343,6 +368,10 @@ class _Segment:
     """The terms in force, or None for a gap."""
 
 
+_Plan = tuple[tuple[_Segment, ...], dict[str, Series], dict[str, list[dt.date]]]
+"""One person's timeline, activity series by school and each series' days with entries."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Scope:
     """What one row of a report covers, for :meth:`StaffTimeCost.explain_fact`."""
@@ -438,6 +467,229 @@ def _cells(label: str, sums: list[int]) -> tuple[Cell, ...]:
     return (label, *sums, sums[6] // attendances if attendances else None)
 
 
+# --------------------------------------------------------------------------- cumulative tables
+
+
+_ZERO_COLUMNS = (0,) * 8
+
+
+def _packed(values: Iterable[int]) -> Sequence[int]:
+    """``values`` as 8-byte integers (a list if one does not fit)."""
+    kept = list(values)
+    try:
+        return array("q", kept)
+    except OverflowError:
+        return kept
+
+
+class _CostTable:
+    """One partnership's staff-time figures summed over every day up to each day: a total, a
+    period row or the funded/hidden split is two look-ups (O(1)) instead of costing every piece
+    of every timeline.
+
+    Every figure :meth:`StaffTimeCost._collect` sums is a difference of a cumulative integer
+    function anchored at its segment's start (see the module docstring), so it is also the sum
+    of that function's steps over the days of the range, each step funded or hidden by the
+    level in force on its own day. The table holds those steps summed over the partnership,
+    cumulatively, for every day from ``base`` to ``last``: the first and the last day on which
+    anything changes, except the release time of assignments still open after ``last`` (at most
+    one per person), which :meth:`upto` adds in closed form. Hence a difference of two days
+    equals ``_collect`` over the range between them exactly, pence included.
+
+    Columns (one value per day), funded then hidden: release minutes, activity minutes
+    (unattributed ones are hidden), pence of assignments, attendances. Unattributed pence depend
+    on the query's ``default_hourly_cost_pence``: one cumulative column per rate, the rate the
+    table was built for and up to three more, summed by the projection when first asked for
+    (:meth:`StaffTimeCost._unattributed`).
+    """
+
+    __slots__ = ("_by_rate", "_calendar", "base", "last", "rows", "tails")
+
+    def __init__(self, calendar: TeachingCalendar, base: int, last: int, rows: Sequence[int],
+                 tails: list[tuple[int, int, int, bool, int, int]], rate: int,
+                 unattributed: Sequence[int]) -> None:
+        self._calendar = calendar
+        self.base = base
+        """Ordinal of the first day of the table."""
+        self.last = last
+        """Ordinal of its last day; later days change only the open assignments' release."""
+        self.rows = rows
+        """The eight cumulative columns (see the class docstring) row-major: day ``base + i``
+        is ``rows[8 * i:8 * i + 8]``."""
+        self.tails = tails
+        """Assignments open after ``last``: (start ordinal, release minutes per week, hourly
+        cost, funded, release minutes and pence from the start through ``last``)."""
+        self._by_rate: dict[int, Sequence[int]] = {rate: unattributed}
+
+    def unattributed(self, rate: int) -> Sequence[int] | None:
+        """Cumulative pence of unattributed minutes at ``rate`` by day, if summed yet."""
+        return self._by_rate.get(rate)
+
+    def keep(self, rate: int, unattributed: Sequence[int]) -> None:
+        """Remember the unattributed column of another rate (forgetting the oldest of four)."""
+        if len(self._by_rate) >= 4:
+            self._by_rate.pop(next(iter(self._by_rate)))
+        self._by_rate[rate] = unattributed
+
+    def upto(self, ordinal: int, unattributed: Sequence[int]) -> tuple[int, ...]:
+        """The columns summed over every day up to ``ordinal`` (inclusive), with the
+        unattributed pence of one rate and the open assignments' release after ``last``."""
+        if ordinal < self.base:
+            return _ZERO_COLUMNS
+        i = min(ordinal, self.last) - self.base
+        (release_f, release_h, activity_f, activity_h, pence_f, pence_h, seen_f,
+         seen_h) = self.rows[8 * i:8 * i + 8]
+        pence_h += unattributed[i]
+        if ordinal > self.last:
+            for start, per_week, hourly, funded, minutes0, pence0 in self.tails:
+                minutes = per_week * self._calendar.teaching_days_between(start, ordinal) // 5
+                pence = minutes * hourly // 60
+                if funded:
+                    release_f += minutes - minutes0
+                    pence_f += pence - pence0
+                else:
+                    release_h += minutes - minutes0
+                    pence_h += pence - pence0
+        return (release_f, release_h, activity_f, activity_h, pence_f, pence_h, seen_f, seen_h)
+
+    def between(self, start: dt.date | None, end: dt.date,
+                unattributed: Sequence[int]) -> tuple[int, ...]:
+        """The columns over ``[start, end]`` (``start`` None: from the beginning)."""
+        last = end.toordinal()
+        if start is None:
+            return self.upto(last, unattributed)
+        first = start.toordinal()
+        if last < first:
+            return _ZERO_COLUMNS
+        return tuple(map(sub, self.upto(last, unattributed),
+                         self.upto(first - 1, unattributed)))
+
+
+def _total(columns: Sequence[int]) -> list[int]:
+    """The :data:`MEASURES` of :class:`_CostTable` columns."""
+    release_f, release_h, activity_f, activity_h, pence_f, pence_h, seen_f, seen_h = columns
+    return [release_f + release_h, activity_f + activity_h, release_f + activity_f,
+            release_h + activity_h, pence_f, pence_h, pence_f + pence_h, seen_f + seen_h]
+
+
+def _split(columns: Sequence[int]) -> dict[str, list[int]]:
+    """The ``funded`` and ``hidden`` rows (:data:`MEASURES`) of :class:`_CostTable` columns."""
+    release_f, release_h, activity_f, activity_h, pence_f, pence_h, seen_f, seen_h = columns
+    return {
+        "funded": [release_f, activity_f, release_f + activity_f, 0, pence_f, 0, pence_f,
+                   seen_f],
+        "hidden": [release_h, activity_h, 0, release_h + activity_h, 0, pence_h, pence_h,
+                   seen_h],
+    }
+
+
+class _TableBuilder:
+    """Sums the steps of one partnership's timelines into a :class:`_CostTable`; unattributed
+    minutes are costed at ``rate``."""
+
+    def __init__(self, calendar: TeachingCalendar, base: int, last: int, rate: int) -> None:
+        self.calendar = calendar
+        self.base = base
+        self.last = last
+        self.rate = rate
+        size = last - base + 1
+        self.teaching = calendar.teaching_ordinals(base, last)
+        """Teaching days of the table, ascending: release steps are kept by teaching day."""
+        count = len(self.teaching)
+        # Release steps by teaching day: minutes funded, minutes hidden, pence funded, hidden.
+        self.release = [[0] * count for _ in range(4)]
+        # Activity steps by day: minutes, pence and attendances, each funded then hidden.
+        self.activity = [[0] * size for _ in range(6)]
+        self.unattributed = [0] * size
+        """Steps of the pence of unattributed minutes at ``rate``, by day."""
+        self.tails: list[tuple[int, int, int, bool, int, int]] = []
+
+    def release_time(self, a: StaffAssigned, pieces: list[tuple[int, int, bool]],
+                     is_open: bool) -> None:
+        """Steps of ``a``'s release time over its pieces (first and last ordinal, funded),
+        which run back to back from its start."""
+        per_week, rate = a.release_minutes_per_week, a.hourly_cost_pence
+        if not per_week:
+            return
+        teaching = self.teaching
+        done = 0  # teaching days of the assignment before the piece
+        minutes = pence = 0
+        for first, last, funded in pieces:
+            lo = bisect_left(teaching, first)
+            hi = bisect_right(teaching, last)
+            if hi == lo:
+                continue
+            cum_minutes = [per_week * k // 5 for k in range(done, done + hi - lo + 1)]
+            cum_pence = [m * rate // 60 for m in cum_minutes]
+            done += hi - lo
+            minutes, pence = cum_minutes[-1], cum_pence[-1]
+            m_col = self.release[0 if funded else 1]
+            p_col = self.release[2 if funded else 3]
+            m_col[lo:hi] = map(add, m_col[lo:hi], map(sub, cum_minutes[1:], cum_minutes))
+            p_col[lo:hi] = map(add, p_col[lo:hi], map(sub, cum_pence[1:], cum_pence))
+        if is_open:
+            self.tails.append((a.occurred_on.toordinal(), per_week, rate, pieces[-1][2],
+                               minutes, pence))
+
+    def minutes(self, series: Series, days: Sequence[dt.date], anchor: dt.date | None,
+                a: StaffAssigned | None, levels: StreamLevels | None) -> None:
+        """Steps of one series' activity over ``days`` (the days of one stretch with entries,
+        ascending), cumulated from ``anchor``, costed at the terms of ``a`` (None:
+        unattributed, at the builder's rate)."""
+        if not days:
+            return
+        base = (0, 0) if anchor is None else series.upto(anchor - _DAY)
+        funded_m, hidden_m, funded_p, hidden_p, funded_a, hidden_a = self.activity
+        gap_p = self.unattributed
+        rate = self.rate if a is None else a.hourly_cost_pence
+        start = self.base
+        minutes = seen = pence = 0
+        for day in days:
+            upto = series.upto(day)
+            now_minutes, now_seen = upto[0] - base[0], upto[1] - base[1]
+            if now_minutes == minutes and now_seen == seen:
+                continue
+            i = day.toordinal() - start
+            now_pence = now_minutes * rate // 60
+            if a is None:
+                hidden_m[i] += now_minutes - minutes
+                hidden_a[i] += now_seen - seen
+                gap_p[i] += now_pence - pence
+            elif levels is not None and levels.level(day) > 0:
+                funded_m[i] += now_minutes - minutes
+                funded_p[i] += now_pence - pence
+                funded_a[i] += now_seen - seen
+            else:
+                hidden_m[i] += now_minutes - minutes
+                hidden_p[i] += now_pence - pence
+                hidden_a[i] += now_seen - seen
+            minutes, seen, pence = now_minutes, now_seen, now_pence
+
+    def unattributed_column(self) -> Sequence[int]:
+        """Cumulative pence of unattributed minutes at the builder's rate, by day."""
+        return _packed(accumulate(self.unattributed))
+
+    def table(self) -> _CostTable:
+        """The cumulative table of the steps added."""
+        size = self.last - self.base + 1
+        # Teaching days up to each day of the table: where a day reads the release columns.
+        flags = bytearray(size)
+        for ordinal in self.teaching:
+            flags[ordinal - self.base] = 1
+        at = list(accumulate(flags))
+        release = []
+        for steps in self.release:
+            cumulative = [0, *accumulate(steps)]
+            release.append([cumulative[k] for k in at])
+        funded_m, hidden_m, funded_p, hidden_p, funded_a, hidden_a = (
+            list(accumulate(steps)) for steps in self.activity)
+        columns = (release[0], release[1], funded_m, hidden_m, map(add, release[2], funded_p),
+                   map(add, release[3], hidden_p), funded_a, hidden_a)
+        rows = _packed(value for day in zip(*columns, strict=True) for value in day)
+        return _CostTable(self.calendar, self.base, self.last, rows, self.tails, self.rate,
+                          self.unattributed_column())
+
+
 # --------------------------------------------------------------------------- projection
 
 
@@ -452,21 +704,51 @@ class StaffTimeCost:
 
     name: ClassVar[str] = "staff_time_cost"
     groupings: ClassVar[tuple[str, ...]] = ("role", "school", "funding_stream", "staff", "funded")
+    handles: ClassVar[tuple[type[CorrectableEvent], ...]] = (
+        StaffAssigned, StaffReleased, FundingChanged,
+        ClubRun, CompetitionHeld, LeaderTrained, CpdDelivered, ResourceShared)
+    """Event classes this projection reacts to (the set offers it no others)."""
 
     def __init__(self) -> None:
         self.calendar = TeachingCalendar()
         """Teaching-day calendar release time accrues over."""
         self.funding_levels = FundingLevels()
-        """Funding levels per (partnership, stream), shared with the funding projection."""
+        """Funding levels per (partnership, stream). The funding projection reads them (and
+        the costs) from the StaffTimeCost it owns or is attached to, so both always agree."""
+        self.tables_after = 2
+        """Which answer (total, period rows or funded split) of a partnership since its last
+        change builds its cumulative table (see :class:`_CostTable`); earlier ones are costed
+        piece by piece. Building one costs about as much as ten such answers, so a one-off
+        query, or a partnership written to between every two queries, never pays for a table
+        it does not reuse."""
         self._assignments: dict[str, dict[str, dict[str, StaffAssigned]]] = {}
         self._releases: dict[str, dict[str, dict[str, dt.date]]] = {}
         self._activity: dict[str, dict[str, dict[str, Series]]] = {}
         self._live: dict[tuple[str, str, str], int] = {}
-        self._timelines: dict[tuple[str, str], tuple[_Segment, ...]] = {}
         self._same_day: dict[tuple[str, str, str], dict[dt.date, str | dict[str, int]]] = {}
-        """Ids of the activity facts with minutes by (partnership, staff, school) and day, so
-        :meth:`explain_fact` can order the facts a series merges into one day (see
-        :meth:`_note_day`; never read by :meth:`report`)."""
+        """Ids of the activity facts with minutes or attendances by (partnership, staff,
+        school) and day (see :meth:`_note_day`): the days each series has entries on, which a
+        cumulative table walks, and for :meth:`explain_fact` the order of the facts a series
+        merges into one day."""
+        # Derived caches (not pickled; rebuilt on use):
+        self._timelines: dict[tuple[str, str], tuple[_Segment, ...]] = {}
+        self._tables: dict[str, _CostTable] = {}
+        self._misses: dict[str, int] = {}
+        self._first_days: dict[str, dt.date | None] = {}
+
+    _CACHES: ClassVar[tuple[str, ...]] = ("_timelines", "_tables", "_misses", "_first_days")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state without the derived caches (checkpoints stay small)."""
+        state = self.__dict__.copy()
+        for name in self._CACHES:
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for name in self._CACHES:
+            setattr(self, name, {})
 
     # ------------------------------------------------------------------ protocol: updates
 
@@ -494,22 +776,31 @@ class StaffTimeCost:
                 self.funding_levels.remove(event)
         else:
             found = _activity(event)
-            if found is not None:
-                staff, school, minutes, attendances = found
-                self._add_activity(pid, staff, school, event.occurred_on,
-                                   (sign * minutes, sign * attendances), sign)
-                self._note_day(pid, staff, school, event, minutes, sign)
+            if found is None:
+                return  # no staff time: the partnership's caches stay valid
+            staff, school, minutes, attendances = found
+            self._add_activity(pid, staff, school, event.occurred_on,
+                               (sign * minutes, sign * attendances), sign)
+            self._note_day(pid, staff, school, event, minutes, attendances, sign)
+        self._invalidate(pid)
+
+    def _invalidate(self, pid: str) -> None:
+        """Forget what was derived from the partnership's facts (a fact came or went)."""
+        self._tables.pop(pid, None)
+        self._misses.pop(pid, None)
+        self._first_days.pop(pid, None)
 
     def _note_day(self, pid: str, staff: str, school: str, event: CorrectableEvent,
-                  minutes: int, sign: int) -> None:
-        """Keep (or forget) the id of an activity fact with minutes, by series and day.
+                  minutes: int, attendances: int, sign: int) -> None:
+        """Keep (or forget) the id of an activity fact with minutes or attendances, by series
+        and day.
 
         A day with one such fact keeps its id only; a second fact turns the entry into
         ``{id: minutes}`` with the first's minutes left as :data:`_DERIVED` (the day's sum in the
         series less the others), so a day of one fact costs no more than a dictionary slot.
         """
-        if not minutes:
-            return  # facts without minutes move no cumulative figure: nothing to order
+        if not minutes and not attendances:
+            return  # the fact moves no figure: no day to walk, nothing to order
         day, eid = event.occurred_on, event.event_id
         if sign > 0:
             by_day = self._same_day.setdefault((pid, staff, school), {})
@@ -635,12 +926,17 @@ class StaffTimeCost:
         """Earliest assignment start or activity date (one or all partnerships), or None."""
         first: dt.date | None = None
         for pid in self._partnerships(partnership_id):
-            days = [a.occurred_on for by_id in self._assignments.get(pid, {}).values()
-                    for a in by_id.values()]
-            days += [d for by_school in self._activity.get(pid, {}).values()
-                     for s in by_school.values() if (d := s.first_day()) is not None]
-            if days:
-                low = min(days)
+            if pid in self._first_days:
+                low = self._first_days[pid]
+            else:
+                days = [a.occurred_on for by_id in self._assignments.get(pid, {}).values()
+                        for a in by_id.values()]
+                days += [d for by_school in self._activity.get(pid, {}).values()
+                         for s in by_school.values() if (d := s.first_day()) is not None]
+                low = min(days) if days else None
+                if pid in self._assignments or pid in self._activity:
+                    self._first_days[pid] = low  # unknown ids are not remembered
+            if low is not None:
                 first = low if first is None else min(first, low)
         return first
 
@@ -734,10 +1030,151 @@ class StaffTimeCost:
         days = self.calendar.teaching_days(a.occurred_on, day)
         return a.release_minutes_per_week * days // 5
 
+    # ------------------------------------------------------------------ cumulative tables
+
+    def _table(self, pid: str, rate: int) -> tuple[_CostTable, Sequence[int]] | None:
+        """The partnership's cumulative table and its unattributed column at ``rate``; the table
+        is built on the :attr:`tables_after`-th total, period or funded answer since the
+        partnership's last change. None before (answer piece by piece)."""
+        table = self._tables.get(pid)
+        if table is None:
+            if pid not in self._assignments and pid not in self._activity:
+                return None  # nothing to cost (and unknown ids leave no trace)
+            misses = self._misses.get(pid, 0) + 1
+            if misses < self.tables_after:
+                self._misses[pid] = misses
+                return None
+            self._misses.pop(pid, None)
+            table = self._tables[pid] = self._build_table(pid, rate)
+        unattributed = table.unattributed(rate)
+        if unattributed is None:
+            unattributed = self._unattributed(pid, table, rate)
+        return table, unattributed
+
+    def _plan(self, pid: str) -> tuple[list[_Plan], dt.date | None, dt.date | None]:
+        """Each person's timeline, activity series and their days with entries; the first
+        and the last day on which the partnership's figures change (None: never)."""
+        activity = self._activity.get(pid, {})
+        plans: list[_Plan] = []
+        starts: list[dt.date] = []
+        marks: list[dt.date] = []
+        for staff in self._staff_of(pid):
+            timeline = self._timeline(pid, staff)
+            series = activity.get(staff, {})
+            days = {school: sorted(self._same_day.get((pid, staff, school), ()))
+                    for school in series}
+            plans.append((timeline, series, days))
+            for seg in timeline:
+                a = seg.assignment
+                if a is None:
+                    continue
+                starts.append(a.occurred_on)
+                if seg.end is not None:
+                    marks.append(seg.end)
+                levels = self._stream_of(pid, a)
+                if levels is not None and (changed := levels.last_day()) is not None:
+                    marks.append(changed)  # the level in force after the table stays put
+            for on in days.values():
+                if on:
+                    starts.append(on[0])
+                    marks.append(on[-1])
+        if not starts:
+            return plans, None, None
+        return plans, min(starts), max([*starts, *marks])
+
+    def _walk(self, pid: str, plans: list[_Plan], horizon: dt.date, builder: _TableBuilder,
+              *, unattributed_only: bool = False) -> None:
+        """Add the steps of every timeline through ``horizon`` to ``builder`` (only those of
+        the stretches outside any assignment when ``unattributed_only``)."""
+        for timeline, series, days in plans:
+            for seg in timeline:
+                a = seg.assignment
+                end = horizon if seg.end is None else seg.end
+                if a is None:
+                    for school, s in series.items():
+                        on = days[school]
+                        lo = 0 if seg.start is None else bisect_left(on, seg.start)
+                        builder.minutes(s, on[lo:bisect_right(on, end)], seg.start, None, None)
+                    continue
+                if unattributed_only:
+                    continue
+                start = a.occurred_on
+                levels = self._stream_of(pid, a)
+                bounds = [start, *levels.changes_in(start, end)] if levels is not None else [start]
+                lasts = [*(b - _DAY for b in bounds[1:]), end]
+                pieces = [(b.toordinal(), last.toordinal(),
+                           levels is not None and levels.level(b) > 0)
+                          for b, last in zip(bounds, lasts, strict=True)]
+                builder.release_time(a, pieces, seg.end is None)
+                for school, s in series.items():
+                    on = days[school]
+                    builder.minutes(s, on[bisect_left(on, start):bisect_right(on, end)], start,
+                                    a, levels)
+
+    def _build_table(self, pid: str, rate: int) -> _CostTable:
+        """Sum the steps of every timeline of the partnership into a :class:`_CostTable`
+        (O(teaching days x people + activity days x series)), unattributed pence at ``rate``."""
+        plans, first, horizon = self._plan(pid)
+        if first is None or horizon is None:
+            nothing = dt.date.max.toordinal() + 1  # every day is before the table: all zeros
+            return _TableBuilder(self.calendar, nothing, nothing - 1, rate).table()
+        builder = _TableBuilder(self.calendar, first.toordinal(), horizon.toordinal(), rate)
+        self._walk(pid, plans, horizon, builder)
+        return builder.table()
+
+    def _unattributed(self, pid: str, table: _CostTable, rate: int) -> Sequence[int]:
+        """The unattributed column of ``table`` at another rate: the stretches outside any
+        assignment walked again (the table is current: any change would have dropped it)."""
+        plans, _, _ = self._plan(pid)
+        builder = _TableBuilder(self.calendar, table.base, table.last, rate)
+        self._walk(pid, plans, dt.date.fromordinal(table.last), builder, unattributed_only=True)
+        column = builder.unattributed_column()
+        table.keep(rate, column)
+        return column
+
+    def _stream_of(self, pid: str, a: StaffAssigned) -> StreamLevels | None:
+        """Levels of the funding stream of assignment ``a`` (None: no stream or no change)."""
+        if a.funding_stream is None:
+            return None
+        return self.funding_levels.stream(pid, a.funding_stream)
+
     def _sums(self, pids: list[str], start: dt.date | None, end: dt.date, rate: int) -> list[int]:
+        total = [0] * len(MEASURES)
+        slow: list[str] = []
+        for pid in pids:
+            found = self._table(pid, rate)
+            if found is None:
+                slow.append(pid)
+            else:
+                table, unattributed = found
+                total = list(map(add, total, _total(table.between(start, end, unattributed))))
+        if slow:
+            out: dict[str, list[int]] = {}
+            self._collect(slow, start, end, rate, lambda _t, _d: "total", out)
+            if "total" in out:
+                total = list(map(add, total, out["total"]))
+        return total
+
+    def _grouped(self, pids: list[str], start: dt.date | None, end: dt.date, rate: int,
+                 by: str) -> dict[str, list[int]]:
+        """Sums per group of grouping ``by`` over ``[start, end]``: ``funded`` from the
+        cumulative tables where built, the other groupings piece by piece."""
         out: dict[str, list[int]] = {}
-        self._collect(pids, start, end, rate, lambda _t, _d: "total", out)
-        return out.get("total", [0] * len(MEASURES))
+        slow = pids
+        if by == "funded":
+            slow = []
+            for pid in pids:
+                found = self._table(pid, rate)
+                if found is None:
+                    slow.append(pid)
+                    continue
+                table, unattributed = found
+                for label, sums in _split(table.between(start, end, unattributed)).items():
+                    row = out.setdefault(label, [0] * len(MEASURES))
+                    row[:] = map(add, row, sums)
+        if slow:
+            self._collect(slow, start, end, rate, lambda t, _d: str(getattr(t, by)), out)
+        return out
 
     def _by_period(self, pids: list[str], kind: PeriodKind, lo: dt.date, end: dt.date,
                    rate: int) -> dict[str, list[int]]:
@@ -746,11 +1183,29 @@ class StaffTimeCost:
         starts = [p.start for p in periods]
         labels = [p.label for p in periods]
         out: dict[str, list[int]] = {label: [0] * len(MEASURES) for label in labels}
+        slow: list[str] = []
+        # Periods are consecutive: a period's columns are the difference of the cumulative ones
+        # at its last day and at the previous period's (the day before ``lo`` for the first).
+        bounds = [lo.toordinal() - 1, *(min(p.end, end).toordinal() for p in periods)]
+        at = [[0] * len(_ZERO_COLUMNS) for _ in bounds]
+        for pid in pids:
+            found = self._table(pid, rate)
+            if found is None:
+                slow.append(pid)
+                continue
+            table, unattributed = found
+            for row, bound in zip(at, bounds, strict=True):
+                row[:] = map(add, row, table.upto(bound, unattributed))
+        if len(slow) < len(pids):
+            for k, label in enumerate(labels):
+                out[label] = list(map(add, out[label], _total(list(map(sub, at[k + 1], at[k])))))
+        if not slow:
+            return out
 
         def label_of(_tags: _Tags, day: dt.date | None) -> str:
             return labels[0] if day is None else labels[bisect_right(starts, day) - 1]
 
-        self._collect(pids, lo, end, rate, label_of, out, starts[1:])
+        self._collect(slow, lo, end, rate, label_of, out, starts[1:])
         return out
 
     # ------------------------------------------------------------------ explain
@@ -982,8 +1437,7 @@ class StaffTimeCost:
                         rows.append(_cells(label, sums))
                         total = [a + b for a, b in zip(total, sums, strict=True)]
         elif by is not None:
-            out: dict[str, list[int]] = {}
-            self._collect(pids, start, end, rate, lambda t, _d: str(getattr(t, by)), out)
+            out = self._grouped(pids, start, end, rate, by)
             if by == "funded":
                 for status in ("funded", "hidden"):
                     out.setdefault(status, [0] * len(MEASURES))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from array import array
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -171,10 +172,21 @@ class TeachingCalendar:
     Christmas 20 Dec - 3 Jan, Easter from Palm Sunday to the Sunday after Easter, and the half-term
     weeks containing the last Monday of October, the third Monday of February and the last Monday
     of May.
+
+    Per calendar year it keeps, built on first use, the ordinal of 1 January, the running count
+    of teaching days by day of the year and the ordinals of the teaching days, so counting is
+    ordinal arithmetic and two look-ups per year spanned. These tables are derived: they are not
+    pickled (a projection holding a calendar checkpoints without them).
     """
 
     def __init__(self) -> None:
-        self._prefix: dict[int, list[int]] = {}
+        self._years: dict[int, tuple[int, array[int], array[int]]] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        return {}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self._years = {}
 
     def holidays(self, year: int) -> list[tuple[dt.date, dt.date]]:
         """Holiday ranges (inclusive) that fall in calendar year ``year``."""
@@ -198,29 +210,62 @@ class TeachingCalendar:
             return False
         return not any(a <= day <= b for a, b in self.holidays(day.year))
 
-    def _year_prefix(self, year: int) -> list[int]:
-        prefix = self._prefix.get(year)
-        if prefix is None:
-            prefix = [0]
-            day = dt.date(year, 1, 1)
-            holidays = self.holidays(year)
-            while day.year == year:
-                teaching = day.weekday() < 5 and not any(a <= day <= b for a, b in holidays)
-                prefix.append(prefix[-1] + teaching)
-                day += _DAY
-            self._prefix[year] = prefix
-        return prefix
+    def _year(self, year: int) -> tuple[int, array[int], array[int]]:
+        """(ordinal of 1 January, ``prefix``, teaching-day ordinals) of ``year``, where
+        ``prefix[i]`` counts the teaching days among the first ``i`` days of the year."""
+        found = self._years.get(year)
+        if found is None:
+            first = dt.date(year, 1, 1).toordinal()
+            length = dt.date(year + 1, 1, 1).toordinal() - first
+            teaching = [True] * length
+            for a, b in self.holidays(year):
+                for i in range(a.toordinal() - first, b.toordinal() - first + 1):
+                    teaching[i] = False
+            weekday = dt.date(year, 1, 1).weekday()  # Monday 0
+            prefix = array("H", [0])
+            ordinals = array("i")
+            count = 0
+            for i in range(length):
+                if teaching[i] and (weekday + i) % 7 < 5:
+                    count += 1
+                    ordinals.append(first + i)
+                prefix.append(count)
+            found = self._years[year] = (first, prefix, ordinals)
+        return found
 
-    def _count(self, day: dt.date, *, inclusive: bool) -> int:
-        """Teaching days from 1 Jan of ``day.year`` up to ``day`` (or the day before it)."""
-        yday = day.timetuple().tm_yday
-        return self._year_prefix(day.year)[yday if inclusive else yday - 1]
+    def _before(self, ordinal: int) -> tuple[int, int]:
+        """(year of ``ordinal``, teaching days from 1 January of that year up to the day
+        before ``ordinal``)."""
+        year = dt.date.fromordinal(ordinal).year
+        first, prefix, _ = self._year(year)
+        return year, prefix[ordinal - first]
 
     def teaching_days(self, start: dt.date, end: dt.date) -> int:
         """Teaching days in ``[start, end]`` (0 when end < start)."""
         if end < start:
             return 0
-        total = self._count(end, inclusive=True) - self._count(start, inclusive=False)
-        for year in range(start.year, end.year):
-            total += self._year_prefix(year)[-1]
+        return self.teaching_days_between(start.toordinal(), end.toordinal())
+
+    def teaching_days_between(self, first: int, last: int) -> int:
+        """Teaching days among the days with ordinals in ``[first, last]`` (0 when
+        ``last < first``): :meth:`teaching_days` on ``date.toordinal()`` values."""
+        if last < first:
+            return 0
+        start_year, before_start = self._before(first)
+        end_year, before_end = self._before(last + 1)
+        total = before_end - before_start
+        for year in range(start_year, end_year):
+            total += self._year(year)[1][-1]
         return total
+
+    def teaching_ordinals(self, first: int, last: int) -> list[int]:
+        """Ordinals of the teaching days in ``[first, last]`` (ordinals), ascending."""
+        if last < first:
+            return []
+        out: list[int] = []
+        for year in range(dt.date.fromordinal(first).year, dt.date.fromordinal(last).year + 1):
+            start, prefix, ordinals = self._year(year)
+            lo = prefix[max(first - start, 0)]
+            hi = prefix[min(last - start + 1, len(prefix) - 1)]
+            out.extend(ordinals[lo:hi])
+        return out

@@ -1,0 +1,373 @@
+"""Cached staff-cost tables answer exactly as costing piece by piece, through every change; the
+funding projection attached to the set's staff_time_cost answers exactly as a standalone one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+from collections.abc import Iterable, Sequence
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ssp_ledger import Ledger
+from ssp_ledger.events import (
+    MAX_DATE,
+    MIN_DATE,
+    ClubRun,
+    CompetitionHeld,
+    CorrectableEvent,
+    CpdDelivered,
+    DomainEvent,
+    EventCorrected,
+    EventRetracted,
+    FundingChanged,
+    LeaderTrained,
+    ResourceShared,
+    StaffAssigned,
+    StaffReleased,
+)
+from ssp_ledger.periods import TeachingCalendar, parse_period
+from ssp_ledger.projection import Fact, ProjectionSet, Query, Table
+from ssp_ledger.synthetic import SyntheticConfig, generate
+from ssp_ledger_projections.funding import Funding
+from ssp_ledger_projections.staff_time_cost import StaffTimeCost
+from tests.strategies import FORMED, History, dates, histories
+
+SETTINGS = settings(max_examples=40, deadline=None)
+T0 = dt.datetime(2012, 1, 1, tzinfo=dt.UTC)
+NEVER = 10**9
+"""``tables_after`` that keeps a projection costing piece by piece (the reference)."""
+BYS = (None, "funded", "role", "term", "academic_year", "financial_year")
+PERIODS = (None, "2007/08", "2007-02-10..2009-06-30", "2009/10:spring")
+RATES = (2500, 0, 1, 1799, 4001)
+
+
+def staff_cost(facts: Sequence[CorrectableEvent], tables_after: int) -> StaffTimeCost:
+    p = StaffTimeCost()
+    p.tables_after = tables_after
+    for i, e in enumerate(facts, start=1):
+        p.apply(Fact(i, T0, e))
+    return p
+
+
+def query(day: dt.date, by: str | None = None, period: str | None = None, rate: int = 2500,
+          pid: str | None = None) -> Query:
+    return Query(as_of=day, by=by, period=parse_period(period) if period else None,
+                 partnership_id=pid, params={"default_hourly_cost_pence": rate})
+
+
+def tables(p: StaffTimeCost | Funding, days: Sequence[dt.date], rates: Sequence[int] = (2500,),
+           bys: Sequence[str | None] = BYS) -> list[Table]:
+    """Reports over every grouping, period and rate asked, at each day (twice each, so a
+    projection that builds tables on its second answer answers from them too)."""
+    out = []
+    for day in days:
+        for by in bys:
+            for period in PERIODS:
+                for rate in rates:
+                    q = query(day, by, period, rate)
+                    out.append(p.report(q))
+                    out.append(p.report(q))
+    return out
+
+
+def query_days(data: st.DataObject, history: History) -> list[dt.date]:
+    """Dates around the history plus one long after it (open assignments keep accruing)."""
+    days = data.draw(st.lists(dates(history), min_size=1, max_size=3))
+    return [*days, history.horizon + dt.timedelta(days=data.draw(st.integers(1, 9000)))]
+
+
+def facts_of(events: Iterable[DomainEvent]) -> list[CorrectableEvent]:
+    return [e for e in events if isinstance(e, CorrectableEvent)]
+
+
+def small_history() -> list[CorrectableEvent]:
+    """The ~1,400 facts of a small synthetic partnership (staff, funding, activity)."""
+    config = SyntheticConfig(secondaries=1, primaries=2, specials=0,
+                             horizon=dt.date(2009, 12, 31))
+    return facts_of(generate(config))
+
+
+# --------------------------------------------------------------------------- cumulative tables
+
+
+@SETTINGS
+@given(st.data())
+def test_tables_answer_exactly_as_piece_by_piece(data: st.DataObject) -> None:
+    history: History = data.draw(histories(max_activity=40))
+    other: History = data.draw(histories(pid="q", max_activity=10))
+    facts = facts_of([*history.events, *other.events])
+    days = query_days(data, history)
+    rates = data.draw(st.lists(st.sampled_from(RATES), min_size=1, max_size=2, unique=True))
+    cached = staff_cost(facts, tables_after=1)
+    reference = staff_cost(facts, tables_after=NEVER)
+    assert tables(cached, days, rates) == tables(reference, days, rates)
+    assert set(cached._tables) == set(cached._partnerships(None))
+    assert not reference._tables
+    for pid in ("p", "q", "nobody"):
+        q = query(days[0], pid=pid)
+        assert cached.report(q) == reference.report(q)
+
+
+def _tweak(event: CorrectableEvent, shift: int, bump: int) -> CorrectableEvent:
+    """A corrected version of ``event``: another date and other figures."""
+    day = min(max(event.occurred_on + dt.timedelta(days=shift), MIN_DATE), MAX_DATE)
+    if isinstance(event, ClubRun | CompetitionHeld):
+        return msgspec.structs.replace(event, occurred_on=day, staff_minutes=bump,
+                                       participants=event.participants + bump)
+    if isinstance(event, LeaderTrained | CpdDelivered):
+        return msgspec.structs.replace(event, occurred_on=day, minutes=bump)
+    if isinstance(event, ResourceShared):
+        return msgspec.structs.replace(event, occurred_on=day, staff_minutes=bump)
+    if isinstance(event, StaffAssigned):
+        return msgspec.structs.replace(event, occurred_on=day, hourly_cost_pence=1000 + bump,
+                                       release_minutes_per_week=bump)
+    if isinstance(event, FundingChanged):
+        return msgspec.structs.replace(event, occurred_on=day, annual_amount_pence=bump % 3 * bump)
+    return msgspec.structs.replace(event, occurred_on=day)
+
+
+@SETTINGS
+@given(st.data())
+def test_caches_follow_apply_retract_and_correct(data: st.DataObject) -> None:
+    """After each step the cached projection answers as one freshly built from the facts in
+    force then (corrections and retractions reach a projection as retract + apply)."""
+    history: History = data.draw(histories(max_activity=30))
+    pending = data.draw(st.permutations(facts_of(history.events)))  # any order: valid time
+    cached = StaffTimeCost()
+    cached.tables_after = data.draw(st.sampled_from((1, 2)))
+    live: dict[int, CorrectableEvent] = {}
+    position = 0
+    steps = data.draw(st.lists(st.sampled_from(("apply", "apply", "retract", "correct", "ask")),
+                               min_size=1, max_size=25))
+    for step in steps:
+        day = data.draw(dates(history))
+        if step == "apply" and pending:
+            position += 1
+            live[position] = pending.pop(0)
+            cached.apply(Fact(position, T0, live[position]))
+        elif step in ("retract", "correct") and live:
+            key = data.draw(st.sampled_from(sorted(live)))
+            old = live.pop(key)
+            cached.retract(Fact(key, T0, old))
+            if step == "correct":
+                position += 1
+                live[position] = _tweak(old, data.draw(st.integers(-200, 200)),
+                                        data.draw(st.integers(0, 600)))
+                cached.apply(Fact(position, T0, live[position]))
+        fresh = staff_cost(list(live.values()), tables_after=NEVER)
+        assert tables(cached, [day], bys=(None, "funded", "term")) == tables(
+            fresh, [day], bys=(None, "funded", "term")), step
+
+
+def test_every_kind_of_fact_invalidates_the_tables_on_retract_and_apply() -> None:
+    """Retract one fact with the tables built, answer, apply it back, answer: every staff,
+    funding and release fact of a synthetic history, and a sample of its activity."""
+    events = small_history()
+    days = [dt.date(2007, 7, 31), dt.date(2009, 12, 31), dt.date(2030, 1, 1)]
+    bys = (None, "funded", "academic_year")
+    p = staff_cost(events, tables_after=1)
+    expected = tables(p, days, bys=bys)
+    activity = [i for i, e in enumerate(events) if not isinstance(
+        e, StaffAssigned | StaffReleased | FundingChanged)]
+    chosen = [i for i in range(len(events)) if i not in activity] + activity[::97]
+    for i in chosen:
+        fact = Fact(i + 1, T0, events[i])
+        p.retract(fact)
+        without = staff_cost(events[:i] + events[i + 1:], tables_after=NEVER)
+        assert tables(p, days, bys=bys) == tables(without, days, bys=bys), events[i]
+        p.apply(fact)
+        assert tables(p, days, bys=bys) == expected, events[i]
+
+
+def test_open_assignments_accrue_after_the_last_change() -> None:
+    events: list[CorrectableEvent] = [
+        StaffAssigned(partnership_id="p", occurred_on=dt.date(2008, 9, 1), event_id="a",
+                      staff_id="t", role="SSCO", school_id="s", release_minutes_per_week=900,
+                      hourly_cost_pence=3100, funding_stream="grant"),
+        FundingChanged(partnership_id="p", occurred_on=dt.date(2009, 1, 1), event_id="f",
+                       funding_stream="grant", annual_amount_pence=100),
+        ClubRun(partnership_id="p", occurred_on=dt.date(2009, 3, 3), event_id="c", club_id="c",
+                school_id="s", activity="dance", participants=9, staff_minutes=45, staff_id="t"),
+    ]
+    cached = staff_cost(events, tables_after=1)
+    reference = staff_cost(events, tables_after=NEVER)
+    for day in (dt.date(2009, 3, 3), dt.date(2009, 3, 4), dt.date(2015, 6, 1),
+                dt.date(2100, 12, 31)):
+        for by in (None, "funded", "calendar_year"):
+            assert cached.report(query(day, by)) == reference.report(query(day, by))
+    table = cached._tables["p"]
+    assert table.last == dt.date(2009, 3, 3).toordinal()
+    assert len(table.tails) == 1  # the assignment is still open after its last change
+    late = cached.report(query(dt.date(2015, 6, 1), "funded")).row("funded")
+    assert late["release_minutes"] > 0
+    assert late["hidden_minutes"] == 0
+
+
+def test_figures_too_large_for_8_bytes_stay_exact() -> None:
+    events: list[CorrectableEvent] = [
+        StaffAssigned(partnership_id="p", occurred_on=dt.date(1990, 1, 1), event_id="a",
+                      staff_id="t", role="PDM", school_id="s", release_minutes_per_week=10**7,
+                      hourly_cost_pence=10**11),
+        CpdDelivered(partnership_id="p", occurred_on=dt.date(2100, 12, 31), event_id="c",
+                     topic="t", teachers=1, minutes=10),
+    ]
+    cached = staff_cost(events, tables_after=1)
+    total = cached.report(query(dt.date(2100, 12, 31))).row("total")
+    assert isinstance(total["total_pence"], int)
+    assert total["total_pence"] > 2**63
+    assert tables(cached, [dt.date(2100, 12, 31)]) == tables(
+        staff_cost(events, tables_after=NEVER), [dt.date(2100, 12, 31)])
+
+
+def test_a_table_is_built_on_the_second_answer_after_a_change() -> None:
+    events = small_history()
+    pid = events[0].partnership_id
+    p = staff_cost(events, tables_after=2)
+    q = query(dt.date(2009, 1, 1))
+    expected = p.report(q)
+    assert not p._tables  # the first answer after a change is costed piece by piece
+    assert p.report(q) == expected
+    assert set(p._tables) == {pid}
+    p.report(query(dt.date(2009, 1, 1), by="school"))  # other groupings: piece by piece
+    extra = CpdDelivered(partnership_id=pid, occurred_on=dt.date(2008, 1, 8), event_id="x",
+                         topic="t", teachers=1, minutes=5)
+    p.apply(Fact(9999, T0, extra))
+    assert not p._tables  # any staff fact of the partnership drops its table
+    p.report(q)
+    assert p.report(q) != expected
+    assert set(p._tables) == {pid}
+    p.retract(Fact(9999, T0, extra))
+    assert not p._tables
+    p.report(q)
+    assert p.report(q) == expected
+
+
+def test_pickling_leaves_the_caches_out() -> None:
+    events = small_history()
+    p = staff_cost(events, tables_after=1)
+    expected = tables(p, [dt.date(2010, 1, 1)])
+    assert p._tables
+    assert p.calendar._years
+    copy = pickle.loads(pickle.dumps(p))
+    assert not copy._tables
+    assert not copy._timelines
+    assert not copy.calendar._years
+    assert not copy.funding_levels._cache
+    assert tables(copy, [dt.date(2010, 1, 1)]) == expected
+    assert len(pickle.dumps(p)) == len(pickle.dumps(copy))
+
+
+@given(st.dates(dt.date(1990, 1, 1), dt.date(2030, 1, 1)), st.integers(-3, 900))
+def test_teaching_days_by_ordinal_match_a_day_by_day_count(start: dt.date, length: int) -> None:
+    cal = TeachingCalendar()
+    days = [start + dt.timedelta(days=i) for i in range(length + 1)]
+    teaching = [d.toordinal() for d in days if cal.is_teaching_day(d)]
+    first, last = start.toordinal(), start.toordinal() + length
+    assert cal.teaching_ordinals(first, last) == teaching
+    assert cal.teaching_days_between(first, last) == len(teaching)
+    assert cal.teaching_days(start, start + dt.timedelta(days=length)) == len(teaching)
+
+
+# --------------------------------------------------------------------------- funding attached
+
+
+def _ledgers(history: History, retracted: Sequence[str]) -> tuple[Ledger, Ledger]:
+    """The same log in a ledger with staff_time_cost and funding, and one with funding only."""
+    out = []
+    for projections in ({"staff_time_cost": StaffTimeCost, "funding": Funding},
+                        {"funding": Funding}):
+        ledger = Ledger.in_memory(projections=projections)
+        ledger.record_many(history.events)
+        for n, event_id in enumerate(retracted):
+            ledger.record(EventRetracted(partnership_id="p", occurred_on=FORMED,
+                                         event_id=f"del-{n}", target_event_id=event_id,
+                                         reason="test"))
+        out.append(ledger)
+    return out[0], out[1]
+
+
+def _funding_tables(projection: object, days: Sequence[dt.date]) -> list[Table]:
+    assert isinstance(projection, Funding)
+    return [projection.report(query(day, by, period, rate))
+            for day in days for by in (None, "funding_stream", "term", "academic_year")
+            for period in PERIODS for rate in (2500, 1799)]
+
+
+@SETTINGS
+@given(st.data())
+def test_funding_attached_to_the_shared_staff_cost_answers_as_standalone(
+        data: st.DataObject) -> None:
+    history: History = data.draw(histories())
+    retracted = data.draw(st.lists(st.sampled_from([e.event_id for e in history.activity]),
+                                   unique=True, max_size=3)) if history.activity else []
+    corrections = [e for e in history.activity
+                   if isinstance(e, ClubRun) and e.event_id not in retracted]
+    shared, alone = _ledgers(history, retracted)
+    for event in corrections[:1]:
+        for ledger in (shared, alone):
+            ledger.record(EventCorrected(
+                partnership_id="p", occurred_on=event.occurred_on, event_id="fix",
+                target_event_id=event.event_id, reason="test",
+                replacement=msgspec.structs.replace(event, staff_minutes=event.staff_minutes + 7)))
+    days = query_days(data, history)
+    live = shared._projections(None)
+    funding = live["funding"]
+    assert isinstance(funding, Funding)
+    assert funding.staff is live["staff_time_cost"]  # one staff-cost computation, not two
+    assert funding.handles == ()  # the set offers it no facts
+    expected = _funding_tables(alone._projections(None)["funding"], days)
+    assert _funding_tables(funding, days) == expected
+    assert shared.funding(as_of=days[0]) == alone.funding(as_of=days[0])
+
+    # A checkpoint round trip: the set attaches the restored funding to the restored sibling.
+    restored = ProjectionSet.restore(live.snapshot(), shared._load)
+    again = restored["funding"]
+    assert isinstance(again, Funding)
+    assert again.staff is restored["staff_time_cost"]
+    assert _funding_tables(again, days) == expected
+
+
+def test_attached_funding_pickles_without_the_shared_staff_cost() -> None:
+    events = small_history()
+    staff = StaffTimeCost()
+    funding = Funding()
+    funding.attach({"staff_time_cost": staff, "funding": funding})
+    alone = Funding()
+    for i, e in enumerate(events, start=1):
+        fact = Fact(i, T0, e)
+        for p in (staff, funding, alone):  # as a set would feed them (funding: a no-op)
+            p.apply(fact)
+    q = query(dt.date(2010, 8, 31), "term")
+    assert funding.report(q) == alone.report(q)
+    blob = pickle.dumps(funding)
+    assert len(blob) < len(pickle.dumps(staff)) // 10
+    copy = pickle.loads(blob)
+    # Attached, then unpickled and not attached again: fails loudly rather than answer 0.
+    with pytest.raises(RuntimeError, match="attach"):
+        copy.report(q)
+    with pytest.raises(RuntimeError, match="attach"):
+        copy.apply(Fact(1, T0, events[0]))
+    with pytest.raises(RuntimeError, match="does not have"):
+        copy.attach({"funding": copy})
+    copy.attach({"staff_time_cost": staff, "funding": copy})
+    assert copy.report(q) == alone.report(q)
+
+
+def test_standalone_funding_keeps_and_pickles_its_own_staff_cost() -> None:
+    events = small_history()
+    funding = Funding()
+    funding.attach({"funding": funding})  # no staff_time_cost in the set: stays standalone
+    assert funding.handles == StaffTimeCost.handles
+    for i, e in enumerate(events, start=1):
+        funding.apply(Fact(i, T0, e))
+    q = query(dt.date(2010, 8, 31), "academic_year")
+    expected = funding.report(q)
+    copy = pickle.loads(pickle.dumps(funding))
+    assert copy.report(q) == expected
+    assert copy.staff is not funding.staff
+    assert Ledger.in_memory(projections={"funding": Funding}).funding(
+        as_of=dt.date(2010, 1, 1)).row("total")["staff_cost_pence"] == 0
