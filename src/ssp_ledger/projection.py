@@ -391,6 +391,37 @@ class GroupedIndex:
         self.measures = tuple(measures)
         self.total = Series(len(self.measures))
         self._series: dict[str, dict[str, Series]] = {d: {} for d in self.dimensions}
+        self._frozen: dict[str, bytes] = {}
+        """Dimensions of an unpickled index not needed yet (zlib'd pickles of their series)."""
+
+    def __getstate__(self) -> dict[str, object]:
+        # Each dimension's series pickled and compressed apart, so a restored index unpickles
+        # only the dimensions a query reads (a report by school never inflates the activities).
+        frozen = dict(self._frozen)
+        for dim, of_dim in self._series.items():
+            frozen[dim] = zlib.compress(pickle.dumps(of_dim, protocol=pickle.HIGHEST_PROTOCOL), 1)
+        return {"dimensions": self.dimensions, "measures": self.measures, "total": self.total,
+                "frozen": frozen}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.dimensions = state["dimensions"]
+        self.measures = state["measures"]
+        self.total = state["total"]
+        self._series = {}
+        self._frozen = dict(state["frozen"])
+
+    def _dimension(self, dim: str) -> dict[str, Series]:
+        found = self._series.get(dim)
+        if found is None:
+            if dim not in self._frozen:
+                raise KeyError(dim)
+            found = self._series[dim] = pickle.loads(zlib.decompress(self._frozen.pop(dim)))
+        return found
+
+    def _thaw(self) -> None:
+        for dim in self.dimensions:
+            self._dimension(dim)
+        self._series = {dim: self._series[dim] for dim in self.dimensions}  # dimension order
 
     def add(self, day: dt.date, keys: Mapping[str, str | Iterable[str]],
             values: tuple[int, ...]) -> None:
@@ -399,6 +430,8 @@ class GroupedIndex:
         A dimension may name several groups (e.g. every school in a competition): each gets the
         full values, so group rows can sum to more than the total.
         """
+        if self._frozen:
+            self._thaw()
         ordinal = day.toordinal()
         self.total.add_ordinal(ordinal, values)
         for dim, of_dim in self._series.items():
@@ -432,7 +465,7 @@ class GroupedIndex:
                ) -> dict[str, tuple[int, ...]]:
         """Sums per group of ``dimension`` over ``[start, end]``, omitting all-zero groups."""
         out: dict[str, tuple[int, ...]] = {}
-        for group, series in self._series[dimension].items():
+        for group, series in self._dimension(dimension).items():
             sums = series.between(start, end)
             if any(sums):
                 out[group] = sums
@@ -880,8 +913,14 @@ class ProjectionSet:
 
 
 def _pack(pickled: bytes, *, compress: bool) -> bytes:
-    """A part of a snapshot: ``z`` and the zlib'd pickle, or ``p`` and the pickle itself."""
-    return b"z" + zlib.compress(pickled, 1) if compress else b"p" + pickled
+    """A part of a snapshot: ``z`` and the zlib'd pickle, or ``p`` and the pickle itself (when
+    not asked to compress, or when compressing saves under a fifth: the part already holds
+    compressed pieces, e.g. an index's dimensions, and inflating it again would be wasted)."""
+    if compress:
+        packed = zlib.compress(pickled, 1)
+        if len(packed) < 0.8 * len(pickled):
+            return b"z" + packed
+    return b"p" + pickled
 
 
 def _unpack(part: bytes) -> Any:

@@ -237,3 +237,20 @@ def test_series_sums_beyond_four_bytes_stay_exact(items: list[tuple[int, int]], 
     assert series.upto_ordinal(day) == (sum(v for d, v in items if d <= day),)
     copy = pickle.loads(pickle.dumps(series))
     assert copy.upto_ordinal(day) == series.upto_ordinal(day)
+
+
+def test_a_restored_index_inflates_only_the_dimensions_read() -> None:
+    from ssp_ledger import GroupedIndex
+
+    index = GroupedIndex(("school", "activity"), ("sessions",))
+    index.add(dt.date(2008, 1, 8), {"school": "s1", "activity": "dance"}, (1,))
+    index.add(dt.date(2008, 1, 9), {"school": "s2", "activity": "golf"}, (2,))
+    copy = pickle.loads(pickle.dumps(index))
+    end = dt.date(2009, 1, 1)
+    assert copy.groups("school", None, end) == {"s1": (1,), "s2": (2,)}
+    assert set(copy._frozen) == {"activity"}  # not unpickled: no query read it
+    assert copy.between(None, end) == (3,)
+    copy.add(dt.date(2008, 1, 10), {"school": "s1", "activity": "golf"}, (4,))  # thaws the rest
+    assert copy._frozen == {}
+    assert copy.groups("activity", None, end) == {"dance": (1,), "golf": (6,)}
+    assert pickle.loads(pickle.dumps(copy)).groups("school", None, end) == {"s1": (5,), "s2": (2,)}
