@@ -351,23 +351,9 @@ def child_checkpoint(db: str) -> Json:
     with ProjectionRunner(db, checkpoint_every=2**62) as runner:
         runner.catch_up()
         position = runner.saved_position
+        saved = runner.recorder.load_checkpoint(runner.name)
     return {"seconds": time.perf_counter() - t0, "position": position,
-            "state_bytes": _checkpoint_bytes(db)}
-
-
-def _checkpoint_bytes(db: str) -> int | None:
-    con = sqlite3.connect(db)
-    try:
-        tables = [name for (name,) in con.execute(
-            "SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            columns = [c[1] for c in con.execute(f"PRAGMA table_info({table})")]
-            if "state" in columns and table != TABLE:
-                row = con.execute(f"SELECT max(length(state)) FROM {table}").fetchone()
-                return int(row[0]) if row and row[0] is not None else None
-        return None
-    finally:
-        con.close()
+            "state_bytes": len(saved.state) if saved else None}
 
 
 def child_cold_start(db: str) -> Json:

@@ -292,25 +292,28 @@ class Series:
         self._values = []
         keys = self._keys
         days = sorted(pending)
-        if not keys or days[0] > keys[-1]:
-            # Every pending day is after the merged ones (a replay in date order, mostly):
-            # extend the prefix sums in place instead of re-merging them.
-            prefix = self._prefix
-            running = prefix[len(prefix) - width:].tolist()
-            for day in days:
-                row = pending[day]
-                if not any(row):  # entries that cancelled out leave no day behind
-                    continue
-                for j in range(width):
-                    running[j] += row[j]
-                keys.append(day)
-                prefix = _extended(prefix, running)
-            self._prefix = prefix
-            return
-        self._merge(pending)
+        if keys and days[0] <= keys[-1]:
+            # Pending days interleave with merged ones: net them together and start over.
+            pending = self._merged_rows(pending)
+            days = sorted(pending)
+            self._keys = keys = array("i")
+            self._prefix = array("i", bytes(4 * width))
+        # Every pending day is now after the merged ones (a replay in date order, mostly):
+        # extend the prefix sums in place.
+        prefix = self._prefix
+        running = prefix[len(prefix) - width:].tolist()
+        for day in days:
+            row = pending[day]
+            if not any(row):  # entries that cancelled out leave no day behind
+                continue
+            for j in range(width):
+                running[j] += row[j]
+            keys.append(day)
+            prefix = _extended(prefix, running)
+        self._prefix = prefix
 
-    def _merge(self, pending: dict[int, list[int]]) -> None:
-        """Merge netted pending rows into the prefix sums where their days interleave."""
+    def _merged_rows(self, pending: dict[int, list[int]]) -> dict[int, list[int]]:
+        """The merged days' own rows (differences of the prefix sums) plus ``pending``."""
         width = self.width
         prefix = self._prefix
         rows: dict[int, list[int]] = {}
@@ -325,16 +328,7 @@ class Series:
             else:
                 for j in range(width):
                     row[j] += values[j]
-        keys = array("i", sorted(day for day, row in rows.items() if any(row)))
-        running = [0] * width
-        out = array("i", running)
-        for day in keys:
-            row = rows[day]
-            for j in range(width):
-                running[j] += row[j]
-            out = _extended(out, running)
-        self._keys = keys
-        self._prefix = out
+        return rows
 
     def upto_ordinal(self, ordinal: int) -> tuple[int, ...]:
         """:meth:`upto` for a day given as ``date.toordinal()``."""
@@ -436,13 +430,7 @@ class GroupedIndex:
         self.total.add_ordinal(ordinal, values)
         for dim, of_dim in self._series.items():
             groups = keys[dim]
-            if isinstance(groups, str):
-                series = of_dim.get(groups)
-                if series is None:
-                    series = of_dim[groups] = Series(len(self.measures))
-                series.add_ordinal(ordinal, values)
-                continue
-            for group in groups:
+            for group in (groups,) if isinstance(groups, str) else groups:
                 series = of_dim.get(group)
                 if series is None:
                     series = of_dim[group] = Series(len(self.measures))
@@ -806,9 +794,7 @@ class ProjectionSet:
     def process(self, position: int, recorded: Recorded) -> None:
         """Apply one stored record (in log order)."""
         event = recorded.event
-        current = self._current_map
-        if current is None:
-            current = self._current
+        current = self._current
         in_force = current.get(event.partnership_id)
         if in_force is None:
             in_force = current[event.partnership_id] = {}
@@ -827,7 +813,7 @@ class ProjectionSet:
         else:
             in_force[event.event_id] = position
             fact = Fact(position, recorded.recorded_at, event)
-            for p in self._dispatch.get(type(event)) or self._for(type(event)):
+            for p in self._for(type(event)):
                 p.apply(fact)
         latest = self.latest
         if latest is None or recorded.recorded_at > latest:
@@ -854,16 +840,15 @@ class ProjectionSet:
 
     # -- checkpoints
 
-    def snapshot(self, *, compress: bool = True) -> bytes:
+    def snapshot(self) -> bytes:
         """The whole state (every projection, the facts in force, the position) as bytes.
 
-        Each projection is pickled on its own (zlib-compressed unless ``compress`` is false), so
-        a restored set can load one without the others. Compression makes a snapshot about four
+        Each projection is pickled on its own and zlib-compressed (see :func:`_pack`), so a
+        restored set can load one without the others. Compression makes a snapshot about four
         times smaller; measured at 1M events, reading the four times larger blob from SQLite cost
-        more than decompressing, so checkpoints and marks are compressed. Projections are arbitrary
-        objects written against the protocol, so pickle is the one serialisation that fits them
-        all (the standard ones keep their indexes in packed arrays, which pickle as byte
-        strings). Restore only checkpoints from a
+        more than decompressing. Projections are arbitrary objects written against the protocol,
+        so pickle is the one serialisation that fits them all (the standard ones keep their
+        indexes in packed arrays, which pickle as byte strings). Restore only checkpoints from a
         store you trust as much as your code (they live in the same database as the events and
         are checked against :func:`projection_fingerprint` and the log before use).
         """
@@ -878,11 +863,10 @@ class ProjectionSet:
             except (pickle.PicklingError, TypeError, AttributeError) as e:
                 msg = f"cannot checkpoint projection {name!r}: {e}"
                 raise ValueError(msg) from e
-            parts[name] = _pack(data, compress=compress)
+            parts[name] = _pack(data)
         current = self._current_frozen
         if current is None:
-            current = _pack(pickle.dumps(self._current_map, protocol=pickle.HIGHEST_PROTOCOL),
-                            compress=compress)
+            current = _pack(pickle.dumps(self._current_map, protocol=pickle.HIGHEST_PROTOCOL))
         return pickle.dumps((_STATE_FORMAT, self.position, self.latest, self._names, parts,
                              current), protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -912,14 +896,13 @@ class ProjectionSet:
         return out
 
 
-def _pack(pickled: bytes, *, compress: bool) -> bytes:
-    """A part of a snapshot: ``z`` and the zlib'd pickle, or ``p`` and the pickle itself (when
-    not asked to compress, or when compressing saves under a fifth: the part already holds
-    compressed pieces, e.g. an index's dimensions, and inflating it again would be wasted)."""
-    if compress:
-        packed = zlib.compress(pickled, 1)
-        if len(packed) < 0.8 * len(pickled):
-            return b"z" + packed
+def _pack(pickled: bytes) -> bytes:
+    """A part of a snapshot: ``z`` and the zlib'd pickle, or ``p`` and the pickle itself when
+    compressing saves under a fifth (the part already holds compressed pieces, e.g. an index's
+    dimensions, and inflating it again would be wasted)."""
+    packed = zlib.compress(pickled, 1)
+    if len(packed) < 0.8 * len(pickled):
+        return b"z" + packed
     return b"p" + pickled
 
 
