@@ -42,7 +42,7 @@ from ssp_ledger.events import (
     DomainEvent,
     Event,
 )
-from ssp_ledger.persistence import Recorded
+from ssp_ledger.store import Recorded
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -567,7 +567,7 @@ def read_club_csv(
 def export_jsonl(records_or_events: Iterable[Recorded | Event], out: IO[bytes] | Path) -> int:
     """Write events as JSONL (one msgspec-encoded event per line); return how many.
 
-    Accepts domain events or stored :class:`~ssp_ledger.persistence.Recorded` envelopes (their
+    Accepts domain events or stored :class:`~ssp_ledger.store.Recorded` envelopes (their
     ``.event`` is written). The bytes are deterministic: fields in declaration order, the ``type``
     tag first. A path is written to a temporary file that replaces it only when complete.
     """

@@ -36,7 +36,7 @@ import msgspec
 from ssp_ledger.errors import UnknownProjection
 from ssp_ledger.events import CorrectableEvent, EventCorrected, EventRetracted
 from ssp_ledger.periods import Period, PeriodKind, parse_period, periods_between
-from ssp_ledger.persistence import Recorded
+from ssp_ledger.store import Recorded
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 
 from ssp_ledger import Ledger, StoreError
-from ssp_ledger.persistence import ENV_LOCATION, backend_of, store_env
+from ssp_ledger.store import ENV_LOCATION, backend_of, store_env
 from tests.integration.conftest import ledger_url
 from tests.integration.ledger_cases import LedgerBackendCases
 
@@ -28,7 +28,7 @@ class TestMemoryLedger(LedgerBackendCases):
         return ":memory:"
 
     def tamper(self, ledger: Ledger, position: int) -> None:
-        rows = ledger._app.recorder._stored_events  # type: ignore[attr-defined]
+        rows = ledger.log.app.recorder._stored_events  # type: ignore[attr-defined]
         rows[position - 1] = dataclasses.replace(rows[position - 1],
                                                  state=_flip(rows[position - 1].state))
 
@@ -58,7 +58,7 @@ class TestPostgresLedger(LedgerBackendCases):
         import psycopg
         from psycopg import sql
 
-        recorder = ledger._app.recorder
+        recorder = ledger.log.app.recorder
         table = sql.Identifier(recorder.datastore.schema,  # type: ignore[attr-defined]
                                recorder.events_table_name)  # type: ignore[attr-defined]
         with recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
@@ -72,7 +72,7 @@ class TestPostgresLedger(LedgerBackendCases):
     def test_postgres_tables_live_in_the_schema_of_the_url(self, postgres_server: str) -> None:
         ledger = self.make_ledger()
         runner = self.make_runner(ledger)
-        recorder = ledger._app.recorder
+        recorder = ledger.log.app.recorder
         assert recorder.datastore.schema in self.location  # type: ignore[attr-defined]
         assert recorder.events_table_name == "sspledger_events"  # type: ignore[attr-defined]
         assert runner.recorder.checkpoints_table_name == (  # type: ignore[attr-defined]
@@ -150,7 +150,7 @@ def test_from_env_uses_eventsourcing_postgres_variables(monkeypatch: pytest.Monk
         monkeypatch.setenv(key, value)
     with Ledger.from_env(projections={}) as ledger:
         assert ledger.backend == "postgres"
-        assert type(ledger._app.recorder).__name__ == "LedgerPostgresRecorder"
+        assert type(ledger.log.app.recorder).__name__ == "LedgerPostgresRecorder"
         assert ledger.position == 0
     with Ledger.open(postgres_store, projections={}) as same:  # the same tables
         assert same.position == 0

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ssp_ledger import ClubRun, Fact, Ledger, Query, Series, Table
 from ssp_ledger.events import CorrectableEvent, EventCorrected, EventRetracted, SchoolJoined
-from ssp_ledger.persistence import Recorded
+from ssp_ledger.store import Recorded
 from ssp_ledger.projection import ProjectionSet, handled_types, load_projections
 from tests.strategies import History, histories
 

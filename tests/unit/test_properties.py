@@ -16,7 +16,7 @@ SETTINGS = settings(max_examples=40, deadline=None)
 
 def _all_tables(ledger: Ledger, day: dt.date) -> dict[tuple[str, str | None], Table]:
     out: dict[tuple[str, str | None], Table] = {}
-    live = ledger._projections(None)  # every registered projection and grouping
+    live = ledger.view(None)  # every registered projection and grouping
     for name, projection in live.projections.items():
         for by in (None, *projection.groupings, "academic_year", "term"):
             out[(name, by)] = ledger.report(name, as_of=day, by=by)
