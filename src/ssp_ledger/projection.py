@@ -24,10 +24,11 @@ import zlib
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
@@ -51,6 +52,8 @@ __all__ = [
     "ProjectionSet",
     "Query",
     "Series",
+    "SeriesState",
+    "Stateful",
     "Table",
     "handled_types",
     "load_projections",
@@ -215,7 +218,59 @@ class Explainable(Protocol):
         """What ``fact`` contributed to row ``group`` of ``report(query)``, or None."""
 
 
+@runtime_checkable
+class Stateful(Protocol):
+    """A projection whose state can be checkpointed as data.
+
+    ``dump_state`` returns msgpack bytes (msgspec, typed, no pickle) that are *canonical*: two
+    instances given the same facts in the same order give identical bytes, whatever queries were
+    asked of them and whether one was restored from a checkpoint in between. ``load_state`` is
+    called on a fresh instance from the projection's factory (after ``attach``) and raises
+    ValueError on malformed data. A projection that does not implement this is replayed from the
+    log instead of checkpointed.
+    """
+
+    def dump_state(self) -> bytes:
+        """The projection's state as canonical msgpack bytes."""
+
+    def load_state(self, data: bytes) -> None:
+        """Replace a fresh instance's state by ``data`` (from :meth:`dump_state`)."""
+
+
 # --------------------------------------------------------------------------- valid-time index
+
+
+class SeriesState(msgspec.Struct, frozen=True, array_like=True):
+    """A :class:`Series` as plain data (see :meth:`Series.dump`)."""
+
+    width: int
+    """Number of measures."""
+    keys: bytes
+    """Distinct day ordinals with a non-zero net entry, ascending: 4-byte little-endian ints."""
+    itemsize: int
+    """Bytes per prefix sum: 4, or 8 when some sum needs it."""
+    prefix: bytes
+    """``(len(keys) + 1) * width`` prefix sums, row-major, little-endian."""
+
+
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
+def _le_bytes(values: array[int]) -> bytes:
+    """``values`` packed little-endian (the byte order of every checkpoint)."""
+    if _BIG_ENDIAN:
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _from_le(typecode: str, data: bytes) -> array[int]:
+    """The array packed by :func:`_le_bytes`."""
+    out = array(typecode)
+    out.frombytes(data)
+    if _BIG_ENDIAN:
+        out.byteswap()
+    return out
 
 
 class Series:
@@ -258,6 +313,53 @@ class Series:
         self._prefix = array(typecode)
         self._prefix.frombytes(prefix)
         self._compact_at = 2 * len(self._days) + 4096
+
+    def dump(self) -> SeriesState:
+        """The merged prefix sums as data (pending additions are merged first).
+
+        Canonical: the same additions give the same state whatever queries, merges or
+        dump/load round trips happened in between (sums are 4-byte unless one needs 8).
+        """
+        if self._days:
+            self._build()
+        prefix = self._prefix
+        if prefix.typecode != "i":
+            with suppress(OverflowError):  # narrow the sums when they all fit again
+                prefix = array("i", prefix)
+        return SeriesState(self.width, _le_bytes(self._keys), prefix.itemsize,
+                           _le_bytes(prefix))
+
+    @classmethod
+    def load(cls, state: SeriesState) -> Series:
+        """The series :meth:`dump` described; ValueError when ``state`` is inconsistent."""
+        width, itemsize = state.width, state.itemsize
+        if width < 0:
+            msg = f"series state: width {width} is negative"
+            raise ValueError(msg)
+        if itemsize not in (4, 8):
+            msg = f"series state: prefix sums of {itemsize} bytes (expected 4 or 8)"
+            raise ValueError(msg)
+        if len(state.keys) % 4:
+            msg = f"series state: {len(state.keys)} bytes of day ordinals is not a multiple of 4"
+            raise ValueError(msg)
+        count = len(state.keys) // 4
+        expected = (count + 1) * width * itemsize
+        if len(state.prefix) != expected:
+            msg = (f"series state: {len(state.prefix)} bytes of prefix sums for {count} days of "
+                   f"width {width} (expected {expected})")
+            raise ValueError(msg)
+        keys = _from_le("i", state.keys)
+        prefix = _from_le("i" if itemsize == 4 else "q", state.prefix)
+        if any(prefix[:width]):
+            msg = "series state: the first row of prefix sums is not zero"
+            raise ValueError(msg)
+        if any(a >= b for a, b in pairwise(keys)):
+            msg = "series state: day ordinals are not strictly ascending"
+            raise ValueError(msg)
+        out = cls(width)
+        out._keys = keys
+        out._prefix = prefix
+        return out
 
     def add(self, day: dt.date, values: tuple[int, ...]) -> None:
         """Add ``values`` (one per measure) on ``day``."""
