@@ -20,7 +20,7 @@ from typing import Self
 
 from ssp_ledger.errors import UnknownProjection
 from ssp_ledger.events import EventCorrected, EventRetracted
-from ssp_ledger.persistence import Recorded
+from ssp_ledger.store import Recorded
 from ssp_ledger.projection.checkpoint import STATE_FORMAT, pack, unpack
 from ssp_ledger.projection.protocol import Fact, Projection, ProjectionFactory, handled_types
 
