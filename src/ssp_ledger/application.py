@@ -321,17 +321,16 @@ class Ledger:
         :class:`ConcurrencyError`.
         """
         with self._lock:
-            if self.backend == "sqlite" or not isinstance(events, Sequence):
-                if self.backend != "sqlite":
-                    events = list(events)
-                else:
+            if not isinstance(events, Sequence):
+                if self.backend == "sqlite":  # streamed in one transaction: no second attempt
                     try:
                         return self._record_once(events)
-                    except IntegrityError as e:  # another writer ignored the write lock
+                    except IntegrityError as e:
                         self.conflicts += 1
                         msg = (f"another writer appended to the same partnership during this "
                                f"batch; nothing of it was stored ({e})")
                         raise ConcurrencyError(msg) from e
+                events = list(events)
             batch = events
             started = time.monotonic()
             attempt = 0

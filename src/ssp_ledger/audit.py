@@ -128,14 +128,15 @@ class _Stream:
     hash: bytes | None = GENESIS
     """Hash of the last record (None: it could not be read, so its successor is unchecked)."""
     event_id: str = ""
+    kind: str = ""
     position: int = 0
     suspect: tuple[int, str, str, int] | None = None
     """(position, name, predecessor's name, predecessor's position) of a record that did not chain to its predecessor,
     until its successor shows which of the two was altered."""
 
 
-def _name(event_id: str, version: int, stream: str) -> str:
-    return f"event {event_id!r} (version {version} of stream {stream})"
+def _name(event_id: str, kind: str, version: int, stream: str) -> str:
+    return f"event {event_id!r} ({kind}, stream {uuid.UUID(stream)} version {version})"
 
 
 @dataclass
@@ -191,16 +192,16 @@ def verify(ledger: Ledger, expected: Digest | None = None, *,
         st = streams.get(key)
         if st is None:
             st = streams[key] = _Stream()
-        where = f"version {version} of stream {key}"
+        where = f"stream {uuid.UUID(key)} version {version}"
         try:
             rec = next(iter(mapper.decode_rows([row])))[1]
         except DamagedRecord as e:
             problems.append(Problem("undecodable", position, f"{where}: changed bytes ({e})"))
             _settle(st, problems, chained=None)
             st.version, st.hash, st.position = version, None, position
-            st.event_id = f"<undecodable at {position}>"
+            st.event_id, st.kind = f"<undecodable at {position}>", "?"
             continue
-        name = _name(rec.event.event_id, version, key)
+        name = _name(rec.event.event_id, type(rec.event).__name__, version, key)
         if stream_id(rec.event.partnership_id).hex != key:
             problems.append(Problem(
                 "wrong-stream", position,
@@ -219,9 +220,10 @@ def verify(ledger: Ledger, expected: Digest | None = None, *,
             chained = st.hash is None or rec.prev_hash == st.hash
             explained = _settle(st, problems, chained=chained)
             if not chained and not explained:
-                before = _name(st.event_id, st.version, key) if st.event_id else ""
+                before = _name(st.event_id, st.kind, st.version, key) if st.event_id else ""
                 st.suspect = (position, name, before, st.position)
         st.version, st.hash, st.event_id, st.position = version, h, rec.event.event_id, position
+        st.kind = type(rec.event).__name__
     for st in streams.values():
         _settle(st, problems, chained=None)
     for rebuild in rebuilds:

@@ -272,11 +272,11 @@ class LedgerBackendCases:
         reload = second._head
         stale: list[str] = []
 
-        def stale_once(partnership_id: str) -> Any:
+        def stale_once(partnership_id: str, writer: Any) -> Any:
             if not stale:
                 stale.append(partnership_id)
                 return second._heads[partnership_id]
-            return reload(partnership_id)
+            return reload(partnership_id, writer)
 
         monkeypatch.setattr(second, "_head", stale_once)
         result = second.record(club(5))  # conflicts on (stream, version 4), then retried

@@ -86,7 +86,7 @@ def test_store_env_for_urls_and_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
     env = store_env("postgresql://ssp:p%40ss@db.example:6543/ledger?schema=la1&pool_size=2")
     assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
-    assert env["APPLICATION_RECORDER_TOPIC"] == "ssp_ledger.postgres:LedgerPostgresRecorder"
+    assert env["APPLICATION_RECORDER_TOPIC"] == "ssp_ledger.store.postgres:LedgerPostgresRecorder"
     assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"]) == (
         "db.example", "6543", "ledger")
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("ssp", "p@ss")
@@ -97,7 +97,7 @@ def test_store_env_for_urls_and_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="unknown option 'sslmod'"):
         store_env("postgresql://db/ledger?sslmod=require")
     assert store_env("ssp.db")["SQLITE_DBNAME"] == "ssp.db"
-    assert store_env(":memory:")["PERSISTENCE_MODULE"] == "eventsourcing.popo"
+    assert store_env(":memory:")["PERSISTENCE_MODULE"] == "ssp_ledger.store.memory:LedgerPOPOFactory"
     assert [backend_of(x) for x in (":memory:", "a.db", "postgresql://h/d")] == [
         "memory", "sqlite", "postgres"]
 

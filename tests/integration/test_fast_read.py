@@ -204,7 +204,8 @@ def test_insert_rows_returns_the_ids_of_its_rows_under_concurrency(tmp_path: Pat
     for thread in threads:
         thread.join()
     assert not errors, errors
-    stored = {rowid: (oid, version) for rowid, oid, version, _, _ in recorder.select_rows(1, 10**6)}
+    stored = {rowid: (oid, version) for rowid, oid, version, _, _ in recorder.query(
+        "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events")}
     assert len(stored) == 4 * 20 * 50
     for oid, ids in inserted:
         assert [stored[i] for i in ids] == [(oid, v) for v in range(1, 51)]

@@ -57,6 +57,8 @@ _TOPICS = {
     "postgres": ("ssp_ledger.store.postgres:LedgerPostgresRecorder",
                  "ssp_ledger.store.postgres:PostgresCheckpointRecorder"),
 }
+#: eventsourcing's in-memory factory, choosing its application recorder by topic.
+_MEMORY_FACTORY = "ssp_ledger.store.memory:LedgerPOPOFactory"
 #: The EventLog class of each backend (imported only when a store of that kind is opened).
 _LOGS = {
     "memory": "ssp_ledger.store.memory:MemoryLog",
@@ -121,8 +123,10 @@ def store_env(location: str | Path, extra: Mapping[str, str] | None = None) -> d
     backend = backend_of(text)
     if text == ENV_LOCATION:
         env = _topics(backend)
+        if backend == "memory":
+            env["PERSISTENCE_MODULE"] = _MEMORY_FACTORY
     elif backend == "memory":
-        env = {"PERSISTENCE_MODULE": "eventsourcing.popo", **_pair(backend)}
+        env = {"PERSISTENCE_MODULE": _MEMORY_FACTORY, **_pair(backend)}
     elif backend == "postgres":
         url = urlsplit(text)
         env = {

@@ -272,8 +272,10 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         if problem is not None:
             msg = f"the record at position {rowid} is damaged: {problem}"
             raise DamagedRecord(msg, position=rowid)
-        return self.decode(StoredEvent(self.stream_uuid(oid), version, topic, bytes(state)),
-                           position=rowid)
+        try:
+            return self.decode(StoredEvent(self.stream_uuid(oid), version, topic, bytes(state)))
+        except DamagedRecord as e:
+            raise DamagedRecord(str(e), position=rowid) from e
 
     def _upcast(self, name: str, env: _Envelope) -> DomainEvent:
         state: dict[str, Any] = self.transcoder.decode(env.event)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
-from eventsourcing.persistence import StoredEvent, Tracking
-from eventsourcing.popo import POPOApplicationRecorder, POPOTrackingRecorder
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent, Tracking
+from eventsourcing.popo import POPOApplicationRecorder, POPOFactory, POPOTrackingRecorder
+from eventsourcing.utils import resolve_topic
 
 from ssp_ledger.errors import StoreError
 from ssp_ledger.store.app import LedgerApplication, construct
 from ssp_ledger.store.log import Checkpoint, EventLog, Mode, NewRow, RawRow, tracking_name
 
-__all__ = ["LedgerPOPORecorder", "MemoryLog", "POPOCheckpointRecorder"]
+__all__ = ["LedgerPOPOFactory", "LedgerPOPORecorder", "MemoryLog", "POPOCheckpointRecorder"]
 
 
 class LedgerPOPORecorder(POPOApplicationRecorder):
@@ -43,6 +44,20 @@ class LedgerPOPORecorder(POPOApplicationRecorder):
                 return None
             s = self._stored_events[i]
             return (i + 1, s.originator_id, s.originator_version, s.topic, s.state)
+
+
+class LedgerPOPOFactory(POPOFactory):
+    """eventsourcing's in-memory factory, choosing the application recorder by topic as its
+    SQLite and PostgreSQL factories do (``APPLICATION_RECORDER_TOPIC``)."""
+
+    def application_recorder(self) -> ApplicationRecorder:
+        """The recorder class named by ``APPLICATION_RECORDER_TOPIC`` (default: the ledger's)."""
+        topic = self.env.get(self.APPLICATION_RECORDER_TOPIC)
+        cls = resolve_topic(topic) if topic else LedgerPOPORecorder
+        if not (isinstance(cls, type) and issubclass(cls, POPOApplicationRecorder)):
+            msg = f"{topic} is not an in-memory application recorder"
+            raise TypeError(msg)
+        return cls()
 
 
 class POPOCheckpointRecorder(POPOTrackingRecorder):
