@@ -24,13 +24,9 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.tests import persistence as es_cases
 
-from ssp_ledger.persistence import (
-    Checkpoint,
-    CheckpointRecorder,
-    POPOCheckpointRecorder,
-    SQLiteCheckpointRecorder,
-    tracking_name,
-)
+from ssp_ledger.store import Checkpoint, tracking_name
+from ssp_ledger.store.memory import POPOCheckpointRecorder
+from ssp_ledger.store.sqlite import SQLiteCheckpointRecorder
 from tests.integration.conftest import drop_schema, new_schema, server_url
 
 
