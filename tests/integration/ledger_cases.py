@@ -487,7 +487,7 @@ class LedgerBackendCases:
         fast = self.open_again(checkpoint="default")
         assert figures(fast) == figures(ledger)
         assert fast.checkpoint_position is None
-        assert "other projections or code" in fast.checkpoint_note
+        assert "other projections, code" in fast.checkpoint_note
         narrow = self.open_again(checkpoint="default",
                                  projections={"participation": ledger.factories["participation"]})
         narrow.participation(as_of=AS_OF)
@@ -502,7 +502,7 @@ class LedgerBackendCases:
             fast = self.open_again(checkpoint="default")
             fast.participation(as_of=AS_OF)
             assert fast.checkpoint_position is None
-            assert "changed since checkpoint" in fast.checkpoint_note
+            assert "does not fit this log" in fast.checkpoint_note
         again = self.make_runner(ledger)
         assert again.resumed_from == 0
         assert "rebuilding from position 0" in again.resume_note

@@ -34,7 +34,7 @@ DAY = dt.date(2010, 7, 31)
 
 def _tables(ledger: Ledger, name: str, day: dt.date, partnership_id: str | None = None
             ) -> dict[str | None, Table]:
-    projection = ledger._projections(None)[name]
+    projection = ledger.view(None)[name]
     return {by: ledger.report(name, as_of=day, by=by, partnership_id=partnership_id)
             for by in (None, *projection.groupings, "academic_year", "term")}
 
@@ -91,7 +91,7 @@ def test_a_restored_set_answers_like_the_original(history: History, cut: int) ->
     ledger = Ledger.in_memory()
     events = history.events
     ledger.record_many(events[:cut] or events[:1])
-    live = ledger._projections(None)
+    live = ledger.view(None)
     restored = _restore(live.snapshot(), ledger)
     assert restored.names == live.names
     assert restored.latest == live.latest is not None
@@ -104,7 +104,7 @@ def test_a_restored_set_answers_like_the_original(history: History, cut: int) ->
         ledger.record_many(rest)
     records = list(ledger.read(again.position + 1))
     again.process_all(records)
-    live = ledger._projections(None)
+    live = ledger.view(None)
     for name in live.names:
         projection = live[name]
         for by in (None, *projection.groupings):
@@ -114,7 +114,7 @@ def test_a_restored_set_answers_like_the_original(history: History, cut: int) ->
 
 
 def _restore(data: bytes, ledger: Ledger) -> ProjectionSet:
-    return ProjectionSet.restore(data, ledger._factories, ledger._load, ledger.read)
+    return ProjectionSet.restore(data, ledger.factories, ledger.load, ledger.read)
 
 
 def _replace_part(data: bytes, name: str, part: bytes) -> bytes:
@@ -126,7 +126,7 @@ def test_restoring_reads_only_the_projection_asked_for() -> None:
     """A cold start answers one report without decoding the other projections."""
     ledger = Ledger.in_memory()
     ledger.record_many(_club_history())
-    data = ledger._projections(None).snapshot()
+    data = ledger.view(None).snapshot()
     restored = _restore(data, ledger)
     broken = _restore(_replace_part(data, "leaders", b"not a checkpoint"), ledger)
     table = broken["participation"].report(Query(as_of=DAY))
@@ -150,9 +150,9 @@ def test_a_checkpoint_in_another_format_is_refused() -> None:
     newer = msgspec.msgpack.encode({"format": "ssp-ledger/projections", "version": 3})
     with pytest.raises(ValueError, match=r"version 2 \(it is version 3\)"):
         _restore(newer, ledger)
-    fine = ledger._projections(None).snapshot()
+    fine = ledger.view(None).snapshot()
     with pytest.raises(ValueError, match="holds projections"):
-        ProjectionSet.restore(fine, {"seen": _Seen}, ledger._load, ledger.read)
+        ProjectionSet.restore(fine, {"seen": _Seen}, ledger.load, ledger.read)
     header = msgspec.msgpack.decode(fine, type=SetState)
     for bad, message in ((msgspec.structs.replace(header, position=-1), "negative"),
                          (msgspec.structs.replace(header, compression="lzma"), "compression"),
@@ -164,7 +164,7 @@ def test_a_checkpoint_in_another_format_is_refused() -> None:
 def test_a_damaged_map_of_facts_in_force_is_refused_on_use() -> None:
     ledger = Ledger.in_memory()
     ledger.record_many(_club_history())
-    header = msgspec.msgpack.decode(ledger._projections(None).snapshot(), type=SetState)
+    header = msgspec.msgpack.decode(ledger.view(None).snapshot(), type=SetState)
     damaged = msgspec.structs.replace(header, current=pack(encode_state({"p": {"c1": "x"}})))
     restored = _restore(msgspec.msgpack.encode(damaged), ledger)
     with pytest.raises(ValueError, match="facts in force of the checkpoint at position 3"):
@@ -218,7 +218,7 @@ def test_facts_are_offered_by_event_type() -> None:
         target_event_id="c1", reason="typo",
         replacement=ClubRun(partnership_id="p", occurred_on=dt.date(2007, 1, 9), event_id="c1",
                             club_id="c", school_id="s0", activity="football", participants=13)))
-    live = ledger._projections(None)
+    live = ledger.view(None)
     seen = live["seen"]
     every = live["seen_all"]
     assert isinstance(seen, _Seen)
@@ -355,7 +355,7 @@ def test_stateful_projections_are_loaded_and_the_others_replayed() -> None:
     factories = {"seen": _Seen, "kept": _Kept}
     ledger = Ledger.in_memory(projections=factories)
     ledger.record_many(_club_history())
-    live = ledger._projections(None)
+    live = ledger.view(None)
     data = live.snapshot()
     assert set(msgspec.msgpack.decode(data, type=SetState).parts) == {"kept"}
     ledger.record(ClubRun(partnership_id="p", occurred_on=dt.date(2007, 1, 10), event_id="c2",
@@ -367,7 +367,7 @@ def test_stateful_projections_are_loaded_and_the_others_replayed() -> None:
         return ledger.read(start, stop)
 
     _Kept.events.clear()
-    restored = ProjectionSet.restore(data, factories, ledger._load, read)
+    restored = ProjectionSet.restore(data, factories, ledger.load, read)
     assert (_Kept.events, reads) == ([], [])  # nothing is read before it is needed
     kept = restored["kept"]
     assert (_Kept.events, reads) == (["attach", "load_state"], [])
@@ -378,14 +378,14 @@ def test_stateful_projections_are_loaded_and_the_others_replayed() -> None:
     assert seen.log == kept.log == [("apply", "ClubRun", 3)]
     restored.process_all(ledger.read(restored.position + 1))
     assert seen.log == kept.log == [("apply", "ClubRun", 3), ("apply", "ClubRun", 4)]
-    assert restored.snapshot() == ledger._projections(None).snapshot()
+    assert restored.snapshot() == ledger.view(None).snapshot()
 
 
 def test_a_replay_needs_the_log_up_to_the_checkpoint() -> None:
     ledger = Ledger.in_memory(projections={"seen": _Seen})
     ledger.record_many(_club_history())
-    data = ledger._projections(None).snapshot()
-    restored = ProjectionSet.restore(data, {"seen": _Seen}, ledger._load,
+    data = ledger.view(None).snapshot()
+    restored = ProjectionSet.restore(data, {"seen": _Seen}, ledger.load,
                                      lambda start, stop: ledger.read(start, 2))
     with pytest.raises(ValueError, match="the log ends at position 2, before the checkpoint's 3"):
         restored["seen"]

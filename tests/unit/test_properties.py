@@ -147,16 +147,16 @@ def test_snapshots_are_canonical_for_a_log_prefix(data: st.DataObject) -> None:
     history: History = data.draw(histories(max_activity=15))
     ledger = _ledger(_amended(data, history))
     records = list(ledger.read())
-    factories = ledger._factories
+    factories = ledger.factories
     day = data.draw(dates(history))
     cut = data.draw(st.integers(0, len(records)))
 
-    whole = ProjectionSet(factories, ledger._load)
+    whole = ProjectionSet(factories, ledger.load)
     whole.process_all(records)
-    before = ProjectionSet(factories, ledger._load)
+    before = ProjectionSet(factories, ledger.load)
     before.process_all(records[:cut])
     _ask(data, before, day)
-    restored = ProjectionSet.restore(before.snapshot(), factories, ledger._load, ledger.read)
+    restored = ProjectionSet.restore(before.snapshot(), factories, ledger.load, ledger.read)
     _ask(data, restored, day)
     restored.process_all(records[cut:])
     _ask(data, restored, day)
@@ -169,7 +169,7 @@ def test_snapshots_are_canonical_for_a_log_prefix(data: st.DataObject) -> None:
                 if isinstance(p, Stateful) and _dumps(p)}
     assert set(state.parts) == stateful
     assert {"leaders", "resources"} <= stateful
-    again = ProjectionSet.restore(whole.snapshot(), factories, ledger._load, ledger.read)
+    again = ProjectionSet.restore(whole.snapshot(), factories, ledger.load, ledger.read)
     assert _every_table(again, day) == _every_table(whole, day)
 
 

@@ -87,7 +87,7 @@ def construct(env: Mapping[str, str]) -> LedgerApplication:
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         try:
             return LedgerApplication(env=dict(env))
-        except sqlite3.OperationalError as e:
+        except (sqlite3.OperationalError, DatabaseError) as e:
             if "locked" not in str(e) or attempt == CREATE_ATTEMPTS:
                 raise
             time.sleep(random.uniform(0.01, 0.05 * attempt))  # jitter, not crypto

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,7 +33,12 @@ from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEv
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteTrackingRecorder
 
 from ssp_ledger.errors import ForeignStore, StoreError
-from ssp_ledger.store.app import LedgerApplication, construct, create_with_retries
+from ssp_ledger.store.app import (
+    CREATE_ATTEMPTS,
+    LedgerApplication,
+    construct,
+    create_with_retries,
+)
 from ssp_ledger.store.log import (
     Checkpoint,
     EventLog,
@@ -76,6 +83,9 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def create_table(self) -> None:
         """eventsourcing's table, plus the marker table that says the file is a ledger."""
         create_with_retries(super().create_table)
+        create_with_retries(self._mark_as_ledger)
+
+    def _mark_as_ledger(self) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} "
                       "(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -227,7 +237,19 @@ def _path_of(database: str) -> tuple[Path | None, dict[str, str]]:
 
 def classify(path: Path) -> tuple[Kind, str]:
     """Whether ``path`` holds a ledger store, nothing (missing or 0 bytes) or something else,
-    with the reason; reads the file without changing it."""
+    with the reason; reads the file without changing it (retrying briefly while another
+    process holds it locked, e.g. while creating it)."""
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            return _classify(path)
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == CREATE_ATTEMPTS:
+                return "foreign", f"{path} cannot be read as SQLite ({e})"
+            time.sleep(random.uniform(0.01, 0.05 * attempt))  # jitter, not crypto
+    raise AssertionError  # pragma: no cover
+
+
+def _classify(path: Path) -> tuple[Kind, str]:
     if not path.exists():
         return "empty", f"{path} does not exist"
     if not path.is_file():
@@ -243,6 +265,10 @@ def classify(path: Path) -> tuple[Kind, str]:
         return "foreign", f"{path} is not a SQLite database"
     try:
         conn = _connect_read_only(path)
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e):
+            raise
+        return "foreign", f"{path} cannot be opened as SQLite ({e})"
     except sqlite3.Error as e:
         return "foreign", f"{path} cannot be opened as SQLite ({e})"
     try:
@@ -268,6 +294,10 @@ def classify(path: Path) -> tuple[Kind, str]:
         return "foreign", (f"{path} has an eventsourcing table of another application"
                            if first is not None else
                            f"{path} has an empty {EVENTS_TABLE} table not made by ssp-ledger")
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e):
+            raise
+        return "foreign", f"{path} cannot be read as SQLite ({e})"
     except sqlite3.Error as e:
         return "foreign", f"{path} cannot be read as SQLite ({e})"
     finally:
