@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import msgspec
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ssp_ledger.checkpoints import restore_checkpoint
@@ -58,7 +59,6 @@ from ssp_ledger.store import (
     stream_id,
 )
 from ssp_ledger.store.log import Writer
-from ssp_ledger.store.mapper import describe_row
 from ssp_ledger.store.records import stream_hash
 from ssp_ledger.subscription import Subscription
 
@@ -555,8 +555,8 @@ class Ledger:
             position = view.position
             heads = self._bases.get(position) if known_at is None else None
             if heads is None:
-                versions = self._live_versions if known_at is None else self._versions_upto(
-                    position)
+                versions = (self._live_versions if known_at is None
+                            else self._log.stream_versions(position))
                 digest = hashlib.sha256()
                 for head in self._log.heads_at(dict(versions)):
                     digest.update(bytes.fromhex(head.stream))
@@ -570,13 +570,6 @@ class Ledger:
             checkpoint = (f"{self.checkpoint!r} at {start}"
                           if start is not None and self.checkpoint else None)
             return Basis(position, heads, checkpoint, known_at)
-
-    def _versions_upto(self, position: int) -> dict[str, int]:
-        versions: dict[str, int] = {}
-        for row in self._log.raw(1, position):
-            if describe_row(row) is None:
-                versions[uuid.UUID(str(row[1])).hex] = int(row[2])
-        return versions
 
     def _known_view(self, known_at: dt.datetime) -> ProjectionSet:
         """The projections as known at ``known_at``: the log folded in order, skipping records
@@ -676,7 +669,8 @@ class Ledger:
             period = parse_period(period)
         query = Query(as_of=as_of, known_at=known_at, by=by, period=period,
                       partnership_id=partnership_id, params=params)
-        return self.view(known_at)[projection].report(query)
+        table = self.view(known_at)[projection].report(query)
+        return msgspec.structs.replace(table, basis=self.basis(known_at).to_dict())
 
     def participation(self, *, as_of: dt.date, **kwargs: Any) -> Table:
         """Sessions, attendances, SEND attendances and competition participants."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import msgspec
 
@@ -116,6 +116,10 @@ class Table(msgspec.Struct, frozen=True, kw_only=True):
     """Grouping asked for."""
     period: str | None = None
     """Period label asked for."""
+    basis: dict[str, Any] | None = None
+    """What the figures were computed from (log position, stream-heads hash, checkpoint or
+    replay, known-at time), set by :meth:`ssp_ledger.Ledger.report`; None for a table made
+    directly by a projection."""
 
     @classmethod
     def answer(cls, projection: str, query: Query, columns: Sequence[str],

@@ -306,6 +306,15 @@ class EventLog(ABC):
             out.append(Head(stream, versions[stream], self.row_hash(row)))
         return out
 
+    def stream_versions(self, stop: int) -> dict[str, int]:
+        """The last version of every stream (hex) among the records up to ``stop``."""
+        versions: dict[str, int] = {}
+        for _, oid, version, _, _ in self.raw(1, stop):
+            if isinstance(version, int):
+                key = oid.hex if isinstance(oid, uuid.UUID) else str(oid).replace("-", "")
+                versions[key] = max(version, versions.get(key, 0))
+        return versions
+
     def check_binding(self, position: int, binding: Binding) -> str | None:
         """Why the log up to ``position`` is not the one ``binding`` was made from (None: it
         is): every stream head must still hash the same, sit at or before ``position`` and be

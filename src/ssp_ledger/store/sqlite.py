@@ -428,6 +428,12 @@ class SQLiteLog(EventLog):
                            (stream.hex, version))
         return rows[0] if rows else None
 
+    def stream_versions(self, stop: int) -> dict[str, int]:
+        """One grouped query."""
+        rows = self._query("SELECT originator_id, MAX(originator_version) FROM stored_events "
+                           "WHERE rowid<=? GROUP BY originator_id", (stop,))
+        return {str(oid).replace("-", ""): int(v) for oid, v in rows if isinstance(v, int)}
+
     def count(self, stop: int) -> int:
         """Rows with rowid ``<= stop``."""
         return int(self._query("SELECT count(*) FROM stored_events WHERE rowid<=?",
