@@ -19,6 +19,7 @@ from ssp_ledger import ClubRun, Fact, GroupedIndex, Ledger, Query, Series, Table
 from ssp_ledger.events import CorrectableEvent, EventCorrected, EventRetracted, SchoolJoined
 from ssp_ledger.store import Recorded
 from ssp_ledger.projection import (
+    AdditiveProjection,
     PartitionedIndex,
     ProjectionSet,
     handled_types,
@@ -400,3 +401,39 @@ def test_no_code_runs_on_loading_a_checkpoint() -> None:
         for word in ("import pickle", "from pickle", "marshal", "copyreg", "dill", "eval(",
                      "exec("):
             assert word not in source, (path.name, word)
+
+
+class _Trained(AdditiveProjection):
+    name: ClassVar[str] = "trained"
+    groupings: ClassVar[tuple[str, ...]] = ("school",)
+    dimensions: ClassVar[tuple[str, ...]] = ("school",)
+    measures: ClassVar[tuple[str, ...]] = ("clubs", "attendances")
+
+    def contribution(self, event: CorrectableEvent
+                     ) -> tuple[Mapping[str, str], tuple[int, ...]] | None:
+        if isinstance(event, ClubRun):
+            return {"school": event.school_id}, (1, event.participants)
+        return None
+
+
+class _TrainedWithMore(_Trained):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = 0
+
+
+def test_an_additive_projection_checkpoints_its_index_only_when_that_is_all_it_keeps() -> None:
+    trained, more = _Trained(), _TrainedWithMore()
+    for i, event in enumerate(_club_history(), start=1):
+        for p in (trained, more):
+            p.apply(Fact(i, dt.datetime(2010, 1, 1, tzinfo=dt.UTC), event))
+    copy = _Trained()
+    copy.load_state(trained.dump_state())
+    query = Query(as_of=DAY, by="school")
+    assert copy.report(query) == trained.report(query)
+    assert copy.dump_state() == trained.dump_state()
+    with pytest.raises(NotImplementedError, match="trained: keeps seen besides its index"):
+        more.dump_state()
+    other = PartitionedIndex(("activity",), ("clubs", "attendances"))
+    with pytest.raises(ValueError, match=r"trained: state indexes dimensions \['activity'\]"):
+        copy.load_state(encode_state(other.dump()))

@@ -7,16 +7,21 @@ reporting (by any dimension or period, for one partnership or all) and explainin
 :class:`~ssp_ledger.projection.index.PartitionedIndex`. A whole projection fits in a dozen lines,
 e.g.::
 
-    class Leaders(AdditiveProjection):
-        name = "leaders"
+    class TrainedBySchool(AdditiveProjection):
+        name = "trained_by_school"
         groupings = dimensions = ("school",)
         measures = ("courses", "people_trained")
-        handles = (LeaderTrained,)
+        handles = (LeaderTrained,)  # the set offers it no other facts
 
         def contribution(self, event):
             if isinstance(event, LeaderTrained):
                 return {"school": event.school_id}, (1, event.people)
             return None
+
+Its checkpoints come for free too: the index is the whole state and
+:meth:`AdditiveProjection.dump_state` writes it as data. A subclass keeping more state (a map
+from school to phase, say) extends ``dump_state``/``load_state``; until it does, it is replayed
+from the log after a restart rather than restored without that state.
 """
 
 from __future__ import annotations
