@@ -40,11 +40,8 @@ from typing import Any, ClassVar
 from ssp_ledger.events import CorrectableEvent, FundingChanged
 from ssp_ledger.periods import parse_period, periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
-from ssp_ledger_projections.staff_time_cost import (
-    StaffTimeCost,
-    StreamLevels,
-    default_hourly_cost,
-)
+from ssp_ledger_projections.funding_levels import StreamLevels
+from ssp_ledger_projections.staff_time_cost import StaffTimeCost, default_hourly_cost
 
 __all__ = ["COLUMNS", "Funding"]
 

@@ -458,4 +458,4 @@ def test_same_day_facts_share_the_rounding_exactly_through_retractions() -> None
         p.retract(Fact(2, t0, clubs[eid]))
         live.remove(eid)
         check(live)
-    assert not p._same_day
+    assert not p.facts.same_day
