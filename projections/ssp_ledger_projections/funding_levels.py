@@ -151,13 +151,11 @@ class FundingLevels:
         self._changes: dict[str, dict[str, dict[str, FundingChanged]]] = {}
         self._cache: dict[tuple[str, str], StreamLevels] = {}
 
-    def __getstate__(self) -> dict[str, object]:
-        return {"_changes": self._changes}  # the StreamLevels cache is rebuilt on use
-
-    def __setstate__(self, state: dict[str, dict[str, dict[str, dict[str, FundingChanged]]]]
-                     ) -> None:
-        self._changes = state["_changes"]
-        self._cache = {}
+    def changes(self) -> list[FundingChanged]:
+        """Every change held, by partnership, stream and event id: the state a checkpoint
+        keeps (the :class:`StreamLevels` are rebuilt from it on use)."""
+        return [by_id[eid] for pid in sorted(self._changes)
+                for _, by_id in sorted(self._changes[pid].items()) for eid in sorted(by_id)]
 
     def add(self, event: FundingChanged) -> None:
         """Take a ``FundingChanged`` fact into account."""

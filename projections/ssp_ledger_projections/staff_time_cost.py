@@ -36,15 +36,18 @@ This module assembles :class:`StaffTimeCost` from the rooms of
   look-ups;
 * :mod:`~ssp_ledger_projections.staff_cost.explain`: the facts behind a figure.
 
-Tables, timelines and the teaching calendar's per-year counts are caches: they are left out of a
-checkpoint and rebuilt on use.
+Checkpoints are data only (:meth:`StaffTimeCost.dump_state`): the facts as msgspec Structs in a
+canonical order. Tables, timelines and the teaching calendar's per-year counts are caches: they
+are left out and rebuilt on use.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
+
+import msgspec
 
 from ssp_ledger.events import (
     ClubRun,
@@ -75,7 +78,7 @@ from ssp_ledger_projections.staff_cost.costing import (
 )
 from ssp_ledger_projections.staff_cost.cumulative import CumulativeCosts
 from ssp_ledger_projections.staff_cost.explain import explain_fact
-from ssp_ledger_projections.staff_cost.state import StaffFacts
+from ssp_ledger_projections.staff_cost.state import StaffFacts, StaffFactsState
 
 __all__ = [
     "COLUMNS",
@@ -93,6 +96,10 @@ __all__ = [
     "StreamLevels",
     "default_hourly_cost",
 ]
+
+
+_ENCODER = msgspec.msgpack.Encoder(order="deterministic")
+_DECODER = msgspec.msgpack.Decoder(StaffFactsState)
 
 
 def _cells(group: str, figures: Figures) -> tuple[Cell, ...]:
@@ -128,22 +135,17 @@ class StaffTimeCost:
         self.cumulative = CumulativeCosts(self.facts)
         """Which costing answers for a partnership, with the cumulative tables built."""
 
-    def __getstate__(self) -> dict[str, Any]:
-        """The facts without the derived caches (checkpoints stay small)."""
-        facts = self.facts
-        return {"calendar": self.calendar, "funding_levels": self.funding_levels,
-                "tables_after": self.tables_after,
-                "facts": (facts.assignments, facts.releases, facts.activity, facts.live,
-                          facts.same_day)}
+    # ------------------------------------------------------------------ protocol: Stateful
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.calendar = state["calendar"]
-        self.funding_levels = state["funding_levels"]
-        self.facts = StaffFacts(self.calendar, self.funding_levels)
-        (self.facts.assignments, self.facts.releases, self.facts.activity, self.facts.live,
-         self.facts.same_day) = state["facts"]
-        self.cumulative = CumulativeCosts(self.facts)
-        self.tables_after = state["tables_after"]
+    def dump_state(self) -> bytes:
+        """The facts as canonical msgpack (:class:`~ssp_ledger_projections.staff_cost.state.
+        StaffFactsState`): no cache, no tuning (``tables_after``), no code."""
+        return _ENCODER.encode(self.facts.dump())
+
+    def load_state(self, data: bytes) -> None:
+        """Take the facts of :meth:`dump_state` bytes (on a fresh instance); ValueError when
+        they are not such bytes."""
+        self.facts.load(_DECODER.decode(data))
 
     @property
     def tables_after(self) -> int:

@@ -16,6 +16,10 @@ from it at query time (:mod:`.costing`, :mod:`.cumulative`, :mod:`.explain`):
   minutes are *derived* (the day's sum in the series less the others'), so a day of one fact
   costs no more than a dictionary slot.
 
+The facts are checkpointed as plain data (:class:`StaffFactsState`, see :meth:`StaffFacts.dump`):
+msgspec Structs with the events embedded as their own Struct classes, in a canonical order, so
+the same facts applied in the same order always give the same bytes.
+
 Derived from those and cached until a fact of the person (or partnership) comes or goes: each
 person's *timeline* (:class:`Segment`: assignments and the gaps around them, covering every day)
 and each partnership's first day. A checkpoint keeps the facts, never the caches.
@@ -34,6 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
+import msgspec
+
 from ssp_ledger.events import (
     ClubRun,
     CompetitionHeld,
@@ -46,10 +52,19 @@ from ssp_ledger.events import (
     StaffReleased,
 )
 from ssp_ledger.periods import TeachingCalendar
-from ssp_ledger.projection import Series
+from ssp_ledger.projection import Series, SeriesState
 from ssp_ledger_projections.funding_levels import FundingLevels, StreamLevels
 
-__all__ = ["Activity", "SameDay", "Segment", "SeriesKey", "StaffFacts", "activity_of"]
+__all__ = [
+    "STATE_VERSION",
+    "Activity",
+    "SameDay",
+    "Segment",
+    "SeriesKey",
+    "StaffFacts",
+    "StaffFactsState",
+    "activity_of",
+]
 
 DAY = dt.timedelta(days=1)
 _EMPTY: Mapping[str, Series] = {}
@@ -114,6 +129,66 @@ class Segment:
     """Last day (None: open)."""
     assignment: StaffAssigned | None
     """The terms in force, or None for a gap."""
+
+
+STATE_VERSION = 1
+"""Version of :class:`StaffFactsState`; a checkpoint of another version is refused."""
+
+
+class ReleaseState(msgspec.Struct, frozen=True, array_like=True):
+    """A ``StaffReleased`` fact as the projection keeps it: its date."""
+
+    partnership_id: str
+    staff_id: str
+    event_id: str
+    last_day: int
+    """Ordinal of the last day of the assignment it ends."""
+
+
+class OtherFactState(msgspec.Struct, frozen=True, array_like=True):
+    """An activity fact of a day shared with others: its id and minutes."""
+
+    event_id: str
+    minutes: int
+
+
+class DayState(msgspec.Struct, frozen=True, array_like=True):
+    """The ids of the facts one series holds on one day (:class:`SameDay`)."""
+
+    day: int
+    """Ordinal of the day."""
+    first: str
+    """Id of the fact whose minutes are derived."""
+    others: list[OtherFactState]
+    """The other facts of the day, by id (empty: the day has one fact)."""
+
+
+class SeriesEntryState(msgspec.Struct, frozen=True, array_like=True):
+    """One activity series: its key, how many facts it holds, its sums and its days."""
+
+    partnership_id: str
+    staff_id: str
+    """"" when the facts name no staff member."""
+    school_id: str
+    """"" for CPD."""
+    facts: int
+    """Facts in the series (at least 1)."""
+    series: SeriesState
+    """Minutes and attendances by day."""
+    days: list[DayState]
+    """Days with facts that move a figure, ascending."""
+
+
+class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",
+                      tag_field="format"):
+    """Everything :class:`StaffFacts` knows, as data, in a canonical order (by partnership,
+    staff member, school, day and event id)."""
+
+    version: int
+    assignments: list[StaffAssigned]
+    releases: list[ReleaseState]
+    funding: list[FundingChanged]
+    activity: list[SeriesEntryState]
 
 
 class StaffFacts:
@@ -226,6 +301,74 @@ class StaffFacts:
         del days[day]
         if not days:
             del self.same_day[key]
+
+    # ------------------------------------------------------------------ state as data
+
+    def dump(self) -> StaffFactsState:
+        """The facts as data, canonical: the same facts applied in the same order give an equal
+        state, whatever was asked or cached in between (caches are left out)."""
+        activity: list[SeriesEntryState] = []
+        for pid in sorted(self.activity):
+            by_staff = self.activity[pid]
+            for staff in sorted(by_staff):
+                for school in sorted(by_staff[staff]):
+                    key = (pid, staff, school)
+                    held = self.same_day.get(key, {})
+                    days = [DayState(day.toordinal(), ids, []) if isinstance(ids, str) else
+                            DayState(day.toordinal(), ids.first,
+                                     [OtherFactState(e, m) for e, m in sorted(ids.others.items())])
+                            for day, ids in sorted(held.items())]
+                    activity.append(SeriesEntryState(pid, staff, school, self.live[key],
+                                                     by_staff[staff][school].dump(), days))
+        return StaffFactsState(
+            version=STATE_VERSION,
+            assignments=[by_id[eid] for pid in sorted(self.assignments)
+                         for staff, by_id in sorted(self.assignments[pid].items())
+                         for eid in sorted(by_id)],
+            releases=[ReleaseState(pid, staff, eid, by_id[eid].toordinal())
+                      for pid in sorted(self.releases)
+                      for staff, by_id in sorted(self.releases[pid].items())
+                      for eid in sorted(by_id)],
+            funding=self.funding_levels.changes(),
+            activity=activity,
+        )
+
+    def load(self, state: StaffFactsState) -> None:
+        """Take the facts of :meth:`dump` (on an instance that has none yet).
+
+        Raises ValueError when the state is not one :meth:`dump` could give.
+        """
+        if state.version != STATE_VERSION:
+            msg = f"staff facts state version {state.version} is not {STATE_VERSION}"
+            raise ValueError(msg)
+        if self.assignments or self.releases or self.activity or self.funding_levels.streams(None):
+            msg = "staff facts: load_state needs a fresh instance (this one has facts)"
+            raise ValueError(msg)
+        for a in state.assignments:
+            _keep(self.assignments, a.partnership_id, a.staff_id, a.event_id, a, 1)
+        for r in state.releases:
+            _keep(self.releases, r.partnership_id, r.staff_id, r.event_id,
+                  _date(r.last_day, "release"), 1)
+        for f in state.funding:
+            self.funding_levels.add(f)
+        for entry in state.activity:
+            key = (entry.partnership_id, entry.staff_id, entry.school_id)
+            if entry.facts < 1 or key in self.live:
+                msg = f"staff facts: series {key} holds {entry.facts} facts or comes twice"
+                raise ValueError(msg)
+            series = Series.load(entry.series)
+            if series.width != 2:
+                msg = f"staff facts: series {key} has {series.width} measures, not 2"
+                raise ValueError(msg)
+            self.live[key] = entry.facts
+            self.activity.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = series
+            if entry.days:
+                self.same_day[key] = {
+                    _date(d.day, "activity"): SameDay(d.first, {o.event_id: o.minutes
+                                                                for o in d.others})
+                    if d.others else d.first
+                    for d in entry.days}
+
 
     # ------------------------------------------------------------------ reading
 
@@ -342,3 +485,12 @@ def _keep(store: dict[str, dict[str, dict[str, _T]]], pid: str, staff: str, even
         del by_staff[staff]
         if not by_staff:
             del store[pid]
+
+
+def _date(ordinal: int, what: str) -> dt.date:
+    """The date of a day ordinal read from a checkpoint (ValueError when out of range)."""
+    try:
+        return dt.date.fromordinal(ordinal)
+    except (ValueError, OverflowError):
+        msg = f"staff facts: {what} day ordinal {ordinal} is not a date"
+        raise ValueError(msg) from None
