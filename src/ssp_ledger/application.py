@@ -515,7 +515,7 @@ class Ledger:
                     and (mark is None or saved.position > mark.position)):
                 view, latest = saved, saved.latest
         if view is None and mark is not None:
-            view = ProjectionSet.restore(mark.state, self._load)
+            view = ProjectionSet.restore(mark.state, self._factories, self._load, self.read)
             latest = mark.latest
         if view is None:
             view = ProjectionSet(self._factories, self._load)
@@ -632,6 +632,15 @@ def _construct(store: Mapping[str, str]) -> LedgerApplication:
     raise AssertionError  # pragma: no cover
 
 
+def _reader(app: LedgerApplication) -> Callable[[int, int], Iterator[tuple[int, Recorded]]]:
+    """``read(start, stop)`` over ``app``'s log, for replaying projections a checkpoint lacks."""
+    def read(start: int, stop: int) -> Iterator[tuple[int, Recorded]]:
+        while rows := app.recorder.select_notifications(start, READ_BATCH, stop=stop):
+            yield from ((row.id, app.msgspec_mapper.decode(row)) for row in rows)
+            start = rows[-1].id + 1
+    return read
+
+
 def restore_checkpoint(app: LedgerApplication, name: str,
                        factories: Mapping[str, ProjectionFactory],
                        load: Callable[[int], Recorded]) -> tuple[ProjectionSet | None, str]:
@@ -667,8 +676,8 @@ def fit_checkpoint(app: LedgerApplication, checkpoint: Checkpoint,
         return None, (f"the record at position {checkpoint.position} changed since checkpoint "
                       f"{name!r} was saved: replayed the log")
     try:
-        restored = ProjectionSet.restore(checkpoint.state, load)
-    except Exception as e:  # unpickling can raise anything: replay
+        restored = ProjectionSet.restore(checkpoint.state, factories, load, _reader(app))
+    except ValueError as e:  # not a data-only state of this version: replay
         return None, f"checkpoint {name!r} cannot be read ({e}): replayed the log"
     if restored.position != checkpoint.position or set(restored.names) != set(factories):
         return None, f"checkpoint {name!r} does not match its own header: replayed the log"

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from ssp_ledger.projection.additive import AdditiveProjection
 from ssp_ledger.projection.index import GroupedIndex, PartitionedIndex
-from ssp_ledger.projection.projection_set import ProjectionSet, paused_gc
+from ssp_ledger.projection.projection_set import ProjectionSet, ReadLog, paused_gc
 from ssp_ledger.projection.protocol import (
     PERIOD_KINDS,
     Cell,
@@ -59,6 +59,7 @@ __all__ = [
     "ProjectionFactory",
     "ProjectionSet",
     "Query",
+    "ReadLog",
     "Series",
     "SeriesState",
     "Stateful",

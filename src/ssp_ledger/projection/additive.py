@@ -26,6 +26,7 @@ from typing import ClassVar
 
 from ssp_ledger.events import CorrectableEvent
 from ssp_ledger.periods import parse_period
+from ssp_ledger.projection.checkpoint import PartitionedIndexState, decode_state, encode_state
 from ssp_ledger.projection.index import PartitionedIndex
 from ssp_ledger.projection.protocol import Fact, Query, Table
 
@@ -36,7 +37,8 @@ class AdditiveProjection:
     """Base for projections whose figures are sums of per-event contributions.
 
     Subclasses name their ``measures`` and indexed ``dimensions`` and map an event to
-    ``(group keys, values)`` in :meth:`contribution`; apply, retract and report come for free.
+    ``(group keys, values)`` in :meth:`contribution`; apply, retract and report come for free,
+    and so do checkpoints: the index is the whole state (:meth:`dump_state`, :meth:`load_state`).
     """
 
     name: ClassVar[str]
@@ -48,6 +50,35 @@ class AdditiveProjection:
 
     def __init__(self) -> None:
         self.index = PartitionedIndex(self.dimensions, self.measures)
+
+    def dump_state(self) -> bytes:
+        """The index as canonical msgpack (:class:`~ssp_ledger.projection.protocol.Stateful`).
+
+        A subclass keeping state of its own besides :attr:`index` extends this and
+        :meth:`load_state`. Until it does, this raises NotImplementedError for its instances
+        (the index alone would lose that state), and the set replays it from the log instead.
+        """
+        if type(self).dump_state is AdditiveProjection.dump_state:
+            extra = sorted(set(getattr(self, "__dict__", ())) - {"index"})
+            if extra:
+                msg = (f"{self.name}: keeps {', '.join(extra)} besides its index and does not "
+                       "define dump_state/load_state")
+                raise NotImplementedError(msg)
+        return encode_state(self.index.dump())
+
+    def load_state(self, data: bytes) -> None:
+        """Take the index from :meth:`dump_state` bytes; ValueError when they are not one of
+        this projection's dimensions and measures."""
+        try:
+            state = decode_state(data, PartitionedIndexState)
+        except ValueError as e:
+            msg = f"{self.name}: state is not an index ({e})"
+            raise ValueError(msg) from None
+        if tuple(state.dimensions) != self.dimensions or tuple(state.measures) != self.measures:
+            msg = (f"{self.name}: state indexes dimensions {state.dimensions} and measures "
+                   f"{state.measures}, not {list(self.dimensions)} and {list(self.measures)}")
+            raise ValueError(msg)
+        self.index = PartitionedIndex.load(state)
 
     def contribution(
         self, event: CorrectableEvent

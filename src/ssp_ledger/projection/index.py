@@ -12,16 +12,31 @@ partnerships' group rows. Their ``table`` method turns either into the standard
 from __future__ import annotations
 
 import datetime as dt
-import pickle
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
+
+import msgspec
 
 from ssp_ledger.periods import PeriodKind, periods_between
+from ssp_ledger.projection.checkpoint import (
+    GroupedIndexState,
+    PartitionedIndexState,
+    SeriesState,
+    decode_state,
+    encode_state,
+)
 from ssp_ledger.projection.protocol import Cell, Query, Table
 from ssp_ledger.projection.series import Series
 
 __all__ = ["GroupedIndex", "PartitionedIndex"]
+
+
+def _series(state: SeriesState, width: int) -> Series:
+    """:meth:`Series.load`, checking the series has the index's number of measures."""
+    if state.width != width:
+        msg = f"series state: width {state.width} where the index has {width} measures"
+        raise ValueError(msg)
+    return Series.load(state)
 
 
 class GroupedIndex:
@@ -32,31 +47,58 @@ class GroupedIndex:
         self.measures = tuple(measures)
         self.total = Series(len(self.measures))
         self._series: dict[str, dict[str, Series]] = {d: {} for d in self.dimensions}
-        self._frozen: dict[str, bytes] = {}
-        """Dimensions of an unpickled index not needed yet (zlib'd pickles of their series)."""
+        self._raw: dict[str, msgspec.Raw] = {}
+        """Dimensions of a loaded index no query has read yet (still-encoded series states)."""
 
-    def __getstate__(self) -> dict[str, object]:
-        # Each dimension's series pickled and compressed apart, so a restored index unpickles
-        # only the dimensions a query reads (a report by school never inflates the activities).
-        frozen = dict(self._frozen)
-        for dim, of_dim in self._series.items():
-            frozen[dim] = zlib.compress(pickle.dumps(of_dim, protocol=pickle.HIGHEST_PROTOCOL), 1)
-        return {"dimensions": self.dimensions, "measures": self.measures, "total": self.total,
-                "frozen": frozen}
+    def dump(self) -> GroupedIndexState:
+        """The index as data: the total and, per dimension, the encoded series of its groups.
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.dimensions = state["dimensions"]
-        self.measures = state["measures"]
-        self.total = state["total"]
-        self._series = {}
-        self._frozen = dict(state["frozen"])
+        Canonical (see :meth:`Series.dump`); a dimension still undecoded since :meth:`load` is
+        written back as it was read.
+        """
+        groups: dict[str, msgspec.Raw] = {}
+        for dim in self.dimensions:
+            raw = self._raw.get(dim)
+            if raw is None:
+                raw = msgspec.Raw(encode_state(
+                    {group: series.dump() for group, series in self._series[dim].items()}))
+            groups[dim] = raw
+        return GroupedIndexState(list(self.dimensions), list(self.measures), self.total.dump(),
+                                 groups)
+
+    @classmethod
+    def load(cls, state: GroupedIndexState) -> GroupedIndex:
+        """The index :meth:`dump` described; ValueError when ``state`` is inconsistent.
+
+        The total is loaded now; each dimension's series when a query first reads it (a report
+        by school never decodes the activities).
+        """
+        if len(set(state.dimensions)) != len(state.dimensions) or \
+                set(state.groups) != set(state.dimensions):
+            msg = (f"index state: dimensions {state.dimensions} do not match its groups "
+                   f"{sorted(state.groups)}")
+            raise ValueError(msg)
+        out = cls(state.dimensions, state.measures)
+        out.total = _series(state.total, len(out.measures))
+        out._series = {}
+        out._raw = dict(state.groups)
+        return out
 
     def _dimension(self, dim: str) -> dict[str, Series]:
         found = self._series.get(dim)
         if found is None:
-            if dim not in self._frozen:
+            raw = self._raw.get(dim)
+            if raw is None:
                 raise KeyError(dim)
-            found = self._series[dim] = pickle.loads(zlib.decompress(self._frozen.pop(dim)))
+            width = len(self.measures)
+            try:
+                states = decode_state(raw, dict[str, SeriesState])
+                found = {group: _series(state, width) for group, state in states.items()}
+            except ValueError as e:
+                msg = f"index state of dimension {dim!r}: {e}"
+                raise ValueError(msg) from None
+            self._series[dim] = found
+            del self._raw[dim]
         return found
 
     def _thaw(self) -> None:
@@ -71,7 +113,7 @@ class GroupedIndex:
         A dimension may name several groups (e.g. every school in a competition): each gets the
         full values, so group rows can sum to more than the total.
         """
-        if self._frozen:
+        if self._raw:
             self._thaw()
         ordinal = day.toordinal()
         self.total.add_ordinal(ordinal, values)
@@ -225,6 +267,25 @@ class PartitionedIndex:
                keys: Mapping[str, str | Iterable[str]], values: tuple[int, ...]) -> None:
         """Undo an :meth:`add` with the same arguments."""
         self.add(partnership_id, day, keys, tuple(-v for v in values))
+
+    def dump(self) -> PartitionedIndexState:
+        """The index as data (canonical: see :meth:`GroupedIndex.dump`)."""
+        return PartitionedIndexState(list(self.dimensions), list(self.measures),
+                                     self.total.dump(),
+                                     {pid: part.dump() for pid, part in self._parts.items()})
+
+    @classmethod
+    def load(cls, state: PartitionedIndexState) -> PartitionedIndex:
+        """The index :meth:`dump` described; ValueError when ``state`` is inconsistent."""
+        out = cls(state.dimensions, state.measures)
+        out.total = _series(state.total, len(out.measures))
+        for pid, part in state.parts.items():
+            if part.dimensions != state.dimensions or part.measures != state.measures:
+                msg = (f"index state of partnership {pid!r}: dimensions {part.dimensions} and "
+                       f"measures {part.measures} differ from the whole index's")
+                raise ValueError(msg)
+            out._parts[pid] = GroupedIndex.load(part)
+        return out
 
     def partnerships(self) -> list[str]:
         """Ids of the partnerships with an index, sorted."""

@@ -1,31 +1,57 @@
-"""The projection set: keeps projections up to date with the log, and checkpoints them.
+"""The projection set: keeps projections up to date with the log, and checkpoints them as data.
 
 :class:`ProjectionSet` is the one place that reads records and calls projections. It keeps the
 map of facts in force (which stored record holds the current content of each event) and turns a
 correction into ``retract(old fact)`` then ``apply(new fact)``, a retraction into
 ``retract(old fact)``, so projections only ever add and remove facts.
 
-A set is checkpointed with :meth:`ProjectionSet.snapshot` and rebuilt with
-:meth:`ProjectionSet.restore`.
+Checkpoints are data, never code. :meth:`ProjectionSet.snapshot` writes a versioned header
+(:class:`~ssp_ledger.projection.checkpoint.SetState`) holding the position, the facts in force
+and, for each projection implementing :class:`~ssp_ledger.projection.protocol.Stateful`, the
+bytes of its ``dump_state()``. A projection that cannot describe its state as data is left out
+and, after :meth:`ProjectionSet.restore`, *replayed* from the log up to the checkpoint's
+position when first used. Snapshot bytes are canonical for a log prefix: a set fed records 1..n
+in one go, or restored from a snapshot at k and fed k+1..n, or asked any queries meanwhile, gives
+the same bytes (so :meth:`ProjectionSet.state_digest` can check a checkpoint against a replay).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import gc
-import pickle
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Self
 
 from ssp_ledger.errors import UnknownProjection
 from ssp_ledger.events import EventCorrected, EventRetracted
 from ssp_ledger.persistence import Recorded
-from ssp_ledger.projection.checkpoint import STATE_FORMAT, pack, unpack
-from ssp_ledger.projection.protocol import Fact, Projection, ProjectionFactory, handled_types
+from ssp_ledger.projection.checkpoint import (
+    COMPRESSION,
+    STATE_VERSION,
+    SetState,
+    decode_set,
+    decode_state,
+    encode_state,
+    pack,
+    unpack,
+)
+from ssp_ledger.projection.protocol import (
+    Fact,
+    Projection,
+    ProjectionFactory,
+    Stateful,
+    handled_types,
+)
 
-__all__ = ["ProjectionSet", "paused_gc"]
+__all__ = ["ProjectionSet", "ReadLog", "paused_gc"]
 
+ReadLog = Callable[[int, int], Iterable[tuple[int, Recorded]]]
+"""``read(start, stop)``: the (position, record) pairs of the log from ``start`` to ``stop``
+inclusive, in order (e.g. :meth:`Ledger.read <ssp_ledger.application.Ledger.read>`)."""
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class ProjectionSet:
@@ -37,24 +63,29 @@ class ProjectionSet:
     ``attach(siblings)``: the set calls it with a read-only mapping of all its projections after
     creating or restoring them, so the work is done once, by the sibling the set feeds anyway.
 
-    A set restored from :meth:`snapshot` bytes unpickles each projection (and the map of facts in
+    A set restored from :meth:`snapshot` bytes decodes each projection (and the map of facts in
     force) only when it is first needed: answering one report from a checkpoint loads that
     projection alone (see *cold start* in docs/performance.md).
     """
 
     def __init__(self, factories: Mapping[str, ProjectionFactory],
                  load: Callable[[int], Recorded]) -> None:
+        self._factories: dict[str, ProjectionFactory] = dict(factories)
         self._load = load
+        self._read: ReadLog | None = None
+        """Reads the log for replaying the non-stateful projections of a restored set."""
         self._names: tuple[str, ...] = tuple(factories)
         self._loaded: dict[str, Projection] = {n: f() for n, f in factories.items()}
-        self._frozen: dict[str, bytes] = {}
-        """Pickled projections of a restored set, not needed yet (name -> :func:`_pack`)."""
+        self._parts: dict[str, bytes] = {}
+        """Packed states of a restored set's projections not needed yet (name -> part)."""
+        self._replay_to = 0
+        """Position a restored set was saved at: projections without a part replay to here."""
         self._all: tuple[Projection, ...] | None = None
         self._dispatch: dict[type, tuple[Projection, ...]] = {}
         self._current_map: dict[str, dict[str, int]] | None = {}
         """partnership_id -> event_id -> position of the fact in force (nested, not keyed by
         pairs: a tuple per fact would be a fifth of a 1M-event replay's memory)."""
-        self._current_frozen: bytes | None = None
+        self._current_packed: bytes | None = None
         self.position = 0
         """Notification id of the last record processed."""
         self.latest: dt.datetime | None = None
@@ -85,17 +116,44 @@ class ProjectionSet:
         found = self._loaded.get(name)
         if found is not None:
             return found
-        data = self._frozen.pop(name)
+        # A restored set: a fresh instance, attached, then given its state or replayed. It is
+        # visible to its siblings while attached, so two projections may read each other.
+        projection = self._loaded[name] = self._factories[name]()
         try:
-            projection: Projection = unpack(data)
-        except Exception as e:  # unpickling can raise anything
-            self._frozen[name] = data
-            msg = (f"projection {name!r} of the checkpoint at position {self.position} cannot be "
-                   f"read ({e}); call Ledger.rebuild() to replay the log")
+            self._attach(projection)
+            part = self._parts.get(name)
+            if part is None:
+                self._replay(name, projection)
+            elif isinstance(projection, Stateful):
+                projection.load_state(unpack(part))
+            else:
+                msg = "its projection class does not implement Stateful any more"
+                raise ValueError(msg)
+        except ValueError as e:
+            del self._loaded[name]
+            msg = (f"projection {name!r} of the checkpoint at position {self._replay_to} cannot "
+                   f"be read ({e}); call Ledger.rebuild() to replay the log")
             raise ValueError(msg) from e
-        self._loaded[name] = projection
-        self._attach(projection)
+        except BaseException:
+            del self._loaded[name]
+            raise
+        self._parts.pop(name, None)
         return projection
+
+    def _replay(self, name: str, projection: Projection) -> None:
+        """Bring a fresh, attached ``projection`` to the restored position by replaying the log
+        through a private set holding it alone (with its own map of facts in force)."""
+        if self._replay_to == 0:
+            return
+        assert self._read is not None  # set by restore(), the one way to a non-zero position
+        private = ProjectionSet({}, self._load)
+        private._names = (name,)
+        private._loaded = {name: projection}
+        private.process_all(self._read(1, self._replay_to))
+        if private.position != self._replay_to:
+            msg = (f"the log ends at position {private.position}, before the checkpoint's "
+                   f"{self._replay_to}")
+            raise ValueError(msg)
 
     def _attach(self, projection: Projection) -> None:
         attach = getattr(projection, "attach", None)
@@ -119,9 +177,15 @@ class ProjectionSet:
     @property
     def _current(self) -> dict[str, dict[str, int]]:
         if self._current_map is None:
-            assert self._current_frozen is not None
-            self._current_map = unpack(self._current_frozen)
-            self._current_frozen = None
+            assert self._current_packed is not None
+            try:
+                self._current_map = decode_state(unpack(self._current_packed),
+                                                 dict[str, dict[str, int]])
+            except ValueError as e:
+                msg = (f"the facts in force of the checkpoint at position {self._replay_to} "
+                       f"cannot be read ({e}); call Ledger.rebuild() to replay the log")
+                raise ValueError(msg) from e
+            self._current_packed = None
         return self._current_map
 
     def fact_at(self, position: int) -> Fact:
@@ -185,72 +249,75 @@ class ProjectionSet:
     # -- checkpoints
 
     def snapshot(self) -> bytes:
-        """The whole state (every projection, the facts in force, the position) as bytes.
+        """The state of the set as data: a :class:`~ssp_ledger.projection.checkpoint.SetState`
+        header with the position, the latest recorded time, the facts in force and the
+        ``dump_state()`` of every :class:`~ssp_ledger.projection.protocol.Stateful` projection,
+        each part zlib-compressed so a restored set can decode one without the others.
+        Projections that are not Stateful, or whose ``dump_state`` raises NotImplementedError,
+        are left out (a restored set replays them).
 
-        Each projection is pickled on its own and zlib-compressed (see :func:`_pack`), so a
-        restored set can load one without the others. Compression makes a snapshot about four
-        times smaller; measured at 1M events, reading the four times larger blob from SQLite cost
-        more than decompressing. Projections are arbitrary objects written against the protocol,
-        so pickle is the one serialisation that fits them all (the standard ones keep their
-        indexes in packed arrays, which pickle as byte strings). Restore only checkpoints from a
-        store you trust as much as your code (they live in the same database as the events and
-        are checked against :func:`projection_fingerprint` and the log before use).
+        The bytes are canonical for the log prefix the set has processed: whatever queries were
+        asked, and whether the set was restored from a snapshot on the way, two sets that
+        processed the same records give the same bytes. A part a restored set never needed is
+        copied as it was read.
         """
         parts: dict[str, bytes] = {}
         for name in self._names:
-            frozen = self._frozen.get(name)
-            if frozen is not None:  # never loaded since restored: unchanged
-                parts[name] = frozen
+            part = self._parts.get(name)
+            if part is not None:  # never loaded since restored: unchanged
+                parts[name] = part
                 continue
-            try:
-                data = pickle.dumps(self._loaded[name], protocol=pickle.HIGHEST_PROTOCOL)
-            except (pickle.PicklingError, TypeError, AttributeError) as e:
-                msg = f"cannot checkpoint projection {name!r}: {e}"
-                raise ValueError(msg) from e
-            parts[name] = pack(data)
-        current = self._current_frozen
+            projection = self._loaded.get(name)
+            if projection is not None and isinstance(projection, Stateful):
+                with suppress(NotImplementedError):  # no state as data: replayed instead
+                    parts[name] = pack(projection.dump_state())
+        current = self._current_packed
         if current is None:
-            current = pack(pickle.dumps(self._current_map, protocol=pickle.HIGHEST_PROTOCOL))
-        return pickle.dumps((STATE_FORMAT, self.position, self.latest, self._names, parts,
-                             current), protocol=pickle.HIGHEST_PROTOCOL)
+            current = pack(encode_state(self._current_map))
+        latest = self.latest
+        latest_us = None if latest is None else (latest - _EPOCH) // dt.timedelta(microseconds=1)
+        return encode_state(SetState(
+            version=STATE_VERSION, position=self.position, latest_us=latest_us,
+            names=sorted(self._names), compression=COMPRESSION, parts=parts, current=current))
+
+    def state_digest(self) -> str:
+        """SHA-256 (hex) of :meth:`snapshot`: equal for two sets that processed the same records
+        (e.g. a restored checkpoint and a replay of the log up to its position)."""
+        return hashlib.sha256(self.snapshot()).hexdigest()
 
     @classmethod
-    def restore(cls, data: bytes, load: Callable[[int], Recorded]) -> Self:
-        """Rebuild a set from :meth:`snapshot` bytes; ``load`` as for the constructor.
+    def restore(cls, data: bytes, factories: Mapping[str, ProjectionFactory],
+                load: Callable[[int], Recorded], read: ReadLog) -> Self:
+        """Rebuild a set from :meth:`snapshot` bytes for these ``factories``; ``load`` as for the
+        constructor, ``read(start, stop)`` to replay the projections the snapshot does not hold.
 
-        Only the header is read here; each projection is unpickled when first used.
+        Only the header is decoded here; each projection is made by its factory, attached and
+        given its state (or replayed) when first used. ValueError, with a one-line message, when
+        ``data`` is not a snapshot of this format and version or names other projections.
         """
-        # Our own checkpoint, checked against the fingerprint and the log by the caller.
-        header = pickle.loads(data)
-        if not (isinstance(header, tuple) and len(header) == 6 and header[0] == STATE_FORMAT):
-            fmt = header[0] if isinstance(header, tuple) and header else None
-            msg = f"checkpoint state format {fmt!r} is not {STATE_FORMAT}"
+        state = decode_set(data)
+        if set(state.names) != set(factories):
+            msg = (f"checkpoint state holds projections {', '.join(sorted(state.names))}, not "
+                   f"{', '.join(sorted(factories))}")
             raise ValueError(msg)
-        _, position, latest, names, parts, current = header
+        unknown = set(state.parts) - set(state.names)
+        if unknown:
+            msg = f"checkpoint state has parts of unlisted projections {', '.join(sorted(unknown))}"
+            raise ValueError(msg)
+        if state.position < 0:
+            msg = f"checkpoint state position {state.position} is negative"
+            raise ValueError(msg)
         out = cls({}, load)
-        out.latest = latest
-        out._names = tuple(names)
-        out._frozen = dict(parts)
-        if set(out._frozen) != set(out._names):
-            msg = "checkpoint state lists other projections than it holds"
-            raise ValueError(msg)
+        out._factories = dict(factories)
+        out._names = tuple(factories)
+        out._read = read
+        out._parts = dict(state.parts)
         out._current_map = None
-        out._current_frozen = current
-        out.position = position
+        out._current_packed = state.current
+        out.position = out._replay_to = state.position
+        if state.latest_us is not None:
+            out.latest = _EPOCH + dt.timedelta(microseconds=state.latest_us)
         return out
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a replay (restoring its previous state)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
 
 
 class _Siblings(Mapping[str, Projection]):
@@ -271,3 +338,19 @@ class _Siblings(Mapping[str, Projection]):
         return len(self._owner.names)
 
 
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a replay (restoring its previous state).
+
+    A replay creates millions of long-lived objects and no cycles; each full collection would
+    walk all of them (about half of a 1M-event replay's time, measured in benchmarks/).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

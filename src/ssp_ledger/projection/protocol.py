@@ -204,8 +204,8 @@ class Stateful(Protocol):
     instances given the same facts in the same order give identical bytes, whatever queries were
     asked of them and whether one was restored from a checkpoint in between. ``load_state`` is
     called on a fresh instance from the projection's factory (after ``attach``) and raises
-    ValueError on malformed data. A projection that does not implement this is replayed from the
-    log instead of checkpointed.
+    ValueError on malformed data. A projection that does not implement this (or whose
+    ``dump_state`` raises NotImplementedError) is replayed from the log instead of checkpointed.
     """
 
     def dump_state(self) -> bytes:

@@ -20,7 +20,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ssp_ledger.projection.checkpoint import STATE_FORMAT
+from ssp_ledger.projection.checkpoint import STATE_FORMAT, STATE_VERSION
 from ssp_ledger.projection.protocol import ProjectionFactory
 
 __all__ = ["ENTRY_POINT_GROUP", "load_projections", "projection_fingerprint"]
@@ -56,10 +56,13 @@ def _source_digest(top: str) -> str:
 def projection_fingerprint(factories: Mapping[str, ProjectionFactory]) -> str:
     """Identifies a set of projections and the code that built their state.
 
-    Covers each name and class, the source of the packages defining them and of ssp_ledger, and
-    the Python version: a checkpoint made by other code is never restored (it is rebuilt).
+    Covers each name and class, the source of the packages defining them and of ssp_ledger, the
+    Python version and the checkpoint format and version (see
+    :mod:`~ssp_ledger.projection.checkpoint`): a checkpoint made by other code, e.g. an older
+    release's pickled one, is never restored (the log is replayed instead).
     """
-    h = hashlib.sha256(f"state-format {STATE_FORMAT} python {sys.version_info[:2]}".encode())
+    h = hashlib.sha256(f"state {STATE_FORMAT} version {STATE_VERSION} "
+                       f"python {sys.version_info[:2]}".encode())
     tops = {"ssp_ledger"}
     for name in sorted(factories):
         factory = factories[name]

@@ -22,22 +22,9 @@ from bisect import bisect_right
 from contextlib import suppress
 from itertools import pairwise
 
-import msgspec
+from ssp_ledger.projection.checkpoint import SeriesState
 
 __all__ = ["Series", "SeriesState"]
-
-class SeriesState(msgspec.Struct, frozen=True, array_like=True):
-    """A :class:`Series` as plain data (see :meth:`Series.dump`)."""
-
-    width: int
-    """Number of measures."""
-    keys: bytes
-    """Distinct day ordinals with a non-zero net entry, ascending: 4-byte little-endian ints."""
-    itemsize: int
-    """Bytes per prefix sum: 4, or 8 when some sum needs it."""
-    prefix: bytes
-    """``(len(keys) + 1) * width`` prefix sums, row-major, little-endian."""
-
 
 _BIG_ENDIAN = sys.byteorder == "big"
 
@@ -66,10 +53,11 @@ class Series:
     per-day prefix sums. Removing a fact's effect is adding its negation, so the index never
     re-scans the log and incremental updates equal a full rebuild.
 
-    Merged sums are kept in packed arrays (4-byte day ordinals, 8-byte sums, one row of ``width``
-    sums per distinct day), so a series costs a few bytes per day instead of a Python object per
-    entry, and pickles (checkpoints) as two byte strings. Pending additions hold the caller's
-    values tuple (shared by every series a fact is added to) until the next merge.
+    Merged sums are kept in packed arrays (4-byte day ordinals; 4-byte sums, widened to 8 bytes
+    when one needs it; one row of ``width`` sums per distinct day), so a series costs a few bytes
+    per day instead of a Python object per entry, and checkpoints as two byte strings
+    (:meth:`dump`). Pending additions hold the caller's values tuple (shared by every series a
+    fact is added to) until the next merge.
     """
 
     __slots__ = ("_compact_at", "_days", "_keys", "_prefix", "_values", "width")
@@ -83,22 +71,6 @@ class Series:
         # row r: sums over _keys[:r], row-major; 4-byte until a sum needs 8 (see _extended)
         self._prefix = array("i", bytes(4 * width))
         self._compact_at = 4096
-
-    def __getstate__(self) -> tuple[int, bytes, str, bytes]:
-        if self._days:  # checkpoint the merged prefix sums, ready to answer
-            self._build()
-        return (self.width, self._keys.tobytes(), self._prefix.typecode,
-                self._prefix.tobytes())
-
-    def __setstate__(self, state: tuple[int, bytes, str, bytes]) -> None:
-        self.width, keys, typecode, prefix = state
-        self._days = array("i")
-        self._values = []
-        self._keys = array("i")
-        self._keys.frombytes(keys)
-        self._prefix = array(typecode)
-        self._prefix.frombytes(prefix)
-        self._compact_at = 2 * len(self._days) + 4096
 
     def dump(self) -> SeriesState:
         """The merged prefix sums as data (pending additions are merged first).
