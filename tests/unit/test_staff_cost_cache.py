@@ -333,17 +333,17 @@ def test_funding_attached_to_the_shared_staff_cost_answers_as_standalone(
                 target_event_id=event.event_id, reason="test",
                 replacement=msgspec.structs.replace(event, staff_minutes=event.staff_minutes + 7)))
     days = query_days(data, history)
-    live = shared._projections(None)
+    live = shared.view(None)
     funding = live["funding"]
     assert isinstance(funding, Funding)
     assert funding.staff is live["staff_time_cost"]  # one staff-cost computation, not two
     assert funding.handles == ()  # the set offers it no facts
-    expected = _funding_tables(alone._projections(None)["funding"], days)
+    expected = _funding_tables(alone.view(None)["funding"], days)
     assert _funding_tables(funding, days) == expected
     assert shared.funding(as_of=days[0]) == alone.funding(as_of=days[0])
 
     # A checkpoint round trip: the set attaches the restored funding to the restored sibling.
-    restored = ProjectionSet.restore(live.snapshot(), shared._factories, shared._load, shared.read)
+    restored = ProjectionSet.restore(live.snapshot(), shared.factories, shared.load, shared.read)
     again = restored["funding"]
     assert isinstance(again, Funding)
     assert again.staff is restored["staff_time_cost"]
