@@ -13,8 +13,10 @@ realistic data:
 * the ring-fenced grant ends: funding is paid to the end of the summer term 2011 and every
   grant-funded post is released on 31 August 2011; from 1 September 2011 a smaller stream funds
   one day a week of a PE teacher in each secondary school, until 31 December 2013;
-* activity follows the school year: weekly clubs in term time (no weekends, no half-term weeks),
-  competitions and festivals, young-leader training, CPD and resource sharing. Participation grows
+* activity -- weekly clubs, competitions and festivals, young-leader training, CPD and resource
+  sharing -- follows the school year of :func:`ssp_ledger.periods.school_year`, the one calendar
+  release time also accrues over: every such event falls on a teaching day (a term-time weekday
+  outside half-term), and schools join and coaches start on term starts. Participation grows
   with the partnership's age and falls once the grant ends (fewer clubs keep running).
 
 Everything is pure: no I/O, no clock, no module state. Each partnership draws from its own
@@ -51,6 +53,7 @@ from ssp_ledger.events import (
     StaffAssigned,
     StaffReleased,
 )
+from ssp_ledger.periods import school_year
 
 __all__ = ["SyntheticConfig", "generate", "generate_partnership"]
 
@@ -239,22 +242,6 @@ def _year_label(year: int) -> str:
     return f"{year}/{(year + 1) % 100:02d}"
 
 
-def _week_of(day: date) -> tuple[date, date]:
-    monday = day - timedelta(days=day.weekday())
-    return monday, monday + timedelta(days=4)
-
-
-def _terms(year: int) -> list[tuple[str, date, date, tuple[date, date]]]:
-    """Approximate English terms of school year ``year`` with their half-term weeks."""
-    may_31 = date(year + 1, 5, 31)
-    late_may_bank_holiday = may_31 - timedelta(days=may_31.weekday())
-    return [
-        ("autumn", date(year, 9, 1), date(year, 12, 19), _week_of(date(year, 10, 27))),
-        ("spring", date(year + 1, 1, 5), date(year + 1, 3, 31), _week_of(date(year + 1, 2, 16))),
-        ("summer", date(year + 1, 4, 15), date(year + 1, 7, 21), _week_of(late_may_bank_holiday)),
-    ]
-
-
 class _Partnership:
     """Plans one partnership's structure up front, then yields its history year by year."""
 
@@ -319,7 +306,7 @@ class _Partnership:
         starts = [
             start
             for year in range(_academic_year(after), last.year + 1)
-            for _, start, _, _ in _terms(year)
+            for start in (term.start for term in school_year(year).terms)
             if after < start <= last
         ]
         return self.rng.choice(starts) if starts else after
@@ -559,16 +546,10 @@ class _Partnership:
 
     def _year(self, year: int, out: list[_Spec]) -> None:
         tally = _YearTally()
-        for name, start, end, (half_start, half_end) in _terms(year):
-            first, last = max(start, self.formed), min(end, self.end)
-            days: list[date] = []
-            day = first
-            while day <= last:
-                if day.weekday() < 5 and not half_start <= day <= half_end:
-                    days.append(day)
-                day += timedelta(days=1)
+        for term in school_year(year).terms:
+            days = [d for d in term.teaching_days() if self.formed <= d <= self.end]
             if days:
-                self._term(year, name, days, out, tally)
+                self._term(year, term.name, days, out, tally)
         self._evaluate(year, out, tally)
 
     def _term(self, year: int, term: str, days: list[date], out: list[_Spec],

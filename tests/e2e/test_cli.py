@@ -368,7 +368,10 @@ def test_digest_then_verify_then_tamper(demo: tuple[Path, Run], tmp_path: Path) 
     written = digest.out.strip()
     ok = ssp(tmp_path, "verify", "--store", str(store), "--digest", written)
     assert ok.code == 0, ok.err
-    assert ok.out.startswith("verified 20379 events")
+    from ssp_ledger.synthetic import SyntheticConfig, generate
+
+    demo_events = sum(1 for _ in generate(SyntheticConfig(seed=2006, partnerships=1)))
+    assert ok.out.startswith(f"verified {demo_events} events")
     with sqlite3.connect(store) as conn:
         (state,) = conn.execute("SELECT state FROM stored_events WHERE rowid=100").fetchone()
         conn.execute("UPDATE stored_events SET state=? WHERE rowid=100",

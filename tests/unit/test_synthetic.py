@@ -12,18 +12,23 @@ import pytest
 from ssp_ledger.events import (
     ClubRun,
     CompetitionHeld,
+    CpdDelivered,
     DomainEvent,
     EventCorrected,
     EventRetracted,
     FundingChanged,
+    LeaderTrained,
     PartnershipDissolved,
     PartnershipFormed,
+    ResourceShared,
+    SchoolJoined,
     SchoolLeft,
     StaffAssigned,
     StaffReleased,
     schools_named,
 )
 from ssp_ledger.partnership import Partnership, valid_time_order
+from ssp_ledger.periods import TeachingCalendar, school_year
 from ssp_ledger.synthetic import SyntheticConfig, generate, generate_partnership
 
 GRANT_END = dt.date(2011, 8, 31)
@@ -166,6 +171,21 @@ def test_grant_ends_and_pe_teacher_day_follows() -> None:
             assert event.occurred_on == PE_DAY_START
             assert event.release_minutes_per_week == 450
             assert event.funding_stream == "pe-teacher-day"
+
+
+def test_activity_falls_on_teaching_days_of_the_one_calendar() -> None:
+    calendar = TeachingCalendar()
+    term_starts = {t.start for y in range(2005, 2015) for t in school_year(y).terms}
+    activity = (ClubRun, CompetitionHeld, LeaderTrained, CpdDelivered, ResourceShared)
+    seen: Counter[str] = Counter()
+    for event in generate(SMALL):
+        if isinstance(event, activity):
+            seen[type(event).__name__] += 1
+            assert calendar.is_teaching_day(event.occurred_on), event
+        elif isinstance(event, SchoolJoined) and event.occurred_on != SMALL.formed_on:
+            seen["late joiner"] += 1
+            assert event.occurred_on in term_starts, event
+    assert set(seen) == {t.__name__ for t in activity} | {"late joiner"}
 
 
 def test_dissolved_partnership_ends_on_its_dissolution() -> None:
