@@ -53,7 +53,7 @@ from ssp_ledger.events import (
     StaffAssigned,
     StaffReleased,
 )
-from ssp_ledger.periods import school_year
+from ssp_ledger.periods import ONE_DAY, school_year
 
 __all__ = ["SyntheticConfig", "generate", "generate_partnership"]
 
@@ -428,7 +428,7 @@ class _Partnership:
             change = rng.choice(changes)
             self._assign(role, school, start, change, minutes, rng.randint(*hourly),
                          "ssp-grant", "left post", pay_awards=True)
-            start = change + timedelta(days=1)
+            start = change + ONE_DAY
         self._assign(role, school, start, end, minutes, rng.randint(*hourly), "ssp-grant",
                      reason, pay_awards=True)
 
@@ -481,7 +481,7 @@ class _Partnership:
                     reason=f"annual grant allocation {_year_label(year)}",
                     citation=f"{strategy} grant letter {_year_label(year)}")
             # Level 0 in force from the day after the last paid day, so 31 Aug 2011 is funded.
-            add(s, _GRANT_END + timedelta(days=1), _R_FUNDING, FundingChanged,
+            add(s, _GRANT_END + ONE_DAY, _R_FUNDING, FundingChanged,
                 funding_stream="ssp-grant", annual_amount_pence=0,
                 reason="ring-fenced funding ended March 2011; paid to end of summer term 2011",
                 citation=_GRANT_CITATION)
