@@ -87,7 +87,7 @@ STREAM_POSTS: Final[Mapping[str, tuple[tuple[Role, tuple[str, ...]], ...]]] = {
     "ssp-grant": (
         ("PDM", ("hub",)),
         ("COMPETITION_MANAGER", ("hub",)),
-        ("SSCO", ("secondary",)),
+        ("SSCO", ("secondary", "sports_college")),
         ("PLT", ("primary", "special")),
     ),
     "pe-teacher-day": (("PE_TEACHER", ("secondary", "sports_college")),),
