@@ -16,8 +16,9 @@ from tests.integration.ledger_cases import LedgerBackendCases
 
 
 def _flip(state: bytes) -> bytes:
-    i = len(state) // 2
-    return state[:i] + bytes([state[i] ^ 0x01]) + state[i + 1:]
+    """Flip the low bit of the last byte: a rewritten record that still decodes (the last byte
+    is part of the last field's value; a byte in the middle may be a length or type marker)."""
+    return state[:-1] + bytes([state[-1] ^ 0x01])
 
 
 class TestMemoryLedger(LedgerBackendCases):
