@@ -15,12 +15,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from ssp_ledger.application import BatchResult, ConcurrencyError, Ledger, utc_now
+from ssp_ledger.application import Basis, BatchResult, ConcurrencyError, Ledger, utc_now
 from ssp_ledger.errors import (
     AfterDissolution,
     BeforeFormation,
+    DamagedRecord,
     DomainRuleViolation,
     DuplicateEventId,
+    ForeignStore,
     InputError,
     LedgerError,
     NotAMember,
@@ -54,8 +56,8 @@ from ssp_ledger.events import (
     event_schema,
 )
 from ssp_ledger.periods import Period, TeachingCalendar, parse_period
-from ssp_ledger.store import Recorded
 from ssp_ledger.projection import Fact, GroupedIndex, Projection, Query, Series, Table
+from ssp_ledger.store import EventLog, Recorded
 from ssp_ledger.subscription import Subscription
 
 if TYPE_CHECKING:
@@ -92,6 +94,7 @@ __all__ = [
     # application
     "BatchResult",
     "ConcurrencyError",
+    "Basis",
     "Ledger",
     "utc_now",
     # events
@@ -118,8 +121,10 @@ __all__ = [
     # errors
     "AfterDissolution",
     "BeforeFormation",
+    "DamagedRecord",
     "DomainRuleViolation",
     "DuplicateEventId",
+    "ForeignStore",
     "InputError",
     "LedgerError",
     "NotAMember",
@@ -133,7 +138,8 @@ __all__ = [
     "Period",
     "TeachingCalendar",
     "parse_period",
-    # persistence and projections
+    # store and projections
+    "EventLog",
     "Fact",
     "GroupedIndex",
     "Projection",

@@ -30,8 +30,8 @@ from ssp_ledger import (
     UnknownProjection,
 )
 from ssp_ledger.audit import Digest, digest, verify
-from ssp_ledger.store import GENESIS, record_hash, stream_id
 from ssp_ledger.runner import ProjectionRunner
+from ssp_ledger.store import GENESIS, record_hash, stream_id
 from ssp_ledger.synthetic import SyntheticConfig, generate
 from tests.strategies import FORMED
 from tests.unit.test_partnership import club, formed, joined

@@ -98,7 +98,8 @@ def test_store_env_for_urls_and_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="unknown option 'sslmod'"):
         store_env("postgresql://db/ledger?sslmod=require")
     assert store_env("ssp.db")["SQLITE_DBNAME"] == "ssp.db"
-    assert store_env(":memory:")["PERSISTENCE_MODULE"] == "ssp_ledger.store.memory:LedgerPOPOFactory"
+    memory = store_env(":memory:")["PERSISTENCE_MODULE"]
+    assert memory == "ssp_ledger.store.memory:LedgerPOPOFactory"
     assert [backend_of(x) for x in (":memory:", "a.db", "postgresql://h/d")] == [
         "memory", "sqlite", "postgres"]
 
