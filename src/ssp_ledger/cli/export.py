@@ -1,8 +1,11 @@
-"""The ``ssp-ledger export-table`` command: a projection table or the log to Parquet or CSV.
+"""The export commands of ``ssp-ledger``: the log as JSON Lines, a table as Parquet or CSV.
 
-Kept apart from :mod:`ssp_ledger.cli` so it can be wired in with one call,
-``register(app)``. The shared helpers of the CLI (store opening, option parsing, one-line
-errors) are imported when the command runs, so importing this module never imports the CLI.
+* ``export`` writes stored events as JSONL, which ``import`` reads back;
+* ``export-table`` writes a projection table (or the log) to Parquet or CSV with a manifest
+  beside it that traces it to the ledger (:mod:`ssp_ledger.export`).
+
+A command module of the CLI package, added to the application with :func:`register`; it builds
+on :mod:`ssp_ledger.cli.common` only. Both commands only read the store.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from ssp_ledger.cli_options import (
+from ssp_ledger.cli.common import (
     DEFAULT_CHECKPOINT,
     DEFAULT_STORE,
     ByOption,
@@ -22,9 +25,53 @@ from ssp_ledger.cli_options import (
     PartnershipOption,
     PeriodOption,
     StoreOption,
+    handled,
+    open_store,
+    output_path,
+    parse_date_option,
+    parse_datetime_option,
+    parse_period_option,
+    projection_name,
 )
 
-__all__ = ["TableFormat", "export_table_command", "register"]
+__all__ = ["TableFormat", "export_command", "export_table_command", "register"]
+
+_EXPORT_EPILOG = (
+    "Examples:\n\n"
+    "  ssp-ledger export --out all.jsonl\n"
+    "  ssp-ledger export --partnership ssp-000 > ssp-000.jsonl\n"
+    "  ssp-ledger export --store a.db --out a.jsonl && ssp-ledger import a.jsonl --store b.db"
+)
+
+
+def export_command(
+    store: StoreOption = DEFAULT_STORE,
+    out: Annotated[
+        str, typer.Option("--out", "-o", metavar="FILE",
+                          help="Where to write JSONL; - for standard output.")
+    ] = "-",
+    partnership: PartnershipOption = None,
+) -> None:
+    """Write stored events as JSON Lines, one event per line, in log order.
+
+    The output imports back with ssp-ledger import (same event ids, so nothing is duplicated).
+    """
+    with handled():
+        from ssp_ledger.io import export_file
+
+        with open_store(store, mode="read") as ledger:
+            if out == "-":
+                sys.stdout.flush()
+                count = export_file(ledger, sys.stdout.buffer, partnership_id=partnership)
+                sys.stdout.buffer.flush()
+                sys.stderr.write(f"exported {count} event{'s' if count != 1 else ''}\n")
+            else:
+                target = output_path(out)
+                count = export_file(ledger, target, partnership_id=partnership)
+                sys.stdout.write(
+                    f"exported {count} event{'s' if count != 1 else ''} to {out}\n")
+
+
 
 #: Name that selects the log instead of a projection.
 LOG = "log"
@@ -81,14 +128,13 @@ def export_table_command(
     the query and the file's SHA-256, so the table can be traced back to the ledger. Same store
     and arguments: byte-identical files. Parquet needs pyarrow (the parquet extra of ssp-ledger).
     """
-    from ssp_ledger import cli
     from ssp_ledger.export import ExportFormat, export_log, export_table
 
-    with cli._handled():
-        as_of_date = cli.parse_date_option("--as-of", as_of) if as_of is not None else None
-        known = cli.parse_datetime_option("--known-at", known_at) if known_at is not None else None
-        chosen = cli.parse_period_option("--period", period) if period is not None else None
-        target = cli.output_path(out)
+    with handled():
+        as_of_date = parse_date_option("--as-of", as_of) if as_of is not None else None
+        known = parse_datetime_option("--known-at", known_at) if known_at is not None else None
+        chosen = parse_period_option("--period", period) if period is not None else None
+        target = output_path(out)
         file_format: ExportFormat | None = (
             None if fmt is TableFormat.auto else "csv" if fmt is TableFormat.csv else "parquet")
         is_log = name.strip() == LOG
@@ -103,14 +149,14 @@ def export_table_command(
             if effective:
                 msg = "--effective applies to the log only"
                 raise ValueError(msg)
-        with cli._open(store, create=False, checkpoint=checkpoint) as ledger:
+        with open_store(store, mode="read", checkpoint=checkpoint) as ledger:
             if is_log:
                 manifest = export_log(ledger, target, known_at=known, as_of=as_of_date,
                                       partnership_id=partnership, effective=effective,
                                       format=file_format)
             else:
                 assert as_of_date is not None
-                manifest = export_table(ledger, cli.projection_name(name), target,
+                manifest = export_table(ledger, projection_name(name), target,
                                         as_of=as_of_date, known_at=known, by=by or None,
                                         period=chosen, partnership_id=partnership,
                                         format=file_format)
@@ -129,7 +175,8 @@ def manifest_name(out: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``export-table`` command to ``app`` (the ``ssp-ledger`` Typer application)."""
+    """Add ``export`` and ``export-table`` to ``app`` (the ``ssp-ledger`` Typer application)."""
+    app.command(name="export", epilog=_EXPORT_EPILOG)(export_command)
     app.command(
         name="export-table",
         epilog=(
