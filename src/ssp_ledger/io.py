@@ -22,9 +22,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal, cast, get_args, get_origin
@@ -42,6 +40,7 @@ from ssp_ledger.events import (
     DomainEvent,
     Event,
 )
+from ssp_ledger.outfile import open_output
 from ssp_ledger.persistence import Recorded
 
 __all__ = [
@@ -569,19 +568,13 @@ def export_jsonl(records_or_events: Iterable[Recorded | Event], out: IO[bytes] |
 
     Accepts domain events or stored :class:`~ssp_ledger.persistence.Recorded` envelopes (their
     ``.event`` is written). The bytes are deterministic: fields in declaration order, the ``type``
-    tag first. A path is written to a temporary file that replaces it only when complete.
+    tag first. A path is written as :func:`ssp_ledger.outfile.open_output` describes: a regular
+    file is replaced only when complete (with the permissions ``open()`` would give), a device
+    or FIFO is written through.
     """
     if isinstance(out, Path):
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                count = _write_jsonl(records_or_events, f)
-            os.replace(tmp, out)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return count
+        with open_output(out) as f:
+            return _write_jsonl(records_or_events, f)
     return _write_jsonl(records_or_events, out)
 
 

@@ -75,6 +75,7 @@ from ssp_ledger.cli.render import (
 )
 from ssp_ledger.cli.scenario import scenario_app
 from ssp_ledger.errors import LedgerError
+from ssp_ledger.outfile import STDOUT, check_output, open_output
 from ssp_ledger.projection import ENTRY_POINT_GROUP, Table
 from ssp_ledger.runner import DEFAULT_CHECKPOINT_EVERY, ProjectionRunner
 
@@ -556,10 +557,11 @@ def schema(
         from ssp_ledger.events import event_schema
 
         text = json.dumps(event_schema(), indent=2, ensure_ascii=False) + "\n"
-        if out is None or str(out) == "-":
+        if out is None or str(out) == STDOUT:
             sys.stdout.write(text)
         else:
-            out.write_text(text, encoding="utf-8")
+            with open_output(check_output(out)) as stream:
+                stream.write(text.encode("utf-8"))
             sys.stdout.write(f"wrote the event schema to {out}\n")
 
 

@@ -27,12 +27,12 @@ from ssp_ledger.cli.common import (
     StoreOption,
     handled,
     open_store,
-    output_path,
     parse_date_option,
     parse_datetime_option,
     parse_period_option,
     projection_name,
 )
+from ssp_ledger.outfile import STDOUT, check_output, open_output
 
 __all__ = ["TableFormat", "export_command", "export_table_command", "register"]
 
@@ -59,17 +59,16 @@ def export_command(
     with handled():
         from ssp_ledger.io import export_file
 
+        check_output(out)
         with open_store(store, mode="read") as ledger:
-            if out == "-":
-                sys.stdout.flush()
-                count = export_file(ledger, sys.stdout.buffer, partnership_id=partnership)
-                sys.stdout.buffer.flush()
-                sys.stderr.write(f"exported {count} event{'s' if count != 1 else ''}\n")
-            else:
-                target = output_path(out)
-                count = export_file(ledger, target, partnership_id=partnership)
-                sys.stdout.write(
-                    f"exported {count} event{'s' if count != 1 else ''} to {out}\n")
+            sys.stdout.flush()
+            with open_output(out) as stream:
+                count = export_file(ledger, stream, partnership_id=partnership)
+        note = f"exported {count} event{'s' if count != 1 else ''}"
+        if out == STDOUT:
+            sys.stderr.write(f"{note}\n")
+        else:
+            sys.stdout.write(f"{note} to {out}\n")
 
 
 
@@ -97,8 +96,14 @@ def export_table_command(
     ],
     out: Annotated[
         str, typer.Option("--out", "-o", metavar="FILE",
-                          help="Data file to write; the manifest goes to FILE.manifest.json.")
+                          help="Data file to write (- for standard output); the manifest goes "
+                               "to FILE.manifest.json.")
     ],
+    manifest: Annotated[
+        str | None, typer.Option("--manifest", metavar="FILE",
+                                 help="Write the manifest here instead (needed to get one when "
+                                      "--out is standard output, a device or a FIFO).")
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", metavar="DATE",
@@ -134,7 +139,9 @@ def export_table_command(
         as_of_date = parse_date_option("--as-of", as_of) if as_of is not None else None
         known = parse_datetime_option("--known-at", known_at) if known_at is not None else None
         chosen = parse_period_option("--period", period) if period is not None else None
-        target = output_path(out)
+        target = check_output(out)
+        if manifest is not None:
+            check_output(manifest, "--manifest")
         file_format: ExportFormat | None = (
             None if fmt is TableFormat.auto else "csv" if fmt is TableFormat.csv else "parquet")
         is_log = name.strip() == LOG
@@ -151,20 +158,23 @@ def export_table_command(
                 raise ValueError(msg)
         with open_store(store, mode="read", checkpoint=checkpoint) as ledger:
             if is_log:
-                manifest = export_log(ledger, target, known_at=known, as_of=as_of_date,
+                written = export_log(ledger, target, known_at=known, as_of=as_of_date,
                                       partnership_id=partnership, effective=effective,
-                                      format=file_format)
+                                      format=file_format, manifest=manifest)
             else:
                 assert as_of_date is not None
-                manifest = export_table(ledger, projection_name(name), target,
+                written = export_table(ledger, projection_name(name), target,
                                         as_of=as_of_date, known_at=known, by=by or None,
                                         period=chosen, partnership_id=partnership,
-                                        format=file_format)
+                                        format=file_format, manifest=manifest)
         what = "records" if is_log and not effective else "facts" if is_log else "rows"
-        sys.stdout.write(
-            f"exported {manifest.rows} {what} to {out} ({manifest.format}); manifest "
-            f"{manifest_name(out)}\ndigest {manifest.digest}\n")
-        if not manifest.chain_verified:
+        where = (f"manifest {manifest if manifest is not None else manifest_name(out)}"
+                 if written.path is not None else
+                 "no manifest written (the output is not a regular file; use --manifest FILE)")
+        note = (f"exported {written.rows} {what} to {out} ({written.format}); {where}\n"
+                f"digest {written.digest}\n")
+        (sys.stderr if out == STDOUT else sys.stdout).write(note)
+        if not written.chain_verified:
             sys.stderr.write("warning: the store did not verify (run `ssp-ledger verify`); "
                              "the manifest records chain_verified: false\n")
 
@@ -187,6 +197,8 @@ def register(app: typer.Typer) -> None:
             "--out cost.csv\n"
             "  ssp-ledger export-table funding --as-of 2012-07-31 "
             "--known-at 2011-09-01T00:00:00Z --out funding-2011.parquet\n"
-            "  ssp-ledger export-table log --effective --out facts.parquet"
+            "  ssp-ledger export-table log --effective --out facts.parquet\n"
+            "  ssp-ledger export-table funding --as-of 2012-07-31 --format csv --out - "
+            "--manifest funding.manifest.json | head"
         ),
     )(export_table_command)

@@ -9,9 +9,12 @@ A command module of the CLI package: it builds on :mod:`ssp_ledger.cli.common` a
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -20,7 +23,11 @@ from rich.text import Text
 
 from ssp_ledger.cli.common import OutputFormat, console, handled, progress_bar
 from ssp_ledger.cli.render import cell_text, print_table, print_unclipped
+from ssp_ledger.outfile import check_output, open_output
 from ssp_ledger.projection import Cell, Table
+
+if TYPE_CHECKING:
+    from ssp_ledger.scenarios import ScenarioResult
 
 __all__ = ["scenario_app"]
 
@@ -57,6 +64,15 @@ def scenario_rich_table(table: Table) -> RichTable:
         out.add_row(Text(str(period)), Text(name),
                     *(Text(cell_text(name, v)) for v in (base, scen, diff)), Text(change))
     return out
+
+
+def _save_plot(result: ScenarioResult, target: Path,
+               plot: Callable[[ScenarioResult, Path], Path]) -> None:
+    """Draw into a private folder, then write the file to ``target`` (see ssp_ledger.outfile)."""
+    with tempfile.TemporaryDirectory(prefix="ssp-plot-") as folder:
+        drawn = plot(result, Path(folder) / f"plot{target.suffix.lower()}")
+        with drawn.open("rb") as source, open_output(target) as stream:
+            shutil.copyfileobj(source, stream)
 
 
 @scenario_app.command("run", epilog=(
@@ -99,7 +115,7 @@ def scenario_run(
         result = run_scenario(scenario)
         try:
             if plot_file is not None:
-                plot(result, plot_file)
+                _save_plot(result, plot_file, plot)
             if fmt is OutputFormat.json:
                 sys.stdout.write(result.to_json())
             elif fmt is OutputFormat.csv:
@@ -157,9 +173,8 @@ def scenario_sweep(
         if not chosen:
             msg = "--values: give at least one value, e.g. --values 0.5,1,1.5"
             raise ValueError(msg)
-        if out_file is not None and not out_file.expanduser().parent.is_dir():
-            msg = f"--out: folder {out_file.parent} does not exist"
-            raise OSError(msg)
+        if out_file is not None:
+            check_output(out_file)
         scenario = load_scenario(file)
         with progress_bar(console(stderr=True)) as progress:
             task = progress.add_task(f"sweeping {escape(param)}", total=len(chosen))
@@ -169,7 +184,8 @@ def scenario_sweep(
 
             result = sweep(scenario, param, chosen, workers=workers, progress=report_progress)
         if out_file is not None:
-            out_file.expanduser().write_text(result.to_csv(), encoding="utf-8")
+            with open_output(out_file) as stream:
+                stream.write(result.to_csv().encode("utf-8"))
             sys.stdout.write(f"wrote {len(result.rows)} row{'s' if len(result.rows) != 1 else ''}"
                              f" to {out_file}\n")
         elif fmt is OutputFormat.json:
