@@ -22,7 +22,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import io
+import itertools
+import os
 import re
+import stat
+import sys
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal, cast, get_args, get_origin
@@ -46,8 +52,11 @@ from ssp_ledger.persistence import Recorded
 __all__ = [
     "MAX_LINE_BYTES",
     "CLUB_CSV_COLUMNS",
+    "STDIN",
     "read_jsonl",
     "read_club_csv",
+    "iter_jsonl",
+    "iter_club_csv",
     "export_jsonl",
     "import_file",
     "export_file",
@@ -77,7 +86,9 @@ _PROGRESS_EVERY = 1_000
 _WRITE_CHUNK = 1_000
 _BOM = b"\xef\xbb\xbf"
 
-Progress = Callable[[int, int], None]
+#: ``progress(lines_done, total_lines)``; the total is None when it is not known in advance
+#: (standard input, a pipe).
+Progress = Callable[[int, int | None], None]
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
@@ -149,21 +160,25 @@ def _count_lines(path: Path) -> int:
 
 
 class _Ticker:
-    """Calls a progress callback every few lines and once at the end."""
+    """Calls a progress callback every few lines and once at the end (total None: unknown)."""
 
-    def __init__(self, progress: Progress | None, total: int) -> None:
+    def __init__(self, progress: Progress | None, total: int | None) -> None:
         self._progress = progress
         self._total = total
         self._next = _PROGRESS_EVERY
 
+    def _report(self, done: int) -> None:
+        assert self._progress is not None
+        self._progress(done, None if self._total is None else max(done, self._total))
+
     def tick(self, done: int) -> None:
         if self._progress is not None and done >= self._next:
             self._next = done + _PROGRESS_EVERY
-            self._progress(done, max(done, self._total))
+            self._report(done)
 
     def finish(self, done: int) -> None:
         if self._progress is not None:
-            self._progress(done, max(done, self._total))
+            self._report(done)
 
 
 @contextlib.contextmanager
@@ -327,19 +342,27 @@ def _field_in(message: str, cls: type[Event]) -> str | None:
 
 def _parse_jsonl(
     stream: IO[bytes], name: str, partnership_id: str | None, ticker: _Ticker
-) -> tuple[list[DomainEvent], list[int]]:
+) -> Iterator[tuple[int, DomainEvent]]:
     parser = _JsonlParser(name, partnership_id)
-    events: list[DomainEvent] = []
-    lines: list[int] = []
     number = 0
     for number, line in _read_lines(stream.readline, name):
         event = parser.parse(number, line)
         if event is not None:
-            events.append(event)
-            lines.append(number)
+            yield number, event
         ticker.tick(number)
     ticker.finish(number)
-    return events, lines
+
+
+def iter_jsonl(
+    stream: IO[bytes], *, name: str = "", partnership_id: str | None = None
+) -> Iterator[tuple[int, DomainEvent]]:
+    """``(line number, event)`` for each event of a JSONL stream, read one line at a time.
+
+    Memory stays bounded whatever the input's size; a bad line raises
+    :class:`~ssp_ledger.errors.InputError` when it is reached (events before it have already
+    been yielded). :func:`read_jsonl` describes the format and the checks.
+    """
+    return _parse_jsonl(stream, name, partnership_id, _Ticker(None, None))
 
 
 def read_jsonl(
@@ -354,8 +377,8 @@ def read_jsonl(
     """
     name = name or (str(source) if isinstance(source, Path) else "")
     with _open_binary(source, name) as stream:
-        events, _ = _parse_jsonl(stream, name, partnership_id, _Ticker(None, 0))
-    return events
+        return [event for _, event in iter_jsonl(stream, name=name,
+                                                 partnership_id=partnership_id)]
 
 
 # --------------------------------------------------------------------------- CSV
@@ -474,10 +497,8 @@ def _pydantic_error(e: pydantic.ValidationError, number: int, name: str) -> Inpu
 
 def _parse_club_csv(
     stream: IO[str] | IO[bytes], name: str, partnership_id: str | None, ticker: _Ticker
-) -> tuple[list[ClubRun], list[int]]:
+) -> Iterator[tuple[int, ClubRun]]:
     reader = csv.reader(_text_lines(stream, name), strict=True)
-    events: list[ClubRun] = []
-    lines: list[int] = []
     try:
         header = next(reader, None)
         if header is None:
@@ -506,12 +527,20 @@ def _parse_club_csv(
             except ValueError as e:
                 raise InputError(str(e), source=name, line=number,
                                  field=_field_in(str(e), ClubRun)) from None
-            events.append(event)
-            lines.append(number)
+            yield number, event
     except csv.Error as e:
         raise InputError(f"malformed CSV: {e}", source=name, line=reader.line_num) from None
     ticker.finish(reader.line_num)
-    return events, lines
+
+
+def iter_club_csv(
+    stream: IO[str] | IO[bytes], *, name: str = "", partnership_id: str | None = None
+) -> Iterator[tuple[int, ClubRun]]:
+    """``(line number, event)`` for each row of a club CSV stream, read one line at a time.
+
+    The streaming form of :func:`read_club_csv` (which describes the columns and checks).
+    """
+    return _parse_club_csv(stream, name, partnership_id, _Ticker(None, None))
 
 
 def _row_values(columns: Sequence[str], cells: Sequence[str], partnership_id: str | None,
@@ -554,10 +583,10 @@ def read_club_csv(
     name = name or (str(source) if isinstance(source, Path) else "")
     if isinstance(source, Path):
         with _open_binary(source, name) as stream:
-            events, _ = _parse_club_csv(stream, name, partnership_id, _Ticker(None, 0))
-    else:
-        events, _ = _parse_club_csv(source, name, partnership_id, _Ticker(None, 0))
-    return events
+            return [event for _, event in iter_club_csv(stream, name=name,
+                                                        partnership_id=partnership_id)]
+    return [event for _, event in iter_club_csv(source, name=name,
+                                                partnership_id=partnership_id)]
 
 
 # --------------------------------------------------------------------------- export
@@ -609,18 +638,30 @@ def export_file(ledger: Ledger, out: Path | IO[bytes], *, partnership_id: str | 
 # --------------------------------------------------------------------------- import
 
 
-def _detect(path: Path, fmt: str, name: str) -> Literal["jsonl", "csv"]:
+#: Name of standard input in ``import_file`` (and in messages: ``<stdin>``).
+STDIN = "-"
+#: Events whose line numbers are remembered while importing, to point a rule violation at its
+#: line (bounded, so an import of any size runs in bounded memory).
+_LINE_WINDOW = 200_000
+
+
+def _detect(name: str, fmt: str, sniff: Callable[[], bytes] | None) -> Literal["jsonl", "csv"]:
     if fmt == "jsonl":
         return "jsonl"
     if fmt == "csv":
         return "csv"
     if fmt != "auto":
         raise InputError(f"unknown format {fmt!r}; expected auto, jsonl or csv", source=name)
-    suffix = path.suffix.lower()
+    suffix = Path(name).suffix.lower() if name != "<stdin>" else ""
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
     if suffix == ".csv":
         return "csv"
+    if sniff is not None:
+        # A stream (standard input, a pipe, a process substitution) has no telling name: a
+        # JSONL file starts with an object, a club CSV with its header.
+        head = sniff().removeprefix(_BOM).lstrip()
+        return "jsonl" if head.startswith(b"{") or not head else "csv"
     raise InputError(
         f"cannot tell the format from the suffix {suffix or '(none)'!r}; use .jsonl, .ndjson, "
         ".json or .csv, or give the format (jsonl or csv)",
@@ -628,35 +669,63 @@ def _detect(path: Path, fmt: str, name: str) -> Literal["jsonl", "csv"]:
     )
 
 
-def _line_of(e: DomainRuleViolation, events: Sequence[DomainEvent],
-             lines: Sequence[int]) -> tuple[int | None, str]:
-    """Line of the event a violation names, and a note on an earlier line it conflicts with."""
-    hits = [i for i, ev in enumerate(events)
-            if ev.event_id == e.event_id and ev.partnership_id == e.partnership_id]
-    if not hits:
-        return None, ""
-    if isinstance(e, DuplicateEventId) and len(hits) > 1:
-        first = events[hits[0]]
-        for i in hits[1:]:
-            if events[i] != first:
-                return lines[i], f" (first given on line {lines[hits[0]]})"
-    return lines[hits[0]], ""
+class _Lines:
+    """Remembers the line of each event recently read, to name it in a rule violation."""
+
+    def __init__(self) -> None:
+        # (partnership_id, event_id) -> [first line, first event, line of a differing repeat]
+        self._seen: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
+
+    def track(self, numbered: Iterable[tuple[int, DomainEvent]]) -> Iterator[DomainEvent]:
+        seen = self._seen
+        for number, event in numbered:
+            key = (event.partnership_id, event.event_id)
+            entry = seen.get(key)
+            if entry is None:
+                seen[key] = [number, event, None]
+                if len(seen) > _LINE_WINDOW:
+                    seen.popitem(last=False)
+            elif entry[2] is None and event != entry[1]:
+                entry[2] = number
+            yield event
+
+    def of(self, e: DomainRuleViolation) -> tuple[int | None, str, type[Event] | None]:
+        """Line of the event a violation names, a note on an earlier line, and its class."""
+        entry = self._seen.get((e.partnership_id, e.event_id))
+        if entry is None:
+            return None, "", None
+        first, event, repeat = entry
+        if isinstance(e, DuplicateEventId) and repeat is not None:
+            return repeat, f" (first given on line {first})", type(event)
+        return first, "", type(event)
 
 
-def _record(ledger: Ledger, events: Sequence[DomainEvent], lines: Sequence[int], name: str,
+def _violation(e: DomainRuleViolation, lines: _Lines, name: str,
+               stored_before: int) -> InputError:
+    line, note, cls = lines.of(e)
+    reason = f"event {e.event_id!r}: {e.reason}{note}"
+    if stored_before:
+        reason += (
+            f" ({stored_before} events of earlier batches were stored; importing the fixed file "
+            "again skips them)"
+        )
+    field = _field_in(e.reason, cls) if cls is not None else None
+    return InputError(reason, source=name, line=line, field=field)
+
+
+def _record(ledger: Ledger, events: Iterator[DomainEvent], lines: _Lines, name: str,
             batch_size: int | None) -> BatchResult:
-    if not events:
-        return BatchResult(recorded=0, duplicates=0, position=ledger.position, recorded_at=None)
-    size = batch_size or len(events)
     recorded = duplicates = 0
     recorded_at: dt.datetime | None = None
     position = ledger.position
-    for start in range(0, len(events), size):
-        chunk = events[start:start + size]
+    batches: Iterable[Iterable[DomainEvent]] = (
+        [events] if batch_size is None
+        else iter(lambda: list(itertools.islice(events, batch_size)), []))
+    for batch in batches:
         try:
-            result = ledger.record_many(chunk)
+            result = ledger.record_many(batch)
         except DomainRuleViolation as e:
-            raise _violation(e, chunk, lines[start:start + size], name, recorded) from e
+            raise _violation(e, lines, name, recorded) from e
         recorded += result.recorded
         duplicates += result.duplicates
         recorded_at = result.recorded_at or recorded_at
@@ -665,64 +734,81 @@ def _record(ledger: Ledger, events: Sequence[DomainEvent], lines: Sequence[int],
                        recorded_at=recorded_at)
 
 
-def _violation(e: DomainRuleViolation, chunk: Sequence[DomainEvent], lines: Sequence[int],
-               name: str, stored_before: int) -> InputError:
-    line, note = _line_of(e, chunk, lines)
-    reason = f"event {e.event_id!r}: {e.reason}{note}"
-    if stored_before:
-        reason += (
-            f" ({stored_before} events of earlier batches were stored; importing the fixed file "
-            "again skips them)"
-        )
-    offending = next((ev for ev in chunk if ev.event_id == e.event_id), None)
-    field = _field_in(e.reason, type(offending)) if offending is not None else None
-    return InputError(reason, source=name, line=line, field=field)
-
-
 def import_file(
     ledger: Ledger,
-    path: Path,
+    path: Path | str,
     *,
     format: Literal["auto", "jsonl", "csv"] = "auto",
     partnership_id: str | None = None,
     batch_size: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
+    stdin: IO[bytes] | None = None,
 ) -> BatchResult:
     """Import a JSONL or CSV file of events into ``ledger``; return what was stored.
 
-    The whole file is parsed first, so a bad line rejects the file and nothing is written; the
-    events are then recorded in one atomic :meth:`~ssp_ledger.application.Ledger.record_many`
-    call. Events already recorded with identical content are skipped, so importing a file twice
-    is harmless. ``format="auto"`` picks by suffix (``.jsonl``/``.ndjson``/``.json`` or
-    ``.csv``). ``partnership_id``: the partnership every event must belong to (for CSV it also
-    fills a missing ``partnership_id`` column). ``progress(done, total)`` is called with parsed
-    line counts while parsing.
+    ``path`` is a file, or anything that reads like one: ``-`` for standard input (``stdin``,
+    default ``sys.stdin.buffer``), ``/dev/stdin``, a FIFO, a process substitution. The input is
+    read one line at a time and handed to one
+    :meth:`~ssp_ledger.application.Ledger.record_many` call as it is parsed, so memory stays
+    bounded; a bad line raises from inside that call, which then stores nothing. Events already
+    recorded with identical content are skipped, so importing a file twice is harmless.
+
+    ``format="auto"`` picks by suffix (``.jsonl``/``.ndjson``/``.json`` or ``.csv``); input
+    without one that is not a regular file (standard input, a pipe) is recognised by its first
+    bytes (an object: JSONL, else CSV). ``partnership_id``: the partnership every event must
+    belong to (for CSV it also fills a missing ``partnership_id`` column).
+    ``progress(done, total)`` is called with line counts while reading; ``total`` is the
+    regular file's line count, or None for a stream (its size is not known in advance).
 
     ``batch_size`` (default None: one transaction) splits the writing into transactions of at
-    most that many events, for files too large for one; a domain-rule violation then leaves the
-    earlier batches stored (the error says so), and importing the fixed file again skips them.
+    most that many events, for stores that cannot hold one; a bad line or a rule violation
+    then leaves the earlier batches stored (the error says so for a violation), and importing
+    the fixed file again skips them.
 
     Raises :class:`~ssp_ledger.errors.InputError` for malformed input and for a domain-rule
     violation (line of the offending event, the original
     :class:`~ssp_ledger.errors.DomainRuleViolation` as ``__cause__``).
     """
-    path = Path(path)
-    name = str(path)
     if batch_size is not None and batch_size < 1:
         msg = f"batch_size must be at least 1; got {batch_size}"
         raise ValueError(msg)
-    kind = _detect(path, format, name)
-    total = 0
-    if progress is not None:
-        try:
-            total = _count_lines(path)
-        except OSError as e:
-            raise InputError(f"cannot read file: {e.strerror or e}", source=name) from e
-    ticker = _Ticker(progress, total)
-    events: Sequence[DomainEvent]
-    with _open_binary(path, name) as stream:
+    with _open_input(path, stdin) as (name, stream, regular):
+        sniff = None if regular else (lambda: stream.peek(MAX_LINE_BYTES)[:MAX_LINE_BYTES])
+        kind = _detect(name, format, sniff)
+        total: int | None = None
+        if progress is not None and regular:
+            try:
+                total = _count_lines(Path(name))
+            except OSError as e:
+                raise InputError(f"cannot read file: {e.strerror or e}", source=name) from e
+        ticker = _Ticker(progress, total)
+        numbered: Iterator[tuple[int, DomainEvent]]
         if kind == "jsonl":
-            events, lines = _parse_jsonl(stream, name, partnership_id, ticker)
+            numbered = _parse_jsonl(stream, name, partnership_id, ticker)
         else:
-            events, lines = _parse_club_csv(stream, name, partnership_id, ticker)
-    return _record(ledger, events, lines, name, batch_size)
+            numbered = _parse_club_csv(stream, name, partnership_id, ticker)
+        lines = _Lines()
+        return _record(ledger, lines.track(numbered), lines, name, batch_size)
+
+
+@contextlib.contextmanager
+def _open_input(path: Path | str, stdin: IO[bytes] | None
+                ) -> Iterator[tuple[str, io.BufferedReader, bool]]:
+    """(name for messages, buffered binary stream, whether it is a regular file)."""
+    if str(path) == STDIN:
+        raw = stdin if stdin is not None else sys.stdin.buffer
+        stream = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(
+            cast(io.RawIOBase, raw))
+        yield "<stdin>", stream, False
+        return
+    name = str(path)
+    try:
+        f = open(Path(path), "rb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise InputError(f"cannot open file: {e.strerror or e}", source=name) from e
+    with f:
+        try:
+            regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+        except OSError:
+            regular = False
+        yield name, f, regular

@@ -27,6 +27,7 @@ from ssp_ledger.io import (
     export_file,
     export_jsonl,
     import_file,
+    iter_jsonl,
     read_club_csv,
     read_jsonl,
 )
@@ -149,7 +150,7 @@ def test_blank_lines_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
 def test_progress_reports_lines(tmp_path: Path) -> None:
     path = tmp_path / "e.jsonl"
     export_jsonl(_events(), path)
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[int, int | None]] = []
     import_file(Ledger.in_memory(projections={}), path,
                 progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (len(_events()), len(_events()))
@@ -451,7 +452,7 @@ def test_progress_ticks_during_long_files(tmp_path: Path) -> None:
             for i in range(2_500)]
     path = tmp_path / "many.jsonl"
     export_jsonl([*_base(), *runs], path)
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[int, int | None]] = []
     ledger = Ledger.in_memory(projections={})
     result = import_file(ledger, path, progress=lambda d, t: calls.append((d, t)))
     assert result.recorded == 2_503
@@ -462,3 +463,50 @@ def test_repeated_type_key(tmp_path: Path) -> None:
     err = _jsonl_error(tmp_path, b'{"type": "ClubRun", "type": "SchoolLeft"}')
     assert (err.line, err.field) == (4, "type")
     assert "more than once" in err.reason
+
+
+# --------------------------------------------------------------------------- streams
+
+
+class _CountingReader(io.BytesIO):
+    """A stream that records how far it has been read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.lines_read = 0
+
+    def readline(self, size: int | None = -1) -> bytes:
+        self.lines_read += 1
+        return super().readline(size)
+
+
+def test_jsonl_is_parsed_lazily_with_line_numbers() -> None:
+    lines = [json.dumps(msgspec.to_builtins(e)).encode() for e in _base()]
+    stream = _CountingReader(b"\n".join([lines[0], b"", *lines[1:]]) + b"\n")
+    events = iter_jsonl(stream, name="in")
+    assert next(events) == (1, _base()[0])
+    assert stream.lines_read == 1
+    assert [n for n, _ in events] == [3, 4]
+
+
+def test_import_from_standard_input_reports_progress_without_a_total() -> None:
+    data = b"".join(json.dumps(msgspec.to_builtins(e)).encode() + b"\n" for e in _events())
+    seen: list[tuple[int, int | None]] = []
+    ledger = Ledger.in_memory(projections={})
+    result = import_file(ledger, "-", stdin=io.BytesIO(data),
+                         progress=lambda done, total: seen.append((done, total)))
+    assert result.recorded == len(_events())
+    assert seen[-1] == (len(_events()), None)
+
+
+def test_standard_input_format_is_sniffed() -> None:
+    csv_data = (HEADER + "tyneside,2010-09-07,c1,fb,s2,football,20,,,,\n").encode()
+    ledger = Ledger.in_memory(projections={})
+    ledger.record_many(_base())
+    assert import_file(ledger, "-", stdin=io.BytesIO(csv_data)).recorded == 1
+
+
+def test_a_bad_line_on_standard_input_names_stdin() -> None:
+    with pytest.raises(InputError) as info:
+        import_file(Ledger.in_memory(projections={}), "-", stdin=io.BytesIO(b'{"type": 1}\n'))
+    assert str(info.value).startswith("<stdin>:1")

@@ -253,15 +253,19 @@ def _demo_reports(ledger: Ledger, day: dt.date, out: Console, summary: Summary) 
 
 @app.command(name="import", epilog=(
     "Examples:\n\n"
-    "  ssp-ledger import events.jsonl\n"
+    "  ssp-ledger import events.jsonl --store ssp.db\n"
     "  ssp-ledger import clubs-2010.csv --partnership tyneside --store tyneside.db\n"
-    "  ssp-ledger import export.txt --format jsonl"
+    "  ssp-ledger import export.txt --format jsonl --store ssp.db\n"
+    "  zcat events.jsonl.gz | ssp-ledger import - --store ssp.db"
 ))
 def import_(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="JSONL events or a club CSV.")],
+    file: Annotated[str, typer.Argument(
+        metavar="FILE",
+        help="JSONL events or a club CSV; - for standard input (pipes and FIFOs work too).")],
     store: StoreOption = DEFAULT_STORE,
     fmt: Annotated[
-        ImportFormat, typer.Option("--format", help="Input format; auto picks by extension.")
+        ImportFormat, typer.Option("--format", help=("Input format; auto picks by extension "
+                                                     "(standard input: by the first line)."))
     ] = ImportFormat.auto,
     partnership: Annotated[
         str | None,
@@ -273,36 +277,40 @@ def import_(
     """Record every event of a file, all or nothing.
 
     A JSONL file holds one event per line as ssp-ledger export writes it; a club CSV holds club
-    sessions of one partnership. Events already in the store with the same content are skipped,
-    so re-importing a file is harmless. A bad line stops the import with its line number and
-    nothing is recorded.
+    sessions of one partnership. The input is read as it is recorded (any size, standard input
+    included). Events already in the store with the same content are skipped, so re-importing
+    a file is harmless. A bad line stops the import with its line number and nothing is
+    recorded.
     """
     with handled():
-        from ssp_ledger.io import import_file
+        from ssp_ledger.io import STDIN, import_file
 
-        if not file.exists():
-            msg = f"{file}: no such file"
-            raise OSError(msg)
-        if file.is_dir():
-            msg = f"{file}: is a folder, not a file"
-            raise OSError(msg)
+        regular = True
+        if file != STDIN:
+            path = Path(file).expanduser()
+            if not path.exists():
+                msg = f"{file}: no such file"
+                raise OSError(msg)
+            if path.is_dir():
+                msg = f"{file}: is a folder, not a file"
+                raise OSError(msg)
+            regular = path.is_file()
+        shown = "standard input" if file == STDIN else Path(file).name
         with open_store(store, mode="create") as ledger, \
-                progress_bar(console(stderr=True)) as progress:
-            task = progress.add_task(f"importing {escape(file.name)}", total=None)
+                progress_bar(console(stderr=True), total_known=regular) as progress:
+            task = progress.add_task(f"importing {escape(printable(shown))}", total=None)
 
             def report_progress(done: int, total: int | None) -> None:
                 progress.update(task, completed=done, total=total)
 
-            result = import_file(ledger, file, format=fmt.value,
-                                 partnership_id=partnership,
+            result = import_file(ledger, file if file == STDIN else Path(file).expanduser(),
+                                 format=fmt.value, partnership_id=partnership,
                                  progress=report_progress)
         sys.stdout.write(
             f"recorded {result.recorded} event{'s' if result.recorded != 1 else ''}, "
             f"skipped {result.duplicates} duplicate{'s' if result.duplicates != 1 else ''}"
             f" (store {shown_store(store)}, log position {result.position})\n"
         )
-
-
 
 
 @app.command(epilog=(
