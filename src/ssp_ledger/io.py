@@ -24,6 +24,7 @@ import csv
 import datetime as dt
 import io
 import itertools
+import json
 import os
 import re
 import stat
@@ -38,6 +39,7 @@ import pydantic
 from pydantic_core import PydanticCustomError
 
 from ssp_ledger.application import BatchResult, Ledger
+from ssp_ledger.decode_errors import parse_decode_error
 from ssp_ledger.errors import DomainRuleViolation, DuplicateEventId, InputError
 from ssp_ledger.events import (
     EVENT_TYPES,
@@ -66,21 +68,9 @@ __all__ = [
 #: before any decoding (a real event is a few hundred bytes).
 MAX_LINE_BYTES = 1 << 20
 
-#: Columns of a club-session CSV file, in the order :func:`read_club_csv` documents them.
-CLUB_CSV_COLUMNS: tuple[str, ...] = (
-    "partnership_id",
-    "occurred_on",
-    "event_id",
-    "club_id",
-    "school_id",
-    "activity",
-    "participants",
-    "send_participants",
-    "staff_minutes",
-    "staff_id",
-    "setting",
-)
-_CSV_OPTIONAL = frozenset({"send_participants", "staff_minutes", "staff_id", "setting"})
+#: Columns of a club-session CSV file: the fields of ClubRun, in declaration order.
+CLUB_CSV_COLUMNS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(ClubRun))
+_CSV_OPTIONAL = frozenset(f.name for f in msgspec.structs.fields(ClubRun) if not f.required)
 
 _PROGRESS_EVERY = 1_000
 _WRITE_CHUNK = 1_000
@@ -90,9 +80,6 @@ _BOM = b"\xef\xbb\xbf"
 #: (standard input, a pipe).
 Progress = Callable[[int, int | None], None]
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
-_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
-_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
 _INVALID_VALUE = re.compile(r"^Invalid (?:enum )?value (?P<value>.+)$", re.DOTALL)
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _INT_CELL = re.compile(r"-?[0-9]{1,18}")
@@ -227,6 +214,16 @@ class _JsonlParser:
             text = str(e)
             text = text.removeprefix("JSON is malformed: ")
             raise self._error(f"malformed JSON: {text[:1].lower()}{text[1:]}", number) from None
+        repeated = _repeated_key(line)
+        if repeated is not None:
+            raise self._error(f"field {repeated!r} appears more than once in the object", number,
+                              repeated)
+        if _MAY_HOLD_CONTROL.search(line):
+            where = _control_character(msgspec.to_builtins(event))
+            if where is not None:
+                path, char = where
+                raise self._error(f"control character {char!r} in the text (only tab is "
+                                  "allowed)", number, path)
         if self.partnership_id is not None and event.partnership_id != self.partnership_id:
             raise self._error(
                 f"partnership_id {event.partnership_id!r} differs from the partnership being "
@@ -248,14 +245,11 @@ class _JsonlParser:
         return EVENT_TYPES.get(tag) if isinstance(tag, str) else None
 
     def _invalid(self, message: str, number: int, line: bytes) -> InputError:
-        m = _AT.match(message)
-        assert m is not None  # the pattern matches any string
-        msg, raw_path = m.group("msg"), m.group("path")
-        path = raw_path[1:].removeprefix(".") if raw_path else ""
-        missing = _MISSING.match(msg)
-        if missing:
-            field = _join(path, missing.group("name"))
-            if missing.group("name") == "type":
+        problem = parse_decode_error(message)
+        msg, path = problem.message, problem.path
+        if problem.missing:
+            field = problem.field
+            if problem.missing == "type":
                 return self._error(
                     f"missing event type (the \"type\" field); expected one of "
                     f"{_names(EVENT_TYPES)}",
@@ -263,15 +257,14 @@ class _JsonlParser:
                     field,
                 )
             return self._error("missing required field", number, field)
-        unknown = _UNKNOWN.match(msg)
-        if unknown:
+        if problem.unknown:
             # Events forbid unknown fields, so a typo never silently becomes a default.
             cls = self._class_at(line, path)
             known = ", ".join(self._fields[cls.__name__]) if cls is not None else ""
-            reason = f"unknown field {unknown.group('name')!r}"
+            reason = f"unknown field {problem.unknown!r}"
             if cls is not None:
                 reason += f" for {cls.__name__}; expected: {known}"
-            return self._error(reason, number, _join(path, unknown.group("name")))
+            return self._error(reason, number, problem.field)
         invalid = _INVALID_VALUE.match(msg)
         if path == "type" or path.endswith(".type"):
             allowed = EVENT_TYPES if path == "type" else _correctable_names()
@@ -314,6 +307,87 @@ class _JsonlParser:
         if get_origin(hint) is Literal:
             return tuple(str(v) for v in get_args(hint))
         return ()
+
+
+#: A JSON key written with blanks before its colon (``"a" : 1``): such a line takes the exact
+#: check, since the fast count below counts ``":`` only.
+_SPACED_KEY = re.compile(rb'"[ \t\r\n]+:')
+#: Bytes that may produce a control character in a decoded JSON string: an escape, DEL, or the
+#: UTF-8 lead byte of U+0080..U+009F (raw characters below U+0020 are malformed JSON already).
+_MAY_HOLD_CONTROL = re.compile(rb"[\\\x7f\xc2]")
+#: Control characters refused in text (Unicode category Cc), tab excepted.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+_UNTYPED: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
+
+
+class _Repeated(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Repeated(key)
+        out[key] = value
+    return out
+
+
+def _keys_in(value: Any) -> int:
+    """How many keys the objects in a decoded JSON value hold, nested ones included."""
+    count = 0
+    items = value.values() if type(value) is dict else value
+    if type(value) is dict:
+        count = len(value)
+    for item in items:
+        if type(item) is dict or type(item) is list:
+            count += _keys_in(item)
+    return count
+
+
+def _repeated_key(line: bytes) -> str | None:
+    """The first key given twice in one JSON object of ``line`` (msgspec keeps the last).
+
+    Fast path: every key is written ``"key":`` (a ``":`` inside a string value only adds to
+    the count), so when the text holds as many ``":`` as msgspec decoded keys, none was dropped
+    and none repeats. Otherwise (or with blanks before a colon) json's decoder with a pairs
+    hook decides.
+    """
+    decoded = _UNTYPED.decode(line)
+    # One "{" in the text: a flat object, whose keys are simply its length.
+    keys = len(decoded) if line.count(b"{") == 1 else _keys_in(decoded)
+    if line.count(b'":') == keys and not _SPACED_KEY.search(line):
+        return None
+    try:
+        json.loads(line, object_pairs_hook=_refuse_repeats)
+    except _Repeated as e:
+        return e.key
+    except (ValueError, RecursionError):
+        return None  # msgspec accepted it; json's stricter limits are no reason to refuse
+    return None
+
+
+def _control_character(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(field path, character) of the first control character in a decoded value's text."""
+    if isinstance(value, str):
+        found = _CONTROL.search(value)
+        return (path, found.group()) if found else None
+    if isinstance(value, dict):
+        items: Iterable[tuple[str, Any]] = ((f"{path}.{k}" if path else str(k), v)
+                                            for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, item in items:
+        hit = _control_character(item, where)
+        if hit is not None:
+            return hit
+    return None
 
 
 def _names(names: Iterable[str]) -> str:
@@ -412,22 +486,26 @@ _Date = Annotated[dt.date, pydantic.BeforeValidator(_date_cell)]
 _Text = Annotated[str, pydantic.Field(min_length=1)]
 
 
-class _ClubRow(pydantic.BaseModel):
-    """One CSV row of a club session, as text cells (stripped; empty optional cells dropped)."""
+def _cell_type(hint: Any) -> Any:
+    """The pydantic type of a CSV cell for a ClubRun field of type ``hint``."""
+    if hint is int:
+        return _Count
+    if hint is dt.date:
+        return _Date
+    if hint is str:
+        return _Text
+    return hint  # str | None, a Literal: as declared
 
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
-    partnership_id: _Text
-    occurred_on: _Date
-    event_id: _Text
-    club_id: _Text
-    school_id: _Text
-    activity: _Text
-    participants: _Count
-    send_participants: _Count = 0
-    staff_minutes: _Count = 0
-    staff_id: str | None = None
-    setting: Literal["after_school", "lunchtime", "community_club"] = "after_school"
+#: One CSV row of a club session, as text cells (stripped; empty optional cells dropped):
+#: derived from :class:`~ssp_ledger.events.ClubRun`'s fields, so a field added to the event is
+#: a column here too.
+_CLUB_CELLS: dict[str, Any] = {
+    f.name: (_cell_type(f.type), ... if f.required else f.default)
+    for f in msgspec.structs.fields(ClubRun)
+}
+_ClubRow: type[pydantic.BaseModel] = pydantic.create_model(
+    "_ClubRow", __config__=pydantic.ConfigDict(extra="forbid", frozen=True), **_CLUB_CELLS)
 
 
 def _text_lines(stream: IO[str] | IO[bytes], name: str) -> Iterator[str]:
@@ -548,6 +626,10 @@ def _row_values(columns: Sequence[str], cells: Sequence[str], partnership_id: st
     row: dict[str, str] = {}
     for column, cell in zip(columns, cells, strict=True):
         value = cell.strip()
+        found = _CONTROL.search(value)
+        if found:
+            raise InputError(f"control character {found.group()!r} in the cell (only tab is "
+                             "allowed)", source=name, line=number, field=column)
         if value or column not in _CSV_OPTIONAL:
             row[column] = value
     if partnership_id is not None:
