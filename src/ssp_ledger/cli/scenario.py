@@ -21,10 +21,10 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from ssp_ledger.cli.common import OutputFormat, console, handled, progress_bar
-from ssp_ledger.cli.render import cell_text, print_table, print_unclipped
+from ssp_ledger.cli.common import FormatOption, OutputFormat, console, handled, progress_bar
+from ssp_ledger.cli.render import cell_text, print_unclipped, render_table, rows_markdown
 from ssp_ledger.outfile import check_output, open_output
-from ssp_ledger.projection import Cell, Table
+from ssp_ledger.projection import Table
 
 if TYPE_CHECKING:
     from ssp_ledger.scenarios import ScenarioResult
@@ -48,21 +48,29 @@ ScenarioFileArgument = Annotated[
 _DIFF_HEADERS = ("period", "measure", "baseline", "scenario", "difference", "change")
 
 
+def _diff_rows(table: Table) -> list[list[str]]:
+    """The cells of a diff table as text: money in pounds (by measure name), a change column."""
+    rows = []
+    for period, measure, base, scen, diff in table.rows:
+        name = str(measure)
+        change = (f"{diff * 100 / base:+.1f}%" if isinstance(base, int) and base
+                  and isinstance(diff, int) else "")
+        rows.append([str(period), name, *(cell_text(name, v) for v in (base, scen, diff)),
+                     change])
+    return rows
+
+
 def scenario_rich_table(table: Table) -> RichTable:
     """A diff table: money in pounds (by measure name), a change column, a rule per period."""
     out = RichTable()
     for i, name in enumerate(_DIFF_HEADERS):
         out.add_column(Text(name), justify="right" if i >= 2 else "left", no_wrap=True)
-    last: Cell = None
-    for period, measure, base, scen, diff in table.rows:
-        if last is not None and period != last:
+    last: str | None = None
+    for row in _diff_rows(table):
+        if last is not None and row[0] != last:
             out.add_section()
-        last = period
-        name = str(measure)
-        change = (f"{diff * 100 / base:+.1f}%" if isinstance(base, int) and base
-                  and isinstance(diff, int) else "")
-        out.add_row(Text(str(period)), Text(name),
-                    *(Text(cell_text(name, v)) for v in (base, scen, diff)), Text(change))
+        last = row[0]
+        out.add_row(*(Text(cell) for cell in row))
     return out
 
 
@@ -87,8 +95,7 @@ def scenario_run(
         Path | None, typer.Option("--plot", metavar="FILE",
                                   help="Also draw baseline vs scenario (.png, .svg or .pdf).")
     ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")
-                   ] = OutputFormat.table,
+    fmt: FormatOption = OutputFormat.table,
     by: Annotated[
         str | None, typer.Option("--by", metavar="PERIOD-KIND",
                                  help="academic_year, term, financial_year or calendar_year "
@@ -120,6 +127,10 @@ def scenario_run(
                 sys.stdout.write(result.to_json())
             elif fmt is OutputFormat.csv:
                 sys.stdout.write(result.to_csv())
+            elif fmt is OutputFormat.markdown:
+                for name, table in result.tables.items():
+                    sys.stdout.write(f"*{name} by {scenario.by}*\n\n" + rows_markdown(
+                        _DIFF_HEADERS, _diff_rows(table), right=(2, 3, 4, 5)) + "\n")
             else:
                 out = console()
                 out.print(Text(f"Scenario: {scenario.name} (fork {scenario.fork_date}, horizon "
@@ -156,8 +167,7 @@ def scenario_sweep(
         Path | None, typer.Option("--out", "-o", metavar="FILE",
                                   help="Write the table as CSV to this file.")
     ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")
-                   ] = OutputFormat.table,
+    fmt: FormatOption = OutputFormat.table,
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=32, help="Parallel processes.")
     ] = 2,
@@ -193,7 +203,7 @@ def scenario_sweep(
         elif fmt is OutputFormat.csv:
             sys.stdout.write(result.to_csv())
         else:
-            print_table(console(), result.table(),
-                        f"{scenario.name}: sweep of {param} ({scenario.fork_date} to "
-                        f"{scenario.horizon})")
+            render_table(console(), result.table(), fmt,
+                         title=(f"{scenario.name}: sweep of {param} ({scenario.fork_date} to "
+                                f"{scenario.horizon})"))
 
