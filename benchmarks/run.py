@@ -269,7 +269,7 @@ def child_replay(db: str, seed: int, queries: int, profile: str | None) -> Json:
     out["q_staff_time_cost_total"] = _latencies(
         lambda d: ledger.report("staff_time_cost", as_of=d), dates)
     # The same queries straight on the projection, without the ledger's catch-up read.
-    participation = ledger._projections(None)["participation"]
+    participation = ledger.view(None)["participation"]
     from ssp_ledger.projection import Query
 
     out["q_participation_by_school_index_only"] = _latencies(

@@ -43,7 +43,7 @@ from ssp_ledger.events import (
 )
 from ssp_ledger.parameters import Override, ParameterSet, load_parameters
 from ssp_ledger.periods import Period, TeachingCalendar, parse_period
-from ssp_ledger.persistence import Recorded
+from ssp_ledger.store import Recorded
 from ssp_ledger.projection import Fact, GroupedIndex, Projection, Query, Series, Table
 from ssp_ledger.response import ResponseParameters
 from ssp_ledger.scenarios import (

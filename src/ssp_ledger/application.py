@@ -15,40 +15,27 @@ with a short random back-off) before giving up with :class:`ConcurrencyError`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import random
-import sqlite3
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
+import msgspec
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
+from ssp_ledger.checkpoints import restore_checkpoint
 from ssp_ledger.errors import LedgerError, StoreError
 from ssp_ledger.events import DomainEvent, Event
 from ssp_ledger.partnership import Partnership
 from ssp_ledger.periods import Period, parse_period
-from ssp_ledger.persistence import (
-    ENV_LOCATION,
-    GENESIS,
-    Backend,
-    Checkpoint,
-    Clock,
-    LedgerApplication,
-    LedgerSQLiteRecorder,
-    Recorded,
-    backend_of,
-    record_hash,
-    store_env,
-    stream_hash,
-    stream_id,
-)
 from ssp_ledger.projection import (
     ProjectionFactory,
     ProjectionSet,
@@ -56,30 +43,43 @@ from ssp_ledger.projection import (
     Table,
     load_projections,
     paused_gc,
-    projection_fingerprint,
 )
+from ssp_ledger.store import (
+    ENV_LOCATION,
+    GENESIS,
+    READ_BATCH,
+    STORE_ENV,
+    Backend,
+    Binding,
+    Clock,
+    EventLog,
+    Mode,
+    Recorded,
+    open_log,
+    stream_id,
+)
+from ssp_ledger.store.log import Writer
+from ssp_ledger.store.records import stream_hash
 from ssp_ledger.subscription import Subscription
 
 __all__ = [
+    "READ_BATCH",
     "STORE_ENV",
+    "Basis",
     "BatchResult",
     "ConcurrencyError",
     "Ledger",
-    "fit_checkpoint",
-    "restore_checkpoint",
     "utc_now",
 ]
 
-#: Rows read from the notification log per round trip (eventsourcing's default of 10 is slow).
-READ_BATCH = 5_000
-#: Attempts at a batch that meets concurrent appends to the same streams.
-DEFAULT_ATTEMPTS = 3
+#: Seconds a batch keeps retrying when concurrent writers append to the same streams.
+DEFAULT_RETRY_DEADLINE = 60.0
+#: Events decided and inserted per round inside one atomic write (bounds an import's memory).
+WRITE_CHUNK = 5_000
 #: Records a known-at replay must pass beyond its starting mark before it keeps a new mark.
 KNOWN_AT_MARKS_EVERY = 20_000
 #: Known-at marks kept in memory (each a compressed snapshot of every projection).
 _MAX_MARKS = 4
-#: Environment variable naming the store (a SQLite path or a ``postgresql://`` URL).
-STORE_ENV = "SSP_LEDGER_STORE"
 
 
 def utc_now() -> dt.datetime:
@@ -128,11 +128,48 @@ class _Mark:
     state: bytes
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What a report was computed from, so two readers can tell whether they saw the same thing.
+
+    ``heads`` is a SHA-256 over every stream's head (its id, last version and record hash) at
+    ``position``: two stores that agree on it hold the same records in every partnership up to
+    there (each record hash covers its predecessor). ``ssp-ledger digest`` gives the stronger
+    ledger digest, which also fixes the order across partnerships, at the cost of reading the
+    whole log.
+    """
+
+    position: int
+    """Log position the figures include (every record up to it, as known at ``known_at``)."""
+    heads: str
+    """Hex SHA-256 of the stream heads at ``position``."""
+    checkpoint: str | None
+    """``"'NAME' at POSITION"`` when the figures started from a saved checkpoint; None when the
+    log was replayed from position 0."""
+    known_at: dt.datetime | None = None
+    """The recorded time the figures are as of (None: everything recorded)."""
+
+    def __str__(self) -> str:
+        start = (f"from checkpoint {self.checkpoint}" if self.checkpoint
+                 else "replayed from position 0")
+        known = f", as known at {self.known_at.isoformat()}" if self.known_at else ""
+        return f"log position {self.position}, heads {self.heads[:16]}, {start}{known}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON metadata."""
+        return {"position": self.position, "heads_sha256": self.heads,
+                "checkpoint": self.checkpoint,
+                "known_at": self.known_at.isoformat() if self.known_at else None}
+
+
 class Ledger:
     """An event-sourced ledger of school sport partnerships.
 
     ``Ledger.open("ssp.db")`` uses a SQLite file, ``Ledger.in_memory()`` eventsourcing's in-memory
-    recorders, ``Ledger.open("postgresql://...")`` PostgreSQL.
+    recorders, ``Ledger.open("postgresql://...")`` PostgreSQL. ``mode="read"`` opens a store
+    without ever writing to it (auditing a copy); ``"write"`` needs an existing store;
+    ``"create"`` (the default) makes one where there is none. A file that is not a ledger store
+    is refused (:class:`~ssp_ledger.errors.ForeignStore`) and left untouched.
     """
 
     def __init__(
@@ -143,40 +180,35 @@ class Ledger:
         projections: Mapping[str, ProjectionFactory] | None = None,
         env: Mapping[str, str] | None = None,
         checkpoint: str | None = None,
-        max_attempts: int = DEFAULT_ATTEMPTS,
+        mode: Mode = "create",
+        max_attempts: int | None = None,
+        retry_deadline: float = DEFAULT_RETRY_DEADLINE,
         known_at_marks_every: int = KNOWN_AT_MARKS_EVERY,
     ) -> None:
+        if not isinstance(location, str | os.PathLike):
+            msg = (f"location must be a path, ':memory:' or a postgresql:// URL; got "
+                   f"{type(location).__name__} {location!r}")
+            raise TypeError(msg)
         self.location = str(location)
+        if not self.location.strip():
+            msg = "location is empty: give a SQLite path, ':memory:' or a postgresql:// URL"
+            raise StoreError(msg)
         self._clock = clock
-        if max_attempts < 1:
+        if max_attempts is not None and max_attempts < 1:
             msg = f"max_attempts must be at least 1; got {max_attempts}"
             raise ValueError(msg)
         self.max_attempts = max_attempts
-        """Attempts at a batch that meets concurrent appends (see the module docstring)."""
+        """Attempts at a batch that meets concurrent appends (None: retry until
+        ``retry_deadline`` seconds have passed)."""
+        self.retry_deadline = retry_deadline
         self.conflicts = 0
         """Concurrent appends met (and retried or surfaced) by this ledger so far."""
-        try:
-            self.backend: Backend = backend_of(self.location)
-            """``memory``, ``sqlite`` or ``postgres``."""
-            store = store_env(self.location, env)
-        except ValueError as e:
-            msg = f"cannot open store {self.location!r}: {e}"
-            raise StoreError(msg) from e
-        if (self.backend == "sqlite" and self.location != ENV_LOCATION
-                and not self.location.startswith("file:")):  # SQLite URI, e.g. ?mode=ro
-            parent = Path(self.location).expanduser().resolve().parent
-            if not parent.is_dir():
-                msg = f"cannot open store {self.location!r}: folder {parent} does not exist"
-                raise StoreError(msg)
-        try:
-            self._app = _construct(store)
-        except ImportError as e:
-            msg = (f"cannot open store {self.location!r}: {e} (PostgreSQL needs the 'postgres' "
-                   "extra: pip install 'ssp-ledger[postgres]')")
-            raise StoreError(msg) from e
-        except (PersistenceError, sqlite3.Error, OSError) as e:
-            msg = f"cannot open store {self.location!r}: {e}"
-            raise StoreError(msg) from e
+        self._log: EventLog = open_log(self.location, mode, env)
+        self.backend: Backend = self._log.backend
+        """``memory``, ``sqlite`` or ``postgres``."""
+        self.mode: Mode = "read" if self._log.read_only else mode
+        self.note = self._log.note
+        """What opening the store did (e.g. created a new file), empty otherwise."""
         # Registered projections are loaded on first use, so a broken third-party plugin cannot
         # stop a store from being opened, written or verified.
         self._given_factories = dict(projections) if projections is not None else None
@@ -184,12 +216,15 @@ class Ledger:
         self._lock = threading.RLock()
         self._heads: dict[str, _Head] = {}
         self._live: ProjectionSet | None = None
+        self._live_versions: dict[str, int] = {}
+        self._live_token: object = None
         self._known: OrderedDict[tuple[dt.datetime, int], ProjectionSet] = OrderedDict()
         # Recorded-time marks: snapshots of a known-at view at a log position where every record
         # so far was included, with the latest recorded time up to there (see _known_view).
         self._marks: list[_Mark] = []
         self._marks_every = max(1, known_at_marks_every)
         self._last_recorded_at: dt.datetime | None = None
+        self._bases: dict[int, str] = {}
         self.checkpoint = checkpoint
         """Name of the runner checkpoint to start the live projections from (None: replay)."""
         self.checkpoint_position: int | None = None
@@ -205,7 +240,7 @@ class Ledger:
 
     @classmethod
     def open(cls, location: str | Path, **kwargs: Any) -> Ledger:
-        """Open (creating if needed) the store at ``location``."""
+        """Open the store at ``location`` (creating it unless ``mode`` says otherwise)."""
         return cls(location, **kwargs)
 
     @classmethod
@@ -235,7 +270,7 @@ class Ledger:
 
     def close(self) -> None:
         """Release the store."""
-        self._app.close()
+        self._log.close()
 
     def __enter__(self) -> Self:
         return self
@@ -245,7 +280,13 @@ class Ledger:
         self.close()
 
     @property
-    def _factories(self) -> dict[str, ProjectionFactory]:
+    def log(self) -> EventLog:
+        """The store, through its port (:class:`~ssp_ledger.store.log.EventLog`)."""
+        return self._log
+
+    @property
+    def factories(self) -> dict[str, ProjectionFactory]:
+        """The projections this ledger answers with (the registered ones unless given)."""
         if self._loaded_factories is None:
             self._loaded_factories = (
                 self._given_factories if self._given_factories is not None
@@ -256,7 +297,7 @@ class Ledger:
     @property
     def projection_names(self) -> list[str]:
         """Names of the registered projections."""
-        return sorted(self._factories)
+        return sorted(self.factories)
 
     # ------------------------------------------------------------------ writing
 
@@ -268,15 +309,33 @@ class Ledger:
         """Record a batch atomically: every event is stored, or none is.
 
         Raises a :class:`~ssp_ledger.errors.DomainRuleViolation` naming the first offending
-        event; exact re-recordings of stored events are skipped (idempotent import).
+        event; exact re-recordings of stored events are skipped (idempotent import). ``events``
+        may be any iterable, e.g. a parser reading a file line by line: on SQLite it is decided
+        and inserted in rounds of :data:`WRITE_CHUNK` inside one transaction, so memory stays
+        bounded, and an exception raised by the iterable stores nothing.
+
+        Concurrent writers to the same partnership: on SQLite the write lock is taken before the
+        stream heads are read, so writers queue; elsewhere a batch that meets another writer's
+        append is decided again on the new heads, with jittered back-off, until
+        ``retry_deadline`` seconds (or ``max_attempts``) have passed, then
+        :class:`ConcurrencyError`.
         """
-        batch = list(events)
-        for i, event in enumerate(batch):
-            if not isinstance(event, Event):
-                msg = f"item {i} of the batch is a {type(event).__name__}, not an event"
-                raise TypeError(msg)
         with self._lock:
-            for attempt in range(1, self.max_attempts + 1):
+            if not isinstance(events, Sequence):
+                if self.backend == "sqlite":  # streamed in one transaction: no second attempt
+                    try:
+                        return self._record_once(events)
+                    except IntegrityError as e:
+                        self.conflicts += 1
+                        msg = (f"another writer appended to the same partnership during this "
+                               f"batch; nothing of it was stored ({e})")
+                        raise ConcurrencyError(msg) from e
+                events = list(events)
+            batch = events
+            started = time.monotonic()
+            attempt = 0
+            while True:
+                attempt += 1
                 try:
                     return self._record_once(batch)
                 except IntegrityError as e:
@@ -285,76 +344,77 @@ class Ledger:
                     # cached heads of every stream it touched, so the next attempt reloads them
                     # from the store and decides the whole batch again on the new heads.
                     self.conflicts += 1
-                    if attempt == self.max_attempts:
+                    out_of_time = time.monotonic() - started > self.retry_deadline
+                    if out_of_time or attempt == self.max_attempts:
                         streams = sorted({event.partnership_id for event in batch})
-                        msg = (f"gave up after {self.max_attempts} attempts: another writer kept "
+                        msg = (f"gave up after {attempt} attempts: another writer kept "
                                f"appending to partnership(s) {', '.join(streams)}; nothing of "
                                "this batch was stored")
                         raise ConcurrencyError(msg) from e
-                    time.sleep(random.uniform(0.0, 0.02 * attempt))  # jitter, not crypto
-            raise AssertionError  # pragma: no cover
+                    time.sleep(random.uniform(0.0, min(0.5, 0.01 * 2 ** min(attempt, 6))))
 
-    def _record_once(self, batch: list[DomainEvent]) -> BatchResult:
+    def _record_once(self, events: Iterable[DomainEvent]) -> BatchResult:
         recorded_at = self._now()
         touched: set[str] = set()
-        app = self._app
-        recorder = app.recorder
-        # SQLite: rows go in as plain tuples (one executemany); elsewhere as StoredEvents.
-        fast = recorder if isinstance(recorder, LedgerSQLiteRecorder) else None
-        rows: list[tuple[str, int, str, bytes]] = []
-        stored: list[StoredEvent] = []
         live = self._live
-        records: list[Recorded] = []  # only kept for the live projections
+        # Records kept to feed the live projections directly (a small batch); a large import
+        # keeps none, and the live view catches up by reading the log on its next query.
+        kept: list[Recorded] | None = [] if live is not None else None
         duplicates = 0
-        encode = app.msgspec_mapper.batch_encoder(recorded_at).encode
+        count = 0
+        encode = self._log.mapper.batch_encoder(recorded_at).encode
         try:
-            heads: dict[str, _Head] = {}
-            for event in batch:
-                pid = event.partnership_id
-                head = heads.get(pid)
-                if head is None:  # catch up with other writers once per stream and batch
-                    head = heads[pid] = self._head(pid)
-                    touched.add(pid)
-                if not head.partnership.admit(event):  # decide, then apply
-                    duplicates += 1
-                    continue
-                version = head.version + 1
-                topic, state, digest = encode(head.stream, head.key, version, head.hash, event)
-                if live is not None:
-                    records.append(Recorded(
-                        originator_id=head.stream,
-                        originator_version=version,
-                        recorded_at=recorded_at,
-                        prev_hash=head.hash,
-                        event=event,
-                    ))
-                if fast is not None:
-                    rows.append((head.hex, version, topic, state))
-                else:
-                    stored.append(StoredEvent(head.stream, version, topic, state))
-                head.version = version
-                head.hash = digest
-            ids: list[int] = []
-            if fast is not None:
-                ids = fast.insert_rows(rows)
-            elif stored:
-                ids = list(recorder.insert_events(stored) or [])
+            with self._log.writing() as writer:
+                heads: dict[str, _Head] = {}
+                rows: list[tuple[uuid.UUID, int, str, bytes]] = []
+                for i, event in enumerate(events):
+                    if not isinstance(event, Event):
+                        msg = f"item {i} of the batch is a {type(event).__name__}, not an event"
+                        raise TypeError(msg)
+                    pid = event.partnership_id
+                    head = heads.get(pid)
+                    if head is None:  # catch up with other writers once per stream and batch
+                        touched.add(pid)
+                        head = heads[pid] = self._head(pid, writer)
+                    if not head.partnership.admit(event):  # decide, then apply
+                        duplicates += 1
+                        continue
+                    version = head.version + 1
+                    topic, state, digest = encode(head.stream, head.key, version, head.hash,
+                                                  event)
+                    if kept is not None:
+                        kept.append(Recorded(originator_id=head.stream,
+                                             originator_version=version,
+                                             recorded_at=recorded_at, prev_hash=head.hash,
+                                             event=event))
+                    rows.append((head.stream, version, topic, state))
+                    head.version = version
+                    head.hash = digest
+                    if len(rows) >= WRITE_CHUNK:
+                        writer.insert(rows)
+                        count += len(rows)
+                        rows = []
+                        if kept is not None and len(kept) > 4 * WRITE_CHUNK:
+                            kept = None
+                writer.insert(rows)
+                count += len(rows)
         except IntegrityError:
             self._forget(touched)
             raise
-        except (PersistenceError, sqlite3.Error, OSError) as e:
+        except (PersistenceError, OSError) as e:
             self._forget(touched)
             msg = f"cannot write to store {self.location!r}: {e}"
             raise StoreError(msg) from e
         except BaseException:
             self._forget(touched)
             raise
-        count = len(rows) + len(stored)
+        ids = writer.ids
         if not count:
             return BatchResult(0, duplicates, self.position, None)
         self._last_recorded_at = recorded_at
-        if live is not None and ids and live.position == ids[0] - 1:
-            live.process_all(zip(ids, records, strict=True))
+        if live is not None and kept is not None and ids and live.position == ids[0] - 1:
+            self._feed(live, zip(ids, kept, strict=True))
+            self._live_token = None  # a concurrent writer may have stored more: read to check
         return BatchResult(count, duplicates, ids[-1] if ids else self.position, recorded_at)
 
     def _forget(self, touched: Iterable[str]) -> None:
@@ -372,24 +432,26 @@ class Ledger:
             now = self._last_recorded_at  # recorded time never runs backwards
         return now
 
-    def _head(self, partnership_id: str) -> _Head:
+    def _head(self, partnership_id: str, writer: Writer) -> _Head:
+        """The stream's head, caught up with anything another writer appended since, its chain
+        checked on the way: a record that does not chain to its predecessor refuses the write
+        (appending to a broken chain would hide the break)."""
         head = self._heads.get(partnership_id)
         if head is None:
             head = _Head(Partnership(partnership_id), stream_id(partnership_id), 0, GENESIS)
             self._heads[partnership_id] = head
-        # Catch up with anything another writer appended since.
-        mapper = self._app.msgspec_mapper
-        recorder = self._app.recorder
-        if isinstance(recorder, LedgerSQLiteRecorder):
-            rows = recorder.select_stream_rows(head.hex, head.version)
-            for (_, _, version, topic, state), (_, rec) in zip(
-                    rows, mapper.decode_rows(rows), strict=True):
-                self._catch_up(head, rec, stream_hash(head.key, version, topic,
-                                                      mapper.unseal(state)))
-            return head
-        for row in recorder.select_events(head.stream, gt=head.version):
-            plain = mapper.plaintext(row)
-            self._catch_up(head, mapper.decode(row, plain), record_hash(row, plain))
+        mapper = self._log.mapper
+        rows = writer.stream_rows(head.stream, head.version)
+        for row, (_, rec) in zip(rows, mapper.decode_rows(rows), strict=True):
+            position, _, version, topic, state = row
+            if rec.prev_hash != head.hash or version != head.version + 1:
+                self._heads.pop(partnership_id, None)
+                msg = (f"partnership {partnership_id!r}: the record at position {position} "
+                       f"(version {version}) does not chain to its predecessor: the store was "
+                       "altered; nothing was written (run 'ssp-ledger verify')")
+                raise StoreError(msg)
+            self._catch_up(head, rec, stream_hash(head.key, version, topic,
+                                                  mapper.unseal(bytes(state))))
         return head
 
     def _catch_up(self, head: _Head, rec: Recorded, digest: bytes) -> None:
@@ -404,28 +466,14 @@ class Ledger:
     @property
     def position(self) -> int:
         """Notification id of the newest stored event (0 when empty)."""
-        return self._app.recorder.max_notification_id() or 0
+        return self._log.max_position()
 
     def read(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, Recorded]]:
-        """(position, record) pairs of the whole log in order, from ``start``."""
-        recorder = self._app.recorder
-        mapper = self._app.msgspec_mapper
-        position = start
-        if isinstance(recorder, LedgerSQLiteRecorder):
-            while True:
-                rows = recorder.select_rows(position, READ_BATCH, stop)
-                if not rows:
-                    return
-                yield from mapper.decode_rows(rows)
-                position = rows[-1][0] + 1
-        decode = mapper.decode
-        while True:
-            notifications = recorder.select_notifications(position, READ_BATCH, stop=stop)
-            if not notifications:
-                return
-            for row in notifications:
-                yield row.id, decode(row)
-            position = notifications[-1].id + 1
+        """(position, record) pairs of the whole log in order, from ``start`` (to ``stop``).
+
+        A damaged row raises :class:`~ssp_ledger.errors.DamagedRecord` naming its position.
+        """
+        return self._log.read(start, stop)
 
     def events(self, partnership_id: str | None = None) -> Iterator[Recorded]:
         """Stored records, of one partnership (in stream order) or of all (in log order)."""
@@ -433,50 +481,57 @@ class Ledger:
             for _, rec in self.read():
                 yield rec
             return
-        recorder = self._app.recorder
-        mapper = self._app.msgspec_mapper
-        stream = stream_id(partnership_id)
-        if isinstance(recorder, LedgerSQLiteRecorder):
-            for _, rec in mapper.decode_rows(recorder.select_stream_rows(stream.hex)):
-                yield rec
-            return
-        for row in recorder.select_events(stream):
-            yield mapper.decode(row)
+        rows = self._log.stream_rows(stream_id(partnership_id))
+        for _, rec in self._log.mapper.decode_rows(rows):
+            yield rec
 
-    def _load(self, position: int) -> Recorded:
-        recorder = self._app.recorder
-        if isinstance(recorder, LedgerSQLiteRecorder):
-            rows = recorder.select_rows(position, 1)
-            if rows and rows[0][0] == position:
-                for _, rec in self._app.msgspec_mapper.decode_rows(rows):
-                    return rec
-        else:
-            notifications = recorder.select_notifications(position, 1)
-            if notifications and notifications[0].id == position:
-                return self._app.msgspec_mapper.decode(notifications[0])
-        msg = f"no stored event at position {position}"
-        raise StoreError(msg)
+    def load(self, position: int) -> Recorded:
+        """The record at ``position`` (StoreError when there is none)."""
+        return self._log.load(position)
 
     def partnerships(self) -> list[str]:
         """Ids of the partnerships with at least one event (from the live projections' view)."""
-        live = self._projections(None)
+        live = self.view(None)
         return sorted({pid for (pid, _), _ in live.contributing()})
 
     # ------------------------------------------------------------------ projections
 
-    def _projections(self, known_at: dt.datetime | None) -> ProjectionSet:
+    def _feed(self, view: ProjectionSet, records: Iterable[tuple[int, Recorded]]) -> None:
+        """Apply records to the live view, noting each stream's last version (for the basis)."""
+        versions = self._live_versions
+
+        def noted() -> Iterator[tuple[int, Recorded]]:
+            for position, rec in records:
+                versions[rec.originator_id.hex] = rec.originator_version
+                yield position, rec
+
+        view.process_all(noted())
+
+    def view(self, known_at: dt.datetime | None = None) -> ProjectionSet:
+        """The projections as of everything recorded (``known_at`` None) or as known at a
+        recorded time, caught up with the log."""
         with self._lock:
             if known_at is None:
                 if self._live is None:
                     loaded: ProjectionSet | None = None
+                    binding: Binding | None = None
                     if self.checkpoint is not None and self._use_checkpoint:
-                        loaded, self.checkpoint_note = restore_checkpoint(
-                            self._app, self.checkpoint, self._factories, self._load)
+                        loaded, binding, self.checkpoint_note = restore_checkpoint(
+                            self._log, self.checkpoint, self.factories, self._log.read)
                         self.checkpoint_position = loaded.position if loaded else None
-                    self._live = loaded or ProjectionSet(self._factories, self._load)
+                    self._live_versions = (
+                        {h.stream: h.version for h in binding.heads} if binding else {})
+                    self._live = loaded or ProjectionSet(self.factories, self._log.load)
                 live = self._live
-                live.process_all(self.read(live.position + 1))
+                token = self._log.changed()
+                if token != self._live_token:  # nothing stored since: no reading at all
+                    self._feed(live, self.read(live.position + 1))
+                    self._live_token = token
                 return live
+            if not isinstance(known_at, dt.datetime):
+                msg = (f"known_at must be a timezone-aware datetime or an ISO string; got "
+                       f"{type(known_at).__name__}")
+                raise TypeError(msg)
             if known_at.tzinfo is None:
                 msg = "known_at must be timezone-aware (e.g. 2011-09-01T00:00:00+00:00)"
                 raise ValueError(msg)
@@ -490,6 +545,31 @@ class Ledger:
             while len(self._known) > 4:
                 self._known.popitem(last=False)
             return view
+
+    _projections = view  # the name used before the storage port existed
+
+    def basis(self, known_at: dt.datetime | None = None) -> Basis:
+        """What the live view (or the latest known-at view) was computed from."""
+        with self._lock:
+            view = self.view(known_at)
+            position = view.position
+            heads = self._bases.get(position) if known_at is None else None
+            if heads is None:
+                versions = (self._live_versions if known_at is None
+                            else self._log.stream_versions(position))
+                digest = hashlib.sha256()
+                for head in self._log.heads_at(dict(versions)):
+                    digest.update(bytes.fromhex(head.stream))
+                    digest.update(head.version.to_bytes(8, "big"))
+                    digest.update(head.hash)
+                heads = digest.hexdigest()
+                if known_at is None:
+                    self._bases = {position: heads}
+            start = self.checkpoint_position if known_at is None else (
+                self.known_at_start or None)
+            checkpoint = (f"{self.checkpoint!r} at {start}"
+                          if start is not None and self.checkpoint else None)
+            return Basis(position, heads, checkpoint, known_at)
 
     def _known_view(self, known_at: dt.datetime) -> ProjectionSet:
         """The projections as known at ``known_at``: the log folded in order, skipping records
@@ -509,16 +589,17 @@ class Ledger:
         view: ProjectionSet | None = None
         latest: dt.datetime | None = None
         if self.checkpoint is not None and self._use_checkpoint:
-            saved, _ = restore_checkpoint(self._app, self.checkpoint, self._factories,
-                                          self._load)
+            saved, _, _ = restore_checkpoint(self._log, self.checkpoint, self.factories,
+                                             self._log.read)
             if (saved is not None and saved.latest is not None and saved.latest <= known_at
                     and (mark is None or saved.position > mark.position)):
                 view, latest = saved, saved.latest
         if view is None and mark is not None:
-            view = ProjectionSet.restore(mark.state, self._load)
+            view = ProjectionSet.restore(mark.state, self.factories, self._log.load,
+                                         self._log.read)
             latest = mark.latest
         if view is None:
-            view = ProjectionSet(self._factories, self._load)
+            view = ProjectionSet(self.factories, self._log.load)
         start = self.known_at_start = view.position
         complete = True
         with paused_gc():
@@ -546,6 +627,7 @@ class Ledger:
         """Drop the live projections; the next query replays the whole log (no checkpoint)."""
         with self._lock:
             self._live = None
+            self._live_token = None
             self._known.clear()
             self._marks.clear()
             self._use_checkpoint = False
@@ -568,8 +650,8 @@ class Ledger:
         followed with LISTEN/NOTIFY (see :mod:`ssp_ledger.subscription`).
         """
         start = self.position if after is None else after
-        return Subscription(self._app, start, timeout=timeout, poll_interval=poll_interval,
-                            listen=self.backend == "postgres", batch=READ_BATCH)
+        return Subscription(self._log, start, timeout=timeout, poll_interval=poll_interval,
+                            batch=READ_BATCH)
 
     def report(
         self,
@@ -587,7 +669,8 @@ class Ledger:
             period = parse_period(period)
         query = Query(as_of=as_of, known_at=known_at, by=by, period=period,
                       partnership_id=partnership_id, params=params)
-        return self._projections(known_at)[projection].report(query)
+        table = self.view(known_at)[projection].report(query)
+        return msgspec.structs.replace(table, basis=self.basis(known_at).to_dict())
 
     def participation(self, *, as_of: dt.date, **kwargs: Any) -> Table:
         """Sessions, attendances, SEND attendances and competition participants."""
@@ -612,64 +695,3 @@ class Ledger:
     def resources(self, *, as_of: dt.date, **kwargs: Any) -> Table:
         """Resources shared between schools."""
         return self.report("resources", as_of=as_of, **kwargs)
-
-
-#: Attempts at opening a new SQLite file that other processes are opening at the same moment.
-_OPEN_ATTEMPTS = 8
-
-
-def _construct(store: Mapping[str, str]) -> LedgerApplication:
-    # The first connection to a new SQLite file switches it to WAL mode (eventsourcing), which
-    # fails at once with "database is locked", busy timeout or not, while another process is
-    # doing the same; the second try finds the file in WAL mode already.
-    for attempt in range(1, _OPEN_ATTEMPTS + 1):
-        try:
-            return LedgerApplication(env=store)
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or attempt == _OPEN_ATTEMPTS:
-                raise
-            time.sleep(random.uniform(0.01, 0.05 * attempt))  # jitter, not crypto
-    raise AssertionError  # pragma: no cover
-
-
-def restore_checkpoint(app: LedgerApplication, name: str,
-                       factories: Mapping[str, ProjectionFactory],
-                       load: Callable[[int], Recorded]) -> tuple[ProjectionSet | None, str]:
-    """The projections saved by runner ``name``, if they fit, and a note saying why (not)."""
-    try:
-        checkpoint = app.checkpoint_recorder().load_checkpoint(name)
-    except (PersistenceError, sqlite3.Error) as e:
-        return None, f"cannot read checkpoint {name!r}: {e}"
-    if checkpoint is None:
-        return None, f"no checkpoint named {name!r}: replayed the log"
-    return fit_checkpoint(app, checkpoint, factories, load)
-
-
-def fit_checkpoint(app: LedgerApplication, checkpoint: Checkpoint,
-                   factories: Mapping[str, ProjectionFactory],
-                   load: Callable[[int], Recorded]) -> tuple[ProjectionSet | None, str]:
-    """Restore a checkpoint if it fits these projections and this log, with a note.
-
-    A checkpoint is used only when it was made by the same projection classes and code
-    (:func:`~ssp_ledger.projection.projection_fingerprint`) and the record at its position still
-    hashes to the anchor saved with it (the log up to there was not rewritten).
-    """
-    name = checkpoint.name
-    if checkpoint.fingerprint != projection_fingerprint(factories):
-        return None, (f"checkpoint {name!r} was made by other projections or code: "
-                      "replayed the log")
-    rows = app.recorder.select_notifications(checkpoint.position, 1)
-    if not rows or rows[0].id != checkpoint.position:
-        return None, (f"checkpoint {name!r} is at position {checkpoint.position}, which the log "
-                      "no longer has: replayed the log")
-    row = rows[0]
-    if record_hash(row, app.msgspec_mapper.plaintext(row)) != checkpoint.anchor:
-        return None, (f"the record at position {checkpoint.position} changed since checkpoint "
-                      f"{name!r} was saved: replayed the log")
-    try:
-        restored = ProjectionSet.restore(checkpoint.state, load)
-    except Exception as e:  # unpickling can raise anything: replay
-        return None, f"checkpoint {name!r} cannot be read ({e}): replayed the log"
-    if restored.position != checkpoint.position or set(restored.names) != set(factories):
-        return None, f"checkpoint {name!r} does not match its own header: replayed the log"
-    return restored, f"loaded checkpoint {name!r} at position {checkpoint.position}"

@@ -2,7 +2,7 @@
 and restatement.
 
 Every stored record carries the SHA-256 of its predecessor in the same partnership stream
-(:func:`ssp_ledger.persistence.record_hash`), so changing the bytes of a record, renumbering or
+(:func:`ssp_ledger.store.record_hash`), so changing the bytes of a record, renumbering or
 deleting one breaks the chain at the next record. The *digest* folds every record's hash in log
 order, ``h_n = SHA-256(h_{n-1} || hash_n)``, so an auditor who wrote down ``(position, head)``
 can later prove the log up to that position is exactly what it was, including its last record
@@ -13,25 +13,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-from eventsourcing.persistence import Notification
-
-from ssp_ledger.application import READ_BATCH, Ledger
+from ssp_ledger.application import Ledger
+from ssp_ledger.errors import DamagedRecord, StoreError
 from ssp_ledger.events import EventCorrected, EventRetracted
 from ssp_ledger.periods import parse_period
-from ssp_ledger.persistence import (
-    GENESIS,
-    LedgerApplication,
-    LedgerSQLiteRecorder,
-    record_hash,
-    stream_id,
-)
-from ssp_ledger.projection import Cell, Explainable, Query, Table
+from ssp_ledger.projection import Cell, Explainable, ProjectionSet, Query, Table
+from ssp_ledger.projection import projection_fingerprint
+from ssp_ledger.store import GENESIS, Binding, Checkpoint, EventLog, stream_id
+from ssp_ledger.store.mapper import describe_row
 
 __all__ = [
+    "CheckpointCheck",
     "Contribution",
     "Digest",
     "Problem",
@@ -45,7 +41,7 @@ __all__ = [
 
 ProblemKind = Literal[
     "undecodable", "changed", "missing", "reordered", "wrong-stream", "truncated",
-    "digest-mismatch",
+    "digest-mismatch", "checkpoint",
 ]
 
 
@@ -81,7 +77,8 @@ class Problem:
     """One thing wrong with the store."""
 
     kind: ProblemKind
-    """undecodable, changed, missing, reordered, wrong-stream, truncated or digest-mismatch."""
+    """undecodable, changed, missing, reordered, wrong-stream, truncated, digest-mismatch or
+    checkpoint."""
     position: int
     """Notification id where it was found (0 when it concerns the whole log)."""
     detail: str
@@ -89,6 +86,21 @@ class Problem:
 
     def __str__(self) -> str:
         return f"position {self.position}: {self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class CheckpointCheck:
+    """What :func:`verify` found of one saved checkpoint."""
+
+    name: str
+    position: int
+    status: Literal["verified", "ignored", "mismatch"]
+    """``verified``: rebuilt from the log, same state; ``ignored``: made by other code or in an
+    older format, so no report uses it; ``mismatch``: it would mislead (a problem)."""
+    detail: str
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.name!r} at position {self.position}: {self.status}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,8 @@ class VerifyReport:
     """Digest of the whole log as it is now."""
     problems: tuple[Problem, ...] = ()
     """Problems found, in log order (the first is where to look)."""
+    checkpoints: tuple[CheckpointCheck, ...] = ()
+    """Each saved checkpoint and what was found of it."""
 
     @property
     def ok(self) -> bool:
@@ -108,92 +122,115 @@ class VerifyReport:
         return not self.problems
 
 
-def _rows(app: LedgerApplication) -> Iterator[Notification]:
-    recorder = app.recorder
-    start = 1
-    if isinstance(recorder, LedgerSQLiteRecorder):
-        # plain rows, one UUID per stream (eventsourcing parses one per row)
-        stream_uuid = app.msgspec_mapper.stream_uuid
-        while True:
-            raw = recorder.select_rows(start, READ_BATCH)
-            if not raw:
-                return
-            for rowid, oid, version, topic, state in raw:
-                yield Notification(id=rowid, originator_id=stream_uuid(oid),
-                                   originator_version=version, topic=topic, state=state)
-            start = raw[-1][0] + 1
-    while True:
-        rows = recorder.select_notifications(start, READ_BATCH)
-        if not rows:
-            return
-        yield from rows
-        start = rows[-1].id + 1
+@dataclass
+class _Stream:
+    version: int = 0
+    hash: bytes | None = GENESIS
+    """Hash of the last record (None: it could not be read, so its successor is unchecked)."""
+    event_id: str = ""
+    kind: str = ""
+    position: int = 0
+    suspect: tuple[int, str, str, int] | None = None
+    """(position, name, predecessor's name, predecessor's position) of a record that did not chain to its predecessor,
+    until its successor shows which of the two was altered."""
+
+
+def _name(event_id: str, kind: str, version: int, stream: str) -> str:
+    return f"event {event_id!r} ({kind}, stream {uuid.UUID(stream)} version {version})"
 
 
 @dataclass
-class _StreamState:
-    version: int = 0
-    hash: bytes = GENESIS
-    event_id: str = ""
-    position: int = 0
+class _Rebuild:
+    checkpoint: Checkpoint
+    binding: Binding
+    projections: ProjectionSet
+    heads: dict[str, tuple[int, bytes]] | None = None
+    done: bool = False
 
 
-def verify(ledger: Ledger, expected: Digest | None = None) -> VerifyReport:
+def verify(ledger: Ledger, expected: Digest | None = None, *,
+           checkpoints: bool = True) -> VerifyReport:
     """Check the whole store: every record decodes, each stream's chain is unbroken and
-    contiguous, and (given ``expected``) the log up to its position folds to its head."""
-    app = ledger._app
-    mapper = app.msgspec_mapper
-    streams: dict[object, _StreamState] = {}  # by originator id as the recorder gives it
+    contiguous, (given ``expected``) the log up to its position folds to its head, and (unless
+    ``checkpoints`` is false) every saved checkpoint is rebuilt from the log and compared.
+
+    Never raises on a damaged store: each damaged row is a :class:`Problem` naming its position.
+    When a record does not chain to its predecessor, its successor tells which was altered: if
+    the successor does not chain to it either, the record itself was changed (its ``prev_hash``
+    or more); otherwise the predecessor's bytes were.
+    """
+    log = ledger.log
+    mapper = log.mapper
+    streams: dict[str, _Stream] = {}
     problems: list[Problem] = []
     fold = GENESIS
     checked = 0
     last_position = 0
-    at_expected: Digest | None = None
-    for row in _rows(app):
+    at_expected: Digest | None = Digest(0, GENESIS.hex()) if (
+        expected is not None and expected.position == 0) else None
+    checks: list[CheckpointCheck] = []
+    rebuilds = _rebuilds(ledger, checks) if checkpoints else []
+    for row in log.raw():
         checked += 1
-        last_position = row.id
-        plain = mapper.plaintext(row)
-        h = record_hash(row, plain)
-        fold = hashlib.sha256(fold + h).digest()
-        if expected is not None and row.id == expected.position:
-            at_expected = Digest(row.id, fold.hex())
-        state = streams.get(row.originator_id)
-        if state is None:
-            state = streams[row.originator_id] = _StreamState()
-        key = row.originator_id
-        where = f"stream {key} version {row.originator_version}"
-        try:
-            rec = mapper.decode(row, plain)
-        except ValueError as e:
-            problems.append(Problem("undecodable", row.id, f"{where}: changed bytes ({e})"))
-            state.version, state.hash, state.position = row.originator_version, h, row.id
-            state.event_id = f"<undecodable at {row.id}>"
+        position = row[0]
+        last_position = position
+        for rebuild in rebuilds:
+            if not rebuild.done and position > rebuild.checkpoint.position:
+                rebuild.heads = {k: (s.version, s.hash or b"") for k, s in streams.items()}
+                rebuild.done = True
+        shape = describe_row(row)
+        if shape is not None:
+            problems.append(Problem("undecodable", position, f"damaged row: {shape}"))
+            fold = hashlib.sha256(fold + hashlib.sha256(repr(row).encode()).digest()).digest()
             continue
-        name = f"event {rec.event.event_id!r} ({type(rec.event).__name__}, {where})"
-        if stream_id(rec.event.partnership_id) != row.originator_id:
+        _, oid, version, topic, state = row
+        key = uuid.UUID(str(oid)).hex if not isinstance(oid, uuid.UUID) else oid.hex
+        h = log.row_hash(row)
+        fold = hashlib.sha256(fold + h).digest()
+        if expected is not None and position == expected.position:
+            at_expected = Digest(position, fold.hex())
+        st = streams.get(key)
+        if st is None:
+            st = streams[key] = _Stream()
+        where = f"stream {uuid.UUID(key)} version {version}"
+        try:
+            rec = next(iter(mapper.decode_rows([row])))[1]
+        except DamagedRecord as e:
+            problems.append(Problem("undecodable", position, f"{where}: changed bytes ({e})"))
+            _settle(st, problems, chained=None)
+            st.version, st.hash, st.position = version, None, position
+            st.event_id, st.kind = f"<undecodable at {position}>", "?"
+            continue
+        name = _name(rec.event.event_id, type(rec.event).__name__, version, key)
+        if stream_id(rec.event.partnership_id).hex != key:
             problems.append(Problem(
-                "wrong-stream", row.id,
+                "wrong-stream", position,
                 f"{name} belongs to partnership {rec.event.partnership_id!r}, not this stream"))
-        if row.originator_version <= state.version:
+        for rebuild in rebuilds:
+            if not rebuild.done:
+                rebuild.projections.process(position, rec)
+        if version <= st.version:
             problems.append(Problem(
-                "reordered", row.id,
-                f"{name} comes after version {state.version} in the log"))
-        elif row.originator_version > state.version + 1:
+                "reordered", position, f"{name} comes after version {st.version} in the log"))
+        elif version > st.version + 1:
             problems.append(Problem(
-                "missing", row.id,
-                f"{name}: versions {state.version + 1}..{row.originator_version - 1} are missing"))
-        elif rec.prev_hash != state.hash:
-            if state.event_id:
-                problems.append(Problem(
-                    "changed", state.position,
-                    f"event {state.event_id!r} (version {state.version} of stream {key}) no "
-                    f"longer matches the hash recorded by its successor {name}: its bytes were "
-                    "changed (or the successor's)"))
-            else:
-                problems.append(Problem(
-                    "changed", row.id, f"{name} should start its stream but does not chain to it"))
-        state.version, state.hash, state.event_id, state.position = (
-            row.originator_version, h, rec.event.event_id, row.id)
+                "missing", position,
+                f"{name}: versions {st.version + 1}..{version - 1} are missing"))
+        else:
+            chained = st.hash is None or rec.prev_hash == st.hash
+            explained = _settle(st, problems, chained=chained)
+            if not chained and not explained:
+                before = _name(st.event_id, st.kind, st.version, key) if st.event_id else ""
+                st.suspect = (position, name, before, st.position)
+        st.version, st.hash, st.event_id, st.position = version, h, rec.event.event_id, position
+        st.kind = type(rec.event).__name__
+    for st in streams.values():
+        _settle(st, problems, chained=None)
+    for rebuild in rebuilds:
+        if not rebuild.done:
+            rebuild.heads = {k: (s.version, s.hash or b"") for k, s in streams.items()}
+        checks.append(_compare(rebuild, problems))
+    problems.sort(key=lambda p: p.position)
     now = Digest(last_position, fold.hex())
     if expected is not None:
         if last_position < expected.position:
@@ -206,12 +243,107 @@ def verify(ledger: Ledger, expected: Digest | None = None) -> VerifyReport:
                 "digest-mismatch", expected.position,
                 f"the log up to position {expected.position} does not match the digest "
                 f"{expected}: records up to there were changed, removed or reordered"))
-    return VerifyReport(checked, now, tuple(problems))
+    return VerifyReport(checked, now, tuple(problems), tuple(checks))
+
+
+def _settle(st: _Stream, problems: list[Problem], *, chained: bool | None) -> bool:
+    """Decide a pending suspect now that its successor arrived: ``chained`` says whether the
+    successor chains to it (None: unknown, e.g. no successor). True when the suspect's
+    alteration also explains the successor's broken link."""
+    if st.suspect is None:
+        return False
+    position, name, before, before_position = st.suspect
+    st.suspect = None
+    if not before:
+        problems.append(Problem("changed", position,
+                                f"{name} should start its stream but does not chain to it"))
+        return chained is False
+    if chained is False:
+        problems.append(Problem(
+            "changed", position,
+            f"{name} was altered: it no longer chains to its predecessor {before}, and its "
+            "successor no longer chains to it"))
+        return True
+    if chained:
+        problems.append(Problem(
+            "changed", before_position,
+            f"{before} was altered: its bytes no longer match the hash its successor {name} "
+            "recorded"))
+        return False
+    problems.append(Problem(
+        "changed", position,
+        f"{name} does not chain to its predecessor {before}: one of the two was altered (the "
+        "predecessor's bytes, or this record's prev_hash)"))
+    return False
+
+
+def _rebuilds(ledger: Ledger, checks: list[CheckpointCheck]) -> list[_Rebuild]:
+    """A fresh projection set for each checkpoint that reports would use."""
+    log: EventLog = ledger.log
+    out: list[_Rebuild] = []
+    try:
+        names = log.checkpoint_names()
+    except StoreError as e:
+        checks.append(CheckpointCheck("*", 0, "mismatch", f"cannot list checkpoints: {e}"))
+        return out
+    for name in names:
+        try:
+            checkpoint = log.load_checkpoint(name)
+        except StoreError as e:
+            checks.append(CheckpointCheck(name, 0, "mismatch", str(e)))
+            continue
+        if checkpoint is None:
+            continue
+        try:
+            factories = ledger.factories
+            fingerprint = projection_fingerprint(factories)
+        except Exception as e:  # a broken plugin: the log is still verified
+            checks.append(CheckpointCheck(name, checkpoint.position, "ignored",
+                                          f"projections cannot be loaded ({e})"))
+            continue
+        if checkpoint.fingerprint != fingerprint:
+            checks.append(CheckpointCheck(
+                name, checkpoint.position, "ignored",
+                "made by other projections, code or an older state format; no report uses it"))
+            continue
+        try:
+            binding = Binding.decode(checkpoint.binding)
+        except ValueError:
+            checks.append(CheckpointCheck(name, checkpoint.position, "ignored",
+                                          "older or unknown format; no report uses it"))
+            continue
+        out.append(_Rebuild(checkpoint, binding, ProjectionSet(factories, log.load)))
+    return out
+
+
+def _compare(rebuild: _Rebuild, problems: list[Problem]) -> CheckpointCheck:
+    checkpoint, binding = rebuild.checkpoint, rebuild.binding
+    name, position = checkpoint.name, checkpoint.position
+    heads = rebuild.heads or {}
+    found = sorted((k, v, h) for k, (v, h) in heads.items())
+    stored = sorted((h.stream, h.version, h.hash) for h in binding.heads)
+    why = ""
+    if hashlib.sha256(checkpoint.state).digest() != binding.state_sha256:
+        why = "its state does not match its own hash (altered in the store)"
+    elif found != stored or binding.count != sum(v for _, v, _ in found):
+        why = "it was built from a log that differs from this one up to its position"
+    else:
+        state = rebuild.projections.snapshot()
+        if rebuild.projections.position != position:
+            why = f"the log has no record at its position {position}"
+        elif hashlib.sha256(state).digest() != binding.state_sha256:
+            why = ("its state differs from the state rebuilt from the log up to its position "
+                   "(forged or computed by faulty code)")
+    if why:
+        problems.append(Problem("checkpoint", position, f"checkpoint {name!r}: {why}"))
+        return CheckpointCheck(name, position, "mismatch", why)
+    return CheckpointCheck(name, position, "verified",
+                           "rebuilt from the log up to its position: identical state")
 
 
 def digest(ledger: Ledger) -> Digest:
     """The current digest of the whole log."""
-    return verify(ledger).digest
+    return verify(ledger, checkpoints=False).digest
 
 
 # --------------------------------------------------------------------------- explain
@@ -251,7 +383,7 @@ def explain(ledger: Ledger, projection: str, *, as_of: dt.date,
     if group not in {row[0] for row in table.rows}:
         msg = f"{projection}: no row {group!r} in the report (rows: {_labels(table)})"
         raise ValueError(msg)
-    view = ledger._projections(known_at)
+    view = ledger.view(known_at)
     proj = view[projection]
     if not isinstance(proj, Explainable):
         msg = f"projection {projection!r} cannot explain its figures (no explain_fact method)"

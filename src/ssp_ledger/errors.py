@@ -5,8 +5,10 @@ from __future__ import annotations
 __all__ = [
     "AfterDissolution",
     "BeforeFormation",
+    "DamagedRecord",
     "DomainRuleViolation",
     "DuplicateEventId",
+    "ForeignStore",
     "InputError",
     "LedgerError",
     "NotAMember",
@@ -45,6 +47,22 @@ class InputError(LedgerError, ValueError):
 
 class StoreError(LedgerError):
     """The store could not be read or written (read-only file, full disk, bad DSN)."""
+
+
+class DamagedRecord(StoreError, ValueError):
+    """A stored row is not a record this ledger wrote (NULLs, wrong types, undecodable bytes).
+
+    ``position`` is the row's log position (notification id) when known. ``ssp-ledger verify``
+    lists every such row; other commands stop at the first with this one-line error.
+    """
+
+    def __init__(self, message: str, *, position: int | None = None) -> None:
+        self.position = position
+        super().__init__(message)
+
+
+class ForeignStore(StoreError):
+    """The location holds something that is not an ssp-ledger store; it was left untouched."""
 
 
 class UnknownProjection(LedgerError, KeyError):

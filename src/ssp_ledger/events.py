@@ -8,7 +8,7 @@ never exist in memory.
 
 Units: money is integer pence, time spent is integer minutes, dates are :class:`datetime.date`
 (the *valid* date ``occurred_on``). Recorded time is not part of a domain event: the ledger adds it
-when the event is stored (see :mod:`ssp_ledger.persistence`).
+when the event is stored (see :mod:`ssp_ledger.store`).
 
 Schema evolution follows eventsourcing's convention: a class that changes shape raises its
 ``class_version`` and provides ``upcast_vN_vN+1(state: dict) -> None`` static methods that rewrite

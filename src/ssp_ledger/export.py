@@ -45,7 +45,7 @@ from ssp_ledger.errors import LedgerError, StoreError
 from ssp_ledger.events import EVENT_TYPES, Event, EventCorrected, EventRetracted
 from ssp_ledger.outfile import OutputFile, check_output, is_stream, open_output
 from ssp_ledger.periods import Period, parse_period
-from ssp_ledger.persistence import Recorded
+from ssp_ledger.store import Recorded
 
 if typing.TYPE_CHECKING:
     from ssp_ledger.application import Ledger

@@ -49,7 +49,7 @@ from ssp_ledger.events import (
     Event,
 )
 from ssp_ledger.outfile import open_output
-from ssp_ledger.persistence import Recorded
+from ssp_ledger.store import Recorded
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -677,7 +677,7 @@ def read_club_csv(
 def export_jsonl(records_or_events: Iterable[Recorded | Event], out: IO[bytes] | Path) -> int:
     """Write events as JSONL (one msgspec-encoded event per line); return how many.
 
-    Accepts domain events or stored :class:`~ssp_ledger.persistence.Recorded` envelopes (their
+    Accepts domain events or stored :class:`~ssp_ledger.store.Recorded` envelopes (their
     ``.event`` is written). The bytes are deterministic: fields in declaration order, the ``type``
     tag first. A path is written as :func:`ssp_ledger.outfile.open_output` describes: a regular
     file is replaced only when complete (with the permissions ``open()`` would give), a device

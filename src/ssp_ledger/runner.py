@@ -6,7 +6,9 @@ eventsourcing's own ``ProjectionRunner`` raises ``NotImplementedError``, and on 
 applies the records through a :class:`~ssp_ledger.projection.ProjectionSet`, and every
 ``checkpoint_every`` records (and when it catches up, goes quiet or stops) commits the whole
 projection state together with an eventsourcing tracking record of its position **in one
-transaction** of the store's own database (:class:`~ssp_ledger.persistence.CheckpointRecorder`).
+transaction** of the store's own database (:meth:`ssp_ledger.store.EventLog.save_checkpoint`).
+The state is plain data and each checkpoint is bound to the log it was built from (stream heads,
+record count, state hash: see :mod:`ssp_ledger.checkpoints`).
 State and position therefore never disagree: after a crash (even ``kill -9``) the runner resumes
 from its last checkpoint, and every record is reflected in the saved figures exactly once.
 
@@ -35,15 +37,16 @@ from typing import Self
 
 from eventsourcing.persistence import IntegrityError
 
-from ssp_ledger.application import Ledger, fit_checkpoint, utc_now
-from ssp_ledger.errors import LedgerError, UnknownProjection
-from ssp_ledger.persistence import Checkpoint, Clock, Recorded, record_hash, tracking_name
+from ssp_ledger.application import Ledger, utc_now
+from ssp_ledger.checkpoints import fit_checkpoint, make_checkpoint
+from ssp_ledger.errors import LedgerError, StoreError, UnknownProjection
 from ssp_ledger.projection import (
     ProjectionFactory,
     ProjectionSet,
     paused_gc,
     projection_fingerprint,
 )
+from ssp_ledger.store import Clock, Recorded
 from ssp_ledger.subscription import Subscription
 
 __all__ = ["DEFAULT_CHECKPOINT_EVERY", "DEFAULT_NAME", "ProjectionRunner", "main"]
@@ -81,10 +84,10 @@ class ProjectionRunner:
             self.ledger = store
             self._owns_ledger = False
         else:
-            self.ledger = Ledger(store, projections=projections, env=env)
+            self.ledger = Ledger(store, projections=projections, env=env, mode="write")
             self._owns_ledger = True
         try:
-            factories = self.ledger._factories
+            factories = self.ledger.factories
             if names is not None:
                 wanted = list(names)
                 unknown = [n for n in wanted if n not in factories]
@@ -100,8 +103,8 @@ class ProjectionRunner:
             self.checkpoint_every = checkpoint_every
             """Records applied between checkpoints."""
             self.fingerprint = projection_fingerprint(self.factories)
-            self.recorder = self.ledger._app.checkpoint_recorder()
-            """The eventsourcing tracking recorder that also stores the checkpoints."""
+            self.log = self.ledger.log
+            """The store (its checkpoints live beside the events)."""
         except BaseException:
             if self._owns_ledger:
                 self.ledger.close()
@@ -158,29 +161,33 @@ class ProjectionRunner:
     @property
     def saved_position(self) -> int:
         """Position of the last committed checkpoint (from eventsourcing's tracking table)."""
-        return self.recorder.max_tracking_id(tracking_name(self.name)) or 0
+        return self.log.tracked_position(self.name)
 
     def wait(self, position: int, timeout: float = 1.0) -> None:
         """Block until a checkpoint covers ``position`` (eventsourcing's ``wait``: TimeoutError)."""
-        self.recorder.wait(tracking_name(self.name), position, timeout=timeout)
+        self.log.wait(self.name, position, timeout)
 
     def _resume(self) -> ProjectionSet:
-        load = self.ledger._load
-        checkpoint = self.recorder.load_checkpoint(self.name)
+        checkpoint = self.log.load_checkpoint(self.name)
         restored: ProjectionSet | None = None
+        self._versions: dict[str, int] = {}
         if checkpoint is None:
             note = f"no checkpoint named {self.name!r}: starting from position 0"
         else:
-            restored, note = fit_checkpoint(self.ledger._app, checkpoint, self.factories, load)
-            if restored is None:
+            restored, binding, note = fit_checkpoint(self.log, checkpoint, self.factories,
+                                                     self.log.read)
+            if restored is None or binding is None:
                 # Made by other code, or the log changed under it: start again from 0. The
                 # tracking record goes too, or position 0.. could never be committed again.
-                self.recorder.delete_checkpoint(self.name)
+                self.log.delete_checkpoint(self.name)
                 note = note.replace("replayed the log", "rebuilding from position 0")
+                restored = None
+            else:
+                self._versions = {h.stream: h.version for h in binding.heads}
         self.resumed_from = restored.position if restored is not None else 0
         self.resume_note = note
         self._pending = 0
-        return restored or ProjectionSet(self.factories, load)
+        return restored or ProjectionSet(self.factories, self.log.load)
 
     # ------------------------------------------------------------------ applying
 
@@ -188,6 +195,7 @@ class ProjectionRunner:
         if position <= self._set.position:
             return  # already reflected (e.g. after adopting a further checkpoint)
         self._set.process(position, recorded)
+        self._versions[recorded.originator_id.hex] = recorded.originator_version
         self._pending += 1
         if self._pending >= self.checkpoint_every:
             self.commit()
@@ -195,22 +203,21 @@ class ProjectionRunner:
     def commit(self) -> bool:
         """Save the state and its position in one transaction; False when nothing was new.
 
-        If another runner with the same name has meanwhile saved a further position, the
-        tracking insert is refused (eventsourcing ``IntegrityError``, nothing written) and this
-        runner adopts that checkpoint instead.
+        The checkpoint is bound to the log (see :mod:`ssp_ledger.checkpoints`). If another
+        runner with the same name has meanwhile saved a further position, the tracking insert is
+        refused (eventsourcing ``IntegrityError``, nothing written) and this runner adopts that
+        checkpoint instead.
         """
         if self._pending == 0:
             return False
-        position = self._set.position
-        rows = self.ledger._app.recorder.select_notifications(position, 1)
-        if not rows or rows[0].id != position:
-            msg = f"position {position} vanished from the log while projecting"
-            raise LedgerError(msg)
-        anchor = record_hash(rows[0], self.ledger._app.msgspec_mapper.plaintext(rows[0]))
-        checkpoint = Checkpoint(self.name, position, self.fingerprint, anchor,
-                                self._set.snapshot(), self._clock())
         try:
-            self.recorder.save_checkpoint(checkpoint)
+            checkpoint = make_checkpoint(self.log, self.name, self._set, self.factories,
+                                         self._versions, self._clock())
+        except StoreError as e:
+            msg = f"cannot checkpoint at position {self._set.position}: {e}"
+            raise LedgerError(msg) from e
+        try:
+            self.log.save_checkpoint(checkpoint)
         except IntegrityError:
             self.conflicts += 1
             self._set = self._resume()
@@ -318,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [n.strip() for n in args.projections.split(",") if n.strip()] if args.projections \
         else None
     try:
-        ledger = Ledger.from_env() if args.store is None else Ledger.open(args.store)
+        ledger = (Ledger.from_env(mode="write") if args.store is None
+                  else Ledger.open(args.store, mode="write"))
         runner = ProjectionRunner(ledger, name=args.name, names=names,
                                   checkpoint_every=args.checkpoint_every)
     except (LedgerError, ValueError) as e:

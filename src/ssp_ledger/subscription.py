@@ -28,7 +28,8 @@ from typing import Any, Self
 from eventsourcing.persistence import Notification, PersistenceError
 
 from ssp_ledger.errors import StoreError
-from ssp_ledger.persistence import LedgerApplication, Recorded
+from ssp_ledger.store import EventLog, Recorded
+from ssp_ledger.store.log import RawRow
 
 __all__ = ["Subscription"]
 
@@ -41,12 +42,11 @@ class Subscription(Iterator[tuple[int, Recorded]]):
 
     def __init__(
         self,
-        app: LedgerApplication,
+        log: EventLog,
         after: int = 0,
         *,
         timeout: float | None = None,
         poll_interval: float = 0.1,
-        listen: bool = False,
         batch: int = 5_000,
     ) -> None:
         if after < 0:
@@ -58,16 +58,16 @@ class Subscription(Iterator[tuple[int, Recorded]]):
         if poll_interval <= 0:
             msg = f"poll_interval must be > 0 seconds; got {poll_interval}"
             raise ValueError(msg)
-        self._app = app
+        self._log = log
         self.position = after
         """Position of the last record yielded (``after`` until the first)."""
         self.timeout = timeout
         """Seconds to wait for the next record before iteration ends (None: until stopped)."""
         self._poll_interval = poll_interval
-        self._listen = listen
+        self._listen = False
         self._batch = batch
         self._fetched = after
-        self._rows: deque[Notification] = deque()
+        self._rows: deque[RawRow] = deque()
         self._stopped = threading.Event()
         self._entered = False
         self._closed = False
@@ -83,8 +83,10 @@ class Subscription(Iterator[tuple[int, Recorded]]):
             msg = "a subscription can be entered only once"
             raise RuntimeError(msg)
         self._entered = True
-        if self._listen:
-            self._start_listening()
+        upstream = self._log.listen(self._fetched)
+        if upstream is not None:
+            self._listen = True
+            self._start_listening(upstream)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -131,26 +133,27 @@ class Subscription(Iterator[tuple[int, Recorded]]):
         row = self._next_listened() if self._listen else self._next_polled()
         if row is None:
             raise StopIteration
-        self.position = row.id
-        return row.id, self._app.decode_notification(row)
+        for position, recorded in self._log.mapper.decode_rows([row]):
+            self.position = position
+            return position, recorded
+        raise StopIteration  # pragma: no cover
 
     def _deadline(self) -> float | None:
         return None if self.timeout is None else time.monotonic() + self.timeout
 
-    def _next_polled(self) -> Notification | None:
+    def _next_polled(self) -> RawRow | None:
         deadline = self._deadline()
-        recorder = self._app.recorder
         while not self._stopped.is_set():
             if self._rows:
                 return self._rows.popleft()
             try:
-                rows = recorder.select_notifications(self._fetched + 1, self._batch)
+                rows = self._log.rows(self._fetched + 1, self._batch)
             except PersistenceError as e:
                 msg = f"cannot read the log after position {self._fetched}: {e}"
                 raise StoreError(msg) from e
             if rows:
                 self._rows.extend(rows)
-                self._fetched = rows[-1].id
+                self._fetched = rows[-1][0]
                 continue
             wait = self._poll_interval
             if deadline is not None:
@@ -162,8 +165,7 @@ class Subscription(Iterator[tuple[int, Recorded]]):
 
     # -- PostgreSQL: eventsourcing's LISTEN/NOTIFY subscription read through a queue
 
-    def _start_listening(self) -> None:
-        upstream = self._app.recorder.subscribe(gt=self._fetched)
+    def _start_listening(self, upstream: Any) -> None:
         upstream.__enter__()
         self._upstream = upstream
         self._queue = queue.Queue(maxsize=self._batch)
@@ -189,7 +191,7 @@ class Subscription(Iterator[tuple[int, Recorded]]):
             return True
         return False
 
-    def _next_listened(self) -> Notification | None:
+    def _next_listened(self) -> RawRow | None:
         assert self._queue is not None
         deadline = self._deadline()
         while not self._stopped.is_set():
@@ -209,5 +211,5 @@ class Subscription(Iterator[tuple[int, Recorded]]):
                     raise StoreError(msg) from self._error
                 return None
             assert isinstance(item, Notification)
-            return item
+            return (item.id, item.originator_id, item.originator_version, item.topic, item.state)
         return None

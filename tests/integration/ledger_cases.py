@@ -30,7 +30,7 @@ from ssp_ledger import (
     UnknownProjection,
 )
 from ssp_ledger.audit import Digest, digest, verify
-from ssp_ledger.persistence import GENESIS, record_hash, stream_id
+from ssp_ledger.store import GENESIS, record_hash, stream_id
 from ssp_ledger.runner import ProjectionRunner
 from ssp_ledger.synthetic import SyntheticConfig, generate
 from tests.strategies import FORMED
@@ -209,8 +209,8 @@ class LedgerBackendCases:
         assert again.participation(as_of=AS_OF, by="school") == before
         again.record(club(3))  # continues the hash chain where the store left off
         prev = GENESIS
-        mapper = again._app.msgspec_mapper
-        for row in again._app.recorder.select_events(stream_id("tyne")):
+        mapper = again.log.mapper
+        for row in again.log.app.recorder.select_events(stream_id("tyne")):
             assert mapper.decode(row).prev_hash == prev
             prev = record_hash(row, mapper.plaintext(row))
         assert verify(again).ok
@@ -241,7 +241,7 @@ class LedgerBackendCases:
             barrier.wait()
             try:
                 with Ledger.open(self.location, projections={}) as ledger:
-                    ledger._app.checkpoint_recorder()
+                    ledger.log.app.checkpoint_recorder()
                     ledger.record_many([
                         *_setup_stream(f"p{i}"),
                     ])
@@ -272,11 +272,11 @@ class LedgerBackendCases:
         reload = second._head
         stale: list[str] = []
 
-        def stale_once(partnership_id: str) -> Any:
+        def stale_once(partnership_id: str, writer: Any) -> Any:
             if not stale:
                 stale.append(partnership_id)
                 return second._heads[partnership_id]
-            return reload(partnership_id)
+            return reload(partnership_id, writer)
 
         monkeypatch.setattr(second, "_head", stale_once)
         result = second.record(club(5))  # conflicts on (stream, version 4), then retried
@@ -438,7 +438,7 @@ class LedgerBackendCases:
             fast = self.open_again(checkpoint="default")
         else:
             fast = Ledger.in_memory()
-            fast._app = ledger._app  # the same in-memory store, as a second object
+            fast._log = ledger.log  # the same in-memory store, as a second object
             fast.checkpoint, fast._use_checkpoint = "default", True
         assert figures(fast) == figures(ledger)
         assert fast.checkpoint_position == saved, fast.checkpoint_note
@@ -487,9 +487,9 @@ class LedgerBackendCases:
         fast = self.open_again(checkpoint="default")
         assert figures(fast) == figures(ledger)
         assert fast.checkpoint_position is None
-        assert "other projections or code" in fast.checkpoint_note
+        assert "other projections, code" in fast.checkpoint_note
         narrow = self.open_again(checkpoint="default",
-                                 projections={"participation": ledger._factories["participation"]})
+                                 projections={"participation": ledger.factories["participation"]})
         narrow.participation(as_of=AS_OF)
         assert narrow.checkpoint_position == runner.position
 
@@ -502,7 +502,7 @@ class LedgerBackendCases:
             fast = self.open_again(checkpoint="default")
             fast.participation(as_of=AS_OF)
             assert fast.checkpoint_position is None
-            assert "changed since checkpoint" in fast.checkpoint_note
+            assert "does not fit this log" in fast.checkpoint_note
         again = self.make_runner(ledger)
         assert again.resumed_from == 0
         assert "rebuilding from position 0" in again.resume_note

@@ -98,7 +98,7 @@ def test_growth_after_a_digest_still_verifies(store: tuple[Path, Digest]) -> Non
 
 
 def _stream() -> str:
-    from ssp_ledger.persistence import stream_id
+    from ssp_ledger.store import stream_id
 
     return str(stream_id("tyne"))
 

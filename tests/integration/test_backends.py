@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 
 from ssp_ledger import Ledger, StoreError
-from ssp_ledger.persistence import ENV_LOCATION, backend_of, store_env
+from ssp_ledger.store import ENV_LOCATION, backend_of, store_env
 from tests.integration.conftest import ledger_url
 from tests.integration.ledger_cases import LedgerBackendCases
 
@@ -28,7 +28,7 @@ class TestMemoryLedger(LedgerBackendCases):
         return ":memory:"
 
     def tamper(self, ledger: Ledger, position: int) -> None:
-        rows = ledger._app.recorder._stored_events  # type: ignore[attr-defined]
+        rows = ledger.log.app.recorder._stored_events  # type: ignore[attr-defined]
         rows[position - 1] = dataclasses.replace(rows[position - 1],
                                                  state=_flip(rows[position - 1].state))
 
@@ -58,7 +58,7 @@ class TestPostgresLedger(LedgerBackendCases):
         import psycopg
         from psycopg import sql
 
-        recorder = ledger._app.recorder
+        recorder = ledger.log.app.recorder
         table = sql.Identifier(recorder.datastore.schema,  # type: ignore[attr-defined]
                                recorder.events_table_name)  # type: ignore[attr-defined]
         with recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
@@ -72,7 +72,7 @@ class TestPostgresLedger(LedgerBackendCases):
     def test_postgres_tables_live_in_the_schema_of_the_url(self, postgres_server: str) -> None:
         ledger = self.make_ledger()
         runner = self.make_runner(ledger)
-        recorder = ledger._app.recorder
+        recorder = ledger.log.app.recorder
         assert recorder.datastore.schema in self.location  # type: ignore[attr-defined]
         assert recorder.events_table_name == "sspledger_events"  # type: ignore[attr-defined]
         assert runner.recorder.checkpoints_table_name == (  # type: ignore[attr-defined]
@@ -86,7 +86,7 @@ def test_store_env_for_urls_and_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
     env = store_env("postgresql://ssp:p%40ss@db.example:6543/ledger?schema=la1&pool_size=2")
     assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
-    assert env["APPLICATION_RECORDER_TOPIC"] == "ssp_ledger.postgres:LedgerPostgresRecorder"
+    assert env["APPLICATION_RECORDER_TOPIC"] == "ssp_ledger.store.postgres:LedgerPostgresRecorder"
     assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"]) == (
         "db.example", "6543", "ledger")
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("ssp", "p@ss")
@@ -97,7 +97,7 @@ def test_store_env_for_urls_and_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="unknown option 'sslmod'"):
         store_env("postgresql://db/ledger?sslmod=require")
     assert store_env("ssp.db")["SQLITE_DBNAME"] == "ssp.db"
-    assert store_env(":memory:")["PERSISTENCE_MODULE"] == "eventsourcing.popo"
+    assert store_env(":memory:")["PERSISTENCE_MODULE"] == "ssp_ledger.store.memory:LedgerPOPOFactory"
     assert [backend_of(x) for x in (":memory:", "a.db", "postgresql://h/d")] == [
         "memory", "sqlite", "postgres"]
 
@@ -150,7 +150,7 @@ def test_from_env_uses_eventsourcing_postgres_variables(monkeypatch: pytest.Monk
         monkeypatch.setenv(key, value)
     with Ledger.from_env(projections={}) as ledger:
         assert ledger.backend == "postgres"
-        assert type(ledger._app.recorder).__name__ == "LedgerPostgresRecorder"
+        assert type(ledger.log.app.recorder).__name__ == "LedgerPostgresRecorder"
         assert ledger.position == 0
     with Ledger.open(postgres_store, projections={}) as same:  # the same tables
         assert same.position == 0

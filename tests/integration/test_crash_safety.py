@@ -70,14 +70,14 @@ def test_read_only_store_is_a_clear_error(tmp_path: Path) -> None:
     before = store.read_bytes()
     with Ledger.open(f"file:{store}?mode=ro", projections={}) as ro:
         assert len(list(ro.events())) == 2
-        with pytest.raises(StoreError, match="readonly"):
+        with pytest.raises(StoreError, match="read-only"):
             ro.record(club(1))
     assert store.read_bytes() == before
     jsonl = tmp_path / "one.jsonl"
     export_jsonl([club(2)], jsonl)
     run = ssp(tmp_path, "import", str(jsonl), "--store", f"file:{store}?mode=ro")
     assert_one_line_error(run)
-    assert "readonly" in run.err
+    assert "read-only" in run.err
 
 
 @pytest.fixture

@@ -28,9 +28,9 @@ from eventsourcing.tests import persistence as es_cases
 from ssp_ledger import ClubRun, DuplicateEventId, Ledger
 from ssp_ledger.audit import verify
 from ssp_ledger.events import DomainEvent
-from ssp_ledger.persistence import (
+from ssp_ledger.store.sqlite import LedgerSQLiteRecorder
+from ssp_ledger.store import (
     GENESIS,
-    LedgerSQLiteRecorder,
     MsgspecMapper,
     MsgspecTranscoder,
     Recorded,
@@ -59,8 +59,8 @@ def _record_in_batches(ledger: Ledger, events: list[DomainEvent], clock: Clock) 
 
 
 def _generic_read(ledger: Ledger) -> list[tuple[int, Recorded]]:
-    mapper = ledger._app.msgspec_mapper
-    notifications = ledger._app.recorder.select_notifications(1, 10**9)
+    mapper = ledger.log.mapper
+    notifications = ledger.log.app.recorder.select_notifications(1, 10**9)
     return [(n.id, mapper.decode(n)) for n in notifications]
 
 
@@ -71,11 +71,11 @@ def events() -> list[DomainEvent]:
 
 def test_sqlite_uses_the_fast_recorder(tmp_path: Path) -> None:
     assert store_env("a.db")["APPLICATION_RECORDER_TOPIC"] == (
-        "ssp_ledger.persistence:LedgerSQLiteRecorder")
+        "ssp_ledger.store.sqlite:LedgerSQLiteRecorder")
     with Ledger.open(tmp_path / "a.db", projections={}) as ledger:
-        assert type(ledger._app.recorder) is LedgerSQLiteRecorder
+        assert type(ledger.log.app.recorder) is LedgerSQLiteRecorder
     with Ledger.open(tmp_path / "b.db", projections={}, env=GENERIC) as ledger:
-        assert type(ledger._app.recorder) is SQLiteApplicationRecorder
+        assert type(ledger.log.app.recorder) is SQLiteApplicationRecorder
 
 
 def test_fast_and_generic_appends_store_the_same_bytes(tmp_path: Path,
@@ -97,7 +97,7 @@ def test_fast_and_generic_appends_store_the_same_bytes(tmp_path: Path,
         results["memory"] = _record_in_batches(memory, events, clock)
         memory_rows = [(n.id, uuid.UUID(str(n.originator_id)).hex, n.originator_version,
                         n.topic, n.state)
-                       for n in memory._app.recorder.select_notifications(1, 10**9)]
+                       for n in memory.log.app.recorder.select_notifications(1, 10**9)]
     assert results["fast"] == results["generic"] == results["memory"]
     fast_rows = _rows(stores["fast"])
     assert len(fast_rows) == len(events)
@@ -111,9 +111,9 @@ def test_fast_and_generic_reads_give_the_same_records(tmp_path: Path,
     with Ledger.open(path, projections={}, clock=clock, env=GENERIC) as writer:
         _record_in_batches(writer, events, clock)
         # rows written by older code: class_version 1 club sessions, upcast on reading
-        writer._app.recorder.insert_events([_v1_club_row(1), _v1_club_row(2)])
+        writer.log.app.recorder.insert_events([_v1_club_row(1), _v1_club_row(2)])
     with Ledger.open(path, projections={}) as ledger:
-        assert isinstance(ledger._app.recorder, LedgerSQLiteRecorder)
+        assert isinstance(ledger.log.app.recorder, LedgerSQLiteRecorder)
         expected = _generic_read(ledger)
         assert len(expected) == len(events) + 2
         fast = list(ledger.read())
@@ -122,9 +122,9 @@ def test_fast_and_generic_reads_give_the_same_records(tmp_path: Path,
         assert list(ledger.read(101, stop=2_345)) == expected[100:2_345]
         assert list(ledger.read(len(expected) + 1)) == []
         for position in (1, 2, 777, len(expected)):
-            assert ledger._load(position) == expected[position - 1][1]
+            assert ledger.load(position) == expected[position - 1][1]
         with pytest.raises(Exception, match="no stored event at position"):
-            ledger._load(len(expected) + 1)
+            ledger.load(len(expected) + 1)
         for pid in ("p", "synthetic-1", "synthetic-2"):
             stream = [r for _, r in expected if r.originator_id == stream_id(pid)]
             assert list(ledger.events(pid)) == stream
@@ -153,7 +153,7 @@ def test_an_upcast_row_is_a_duplicate_of_its_current_form(tmp_path: Path,
                                                           env: dict[str, str] | None) -> None:
     path = tmp_path / "s.db"
     with Ledger.open(path, projections={}) as ledger:
-        ledger._app.recorder.insert_events([_v1_club_row(1)])
+        ledger.log.app.recorder.insert_events([_v1_club_row(1)])
     with Ledger.open(path, projections={}, env=env) as ledger:
         [old] = list(ledger.events("p"))
         assert isinstance(old.event, ClubRun)
@@ -204,7 +204,8 @@ def test_insert_rows_returns_the_ids_of_its_rows_under_concurrency(tmp_path: Pat
     for thread in threads:
         thread.join()
     assert not errors, errors
-    stored = {rowid: (oid, version) for rowid, oid, version, _, _ in recorder.select_rows(1, 10**6)}
+    stored = {rowid: (oid, version) for rowid, oid, version, _, _ in recorder.query(
+        "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events")}
     assert len(stored) == 4 * 20 * 50
     for oid, ids in inserted:
         assert [stored[i] for i in ids] == [(oid, v) for v in range(1, 51)]

@@ -24,13 +24,9 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.tests import persistence as es_cases
 
-from ssp_ledger.persistence import (
-    Checkpoint,
-    CheckpointRecorder,
-    POPOCheckpointRecorder,
-    SQLiteCheckpointRecorder,
-    tracking_name,
-)
+from ssp_ledger.store import Checkpoint, tracking_name
+from ssp_ledger.store.memory import POPOCheckpointRecorder
+from ssp_ledger.store.sqlite import SQLiteCheckpointRecorder
 from tests.integration.conftest import drop_schema, new_schema, server_url
 
 
@@ -71,7 +67,7 @@ class TestLedgerPostgresRecorder(_PostgresSchema, es_cases.ApplicationRecorderTe
     EXPECT_CONTIGUOUS_NOTIFICATION_IDS = False
 
     def create_recorder(self) -> Any:
-        from ssp_ledger.postgres import LedgerPostgresRecorder
+        from ssp_ledger.store.postgres import LedgerPostgresRecorder
 
         recorder = LedgerPostgresRecorder(self.datastore(), events_table_name="ssp_events")
         recorder.create_table()
@@ -125,7 +121,7 @@ class TestLedgerPostgresRecorderNonInterleaving(
         patch.setattr("ssp_ledger.postgres.INSERT_CHUNK", 7)
 
     def create_recorder(self) -> Any:
-        from ssp_ledger.postgres import LedgerPostgresRecorder
+        from ssp_ledger.store.postgres import LedgerPostgresRecorder
 
         recorder = LedgerPostgresRecorder(self.datastore(), events_table_name="ssp_events")
         recorder.create_table()
@@ -146,7 +142,7 @@ class CheckpointCases:
                           dt.datetime(2011, 9, 1, tzinfo=dt.UTC))
 
     def test_checkpoint_and_tracking_move_together(self) -> None:
-        recorder: CheckpointRecorder = self.create_recorder()
+        recorder: Any = self.create_recorder()
         assert recorder.load_checkpoint("default") is None
         recorder.save_checkpoint(self.checkpoint(10))
         recorder.save_checkpoint(self.checkpoint(20))
@@ -172,7 +168,7 @@ class CheckpointCases:
         assert recorder.load_checkpoint("other") == self.checkpoint(5, name="other")
 
     def test_tracking_of_other_applications_is_independent(self) -> None:
-        recorder: CheckpointRecorder = self.create_recorder()
+        recorder: Any = self.create_recorder()
         recorder.insert_tracking(Tracking("upstream", 100))
         recorder.save_checkpoint(self.checkpoint(1))
         assert recorder.max_tracking_id("upstream") == 100
@@ -218,7 +214,7 @@ class TestPOPOCheckpoints(CheckpointCases, TestCase):
 
 class _PostgresCheckpointRecorder(_PostgresSchema):
     def create_recorder(self) -> Any:
-        from ssp_ledger.postgres import PostgresCheckpointRecorder
+        from ssp_ledger.store.postgres import PostgresCheckpointRecorder
 
         recorder = PostgresCheckpointRecorder(self.datastore(),
                                               tracking_table_name="ssp_tracking")

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from ssp_ledger import Ledger
-from ssp_ledger.application import restore_checkpoint
-from ssp_ledger.persistence import tracking_name
+from ssp_ledger.checkpoints import restore_checkpoint
+from ssp_ledger.store import tracking_name
 from ssp_ledger.projection import ProjectionSet, Query
 from ssp_ledger.synthetic import SyntheticConfig, generate
 from tests.integration.ledger_cases import REPORTS, figures
@@ -53,7 +53,7 @@ def _reports(projections: ProjectionSet) -> list[object]:
 def test_kill_9_mid_catch_up_then_resume_equals_a_full_rebuild(big_store: str) -> None:
     with Ledger.open(big_store, projections={}) as watcher:
         end = watcher.position
-        tracking = watcher._app.checkpoint_recorder()
+        tracking = watcher.log.app.checkpoint_recorder()
         proc = _runner(big_store)
         deadline = time.monotonic() + 120
         saved = 0
@@ -73,11 +73,11 @@ def test_kill_9_mid_catch_up_then_resume_equals_a_full_rebuild(big_store: str) -
 
     # What the killed runner left is consistent: its state is exactly the log up to `saved`.
     with Ledger.open(big_store) as ledger:
-        killed, note = restore_checkpoint(ledger._app, "default", ledger._factories,
-                                          ledger._load)
+        killed, _, note = restore_checkpoint(ledger.log, "default", ledger.factories,
+                                             ledger.read)
         assert killed is not None, note
         assert killed.position == saved
-        replayed = ProjectionSet(ledger._factories, ledger._load)
+        replayed = ProjectionSet(ledger.factories, ledger.load)
         replayed.process_all(ledger.read(1, stop=saved))
         assert _reports(killed) == _reports(replayed)
 

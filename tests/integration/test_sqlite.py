@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ssp_ledger import ClubRun, Ledger, NotAMember, StoreError
-from ssp_ledger.persistence import GENESIS, record_hash, stream_id
+from ssp_ledger.store import GENESIS, record_hash, stream_id
 from tests.strategies import FORMED
 from tests.unit.test_partnership import club, formed, joined
 
@@ -33,8 +33,8 @@ def test_events_and_reports_survive_reopening(tmp_path: Path) -> None:
         assert again.participation(as_of=AS_OF, by="school") == before
         # the reopened ledger continues the hash chain where the file left off
         again.record(club(7))
-        rows_ = again._app.recorder.select_events(stream_id("tyne"))
-        m = again._app.msgspec_mapper
+        rows_ = again.log.app.recorder.select_events(stream_id("tyne"))
+        m = again.log.mapper
         prev = GENESIS
         for row in rows_:
             assert m.decode(row).prev_hash == prev

@@ -191,5 +191,5 @@ def test_back_dated_assignment_ends_before_the_next_one(ledger: Ledger) -> None:
     # the live decision state equals a fold of the same facts in valid-time order
     from ssp_ledger.partnership import Partnership
 
-    live = ledger._head(P).partnership
+    live = ledger._heads[P].partnership  # the decision state cached after the batch
     assert Partnership.fold(P, live.facts.values()).staff == live.staff

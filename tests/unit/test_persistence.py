@@ -10,7 +10,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from ssp_ledger import ClubRun, EventCorrected, Ledger, PartnershipFormed, SchoolJoined
-from ssp_ledger.persistence import (
+from ssp_ledger.store import (
     GENESIS,
     MsgspecMapper,
     MsgspecTranscoder,
@@ -94,7 +94,7 @@ def test_upcasting_applies_inside_a_correction() -> None:
 
 def test_ledger_reads_an_old_version_event_from_its_store() -> None:
     ledger = Ledger.in_memory()
-    ledger._app.recorder.insert_events([_v1_club_row()])
+    ledger.log.app.recorder.insert_events([_v1_club_row()])
     [rec] = list(ledger.events("p"))
     assert isinstance(rec.event, ClubRun)
     assert rec.event.setting == "after_school"
@@ -114,8 +114,8 @@ def test_records_are_hash_chained_per_stream() -> None:
                                     hub_school_id="s"))
     ledger.record(SchoolJoined(partnership_id="p", occurred_on=d, event_id="j", school_id="s",
                                school_name="S", phase="primary"))
-    rows = ledger._app.recorder.select_events(stream_id("p"))
-    m = ledger._app.msgspec_mapper
+    rows = ledger.log.app.recorder.select_events(stream_id("p"))
+    m = ledger.log.mapper
     recs = [m.decode(r) for r in rows]
     assert recs[0].prev_hash == GENESIS
     assert recs[1].prev_hash == record_hash(rows[0], m.plaintext(rows[0]))

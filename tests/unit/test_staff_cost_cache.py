@@ -324,7 +324,7 @@ def test_funding_attached_to_the_shared_staff_cost_answers_as_standalone(
     assert shared.funding(as_of=days[0]) == alone.funding(as_of=days[0])
 
     # A checkpoint round trip: the set attaches the restored funding to the restored sibling.
-    restored = ProjectionSet.restore(live.snapshot(), shared._load)
+    restored = ProjectionSet.restore(live.snapshot(), shared._factories, shared._load, shared.read)
     again = restored["funding"]
     assert isinstance(again, Funding)
     assert again.staff is restored["staff_time_cost"]

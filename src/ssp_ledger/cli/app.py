@@ -113,6 +113,11 @@ app = typer.Typer(
 )
 
 
+def _noted(ledger: Ledger) -> str:
+    """What opening the store did, as a line to print first (``created a new store ...``)."""
+    return f"{printable(ledger.note)}\n" if ledger.note else ""
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[
@@ -140,7 +145,8 @@ def init(store: StoreOption = DEFAULT_STORE) -> None:
     with handled(), open_store(store, mode="create") as ledger:
         count = ledger.position
         plural = "" if count == 1 else "s"
-        sys.stdout.write(f"store {shown_store(store)} holds {count} event{plural}\n")
+        sys.stdout.write(_noted(ledger)
+                         + f"store {shown_store(store)} holds {count} event{plural}\n")
 
 
 @app.command(epilog=(
@@ -196,7 +202,8 @@ def _fill_demo(ledger: Ledger, *, seed: int, partnerships: int, store: str) -> N
             recorded += result.recorded
             progress.advance(task)
     sys.stdout.write(
-        f"recorded {recorded} synthetic events ({partnerships} partnership"
+        _noted(ledger)
+        + f"recorded {recorded} synthetic events ({partnerships} partnership"
         f"{'s' if partnerships != 1 else ''}, seed {seed}) into {shown_store(store)}\n"
     )
 
@@ -307,7 +314,8 @@ def import_(
                                  format=fmt.value, partnership_id=partnership,
                                  progress=report_progress)
         sys.stdout.write(
-            f"recorded {result.recorded} event{'s' if result.recorded != 1 else ''}, "
+            _noted(ledger)
+            + f"recorded {result.recorded} event{'s' if result.recorded != 1 else ''}, "
             f"skipped {result.duplicates} duplicate{'s' if result.duplicates != 1 else ''}"
             f" (store {shown_store(store)}, log position {result.position})\n"
         )

@@ -230,6 +230,8 @@ def open_store(store: str, *, mode: OpenMode, checkpoint: str | None = None) -> 
     foreign store is refused), ``write`` (an existing ledger store) or ``create`` (a new store
     is made where the file does not exist or is empty). ``checkpoint`` names a saved checkpoint
     to start the live projections from when it fits (None or empty: replay the log).
+    What opening did (``created a new store at x.db``) is in the ledger's ``note``; the
+    creating commands print it with their result.
     """
     if not store.strip():
         msg = "--store: empty path"
@@ -244,10 +246,7 @@ def open_store(store: str, *, mode: OpenMode, checkpoint: str | None = None) -> 
                    "`ssp-ledger import` or `ssp-ledger demo`)")
             raise StoreError(msg)
     try:
-        try:
-            return Ledger.open(store, mode=mode, checkpoint=checkpoint or None)
-        except TypeError:  # TEMPORARY until the lead's "Ledger mode:" commit is merged
-            return Ledger.open(store, checkpoint=checkpoint or None)
+        return Ledger.open(store, mode=mode, checkpoint=checkpoint or None)
     except ImportError as e:
         msg = f"cannot load the registered projections: {e}"
         raise StoreError(msg) from e

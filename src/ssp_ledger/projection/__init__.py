@@ -1,0 +1,71 @@
+"""Projection machinery: the protocol, the valid-time indexes, the runner and the registry.
+
+A projection author needs two modules: :mod:`~ssp_ledger.projection.protocol` (what a projection
+sees and answers: :class:`Fact`, :class:`Query`, :class:`Table`, :class:`Projection`) and, for
+figures that are sums, :mod:`~ssp_ledger.projection.additive` (:class:`AdditiveProjection`).
+The rest is machinery, one concern per module, each importing only those listed before it:
+
+* :mod:`~ssp_ledger.projection.protocol`: the protocol (the bottom of the package);
+* :mod:`~ssp_ledger.projection.checkpoint`: the one place that encodes and decodes checkpoint
+  data;
+* :mod:`~ssp_ledger.projection.series`: :class:`Series`, integer measures over valid dates;
+* :mod:`~ssp_ledger.projection.index`: :class:`GroupedIndex` and :class:`PartitionedIndex`, a
+  series per group, and the standard additive report;
+* :mod:`~ssp_ledger.projection.additive`: :class:`AdditiveProjection`;
+* :mod:`~ssp_ledger.projection.projection_set`: :class:`ProjectionSet`, which feeds projections
+  from the log and checkpoints them;
+* :mod:`~ssp_ledger.projection.registry`: :func:`load_projections` (the entry-point registry)
+  and :func:`projection_fingerprint`.
+
+Standard projections live outside the core (the ``ssp_ledger_projections`` package in the
+top-level ``projections/`` folder) and are found through the ``ssp_ledger.projections``
+entry-point group, exactly like a user's own. Everything public is importable from here.
+"""
+
+from __future__ import annotations
+
+from ssp_ledger.projection.additive import AdditiveProjection
+from ssp_ledger.projection.index import GroupedIndex, PartitionedIndex
+from ssp_ledger.projection.projection_set import ProjectionSet, ReadLog, paused_gc
+from ssp_ledger.projection.protocol import (
+    PERIOD_KINDS,
+    Cell,
+    Explainable,
+    Fact,
+    Projection,
+    ProjectionFactory,
+    Query,
+    Stateful,
+    Table,
+    handled_types,
+)
+from ssp_ledger.projection.registry import (
+    ENTRY_POINT_GROUP,
+    load_projections,
+    projection_fingerprint,
+)
+from ssp_ledger.projection.series import Series, SeriesState
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PERIOD_KINDS",
+    "AdditiveProjection",
+    "Cell",
+    "Explainable",
+    "Fact",
+    "GroupedIndex",
+    "PartitionedIndex",
+    "Projection",
+    "ProjectionFactory",
+    "ProjectionSet",
+    "Query",
+    "ReadLog",
+    "Series",
+    "SeriesState",
+    "Stateful",
+    "Table",
+    "handled_types",
+    "load_projections",
+    "paused_gc",
+    "projection_fingerprint",
+]

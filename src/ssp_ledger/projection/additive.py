@@ -1,0 +1,147 @@
+"""The additive projection: figures that are sums of per-fact contributions.
+
+Most reports are sums: sessions, attendances, people trained, pence of resources shared. A
+subclass of :class:`AdditiveProjection` names its ``measures`` and indexed ``dimensions`` and
+maps one event to ``(group keys, values)`` in ``contribution``; applying, retracting,
+reporting (by any dimension or period, for one partnership or all) and explaining come from a
+:class:`~ssp_ledger.projection.index.PartitionedIndex`. A whole projection fits in a dozen lines,
+e.g.::
+
+    class TrainedBySchool(AdditiveProjection):
+        name = "trained_by_school"
+        groupings = dimensions = ("school",)
+        measures = ("courses", "people_trained")
+        handles = (LeaderTrained,)  # the set offers it no other facts
+
+        def contribution(self, event):
+            if isinstance(event, LeaderTrained):
+                return {"school": event.school_id}, (1, event.people)
+            return None
+
+Its checkpoints come for free too: the index is the whole state and
+:meth:`AdditiveProjection.dump_state` writes it as data. A subclass keeping more state (a map
+from school to phase, say) extends ``dump_state``/``load_state``; until it does, it is replayed
+from the log after a restart rather than restored without that state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import ClassVar
+
+from ssp_ledger.events import CorrectableEvent
+from ssp_ledger.periods import parse_period
+from ssp_ledger.projection.checkpoint import PartitionedIndexState, decode_state, encode_state
+from ssp_ledger.projection.index import PartitionedIndex
+from ssp_ledger.projection.protocol import Fact, Query, Table
+
+__all__ = ["AdditiveProjection"]
+
+
+class AdditiveProjection:
+    """Base for projections whose figures are sums of per-event contributions.
+
+    Subclasses name their ``measures`` and indexed ``dimensions`` and map an event to
+    ``(group keys, values)`` in :meth:`contribution`; apply, retract and report come for free,
+    and so do checkpoints: the index is the whole state (:meth:`dump_state`, :meth:`load_state`).
+    """
+
+    name: ClassVar[str]
+    groupings: ClassVar[tuple[str, ...]]
+    dimensions: ClassVar[tuple[str, ...]]
+    """Dimensions kept in the index (``groupings`` may add derived ones)."""
+    measures: ClassVar[tuple[str, ...]]
+    """Integer figures, in column order."""
+
+    def __init__(self) -> None:
+        self.index = PartitionedIndex(self.dimensions, self.measures)
+
+    def dump_state(self) -> bytes:
+        """The index as canonical msgpack (:class:`~ssp_ledger.projection.protocol.Stateful`).
+
+        A subclass keeping state of its own besides :attr:`index` extends this and
+        :meth:`load_state`. Until it does, this raises NotImplementedError for its instances
+        (the index alone would lose that state), and the set replays it from the log instead.
+        """
+        if type(self).dump_state is AdditiveProjection.dump_state:
+            extra = sorted(set(getattr(self, "__dict__", ())) - {"index"})
+            if extra:
+                msg = (f"{self.name}: keeps {', '.join(extra)} besides its index and does not "
+                       "define dump_state/load_state")
+                raise NotImplementedError(msg)
+        return encode_state(self.index.dump())
+
+    def load_state(self, data: bytes) -> None:
+        """Take the index from :meth:`dump_state` bytes; ValueError when they are not one of
+        this projection's dimensions and measures."""
+        try:
+            state = decode_state(data, PartitionedIndexState)
+        except ValueError as e:
+            msg = f"{self.name}: state is not an index ({e})"
+            raise ValueError(msg) from None
+        if tuple(state.dimensions) != self.dimensions or tuple(state.measures) != self.measures:
+            msg = (f"{self.name}: state indexes dimensions {state.dimensions} and measures "
+                   f"{state.measures}, not {list(self.dimensions)} and {list(self.measures)}")
+            raise ValueError(msg)
+        self.index = PartitionedIndex.load(state)
+
+    def contribution(
+        self, event: CorrectableEvent
+    ) -> tuple[Mapping[str, str | Iterable[str]], tuple[int, ...]] | None:
+        """Group keys and values an event adds, or None when it does not count here."""
+        raise NotImplementedError
+
+    def derived(self, query: Query) -> Mapping[str, tuple[str, Callable[[str], str]]]:
+        """Groupings resolved at query time from an indexed dimension (none by default)."""
+        return {}
+
+    def apply(self, fact: Fact) -> None:
+        """Add the fact's contribution to the index."""
+        found = self.contribution(fact.event)
+        if found is not None:
+            self.index.add(fact.event.partnership_id, fact.event.occurred_on, *found)
+
+    def retract(self, fact: Fact) -> None:
+        """Subtract the fact's contribution from the index."""
+        found = self.contribution(fact.event)
+        if found is not None:
+            self.index.remove(fact.event.partnership_id, fact.event.occurred_on, *found)
+
+    def report(self, query: Query) -> Table:
+        """Totals over the query window, one row per group then a total row."""
+        return self.index.table(self.name, query, self.derived(query))
+
+    def explain_fact(self, query: Query, group: str, fact: Fact) -> Mapping[str, int] | None:
+        """The fact's contribution when it is dated in the window and falls in row ``group``."""
+        event = fact.event
+        found = self.contribution(event)
+        if found is None:
+            return None
+        if query.partnership_id is not None and event.partnership_id != query.partnership_id:
+            return None
+        start, end = query.window
+        kind = query.period_kind
+        if kind is not None and group != "total":
+            chosen = parse_period(group)
+            start = chosen.start if start is None else max(start, chosen.start)
+            end = min(end, chosen.end)
+        if event.occurred_on > end or (start is not None and event.occurred_on < start):
+            return None
+        keys, values = found
+        if group != "total" and kind is None:
+            by = query.by
+            derived = self.derived(query)
+            if by is None:
+                return None
+            if by in derived:
+                base, key = derived[by]
+                value = keys[base]
+                if not (isinstance(value, str) and key(value) == group):
+                    return None
+            else:
+                value = keys[by]
+                if not (value == group if isinstance(value, str) else group in value):
+                    return None
+        return dict(zip(self.measures, values, strict=True))
+
+

@@ -1,0 +1,176 @@
+"""Checkpoint encoding: the one place that turns projection state into bytes and back.
+
+A checkpoint is *data, never code*: every byte of it is msgpack written by msgspec and read back
+with a typed decoder, so loading one can build nothing but the plain structures declared here
+(integers, strings, byte strings and the Structs below). A pickled checkpoint could run any code
+on load; this one cannot, and a malformed one fails with :class:`ValueError` (msgspec's
+``DecodeError`` and ``ValidationError`` are ValueErrors) instead of answering wrong figures.
+
+The layers, bottom up:
+
+* :class:`SeriesState`: one :class:`~ssp_ledger.projection.series.Series` as two byte strings of
+  little-endian integers (the days, the prefix sums);
+* :class:`GroupedIndexState` and :class:`PartitionedIndexState`: the grouped indexes built from
+  series states. A dimension's series are kept as :class:`msgspec.Raw` (still-encoded msgpack),
+  so a restored index decodes only the dimensions a query reads;
+* a projection's own bytes (:meth:`~ssp_ledger.projection.protocol.Stateful.dump_state`), made
+  with :func:`encode_state` and read with :func:`decode_state`;
+* :class:`SetState`: the header of a whole
+  :meth:`~ssp_ledger.projection.projection_set.ProjectionSet.snapshot`, tagged
+  ``format="ssp-ledger/projections"`` and versioned (:data:`STATE_VERSION`), holding each
+  stateful projection's bytes zlib-compressed (:func:`pack`, :func:`unpack`).
+
+:func:`encode_state` sorts every map's keys, so the bytes depend only on the state, never on the
+order in which it was built: snapshots are canonical and can be compared by hash.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+__all__ = [
+    "COMPRESSION",
+    "STATE_FORMAT",
+    "STATE_VERSION",
+    "GroupedIndexState",
+    "PartitionedIndexState",
+    "SeriesState",
+    "SetState",
+    "decode_set",
+    "decode_state",
+    "encode_state",
+    "pack",
+    "unpack",
+]
+
+STATE_FORMAT: Final = "ssp-ledger/projections"
+"""The tag of a snapshot header (its ``format`` field)."""
+STATE_VERSION: Final = 2
+"""Version of the snapshot data; 1 was the pickle format of older releases, never read now."""
+COMPRESSION: Final = "zlib"
+"""How each part of a snapshot is compressed (zlib, level 1, of the msgpack bytes)."""
+
+T = TypeVar("T")
+
+
+class SeriesState(msgspec.Struct, frozen=True, array_like=True):
+    """A :class:`~ssp_ledger.projection.series.Series` as plain data (see its ``dump``)."""
+
+    width: int
+    """Number of measures."""
+    keys: bytes
+    """Distinct day ordinals with a non-zero net entry, ascending: 4-byte little-endian ints."""
+    itemsize: int
+    """Bytes per prefix sum: 4, or 8 when some sum needs it."""
+    prefix: bytes
+    """``(len(keys) + 1) * width`` prefix sums, row-major, little-endian."""
+
+
+class GroupedIndexState(msgspec.Struct, frozen=True, array_like=True):
+    """A :class:`~ssp_ledger.projection.index.GroupedIndex` as plain data."""
+
+    dimensions: list[str]
+    """The grouping dimensions, in index order."""
+    measures: list[str]
+    """The measures, in column order."""
+    total: SeriesState
+    """The total over every group."""
+    groups: dict[str, msgspec.Raw]
+    """Dimension -> msgpack of ``{group: SeriesState}``, decoded when a query first reads it."""
+
+
+class PartitionedIndexState(msgspec.Struct, frozen=True, array_like=True):
+    """A :class:`~ssp_ledger.projection.index.PartitionedIndex` as plain data."""
+
+    dimensions: list[str]
+    measures: list[str]
+    total: SeriesState
+    """The total over every partnership."""
+    parts: dict[str, GroupedIndexState]
+    """Partnership id -> its own index (same dimensions and measures)."""
+
+
+class SetState(msgspec.Struct, frozen=True, kw_only=True, tag=STATE_FORMAT, tag_field="format"):
+    """The header of a :meth:`~ssp_ledger.projection.projection_set.ProjectionSet.snapshot`."""
+
+    version: int
+    """:data:`STATE_VERSION` of the code that wrote it."""
+    position: int
+    """Notification id of the last record the set had processed."""
+    latest_us: int | None
+    """Latest recorded time among those records, microseconds since the epoch (UTC)."""
+    names: list[str]
+    """Every projection of the set, sorted."""
+    compression: str
+    """How ``parts`` and ``current`` are compressed (:data:`COMPRESSION`)."""
+    parts: dict[str, bytes]
+    """Name -> :func:`pack` of that projection's ``dump_state()``, for the stateful ones only;
+    the others are replayed from the log when first used."""
+    current: bytes
+    """:func:`pack` of the facts in force, ``{partnership_id: {event_id: position}}``."""
+
+
+class _Version(msgspec.Struct, frozen=True, tag=STATE_FORMAT, tag_field="format"):
+    """Just enough of a header to tell its version (other fields are skipped)."""
+
+    version: int
+
+
+_ENCODER: Final = msgspec.msgpack.Encoder(order="deterministic")
+_DECODERS: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
+
+
+def encode_state(state: object) -> bytes:
+    """Canonical msgpack of ``state`` (Structs, builtins, bytes, events; map keys sorted)."""
+    return _ENCODER.encode(state)
+
+
+def decode_state(data: bytes | msgspec.Raw, kind: type[T]) -> T:
+    """``data`` decoded and validated as ``kind`` (any type msgspec decodes, e.g. a Struct or
+    ``dict[str, SeriesState]``); ValueError when it is not one."""
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        decoder = _DECODERS[kind] = msgspec.msgpack.Decoder(kind)
+    result: T = decoder.decode(data)
+    return result
+
+
+def pack(data: bytes) -> bytes:
+    """A part of a snapshot: the zlib-compressed msgpack bytes (about four times smaller)."""
+    return zlib.compress(data, 1)
+
+
+def unpack(part: bytes) -> bytes:
+    """The msgpack bytes of a :func:`pack` part; ValueError when it is not zlib data."""
+    try:
+        return zlib.decompress(part)
+    except zlib.error as e:
+        msg = f"a checkpoint part is not {COMPRESSION} data ({e})"
+        raise ValueError(msg) from e
+
+
+def decode_set(data: bytes) -> SetState:
+    """The header of snapshot bytes; ValueError with a one-line message for anything that is not
+    a :class:`SetState` of :data:`STATE_VERSION` (an older pickle checkpoint, another version,
+    damaged bytes)."""
+    expected = f"checkpoint state is not the data-only format version {STATE_VERSION}"
+    try:
+        version = decode_state(data, _Version).version
+    except ValueError:
+        msg = f"{expected} (made by an older ssp-ledger?)"
+        raise ValueError(msg) from None
+    if version != STATE_VERSION:
+        msg = f"{expected} (it is version {version})"
+        raise ValueError(msg)
+    try:
+        state = decode_state(data, SetState)
+    except ValueError as e:
+        msg = f"{expected}: {e}"
+        raise ValueError(msg) from None
+    if state.compression != COMPRESSION:
+        msg = f"{expected}: unknown compression {state.compression!r}"
+        raise ValueError(msg)
+    return state

@@ -1,0 +1,356 @@
+"""The projection set: keeps projections up to date with the log, and checkpoints them as data.
+
+:class:`ProjectionSet` is the one place that reads records and calls projections. It keeps the
+map of facts in force (which stored record holds the current content of each event) and turns a
+correction into ``retract(old fact)`` then ``apply(new fact)``, a retraction into
+``retract(old fact)``, so projections only ever add and remove facts.
+
+Checkpoints are data, never code. :meth:`ProjectionSet.snapshot` writes a versioned header
+(:class:`~ssp_ledger.projection.checkpoint.SetState`) holding the position, the facts in force
+and, for each projection implementing :class:`~ssp_ledger.projection.protocol.Stateful`, the
+bytes of its ``dump_state()``. A projection that cannot describe its state as data is left out
+and, after :meth:`ProjectionSet.restore`, *replayed* from the log up to the checkpoint's
+position when first used. Snapshot bytes are canonical for a log prefix: a set fed records 1..n
+in one go, or restored from a snapshot at k and fed k+1..n, or asked any queries meanwhile, gives
+the same bytes (so :meth:`ProjectionSet.state_digest` can check a checkpoint against a replay).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from typing import Self
+
+from ssp_ledger.errors import UnknownProjection
+from ssp_ledger.events import EventCorrected, EventRetracted
+from ssp_ledger.store import Recorded
+from ssp_ledger.projection.checkpoint import (
+    COMPRESSION,
+    STATE_VERSION,
+    SetState,
+    decode_set,
+    decode_state,
+    encode_state,
+    pack,
+    unpack,
+)
+from ssp_ledger.projection.protocol import (
+    Fact,
+    Projection,
+    ProjectionFactory,
+    Stateful,
+    handled_types,
+)
+
+__all__ = ["ProjectionSet", "ReadLog", "paused_gc"]
+
+ReadLog = Callable[[int, int], Iterable[tuple[int, Recorded]]]
+"""``read(start, stop)``: the (position, record) pairs of the log from ``start`` to ``stop``
+inclusive, in order (e.g. :meth:`Ledger.read <ssp_ledger.application.Ledger.read>`)."""
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class ProjectionSet:
+    """Keeps a set of projections up to date with the log, turning corrections into
+    retract/apply pairs. ``load`` reads back the record at a position (to find the content a
+    correction replaces); the set keeps only positions in memory, not events.
+
+    A projection that reads another one (the funding gap reads the staff-time cost) defines
+    ``attach(siblings)``: the set calls it with a read-only mapping of all its projections after
+    creating or restoring them, so the work is done once, by the sibling the set feeds anyway.
+
+    A set restored from :meth:`snapshot` bytes decodes each projection (and the map of facts in
+    force) only when it is first needed: answering one report from a checkpoint loads that
+    projection alone (see *cold start* in docs/performance.md).
+    """
+
+    def __init__(self, factories: Mapping[str, ProjectionFactory],
+                 load: Callable[[int], Recorded]) -> None:
+        self._factories: dict[str, ProjectionFactory] = dict(factories)
+        self._load = load
+        self._read: ReadLog | None = None
+        """Reads the log for replaying the non-stateful projections of a restored set."""
+        self._names: tuple[str, ...] = tuple(factories)
+        self._loaded: dict[str, Projection] = {n: f() for n, f in factories.items()}
+        self._parts: dict[str, bytes] = {}
+        """Packed states of a restored set's projections not needed yet (name -> part)."""
+        self._replay_to = 0
+        """Position a restored set was saved at: projections without a part replay to here."""
+        self._all: tuple[Projection, ...] | None = None
+        self._dispatch: dict[type, tuple[Projection, ...]] = {}
+        self._current_map: dict[str, dict[str, int]] | None = {}
+        """partnership_id -> event_id -> position of the fact in force (nested, not keyed by
+        pairs: a tuple per fact would be a fifth of a 1M-event replay's memory)."""
+        self._current_packed: bytes | None = None
+        self.position = 0
+        """Notification id of the last record processed."""
+        self.latest: dt.datetime | None = None
+        """Latest recorded time among the records processed (None: none yet). A set holding
+        every record up to :attr:`position` serves any ``known_at`` at or after it."""
+        for name in self._names:
+            self._attach(self._loaded[name])
+
+    # -- access
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the projections in the set (without loading any)."""
+        return self._names
+
+    @property
+    def projections(self) -> dict[str, Projection]:
+        """Every projection by name (loading those a restored set has not needed yet)."""
+        return {name: self._get(name) for name in self._names}
+
+    def __getitem__(self, name: str) -> Projection:
+        if name not in self._names:
+            msg = f"no projection named {name!r}; registered: {', '.join(sorted(self._names))}"
+            raise UnknownProjection(msg)
+        return self._get(name)
+
+    def _get(self, name: str) -> Projection:
+        found = self._loaded.get(name)
+        if found is not None:
+            return found
+        # A restored set: a fresh instance, attached, then given its state or replayed. It is
+        # visible to its siblings while attached, so two projections may read each other.
+        projection = self._loaded[name] = self._factories[name]()
+        try:
+            self._attach(projection)
+            part = self._parts.get(name)
+            if part is None:
+                self._replay(name, projection)
+            elif isinstance(projection, Stateful):
+                projection.load_state(unpack(part))
+            else:
+                msg = "its projection class does not implement Stateful any more"
+                raise ValueError(msg)
+        except ValueError as e:
+            del self._loaded[name]
+            msg = (f"projection {name!r} of the checkpoint at position {self._replay_to} cannot "
+                   f"be read ({e}); call Ledger.rebuild() to replay the log")
+            raise ValueError(msg) from e
+        except BaseException:
+            del self._loaded[name]
+            raise
+        self._parts.pop(name, None)
+        return projection
+
+    def _replay(self, name: str, projection: Projection) -> None:
+        """Bring a fresh, attached ``projection`` to the restored position by replaying the log
+        through a private set holding it alone (with its own map of facts in force)."""
+        if self._replay_to == 0:
+            return
+        assert self._read is not None  # set by restore(), the one way to a non-zero position
+        private = ProjectionSet({}, self._load)
+        private._names = (name,)
+        private._loaded = {name: projection}
+        private.process_all(self._read(1, self._replay_to))
+        if private.position != self._replay_to:
+            msg = (f"the log ends at position {private.position}, before the checkpoint's "
+                   f"{self._replay_to}")
+            raise ValueError(msg)
+
+    def _attach(self, projection: Projection) -> None:
+        attach = getattr(projection, "attach", None)
+        if attach is not None:
+            attach(_Siblings(self))
+
+    def _every(self) -> tuple[Projection, ...]:
+        if self._all is None:
+            self._all = tuple(self._get(name) for name in self._names)
+        return self._all
+
+    def _for(self, kind: type) -> tuple[Projection, ...]:
+        """The projections offered facts of class ``kind`` (see :func:`handled_types`)."""
+        found = self._dispatch.get(kind)
+        if found is None:
+            found = self._dispatch[kind] = tuple(
+                p for p in self._every()
+                if (handles := handled_types(p)) is None or issubclass(kind, handles))
+        return found
+
+    @property
+    def _current(self) -> dict[str, dict[str, int]]:
+        if self._current_map is None:
+            assert self._current_packed is not None
+            try:
+                self._current_map = decode_state(unpack(self._current_packed),
+                                                 dict[str, dict[str, int]])
+            except ValueError as e:
+                msg = (f"the facts in force of the checkpoint at position {self._replay_to} "
+                       f"cannot be read ({e}); call Ledger.rebuild() to replay the log")
+                raise ValueError(msg) from e
+            self._current_packed = None
+        return self._current_map
+
+    def fact_at(self, position: int) -> Fact:
+        """The fact whose content in force was stored at ``position``."""
+        recorded = self._load(position)
+        event = recorded.event
+        if isinstance(event, EventCorrected):
+            return Fact(position, recorded.recorded_at, event.replacement)
+        assert not isinstance(event, EventRetracted)
+        return Fact(position, recorded.recorded_at, event)
+
+    # -- updates
+
+    def process(self, position: int, recorded: Recorded) -> None:
+        """Apply one stored record (in log order)."""
+        event = recorded.event
+        current = self._current
+        in_force = current.get(event.partnership_id)
+        if in_force is None:
+            in_force = current[event.partnership_id] = {}
+        if isinstance(event, EventRetracted | EventCorrected):
+            key = event.target_event_id
+            old = self.fact_at(in_force[key])
+            for p in self._for(type(old.event)):
+                p.retract(old)
+            if isinstance(event, EventRetracted):
+                del in_force[key]
+            else:
+                fact = Fact(position, recorded.recorded_at, event.replacement)
+                in_force[key] = position
+                for p in self._for(type(fact.event)):
+                    p.apply(fact)
+        else:
+            in_force[event.event_id] = position
+            fact = Fact(position, recorded.recorded_at, event)
+            for p in self._for(type(event)):
+                p.apply(fact)
+        latest = self.latest
+        if latest is None or recorded.recorded_at > latest:
+            self.latest = recorded.recorded_at
+        self.position = position
+
+    def process_all(self, records: Iterable[tuple[int, Recorded]]) -> None:
+        """Apply records in log order.
+
+        The cyclic garbage collector is paused meanwhile: a replay creates millions of long-lived
+        objects and no cycles, and each full collection would walk all of them (about half of a
+        1M-event replay's time, measured in benchmarks/).
+        """
+        with paused_gc():
+            for position, recorded in records:
+                self.process(position, recorded)
+
+    def contributing(self) -> Iterator[tuple[tuple[str, str], int]]:
+        """(partnership_id, event_id) -> position of every fact in force, grouped by
+        partnership."""
+        for partnership_id, in_force in self._current.items():
+            for event_id, position in in_force.items():
+                yield (partnership_id, event_id), position
+
+    # -- checkpoints
+
+    def snapshot(self) -> bytes:
+        """The state of the set as data: a :class:`~ssp_ledger.projection.checkpoint.SetState`
+        header with the position, the latest recorded time, the facts in force and the
+        ``dump_state()`` of every :class:`~ssp_ledger.projection.protocol.Stateful` projection,
+        each part zlib-compressed so a restored set can decode one without the others.
+        Projections that are not Stateful, or whose ``dump_state`` raises NotImplementedError,
+        are left out (a restored set replays them).
+
+        The bytes are canonical for the log prefix the set has processed: whatever queries were
+        asked, and whether the set was restored from a snapshot on the way, two sets that
+        processed the same records give the same bytes. A part a restored set never needed is
+        copied as it was read.
+        """
+        parts: dict[str, bytes] = {}
+        for name in self._names:
+            part = self._parts.get(name)
+            if part is not None:  # never loaded since restored: unchanged
+                parts[name] = part
+                continue
+            projection = self._loaded.get(name)
+            if projection is not None and isinstance(projection, Stateful):
+                with suppress(NotImplementedError):  # no state as data: replayed instead
+                    parts[name] = pack(projection.dump_state())
+        current = self._current_packed
+        if current is None:
+            current = pack(encode_state(self._current_map))
+        latest = self.latest
+        latest_us = None if latest is None else (latest - _EPOCH) // dt.timedelta(microseconds=1)
+        return encode_state(SetState(
+            version=STATE_VERSION, position=self.position, latest_us=latest_us,
+            names=sorted(self._names), compression=COMPRESSION, parts=parts, current=current))
+
+    def state_digest(self) -> str:
+        """SHA-256 (hex) of :meth:`snapshot`: equal for two sets that processed the same records
+        (e.g. a restored checkpoint and a replay of the log up to its position)."""
+        return hashlib.sha256(self.snapshot()).hexdigest()
+
+    @classmethod
+    def restore(cls, data: bytes, factories: Mapping[str, ProjectionFactory],
+                load: Callable[[int], Recorded], read: ReadLog) -> Self:
+        """Rebuild a set from :meth:`snapshot` bytes for these ``factories``; ``load`` as for the
+        constructor, ``read(start, stop)`` to replay the projections the snapshot does not hold.
+
+        Only the header is decoded here; each projection is made by its factory, attached and
+        given its state (or replayed) when first used. ValueError, with a one-line message, when
+        ``data`` is not a snapshot of this format and version or names other projections.
+        """
+        state = decode_set(data)
+        if set(state.names) != set(factories):
+            msg = (f"checkpoint state holds projections {', '.join(sorted(state.names))}, not "
+                   f"{', '.join(sorted(factories))}")
+            raise ValueError(msg)
+        unknown = set(state.parts) - set(state.names)
+        if unknown:
+            msg = f"checkpoint state has parts of unlisted projections {', '.join(sorted(unknown))}"
+            raise ValueError(msg)
+        if state.position < 0:
+            msg = f"checkpoint state position {state.position} is negative"
+            raise ValueError(msg)
+        out = cls({}, load)
+        out._factories = dict(factories)
+        out._names = tuple(factories)
+        out._read = read
+        out._parts = dict(state.parts)
+        out._current_map = None
+        out._current_packed = state.current
+        out.position = out._replay_to = state.position
+        if state.latest_us is not None:
+            out.latest = _EPOCH + dt.timedelta(microseconds=state.latest_us)
+        return out
+
+
+class _Siblings(Mapping[str, Projection]):
+    """The projections of a set, as ``attach`` sees them (loaded when looked up)."""
+
+    def __init__(self, owner: ProjectionSet) -> None:
+        self._owner = owner
+
+    def __getitem__(self, name: str) -> Projection:
+        if name not in self._owner.names:
+            raise KeyError(name)
+        return self._owner._get(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._owner.names)
+
+    def __len__(self) -> int:
+        return len(self._owner.names)
+
+
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a replay (restoring its previous state).
+
+    A replay creates millions of long-lived objects and no cycles; each full collection would
+    walk all of them (about half of a 1M-event replay's time, measured in benchmarks/).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -1,0 +1,341 @@
+"""The PostgreSQL store, for several processes or machines (the ``postgres`` extra).
+
+Imported only for ``postgresql://`` stores. Both recorders are small subclasses of eventsourcing's
+own PostgreSQL recorders, chosen by topic (eventsourcing's shipped recorder test cases run against
+them in ``tests/integration/test_recorders.py``):
+
+* :class:`LedgerPostgresRecorder` inserts a batch in one transaction like eventsourcing's, under
+  the same table lock and ``NOTIFY``, but without psycopg's pipeline mode and in statements of
+  at most :data:`INSERT_CHUNK` rows / :data:`INSERT_CHUNK_BYTES` bytes: psycopg 3.3 (pure Python
+  and binary builds alike) hangs for ever when one pipelined statement carries more than about
+  12 MB, which eventsourcing's single ``unnest`` statement reaches at ~30,000 of our events. It
+  also reads plain rows (with their positions) by stream for the port.
+* :class:`PostgresCheckpointRecorder` stores projection checkpoints beside eventsourcing's
+  tracking table and writes both in one transaction.
+
+Both retry eventsourcing's ``create_table`` a few times: it re-runs its (idempotent) DDL on every
+open, and PostgreSQL fails some of several processes doing so at once ("tuple concurrently
+updated", "relation already exists", a duplicate ``pg_type`` key). A store opened with mode
+``read`` runs no DDL (``CREATE_TABLE=false``) and refuses a database without the ledger's table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+    Tracking,
+)
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresTrackingRecorder,
+)
+from eventsourcing.utils import retry
+from psycopg.sql import SQL, Composed, Identifier
+
+from ssp_ledger.errors import StoreError
+from ssp_ledger.store.app import LedgerApplication, construct, create_with_retries
+from ssp_ledger.store.log import Checkpoint, EventLog, Mode, NewRow, RawRow, tracking_name
+
+__all__ = [
+    "INSERT_CHUNK",
+    "INSERT_CHUNK_BYTES",
+    "LedgerPostgresRecorder",
+    "PostgresCheckpointRecorder",
+    "PostgresLog",
+]
+
+#: Most rows per INSERT statement.
+INSERT_CHUNK = 2_000
+#: Most state bytes per INSERT statement.
+INSERT_CHUNK_BYTES = 2_000_000
+
+
+def _chunks(events: Sequence[StoredEvent]) -> list[Sequence[StoredEvent]]:
+    out: list[Sequence[StoredEvent]] = []
+    start = size = 0
+    for i, event in enumerate(events):
+        full = i - start >= INSERT_CHUNK or size + len(event.state) > INSERT_CHUNK_BYTES
+        if i > start and full:
+            out.append(events[start:i])
+            start, size = i, 0
+        size += len(event.state)
+    if start < len(events):
+        out.append(events[start:])
+    return out
+
+
+class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    """eventsourcing's PostgreSQL application recorder, inserting large batches safely."""
+
+    def _sql(self, tail: str) -> Composed:
+        return SQL("SELECT notification_id, originator_id, originator_version, topic, state "
+                   "FROM {0}.{1} " + tail).format(  # noqa: ISC003 - a literal tail
+            Identifier(self.datastore.schema), Identifier(self.events_table_name))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def query(self, statement: Composed | SQL, params: Sequence[Any] = ()) -> list[RawRow]:
+        """Rows of a read query as plain tuples."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params)
+            rows: list[RawRow] = [tuple(row.values()) for row in curs.fetchall()]
+        return rows
+
+    def stream_rows(self, stream: uuid.UUID, after: int = 0) -> list[RawRow]:
+        """Rows of one stream after version ``after``, with their positions."""
+        rows: list[RawRow] = self.query(self._sql(
+            "WHERE originator_id=%s AND originator_version>%s ORDER BY originator_version"),
+            (stream, after))
+        return rows
+
+    def stream_row(self, stream: uuid.UUID, version: int) -> RawRow | None:
+        """The row at ``version`` of ``stream``."""
+        rows: list[RawRow] = self.query(
+            self._sql("WHERE originator_id=%s AND originator_version=%s"), (stream, version))
+        return rows[0] if rows else None
+
+    def count(self, stop: int) -> int:
+        """Rows with a position ``<= stop``."""
+        statement = SQL("SELECT count(*) AS n FROM {0}.{1} WHERE notification_id<=%s").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        rows: list[RawRow] = self.query(statement, (stop,))
+        return int(rows[0][0])
+
+    def create_table(self) -> None:
+        """eventsourcing's, retried when another process runs the same DDL at the same time."""
+        create_with_retries(super().create_table)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Insert all rows in one transaction; return their notification ids in order."""
+        if self.datastore.enable_db_functions:
+            upstream: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return upstream
+        ids: list[int] = []
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._insert_events(curs, stored_events, **kwargs)
+            if stored_events:
+                # Same serialisation as upstream: insert order equals commit order.
+                self._lock_table(curs)
+                self._notify_channel(curs)
+                for chunk in _chunks(stored_events):
+                    rows = [
+                        self.construct_pg_stored_event(
+                            e.originator_id, e.originator_version, e.topic, e.state)
+                        for e in chunk
+                    ]
+                    curs.execute(self.insert_events_statement, (rows,))
+                    ids.extend(row["notification_id"] for row in curs.fetchall())
+        return ids
+
+
+class PostgresCheckpointRecorder(PostgresTrackingRecorder):
+    """Checkpoints in ``<prefix>_checkpoints`` beside eventsourcing's ``<prefix>_tracking``."""
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        tracking_table_name: str = "ssp_projection_tracking",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
+        base = tracking_table_name.removesuffix("_tracking")
+        self.checkpoints_table_name = f"{base}_checkpoints"
+        self.check_identifier_length(self.checkpoints_table_name)
+        table = (Identifier(self.datastore.schema), Identifier(self.checkpoints_table_name))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {0}.{1} ("
+            "name text PRIMARY KEY, position bigint NOT NULL, fingerprint text NOT NULL, "
+            "anchor bytea NOT NULL, state bytea NOT NULL, saved_at timestamptz NOT NULL)"
+        ).format(*table))
+        self._upsert_checkpoint = SQL(
+            "INSERT INTO {0}.{1} VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET position=EXCLUDED.position, "
+            "fingerprint=EXCLUDED.fingerprint, anchor=EXCLUDED.anchor, state=EXCLUDED.state, "
+            "saved_at=EXCLUDED.saved_at"
+        ).format(*table)
+        self._select_checkpoint = SQL(
+            "SELECT position, fingerprint, anchor, state, saved_at FROM {0}.{1} WHERE name=%s"
+        ).format(*table)
+        self._delete_checkpoint = SQL("DELETE FROM {0}.{1} WHERE name=%s").format(*table)
+        self._checkpoint_names = SQL("SELECT name FROM {0}.{1} ORDER BY name").format(*table)
+        self._delete_tracking = SQL("DELETE FROM {0}.{1} WHERE application_name=%s").format(
+            Identifier(self.datastore.schema), Identifier(self.tracking_table_name))
+
+    def create_table(self) -> None:
+        """eventsourcing's, retried when another process runs the same DDL at the same time."""
+        create_with_retries(super().create_table)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Tracking insert and checkpoint upsert in one transaction."""
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(
+                curs, Tracking(tracking_name(checkpoint.name), checkpoint.position))
+            curs.execute(self._upsert_checkpoint, (
+                checkpoint.name, checkpoint.position, checkpoint.fingerprint, checkpoint.binding,
+                checkpoint.state, checkpoint.saved_at))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def load_checkpoint(self, name: str) -> Checkpoint | None:
+        """Read one checkpoint."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_checkpoint, (name,))
+            row = curs.fetchone()
+        if row is None:
+            return None
+        saved_at = row["saved_at"]
+        if not isinstance(saved_at, dt.datetime) or row["state"] is None:
+            msg = f"checkpoint {name!r} is damaged"
+            raise StoreError(msg)
+        return Checkpoint(name, int(row["position"]), str(row["fingerprint"]),
+                          bytes(row["anchor"]), bytes(row["state"]), saved_at)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def checkpoint_names(self) -> list[str]:
+        """Names of the stored checkpoints."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._checkpoint_names)
+            return [str(row["name"]) for row in curs.fetchall()]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def delete_checkpoint(self, name: str) -> None:
+        """Delete the checkpoint and its tracking row in one transaction."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._delete_checkpoint, (name,))
+            curs.execute(self._delete_tracking, (tracking_name(name),))
+
+
+class PostgresLog(EventLog):
+    """An :class:`~ssp_ledger.store.log.EventLog` in a PostgreSQL database."""
+
+    backend = "postgres"
+
+    def __init__(self, location: str, mode: Mode, env: Mapping[str, str]) -> None:
+        self.location = location
+        self.read_only = mode == "read"
+        self.note = ""
+        env = dict(env)
+        if mode != "create":
+            env["CREATE_TABLE"] = "false"
+        self.app: LedgerApplication = construct(env)
+        recorder = self.app.recorder
+        assert isinstance(recorder, LedgerPostgresRecorder)
+        self._recorder = recorder
+        self.mapper = self.app.msgspec_mapper
+        self._checkpoints: PostgresCheckpointRecorder | None = None
+        if mode != "create":
+            try:
+                recorder.max_notification_id()
+            except PersistenceError as e:
+                self.app.close()
+                msg = (f"no ledger store at {_shown(location)} (the events table cannot be read: "
+                       f"{str(e).splitlines()[0] if str(e) else type(e).__name__}); create one "
+                       "with 'ssp-ledger init'")
+                raise StoreError(msg) from e
+
+    def _writable(self) -> None:
+        if self.read_only:
+            msg = f"store {_shown(self.location)} was opened read-only"
+            raise StoreError(msg)
+
+    def _checkpoint_recorder(self) -> PostgresCheckpointRecorder:
+        if self._checkpoints is None:
+            recorder = self.app.checkpoint_recorder()
+            assert isinstance(recorder, PostgresCheckpointRecorder)
+            self._checkpoints = recorder
+        return self._checkpoints
+
+    def max_position(self) -> int:
+        """The largest notification id."""
+        return self._recorder.max_notification_id() or 0
+
+    def rows(self, start: int, limit: int, stop: int | None = None) -> Sequence[RawRow]:
+        """Rows from ``start`` (to ``stop``)."""
+        return [(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                for n in self._recorder.select_notifications(start, limit, stop=stop)]
+
+    def stream_rows(self, stream: uuid.UUID, after: int = 0) -> Sequence[RawRow]:
+        """Rows of one stream."""
+        return self._recorder.stream_rows(stream, after)
+
+    def stream_row(self, stream: uuid.UUID, version: int) -> RawRow | None:
+        """One row of a stream."""
+        return self._recorder.stream_row(stream, version)
+
+    def count(self, stop: int) -> int:
+        """Rows up to ``stop``."""
+        return self._recorder.count(stop)
+
+    def insert(self, rows: Sequence[NewRow]) -> list[int]:
+        """One transaction (see :class:`LedgerPostgresRecorder`)."""
+        self._writable()
+        ids = self._recorder.insert_events([StoredEvent(*row) for row in rows])
+        return list(ids or [])
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """See :class:`PostgresCheckpointRecorder`."""
+        self._writable()
+        self._checkpoint_recorder().save_checkpoint(checkpoint)
+
+    def load_checkpoint(self, name: str) -> Checkpoint | None:
+        """See :class:`PostgresCheckpointRecorder`."""
+        try:
+            found: Checkpoint | None = self._checkpoint_recorder().load_checkpoint(name)
+        except (PersistenceError, IntegrityError):
+            return None  # no checkpoints table (a read-only open creates none)
+        return found
+
+    def checkpoint_names(self) -> list[str]:
+        """See :class:`PostgresCheckpointRecorder`."""
+        try:
+            names: list[str] = self._checkpoint_recorder().checkpoint_names()
+        except PersistenceError:
+            return []
+        return names
+
+    def delete_checkpoint(self, name: str) -> None:
+        """See :class:`PostgresCheckpointRecorder`."""
+        self._writable()
+        self._checkpoint_recorder().delete_checkpoint(name)
+
+    def tracked_position(self, name: str) -> int:
+        """eventsourcing's tracking position."""
+        return self._checkpoint_recorder().max_tracking_id(tracking_name(name)) or 0
+
+    def wait(self, name: str, position: int, timeout: float) -> None:
+        """eventsourcing's ``wait``."""
+        self._checkpoint_recorder().wait(tracking_name(name), position, timeout=timeout)
+
+    def listen(self, after: int) -> Any:
+        """eventsourcing's LISTEN/NOTIFY subscription."""
+        return self._recorder.subscribe(gt=after)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.app.close()
+
+
+def _shown(location: str) -> str:
+    """A PostgreSQL URL without its password."""
+    head, at, tail = location.rpartition("@")
+    if not at or ":" not in head.partition("://")[2]:
+        return location
+    scheme, _, user = head.partition("://")
+    return f"{scheme}://{user.partition(':')[0]}:***@{tail}"
