@@ -113,9 +113,13 @@ app = typer.Typer(
 )
 
 
-def _noted(ledger: Ledger) -> str:
-    """What opening the store did, as a line to print first (``created a new store ...``)."""
-    return f"{printable(ledger.note)}\n" if ledger.note else ""
+def _note(ledger: Ledger) -> None:
+    """Say on standard error what opening the store did (``note: created a new store ...``).
+
+    Printed once the command has succeeded, so a failure still ends with one ``error:`` line.
+    """
+    if ledger.note:
+        sys.stderr.write(f"note: {printable(ledger.note)}\n")
 
 
 @app.callback(invoke_without_command=True)
@@ -145,8 +149,8 @@ def init(store: StoreOption = DEFAULT_STORE) -> None:
     with handled(), open_store(store, mode="create") as ledger:
         count = ledger.position
         plural = "" if count == 1 else "s"
-        sys.stdout.write(_noted(ledger)
-                         + f"store {shown_store(store)} holds {count} event{plural}\n")
+        _note(ledger)
+        sys.stdout.write(f"store {shown_store(store)} holds {count} event{plural}\n")
 
 
 @app.command(epilog=(
@@ -201,9 +205,9 @@ def _fill_demo(ledger: Ledger, *, seed: int, partnerships: int, store: str) -> N
             result = ledger.record_many(events)
             recorded += result.recorded
             progress.advance(task)
+    _note(ledger)
     sys.stdout.write(
-        _noted(ledger)
-        + f"recorded {recorded} synthetic events ({partnerships} partnership"
+        f"recorded {recorded} synthetic events ({partnerships} partnership"
         f"{'s' if partnerships != 1 else ''}, seed {seed}) into {shown_store(store)}\n"
     )
 
@@ -313,9 +317,9 @@ def import_(
             result = import_file(ledger, file if file == STDIN else Path(file).expanduser(),
                                  format=fmt.value, partnership_id=partnership,
                                  progress=report_progress)
+        _note(ledger)
         sys.stdout.write(
-            _noted(ledger)
-            + f"recorded {result.recorded} event{'s' if result.recorded != 1 else ''}, "
+            f"recorded {result.recorded} event{'s' if result.recorded != 1 else ''}, "
             f"skipped {result.duplicates} duplicate{'s' if result.duplicates != 1 else ''}"
             f" (store {shown_store(store)}, log position {result.position})\n"
         )
