@@ -348,8 +348,25 @@ def _compare(rebuild: _Rebuild, problems: list[Problem]) -> CheckpointCheck:
 
 
 def digest(ledger: Ledger) -> Digest:
-    """The current digest of the whole log."""
-    return verify(ledger, checkpoints=False).digest
+    """The current digest of the whole log.
+
+    Raises :class:`~ssp_ledger.errors.DamagedRecord` naming the position of a row that is not a
+    record at all (NULLs, wrong types, a stream id that is not a UUID): such a row has no record
+    hash, so the log has no digest an auditor could reproduce. (Rows whose bytes were changed
+    still hash; ``verify`` says what is wrong with them.)
+    """
+    log = ledger.log
+    fold = GENESIS
+    last = 0
+    for row in log.raw():
+        shape = describe_row(row)
+        if shape is not None:
+            msg = (f"the record at position {row[0]} is damaged: {shape}; a damaged log has no "
+                   "digest (run 'ssp-ledger verify')")
+            raise DamagedRecord(msg, position=row[0])
+        fold = hashlib.sha256(fold + log.row_hash(row)).digest()
+        last = row[0]
+    return Digest(last, fold.hex())
 
 
 # --------------------------------------------------------------------------- explain

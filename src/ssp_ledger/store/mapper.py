@@ -188,9 +188,13 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                position: int | None = None) -> Recorded:
         """Rebuild the :class:`Recorded` envelope of a stored row, upcasting old versions.
 
-        Raises :class:`~ssp_ledger.errors.DamagedRecord` (naming ``position`` when given) for a
-        row that is not a record this ledger wrote.
+        Raises :class:`~ssp_ledger.errors.DamagedRecord` for a row that is not a record this
+        ledger wrote, naming its position (``position``, or the notification id of an
+        eventsourcing ``Notification``).
         """
+        if position is None:
+            position = getattr(stored, "id", None)
+        where = f"position {position}: " if position is not None else ""
         try:
             if plain is None:
                 plain = self.plaintext(stored)
@@ -205,7 +209,7 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         except (msgspec.DecodeError, msgspec.ValidationError, KeyError, ValueError,
                 TypeError, AttributeError) as e:
             msg = (
-                f"cannot decode stored event {stored.originator_version} of stream "
+                f"{where}cannot decode stored event {stored.originator_version} of stream "
                 f"{stored.originator_id} (topic {stored.topic!r}): {e}"
             )
             raise DamagedRecord(msg, position=position) from e
@@ -214,7 +218,7 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         except (msgspec.DecodeError, msgspec.ValidationError, KeyError, ValueError,
                 TypeError, AttributeError) as e:
             msg = (
-                f"cannot decode stored event {stored.originator_version} of stream "
+                f"{where}cannot decode stored event {stored.originator_version} of stream "
                 f"{stored.originator_id} (topic {stored.topic!r}): {e}"
             )
             raise DamagedRecord(msg, position=position) from e
@@ -247,6 +251,8 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         recorded_at = EPOCH
         for rowid, oid, version, topic, state in rows:
             try:
+                if version.__class__ is not int or version < 1:
+                    raise _NotFast  # a damaged row: decode() names what is wrong
                 env = env_decode(self.unseal(state) if sealed else state)
                 decode_event, versions = fast[topic]
                 if env.versions != versions:
@@ -275,7 +281,7 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         try:
             return self.decode(StoredEvent(self.stream_uuid(oid), version, topic, bytes(state)))
         except DamagedRecord as e:
-            raise DamagedRecord(str(e), position=rowid) from e
+            raise DamagedRecord(f"position {rowid}: {e}", position=rowid) from e
 
     def _upcast(self, name: str, env: _Envelope) -> DomainEvent:
         state: dict[str, Any] = self.transcoder.decode(env.event)
