@@ -95,11 +95,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         """Up to ``limit`` plain rows from position ``start`` (to ``stop``), as stored: a NULL
         or a column of another type stays what it is (eventsourcing's ``select_notifications``
         would fail on it with a TypeError), so the mapper and ``verify`` can name the row."""
+        rows: list[RawRow]
         if stop is None:
-            return self.query(self._sql("WHERE notification_id>=%s ORDER BY notification_id "
+            rows = self.query(self._sql("WHERE notification_id>=%s ORDER BY notification_id "
                                         "LIMIT %s"), (start, limit))
-        return self.query(self._sql("WHERE notification_id>=%s AND notification_id<=%s "
-                                    "ORDER BY notification_id LIMIT %s"), (start, stop, limit))
+        else:
+            rows = self.query(self._sql("WHERE notification_id>=%s AND notification_id<=%s "
+                                        "ORDER BY notification_id LIMIT %s"), (start, stop, limit))
+        return rows
 
     def stream_rows(self, stream: uuid.UUID, after: int = 0) -> list[RawRow]:
         """Rows of one stream after version ``after``, with their positions."""
