@@ -98,18 +98,20 @@ def interleaved() -> list[DomainEvent]:
     return out
 
 
-def build_store(path: Path, *, checkpoint: bool = False,
+def build_store(path: Path | str, *, checkpoint: bool = False,
                 events: Sequence[DomainEvent] | None = None) -> Path:
-    """A SQLite store at ``path`` with one transaction per event (and checkpoint ``default``)."""
+    """The store at ``path`` (a SQLite file, or a URL) with one transaction per event (and
+    checkpoint ``default``)."""
     with Ledger.open(path, mode="create") as ledger:
         for event in events if events is not None else interleaved():
             ledger.record(event)
     if checkpoint:
         with ProjectionRunner(str(path)) as runner:
             runner.catch_up()
-    for sidecar in sidecars(path):
-        raise AssertionError(f"{sidecar} left behind by the writer")
-    return path
+    if "://" not in str(path):
+        for sidecar in sidecars(Path(path)):
+            raise AssertionError(f"{sidecar} left behind by the writer")
+    return Path(path)
 
 
 def copy_store(source: Path, folder: Path, name: str = "s.db") -> Path:

@@ -236,7 +236,8 @@ def open_store(store: str, *, mode: OpenMode, checkpoint: str | None = None) -> 
     if not store.strip():
         msg = "--store: empty path"
         raise ValueError(msg)
-    if store not in (":memory:", "memory") and "://" not in store:
+    if store not in (":memory:", "memory") and "://" not in store \
+            and not store.startswith("file:"):  # a SQLite URI: the store checks it
         path = Path(store).expanduser()
         if path.is_dir():
             msg = f"store {store!r} is a folder, not a store file"
