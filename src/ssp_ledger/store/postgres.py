@@ -232,7 +232,7 @@ class PostgresLog(EventLog):
         self.read_only = mode == "read"
         self.note = ""
         env = dict(env)
-        if mode != "create":
+        if mode == "read":
             env["CREATE_TABLE"] = "false"
         self.app: LedgerApplication = construct(env)
         recorder = self.app.recorder
