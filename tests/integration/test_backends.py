@@ -78,7 +78,6 @@ class TestPostgresLedger(LedgerBackendCases):
         assert recorder.events_table_name == "sspledger_events"
         checkpoints = ledger.log.app.checkpoint_recorder()  # type: ignore[attr-defined]
         assert checkpoints.checkpoints_table_name == "sspledger_checkpoints"
-        assert ledger.log.checkpoint_names() == ["default"]
 
 
 # --------------------------------------------------------------------------- choosing a store
