@@ -19,11 +19,12 @@ received_pence``. Which one:
 * used alone (no such sibling, or ``attach`` never called), Funding owns a private
   StaffTimeCost and feeds it every fact itself.
 
-Pickling (checkpoints): an attached Funding leaves the shared StaffTimeCost out of its state (it
-is pickled as the set's ``staff_time_cost``) and must be attached again after unpickling, as
-:meth:`ProjectionSet.restore <ssp_ledger.projection.ProjectionSet.restore>` does. Until then it
-*fails loudly*: applying a fact, reporting or explaining raises :class:`RuntimeError` instead of
-answering from an empty staff cost. A standalone Funding pickles its private StaffTimeCost.
+Checkpoints (:meth:`Funding.dump_state`): an attached Funding keeps no state of its own, so it
+dumps an empty versioned :class:`FundingState` (the shared StaffTimeCost is checkpointed under its
+own name, and the set attaches the restored Funding to it before loading); a standalone Funding
+dumps its private StaffTimeCost's state inside its own. Loading the state of the other kind
+(attached into standalone, or the reverse) raises ValueError: the set's projections differ from
+the ones that made the checkpoint.
 
 :meth:`Funding.explain_fact` lists the changes behind a row (what each received while in force,
 the level of the one in force on the row's last day) and, on period and total rows, the staff-time
@@ -35,18 +36,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import ClassVar
+
+import msgspec
 
 from ssp_ledger.events import CorrectableEvent, FundingChanged
 from ssp_ledger.periods import parse_period, periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
-from ssp_ledger_projections.staff_time_cost import (
-    StaffTimeCost,
-    StreamLevels,
-    default_hourly_cost,
-)
+from ssp_ledger_projections.funding_levels import StreamLevels
+from ssp_ledger_projections.staff_time_cost import StaffTimeCost, default_hourly_cost
 
-__all__ = ["COLUMNS", "Funding"]
+__all__ = ["COLUMNS", "STATE_VERSION", "Funding", "FundingState"]
+
+STATE_VERSION = 1
+"""Version of :class:`FundingState`; a checkpoint of another version is refused."""
 
 COLUMNS: tuple[str, ...] = (
     "level_in_force_pence",
@@ -58,6 +61,19 @@ COLUMNS: tuple[str, ...] = (
     "funding_gap_pence",
 )
 """Columns after the group label (``funding_stream``, or the period kind)."""
+
+
+class FundingState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/funding",
+                   tag_field="format"):
+    """What a Funding checkpoints: nothing of its own when attached."""
+
+    version: int
+    staff_time_cost: bytes | None
+    """The private StaffTimeCost's state (None: attached, the set's sibling holds it)."""
+
+
+_ENCODER = msgspec.msgpack.Encoder(order="deterministic")
+_DECODER = msgspec.msgpack.Decoder(FundingState)
 
 
 @dataclass
@@ -99,13 +115,11 @@ class Funding:
     """Name of the projection :meth:`attach` looks for among the set's projections."""
 
     def __init__(self) -> None:
-        self._own: StaffTimeCost | None = StaffTimeCost()
-        """The private staff-time projection fed by :meth:`apply` (None once attached)."""
-        self._shared: StaffTimeCost | None = None
-        """The set's ``staff_time_cost`` once attached (fed by the set, not by Funding)."""
+        self._staff = StaffTimeCost()
+        """The staff-time projection cost and funding levels are read from: a private one fed
+        by :meth:`apply`, or the set's ``staff_time_cost`` once attached."""
         self._attached = False
-        """Whether Funding reads a shared StaffTimeCost (also after unpickling, until the
-        next :meth:`attach`)."""
+        """Whether :attr:`_staff` is the set's (fed by the set, not by Funding)."""
 
     def attach(self, siblings: Mapping[str, object]) -> None:
         """Read staff cost and funding levels from the set's ``staff_time_cost`` projection.
@@ -114,14 +128,13 @@ class Funding:
         (by name) once they are built or restored, before any fact is applied to them, so the
         sibling has seen exactly the facts Funding has. When the set has one (a
         :class:`StaffTimeCost`), Funding drops its private copy and stops feeding it; otherwise
-        it keeps working standalone. Raises RuntimeError when Funding was attached before
-        (then pickled) and the set has no ``staff_time_cost`` to read any more: its private
-        copy is gone, so it could only answer wrong figures.
+        it keeps working standalone. Raises RuntimeError when Funding was attached before and
+        the set has no ``staff_time_cost`` any more: its private copy is gone, so it could only
+        answer wrong figures.
         """
         shared = siblings.get(self.sibling)
         if isinstance(shared, StaffTimeCost):
-            self._shared = shared
-            self._own = None
+            self._staff = shared
             self._attached = True
         elif self._attached:
             msg = (f"funding: was attached to a shared {self.sibling!r} projection, which this "
@@ -136,39 +149,42 @@ class Funding:
 
     @property
     def staff(self) -> StaffTimeCost:
-        """The staff-time projection cost and funding levels are read from (shared or own).
+        """The staff-time projection cost and funding levels are read from (shared or own)."""
+        return self._staff
 
-        Raises RuntimeError for an attached Funding unpickled and not attached again.
-        """
-        if self._shared is not None:
-            return self._shared
-        if self._own is not None:
-            return self._own
-        msg = (f"funding: attached to a shared {self.sibling!r} projection but not attached "
-               "again after unpickling; call attach() with the projections of its set")
-        raise RuntimeError(msg)
+    def dump_state(self) -> bytes:
+        """A :class:`FundingState`: empty when attached (all its state is the sibling's), else
+        with the private StaffTimeCost's :meth:`~StaffTimeCost.dump_state` bytes."""
+        own = None if self._attached else self._staff.dump_state()
+        return _ENCODER.encode(FundingState(version=STATE_VERSION, staff_time_cost=own))
 
-    def __getstate__(self) -> dict[str, Any]:
-        """The state; an attached Funding leaves the shared StaffTimeCost out (the set pickles
-        it under its own name and attaches it again after restoring)."""
-        return {"_own": self._own, "_attached": self._attached}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._own = state["_own"]
-        self._shared = None
-        self._attached = state["_attached"]
+    def load_state(self, data: bytes) -> None:
+        """Take the state of :meth:`dump_state` bytes, on a fresh instance already attached (or
+        not) as the one that dumped them; ValueError otherwise or on malformed bytes."""
+        state = _DECODER.decode(data)
+        if state.version != STATE_VERSION:
+            msg = f"funding state version {state.version} is not {STATE_VERSION}"
+            raise ValueError(msg)
+        if (state.staff_time_cost is None) != self._attached:
+            made = "attached to" if state.staff_time_cost is None else "without"
+            now = "is" if self._attached else "is not"
+            msg = (f"funding: the checkpoint was made {made} a shared {self.sibling!r} "
+                   f"projection and this one {now} attached to one")
+            raise ValueError(msg)
+        if state.staff_time_cost is not None:
+            self._staff.load_state(state.staff_time_cost)
 
     def apply(self, fact: Fact) -> None:
         """Add the effect of a fact: fed to the private StaffTimeCost when standalone (it also
         indexes FundingChanged facts); nothing to do when attached (the set feeds the shared
         one)."""
-        if self._shared is None:
-            self.staff.apply(fact)
+        if not self._attached:
+            self._staff.apply(fact)
 
     def retract(self, fact: Fact) -> None:
         """Remove the effect of a fact previously applied (see :meth:`apply`)."""
-        if self._shared is None:
-            self.staff.retract(fact)
+        if not self._attached:
+            self._staff.retract(fact)
 
     def _levels(self, partnership_id: str | None) -> list[tuple[str, StreamLevels]]:
         """(stream name, levels) of every stream with a change, in the selected partnership(s)."""

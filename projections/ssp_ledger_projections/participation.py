@@ -3,6 +3,9 @@
 Competitions count at their host school (the first of ``school_ids``) so that school rows add up
 to the total. ``phase`` is derived from ``school`` at query time from the SchoolJoined facts in
 force, so correcting a school's phase needs no re-indexing.
+
+Checkpoints (:meth:`Participation.dump_state`): the index's state (as the base class dumps it)
+and the phase of each ``SchoolJoined`` fact, in a :class:`ParticipationState`.
 """
 
 from __future__ import annotations
@@ -10,10 +13,38 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
 
+import msgspec
+
 from ssp_ledger.events import ClubRun, CompetitionHeld, CorrectableEvent, SchoolJoined
 from ssp_ledger.projection import AdditiveProjection, Fact, Query
 
-__all__ = ["Participation"]
+__all__ = ["STATE_VERSION", "Participation", "ParticipationState", "SchoolPhase"]
+
+STATE_VERSION = 1
+"""Version of :class:`ParticipationState`; a checkpoint of another version is refused."""
+
+
+class SchoolPhase(msgspec.Struct, frozen=True, array_like=True):
+    """The phase a ``SchoolJoined`` fact gives its school."""
+
+    partnership_id: str
+    event_id: str
+    school_id: str
+    phase: str
+
+
+class ParticipationState(msgspec.Struct, frozen=True, kw_only=True,
+                         tag="ssp-ledger/participation", tag_field="format"):
+    """A Participation's state: its index and the phases, by partnership and event id."""
+
+    version: int
+    index: bytes
+    """The index, as :meth:`AdditiveProjection.dump_state` gives it."""
+    phases: list[SchoolPhase]
+
+
+_ENCODER = msgspec.msgpack.Encoder(order="deterministic")
+_DECODER = msgspec.msgpack.Decoder(ParticipationState)
 
 
 class Participation(AdditiveProjection):
@@ -35,6 +66,24 @@ class Participation(AdditiveProjection):
     def __init__(self) -> None:
         super().__init__()
         self._phases: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def dump_state(self) -> bytes:
+        """The index and the phases as canonical msgpack (a :class:`ParticipationState`)."""
+        phases = [SchoolPhase(pid, eid, *self._phases[(pid, eid)])
+                  for pid, eid in sorted(self._phases)]
+        return _ENCODER.encode(ParticipationState(version=STATE_VERSION,
+                                                  index=super().dump_state(), phases=phases))
+
+    def load_state(self, data: bytes) -> None:
+        """Take the state of :meth:`dump_state` bytes (on a fresh instance); ValueError when
+        they are not such bytes."""
+        state = _DECODER.decode(data)
+        if state.version != STATE_VERSION:
+            msg = f"participation state version {state.version} is not {STATE_VERSION}"
+            raise ValueError(msg)
+        super().load_state(state.index)
+        self._phases = {(p.partnership_id, p.event_id): (p.school_id, p.phase)
+                        for p in state.phases}
 
     def contribution(
         self, event: CorrectableEvent

@@ -7,6 +7,9 @@ the end of each period, to set beside participation over the same periods.
 
 :meth:`PartnershipAge.explain_fact` lists the formation, joins, leaves and dissolution behind a
 row: the formation gives the age, each active member's join one member and its tenure.
+
+Checkpoints (:meth:`PartnershipAge.dump_state`) are data: the facts it remembers, embedded as
+their event Structs in a :class:`PartnershipAgeState`, by partnership and event id.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
+
+import msgspec
 
 from ssp_ledger.events import (
     CorrectableEvent,
@@ -26,11 +31,26 @@ from ssp_ledger.events import (
 from ssp_ledger.periods import periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
 
-__all__ = ["MemberTenure", "PartnershipAge"]
+__all__ = ["STATE_VERSION", "MemberTenure", "PartnershipAge", "PartnershipAgeState"]
+
+STATE_VERSION = 1
+"""Version of :class:`PartnershipAgeState`; a checkpoint of another version is refused."""
 
 Key = tuple[str, str]
 Structure = PartnershipFormed | PartnershipDissolved | SchoolJoined | SchoolLeft
 S = TypeVar("S", PartnershipFormed, PartnershipDissolved, SchoolJoined, SchoolLeft)
+
+
+class PartnershipAgeState(msgspec.Struct, frozen=True, kw_only=True,
+                          tag="ssp-ledger/partnership_age", tag_field="format"):
+    """The facts a PartnershipAge remembers, by partnership and event id."""
+
+    version: int
+    facts: list[PartnershipFormed | PartnershipDissolved | SchoolJoined | SchoolLeft]
+
+
+_ENCODER = msgspec.msgpack.Encoder(order="deterministic")
+_DECODER = msgspec.msgpack.Decoder(PartnershipAgeState)
 
 
 @dataclass(frozen=True)
@@ -79,6 +99,23 @@ class PartnershipAge:
     def retract(self, fact: Fact) -> None:
         """Forget what :meth:`apply` remembered."""
         self._facts.pop((fact.event.partnership_id, fact.event.event_id), None)
+
+    def dump_state(self) -> bytes:
+        """The facts remembered, as canonical msgpack (a :class:`PartnershipAgeState`)."""
+        facts = [self._facts[key] for key in sorted(self._facts)]
+        return _ENCODER.encode(PartnershipAgeState(version=STATE_VERSION, facts=facts))
+
+    def load_state(self, data: bytes) -> None:
+        """Take the facts of :meth:`dump_state` bytes (on a fresh instance); ValueError when
+        they are not such bytes."""
+        state = _DECODER.decode(data)
+        if state.version != STATE_VERSION:
+            msg = f"partnership_age state version {state.version} is not {STATE_VERSION}"
+            raise ValueError(msg)
+        if self._facts:
+            msg = "partnership_age: load_state needs a fresh instance (this one has facts)"
+            raise ValueError(msg)
+        self._facts = {(f.partnership_id, f.event_id): f for f in state.facts}
 
     def _of(self, cls: type[S], partnership_id: str | None) -> list[S]:
         return [f for f in self._facts.values() if isinstance(f, cls)

@@ -21,8 +21,14 @@ from ssp_ledger.application import Ledger
 from ssp_ledger.errors import DamagedRecord, StoreError
 from ssp_ledger.events import EventCorrected, EventRetracted
 from ssp_ledger.periods import parse_period
-from ssp_ledger.projection import Cell, Explainable, ProjectionSet, Query, Table
-from ssp_ledger.projection import projection_fingerprint
+from ssp_ledger.projection import (
+    Cell,
+    Explainable,
+    ProjectionSet,
+    Query,
+    Table,
+    projection_fingerprint,
+)
 from ssp_ledger.store import GENESIS, Binding, Checkpoint, EventLog, stream_id
 from ssp_ledger.store.mapper import describe_row
 
@@ -131,8 +137,8 @@ class _Stream:
     kind: str = ""
     position: int = 0
     suspect: tuple[int, str, str, int] | None = None
-    """(position, name, predecessor's name, predecessor's position) of a record that did not chain to its predecessor,
-    until its successor shows which of the two was altered."""
+    """(position, name, predecessor's name, predecessor's position) of a record that did not
+    chain to its predecessor, until its successor shows which of the two was altered."""
 
 
 def _name(event_id: str, kind: str, version: int, stream: str) -> str:
@@ -183,7 +189,7 @@ def verify(ledger: Ledger, expected: Digest | None = None, *,
             problems.append(Problem("undecodable", position, f"damaged row: {shape}"))
             fold = hashlib.sha256(fold + hashlib.sha256(repr(row).encode()).digest()).digest()
             continue
-        _, oid, version, topic, state = row
+        oid, version = row[1], row[2]
         key = uuid.UUID(str(oid)).hex if not isinstance(oid, uuid.UUID) else oid.hex
         h = log.row_hash(row)
         fold = hashlib.sha256(fold + h).digest()

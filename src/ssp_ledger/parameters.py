@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ssp_ledger.errors import InputError, LedgerError
 from ssp_ledger.events import Role
+from ssp_ledger.periods import ONE_DAY
 
 __all__ = [
     "Basis",
@@ -68,7 +69,6 @@ UNIT_LIMITS: Mapping[str, int] = {
     "pence_per_hour": 1_000_000,
     "minutes_per_week": 7 * 24 * 60,
 }
-_DAY = dt.timedelta(days=1)
 
 
 class UnknownParameter(LedgerError, KeyError):
@@ -206,7 +206,7 @@ class Parameter(BaseModel):
                     citation=f"{override.citation} (x{scale:g} of: {v.citation})",
                     note="scenario override"))
         if end is not None:
-            after = end + _DAY
+            after = end + ONE_DAY
             restored = self.entry_at(after)
             if restored is not None and restored.effective_from < after:
                 kept.append(restored.model_copy(update={"effective_from": after}))

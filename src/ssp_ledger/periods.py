@@ -1,4 +1,6 @@
-"""Periods users think in, and the school calendar release time accrues over.
+"""Periods users think in, and the one school calendar behind them.
+
+Periods users type:
 
 * academic year ``2010/11``: 1 Sep 2010 - 31 Aug 2011;
 * terms ``2010/11:autumn`` (1 Sep - 31 Dec), ``:spring`` (1 Jan - Easter Sunday),
@@ -6,9 +8,34 @@
 * financial year ``FY2010/11``: 1 Apr 2010 - 31 Mar 2011;
 * calendar year ``2011`` and explicit ranges ``2010-09-01..2011-03-31``.
 
-Release time (SSCo days, PLT days) accrues on *teaching days*: weekdays outside the Christmas,
-Easter and summer holidays and the three half-terms, about 190 a year as in English maintained
-schools. Dates are approximations of the common pattern; :class:`TeachingCalendar` documents them.
+**The school calendar** is defined once, by :func:`school_year`: each school year has three
+*teaching terms* (:class:`SchoolTerm`), each with a half-term week, and the holidays are what
+lies between them. The dates approximate the common pattern of English maintained schools
+(about 190 teaching days a year):
+
+=========  ==================================  ==========================================
+term       first - last day                    half-term (Monday - Friday)
+=========  ==================================  ==========================================
+autumn     3 Sep - 19 Dec                      week of the last Monday of October
+spring     4 Jan - Saturday before Palm Sunday week of the third Monday of February
+summer     Monday after Easter week - 21 Jul   week of the last Monday of May (bank holiday)
+=========  ==================================  ==========================================
+
+so the holidays are Christmas (20 Dec - 3 Jan), Easter (Palm Sunday - the Sunday after Easter)
+and summer (22 Jul - 2 Sep), plus the three half-terms.
+
+Everything calendar-shaped derives from those dates:
+
+* *teaching days* are the weekdays of a teaching term outside its half-term. Release time (SSCO
+  and PLT days) accrues on them (:class:`TeachingCalendar`), the response model's weekly
+  activity happens on them, and the synthetic generator (:mod:`ssp_ledger.synthetic`) puts its
+  club sessions, competitions and training on them and lets schools join on term starts;
+* *reporting terms* (the ``:autumn`` / ``:spring`` / ``:summer`` periods) must partition the
+  year, so they cannot stop at the teaching terms' edges: each is cut inside a holiday -- on
+  1 September (summer holiday), 1 January (Christmas) and Easter Monday (Easter holiday) -- and
+  holds its teaching term with the holiday days around it up to the cuts.
+  :meth:`SchoolYear.reporting_terms` builds them, so every teaching day's reporting term is the
+  teaching term it belongs to.
 """
 
 from __future__ import annotations
@@ -17,22 +44,31 @@ import datetime as dt
 import re
 from array import array
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 __all__ = [
+    "ONE_DAY",
     "Period",
     "PeriodKind",
+    "SchoolTerm",
+    "SchoolYear",
     "TeachingCalendar",
+    "TermName",
     "academic_year",
     "easter_sunday",
     "financial_year",
     "parse_period",
     "period_of",
     "periods_between",
+    "school_year",
 ]
 
 PeriodKind = Literal["academic_year", "term", "financial_year", "calendar_year"]
-_DAY = dt.timedelta(days=1)
+TermName = Literal["autumn", "spring", "summer"]
+"""The three terms of an English school year, in order."""
+ONE_DAY = dt.timedelta(days=1)
+"""One day: the step between consecutive valid dates (``end + ONE_DAY`` is the day after)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -81,14 +117,94 @@ def financial_year(day: dt.date) -> Period:
     return Period(dt.date(y, 4, 1), dt.date(y + 1, 3, 31), f"FY{_ay_label(y)}")
 
 
+def _monday_of(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def _week_from(monday: dt.date) -> tuple[dt.date, dt.date]:
+    return monday, monday + 4 * ONE_DAY
+
+
+@dataclass(frozen=True)
+class SchoolTerm:
+    """One teaching term of the school calendar: its first and last day and its half-term."""
+
+    name: TermName
+    """``autumn``, ``spring`` or ``summer``."""
+    start: dt.date
+    """First day of term (may fall on a weekend; teaching starts on the next weekday)."""
+    end: dt.date
+    """Last day of term (inclusive)."""
+    half_term: tuple[dt.date, dt.date]
+    """The half-term holiday, Monday to Friday (inclusive)."""
+
+    def is_teaching_day(self, day: dt.date) -> bool:
+        """True on a weekday of the term outside its half-term."""
+        return (self.start <= day <= self.end and day.weekday() < 5
+                and not self.half_term[0] <= day <= self.half_term[1])
+
+    def teaching_days(self) -> list[dt.date]:
+        """The term's teaching days, in order."""
+        out: list[dt.date] = []
+        day = self.start
+        while day <= self.end:
+            if self.is_teaching_day(day):
+                out.append(day)
+            day += ONE_DAY
+        return out
+
+
+@dataclass(frozen=True)
+class SchoolYear:
+    """The school year starting in September of ``start_year``: its three teaching terms."""
+
+    start_year: int
+    """Calendar year of the September it starts in."""
+    terms: tuple[SchoolTerm, SchoolTerm, SchoolTerm]
+    """Autumn, spring and summer teaching terms."""
+
+    @property
+    def label(self) -> str:
+        """How the year is written, e.g. ``2010/11``."""
+        return _ay_label(self.start_year)
+
+    def term(self, name: TermName) -> SchoolTerm:
+        """The teaching term called ``name``."""
+        return self.terms[("autumn", "spring", "summer").index(name)]
+
+    def reporting_terms(self) -> tuple[Period, Period, Period]:
+        """The reporting terms: the year cut on 1 Jan and Easter Monday (see the module doc).
+
+        Each cut lies in the holiday between two teaching terms, so each reporting term holds
+        exactly one teaching term.
+        """
+        y = self.start_year
+        new_year, easter_monday = dt.date(y + 1, 1, 1), easter_sunday(y + 1) + ONE_DAY
+        return (
+            Period(dt.date(y, 9, 1), new_year - ONE_DAY, f"{self.label}:autumn"),
+            Period(new_year, easter_monday - ONE_DAY, f"{self.label}:spring"),
+            Period(easter_monday, dt.date(y + 1, 8, 31), f"{self.label}:summer"),
+        )
+
+
+@lru_cache(maxsize=256)
+def school_year(start_year: int) -> SchoolYear:
+    """The school calendar of the year starting in September ``start_year`` (see the module
+    doc for the rules)."""
+    y, easter = start_year, easter_sunday(start_year + 1)
+    return SchoolYear(start_year, (
+        SchoolTerm("autumn", dt.date(y, 9, 3), dt.date(y, 12, 19),
+                   _week_from(_monday_of(dt.date(y, 10, 31)))),
+        SchoolTerm("spring", dt.date(y + 1, 1, 4), easter - 8 * ONE_DAY,
+                   _week_from(_monday_of(dt.date(y + 1, 2, 21)))),
+        SchoolTerm("summer", easter + 8 * ONE_DAY, dt.date(y + 1, 7, 21),
+                   _week_from(_monday_of(dt.date(y + 1, 5, 31)))),
+    ))
+
+
+@lru_cache(maxsize=256)
 def _terms(start_year: int) -> tuple[Period, Period, Period]:
-    label = _ay_label(start_year)
-    easter = easter_sunday(start_year + 1)
-    return (
-        Period(dt.date(start_year, 9, 1), dt.date(start_year, 12, 31), f"{label}:autumn"),
-        Period(dt.date(start_year + 1, 1, 1), easter, f"{label}:spring"),
-        Period(easter + _DAY, dt.date(start_year + 1, 8, 31), f"{label}:summer"),
-    )
+    return school_year(start_year).reporting_terms()
 
 
 def period_of(kind: PeriodKind, day: dt.date) -> Period:
@@ -112,7 +228,7 @@ def periods_between(kind: PeriodKind, start: dt.date, end: dt.date) -> list[Peri
     while day <= end:
         period = period_of(kind, day)
         out.append(period)
-        day = period.end + _DAY
+        day = period.end + ONE_DAY
     return out
 
 
@@ -161,17 +277,14 @@ def parse_period(text: str) -> Period:
     raise ValueError(msg)
 
 
-def _monday_of(day: dt.date) -> dt.date:
-    return day - dt.timedelta(days=day.weekday())
-
-
 class TeachingCalendar:
     """Counts teaching days (term-time weekdays) between two dates in O(1) after a per-year setup.
 
-    Holidays per academic year starting in September of year ``y``: summer from 22 Jul to 2 Sep,
-    Christmas 20 Dec - 3 Jan, Easter from Palm Sunday to the Sunday after Easter, and the half-term
-    weeks containing the last Monday of October, the third Monday of February and the last Monday
-    of May.
+    Teaching days are those of :func:`school_year`: weekdays inside a teaching term and outside
+    its half-term. :meth:`holidays` lists, per calendar year, the ranges between those terms:
+    the end of the Christmas holiday (1 - 3 Jan), the February half-term, Easter (Palm Sunday to
+    the Sunday after Easter), the May half-term, summer (22 Jul - 2 Sep), the October half-term
+    and the start of Christmas (20 - 31 Dec).
 
     Per calendar year it keeps, built on first use, the ordinal of 1 January, the running count
     of teaching days by day of the year and the ordinals of the teaching days, so counting is
@@ -189,19 +302,17 @@ class TeachingCalendar:
         self._years = {}
 
     def holidays(self, year: int) -> list[tuple[dt.date, dt.date]]:
-        """Holiday ranges (inclusive) that fall in calendar year ``year``."""
-        easter = easter_sunday(year)
-        oct_last_monday = _monday_of(dt.date(year, 10, 31))
-        feb_third_monday = _monday_of(dt.date(year, 2, 21))
-        may_last_monday = _monday_of(dt.date(year, 5, 31))
+        """Holiday ranges (inclusive) that fall in calendar year ``year``, in date order."""
+        _, spring, summer = school_year(year - 1).terms
+        autumn = school_year(year).terms[0]
         return [
-            (dt.date(year, 1, 1), dt.date(year, 1, 3)),
-            (feb_third_monday, feb_third_monday + 4 * _DAY),
-            (easter - 7 * _DAY, easter + 7 * _DAY),
-            (may_last_monday, may_last_monday + 4 * _DAY),
-            (dt.date(year, 7, 22), dt.date(year, 9, 2)),
-            (oct_last_monday, oct_last_monday + 4 * _DAY),
-            (dt.date(year, 12, 20), dt.date(year, 12, 31)),
+            (dt.date(year, 1, 1), spring.start - ONE_DAY),
+            spring.half_term,
+            (spring.end + ONE_DAY, summer.start - ONE_DAY),
+            summer.half_term,
+            (summer.end + ONE_DAY, autumn.start - ONE_DAY),
+            autumn.half_term,
+            (autumn.end + ONE_DAY, dt.date(year, 12, 31)),
         ]
 
     def is_teaching_day(self, day: dt.date) -> bool:

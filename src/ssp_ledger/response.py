@@ -71,7 +71,7 @@ from ssp_ledger.events import (
 )
 from ssp_ledger.parameters import ParameterSet
 from ssp_ledger.partnership import valid_time_order
-from ssp_ledger.periods import TeachingCalendar, period_of
+from ssp_ledger.periods import ONE_DAY, TeachingCalendar, period_of
 
 __all__ = [
     "STREAM_POSTS",
@@ -82,13 +82,12 @@ __all__ = [
     "simulate",
 ]
 
-_DAY = dt.timedelta(days=1)
 
 STREAM_POSTS: Final[Mapping[str, tuple[tuple[Role, tuple[str, ...]], ...]]] = {
     "ssp-grant": (
         ("PDM", ("hub",)),
         ("COMPETITION_MANAGER", ("hub",)),
-        ("SSCO", ("secondary",)),
+        ("SSCO", ("secondary", "sports_college")),
         ("PLT", ("primary", "special")),
     ),
     "pe-teacher-day": (("PE_TEACHER", ("secondary", "sports_college")),),
@@ -200,7 +199,7 @@ def fork_states(facts: Iterable[CorrectableEvent], fork: dt.date,
     while day < fork:
         if calendar.is_teaching_day(day):
             term_days[_term(day)] += 1
-        day += _DAY
+        day += ONE_DAY
     states: dict[str, ForkState] = {}
     for event in sorted((f for f in facts if f.occurred_on < fork), key=fact_order):
         pid = event.partnership_id
@@ -278,7 +277,7 @@ class _Engine:
         for event in sorted(hypothetical, key=fact_order):
             self.hypothetical[event.occurred_on].append(event)
         self.planned: dict[dt.date, list[tuple[str, CorrectableEvent]]] = defaultdict(list)
-        before = inputs.fork - _DAY
+        before = inputs.fork - ONE_DAY
         self.allocation: dict[str, float] = {}
         for p in self.params.of_kind("funding"):
             level0 = self.fork_levels.get(p.key, 0)
@@ -367,7 +366,7 @@ class _Engine:
             self._emit_planned(day)
             if self.dissolved is not None:
                 break
-            day += _DAY
+            day += ONE_DAY
         return self.out
 
     # ------------------------------------------------------------------ structure
@@ -420,9 +419,9 @@ class _Engine:
                   on: dt.date | None = None) -> None:
         """Release both assignments of a post (on ``on``, else the day before ``day``)."""
         if post.active and post.staff_id not in staff_by_event:
-            self._release(post.staff_id, on or max(post.start, day - _DAY), "post ended")
+            self._release(post.staff_id, on or max(post.start, day - ONE_DAY), "post ended")
         if post.backfill and post.backfill_start is not None:
-            self._release(post.backfill_id, on or max(post.backfill_start, day - _DAY),
+            self._release(post.backfill_id, on or max(post.backfill_start, day - ONE_DAY),
                           "backfill ended")
         post.active, post.backfill = False, 0
 
@@ -453,7 +452,7 @@ class _Engine:
                                            reason="left the partnership (scenario model)"))
 
     def _reconcile(self, day: dt.date, staff_by_event: set[str]) -> None:
-        params, before = self.params, day - _DAY
+        params, before = self.params, day - ONE_DAY
         release_changed = {p.key for p in params.of_kind("release") if p.changes(day, day)}
         cost_changed = {p.key for p in params.of_kind("cost") if p.changes(day, day)}
         # Posts a funded stream's template asks for and nobody holds yet.
@@ -502,7 +501,7 @@ class _Engine:
         if minutes <= 0:
             if active:
                 assert start is not None
-                self._release(staff_id, max(start, day - _DAY),
+                self._release(staff_id, max(start, day - ONE_DAY),
                               "backfill no longer needed" if backfill
                               else "funding for the post ended")
             if backfill:

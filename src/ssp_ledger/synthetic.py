@@ -4,20 +4,29 @@ The generator follows the real programme's shape so that projections, benchmarks
 realistic data:
 
 * a partnership forms under PESSCL around a specialist sports college (the hub), where a full-time
-  Partnership Development Manager (PDM) is based; each secondary releases a School Sport
-  Co-ordinator (SSCO) two days a week and each primary or special school a Primary Link Teacher
-  (PLT) for about twelve days a year; schools join at the start or over the first two years, and a
-  couple of primaries leave later;
-* Competition Managers arrive with PESSYP from September 2008; staff receive the September
-  teachers' pay awards (a change of terms, recorded as a repeated ``StaffAssigned``);
-* the ring-fenced grant ends: funding is paid to the end of the summer term 2011 and every
-  grant-funded post is released on 31 August 2011; from 1 September 2011 a smaller stream funds
-  one day a week of a PE teacher in each secondary school, until 31 December 2013;
-* activity follows the school year: weekly clubs in term time (no weekends, no half-term weeks),
-  competitions and festivals, young-leader training, CPD and resource sharing. Participation grows
+  Partnership Development Manager (PDM) is based; every secondary school, the hub included,
+  releases a School Sport Co-ordinator (SSCO) two days a week and each primary or special school
+  a Primary Link Teacher (PLT) for about twelve days a year; schools join at the start or over
+  the first two years, and a couple of primaries leave later;
+* the hub holds a share of a Competition Manager from the 2005 pilot, growing with the national
+  network (20 posts in 2005/06 to 226 in 2008/09 for about 450 partnerships);
+* release time, hourly costs (so the September pay awards, recorded as a repeated
+  ``StaffAssigned``), funding levels and the dates the grant and the PE-teacher day end are read
+  from the shipped parameter set (``ssp_ledger/data/parameters.toml``, see
+  :mod:`ssp_ledger.parameters`), each funding event carrying its value's citation: a partnership's
+  levels are the parameters' times its own allocation (within 10% of the typical one);
+* the ring-fenced grant ends: from April 2011 partnerships get the reduced payment (£47 million
+  nationally for April-August 2011), every grant-funded post is released on 31 August 2011 and
+  the grant falls to 0 the next day; from 1 September 2011 a smaller stream funds one day a week
+  of a PE teacher in each secondary school, up to the end of 2013;
+* activity -- weekly clubs, competitions and festivals, young-leader training, CPD and resource
+  sharing -- follows the school year of :func:`ssp_ledger.periods.school_year`, the one calendar
+  release time also accrues over: every such event falls on a teaching day (a term-time weekday
+  outside half-term), and schools join and coaches start on term starts. Participation grows
   with the partnership's age and falls once the grant ends (fewer clubs keep running).
 
-Everything is pure: no I/O, no clock, no module state. Each partnership draws from its own
+Everything is pure but for reading the shipped parameter set (once per process): no other I/O,
+no clock, no module state. Each partnership draws from its own
 ``random.Random(f"{seed}:{index}")``, so the same configuration always yields identical events, and
 events are built lazily one academic year at a time, so memory stays flat however many partnerships
 are generated. Events of one partnership come out in valid-date order with the same-day order the
@@ -51,6 +60,8 @@ from ssp_ledger.events import (
     StaffAssigned,
     StaffReleased,
 )
+from ssp_ledger.parameters import ParameterSet, default_parameters
+from ssp_ledger.periods import ONE_DAY, school_year
 
 __all__ = ["SyntheticConfig", "generate", "generate_partnership"]
 
@@ -91,28 +102,47 @@ class SyntheticConfig:
 
 # --------------------------------------------------------------------------- the real timeline
 
-#: Competition Managers were introduced with PESSYP from the 2008/09 school year.
-_CM_START = date(2008, 9, 1)
-#: Ring-fenced SSP funding ended in March 2011; partnerships were paid to the end of summer 2011.
-_GRANT_END = date(2011, 8, 31)
-#: One day a week of a PE teacher per secondary school, funded from September 2011 ...
-_PE_DAY_START = date(2011, 9, 1)
-#: ... to the end of 2013, after which nothing is centrally funded.
-_PE_DAY_END = date(2013, 12, 31)
-#: Teachers' September pay awards (England), applied to grant-funded posts as a change of terms.
-_PAY_AWARDS = {2007: 0.025, 2008: 0.0245, 2009: 0.023, 2010: 0.023}
+#: The PE and Sport Strategy for Young People (PESSYP) succeeded PESSCL from the 2008/09 year.
+_PESSYP_START = date(2008, 9, 1)
 #: Percentage of pupils meeting the PE and School Sport Survey measure, by school year start
 #: (two hours a week to 2007/08, three hours from 2008/09); the survey ended after 2009/10.
 _SURVEY = {2006: (86, 2), 2007: (90, 2), 2008: (50, 3), 2009: (55, 3)}
+#: Roles whose posts the grant funds, and who holds one: the hub, each secondary school
+#: (the hub sports college included) or each primary and special school.
+_GRANT_ROLES: tuple[tuple[str, tuple[str, ...], float], ...] = (
+    ("PDM", ("hub",), 0.1),
+    ("COMPETITION_MANAGER", ("hub",), 0.0),
+    ("SSCO", ("sports_college", "secondary"), 0.2),
+    ("PLT", ("primary", "special"), 0.15),
+)
+"""(role, who holds one, chance the holder is replaced at a school year's end)."""
 
-_GRANT_CITATION = "DfE letter to partnerships, 20 Oct 2010 / Dec 2010 announcement"
-_PE_DAY_CITATION = "DfE announcement, 20 Dec 2010: PE teacher released one day a week, 2011-2013"
 
-# Weekly release in minutes (7.5-hour days): full time, two days a week, ~12 days a year, one day.
-_FULL_TIME = 37 * 60
-_SSCO_RELEASE = 2 * 450
-_PLT_RELEASE = 90
-_PE_TEACHER_RELEASE = 450
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """The programme's dates, read from the parameter set's funding streams."""
+
+    grant_end: date
+    """Last day the ring-fenced grant pays (the day before ``funding.ssp-grant`` falls to 0)."""
+    pe_day_start: date
+    """First day of the PE-teacher day (the first non-zero ``funding.pe-teacher-day``)."""
+    pe_day_end: date
+    """Last funded day of the PE-teacher day."""
+
+    @classmethod
+    def of(cls, params: ParameterSet) -> _Timeline:
+        pe_day = params.get("funding.pe-teacher-day").values
+        return cls(grant_end=_last_funded(params, "funding.ssp-grant"),
+                   pe_day_start=next(v.effective_from for v in pe_day if v.value > 0),
+                   pe_day_end=_last_funded(params, "funding.pe-teacher-day"))
+
+
+def _last_funded(params: ParameterSet, name: str) -> date:
+    last = params.get(name).values[-1]
+    if last.value != 0:
+        raise ValueError(f"parameter {name!r} must end with a value of 0 (the stream's end)")
+    return last.effective_from - ONE_DAY
+
 
 # Same-day order; a refinement of ssp_ledger.partnership.valid_time_order.
 _R_FORMED, _R_JOINED, _R_ASSIGNED, _R_FUNDING, _R_OBJECTIVE = 0, 1, 2, 3, 4
@@ -239,22 +269,6 @@ def _year_label(year: int) -> str:
     return f"{year}/{(year + 1) % 100:02d}"
 
 
-def _week_of(day: date) -> tuple[date, date]:
-    monday = day - timedelta(days=day.weekday())
-    return monday, monday + timedelta(days=4)
-
-
-def _terms(year: int) -> list[tuple[str, date, date, tuple[date, date]]]:
-    """Approximate English terms of school year ``year`` with their half-term weeks."""
-    may_31 = date(year + 1, 5, 31)
-    late_may_bank_holiday = may_31 - timedelta(days=may_31.weekday())
-    return [
-        ("autumn", date(year, 9, 1), date(year, 12, 19), _week_of(date(year, 10, 27))),
-        ("spring", date(year + 1, 1, 5), date(year + 1, 3, 31), _week_of(date(year + 1, 2, 16))),
-        ("summer", date(year + 1, 4, 15), date(year + 1, 7, 21), _week_of(late_may_bank_holiday)),
-    ]
-
-
 class _Partnership:
     """Plans one partnership's structure up front, then yields its history year by year."""
 
@@ -263,9 +277,12 @@ class _Partnership:
         self.rng = random.Random(f"{config.seed}:{index}")
         self.pid = f"ssp-{index:03d}"
         self.formed = config.formed_on
+        self.params = default_parameters()
+        self.t = _Timeline.of(self.params)
+        pe_day_end = self.t.pe_day_end
         self.dissolved = (
-            _PE_DAY_END
-            if index % 3 == 2 and self.formed <= _PE_DAY_END <= config.horizon
+            pe_day_end
+            if index % 3 == 2 and self.formed <= pe_day_end <= config.horizon
             else None
         )
         self.end = self.dissolved or config.horizon
@@ -283,7 +300,8 @@ class _Partnership:
         if self.dissolved is not None:
             self._add(
                 self.structure, self.dissolved, _R_DISSOLVED, PartnershipDissolved,
-                reason="no central funding after 2013; schools continue through the School Games",
+                reason="no central funding after the PE-teacher day; schools continue through "
+                "the School Games",
             )
         self.structure.sort()
         self.coordinators: dict[str, list[_Post]] = {}
@@ -319,7 +337,7 @@ class _Partnership:
         starts = [
             start
             for year in range(_academic_year(after), last.year + 1)
-            for _, start, _, _ in _terms(year)
+            for start in (term.start for term in school_year(year).terms)
             if after < start <= last
         ]
         return self.rng.choice(starts) if starts else after
@@ -387,49 +405,53 @@ class _Partnership:
             strategy="PESSCL",
         )
 
+    def _terms_at(self, role: str, day: date, minutes: int | None) -> tuple[int, int]:
+        """(release minutes a week, hourly cost) of ``role`` on ``day`` from the parameters;
+        ``minutes`` fixes the release of a role the parameters do not release (coaches)."""
+        release = self.params.value_at(f"release.{role}", day) if minutes is None else minutes
+        return release, self.params.value_at(f"cost.{role}", day)
+
     def _assign(
         self,
         role: str,
         school: _School,
         start: date,
         end: date | None,
-        minutes: int,
-        hourly: int,
         funding: str | None,
         reason: str,
-        pay_awards: bool = False,
+        minutes: int | None = None,
     ) -> _Post:
-        """Plan one post: its assignment, September pay awards and release."""
+        """Plan one post: its assignment, a change of terms each time its role's release or
+        cost parameter changes while it is held (pay awards, new release time), its release."""
         self.role_counts[role] = self.role_counts.get(role, 0) + 1
         tag = {"PE_TEACHER": "pe", "COMPETITION_MANAGER": "cm"}.get(role, role.lower())
         post = _Post(f"{self.pid}-{tag}-{self.role_counts[role]:02d}", role, school.school_id,
                      start, end)
         self.posts.append(post)
-        terms: dict[str, Any] = {
-            "staff_id": post.staff_id, "role": role, "school_id": school.school_id,
-            "release_minutes_per_week": minutes, "funding_stream": funding,
-        }
-        self._add(self.structure, start, _R_ASSIGNED, StaffAssigned,
-                  hourly_cost_pence=hourly, **terms)
-        if pay_awards:
-            for year, rate in sorted(_PAY_AWARDS.items()):
-                day = date(year, 9, 1)
-                if start < day and (end is None or day <= end):
-                    hourly = round(hourly * (1 + rate))
-                    self._add(self.structure, day, _R_ASSIGNED, StaffAssigned,
-                              hourly_cost_pence=hourly, **terms)
+        changes = sorted({v.effective_from
+                          for kind in ("release", "cost") if f"{kind}.{role}" in self.params
+                          for v in self.params.get(f"{kind}.{role}").values
+                          if start < v.effective_from and (end is None or v.effective_from <= end)})
+        terms: tuple[int, int] | None = None
+        for day in (start, *changes):
+            now = self._terms_at(role, day, minutes)
+            if now != terms:
+                terms = now
+                self._add(self.structure, day, _R_ASSIGNED, StaffAssigned,
+                          staff_id=post.staff_id, role=role, school_id=school.school_id,
+                          release_minutes_per_week=now[0], hourly_cost_pence=now[1],
+                          funding_stream=funding)
         if end is not None:
             self._add(self.structure, end, _R_RELEASED, StaffReleased,
                       staff_id=post.staff_id, reason=reason)
         return post
 
-    def _grant_post(self, role: str, school: _School, start: date, minutes: int,
-                    hourly: tuple[int, int], turnover: float) -> None:
+    def _grant_post(self, role: str, school: _School, start: date, turnover: float) -> None:
         """A grant-funded post from ``start`` to the end of the grant (or the school leaving)."""
         rng = self.rng
-        if start > _GRANT_END:
+        if start > self.t.grant_end:
             return
-        end, reason = _GRANT_END, "grant ended"
+        end, reason = self.t.grant_end, "grant ended"
         if school.left is not None and school.left < end:
             end, reason = school.left, "school left the partnership"
         # Occasionally the post holder leaves at the end of a school year and is replaced.
@@ -439,28 +461,29 @@ class _Partnership:
         ]
         if changes and rng.random() < turnover:
             change = rng.choice(changes)
-            self._assign(role, school, start, change, minutes, rng.randint(*hourly),
-                         "ssp-grant", "left post", pay_awards=True)
-            start = change + timedelta(days=1)
-        self._assign(role, school, start, end, minutes, rng.randint(*hourly), "ssp-grant",
-                     reason, pay_awards=True)
+            self._assign(role, school, start, change, "ssp-grant", "left post")
+            start = change + ONE_DAY
+        self._assign(role, school, start, end, "ssp-grant", reason)
+
+    def _first_release(self, role: str) -> date | None:
+        """First date ``release.<role>`` is above zero (None if never)."""
+        return next((v.effective_from for v in self.params.get(f"release.{role}").values
+                     if v.value > 0), None)
 
     def _plan_staff(self) -> None:
         rng = self.rng
-        self._grant_post("PDM", self.hub, self.formed, _FULL_TIME, (2600, 3200), 0.1)
-        for school in self.schools:
-            if school.phase == "secondary":
-                self._grant_post("SSCO", school, school.joined, _SSCO_RELEASE, (2200, 2800), 0.2)
-            elif school.phase in ("primary", "special"):
-                self._grant_post("PLT", school, school.joined, _PLT_RELEASE, (2000, 2600), 0.15)
-        self._grant_post("COMPETITION_MANAGER", self.hub, max(self.formed, _CM_START),
-                         _FULL_TIME, (2400, 2900), 0.0)
+        for role, holders, turnover in _GRANT_ROLES:
+            first = self._first_release(role)
+            if first is None:
+                continue
+            for school in self.schools:
+                if school.phase in holders or (school is self.hub and "hub" in holders):
+                    self._grant_post(role, school, max(school.joined, first), turnover)
         secondaries = [s for s in self.schools if s.secondary]
         for school in secondaries:
-            start = max(self.formed, school.joined, _PE_DAY_START)
-            if start <= _PE_DAY_END:
-                self._assign("PE_TEACHER", school, start, _PE_DAY_END, _PE_TEACHER_RELEASE,
-                             rng.randint(2200, 2700), "pe-teacher-day",
+            start = max(self.formed, school.joined, self.t.pe_day_start)
+            if start <= self.t.pe_day_end:
+                self._assign("PE_TEACHER", school, start, self.t.pe_day_end, "pe-teacher-day",
                              "pe-teacher-day funding ended")
         # Coaches paid from school budgets: their cost is hidden (no funding stream).
         for _ in range(2 + (len(secondaries) + 1) // 4):
@@ -474,41 +497,37 @@ class _Partnership:
                 end = start + timedelta(days=rng.randint(365, 4 * 365))
             if self.dissolved is not None and (end is None or end > self.dissolved):
                 end, reason = self.dissolved, "partnership dissolved"
-            self._assign("COACH", school, start, end, rng.choice((180, 240, 300, 360)),
-                         rng.randint(1500, 2500), None, reason)
+            self._assign("COACH", school, start, end, None, reason,
+                         minutes=rng.choice((180, 240, 300, 360)))
+
+    def _plan_stream(self, stream: str, start: date, per: int, note: str) -> None:
+        """FundingChanged events of ``stream`` following ``funding.<stream>`` from ``start``:
+        the parameter's value times ``per`` (1, or the secondary schools of a per-school
+        stream) times the partnership's own allocation (a draw around the typical level)."""
+        param = self.params.get(f"funding.{stream}")
+        entry = param.entry_at(start)
+        dated = ([(start, entry)] if entry is not None else []) + [
+            (v.effective_from, v) for v in param.values if start < v.effective_from]
+        while dated and dated[0][1].value == 0:
+            del dated[0]
+        own = self.rng.uniform(0.9, 1.1)
+        digits = -4 if param.basis == "partnership" else -2
+        for i, (day, value) in enumerate(dated):
+            level = int(round(value.value * per * own, digits))
+            if i == 0:
+                reason = f"{note}: {stream} from {day.isoformat()}"
+            elif level == 0:
+                reason = f"{stream} funding ended"
+            else:
+                reason = f"{stream} allocation from {day.isoformat()}"
+            self._add(self.structure, day, _R_FUNDING, FundingChanged, funding_stream=stream,
+                      annual_amount_pence=level, reason=reason, citation=value.citation)
 
     def _plan_funding(self) -> None:
-        rng, add, s = self.rng, self._add, self.structure
-        if self.formed <= _GRANT_END:
-            level = int(round(27_000_000 * rng.uniform(0.9, 1.1), -4))
-            first = _academic_year(self.formed)
-            add(s, self.formed, _R_FUNDING, FundingChanged, funding_stream="ssp-grant",
-                annual_amount_pence=level, reason="partnership formed: PESSCL grant",
-                citation=f"PESSCL grant letter {_year_label(first)}")
-            for year in range(first + 1, _GRANT_END.year):
-                strategy = "PESSCL" if year < _CM_START.year else "PESSYP"
-                growth = 1.05 if year == _CM_START.year else rng.uniform(0.98, 1.03)
-                level = int(round(level * growth, -4))
-                add(s, date(year, 9, 1), _R_FUNDING, FundingChanged, funding_stream="ssp-grant",
-                    annual_amount_pence=level,
-                    reason=f"annual grant allocation {_year_label(year)}",
-                    citation=f"{strategy} grant letter {_year_label(year)}")
-            # Level 0 in force from the day after the last paid day, so 31 Aug 2011 is funded.
-            add(s, _GRANT_END + timedelta(days=1), _R_FUNDING, FundingChanged,
-                funding_stream="ssp-grant", annual_amount_pence=0,
-                reason="ring-fenced funding ended March 2011; paid to end of summer term 2011",
-                citation=_GRANT_CITATION)
-        start = max(self.formed, _PE_DAY_START)
-        if start <= _PE_DAY_END:
-            secondaries = sum(1 for school in self.schools if school.secondary)
-            level = int(round(secondaries * 39 * 18_000 * rng.uniform(0.9, 1.1), -2))
-            add(s, start, _R_FUNDING, FundingChanged, funding_stream="pe-teacher-day",
-                annual_amount_pence=level,
-                reason="one day a week of a PE teacher per secondary school to support competition",
-                citation=_PE_DAY_CITATION)
-            add(s, _PE_DAY_END, _R_FUNDING, FundingChanged, funding_stream="pe-teacher-day",
-                annual_amount_pence=0, reason="pe-teacher-day funding ended",
-                citation=_PE_DAY_CITATION)
+        self._plan_stream("ssp-grant", self.formed, 1, "partnership formed")
+        secondaries = sum(1 for school in self.schools if school.secondary)
+        self._plan_stream("pe-teacher-day", max(self.formed, self.t.pe_day_start), secondaries,
+                          "one day a week of a PE teacher per secondary school")
 
     def _plan_objectives(self) -> None:
         add, s = self._add, self.structure
@@ -521,13 +540,13 @@ class _Partnership:
              "through Sports Leaders UK awards"),
             (self.formed, "obj-clubs", "Stronger school-club links so more pupils join "
              "community sports clubs"),
-            (max(self.formed, _CM_START), "obj-5hours", "Offer every 5-16 year old five hours "
+            (max(self.formed, _PESSYP_START), "obj-5hours", "Offer every 5-16 year old five hours "
              "of PE and sport a week by 2011 (PESSYP five-hour offer)"),
-            (max(self.formed, _PE_DAY_START), "obj-school-games", "Run School Games level 1 "
+            (max(self.formed, self.t.pe_day_start), "obj-school-games", "Run School Games level 1 "
              "and 2 competitions with the released PE teacher day"),
         ]
         for day, objective_id, text in objectives:
-            if objective_id == "obj-5hours" and day > _GRANT_END:
+            if objective_id == "obj-5hours" and day > self.t.grant_end:
                 continue
             add(s, day, _R_OBJECTIVE, ObjectiveSet, objective_id=objective_id, text=text)
 
@@ -553,27 +572,21 @@ class _Partnership:
 
     def _age_factor(self, day: date) -> float:
         """Participation multiplier: grows with the partnership's age, falls after the grant."""
-        age = (min(day, _GRANT_END) - self.formed).days / 365.25
+        age = (min(day, self.t.grant_end) - self.formed).days / 365.25
         factor = 1.0 + 0.06 * max(0.0, age)
-        return factor * 0.85 if day > _GRANT_END else factor
+        return factor * 0.85 if day > self.t.grant_end else factor
 
     def _year(self, year: int, out: list[_Spec]) -> None:
         tally = _YearTally()
-        for name, start, end, (half_start, half_end) in _terms(year):
-            first, last = max(start, self.formed), min(end, self.end)
-            days: list[date] = []
-            day = first
-            while day <= last:
-                if day.weekday() < 5 and not half_start <= day <= half_end:
-                    days.append(day)
-                day += timedelta(days=1)
+        for term in school_year(year).terms:
+            days = [d for d in term.teaching_days() if self.formed <= d <= self.end]
             if days:
-                self._term(year, name, days, out, tally)
+                self._term(year, term.name, days, out, tally)
         self._evaluate(year, out, tally)
 
     def _term(self, year: int, term: str, days: list[date], out: list[_Spec],
               tally: _YearTally) -> None:
-        post_grant = days[0] > _GRANT_END
+        post_grant = days[0] > self.t.grant_end
         by_weekday: dict[int, list[date]] = {}
         for day in days:
             by_weekday.setdefault(day.weekday(), []).append(day)
@@ -670,10 +683,11 @@ class _Partnership:
         rng = self.rng
         if post_grant:
             era = 1.3  # School Games, run with the PE teacher day
-        elif days[0] >= _CM_START:
-            era = 1.6  # Competition Managers
         else:
-            era = 1.0
+            # Competition Managers: up to 60% more competition with a full share of one (a post
+            # serving two partnerships, the PESSYP density), in proportion below it.
+            cm = self.params.value_at("release.COMPETITION_MANAGER", days[0])
+            era = 1.0 + 0.6 * min(1.0, cm / (self.params.value_at("release.PDM", days[0]) / 2))
         scale = era * max(1.0, len(self.schools) / 20)
         plans = ["inter_school"] * round(rng.randint(3, 5) * scale)
         plans += ["festival"] * round(rng.randint(2, 4) * scale)
@@ -780,7 +794,7 @@ class _Partnership:
         rng = self.rng
         day = date(year + 1, 7, 25)
         label = _year_label(year)
-        if year in _SURVEY and day <= _GRANT_END:
+        if year in _SURVEY and day <= self.t.grant_end:
             national, hours = _SURVEY[year]
             objective = "obj-2hours" if hours == 2 else "obj-5hours"
             percent = max(0, min(100, national + rng.randint(-6, 6)))
@@ -788,7 +802,7 @@ class _Partnership:
                       outcome=f"PE and School Sport Survey {label}: {percent}% of pupils in "
                       f"partnership schools did at least {hours} hours of PE and school sport a "
                       "week", independent=True)
-        if day <= _GRANT_END:
+        if day <= self.t.grant_end:
             self._add(out, day, _R_EVALUATION, EvaluationRecorded, objective_id="obj-competition",
                       outcome=f"Annual review {label}: {tally.competition_entries} competition "
                       f"and festival places; {tally.sessions} club sessions, "
@@ -796,7 +810,7 @@ class _Partnership:
             self._add(out, day, _R_EVALUATION, EvaluationRecorded, objective_id="obj-leaders",
                       outcome=f"Annual review {label}: {tally.leaders} leaders, volunteers and "
                       "coaches trained", independent=False)
-        elif day <= _PE_DAY_END:
+        elif day <= self.t.pe_day_end:
             external = rng.random() < 0.3
             self._add(out, day, _R_EVALUATION, EvaluationRecorded,
                       objective_id="obj-school-games",

@@ -123,7 +123,7 @@ def test_untouched_store_of_100k_events_verifies(tmp_path: Path) -> None:
 
     path = tmp_path / "big.db"
     with Ledger.open(path, projections={}) as ledger:
-        ledger.record_many(generate(SyntheticConfig(partnerships=5)))
+        ledger.record_many(generate(SyntheticConfig(partnerships=6)))  # ~20k events each
         written = digest(ledger)
     assert written.position > 100_000
     with Ledger.open(path, projections={}) as ledger:

@@ -16,8 +16,9 @@ from tests.integration.ledger_cases import LedgerBackendCases
 
 
 def _flip(state: bytes) -> bytes:
-    i = len(state) // 2
-    return state[:i] + bytes([state[i] ^ 0x01]) + state[i + 1:]
+    """Flip the low bit of the last byte: a rewritten record that still decodes (the last byte
+    is part of the last field's value; a byte in the middle may be a length or type marker)."""
+    return state[:-1] + bytes([state[-1] ^ 0x01])
 
 
 class TestMemoryLedger(LedgerBackendCases):
@@ -71,12 +72,12 @@ class TestPostgresLedger(LedgerBackendCases):
 
     def test_postgres_tables_live_in_the_schema_of_the_url(self, postgres_server: str) -> None:
         ledger = self.make_ledger()
-        runner = self.make_runner(ledger)
-        recorder = ledger.log.app.recorder
-        assert recorder.datastore.schema in self.location  # type: ignore[attr-defined]
-        assert recorder.events_table_name == "sspledger_events"  # type: ignore[attr-defined]
-        assert runner.recorder.checkpoints_table_name == (  # type: ignore[attr-defined]
-            "sspledger_checkpoints")
+        self.make_runner(ledger).catch_up()
+        recorder = ledger.log.app.recorder  # type: ignore[attr-defined]
+        assert recorder.datastore.schema in self.location
+        assert recorder.events_table_name == "sspledger_events"
+        checkpoints = ledger.log.app.checkpoint_recorder()  # type: ignore[attr-defined]
+        assert checkpoints.checkpoints_table_name == "sspledger_checkpoints"
 
 
 # --------------------------------------------------------------------------- choosing a store
@@ -97,7 +98,8 @@ def test_store_env_for_urls_and_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="unknown option 'sslmod'"):
         store_env("postgresql://db/ledger?sslmod=require")
     assert store_env("ssp.db")["SQLITE_DBNAME"] == "ssp.db"
-    assert store_env(":memory:")["PERSISTENCE_MODULE"] == "ssp_ledger.store.memory:LedgerPOPOFactory"
+    memory = store_env(":memory:")["PERSISTENCE_MODULE"]
+    assert memory == "ssp_ledger.store.memory:LedgerPOPOFactory"
     assert [backend_of(x) for x in (":memory:", "a.db", "postgresql://h/d")] == [
         "memory", "sqlite", "postgres"]
 

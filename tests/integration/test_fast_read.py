@@ -28,7 +28,6 @@ from eventsourcing.tests import persistence as es_cases
 from ssp_ledger import ClubRun, DuplicateEventId, Ledger
 from ssp_ledger.audit import verify
 from ssp_ledger.events import DomainEvent
-from ssp_ledger.store.sqlite import LedgerSQLiteRecorder
 from ssp_ledger.store import (
     GENESIS,
     MsgspecMapper,
@@ -38,6 +37,7 @@ from ssp_ledger.store import (
     store_env,
     stream_id,
 )
+from ssp_ledger.store.sqlite import LedgerSQLiteRecorder
 from tests.integration.ledger_cases import Clock, synthetic
 from tests.unit.test_fast_checks import one_of_each
 from tests.unit.test_persistence import _v1_club_row

@@ -19,8 +19,8 @@ import pytest
 
 from ssp_ledger import Ledger
 from ssp_ledger.checkpoints import restore_checkpoint
-from ssp_ledger.store import tracking_name
 from ssp_ledger.projection import ProjectionSet, Query
+from ssp_ledger.store import tracking_name
 from ssp_ledger.synthetic import SyntheticConfig, generate
 from tests.integration.ledger_cases import REPORTS, figures
 

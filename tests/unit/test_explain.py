@@ -458,4 +458,6 @@ def test_same_day_facts_share_the_rounding_exactly_through_retractions() -> None
         p.retract(Fact(2, t0, clubs[eid]))
         live.remove(eid)
         check(live)
-    assert not p._same_day
+    only_a1 = StaffTimeCost()
+    only_a1.apply(Fact(1, t0, a1))
+    assert p.dump_state() == only_a1.dump_state()  # every trace of the clubs is gone

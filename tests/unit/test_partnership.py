@@ -191,5 +191,6 @@ def test_back_dated_assignment_ends_before_the_next_one(ledger: Ledger) -> None:
     # the live decision state equals a fold of the same facts in valid-time order
     from ssp_ledger.partnership import Partnership
 
-    live = ledger._heads[P].partnership  # the decision state cached after the batch
+    with ledger.log.writing() as writer:  # an empty write: reads the stream's head
+        live = ledger._head(P, writer).partnership
     assert Partnership.fold(P, live.facts.values()).staff == live.staff

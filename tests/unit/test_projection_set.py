@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from ssp_ledger import ClubRun, Fact, GroupedIndex, Ledger, Query, Series, Table
 from ssp_ledger.events import CorrectableEvent, EventCorrected, EventRetracted, SchoolJoined
-from ssp_ledger.store import Recorded
 from ssp_ledger.projection import (
     AdditiveProjection,
     PartitionedIndex,
@@ -26,6 +25,7 @@ from ssp_ledger.projection import (
     load_projections,
 )
 from ssp_ledger.projection.checkpoint import SetState, encode_state, pack
+from ssp_ledger.store import Recorded
 from tests.strategies import History, histories
 
 SETTINGS = settings(max_examples=25, deadline=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -12,18 +13,24 @@ import pytest
 from ssp_ledger.events import (
     ClubRun,
     CompetitionHeld,
+    CpdDelivered,
     DomainEvent,
     EventCorrected,
     EventRetracted,
     FundingChanged,
+    LeaderTrained,
     PartnershipDissolved,
     PartnershipFormed,
+    ResourceShared,
+    SchoolJoined,
     SchoolLeft,
     StaffAssigned,
     StaffReleased,
     schools_named,
 )
+from ssp_ledger.parameters import load_parameters
 from ssp_ledger.partnership import Partnership, valid_time_order
+from ssp_ledger.periods import TeachingCalendar, school_year
 from ssp_ledger.synthetic import SyntheticConfig, generate, generate_partnership
 
 GRANT_END = dt.date(2011, 8, 31)
@@ -128,8 +135,8 @@ def test_leavers_are_not_named_after_leaving() -> None:
 
 
 def test_grant_ends_and_pe_teacher_day_follows() -> None:
-    events = list(generate(SMALL))
-    for pid, stream in _by_partnership(events).items():
+    later = dataclasses.replace(SMALL, horizon=dt.date(2014, 6, 30))
+    for pid, stream in _by_partnership(generate(later)).items():
         funding = [e for e in stream if isinstance(e, FundingChanged)]
         grant = [e for e in funding if e.funding_stream == "ssp-grant"]
         assert grant[0].annual_amount_pence > 20_000_000
@@ -139,7 +146,9 @@ def test_grant_ends_and_pe_teacher_day_follows() -> None:
         pe_day = [e for e in funding if e.funding_stream == "pe-teacher-day"]
         assert pe_day[0].occurred_on == PE_DAY_START
         assert pe_day[0].annual_amount_pence > 0
-        assert (pe_day[-1].occurred_on, pe_day[-1].annual_amount_pence) == (PE_DAY_END, 0)
+        if pid != "ssp-002":  # not dissolved: the stream stops after 31 Dec 2013
+            assert (pe_day[-1].occurred_on, pe_day[-1].annual_amount_pence) == (
+                PE_DAY_END + dt.timedelta(days=1), 0)
 
         state = Partnership(pid)
         roles: dict[str, str] = {}
@@ -160,12 +169,105 @@ def test_grant_ends_and_pe_teacher_day_follows() -> None:
         assert set(in_force) <= released
         assert not any(state.assigned(staff_id, PE_DAY_START) for staff_id in in_force)
 
-        pe_teachers = [e for e in stream if isinstance(e, StaffAssigned) and e.role == "PE_TEACHER"]
+        pe_teachers: dict[str, StaffAssigned] = {}
+        for e in stream:
+            if isinstance(e, StaffAssigned) and e.role == "PE_TEACHER":
+                pe_teachers.setdefault(e.staff_id, e)
         assert len(pe_teachers) == SMALL.secondaries + 1
-        for event in pe_teachers:
+        for event in pe_teachers.values():
             assert event.occurred_on == PE_DAY_START
             assert event.release_minutes_per_week == 450
             assert event.funding_stream == "pe-teacher-day"
+        ends = {e.staff_id: e.occurred_on for e in stream if isinstance(e, StaffReleased)}
+        assert all(ends[staff_id] == PE_DAY_END for staff_id in pe_teachers)
+
+
+def test_generator_and_parameters_agree() -> None:
+    """Release, hourly costs, funding levels and their dates come from parameters.toml."""
+    params = load_parameters()
+    config = dataclasses.replace(SMALL, formed_on=dt.date(2005, 9, 1),
+                                 horizon=dt.date(2014, 6, 30))
+    for stream in _by_partnership(generate(config)).values():
+        assigned: dict[str, list[StaffAssigned]] = defaultdict(list)
+        released: dict[str, dt.date] = {}
+        secondaries = 0
+        for event in stream:
+            if isinstance(event, StaffAssigned):
+                assigned[event.staff_id].append(event)
+            elif isinstance(event, StaffReleased):
+                released[event.staff_id] = event.occurred_on
+            elif isinstance(event, SchoolJoined) and event.phase in ("secondary",
+                                                                     "sports_college"):
+                secondaries += 1
+        hub = next(e for e in stream if isinstance(e, PartnershipFormed)).hub_school_id
+        holders = {(e[0].role, e[0].school_id) for e in assigned.values()}
+        assert ("SSCO", hub) in holders  # the hub sports college has its SSCO too
+        assert ("COMPETITION_MANAGER", hub) in holders
+        for staff_id, terms in assigned.items():
+            role = terms[0].role
+            cost = params.get(f"cost.{role}")
+            release = params.get(f"release.{role}") if role != "COACH" else None
+            last = released.get(staff_id, config.horizon)
+            # The terms in force on every date a parameter changes are the parameters' values.
+            checks = {terms[0].occurred_on} | {
+                v.effective_from for p in (cost, release) if p is not None for v in p.values
+                if terms[0].occurred_on <= v.effective_from <= last}
+            for day in checks:
+                in_force = [t for t in terms if t.occurred_on <= day][-1]
+                assert in_force.hourly_cost_pence == cost.value_at(day), (staff_id, day)
+                if release is not None:
+                    assert in_force.release_minutes_per_week == release.value_at(day), staff_id
+        for name, per in (("ssp-grant", 1), ("pe-teacher-day", secondaries)):
+            param = params.get(f"funding.{name}")
+            levels = [e for e in stream
+                      if isinstance(e, FundingChanged) and e.funding_stream == name]
+            assert levels
+            ratios = set()
+            for event in levels:
+                entry = param.entry_at(event.occurred_on)
+                assert entry is not None
+                assert event.citation == entry.citation
+                if entry.value == 0:
+                    assert event.annual_amount_pence == 0
+                    continue
+                ratio = event.annual_amount_pence / (entry.value * per)
+                assert 0.89 <= ratio <= 1.11
+                ratios.add(round(ratio, 2))
+            assert len(ratios) == 1  # one allocation per partnership, scaled with the parameter
+            dates = [e.occurred_on for e in levels]
+            assert dates[1:] == [v.effective_from for v in param.values
+                                 if dates[0] < v.effective_from <= stream[-1].occurred_on]
+
+
+def test_competition_managers_from_2005_and_the_reduced_2011_payment() -> None:
+    config = dataclasses.replace(SMALL, partnerships=1, formed_on=dt.date(2005, 9, 1))
+    stream = list(generate(config))
+    managers = [e for e in stream
+                if isinstance(e, StaffAssigned) and e.role == "COMPETITION_MANAGER"]
+    # 20, 62, 91 and 226 posts for 450 partnerships, a full-time post being 2,220 minutes.
+    assert [(e.occurred_on.year, e.release_minutes_per_week) for e in managers][:4] == [
+        (2005, 99), (2006, 306), (2007, 449), (2008, 1115)]
+    grant = {e.occurred_on: e for e in stream
+             if isinstance(e, FundingChanged) and e.funding_stream == "ssp-grant"}
+    full, reduced = grant[dt.date(2010, 9, 1)], grant[dt.date(2011, 4, 1)]
+    assert reduced.annual_amount_pence / full.annual_amount_pence == pytest.approx(
+        47 / (162 * 5 / 12), abs=0.002)
+    assert "£47 million" in reduced.citation
+
+
+def test_activity_falls_on_teaching_days_of_the_one_calendar() -> None:
+    calendar = TeachingCalendar()
+    term_starts = {t.start for y in range(2005, 2015) for t in school_year(y).terms}
+    activity = (ClubRun, CompetitionHeld, LeaderTrained, CpdDelivered, ResourceShared)
+    seen: Counter[str] = Counter()
+    for event in generate(SMALL):
+        if isinstance(event, activity):
+            seen[type(event).__name__] += 1
+            assert calendar.is_teaching_day(event.occurred_on), event
+        elif isinstance(event, SchoolJoined) and event.occurred_on != SMALL.formed_on:
+            seen["late joiner"] += 1
+            assert event.occurred_on in term_starts, event
+    assert set(seen) == {t.__name__ for t in activity} | {"late joiner"}
 
 
 def test_dissolved_partnership_ends_on_its_dissolution() -> None:
@@ -192,7 +294,10 @@ def test_participation_falls_after_the_grant() -> None:
 def test_default_config_is_realistic_in_size_and_shape() -> None:
     events = list(generate())
     counts = Counter(type(e).__name__ for e in events)
-    assert 20_000 <= len(events) <= 40_000
+    # One partnership of 39 schools over 2006-2013: about 20,000 events (18,909 for the default
+    # seed, 18.9k-22.9k over seeds 2000-2011), nearly all of them club sessions.
+    assert 15_000 <= len(events) <= 40_000
+    assert counts["ClubRun"] > 0.9 * len(events)
     expected = {
         "PartnershipFormed", "SchoolJoined", "SchoolLeft", "StaffAssigned", "StaffReleased",
         "FundingChanged", "ClubRun", "CompetitionHeld", "LeaderTrained", "CpdDelivered",

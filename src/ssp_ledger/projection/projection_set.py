@@ -26,7 +26,6 @@ from typing import Self
 
 from ssp_ledger.errors import UnknownProjection
 from ssp_ledger.events import EventCorrected, EventRetracted
-from ssp_ledger.store import Recorded
 from ssp_ledger.projection.checkpoint import (
     COMPRESSION,
     STATE_VERSION,
@@ -44,6 +43,7 @@ from ssp_ledger.projection.protocol import (
     Stateful,
     handled_types,
 )
+from ssp_ledger.store import Recorded
 
 __all__ = ["ProjectionSet", "ReadLog", "paused_gc"]
 

@@ -99,8 +99,12 @@ class Query:
         raise ValueError(msg)
 
 
-class Table(msgspec.Struct, frozen=True, kw_only=True):
-    """A projection's answer: named columns of labels and integer figures."""
+class Table(msgspec.Struct, frozen=True, kw_only=True, eq=False):
+    """A projection's answer: named columns of labels and integer figures.
+
+    Two tables are equal when their query and figures are: :attr:`basis` says where the figures
+    came from (a replay or a checkpoint), which does not change what they are.
+    """
 
     projection: str
     """Name of the projection that produced it."""
@@ -135,6 +139,18 @@ class Table(msgspec.Struct, frozen=True, kw_only=True):
             by=query.by,
             period=query.period.label if query.period else None,
         )
+
+    def _content(self) -> tuple[object, ...]:
+        return (self.projection, self.columns, self.rows, self.as_of, self.known_at, self.by,
+                self.period)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Table):
+            return NotImplemented
+        return self._content() == other._content()
+
+    def __hash__(self) -> int:
+        return hash(self._content())
 
     def to_dicts(self) -> list[dict[str, Cell]]:
         """Rows as dictionaries keyed by column name."""

@@ -79,7 +79,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     def _sql(self, tail: str) -> Composed:
         return SQL("SELECT notification_id, originator_id, originator_version, topic, state "
-                   "FROM {0}.{1} " + tail).format(  # noqa: ISC003 - a literal tail
+                   "FROM {0}.{1} " + tail).format(
             Identifier(self.datastore.schema), Identifier(self.events_table_name))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
@@ -232,7 +232,7 @@ class PostgresLog(EventLog):
         self.read_only = mode == "read"
         self.note = ""
         env = dict(env)
-        if mode != "create":
+        if mode == "read":
             env["CREATE_TABLE"] = "false"
         self.app: LedgerApplication = construct(env)
         recorder = self.app.recorder

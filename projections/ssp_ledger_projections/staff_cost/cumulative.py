@@ -1,0 +1,405 @@
+"""Cumulative cost tables: repeated answers about a partnership in two look-ups each.
+
+Every figure :class:`~.costing.PieceCosting` sums is a difference of a cumulative integer
+function anchored at its segment's start (see :mod:`.costing`), so it is also the sum of that
+function's *steps* over the days of the range, each step funded or hidden by the level in force
+on its own day. A :class:`CostTable` holds those steps summed over every timeline of one
+partnership, cumulatively, for every day from the first to the last day anything changes
+(assignments still open after it, at most one per person, accrue release time in closed form).
+So a total, a period row or the funded/hidden split is two look-ups, whatever the number of
+assignments, and equals the piece-by-piece costing exactly, pence included.
+
+Unattributed pence depend on the query's ``default_hourly_cost_pence``: a table keeps one
+cumulative column for the rate it was built at and up to three more, each summed when first
+asked for.
+
+:class:`CumulativeCosts` decides, per partnership, which :class:`~.costing.Costing` answers: a
+table is built on the :attr:`~CumulativeCosts.tables_after`-th total, period or funded answer
+after the partnership's last change (earlier ones are costed piece by piece), and forgotten by any
+fact of the partnership that moves staff time. Tables are caches: never part of a checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate, pairwise
+from operator import add, sub
+from typing import NamedTuple
+
+from ssp_ledger.events import StaffAssigned
+from ssp_ledger.periods import TeachingCalendar
+from ssp_ledger.projection import Series
+from ssp_ledger_projections.funding_levels import StreamLevels
+from ssp_ledger_projections.staff_cost.costing import ZERO, Columns, Costing, PieceCosting
+from ssp_ledger_projections.staff_cost.state import DAY, Segment, StaffFacts
+
+__all__ = ["CostTable", "CumulativeCosts", "OpenTail", "TableCosting"]
+
+_new = tuple.__new__
+"""``_new(Columns, values)``: ``Columns._make`` without its checks (on every cached answer)."""
+_WIDTH = len(Columns._fields)
+"""Values per day of a table: the :class:`~.costing.Columns`."""
+
+
+class OpenTail(NamedTuple):
+    """An assignment still open after a table's last day: its release time accrues after it."""
+
+    start: int
+    """Ordinal of its first day."""
+    per_week: int
+    """Release minutes per week."""
+    hourly: int
+    """Hourly cost in pence."""
+    funded: bool
+    """Whether its last piece is funded (the level stays put after the table)."""
+    minutes: int
+    """Release minutes from its start through the table's last day."""
+    pence: int
+    """Their cost."""
+
+
+class Piece(NamedTuple):
+    """A stretch of an assignment of constant funded status, as day ordinals."""
+
+    first: int
+    last: int
+    funded: bool
+
+
+class Plan(NamedTuple):
+    """What a table walks for one person."""
+
+    timeline: tuple[Segment, ...]
+    """Assignments and gaps."""
+    series: Mapping[str, Series]
+    """Activity series by school."""
+    days: dict[str, list[dt.date]]
+    """Days each series has entries on, ascending."""
+
+
+def _packed(values: Iterable[int]) -> Sequence[int]:
+    """``values`` as 8-byte integers (a list if one does not fit)."""
+    kept = list(values)
+    try:
+        return array("q", kept)
+    except OverflowError:
+        return kept
+
+
+class CostTable:
+    """One partnership's :class:`~.costing.Columns` summed over every day up to each day, for
+    every day from :attr:`base` to :attr:`last`, plus the open assignments' tails."""
+
+    __slots__ = ("_by_rate", "_calendar", "base", "last", "rows", "tails")
+
+    def __init__(self, calendar: TeachingCalendar, base: int, last: int, rows: Sequence[int],
+                 tails: list[OpenTail], rate: int, unattributed: Sequence[int]) -> None:
+        self._calendar = calendar
+        self.base = base
+        """Ordinal of the first day of the table."""
+        self.last = last
+        """Ordinal of its last day; later days change only the open assignments' release."""
+        self.rows = rows
+        """The cumulative columns row-major: day ``base + i`` is ``rows[8 * i:8 * i + 8]``
+        (pence of assignments only; unattributed pence are kept per rate)."""
+        self.tails = tails
+        """Assignments open after ``last``."""
+        self._by_rate: dict[int, Sequence[int]] = {rate: unattributed}
+
+    def unattributed(self, rate: int) -> Sequence[int] | None:
+        """Cumulative pence of unattributed minutes at ``rate`` by day, if summed yet."""
+        return self._by_rate.get(rate)
+
+    def keep(self, rate: int, unattributed: Sequence[int]) -> None:
+        """Remember the unattributed column of another rate (forgetting the oldest of four)."""
+        if len(self._by_rate) >= 4:
+            self._by_rate.pop(next(iter(self._by_rate)))
+        self._by_rate[rate] = unattributed
+
+    def upto(self, ordinal: int, unattributed: Sequence[int]) -> Columns:
+        """The columns summed over every day up to ``ordinal`` (inclusive), with the
+        unattributed pence of one rate and the open assignments' release after ``last``."""
+        if ordinal < self.base:
+            return ZERO
+        i = min(ordinal, self.last) - self.base
+        (release_f, release_h, activity_f, activity_h, pence_f, pence_h, seen_f,
+         seen_h) = self.rows[_WIDTH * i:_WIDTH * i + _WIDTH]
+        pence_h += unattributed[i]
+        if ordinal > self.last:
+            for tail in self.tails:
+                minutes = (tail.per_week
+                           * self._calendar.teaching_days_between(tail.start, ordinal) // 5)
+                pence = minutes * tail.hourly // 60
+                if tail.funded:
+                    release_f += minutes - tail.minutes
+                    pence_f += pence - tail.pence
+                else:
+                    release_h += minutes - tail.minutes
+                    pence_h += pence - tail.pence
+        return _new(Columns, (release_f, release_h, activity_f, activity_h, pence_f, pence_h,
+                              seen_f, seen_h))
+
+
+class TableCosting:
+    """:class:`~.costing.Costing` from a :class:`CostTable` and one unattributed column."""
+
+    __slots__ = ("_table", "_unattributed")
+
+    def __init__(self, table: CostTable, unattributed: Sequence[int]) -> None:
+        self._table = table
+        self._unattributed = unattributed
+
+    def between(self, start: dt.date | None, end: dt.date) -> Columns:
+        """See :meth:`~.costing.Costing.between`: two look-ups."""
+        last = end.toordinal()
+        if start is None:
+            return self._table.upto(last, self._unattributed)
+        first = start.toordinal()
+        if last < first:
+            return ZERO
+        return self._table.upto(last, self._unattributed).minus(
+            self._table.upto(first - 1, self._unattributed))
+
+    def periods(self, starts: Sequence[dt.date], end: dt.date) -> list[Columns]:
+        """See :meth:`~.costing.Costing.periods`: one look-up per period bound."""
+        bounds = [*(s.toordinal() - 1 for s in starts), end.toordinal()]
+        at = [self._table.upto(b, self._unattributed) for b in bounds]
+        return [b.minus(a) for a, b in pairwise(at)]
+
+
+class _TableBuilder:
+    """Sums the steps of one partnership's timelines into a :class:`CostTable`; unattributed
+    minutes are costed at ``rate``."""
+
+    def __init__(self, calendar: TeachingCalendar, base: int, last: int, rate: int) -> None:
+        self.calendar = calendar
+        self.base = base
+        self.last = last
+        self.rate = rate
+        size = last - base + 1
+        self.teaching = calendar.teaching_ordinals(base, last)
+        """Teaching days of the table, ascending: release steps are kept by teaching day."""
+        count = len(self.teaching)
+        # Release steps by teaching day: minutes funded, minutes hidden, pence funded, hidden.
+        self.release = [[0] * count for _ in range(4)]
+        # Activity steps by day: minutes, pence and attendances, each funded then hidden.
+        self.activity = [[0] * size for _ in range(6)]
+        self.unattributed = [0] * size
+        """Steps of the pence of unattributed minutes at ``rate``, by day."""
+        self.tails: list[OpenTail] = []
+
+    def release_time(self, a: StaffAssigned, pieces: list[Piece], is_open: bool) -> None:
+        """Steps of ``a``'s release time over its pieces, which run back to back from its
+        start."""
+        per_week, rate = a.release_minutes_per_week, a.hourly_cost_pence
+        if not per_week:
+            return
+        teaching = self.teaching
+        done = 0  # teaching days of the assignment before the piece
+        minutes = pence = 0
+        for piece in pieces:
+            lo = bisect_left(teaching, piece.first)
+            hi = bisect_right(teaching, piece.last)
+            if hi == lo:
+                continue
+            cum_minutes = [per_week * k // 5 for k in range(done, done + hi - lo + 1)]
+            cum_pence = [m * rate // 60 for m in cum_minutes]
+            done += hi - lo
+            minutes, pence = cum_minutes[-1], cum_pence[-1]
+            m_col = self.release[0 if piece.funded else 1]
+            p_col = self.release[2 if piece.funded else 3]
+            m_col[lo:hi] = map(add, m_col[lo:hi], map(sub, cum_minutes[1:], cum_minutes))
+            p_col[lo:hi] = map(add, p_col[lo:hi], map(sub, cum_pence[1:], cum_pence))
+        if is_open:
+            self.tails.append(OpenTail(a.occurred_on.toordinal(), per_week, rate,
+                                       pieces[-1].funded, minutes, pence))
+
+    def minutes(self, series: Series, days: Sequence[dt.date], anchor: dt.date | None,
+                a: StaffAssigned | None, levels: StreamLevels | None) -> None:
+        """Steps of one series' activity over ``days`` (the days of one stretch with entries,
+        ascending), cumulated from ``anchor``, costed at the terms of ``a`` (None:
+        unattributed, at the builder's rate)."""
+        if not days:
+            return
+        base = (0, 0) if anchor is None else series.upto(anchor - DAY)
+        funded_m, hidden_m, funded_p, hidden_p, funded_a, hidden_a = self.activity
+        gap_p = self.unattributed
+        rate = self.rate if a is None else a.hourly_cost_pence
+        start = self.base
+        minutes = seen = pence = 0
+        for day in days:
+            upto = series.upto(day)
+            now_minutes, now_seen = upto[0] - base[0], upto[1] - base[1]
+            if now_minutes == minutes and now_seen == seen:
+                continue
+            i = day.toordinal() - start
+            now_pence = now_minutes * rate // 60
+            if a is None:
+                hidden_m[i] += now_minutes - minutes
+                hidden_a[i] += now_seen - seen
+                gap_p[i] += now_pence - pence
+            elif levels is not None and levels.level(day) > 0:
+                funded_m[i] += now_minutes - minutes
+                funded_p[i] += now_pence - pence
+                funded_a[i] += now_seen - seen
+            else:
+                hidden_m[i] += now_minutes - minutes
+                hidden_p[i] += now_pence - pence
+                hidden_a[i] += now_seen - seen
+            minutes, seen, pence = now_minutes, now_seen, now_pence
+
+    def unattributed_column(self) -> Sequence[int]:
+        """Cumulative pence of unattributed minutes at the builder's rate, by day."""
+        return _packed(accumulate(self.unattributed))
+
+    def table(self) -> CostTable:
+        """The cumulative table of the steps added."""
+        size = self.last - self.base + 1
+        # Teaching days up to each day of the table: where a day reads the release columns.
+        flags = bytearray(size)
+        for ordinal in self.teaching:
+            flags[ordinal - self.base] = 1
+        at = list(accumulate(flags))
+        release = []
+        for steps in self.release:
+            cumulative = [0, *accumulate(steps)]
+            release.append([cumulative[k] for k in at])
+        funded_m, hidden_m, funded_p, hidden_p, funded_a, hidden_a = (
+            list(accumulate(steps)) for steps in self.activity)
+        columns = (release[0], release[1], funded_m, hidden_m,  # in Columns' field order
+                   map(add, release[2], funded_p), map(add, release[3], hidden_p),
+                   funded_a, hidden_a)
+        rows = _packed(value for day in zip(*columns, strict=True) for value in day)
+        return CostTable(self.calendar, self.base, self.last, rows, self.tails, self.rate,
+                         self.unattributed_column())
+
+
+# --------------------------------------------------------------------------- walking the facts
+
+
+def _plan(facts: StaffFacts, pid: str) -> tuple[list[Plan], dt.date | None, dt.date | None]:
+    """Each person's plan; the first and the last day on which the partnership's figures
+    change (None: never)."""
+    plans: list[Plan] = []
+    starts: list[dt.date] = []
+    marks: list[dt.date] = []
+    for staff in facts.staff_of(pid):
+        timeline = facts.timeline(pid, staff)
+        series = facts.series_of(pid, staff)
+        days = {school: facts.days_with_entries(pid, staff, school) for school in series}
+        plans.append(Plan(timeline, series, days))
+        for seg in timeline:
+            a = seg.assignment
+            if a is None:
+                continue
+            starts.append(a.occurred_on)
+            if seg.end is not None:
+                marks.append(seg.end)
+            levels = facts.stream_of(pid, a)
+            if levels is not None and (changed := levels.last_day()) is not None:
+                marks.append(changed)  # the level in force after the table stays put
+        for on in days.values():
+            if on:
+                starts.append(on[0])
+                marks.append(on[-1])
+    if not starts:
+        return plans, None, None
+    return plans, min(starts), max([*starts, *marks])
+
+
+def _walk(facts: StaffFacts, pid: str, plans: list[Plan], horizon: dt.date,
+          builder: _TableBuilder, *, unattributed_only: bool = False) -> None:
+    """Add the steps of every timeline through ``horizon`` to ``builder`` (only those of the
+    stretches outside any assignment when ``unattributed_only``)."""
+    for plan in plans:
+        for seg in plan.timeline:
+            a = seg.assignment
+            end = horizon if seg.end is None else seg.end
+            if a is None:
+                for school, s in plan.series.items():
+                    on = plan.days[school]
+                    lo = 0 if seg.start is None else bisect_left(on, seg.start)
+                    builder.minutes(s, on[lo:bisect_right(on, end)], seg.start, None, None)
+                continue
+            if unattributed_only:
+                continue
+            start = a.occurred_on
+            levels = facts.stream_of(pid, a)
+            bounds = [start, *levels.changes_in(start, end)] if levels is not None else [start]
+            lasts = [*(b - DAY for b in bounds[1:]), end]
+            pieces = [Piece(b.toordinal(), last.toordinal(),
+                            levels is not None and levels.level(b) > 0)
+                      for b, last in zip(bounds, lasts, strict=True)]
+            builder.release_time(a, pieces, seg.end is None)
+            for school, s in plan.series.items():
+                on = plan.days[school]
+                builder.minutes(s, on[bisect_left(on, start):bisect_right(on, end)], start, a,
+                                levels)
+
+
+def build_table(facts: StaffFacts, pid: str, rate: int) -> CostTable:
+    """Sum the steps of every timeline of the partnership into a :class:`CostTable`
+    (O(teaching days x people + activity days x series)), unattributed pence at ``rate``."""
+    plans, first, horizon = _plan(facts, pid)
+    if first is None or horizon is None:
+        nothing = dt.date.max.toordinal() + 1  # every day is before the table: all zeros
+        return _TableBuilder(facts.calendar, nothing, nothing - 1, rate).table()
+    builder = _TableBuilder(facts.calendar, first.toordinal(), horizon.toordinal(), rate)
+    _walk(facts, pid, plans, horizon, builder)
+    return builder.table()
+
+
+def _unattributed(facts: StaffFacts, pid: str, table: CostTable, rate: int) -> Sequence[int]:
+    """The unattributed column of ``table`` at another rate: the stretches outside any
+    assignment walked again (the table is current: any change would have dropped it)."""
+    plans, _, _ = _plan(facts, pid)
+    builder = _TableBuilder(facts.calendar, table.base, table.last, rate)
+    _walk(facts, pid, plans, dt.date.fromordinal(table.last), builder, unattributed_only=True)
+    column = builder.unattributed_column()
+    table.keep(rate, column)
+    return column
+
+
+class CumulativeCosts:
+    """Which :class:`~.costing.Costing` answers for a partnership, and the tables built."""
+
+    def __init__(self, facts: StaffFacts) -> None:
+        self._facts = facts
+        self.tables_after = 2
+        """Which answer (total, period rows or funded split) of a partnership since its last
+        change builds its cumulative table; earlier ones are costed piece by piece. Building one
+        costs about as much as ten such answers, so a one-off query, or a partnership written
+        to between every two queries, never pays for a table it does not reuse."""
+        self._tables: dict[str, CostTable] = {}
+        self._misses: dict[str, int] = {}
+        facts.derived += (self._tables, self._misses)  # forgotten when a fact comes or goes
+
+    def costing(self, pid: str, rate: int) -> Costing:
+        """The partnership's costing at unattributed rate ``rate``: its table, built on the
+        :attr:`tables_after`-th call since its last change; piece by piece before."""
+        table = self._tables.get(pid)
+        if table is None:
+            if not self._facts.knows(pid):
+                return self.pieces(pid, rate)  # nothing to cost; unknown ids leave no trace
+            misses = self._misses.get(pid, 0) + 1
+            if misses < self.tables_after:
+                self._misses[pid] = misses
+                return self.pieces(pid, rate)
+            self._misses.pop(pid, None)
+            table = self._tables[pid] = build_table(self._facts, pid, rate)
+        unattributed = table.unattributed(rate)
+        if unattributed is None:
+            unattributed = _unattributed(self._facts, pid, table, rate)
+        return TableCosting(table, unattributed)
+
+    def pieces(self, pid: str, rate: int) -> PieceCosting:
+        """The piece-by-piece costing (the reference; the only one that groups by role,
+        school, stream or staff member)."""
+        return PieceCosting(self._facts, pid, rate)
+
+    def built(self) -> frozenset[str]:
+        """Partnerships whose table is built (the cache's content, for monitoring and tests)."""
+        return frozenset(self._tables)

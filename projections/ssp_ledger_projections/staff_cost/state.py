@@ -1,0 +1,496 @@
+"""The facts staff cost is computed from, and the timelines derived from them.
+
+:class:`StaffFacts` is everything the staff-time projection *knows*; every figure is computed
+from it at query time (:mod:`.costing`, :mod:`.cumulative`, :mod:`.explain`):
+
+* ``StaffAssigned`` facts by partnership, staff member and event id;
+* ``StaffReleased`` dates by partnership, staff member and event id;
+* ``FundingChanged`` facts, in the shared :class:`~ssp_ledger_projections.funding_levels.
+  FundingLevels`;
+* activity minutes and attendances (:class:`Activity`) summed by (partnership, staff, school) in
+  a two-measure :class:`~ssp_ledger.projection.Series` each, with a count of the facts in each
+  series so the last one retracted drops it (the state then equals a rebuild without it);
+* the ids of those activity facts by series and day (:attr:`StaffFacts.same_day`): the days a
+  cumulative table walks, and the order :mod:`.explain` costs the facts of one day in. A day
+  of one fact keeps its id only; a day of several keeps a :class:`SameDay` whose first fact's
+  minutes are *derived* (the day's sum in the series less the others'), so a day of one fact
+  costs no more than a dictionary slot.
+
+The facts are checkpointed as plain data (:class:`StaffFactsState`, see :meth:`StaffFacts.dump`):
+msgspec Structs with the events embedded as their own Struct classes, in a canonical order, so
+the same facts applied in the same order always give the same bytes.
+
+Derived from those and cached until a fact of the person (or partnership) comes or goes: each
+person's *timeline* (:class:`Segment`: assignments and the gaps around them, covering every day)
+and each partnership's first day. A checkpoint keeps the facts, never the caches.
+
+Timelines: an assignment runs until the day before the same person's next ``StaffAssigned``, or
+to the first ``StaffReleased`` dated on or after its start (inclusive), or stays open. Two
+assignments of one person on the same date are ordered by ``event_id``: the greater id is the one
+in force, and the other never runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
+
+import msgspec
+
+from ssp_ledger.events import (
+    ClubRun,
+    CompetitionHeld,
+    CorrectableEvent,
+    CpdDelivered,
+    FundingChanged,
+    LeaderTrained,
+    ResourceShared,
+    StaffAssigned,
+    StaffReleased,
+)
+from ssp_ledger.periods import TeachingCalendar
+from ssp_ledger.projection import Series, SeriesState
+from ssp_ledger_projections.funding_levels import FundingLevels, StreamLevels
+
+__all__ = [
+    "STATE_VERSION",
+    "Activity",
+    "SameDay",
+    "Segment",
+    "SeriesKey",
+    "StaffFacts",
+    "StaffFactsState",
+    "activity_of",
+]
+
+DAY = dt.timedelta(days=1)
+_EMPTY: Mapping[str, Series] = {}
+_T = TypeVar("_T")
+
+SeriesKey = tuple[str, str, str]
+"""(partnership, staff member or "", school or "") of an activity series."""
+
+
+class Activity(NamedTuple):
+    """What an activity fact adds to staff time."""
+
+    staff: str
+    """The staff member ("" when the fact names none)."""
+    school: str
+    """The school the minutes are grouped under ("" for CPD)."""
+    minutes: int
+    """Staff minutes."""
+    attendances: int
+    """Participants (clubs and competitions; 0 otherwise)."""
+
+
+def activity_of(event: CorrectableEvent) -> Activity | None:
+    """The staff time of an activity fact, or None when the event is no activity."""
+    found = _staff_time(event)
+    return None if found is None else Activity._make(found)
+
+
+def _staff_time(event: CorrectableEvent) -> tuple[str, str, int, int] | None:
+    """:func:`activity_of` as a plain tuple, in :class:`Activity` field order: the path every
+    replayed fact takes, where building the named tuple would double the cost."""
+    if isinstance(event, ClubRun):
+        return (event.staff_id or "", event.school_id, event.staff_minutes, event.participants)
+    if isinstance(event, CompetitionHeld):
+        return ("", event.school_ids[0], event.staff_minutes, event.participants)
+    if isinstance(event, LeaderTrained):
+        return ("", event.school_id, event.minutes, 0)
+    if isinstance(event, CpdDelivered):
+        return ("", "", event.minutes, 0)
+    if isinstance(event, ResourceShared):
+        return ("", event.from_school_id, event.staff_minutes, 0)
+    return None
+
+
+class SameDay(NamedTuple):
+    """The activity facts with minutes or attendances one series holds on one day, when more
+    than one (a day of one fact keeps just its id)."""
+
+    first: str
+    """Id of the fact whose minutes are derived: the day's sum less the others' minutes."""
+    others: dict[str, int]
+    """Minutes of every other fact of the day, by id (never empty)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of one person's timeline: an assignment, or a gap outside any assignment."""
+
+    start: dt.date | None
+    """First day (None: from the beginning of time; only for the leading gap)."""
+    end: dt.date | None
+    """Last day (None: open)."""
+    assignment: StaffAssigned | None
+    """The terms in force, or None for a gap."""
+
+
+STATE_VERSION = 1
+"""Version of :class:`StaffFactsState`; a checkpoint of another version is refused."""
+
+
+class ReleaseState(msgspec.Struct, frozen=True, array_like=True):
+    """A ``StaffReleased`` fact as the projection keeps it: its date."""
+
+    partnership_id: str
+    staff_id: str
+    event_id: str
+    last_day: int
+    """Ordinal of the last day of the assignment it ends."""
+
+
+class OtherFactState(msgspec.Struct, frozen=True, array_like=True):
+    """An activity fact of a day shared with others: its id and minutes."""
+
+    event_id: str
+    minutes: int
+
+
+class DayState(msgspec.Struct, frozen=True, array_like=True):
+    """The ids of the facts one series holds on one day (:class:`SameDay`)."""
+
+    day: int
+    """Ordinal of the day."""
+    first: str
+    """Id of the fact whose minutes are derived."""
+    others: list[OtherFactState]
+    """The other facts of the day, by id (empty: the day has one fact)."""
+
+
+class SeriesEntryState(msgspec.Struct, frozen=True, array_like=True):
+    """One activity series: its key, how many facts it holds, its sums and its days."""
+
+    partnership_id: str
+    staff_id: str
+    """"" when the facts name no staff member."""
+    school_id: str
+    """"" for CPD."""
+    facts: int
+    """Facts in the series (at least 1)."""
+    series: SeriesState
+    """Minutes and attendances by day."""
+    days: list[DayState]
+    """Days with facts that move a figure, ascending."""
+
+
+class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",
+                      tag_field="format"):
+    """Everything :class:`StaffFacts` knows, as data, in a canonical order (by partnership,
+    staff member, school, day and event id)."""
+
+    version: int
+    assignments: list[StaffAssigned]
+    releases: list[ReleaseState]
+    funding: list[FundingChanged]
+    activity: list[SeriesEntryState]
+
+
+class StaffFacts:
+    """The facts of staff time (see the module docstring), updated by :meth:`change`."""
+
+    def __init__(self, calendar: TeachingCalendar, funding_levels: FundingLevels) -> None:
+        self.calendar = calendar
+        """Teaching-day calendar release time accrues over."""
+        self.funding_levels = funding_levels
+        """Funding levels per (partnership, stream)."""
+        self.assignments: dict[str, dict[str, dict[str, StaffAssigned]]] = {}
+        """``StaffAssigned`` by partnership, staff member and event id."""
+        self.releases: dict[str, dict[str, dict[str, dt.date]]] = {}
+        """``StaffReleased`` dates by partnership, staff member and event id."""
+        self.activity: dict[str, dict[str, dict[str, Series]]] = {}
+        """Activity (minutes, attendances) by partnership, staff member and school."""
+        self.live: dict[SeriesKey, int] = {}
+        """How many facts each activity series holds."""
+        self.same_day: dict[SeriesKey, dict[dt.date, str | SameDay]] = {}
+        """Ids of the activity facts with minutes or attendances, by series and day."""
+        # Derived caches, rebuilt on use:
+        self._timelines: dict[tuple[str, str], tuple[Segment, ...]] = {}
+        self._first_days: dict[str, dt.date | None] = {}
+        self.derived: list[dict[str, Any]] = [self._first_days]
+        """Caches by partnership that a change of the partnership's facts drops; a cache
+        derived from these facts (e.g. the cumulative tables) registers here."""
+
+    # ------------------------------------------------------------------ updates
+
+    def change(self, event: CorrectableEvent, sign: int) -> None:
+        """Add (``sign`` 1) or remove (-1) the effect of a fact, and drop what was derived from
+        the partnership's facts (its entry in every cache of :attr:`derived`)."""
+        pid = event.partnership_id
+        if isinstance(event, StaffAssigned):
+            _keep(self.assignments, pid, event.staff_id, event.event_id, event, sign)
+            self._timelines.pop((pid, event.staff_id), None)
+        elif isinstance(event, StaffReleased):
+            _keep(self.releases, pid, event.staff_id, event.event_id, event.occurred_on, sign)
+            self._timelines.pop((pid, event.staff_id), None)
+        elif isinstance(event, FundingChanged):
+            if sign > 0:
+                self.funding_levels.add(event)
+            else:
+                self.funding_levels.remove(event)
+        else:
+            found = _staff_time(event)
+            if found is None:
+                return  # no staff time: nothing derived from the partnership's facts moves
+            staff, school, minutes, attendances = found
+            key = (pid, staff, school)
+            self._add_activity(key, event.occurred_on, (sign * minutes, sign * attendances),
+                               sign)
+            if minutes or attendances:  # else no figure moves: no day to keep
+                self._note_day(key, event.occurred_on, event.event_id, minutes, sign)
+        for cache in self.derived:
+            cache.pop(pid, None)
+
+    def _add_activity(self, key: SeriesKey, day: dt.date, values: tuple[int, int],
+                      sign: int) -> None:
+        pid, staff, school = key
+        live = self.live.get(key, 0) + sign
+        if live <= 0:
+            # The last fact of this series is gone: drop it, so the state equals a rebuild
+            # without the retracted facts.
+            self.live.pop(key, None)
+            by_staff = self.activity.get(pid, {})
+            by_school = by_staff.get(staff, {})
+            by_school.pop(school, None)
+            if not by_school:
+                by_staff.pop(staff, None)
+                if not by_staff:
+                    self.activity.pop(pid, None)
+            return
+        self.live[key] = live
+        by_school = self.activity.setdefault(pid, {}).setdefault(staff, {})
+        series = by_school.get(school)
+        if series is None:
+            series = by_school[school] = Series(2)
+        series.add(day, values)
+
+    def _note_day(self, key: SeriesKey, day: dt.date, eid: str, minutes: int,
+                  sign: int) -> None:
+        """Keep (or forget) the id of an activity fact with minutes or attendances."""
+        if sign > 0:
+            by_day = self.same_day.setdefault(key, {})
+            held = by_day.get(day)
+            if held is None:
+                by_day[day] = eid
+            elif isinstance(held, str):
+                by_day[day] = SameDay(held, {eid: minutes})
+            else:
+                held.others[eid] = minutes
+            return
+        days = self.same_day.get(key)
+        held = days.get(day) if days is not None else None
+        if days is None or held is None:
+            return
+        if isinstance(held, SameDay):
+            if eid == held.first:
+                # The next first (the least id, whatever the dictionary's order) has its minutes
+                # derived from the day's sum instead.
+                first = min(held.others)
+                del held.others[first]
+                days[day] = SameDay(first, held.others) if held.others else first
+            elif held.others.pop(eid, None) is not None and not held.others:
+                days[day] = held.first
+            return
+        if held != eid:
+            return
+        del days[day]
+        if not days:
+            del self.same_day[key]
+
+    # ------------------------------------------------------------------ state as data
+
+    def dump(self) -> StaffFactsState:
+        """The facts as data, canonical: the same facts applied in the same order give an equal
+        state, whatever was asked or cached in between (caches are left out)."""
+        activity: list[SeriesEntryState] = []
+        for pid in sorted(self.activity):
+            by_staff = self.activity[pid]
+            for staff in sorted(by_staff):
+                for school in sorted(by_staff[staff]):
+                    key = (pid, staff, school)
+                    held = self.same_day.get(key, {})
+                    days = [DayState(day.toordinal(), ids, []) if isinstance(ids, str) else
+                            DayState(day.toordinal(), ids.first,
+                                     [OtherFactState(e, m) for e, m in sorted(ids.others.items())])
+                            for day, ids in sorted(held.items())]
+                    activity.append(SeriesEntryState(pid, staff, school, self.live[key],
+                                                     by_staff[staff][school].dump(), days))
+        return StaffFactsState(
+            version=STATE_VERSION,
+            assignments=[by_id[eid] for pid in sorted(self.assignments)
+                         for staff, by_id in sorted(self.assignments[pid].items())
+                         for eid in sorted(by_id)],
+            releases=[ReleaseState(pid, staff, eid, by_id[eid].toordinal())
+                      for pid in sorted(self.releases)
+                      for staff, by_id in sorted(self.releases[pid].items())
+                      for eid in sorted(by_id)],
+            funding=self.funding_levels.changes(),
+            activity=activity,
+        )
+
+    def load(self, state: StaffFactsState) -> None:
+        """Take the facts of :meth:`dump` (on an instance that has none yet).
+
+        Raises ValueError when the state is not one :meth:`dump` could give.
+        """
+        if state.version != STATE_VERSION:
+            msg = f"staff facts state version {state.version} is not {STATE_VERSION}"
+            raise ValueError(msg)
+        if self.assignments or self.releases or self.activity or self.funding_levels.streams(None):
+            msg = "staff facts: load_state needs a fresh instance (this one has facts)"
+            raise ValueError(msg)
+        for a in state.assignments:
+            _keep(self.assignments, a.partnership_id, a.staff_id, a.event_id, a, 1)
+        for r in state.releases:
+            _keep(self.releases, r.partnership_id, r.staff_id, r.event_id,
+                  _date(r.last_day, "release"), 1)
+        for f in state.funding:
+            self.funding_levels.add(f)
+        for entry in state.activity:
+            key = (entry.partnership_id, entry.staff_id, entry.school_id)
+            if entry.facts < 1 or key in self.live:
+                msg = f"staff facts: series {key} holds {entry.facts} facts or comes twice"
+                raise ValueError(msg)
+            series = Series.load(entry.series)
+            if series.width != 2:
+                msg = f"staff facts: series {key} has {series.width} measures, not 2"
+                raise ValueError(msg)
+            self.live[key] = entry.facts
+            self.activity.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = series
+            if entry.days:
+                self.same_day[key] = {
+                    _date(d.day, "activity"): SameDay(d.first, {o.event_id: o.minutes
+                                                                for o in d.others})
+                    if d.others else d.first
+                    for d in entry.days}
+
+
+    # ------------------------------------------------------------------ reading
+
+    def partnerships(self, partnership_id: str | None) -> list[str]:
+        """The partnership asked about, or every one with staff or activity, sorted."""
+        if partnership_id is not None:
+            return [partnership_id]
+        return sorted(set(self.assignments) | set(self.activity))
+
+    def knows(self, pid: str) -> bool:
+        """Whether the partnership has any assignment or activity."""
+        return pid in self.assignments or pid in self.activity
+
+    def staff_of(self, pid: str) -> list[str]:
+        """Staff members of a partnership with an assignment or activity ("" for none), sorted."""
+        return sorted(set(self.assignments.get(pid, {})) | set(self.activity.get(pid, {})))
+
+    def series_of(self, pid: str, staff: str) -> Mapping[str, Series]:
+        """A person's activity series by school."""
+        return self.activity.get(pid, {}).get(staff, _EMPTY)
+
+    def days_with_entries(self, pid: str, staff: str, school: str) -> list[dt.date]:
+        """Days the series of (partnership, staff, school) has facts with figures on, sorted."""
+        return sorted(self.same_day.get((pid, staff, school), ()))
+
+    def minutes_earlier_that_day(self, pid: str, staff: str, school: str,
+                                 event: CorrectableEvent) -> int:
+        """Minutes of the facts of the same series and day ordered before ``event`` (by id)."""
+        day = event.occurred_on
+        held = self.same_day.get((pid, staff, school), {}).get(day)
+        if not isinstance(held, SameDay):
+            return 0
+        explicit = sum(held.others.values())
+        first = self.activity[pid][staff][school].between(day, day)[0] - explicit
+        earlier = sum(m for eid, m in held.others.items() if eid < event.event_id)
+        return earlier + (first if held.first < event.event_id else 0)
+
+    def first_day(self, partnership_id: str | None = None) -> dt.date | None:
+        """Earliest assignment start or activity date (one or all partnerships), or None."""
+        first: dt.date | None = None
+        for pid in self.partnerships(partnership_id):
+            if pid in self._first_days:
+                low = self._first_days[pid]
+            else:
+                days = [a.occurred_on for by_id in self.assignments.get(pid, {}).values()
+                        for a in by_id.values()]
+                days += [d for by_school in self.activity.get(pid, {}).values()
+                         for s in by_school.values() if (d := s.first_day()) is not None]
+                low = min(days) if days else None
+                if self.knows(pid):
+                    self._first_days[pid] = low  # unknown ids are not remembered
+            if low is not None:
+                first = low if first is None else min(first, low)
+        return first
+
+    def timeline(self, pid: str, staff: str) -> tuple[Segment, ...]:
+        """The person's assignments and the gaps around them, covering every day."""
+        key = (pid, staff)
+        cached = self._timelines.get(key)
+        if cached is not None:
+            return cached
+        assigned = sorted(self.assignments.get(pid, {}).get(staff, {}).values(),
+                          key=lambda e: (e.occurred_on, e.event_id))
+        releases = sorted(self.releases.get(pid, {}).get(staff, {}).values())
+        segments: list[Segment] = []
+        cursor: dt.date | None = None  # first day not yet covered (None: the beginning)
+        open_ended = False
+        for i, a in enumerate(assigned):
+            start = a.occurred_on
+            end: dt.date | None = None
+            if i + 1 < len(assigned):
+                end = assigned[i + 1].occurred_on - DAY
+            j = bisect_left(releases, start)
+            if j < len(releases) and (end is None or releases[j] < end):
+                end = releases[j]
+            if end is not None and end < start:
+                continue  # superseded on its own date
+            if cursor is None or cursor < start:
+                segments.append(Segment(cursor, start - DAY, None))
+            segments.append(Segment(start, end, a))
+            if end is None:
+                open_ended = True
+                break
+            cursor = end + DAY
+        if not open_ended:
+            segments.append(Segment(cursor, None, None))
+        result = self._timelines[key] = tuple(segments)
+        return result
+
+    def stream_of(self, pid: str, a: StaffAssigned) -> StreamLevels | None:
+        """Levels of the funding stream of assignment ``a`` (None: no stream or no change)."""
+        if a.funding_stream is None:
+            return None
+        return self.funding_levels.stream(pid, a.funding_stream)
+
+    def release_upto(self, a: StaffAssigned, day: dt.date) -> int:
+        """Release minutes of assignment ``a`` from its start through ``day``:
+        ``release_minutes_per_week * teaching days // 5``."""
+        days = self.calendar.teaching_days(a.occurred_on, day)
+        return a.release_minutes_per_week * days // 5
+
+
+def _keep(store: dict[str, dict[str, dict[str, _T]]], pid: str, staff: str, event_id: str,
+          value: _T, sign: int) -> None:
+    """Add (or remove) ``value`` at ``store[pid][staff][event_id]``, dropping emptied levels."""
+    if sign > 0:
+        store.setdefault(pid, {}).setdefault(staff, {})[event_id] = value
+        return
+    by_staff = store.get(pid)
+    if by_staff is None or staff not in by_staff:
+        return
+    by_staff[staff].pop(event_id, None)
+    if not by_staff[staff]:
+        del by_staff[staff]
+        if not by_staff:
+            del store[pid]
+
+
+def _date(ordinal: int, what: str) -> dt.date:
+    """The date of a day ordinal read from a checkpoint (ValueError when out of range)."""
+    try:
+        return dt.date.fromordinal(ordinal)
+    except (ValueError, OverflowError):
+        msg = f"staff facts: {what} day ordinal {ordinal} is not a date"
+        raise ValueError(msg) from None
