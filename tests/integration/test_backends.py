@@ -72,12 +72,12 @@ class TestPostgresLedger(LedgerBackendCases):
 
     def test_postgres_tables_live_in_the_schema_of_the_url(self, postgres_server: str) -> None:
         ledger = self.make_ledger()
-        runner = self.make_runner(ledger)
-        recorder = ledger.log.app.recorder
-        assert recorder.datastore.schema in self.location  # type: ignore[attr-defined]
-        assert recorder.events_table_name == "sspledger_events"  # type: ignore[attr-defined]
-        assert runner.recorder.checkpoints_table_name == (  # type: ignore[attr-defined]
-            "sspledger_checkpoints")
+        self.make_runner(ledger).catch_up()
+        recorder = ledger.log.app.recorder  # type: ignore[attr-defined]
+        assert recorder.datastore.schema in self.location
+        assert recorder.events_table_name == "sspledger_events"
+        checkpoints = ledger.log.app.checkpoint_recorder()  # type: ignore[attr-defined]
+        assert checkpoints.checkpoints_table_name == "sspledger_checkpoints"
 
 
 # --------------------------------------------------------------------------- choosing a store

@@ -3,7 +3,7 @@
 The module ``eventsourcing.tests.persistence`` is imported (not its classes) so that pytest does
 not collect the abstract bases themselves. Our subclasses:
 
-* ``ssp_ledger.postgres.LedgerPostgresRecorder`` (application recorder without pipeline mode):
+* ``ssp_ledger.store.postgres.LedgerPostgresRecorder`` (application recorder without pipeline mode):
   ``ApplicationRecorderTestCase`` and ``NonInterleavingNotificationIDsBaseCase``;
 * the checkpoint recorders (SQLite, memory, PostgreSQL), which are tracking recorders:
   ``TrackingRecorderTestCase``, plus our own checkpoint cases.
@@ -101,7 +101,7 @@ class TestLedgerPostgresRecorderChunked(TestLedgerPostgresRecorder):
         super().setUp()
         patch = pytest.MonkeyPatch()
         self.addCleanup(patch.undo)
-        patch.setattr("ssp_ledger.postgres.INSERT_CHUNK", 7)
+        patch.setattr("ssp_ledger.store.postgres.INSERT_CHUNK", 7)
 
     def test_concurrent_no_conflicts(self, initial_position: int = 0) -> None:  # noqa: PT028  # eventsourcing's signature
         pytest.skip("covered with the default chunk size; 100,000 events in chunks of 7 is slow")
@@ -118,7 +118,7 @@ class TestLedgerPostgresRecorderNonInterleaving(
         super().setUp()
         patch = pytest.MonkeyPatch()
         self.addCleanup(patch.undo)
-        patch.setattr("ssp_ledger.postgres.INSERT_CHUNK", 7)
+        patch.setattr("ssp_ledger.store.postgres.INSERT_CHUNK", 7)
 
     def create_recorder(self) -> Any:
         from ssp_ledger.store.postgres import LedgerPostgresRecorder

@@ -246,8 +246,7 @@ class PostgresLog(EventLog):
         self.read_only = mode == "read"
         self.note = ""
         env = dict(env)
-        self._create_table_off = mode != "create"
-        if self._create_table_off:
+        if mode == "read":
             env["CREATE_TABLE"] = "false"
         self.app: LedgerApplication = construct(env)
         recorder = self.app.recorder
@@ -274,10 +273,6 @@ class PostgresLog(EventLog):
         if self._checkpoints is None:
             recorder = self.app.checkpoint_recorder()
             assert isinstance(recorder, PostgresCheckpointRecorder)
-            if not self.read_only and self._create_table_off:
-                # A store opened for writing runs no DDL for its events (CREATE_TABLE=false),
-                # but its first checkpoint needs the tracking and checkpoint tables.
-                recorder.create_table()
             self._checkpoints = recorder
         return self._checkpoints
 
