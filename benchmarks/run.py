@@ -351,7 +351,7 @@ def child_checkpoint(db: str) -> Json:
     with ProjectionRunner(db, checkpoint_every=2**62) as runner:
         runner.catch_up()
         position = runner.saved_position
-        saved = runner.recorder.load_checkpoint(runner.name)
+        saved = runner.log.load_checkpoint(runner.name)
     return {"seconds": time.perf_counter() - t0, "position": position,
             "state_bytes": len(saved.state) if saved else None}
 
