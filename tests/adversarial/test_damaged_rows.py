@@ -57,39 +57,39 @@ def _statement(statement: str) -> Callable[[Path], None]:
 #: name -> (damage, whether the row has no record hash at all, text verify's problem shows)
 SQLITE_SHAPES: dict[str, tuple[Callable[[Path], None], bool, str]] = {
     "state-null": (_statement(f"UPDATE stored_events SET state=NULL WHERE {T}"), True,
-                   "state is NoneType"),
+                   "state is NULL, not bytes"),
     "state-text": (_statement(f"UPDATE stored_events SET state='text' WHERE {T}"), True,
-                   "state is str"),
+                   "state is 'text' (str), not bytes"),
     "state-garbage": (_statement(f"UPDATE stored_events SET state=X'00ff' WHERE {T}"), False,
                       "changed bytes"),
     "version-null": (_statement(f"UPDATE stored_events SET originator_version=NULL WHERE {T}"),
-                     True, "originator_version is None"),
+                     True, "originator_version is NULL"),
     "version-text": (_statement(
         f"UPDATE stored_events SET originator_version='five' WHERE {T}"), True,
-        "originator_version is 'five'"),
+        "originator_version is 'five' (str)"),
     "version-blob": (_statement(f"UPDATE stored_events SET originator_version=X'05' WHERE {T}"),
-                     True, "originator_version is b'\\x05'"),
+                     True, "originator_version is b'\\x05' (bytes)"),
     "version-zero": (_statement(f"UPDATE stored_events SET originator_version=0 WHERE {T}"),
-                     True, "originator_version is 0"),
+                     True, "originator_version is 0 (int)"),
     "version-negative": (_statement(
         f"UPDATE stored_events SET originator_version=-3 WHERE {T}"), True,
-        "originator_version is -3"),
+        "originator_version is -3 (int)"),
     "topic-null": (_statement(f"UPDATE stored_events SET topic=NULL WHERE {T}"), True,
-                   "topic is None"),
+                   "topic is NULL, not text"),
     "topic-blob": (_statement(f"UPDATE stored_events SET topic=X'41' WHERE {T}"), True,
-                   "topic is b'A'"),
+                   "topic is b'A' (bytes), not text"),
     "topic-code": (_statement(f"UPDATE stored_events SET topic='os:system' WHERE {T}"), False,
                    "topic 'os:system'"),
     "stream-null": (_statement(f"UPDATE stored_events SET originator_id=NULL WHERE {T}"), True,
-                    "stream id None is not a UUID"),
+                    "stream id is NULL, not a UUID"),
     "stream-text": (_statement(
         f"UPDATE stored_events SET originator_id='../../etc' WHERE {T}"), True,
-        "stream id '../../etc' is not a UUID"),
+        "stream id is '../../etc' (str), not a UUID"),
     "stream-blob": (_statement(
         f"UPDATE stored_events SET originator_id=X'00112233445566778899aabbccddeeff' "
-        f"WHERE {T}"), True, "is not a UUID"),
+        f"WHERE {T}"), True, "(bytes), not a UUID"),
     "stream-int": (_statement(f"UPDATE stored_events SET originator_id=7 WHERE {T}"), True,
-                   "stream id '7' is not a UUID"),
+                   "stream id is '7' (str), not a UUID"),
     "time-far-future": (_recorded_time(2**62), False, "is out of range"),
     "time-far-past": (_recorded_time(-(2**62)), False, "is out of range"),
     "time-wrong-type": (_recorded_time("soon"), False, "Expected `int`, got `str`"),
@@ -217,20 +217,20 @@ _DROP_KEY = ("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS sspledger_events_pkey",)
 PG_WHERE = f"WHERE notification_id={TARGET}"
 #: name -> (statements, whether the row has no record hash, text verify's problem shows)
 PG_SHAPES: dict[str, tuple[tuple[str, ...], bool, str]] = {
-    "state-null": ((f"UPDATE {{t}} SET state=NULL {PG_WHERE}",), True, "state is NoneType"),
+    "state-null": ((f"UPDATE {{t}} SET state=NULL {PG_WHERE}",), True, "state is NULL, not bytes"),
     "state-garbage": ((f"UPDATE {{t}} SET state='\\x00ff'::bytea {PG_WHERE}",), False,
                       "changed bytes"),
-    "topic-null": ((f"UPDATE {{t}} SET topic=NULL {PG_WHERE}",), True, "topic is None"),
+    "topic-null": ((f"UPDATE {{t}} SET topic=NULL {PG_WHERE}",), True, "topic is NULL, not text"),
     "topic-code": ((f"UPDATE {{t}} SET topic='os:system' {PG_WHERE}",), False,
                    "topic 'os:system'"),
     "version-zero": ((f"UPDATE {{t}} SET originator_version=0 {PG_WHERE}",), True,
-                     "originator_version is 0"),
+                     "originator_version is 0 (int)"),
     "version-null": ((*_DROP_KEY, "ALTER TABLE {t} ALTER COLUMN originator_version DROP NOT NULL",
                       f"UPDATE {{t}} SET originator_version=NULL {PG_WHERE}"), True,
-                     "originator_version is None"),
+                     "originator_version is NULL"),
     "stream-null": ((*_DROP_KEY, "ALTER TABLE {t} ALTER COLUMN originator_id DROP NOT NULL",
                      f"UPDATE {{t}} SET originator_id=NULL {PG_WHERE}"), True,
-                    "stream id None is not a UUID"),
+                    "stream id is NULL, not a UUID"),
     "time-far-future": ((), False, "is out of range"),
 }
 
@@ -276,7 +276,7 @@ def test_a_postgres_state_column_of_another_type(pg_store: tuple[str, str, str])
     with Ledger.open(location, mode="read") as ledger:
         report = verify(ledger)
         assert [p.position for p in report.problems] == list(range(1, 17))
-        assert all("state is str" in p.detail for p in report.problems)
+        assert all("(str), not bytes" in p.detail for p in report.problems)
         with pytest.raises(DamagedRecord, match="position 1"):
             list(ledger.events())
 
