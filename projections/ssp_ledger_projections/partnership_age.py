@@ -28,10 +28,19 @@ from ssp_ledger.events import (
     SchoolJoined,
     SchoolLeft,
 )
-from ssp_ledger.periods import periods_between
+from ssp_ledger.periods import academic_year, periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
 
-__all__ = ["STATE_VERSION", "MemberTenure", "PartnershipAge", "PartnershipAgeState"]
+__all__ = [
+    "AGE_BANDS",
+    "COHORT_KINDS",
+    "STATE_VERSION",
+    "MemberTenure",
+    "PartnershipAge",
+    "PartnershipAgeState",
+    "cohort_kind",
+    "cohort_label",
+]
 
 STATE_VERSION = 1
 """Version of :class:`PartnershipAgeState`; a checkpoint of another version is refused."""
@@ -76,6 +85,45 @@ class MemberTenure:
 def _whole_years(start: dt.date, end: dt.date) -> int:
     years = end.year - start.year
     return years - 1 if (end.month, end.day) < (start.month, start.day) else years
+
+
+COHORT_KINDS: tuple[str, ...] = ("formed", "age")
+"""How partnerships are put in cohorts (query parameter ``cohort``): by the academic year they
+were formed in (``formed``, the default: ``2003/04``, ...), or by their age band on the day
+asked about (``age``, :data:`AGE_BANDS`)."""
+AGE_BANDS: tuple[tuple[int, str], ...] = (
+    (2, "0-1 years"), (4, "2-3 years"), (6, "4-5 years"), (8, "6-7 years"),
+)
+"""(whole years below which, label) of the age bands; older partnerships are ``8+ years``."""
+
+
+def cohort_kind(query: Query) -> str:
+    """The cohort kind a query asks for (``params["cohort"]``, default ``formed``); ValueError
+    naming the choices for any other."""
+    kind = str(query.params.get("cohort", "formed"))
+    if kind not in COHORT_KINDS:
+        msg = f"cohort must be one of {', '.join(COHORT_KINDS)}; got {kind!r}"
+        raise ValueError(msg)
+    return kind
+
+
+def cohort_label(formed_on: dt.date, day: dt.date, kind: str = "formed") -> str:
+    """The cohort of a partnership formed on ``formed_on``, seen on ``day``.
+
+    ``formed``: the academic year of formation (``2004/05``: the PESSCL wave it joined);
+    ``age``: its age band on ``day`` in whole years (``2-3 years``; ``not formed`` before
+    formation). The one definition used by ``partnership_age``, ``participation``-style
+    groupings and the ``survey`` projection, so cohorts mean the same in every report.
+    """
+    if kind == "formed":
+        return academic_year(formed_on).label
+    if day < formed_on:
+        return "not formed"
+    years = _whole_years(formed_on, day)
+    for below, label in AGE_BANDS:
+        if years < below:
+            return label
+    return f"{AGE_BANDS[-1][0]}+ years"
 
 
 class PartnershipAge:

@@ -35,10 +35,12 @@ from ssp_ledger.events import (
     PartnershipDissolved,
     PartnershipFormed,
     ResourceShared,
+    RollCounted,
     SchoolJoined,
     SchoolLeft,
     StaffAssigned,
     StaffReleased,
+    SurveyReturned,
 )
 from ssp_ledger.partnership import Partnership, fingerprint
 
@@ -74,6 +76,9 @@ def one_of_each() -> list[DomainEvent]:
         CpdDelivered(**COMMON, event_id="d", topic="dance", teachers=5, minutes=90),
         ResourceShared(**COMMON, event_id="x", from_school_id="s1", to_school_id="s2",
                        resource="equipment", staff_minutes=10, value_pence=5_000),
+        RollCounted(**COMMON, event_id="roll", school_id="s1", pupils_on_roll=420),
+        SurveyReturned(**COMMON, event_id="sv", school_id="s1", survey_year="2007/08",
+                       pupils_on_roll=400, pupils_2_hours=350, pupils_3_hours=210),
         ObjectiveSet(**COMMON, event_id="o", objective_id="o1", text="More clubs"),
         EvaluationRecorded(**COMMON, event_id="e", objective_id="o1", outcome="met",
                            independent=True),
