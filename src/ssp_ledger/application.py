@@ -232,6 +232,7 @@ class Ledger:
         self.checkpoint_note = ""
         """Why the checkpoint was or was not used."""
         self._use_checkpoint = checkpoint is not None
+        self._known_from_checkpoint = False
         self.known_at_start = 0
         """Log position the latest known-at view started from: a mark or the saved checkpoint
         (0: folded from the start)."""
@@ -565,8 +566,10 @@ class Ledger:
                 heads = digest.hexdigest()
                 if known_at is None:
                     self._bases = {position: heads}
-            start = self.checkpoint_position if known_at is None else (
-                self.known_at_start or None)
+            if known_at is None:
+                start = self.checkpoint_position
+            else:
+                start = self.known_at_start if self._known_from_checkpoint else None
             checkpoint = (f"{self.checkpoint!r} at {start}"
                           if start is not None and self.checkpoint else None)
             return Basis(position, heads, checkpoint, known_at)
@@ -594,6 +597,7 @@ class Ledger:
             if (saved is not None and saved.latest is not None and saved.latest <= known_at
                     and (mark is None or saved.position > mark.position)):
                 view, latest = saved, saved.latest
+        self._known_from_checkpoint = view is not None
         if view is None and mark is not None:
             view = ProjectionSet.restore(mark.state, self.factories, self._log.load,
                                          self._log.read)

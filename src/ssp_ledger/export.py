@@ -30,6 +30,7 @@ import importlib
 import io
 import json
 import os
+import shutil
 import tempfile
 import types
 import typing
@@ -42,6 +43,7 @@ import msgspec
 
 from ssp_ledger.errors import LedgerError, StoreError
 from ssp_ledger.events import EVENT_TYPES, Event, EventCorrected, EventRetracted
+from ssp_ledger.outfile import OutputFile, check_output, is_stream, open_output
 from ssp_ledger.periods import Period, parse_period
 from ssp_ledger.store import Recorded
 
@@ -211,8 +213,25 @@ def _arrow_type(pa: types.ModuleType, kind: ColumnType) -> Any:
 # --------------------------------------------------------------------------- writers
 
 
+class _Hashing(io.RawIOBase):
+    """Passes bytes on to a stream and keeps their SHA-256 (the manifest's ``sha256``)."""
+
+    def __init__(self, stream: typing.IO[bytes]) -> None:
+        super().__init__()
+        self._stream = stream
+        self.sha256 = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.sha256.update(data)
+        self._stream.write(data)
+        return len(data)
+
+
 class _Sink:
-    """Writes chunks of column-major rows to a temporary file, replaced into place at the end."""
+    """Writes chunks of column-major rows to the output (see :mod:`ssp_ledger.outfile`)."""
 
     def __init__(self, out: Path, fmt: ExportFormat, columns: Sequence[tuple[str, ColumnType]],
                  metadata: Mapping[str, str]) -> None:
@@ -221,9 +240,16 @@ class _Sink:
         self.columns = tuple(columns)
         self.rows = 0
         modules = _import_pyarrow() if fmt == "parquet" else None
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        os.close(fd)
-        self.tmp = Path(tmp)
+        # A regular file is written beside the target and moved into place by deliver(); a
+        # stream (device, FIFO, standard output) cannot take back bytes, so the data is spooled
+        # and copied to it only once the export is known to be consistent.
+        self._stream = is_stream(out)
+        self._file: OutputFile | None = None if self._stream else OutputFile(out)
+        self._spool: typing.IO[bytes] = (
+            tempfile.TemporaryFile() if self._file is None  # noqa: SIM115 - closed by deliver/abort
+            else self._file.stream)
+        self._hashing = _Hashing(self._spool)
+        self._buffer = io.BufferedWriter(self._hashing, buffer_size=1 << 16)
         self._csv_file: io.TextIOWrapper | None = None
         self._csv: Any = None
         self._parquet: Any = None
@@ -246,10 +272,10 @@ class _Sink:
                 metadata={k.encode(): v.encode() for k, v in metadata.items()},
             )
             self.writer = f"pyarrow {pa.__version__}"
-            self._parquet = pq.ParquetWriter(str(self.tmp), self._schema, compression="zstd")
+            self._parquet = pq.ParquetWriter(self._buffer, self._schema, compression="zstd")
         else:
             self.writer = "csv"
-            self._csv_file = open(self.tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            self._csv_file = io.TextIOWrapper(self._buffer, encoding="utf-8", newline="")
             self._csv = csv.writer(self._csv_file, lineterminator="\n")
             self._csv.writerow([name for name, _ in self.columns])
 
@@ -273,40 +299,38 @@ class _Sink:
         self.rows += n
 
     def finish(self) -> str:
-        """Close, move into place and return the SHA-256 of the file."""
+        """Complete the data (not yet delivered, see :meth:`deliver`); return its SHA-256."""
         if self._parquet is not None:
             self._parquet.close()
         if self._csv_file is not None:
-            self._csv_file.close()
-        h = hashlib.sha256()
-        with open(self.tmp, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        os.replace(self.tmp, self.out)
-        return h.hexdigest()
+            self._csv_file.flush()
+        self._buffer.flush()
+        return self._hashing.sha256.hexdigest()
+
+    def deliver(self) -> None:
+        """Move the finished file into place, or copy the spooled data to the stream."""
+        if self._file is not None:
+            self._file.commit()
+            return
+        self._spool.seek(0)
+        with open_output(self.out) as stream:
+            shutil.copyfileobj(self._spool, stream, 1 << 20)
+        self._spool.close()
 
     def abort(self) -> None:
-        """Drop the temporary file after a failure."""
+        """Drop the unfinished or unwanted data (the target stays as it was)."""
         with contextlib.suppress(Exception):
             if self._parquet is not None:
                 self._parquet.close()
-        with contextlib.suppress(Exception):
-            if self._csv_file is not None:
-                self._csv_file.close()
-        with contextlib.suppress(OSError):
-            self.tmp.unlink()
+        if self._file is not None:
+            self._file.discard()
+        else:
+            self._spool.close()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with open_output(path) as f:
+        f.write(data)
 
 
 def _target(out: Path | str, fmt: ExportFormat | None) -> tuple[Path, ExportFormat]:
@@ -316,13 +340,21 @@ def _target(out: Path | str, fmt: ExportFormat | None) -> tuple[Path, ExportForm
     if fmt not in ("parquet", "csv"):
         msg = f"format must be parquet or csv; got {fmt!r}"
         raise ValueError(msg)
-    if path.is_dir():
+    real = Path(os.path.realpath(path))
+    if real.is_dir():
         msg = f"{path} is a folder; give a file name such as {path / ('table.' + fmt)}"
         raise ValueError(msg)
-    if not path.parent.is_dir():
-        msg = f"folder {path.parent} does not exist"
+    if not real.parent.is_dir():
+        msg = f"folder {real.parent} does not exist"
         raise ValueError(msg)
     return path, fmt
+
+
+def _manifest_target(out: Path, manifest: Path | str | None) -> Path | None:
+    """Where the manifest goes: as given, else beside a regular data file (a stream: nowhere)."""
+    if manifest is not None:
+        return check_output(manifest, "manifest")
+    return None if is_stream(out) else manifest_path(out)
 
 
 def _created_at(moment: dt.datetime | None) -> str | None:
@@ -355,9 +387,17 @@ def _consistent(ledger: Ledger, write: Callable[[int], tuple[str, _Sink]],
     for _ in range(_ATTEMPTS):
         position = ledger.position
         sha, sink = write(position)
-        report = verify(ledger)
-        if report.digest.position == position and ledger.position == position:
+        try:
+            report = verify(ledger)
+            consistent = report.digest.position == position and ledger.position == position
+            if consistent:
+                sink.deliver()
+        except BaseException:
+            sink.abort()
+            raise
+        if consistent:
             return position, str(report.digest), report.ok, sha, sink
+        sink.abort()
     msg = (f"the ledger kept growing during the export ({_ATTEMPTS} attempts); "
            "export again when writers are idle")
     raise StoreError(msg)
@@ -366,7 +406,7 @@ def _consistent(ledger: Ledger, write: Callable[[int], tuple[str, _Sink]],
 def _finish(out: Path, fmt: ExportFormat, kind: Literal["projection", "log"],
             projection: str | None, columns: Sequence[tuple[str, ColumnType]],
             parameters: Mapping[str, Any], result: tuple[int, str, bool, str, _Sink],
-            created_by: str, created_at: str | None) -> Manifest:
+            created_by: str, created_at: str | None, manifest_to: Path | None) -> Manifest:
     from ssp_ledger import __version__
 
     position, digest_text, ok, sha, sink = result
@@ -375,9 +415,10 @@ def _finish(out: Path, fmt: ExportFormat, kind: Literal["projection", "log"],
         columns=tuple(columns), rows=sink.rows, sha256=sha, parameters=parameters,
         log_position=position, digest=digest_text, chain_verified=ok, version=__version__,
         writer=sink.writer, created_by=created_by, created_at=created_at,
-        path=manifest_path(out),
+        path=manifest_to,
     )
-    _write_atomic(manifest_path(out), manifest.to_json())
+    if manifest_to is not None:
+        _write_atomic(manifest_to, manifest.to_json())
     return manifest
 
 
@@ -419,15 +460,22 @@ def export_table(
     partnership_id: str | None = None,
     format: ExportFormat | None = None,
     created_at: dt.datetime | None = None,
+    manifest: Path | str | None = None,
     **params: int | str,
 ) -> Manifest:
     """Write ``ledger.report(projection, ...)`` to ``out`` and its manifest beside it.
 
     ``format`` defaults to csv for a ``.csv`` file name and parquet otherwise. ``params`` are
     projection-specific parameters, passed to the report and recorded in the manifest.
-    Returns the manifest (also written to :func:`manifest_path` of ``out``).
+    Returns the manifest, also written to ``manifest`` or, by default, to
+    :func:`manifest_path` of ``out``.
+
+    ``out`` is written as :mod:`ssp_ledger.outfile` describes: a regular file is replaced
+    whole when complete; a device, a FIFO or ``-`` (standard output) is written through, and
+    then the manifest is written only where ``manifest`` says (its ``path`` is None otherwise).
     """
     path, fmt = _target(out, format)
+    manifest_to = _manifest_target(path, manifest)
     if fmt == "parquet":
         _import_pyarrow()  # fail before the work, not after
     chosen = parse_period(period) if isinstance(period, str) else period
@@ -457,7 +505,7 @@ def export_table(
 
     result = _consistent(ledger, write)
     return _finish(path, fmt, "projection", projection, columns, parameters, result,
-                   "ssp_ledger.export.export_table", stamp)
+                   "ssp_ledger.export.export_table", stamp, manifest_to)
 
 
 # --------------------------------------------------------------------------- the log
@@ -554,6 +602,7 @@ def export_log(
     effective: bool = False,
     format: ExportFormat | None = None,
     created_at: dt.datetime | None = None,
+    manifest: Path | str | None = None,
 ) -> Manifest:
     """Write the log (one row per stored record, in log order) and its manifest.
 
@@ -565,8 +614,11 @@ def export_log(
     with the position and recorded time of the content in force. That is the table to give a
     SQL engine: ``SUM(participants) ... WHERE occurred_on <= D`` over it equals the ledger's
     figures at the same ``known_at``.
+
+    ``out`` and ``manifest`` are written as for :func:`export_table`.
     """
     path, fmt = _target(out, format)
+    manifest_to = _manifest_target(path, manifest)
     if fmt == "parquet":
         _import_pyarrow()  # fail before the work, not after
     cut = _known_at(known_at)
@@ -615,4 +667,4 @@ def export_log(
 
     result = _consistent(ledger, write)
     return _finish(path, fmt, "log", None, LOG_COLUMNS, parameters, result,
-                   "ssp_ledger.export.export_log", stamp)
+                   "ssp_ledger.export.export_log", stamp, manifest_to)

@@ -22,9 +22,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import io
+import itertools
+import json
 import os
 import re
-import tempfile
+import stat
+import sys
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal, cast, get_args, get_origin
@@ -34,6 +39,7 @@ import pydantic
 from pydantic_core import PydanticCustomError
 
 from ssp_ledger.application import BatchResult, Ledger
+from ssp_ledger.decode_errors import parse_decode_error
 from ssp_ledger.errors import DomainRuleViolation, DuplicateEventId, InputError
 from ssp_ledger.events import (
     EVENT_TYPES,
@@ -42,13 +48,17 @@ from ssp_ledger.events import (
     DomainEvent,
     Event,
 )
+from ssp_ledger.outfile import open_output
 from ssp_ledger.store import Recorded
 
 __all__ = [
     "MAX_LINE_BYTES",
     "CLUB_CSV_COLUMNS",
+    "STDIN",
     "read_jsonl",
     "read_club_csv",
+    "iter_jsonl",
+    "iter_club_csv",
     "export_jsonl",
     "import_file",
     "export_file",
@@ -58,31 +68,18 @@ __all__ = [
 #: before any decoding (a real event is a few hundred bytes).
 MAX_LINE_BYTES = 1 << 20
 
-#: Columns of a club-session CSV file, in the order :func:`read_club_csv` documents them.
-CLUB_CSV_COLUMNS: tuple[str, ...] = (
-    "partnership_id",
-    "occurred_on",
-    "event_id",
-    "club_id",
-    "school_id",
-    "activity",
-    "participants",
-    "send_participants",
-    "staff_minutes",
-    "staff_id",
-    "setting",
-)
-_CSV_OPTIONAL = frozenset({"send_participants", "staff_minutes", "staff_id", "setting"})
+#: Columns of a club-session CSV file: the fields of ClubRun, in declaration order.
+CLUB_CSV_COLUMNS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(ClubRun))
+_CSV_OPTIONAL = frozenset(f.name for f in msgspec.structs.fields(ClubRun) if not f.required)
 
 _PROGRESS_EVERY = 1_000
 _WRITE_CHUNK = 1_000
 _BOM = b"\xef\xbb\xbf"
 
-Progress = Callable[[int, int], None]
+#: ``progress(lines_done, total_lines)``; the total is None when it is not known in advance
+#: (standard input, a pipe).
+Progress = Callable[[int, int | None], None]
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
-_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
-_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
 _INVALID_VALUE = re.compile(r"^Invalid (?:enum )?value (?P<value>.+)$", re.DOTALL)
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _INT_CELL = re.compile(r"-?[0-9]{1,18}")
@@ -150,21 +147,25 @@ def _count_lines(path: Path) -> int:
 
 
 class _Ticker:
-    """Calls a progress callback every few lines and once at the end."""
+    """Calls a progress callback every few lines and once at the end (total None: unknown)."""
 
-    def __init__(self, progress: Progress | None, total: int) -> None:
+    def __init__(self, progress: Progress | None, total: int | None) -> None:
         self._progress = progress
         self._total = total
         self._next = _PROGRESS_EVERY
 
+    def _report(self, done: int) -> None:
+        assert self._progress is not None
+        self._progress(done, None if self._total is None else max(done, self._total))
+
     def tick(self, done: int) -> None:
         if self._progress is not None and done >= self._next:
             self._next = done + _PROGRESS_EVERY
-            self._progress(done, max(done, self._total))
+            self._report(done)
 
     def finish(self, done: int) -> None:
         if self._progress is not None:
-            self._progress(done, max(done, self._total))
+            self._report(done)
 
 
 @contextlib.contextmanager
@@ -213,6 +214,16 @@ class _JsonlParser:
             text = str(e)
             text = text.removeprefix("JSON is malformed: ")
             raise self._error(f"malformed JSON: {text[:1].lower()}{text[1:]}", number) from None
+        repeated = _repeated_key(line)
+        if repeated is not None:
+            raise self._error(f"field {repeated!r} appears more than once in the object", number,
+                              repeated)
+        if _MAY_HOLD_CONTROL.search(line):
+            where = _control_character(msgspec.to_builtins(event))
+            if where is not None:
+                path, char = where
+                raise self._error(f"control character {char!r} in the text (only tab is "
+                                  "allowed)", number, path)
         if self.partnership_id is not None and event.partnership_id != self.partnership_id:
             raise self._error(
                 f"partnership_id {event.partnership_id!r} differs from the partnership being "
@@ -234,14 +245,11 @@ class _JsonlParser:
         return EVENT_TYPES.get(tag) if isinstance(tag, str) else None
 
     def _invalid(self, message: str, number: int, line: bytes) -> InputError:
-        m = _AT.match(message)
-        assert m is not None  # the pattern matches any string
-        msg, raw_path = m.group("msg"), m.group("path")
-        path = raw_path[1:].removeprefix(".") if raw_path else ""
-        missing = _MISSING.match(msg)
-        if missing:
-            field = _join(path, missing.group("name"))
-            if missing.group("name") == "type":
+        problem = parse_decode_error(message)
+        msg, path = problem.message, problem.path
+        if problem.missing:
+            field = problem.field
+            if problem.missing == "type":
                 return self._error(
                     f"missing event type (the \"type\" field); expected one of "
                     f"{_names(EVENT_TYPES)}",
@@ -249,15 +257,14 @@ class _JsonlParser:
                     field,
                 )
             return self._error("missing required field", number, field)
-        unknown = _UNKNOWN.match(msg)
-        if unknown:
+        if problem.unknown:
             # Events forbid unknown fields, so a typo never silently becomes a default.
             cls = self._class_at(line, path)
             known = ", ".join(self._fields[cls.__name__]) if cls is not None else ""
-            reason = f"unknown field {unknown.group('name')!r}"
+            reason = f"unknown field {problem.unknown!r}"
             if cls is not None:
                 reason += f" for {cls.__name__}; expected: {known}"
-            return self._error(reason, number, _join(path, unknown.group("name")))
+            return self._error(reason, number, problem.field)
         invalid = _INVALID_VALUE.match(msg)
         if path == "type" or path.endswith(".type"):
             allowed = EVENT_TYPES if path == "type" else _correctable_names()
@@ -302,6 +309,87 @@ class _JsonlParser:
         return ()
 
 
+#: A JSON key written with blanks before its colon (``"a" : 1``): such a line takes the exact
+#: check, since the fast count below counts ``":`` only.
+_SPACED_KEY = re.compile(rb'"[ \t\r\n]+:')
+#: Bytes that may produce a control character in a decoded JSON string: an escape, DEL, or the
+#: UTF-8 lead byte of U+0080..U+009F (raw characters below U+0020 are malformed JSON already).
+_MAY_HOLD_CONTROL = re.compile(rb"[\\\x7f\xc2]")
+#: Control characters refused in text (Unicode category Cc), tab excepted.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+_UNTYPED: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
+
+
+class _Repeated(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Repeated(key)
+        out[key] = value
+    return out
+
+
+def _keys_in(value: Any) -> int:
+    """How many keys the objects in a decoded JSON value hold, nested ones included."""
+    count = 0
+    items = value.values() if type(value) is dict else value
+    if type(value) is dict:
+        count = len(value)
+    for item in items:
+        if type(item) is dict or type(item) is list:
+            count += _keys_in(item)
+    return count
+
+
+def _repeated_key(line: bytes) -> str | None:
+    """The first key given twice in one JSON object of ``line`` (msgspec keeps the last).
+
+    Fast path: every key is written ``"key":`` (a ``":`` inside a string value only adds to
+    the count), so when the text holds as many ``":`` as msgspec decoded keys, none was dropped
+    and none repeats. Otherwise (or with blanks before a colon) json's decoder with a pairs
+    hook decides.
+    """
+    decoded = _UNTYPED.decode(line)
+    # One "{" in the text: a flat object, whose keys are simply its length.
+    keys = len(decoded) if line.count(b"{") == 1 else _keys_in(decoded)
+    if line.count(b'":') == keys and not _SPACED_KEY.search(line):
+        return None
+    try:
+        json.loads(line, object_pairs_hook=_refuse_repeats)
+    except _Repeated as e:
+        return e.key
+    except (ValueError, RecursionError):
+        return None  # msgspec accepted it; json's stricter limits are no reason to refuse
+    return None
+
+
+def _control_character(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(field path, character) of the first control character in a decoded value's text."""
+    if isinstance(value, str):
+        found = _CONTROL.search(value)
+        return (path, found.group()) if found else None
+    if isinstance(value, dict):
+        items: Iterable[tuple[str, Any]] = ((f"{path}.{k}" if path else str(k), v)
+                                            for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, item in items:
+        hit = _control_character(item, where)
+        if hit is not None:
+            return hit
+    return None
+
+
 def _names(names: Iterable[str]) -> str:
     return ", ".join(names)
 
@@ -328,19 +416,27 @@ def _field_in(message: str, cls: type[Event]) -> str | None:
 
 def _parse_jsonl(
     stream: IO[bytes], name: str, partnership_id: str | None, ticker: _Ticker
-) -> tuple[list[DomainEvent], list[int]]:
+) -> Iterator[tuple[int, DomainEvent]]:
     parser = _JsonlParser(name, partnership_id)
-    events: list[DomainEvent] = []
-    lines: list[int] = []
     number = 0
     for number, line in _read_lines(stream.readline, name):
         event = parser.parse(number, line)
         if event is not None:
-            events.append(event)
-            lines.append(number)
+            yield number, event
         ticker.tick(number)
     ticker.finish(number)
-    return events, lines
+
+
+def iter_jsonl(
+    stream: IO[bytes], *, name: str = "", partnership_id: str | None = None
+) -> Iterator[tuple[int, DomainEvent]]:
+    """``(line number, event)`` for each event of a JSONL stream, read one line at a time.
+
+    Memory stays bounded whatever the input's size; a bad line raises
+    :class:`~ssp_ledger.errors.InputError` when it is reached (events before it have already
+    been yielded). :func:`read_jsonl` describes the format and the checks.
+    """
+    return _parse_jsonl(stream, name, partnership_id, _Ticker(None, None))
 
 
 def read_jsonl(
@@ -355,8 +451,8 @@ def read_jsonl(
     """
     name = name or (str(source) if isinstance(source, Path) else "")
     with _open_binary(source, name) as stream:
-        events, _ = _parse_jsonl(stream, name, partnership_id, _Ticker(None, 0))
-    return events
+        return [event for _, event in iter_jsonl(stream, name=name,
+                                                 partnership_id=partnership_id)]
 
 
 # --------------------------------------------------------------------------- CSV
@@ -390,22 +486,26 @@ _Date = Annotated[dt.date, pydantic.BeforeValidator(_date_cell)]
 _Text = Annotated[str, pydantic.Field(min_length=1)]
 
 
-class _ClubRow(pydantic.BaseModel):
-    """One CSV row of a club session, as text cells (stripped; empty optional cells dropped)."""
+def _cell_type(hint: Any) -> Any:
+    """The pydantic type of a CSV cell for a ClubRun field of type ``hint``."""
+    if hint is int:
+        return _Count
+    if hint is dt.date:
+        return _Date
+    if hint is str:
+        return _Text
+    return hint  # str | None, a Literal: as declared
 
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
-    partnership_id: _Text
-    occurred_on: _Date
-    event_id: _Text
-    club_id: _Text
-    school_id: _Text
-    activity: _Text
-    participants: _Count
-    send_participants: _Count = 0
-    staff_minutes: _Count = 0
-    staff_id: str | None = None
-    setting: Literal["after_school", "lunchtime", "community_club"] = "after_school"
+#: One CSV row of a club session, as text cells (stripped; empty optional cells dropped):
+#: derived from :class:`~ssp_ledger.events.ClubRun`'s fields, so a field added to the event is
+#: a column here too.
+_CLUB_CELLS: dict[str, Any] = {
+    f.name: (_cell_type(f.type), ... if f.required else f.default)
+    for f in msgspec.structs.fields(ClubRun)
+}
+_ClubRow: type[pydantic.BaseModel] = pydantic.create_model(
+    "_ClubRow", __config__=pydantic.ConfigDict(extra="forbid", frozen=True), **_CLUB_CELLS)
 
 
 def _text_lines(stream: IO[str] | IO[bytes], name: str) -> Iterator[str]:
@@ -475,10 +575,8 @@ def _pydantic_error(e: pydantic.ValidationError, number: int, name: str) -> Inpu
 
 def _parse_club_csv(
     stream: IO[str] | IO[bytes], name: str, partnership_id: str | None, ticker: _Ticker
-) -> tuple[list[ClubRun], list[int]]:
+) -> Iterator[tuple[int, ClubRun]]:
     reader = csv.reader(_text_lines(stream, name), strict=True)
-    events: list[ClubRun] = []
-    lines: list[int] = []
     try:
         header = next(reader, None)
         if header is None:
@@ -507,12 +605,20 @@ def _parse_club_csv(
             except ValueError as e:
                 raise InputError(str(e), source=name, line=number,
                                  field=_field_in(str(e), ClubRun)) from None
-            events.append(event)
-            lines.append(number)
+            yield number, event
     except csv.Error as e:
         raise InputError(f"malformed CSV: {e}", source=name, line=reader.line_num) from None
     ticker.finish(reader.line_num)
-    return events, lines
+
+
+def iter_club_csv(
+    stream: IO[str] | IO[bytes], *, name: str = "", partnership_id: str | None = None
+) -> Iterator[tuple[int, ClubRun]]:
+    """``(line number, event)`` for each row of a club CSV stream, read one line at a time.
+
+    The streaming form of :func:`read_club_csv` (which describes the columns and checks).
+    """
+    return _parse_club_csv(stream, name, partnership_id, _Ticker(None, None))
 
 
 def _row_values(columns: Sequence[str], cells: Sequence[str], partnership_id: str | None,
@@ -520,6 +626,10 @@ def _row_values(columns: Sequence[str], cells: Sequence[str], partnership_id: st
     row: dict[str, str] = {}
     for column, cell in zip(columns, cells, strict=True):
         value = cell.strip()
+        found = _CONTROL.search(value)
+        if found:
+            raise InputError(f"control character {found.group()!r} in the cell (only tab is "
+                             "allowed)", source=name, line=number, field=column)
         if value or column not in _CSV_OPTIONAL:
             row[column] = value
     if partnership_id is not None:
@@ -555,10 +665,10 @@ def read_club_csv(
     name = name or (str(source) if isinstance(source, Path) else "")
     if isinstance(source, Path):
         with _open_binary(source, name) as stream:
-            events, _ = _parse_club_csv(stream, name, partnership_id, _Ticker(None, 0))
-    else:
-        events, _ = _parse_club_csv(source, name, partnership_id, _Ticker(None, 0))
-    return events
+            return [event for _, event in iter_club_csv(stream, name=name,
+                                                        partnership_id=partnership_id)]
+    return [event for _, event in iter_club_csv(source, name=name,
+                                                partnership_id=partnership_id)]
 
 
 # --------------------------------------------------------------------------- export
@@ -569,19 +679,13 @@ def export_jsonl(records_or_events: Iterable[Recorded | Event], out: IO[bytes] |
 
     Accepts domain events or stored :class:`~ssp_ledger.store.Recorded` envelopes (their
     ``.event`` is written). The bytes are deterministic: fields in declaration order, the ``type``
-    tag first. A path is written to a temporary file that replaces it only when complete.
+    tag first. A path is written as :func:`ssp_ledger.outfile.open_output` describes: a regular
+    file is replaced only when complete (with the permissions ``open()`` would give), a device
+    or FIFO is written through.
     """
     if isinstance(out, Path):
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                count = _write_jsonl(records_or_events, f)
-            os.replace(tmp, out)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return count
+        with open_output(out) as f:
+            return _write_jsonl(records_or_events, f)
     return _write_jsonl(records_or_events, out)
 
 
@@ -616,18 +720,30 @@ def export_file(ledger: Ledger, out: Path | IO[bytes], *, partnership_id: str | 
 # --------------------------------------------------------------------------- import
 
 
-def _detect(path: Path, fmt: str, name: str) -> Literal["jsonl", "csv"]:
+#: Name of standard input in ``import_file`` (and in messages: ``<stdin>``).
+STDIN = "-"
+#: Events whose line numbers are remembered while importing, to point a rule violation at its
+#: line (bounded, so an import of any size runs in bounded memory).
+_LINE_WINDOW = 200_000
+
+
+def _detect(name: str, fmt: str, sniff: Callable[[], bytes] | None) -> Literal["jsonl", "csv"]:
     if fmt == "jsonl":
         return "jsonl"
     if fmt == "csv":
         return "csv"
     if fmt != "auto":
         raise InputError(f"unknown format {fmt!r}; expected auto, jsonl or csv", source=name)
-    suffix = path.suffix.lower()
+    suffix = Path(name).suffix.lower() if name != "<stdin>" else ""
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
     if suffix == ".csv":
         return "csv"
+    if sniff is not None:
+        # A stream (standard input, a pipe, a process substitution) has no telling name: a
+        # JSONL file starts with an object, a club CSV with its header.
+        head = sniff().removeprefix(_BOM).lstrip()
+        return "jsonl" if head.startswith(b"{") or not head else "csv"
     raise InputError(
         f"cannot tell the format from the suffix {suffix or '(none)'!r}; use .jsonl, .ndjson, "
         ".json or .csv, or give the format (jsonl or csv)",
@@ -635,35 +751,63 @@ def _detect(path: Path, fmt: str, name: str) -> Literal["jsonl", "csv"]:
     )
 
 
-def _line_of(e: DomainRuleViolation, events: Sequence[DomainEvent],
-             lines: Sequence[int]) -> tuple[int | None, str]:
-    """Line of the event a violation names, and a note on an earlier line it conflicts with."""
-    hits = [i for i, ev in enumerate(events)
-            if ev.event_id == e.event_id and ev.partnership_id == e.partnership_id]
-    if not hits:
-        return None, ""
-    if isinstance(e, DuplicateEventId) and len(hits) > 1:
-        first = events[hits[0]]
-        for i in hits[1:]:
-            if events[i] != first:
-                return lines[i], f" (first given on line {lines[hits[0]]})"
-    return lines[hits[0]], ""
+class _Lines:
+    """Remembers the line of each event recently read, to name it in a rule violation."""
+
+    def __init__(self) -> None:
+        # (partnership_id, event_id) -> [first line, first event, line of a differing repeat]
+        self._seen: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
+
+    def track(self, numbered: Iterable[tuple[int, DomainEvent]]) -> Iterator[DomainEvent]:
+        seen = self._seen
+        for number, event in numbered:
+            key = (event.partnership_id, event.event_id)
+            entry = seen.get(key)
+            if entry is None:
+                seen[key] = [number, event, None]
+                if len(seen) > _LINE_WINDOW:
+                    seen.popitem(last=False)
+            elif entry[2] is None and event != entry[1]:
+                entry[2] = number
+            yield event
+
+    def of(self, e: DomainRuleViolation) -> tuple[int | None, str, type[Event] | None]:
+        """Line of the event a violation names, a note on an earlier line, and its class."""
+        entry = self._seen.get((e.partnership_id, e.event_id))
+        if entry is None:
+            return None, "", None
+        first, event, repeat = entry
+        if isinstance(e, DuplicateEventId) and repeat is not None:
+            return repeat, f" (first given on line {first})", type(event)
+        return first, "", type(event)
 
 
-def _record(ledger: Ledger, events: Sequence[DomainEvent], lines: Sequence[int], name: str,
+def _violation(e: DomainRuleViolation, lines: _Lines, name: str,
+               stored_before: int) -> InputError:
+    line, note, cls = lines.of(e)
+    reason = f"event {e.event_id!r}: {e.reason}{note}"
+    if stored_before:
+        reason += (
+            f" ({stored_before} events of earlier batches were stored; importing the fixed file "
+            "again skips them)"
+        )
+    field = _field_in(e.reason, cls) if cls is not None else None
+    return InputError(reason, source=name, line=line, field=field)
+
+
+def _record(ledger: Ledger, events: Iterator[DomainEvent], lines: _Lines, name: str,
             batch_size: int | None) -> BatchResult:
-    if not events:
-        return BatchResult(recorded=0, duplicates=0, position=ledger.position, recorded_at=None)
-    size = batch_size or len(events)
     recorded = duplicates = 0
     recorded_at: dt.datetime | None = None
     position = ledger.position
-    for start in range(0, len(events), size):
-        chunk = events[start:start + size]
+    batches: Iterable[Iterable[DomainEvent]] = (
+        [events] if batch_size is None
+        else iter(lambda: list(itertools.islice(events, batch_size)), []))
+    for batch in batches:
         try:
-            result = ledger.record_many(chunk)
+            result = ledger.record_many(batch)
         except DomainRuleViolation as e:
-            raise _violation(e, chunk, lines[start:start + size], name, recorded) from e
+            raise _violation(e, lines, name, recorded) from e
         recorded += result.recorded
         duplicates += result.duplicates
         recorded_at = result.recorded_at or recorded_at
@@ -672,64 +816,81 @@ def _record(ledger: Ledger, events: Sequence[DomainEvent], lines: Sequence[int],
                        recorded_at=recorded_at)
 
 
-def _violation(e: DomainRuleViolation, chunk: Sequence[DomainEvent], lines: Sequence[int],
-               name: str, stored_before: int) -> InputError:
-    line, note = _line_of(e, chunk, lines)
-    reason = f"event {e.event_id!r}: {e.reason}{note}"
-    if stored_before:
-        reason += (
-            f" ({stored_before} events of earlier batches were stored; importing the fixed file "
-            "again skips them)"
-        )
-    offending = next((ev for ev in chunk if ev.event_id == e.event_id), None)
-    field = _field_in(e.reason, type(offending)) if offending is not None else None
-    return InputError(reason, source=name, line=line, field=field)
-
-
 def import_file(
     ledger: Ledger,
-    path: Path,
+    path: Path | str,
     *,
     format: Literal["auto", "jsonl", "csv"] = "auto",
     partnership_id: str | None = None,
     batch_size: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
+    stdin: IO[bytes] | None = None,
 ) -> BatchResult:
     """Import a JSONL or CSV file of events into ``ledger``; return what was stored.
 
-    The whole file is parsed first, so a bad line rejects the file and nothing is written; the
-    events are then recorded in one atomic :meth:`~ssp_ledger.application.Ledger.record_many`
-    call. Events already recorded with identical content are skipped, so importing a file twice
-    is harmless. ``format="auto"`` picks by suffix (``.jsonl``/``.ndjson``/``.json`` or
-    ``.csv``). ``partnership_id``: the partnership every event must belong to (for CSV it also
-    fills a missing ``partnership_id`` column). ``progress(done, total)`` is called with parsed
-    line counts while parsing.
+    ``path`` is a file, or anything that reads like one: ``-`` for standard input (``stdin``,
+    default ``sys.stdin.buffer``), ``/dev/stdin``, a FIFO, a process substitution. The input is
+    read one line at a time and handed to one
+    :meth:`~ssp_ledger.application.Ledger.record_many` call as it is parsed, so memory stays
+    bounded; a bad line raises from inside that call, which then stores nothing. Events already
+    recorded with identical content are skipped, so importing a file twice is harmless.
+
+    ``format="auto"`` picks by suffix (``.jsonl``/``.ndjson``/``.json`` or ``.csv``); input
+    without one that is not a regular file (standard input, a pipe) is recognised by its first
+    bytes (an object: JSONL, else CSV). ``partnership_id``: the partnership every event must
+    belong to (for CSV it also fills a missing ``partnership_id`` column).
+    ``progress(done, total)`` is called with line counts while reading; ``total`` is the
+    regular file's line count, or None for a stream (its size is not known in advance).
 
     ``batch_size`` (default None: one transaction) splits the writing into transactions of at
-    most that many events, for files too large for one; a domain-rule violation then leaves the
-    earlier batches stored (the error says so), and importing the fixed file again skips them.
+    most that many events, for stores that cannot hold one; a bad line or a rule violation
+    then leaves the earlier batches stored (the error says so for a violation), and importing
+    the fixed file again skips them.
 
     Raises :class:`~ssp_ledger.errors.InputError` for malformed input and for a domain-rule
     violation (line of the offending event, the original
     :class:`~ssp_ledger.errors.DomainRuleViolation` as ``__cause__``).
     """
-    path = Path(path)
-    name = str(path)
     if batch_size is not None and batch_size < 1:
         msg = f"batch_size must be at least 1; got {batch_size}"
         raise ValueError(msg)
-    kind = _detect(path, format, name)
-    total = 0
-    if progress is not None:
-        try:
-            total = _count_lines(path)
-        except OSError as e:
-            raise InputError(f"cannot read file: {e.strerror or e}", source=name) from e
-    ticker = _Ticker(progress, total)
-    events: Sequence[DomainEvent]
-    with _open_binary(path, name) as stream:
+    with _open_input(path, stdin) as (name, stream, regular):
+        sniff = None if regular else (lambda: stream.peek(MAX_LINE_BYTES)[:MAX_LINE_BYTES])
+        kind = _detect(name, format, sniff)
+        total: int | None = None
+        if progress is not None and regular:
+            try:
+                total = _count_lines(Path(name))
+            except OSError as e:
+                raise InputError(f"cannot read file: {e.strerror or e}", source=name) from e
+        ticker = _Ticker(progress, total)
+        numbered: Iterator[tuple[int, DomainEvent]]
         if kind == "jsonl":
-            events, lines = _parse_jsonl(stream, name, partnership_id, ticker)
+            numbered = _parse_jsonl(stream, name, partnership_id, ticker)
         else:
-            events, lines = _parse_club_csv(stream, name, partnership_id, ticker)
-    return _record(ledger, events, lines, name, batch_size)
+            numbered = _parse_club_csv(stream, name, partnership_id, ticker)
+        lines = _Lines()
+        return _record(ledger, lines.track(numbered), lines, name, batch_size)
+
+
+@contextlib.contextmanager
+def _open_input(path: Path | str, stdin: IO[bytes] | None
+                ) -> Iterator[tuple[str, io.BufferedReader, bool]]:
+    """(name for messages, buffered binary stream, whether it is a regular file)."""
+    if str(path) == STDIN:
+        raw = stdin if stdin is not None else sys.stdin.buffer
+        stream = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(
+            cast(io.RawIOBase, raw))
+        yield "<stdin>", stream, False
+        return
+    name = str(path)
+    try:
+        f = open(Path(path), "rb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise InputError(f"cannot open file: {e.strerror or e}", source=name) from e
+    with f:
+        try:
+            regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+        except OSError:
+            regular = False
+        yield name, f, regular

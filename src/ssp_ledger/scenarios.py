@@ -39,6 +39,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, model_validator
 
 from ssp_ledger.application import Ledger
+from ssp_ledger.decode_errors import parse_decode_error
 from ssp_ledger.errors import DomainRuleViolation, InputError, LedgerError
 from ssp_ledger.events import (
     EVENT_TYPES,
@@ -123,22 +124,16 @@ class _FieldProblem(ValueError):
 
 # --------------------------------------------------------------------------- the scenario model
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_NAMED = re.compile(r"^Object (?P<what>missing required|contains unknown) field `(?P<name>[^`]+)`$")
 _IDENT = re.compile(r"[a-z_]+")
 
 
 def _event_problem(message: str, data: object) -> _FieldProblem:
     """Turn a msgspec validation message into a reason and a field path."""
-    m = _AT.match(message)
-    assert m is not None
-    msg, path = m["msg"], (m["path"] or "").lstrip(".")
-    named = _NAMED.match(msg)
-    if named:
-        field = f"{path}.{named['name']}" if path else named["name"]
-        what = "missing required field" if named["what"] == "missing required" else \
-            "unknown field"
-        return _FieldProblem(what, field)
+    problem = parse_decode_error(message)
+    msg, path = problem.message, problem.path
+    if problem.missing or problem.unknown:
+        what = "missing required field" if problem.missing else "unknown field"
+        return _FieldProblem(what, problem.field)
     if path == "type":
         return _FieldProblem(f"{msg[:1].lower()}{msg[1:]}; expected one of "
                              f"{', '.join(_HYPOTHETICAL_TYPES)}", "type")

@@ -47,6 +47,9 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "csv_wrong_columns.csv": (1, "club"),
     "csv_bad_int.csv": (3, "field 'participants'"),
     "csv_send_exceeds.csv": (2, "send_participants"),
+    "duplicate_key.jsonl": (3, "field 'participants' appears more than once"),
+    "nul_in_string.jsonl": (3, "control character '\\x00'"),
+    "csv_nul_cell.csv": (3, "control character '\\x00' in the cell"),
 }
 
 

@@ -111,7 +111,7 @@ def test_demo_on_a_filled_store_only_reports(demo: tuple[Path, Run]) -> None:
 # --------------------------------------------------------------------------- report
 
 
-@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
 def test_report_output_is_deterministic(demo: tuple[Path, Run], fmt: str) -> None:
     folder, _ = demo
     args = ("report", "cost", "--as-of", "2011-07-31", "--by", "role", "--period", "2010/11",
@@ -143,6 +143,25 @@ def test_report_json_parses_with_raw_integers(demo: tuple[Path, Run]) -> None:
     total = doc["rows"][-1]
     assert isinstance(total["attendances"], int)
     assert total["attendances"] == sum(r["attendances"] for r in doc["rows"][:-1])
+
+
+def test_report_markdown_has_every_figure_of_the_json(demo: tuple[Path, Run]) -> None:
+    folder, _ = demo
+    common = ("report", "cost", "--as-of", "2011-07-31", "--by", "role", "--store",
+              "ssp-demo.db")
+    markdown = ssp(folder, *common, "--format", "markdown")
+    doc = json.loads(ssp(folder, *common, "--format", "json").out)
+    assert markdown.code == 0, markdown.err
+    lines = [line for line in markdown.out.splitlines() if line.startswith("| ")]
+    assert len(lines) == 2 + len(doc["rows"])  # header, rule, one line per row
+    for line, row in zip(lines[2:], doc["rows"], strict=True):
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        for cell, (column, value) in zip(cells, row.items(), strict=True):
+            if isinstance(value, int):
+                pounds, pence = divmod(abs(value), 100)
+                shown = (f"{'-' if value < 0 else ''}£{pounds:,}.{pence:02d}"
+                         if column.endswith("_pence") else f"{value:,}")
+                assert cell == shown
 
 
 def test_report_money_in_pounds_in_tables_only(demo: tuple[Path, Run]) -> None:

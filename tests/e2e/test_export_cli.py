@@ -1,7 +1,6 @@
 """End-to-end tests of ``ssp-ledger export-table`` (run as ``python -m ssp_ledger``).
 
-The command lives in :mod:`ssp_ledger.cli_export` and is added to the CLI by
-``register(app)``; until the CLI registers it these tests are skipped (with the reason shown).
+The command lives in :mod:`ssp_ledger.cli.export`.
 """
 
 from __future__ import annotations
@@ -28,18 +27,7 @@ def _ssp(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           check=False)
 
 
-def _registered() -> bool:
-    run = _ssp(Path.cwd(), "--help")
-    return run.returncode == 0 and "export-table" in run.stdout
-
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not _registered(),
-        reason="export-table is not registered in ssp_ledger.cli yet "
-               "(add `register(app)` from ssp_ledger.cli_export)"),
-]
+pytestmark = pytest.mark.e2e
 
 P = "tyne"
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 import json
+import os
+import stat
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -423,3 +426,64 @@ def test_manifest_is_a_plain_value() -> None:
                         log_position=0, digest="0:" + "0" * 64, chain_verified=True,
                         version="0", writer="csv", created_by="test")
     assert json.loads(manifest.to_json())["ledger"]["digest_head"] == "0" * 64
+
+
+# --------------------------------------------------------------------------- output files
+
+
+def test_output_file_is_all_or_nothing(tmp_path: Path) -> None:
+    from ssp_ledger.outfile import open_output
+
+    target = tmp_path / "data.csv"
+    target.write_bytes(b"old")
+
+    def fail_halfway() -> None:
+        with open_output(target) as stream:
+            stream.write(b"half")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        fail_halfway()
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+    with open_output(target) as stream:
+        stream.write(b"new")
+    assert target.read_bytes() == b"new"
+
+
+def test_output_file_mode_follows_the_umask(tmp_path: Path) -> None:
+    from ssp_ledger.outfile import open_output
+
+    old = os.umask(0o027)
+    try:
+        with open_output(tmp_path / "a.csv") as stream:
+            stream.write(b"x")
+        with open(tmp_path / "b.csv", "wb") as plain:  # the reference: what open() gives
+            plain.write(b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.csv").stat().st_mode) == 0o640
+    assert (tmp_path / "a.csv").stat().st_mode == (tmp_path / "b.csv").stat().st_mode
+
+
+def test_output_to_standard_output_is_written_through() -> None:
+    from ssp_ledger.outfile import is_stream, open_output
+
+    sink = io.BytesIO()
+    with open_output("-", stdout=sink) as stream:
+        stream.write(b"rows")
+    assert sink.getvalue() == b"rows"
+    assert is_stream("-")
+    assert is_stream("/dev/null")
+
+
+def test_export_table_to_a_stream_writes_no_manifest_unless_asked(ledger: Ledger,
+                                                                    tmp_path: Path) -> None:
+    manifest = export_table(ledger, "participation", "/dev/null", as_of=dt.date(2011, 7, 31),
+                            format="csv")
+    assert manifest.path is None
+    elsewhere = tmp_path / "m.json"
+    manifest = export_table(ledger, "participation", "/dev/null", as_of=dt.date(2011, 7, 31),
+                            format="csv", manifest=elsewhere)
+    assert manifest.path == elsewhere
+    assert json.loads(elsewhere.read_bytes())["sha256"] == manifest.sha256

@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ssp_ledger.application import Ledger
 from ssp_ledger.errors import DomainRuleViolation, InputError, NotAMember
@@ -27,6 +29,7 @@ from ssp_ledger.io import (
     export_file,
     export_jsonl,
     import_file,
+    iter_jsonl,
     read_club_csv,
     read_jsonl,
 )
@@ -149,7 +152,7 @@ def test_blank_lines_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
 def test_progress_reports_lines(tmp_path: Path) -> None:
     path = tmp_path / "e.jsonl"
     export_jsonl(_events(), path)
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[int, int | None]] = []
     import_file(Ledger.in_memory(projections={}), path,
                 progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (len(_events()), len(_events()))
@@ -451,7 +454,7 @@ def test_progress_ticks_during_long_files(tmp_path: Path) -> None:
             for i in range(2_500)]
     path = tmp_path / "many.jsonl"
     export_jsonl([*_base(), *runs], path)
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[int, int | None]] = []
     ledger = Ledger.in_memory(projections={})
     result = import_file(ledger, path, progress=lambda d, t: calls.append((d, t)))
     assert result.recorded == 2_503
@@ -462,3 +465,171 @@ def test_repeated_type_key(tmp_path: Path) -> None:
     err = _jsonl_error(tmp_path, b'{"type": "ClubRun", "type": "SchoolLeft"}')
     assert (err.line, err.field) == (4, "type")
     assert "more than once" in err.reason
+
+
+# --------------------------------------------------------------------------- streams
+
+
+class _CountingReader(io.BytesIO):
+    """A stream that records how far it has been read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.lines_read = 0
+
+    def readline(self, size: int | None = -1) -> bytes:
+        self.lines_read += 1
+        return super().readline(size)
+
+
+def test_jsonl_is_parsed_lazily_with_line_numbers() -> None:
+    lines = [json.dumps(msgspec.to_builtins(e)).encode() for e in _base()]
+    stream = _CountingReader(b"\n".join([lines[0], b"", *lines[1:]]) + b"\n")
+    events = iter_jsonl(stream, name="in")
+    assert next(events) == (1, _base()[0])
+    assert stream.lines_read == 1
+    assert [n for n, _ in events] == [3, 4]
+
+
+def test_import_from_standard_input_reports_progress_without_a_total() -> None:
+    data = b"".join(json.dumps(msgspec.to_builtins(e)).encode() + b"\n" for e in _events())
+    seen: list[tuple[int, int | None]] = []
+    ledger = Ledger.in_memory(projections={})
+    result = import_file(ledger, "-", stdin=io.BytesIO(data),
+                         progress=lambda done, total: seen.append((done, total)))
+    assert result.recorded == len(_events())
+    assert seen[-1] == (len(_events()), None)
+
+
+def test_standard_input_format_is_sniffed() -> None:
+    csv_data = (HEADER + "tyneside,2010-09-07,c1,fb,s2,football,20,,,,\n").encode()
+    ledger = Ledger.in_memory(projections={})
+    ledger.record_many(_base())
+    assert import_file(ledger, "-", stdin=io.BytesIO(csv_data)).recorded == 1
+
+
+def test_a_bad_line_on_standard_input_names_stdin() -> None:
+    with pytest.raises(InputError) as info:
+        import_file(Ledger.in_memory(projections={}), "-", stdin=io.BytesIO(b'{"type": 1}\n'))
+    assert str(info.value).startswith("<stdin>:1")
+
+
+# --------------------------------------------------------------------------- stricter input
+
+
+@pytest.mark.parametrize(("line", "field"), [
+    (b'{"type": "ClubRun", "participants": 5, "participants": 6}', "participants"),
+    (b'{"type": "EventCorrected", "replacement": {"type": "ClubRun", "activity": "a", '
+     b'"activity": "b"}}', "activity"),
+    (b'{"type": "ClubRun", "event_id" : "c1", "event_id":"c2"}', "event_id"),
+])
+def test_a_repeated_key_is_refused_with_its_name(line: bytes, field: str) -> None:
+    obj = json.loads(line)  # json keeps the last value too: rebuild a full, valid event
+    good = _club(**{k: v for k, v in obj.items() if k in _club()})
+    if obj["type"] == "EventCorrected":
+        good = {"type": "EventCorrected", "partnership_id": P, "occurred_on": "2010-09-08",
+                "event_id": "x1", "target_event_id": "c9", "reason": "r",
+                "replacement": _club(activity="b")}
+        text = json.dumps(good).replace('"activity": "b"', '"activity": "a", "activity": "b"')
+    else:
+        text = json.dumps(good).replace(f'"{field}": ',
+                                        f'"{field}": {json.dumps(good[field])}, "{field}": ', 1)
+    with pytest.raises(InputError) as info:
+        read_jsonl(io.BytesIO(text.encode()))
+    assert (info.value.line, info.value.field) == (1, field)
+    assert "more than once" in info.value.reason
+
+
+def _activity(event: DomainEvent) -> str:
+    assert isinstance(event, ClubRun)
+    return event.activity
+
+
+def test_keys_inside_string_values_are_not_mistaken_for_repeats() -> None:
+    line = json.dumps(_club(activity='say "participants": 3')).encode()
+    assert _activity(read_jsonl(io.BytesIO(line))[0]) == 'say "participants": 3'
+
+
+@pytest.mark.parametrize(("text", "char"), [
+    ("foot\u0000ball", "\x00"), ("foot\nball", "\n"), ("foot\u007fball", "\x7f"),
+    ("foot\u0085ball", "\x85"),
+])
+def test_control_characters_in_json_text_are_refused(text: str, char: str) -> None:
+    for ascii_only in (True, False):
+        line = json.dumps(_club(activity=text), ensure_ascii=ascii_only).encode()
+        with pytest.raises(InputError) as info:
+            read_jsonl(io.BytesIO(line))
+        assert (info.value.line, info.value.field) == (1, "activity")
+        assert repr(char) in info.value.reason
+
+
+def test_a_tab_in_text_is_allowed() -> None:
+    assert _activity(read_jsonl(io.BytesIO(json.dumps(_club(activity="a\tb")).encode()))[0]) \
+        == "a\tb"
+
+
+@pytest.mark.parametrize("cell", ["foot\x00ball", '"foot\nball"', "foot\x1bball"])
+def test_control_characters_in_csv_cells_are_refused(cell: str) -> None:
+    data = HEADER + f"tyneside,2010-09-07,c1,fb,s2,{cell},20,,,,\n"
+    with pytest.raises(InputError) as info:
+        read_club_csv(io.StringIO(data))
+    assert (info.value.line, info.value.field) == (2, "activity")
+
+
+def test_every_club_run_field_is_a_csv_column() -> None:
+    event = ClubRun(partnership_id=P, occurred_on=D, event_id="c1", club_id="fb",
+                    school_id="s2", activity="football", participants=20, send_participants=3,
+                    staff_minutes=60, staff_id="ssco1", setting="lunchtime")
+    values = msgspec.to_builtins(event)
+    values.pop("type")
+    data = ",".join(values) + "\n" + ",".join(str(v) for v in values.values()) + "\n"
+    assert read_club_csv(io.StringIO(data)) == [event]
+
+
+@pytest.mark.parametrize(("bad", "field"), [
+    ({"participants": "x"}, "participants"),
+    ({"unknown": 1}, "unknown"),
+    ({"replacement": {"type": "ClubRun"}}, "replacement.partnership_id"),
+])
+def test_jsonl_and_scenario_files_name_the_same_field(bad: dict[str, Any], field: str) -> None:
+    from ssp_ledger.scenarios import parse_scenario
+
+    obj = _club(**bad) if "replacement" not in bad else {
+        "type": "EventCorrected", "partnership_id": P, "occurred_on": "2010-09-08",
+        "event_id": "x1", "target_event_id": "c9", "reason": "r", **bad}
+    with pytest.raises(InputError) as info:
+        read_jsonl(io.BytesIO(json.dumps(obj).encode()))
+    assert info.value.field == field
+    if obj["type"] == "ClubRun":
+        scenario = {"name": "s", "fork_date": "2010-09-01", "horizon": "2011-08-31",
+                    "events": [obj]}
+        with pytest.raises(InputError, match=field):
+            parse_scenario(scenario)
+
+
+@st.composite
+def _object_text(draw: st.DrawFn, depth: int = 0) -> str:
+    """A JSON object whose keys may repeat, with blanks before colons and look-alike values."""
+    keys = draw(st.lists(st.sampled_from(["a", "b", 'c":', "d e"]), max_size=4))
+    parts = []
+    for key in keys:
+        value = (draw(_object_text(depth + 1)) if depth < 2 and draw(st.booleans())
+                 else json.dumps(draw(st.sampled_from(['x":y', "{", 1, "p"]))))
+        blank = draw(st.sampled_from(["", " ", "\t"]))
+        parts.append(f"{json.dumps(key)}{blank}:{value}")
+    return "{" + ", ".join(parts) + "}"
+
+
+@given(_object_text())
+def test_the_fast_repeated_key_check_agrees_with_json(text: str) -> None:
+    from ssp_ledger.io import _repeated_key
+
+    repeated: list[str] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names = [k for k, _ in pairs]
+        repeated.extend(k for i, k in enumerate(names) if k in names[:i])
+        return dict(pairs)
+
+    json.loads(text, object_pairs_hook=hook)
+    assert (_repeated_key(text.encode()) is None) == (not repeated)

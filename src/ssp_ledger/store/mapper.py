@@ -202,15 +202,9 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                 event = self._event_decoders[name].decode(env.event)
             else:
                 event = self._upcast(name, env)
-        except (msgspec.DecodeError, msgspec.ValidationError, KeyError, ValueError,
-                TypeError, AttributeError) as e:
-            msg = (
-                f"cannot decode stored event {stored.originator_version} of stream "
-                f"{stored.originator_id} (topic {stored.topic!r}): {e}"
-            )
-            raise DamagedRecord(msg, position=position) from e
-        try:
             recorded_at = from_us(env.recorded_at_us)
+            oid = stored.originator_id
+            stream = oid if isinstance(oid, uuid.UUID) else uuid.UUID(oid)
         except (msgspec.DecodeError, msgspec.ValidationError, KeyError, ValueError,
                 TypeError, AttributeError) as e:
             msg = (
@@ -218,9 +212,8 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                 f"{stored.originator_id} (topic {stored.topic!r}): {e}"
             )
             raise DamagedRecord(msg, position=position) from e
-        oid = stored.originator_id
         return Recorded(
-            originator_id=oid if isinstance(oid, uuid.UUID) else uuid.UUID(oid),
+            originator_id=stream,
             originator_version=stored.originator_version,
             recorded_at=recorded_at,
             prev_hash=env.prev_hash,

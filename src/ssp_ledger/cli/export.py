@@ -1,8 +1,11 @@
-"""The ``ssp-ledger export-table`` command: a projection table or the log to Parquet or CSV.
+"""The export commands of ``ssp-ledger``: the log as JSON Lines, a table as Parquet or CSV.
 
-Kept apart from :mod:`ssp_ledger.cli` so it can be wired in with one call,
-``register(app)``. The shared helpers of the CLI (store opening, option parsing, one-line
-errors) are imported when the command runs, so importing this module never imports the CLI.
+* ``export`` writes stored events as JSONL, which ``import`` reads back;
+* ``export-table`` writes a projection table (or the log) to Parquet or CSV with a manifest
+  beside it that traces it to the ledger (:mod:`ssp_ledger.export`).
+
+A command module of the CLI package, added to the application with :func:`register`; it builds
+on :mod:`ssp_ledger.cli.common` only. Both commands only read the store.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from ssp_ledger.cli_options import (
+from ssp_ledger.cli.common import (
     DEFAULT_CHECKPOINT,
     DEFAULT_STORE,
     ByOption,
@@ -22,9 +25,52 @@ from ssp_ledger.cli_options import (
     PartnershipOption,
     PeriodOption,
     StoreOption,
+    handled,
+    open_store,
+    parse_date_option,
+    parse_datetime_option,
+    parse_period_option,
+    projection_name,
+)
+from ssp_ledger.outfile import STDOUT, check_output, open_output
+
+__all__ = ["TableFormat", "export_command", "export_table_command", "register"]
+
+_EXPORT_EPILOG = (
+    "Examples:\n\n"
+    "  ssp-ledger export --out all.jsonl\n"
+    "  ssp-ledger export --partnership ssp-000 > ssp-000.jsonl\n"
+    "  ssp-ledger export --store a.db --out a.jsonl && ssp-ledger import a.jsonl --store b.db"
 )
 
-__all__ = ["TableFormat", "export_table_command", "register"]
+
+def export_command(
+    store: StoreOption = DEFAULT_STORE,
+    out: Annotated[
+        str, typer.Option("--out", "-o", metavar="FILE",
+                          help="Where to write JSONL; - for standard output.")
+    ] = "-",
+    partnership: PartnershipOption = None,
+) -> None:
+    """Write stored events as JSON Lines, one event per line, in log order.
+
+    The output imports back with ssp-ledger import (same event ids, so nothing is duplicated).
+    """
+    with handled():
+        from ssp_ledger.io import export_file
+
+        check_output(out)
+        with open_store(store, mode="read") as ledger:
+            sys.stdout.flush()
+            with open_output(out) as stream:
+                count = export_file(ledger, stream, partnership_id=partnership)
+        note = f"exported {count} event{'s' if count != 1 else ''}"
+        if out == STDOUT:
+            sys.stderr.write(f"{note}\n")
+        else:
+            sys.stdout.write(f"{note} to {out}\n")
+
+
 
 #: Name that selects the log instead of a projection.
 LOG = "log"
@@ -50,8 +96,14 @@ def export_table_command(
     ],
     out: Annotated[
         str, typer.Option("--out", "-o", metavar="FILE",
-                          help="Data file to write; the manifest goes to FILE.manifest.json.")
+                          help="Data file to write (- for standard output); the manifest goes "
+                               "to FILE.manifest.json.")
     ],
+    manifest: Annotated[
+        str | None, typer.Option("--manifest", metavar="FILE",
+                                 help="Write the manifest here instead (needed to get one when "
+                                      "--out is standard output, a device or a FIFO).")
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", metavar="DATE",
@@ -81,14 +133,15 @@ def export_table_command(
     the query and the file's SHA-256, so the table can be traced back to the ledger. Same store
     and arguments: byte-identical files. Parquet needs pyarrow (the parquet extra of ssp-ledger).
     """
-    from ssp_ledger import cli
     from ssp_ledger.export import ExportFormat, export_log, export_table
 
-    with cli._handled():
-        as_of_date = cli.parse_date_option("--as-of", as_of) if as_of is not None else None
-        known = cli.parse_datetime_option("--known-at", known_at) if known_at is not None else None
-        chosen = cli.parse_period_option("--period", period) if period is not None else None
-        target = cli.output_path(out)
+    with handled():
+        as_of_date = parse_date_option("--as-of", as_of) if as_of is not None else None
+        known = parse_datetime_option("--known-at", known_at) if known_at is not None else None
+        chosen = parse_period_option("--period", period) if period is not None else None
+        target = check_output(out)
+        if manifest is not None:
+            check_output(manifest, "--manifest")
         file_format: ExportFormat | None = (
             None if fmt is TableFormat.auto else "csv" if fmt is TableFormat.csv else "parquet")
         is_log = name.strip() == LOG
@@ -103,22 +156,25 @@ def export_table_command(
             if effective:
                 msg = "--effective applies to the log only"
                 raise ValueError(msg)
-        with cli._open(store, create=False, checkpoint=checkpoint) as ledger:
+        with open_store(store, mode="read", checkpoint=checkpoint) as ledger:
             if is_log:
-                manifest = export_log(ledger, target, known_at=known, as_of=as_of_date,
+                written = export_log(ledger, target, known_at=known, as_of=as_of_date,
                                       partnership_id=partnership, effective=effective,
-                                      format=file_format)
+                                      format=file_format, manifest=manifest)
             else:
                 assert as_of_date is not None
-                manifest = export_table(ledger, cli.projection_name(name), target,
+                written = export_table(ledger, projection_name(name), target,
                                         as_of=as_of_date, known_at=known, by=by or None,
                                         period=chosen, partnership_id=partnership,
-                                        format=file_format)
+                                        format=file_format, manifest=manifest)
         what = "records" if is_log and not effective else "facts" if is_log else "rows"
-        sys.stdout.write(
-            f"exported {manifest.rows} {what} to {out} ({manifest.format}); manifest "
-            f"{manifest_name(out)}\ndigest {manifest.digest}\n")
-        if not manifest.chain_verified:
+        where = (f"manifest {manifest if manifest is not None else manifest_name(out)}"
+                 if written.path is not None else
+                 "no manifest written (the output is not a regular file; use --manifest FILE)")
+        note = (f"exported {written.rows} {what} to {out} ({written.format}); {where}\n"
+                f"digest {written.digest}\n")
+        (sys.stderr if out == STDOUT else sys.stdout).write(note)
+        if not written.chain_verified:
             sys.stderr.write("warning: the store did not verify (run `ssp-ledger verify`); "
                              "the manifest records chain_verified: false\n")
 
@@ -129,7 +185,8 @@ def manifest_name(out: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``export-table`` command to ``app`` (the ``ssp-ledger`` Typer application)."""
+    """Add ``export`` and ``export-table`` to ``app`` (the ``ssp-ledger`` Typer application)."""
+    app.command(name="export", epilog=_EXPORT_EPILOG)(export_command)
     app.command(
         name="export-table",
         epilog=(
@@ -140,6 +197,8 @@ def register(app: typer.Typer) -> None:
             "--out cost.csv\n"
             "  ssp-ledger export-table funding --as-of 2012-07-31 "
             "--known-at 2011-09-01T00:00:00Z --out funding-2011.parquet\n"
-            "  ssp-ledger export-table log --effective --out facts.parquet"
+            "  ssp-ledger export-table log --effective --out facts.parquet\n"
+            "  ssp-ledger export-table funding --as-of 2012-07-31 --format csv --out - "
+            "--manifest funding.manifest.json | head"
         ),
     )(export_table_command)

@@ -1,0 +1,633 @@
+"""The ``ssp-ledger`` commands: record, import, report on and audit a ledger from the shell.
+
+Every command that touches a store takes ``--store PATH`` (environment variable
+``SSP_LEDGER_STORE``, default ``ssp-ledger.db`` in the current directory; ``demo`` defaults to
+``ssp-demo.db`` and ignores the variable). A store is a SQLite file, ``:memory:`` or a
+``postgresql://`` URL, and is opened through :func:`~ssp_ledger.cli.common.open_store` in the
+mode the command needs: reading commands never write and never create a store.
+
+Output is deterministic: the same store and arguments give the same bytes (no clock, no run
+timestamps). Tables go to standard output; progress bars and diagnostics to standard error.
+Errors print one line ``error: <message>`` on standard error and exit with status 1 (usage
+errors: status 2, reported by the argument parser); never a traceback.
+
+This module sits above :mod:`~ssp_ledger.cli.common` and :mod:`~ssp_ledger.cli.render` and
+beside the other command modules (:mod:`~ssp_ledger.cli.export`,
+:mod:`~ssp_ledger.cli.scenario`), which it adds to :data:`app`. It holds no domain knowledge:
+the demo's headline comes from the ``summary`` module of the package that registered the
+projections (see :func:`_summary`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
+from importlib.metadata import entry_points
+from itertools import groupby
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from ssp_ledger.application import Ledger
+from ssp_ledger.cli import export as export_commands
+from ssp_ledger.cli.common import (
+    DEFAULT_CHECKPOINT,
+    DEFAULT_STORE,
+    AsOfOption,
+    ByOption,
+    CheckpointOption,
+    FormatOption,
+    KnownAtOption,
+    OutputFormat,
+    PartnershipOption,
+    PeriodOption,
+    StoreOption,
+    console,
+    fail,
+    handled,
+    one_line,
+    open_store,
+    parse_date_option,
+    parse_datetime_option,
+    parse_period_option,
+    printable,
+    progress_bar,
+    projection_name,
+    shown_store,
+)
+from ssp_ledger.cli.render import (
+    aligned,
+    print_table,
+    render_table,
+    rows_csv,
+    rows_markdown,
+    table_title,
+)
+from ssp_ledger.cli.scenario import scenario_app
+from ssp_ledger.errors import LedgerError
+from ssp_ledger.outfile import STDOUT, check_output, open_output
+from ssp_ledger.projection import ENTRY_POINT_GROUP, Table
+from ssp_ledger.runner import DEFAULT_CHECKPOINT_EVERY, ProjectionRunner
+
+__all__ = ["app", "main"]
+
+DEMO_STORE = "ssp-demo.db"
+#: Valid dates the demo reports on: before, during and after the end of the ring-fenced grant.
+DEMO_DATES = (
+    dt.date(2008, 7, 31),
+    dt.date(2010, 7, 31),
+    dt.date(2011, 7, 31),
+    dt.date(2012, 7, 31),
+)
+
+
+class ImportFormat(StrEnum):
+    """Input formats ``import`` understands."""
+
+    auto = "auto"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+app = typer.Typer(
+    name="ssp-ledger",
+    epilog=(
+        "Start with:  ssp-ledger demo    (builds ssp-demo.db from a synthetic history)\n\n"
+        "Store: --store PATH, or the SSP_LEDGER_STORE environment variable; "
+        "default ssp-ledger.db."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _note(ledger: Ledger) -> None:
+    """Say on standard error what opening the store did (``note: created a new store ...``).
+
+    Printed once the command has succeeded, so a failure still ends with one ``error:`` line.
+    """
+    if ledger.note:
+        sys.stderr.write(f"note: {printable(ledger.note)}\n")
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", help="Show the version and exit.", is_eager=True)
+    ] = False,
+) -> None:
+    """Event-sourced ledger of School Sport Partnerships: record what happened, then ask what
+    was true on any date, as known at any time.
+    """
+    if version:
+        from ssp_ledger import __version__
+
+        sys.stdout.write(f"ssp-ledger {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger init\n"
+    "  ssp-ledger init --store data/tyneside.db\n"
+    "  SSP_LEDGER_STORE=ledger.db ssp-ledger init"
+))
+def init(store: StoreOption = DEFAULT_STORE) -> None:
+    """Create an empty store (or open an existing one) and say how many events it holds."""
+    with handled(), open_store(store, mode="create") as ledger:
+        count = ledger.position
+        plural = "" if count == 1 else "s"
+        _note(ledger)
+        sys.stdout.write(f"store {shown_store(store)} holds {count} event{plural}\n")
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger demo\n"
+    "  ssp-ledger demo --partnerships 3 --seed 7 --store three.db\n"
+    "  ssp-ledger report cost --store ssp-demo.db --as-of 2011-07-31 --by role"
+))
+def demo(
+    store: Annotated[
+        str,
+        typer.Option("--store", metavar="PATH",
+                     help="Store to fill and report on (SSP_LEDGER_STORE is ignored here)."),
+    ] = DEMO_STORE,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic history.")] = 2006,
+    partnerships: Annotated[
+        int, typer.Option(min=1, help="Number of synthetic partnerships.")
+    ] = 1,
+) -> None:
+    """Fill an empty store with a synthetic history, then report on it at four dates.
+
+    The history (2006-2013) follows the real programme: formation under PESSCL, SSCOs and PLTs
+    released from schools, Competition Managers from 2008, the end of the ring-fenced grant in
+    August 2011 and the one-day-a-week PE teacher funding after it. Reports are printed as of
+    2008-07-31, 2010-07-31, 2011-07-31 and 2012-07-31. A store that already holds events is only
+    reported on.
+    """
+    out = console()
+    with handled(), open_store(store, mode="create") as ledger:
+        if ledger.position == 0:
+            _fill_demo(ledger, seed=seed, partnerships=partnerships, store=store)
+        else:
+            sys.stdout.write(
+                f"store {shown_store(store)} already holds {ledger.position} events: "
+                "reporting only\n")
+        summary = _summary(ledger)
+        for day in DEMO_DATES:
+            _demo_reports(ledger, day, out, summary)
+
+
+
+
+def _fill_demo(ledger: Ledger, *, seed: int, partnerships: int, store: str) -> None:
+    from ssp_ledger.synthetic import SyntheticConfig, generate
+
+    config = SyntheticConfig(seed=seed, partnerships=partnerships)
+    recorded = 0
+    with progress_bar(console(stderr=True)) as progress:
+        task = progress.add_task("recording partnerships", total=partnerships)
+        for partnership_id, events in groupby(generate(config), key=lambda e: e.partnership_id):
+            progress.update(task, description=f"recording {escape(partnership_id)}")
+            result = ledger.record_many(events)
+            recorded += result.recorded
+            progress.advance(task)
+    _note(ledger)
+    sys.stdout.write(
+        f"recorded {recorded} synthetic events ({partnerships} partnership"
+        f"{'s' if partnerships != 1 else ''}, seed {seed}) into {shown_store(store)}\n"
+    )
+
+
+
+
+#: How the demo summarises a date: the reports to print and a headline made from them.
+Summary = tuple[Sequence[tuple[str, str, str | None]], Callable[[Mapping[str, Table]], str] | None]
+
+
+def _summary(ledger: Ledger) -> Summary:
+    """The demo's reports and headline, from the package that registered the projections.
+
+    The CLI names no projection: each package behind an ``ssp_ledger.projections`` entry point
+    may ship a ``summary`` module with ``REPORTS`` ((key, projection, by) triples) and
+    ``headline(tables)``; the first one found is used. Without one, every projection the ledger
+    knows is printed ungrouped, under no headline.
+    """
+    for package in dict.fromkeys(ep.module.partition(".")[0]
+                                 for ep in entry_points(group=ENTRY_POINT_GROUP)):
+        module: ModuleType | None
+        try:
+            module = importlib.import_module(f"{package}.summary")
+        except ModuleNotFoundError as e:
+            if e.name not in (package, f"{package}.summary"):
+                raise
+            module = None
+        reports = getattr(module, "REPORTS", None)
+        headline = getattr(module, "headline", None)
+        if reports is not None and callable(headline):
+            return tuple(reports), headline
+    return tuple((name, name, None) for name in ledger.projection_names), None
+
+
+def _demo_reports(ledger: Ledger, day: dt.date, out: Console, summary: Summary) -> None:
+    reports, headline = summary
+    tables: dict[str, Table] = {}
+    problems: list[str] = []
+    for key, name, by in reports:
+        try:
+            tables[key] = ledger.report(name, as_of=day, by=by)
+        except (LedgerError, ValueError) as e:
+            problems.append(f"{name} by {by}: {one_line(str(e))}")
+    out.print()
+    line = f"As of {day.isoformat()}"
+    if headline is not None:
+        line += f": {headline(tables)}"
+    out.print(Text(line, style="bold"), soft_wrap=True)
+    for table in tables.values():
+        print_table(out, table, table_title(table))
+    for problem in problems:
+        out.print(Text(f"(not available: {problem})"))
+
+
+@app.command(name="import", epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger import events.jsonl --store ssp.db\n"
+    "  ssp-ledger import clubs-2010.csv --partnership tyneside --store tyneside.db\n"
+    "  ssp-ledger import export.txt --format jsonl --store ssp.db\n"
+    "  zcat events.jsonl.gz | ssp-ledger import - --store ssp.db"
+))
+def import_(
+    file: Annotated[str, typer.Argument(
+        metavar="FILE",
+        help="JSONL events or a club CSV; - for standard input (pipes and FIFOs work too).")],
+    store: StoreOption = DEFAULT_STORE,
+    fmt: Annotated[
+        ImportFormat, typer.Option("--format", help=("Input format; auto picks by extension "
+                                                     "(standard input: by the first line)."))
+    ] = ImportFormat.auto,
+    partnership: Annotated[
+        str | None,
+        typer.Option("--partnership", metavar="ID",
+                     help=("Partnership every event must belong to; also fills a missing "
+                           "partnership_id column of a club CSV.")),
+    ] = None,
+) -> None:
+    """Record every event of a file, all or nothing.
+
+    A JSONL file holds one event per line as ssp-ledger export writes it; a club CSV holds club
+    sessions of one partnership. The input is read as it is recorded (any size, standard input
+    included). Events already in the store with the same content are skipped, so re-importing
+    a file is harmless. A bad line stops the import with its line number and nothing is
+    recorded.
+    """
+    with handled():
+        from ssp_ledger.io import STDIN, import_file
+
+        regular = True
+        if file != STDIN:
+            path = Path(file).expanduser()
+            if not path.exists():
+                msg = f"{file}: no such file"
+                raise OSError(msg)
+            if path.is_dir():
+                msg = f"{file}: is a folder, not a file"
+                raise OSError(msg)
+            regular = path.is_file()
+        shown = "standard input" if file == STDIN else Path(file).name
+        with open_store(store, mode="create") as ledger, \
+                progress_bar(console(stderr=True), total_known=regular) as progress:
+            task = progress.add_task(f"importing {escape(printable(shown))}", total=None)
+
+            def report_progress(done: int, total: int | None) -> None:
+                progress.update(task, completed=done, total=total)
+
+            result = import_file(ledger, file if file == STDIN else Path(file).expanduser(),
+                                 format=fmt.value, partnership_id=partnership,
+                                 progress=report_progress)
+        _note(ledger)
+        sys.stdout.write(
+            f"recorded {result.recorded} event{'s' if result.recorded != 1 else ''}, "
+            f"skipped {result.duplicates} duplicate{'s' if result.duplicates != 1 else ''}"
+            f" (store {shown_store(store)}, log position {result.position})\n"
+        )
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger report participation --as-of 2010-07-31 --by academic_year\n"
+    "  ssp-ledger report cost --as-of 2011-07-31 --by role --period 2010/11\n"
+    "  ssp-ledger report funding --as-of 2012-07-31 --known-at 2011-09-01T00:00:00Z\n"
+    "  ssp-ledger report age --as-of 2011-07-31 --by school --format csv > tenure.csv\n"
+    "  ssp-ledger report leaders --as-of 2011-07-31 --by leader_kind --format json"
+))
+def report(
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help=("participation, cost (staff_time_cost), age (partnership_age), funding, "
+                  "leaders, resources, or any other registered projection."),
+        ),
+    ],
+    as_of: AsOfOption,
+    known_at: KnownAtOption = None,
+    by: ByOption = None,
+    period: PeriodOption = None,
+    partnership: PartnershipOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    store: StoreOption = DEFAULT_STORE,
+    checkpoint: CheckpointOption = DEFAULT_CHECKPOINT,
+) -> None:
+    """Print a projection as of a valid date (and, optionally, as known at a recorded time).
+
+    Table output shows money in pounds; json and csv give raw integers (pence, minutes, days).
+    A store with a saved checkpoint (`ssp-ledger checkpoint`) answers without replaying the log.
+    """
+    with handled():
+        as_of_date = parse_date_option("--as-of", as_of)
+        known = parse_datetime_option("--known-at", known_at) if known_at is not None else None
+        chosen = parse_period_option("--period", period) if period is not None else None
+        with open_store(store, mode="read", checkpoint=checkpoint) as ledger:
+            table = ledger.report(projection_name(name), as_of=as_of_date, known_at=known,
+                                  by=by or None, period=chosen, partnership_id=partnership)
+        render_table(console(), table, fmt, partnership)
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger checkpoint --store ssp.db\n"
+    "  ssp-ledger checkpoint --store ssp.db --follow --timeout 3600\n"
+    "  ssp-ledger report participation --as-of 2011-07-31 --store ssp.db   # starts from it"
+))
+def checkpoint(
+    name: Annotated[
+        str, typer.Option("--name", metavar="NAME", help="Checkpoint name.")
+    ] = DEFAULT_CHECKPOINT,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep applying new records until stopped.")
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", metavar="SECONDS",
+                     help="With --follow: stop after this many seconds without a new record."),
+    ] = None,
+    every: Annotated[
+        int, typer.Option("--every", metavar="N", min=1,
+                          help="Save a checkpoint every N records applied (and at the end).")
+    ] = DEFAULT_CHECKPOINT_EVERY,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Save the projections' state in the store, so reports start from it instead of replaying.
+
+    Catches up from the previous checkpoint of that name (if it still fits the log and the
+    code), saves state and log position in one transaction, and prints where it stands. Reports
+    then load only the projection they need and apply the records stored since.
+    """
+    with handled(), open_store(store, mode="write") as ledger:
+        started = time.monotonic()
+        with ProjectionRunner(ledger, name=name, checkpoint_every=every) as runner:
+            applied = (runner.follow(timeout=timeout) if follow else runner.catch_up())
+            resumed, note = runner.resumed_from, runner.resume_note
+        seconds = time.monotonic() - started
+        sys.stdout.write(
+            f"checkpoint {name!r} at position {runner.saved_position:,}: applied "
+            f"{applied:,} record{'' if applied == 1 else 's'} in {seconds:.1f} s "
+            f"({'resumed from position ' + format(resumed, ',') if resumed else note})\n")
+
+
+# --------------------------------------------------------------------------- audit
+
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger verify --store ssp.db\n"
+    "  ssp-ledger verify --store ssp.db --digest 20379:5f0c...e1"
+))
+def verify(
+    store: StoreOption = DEFAULT_STORE,
+    digest_: Annotated[
+        str | None,
+        typer.Option("--digest", metavar="POSITION:SHA256",
+                     help="A digest written down earlier: prove the log up to it is unchanged."),
+    ] = None,
+) -> None:
+    """Check the hash chain of the whole store (and, given a digest, that nothing up to it changed).
+
+    Exit status 0 when the store verifies; 1 with every problem listed (the first is where to
+    look), each naming the event.
+    """
+    from ssp_ledger.audit import Digest
+    from ssp_ledger.audit import verify as verify_store
+
+    with handled():
+        expected = Digest.parse(digest_) if digest_ is not None else None
+        with open_store(store, mode="read") as ledger:
+            result = verify_store(ledger, expected)
+        if result.ok:
+            against = f", matches digest {expected}" if expected else ""
+            sys.stdout.write(f"verified {result.checked} events in {shown_store(store)}"
+                             f"{against}\ndigest {result.digest}\n")
+            return
+        for problem in result.problems:
+            sys.stdout.write(f"{printable(str(problem))}\n")
+        fail(f"{shown_store(store)} failed verification ({len(result.problems)} problem"
+              f"{'' if len(result.problems) == 1 else 's'}); first: {result.problems[0]}")
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger digest --store ssp.db > digest-2011-09-01.txt"
+))
+def digest(store: StoreOption = DEFAULT_STORE) -> None:
+    """Print the ledger digest POSITION:SHA256 to write down (see ``verify --digest``)."""
+    from ssp_ledger.audit import digest as store_digest
+
+    with handled(), open_store(store, mode="read") as ledger:
+        sys.stdout.write(f"{store_digest(ledger)}\n")
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger explain participation --as-of 2011-07-31 --by school --group ssp-000-hub\n"
+    "  ssp-ledger explain leaders --as-of 2011-07-31 --period 2010/11 --format csv"
+))
+def explain(
+    name: Annotated[str, typer.Argument(metavar="NAME",
+                                        help="participation, cost, age, funding, leaders, "
+                                             "resources (or your own explainable projection).")],
+    as_of: AsOfOption,
+    group: Annotated[str, typer.Option("--group", metavar="LABEL",
+                                       help="Row of the report to explain.")] = "total",
+    by: ByOption = None,
+    period: PeriodOption = None,
+    known_at: KnownAtOption = None,
+    partnership: PartnershipOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """List the events behind one figure row, with what each contributed (they sum to the row)."""
+    from ssp_ledger.audit import explain as explain_figure
+
+    with handled():
+        as_of_date = parse_date_option("--as-of", as_of)
+        known = parse_datetime_option("--known-at", known_at) if known_at is not None else None
+        if period is not None:
+            parse_period_option("--period", period)
+        with open_store(store, mode="read") as ledger:
+            table, parts = explain_figure(
+                ledger, projection_name(name), as_of=as_of_date, known_at=known, by=by,
+                group=group, period=period, partnership_id=partnership)
+        # The figures the contributions carry (an age row explains tenure_days, say, which the
+        # table shows only as a mean), in the order they first appear.
+        measures = list(dict.fromkeys(k for c in parts for k in c.values))
+        columns = ("position", "occurred_on", "type", "event_id", "recorded_at", *measures)
+        rows = [(str(c.position), c.occurred_on.isoformat(), c.event_type,
+                 printable(c.event_id), c.recorded_at.isoformat(),
+                 *(str(c.values.get(m, "")) for m in measures)) for c in parts]
+        if fmt is OutputFormat.json:
+            payload = {"row": table.row(group), "contributions": [dict(zip(columns, r,
+                                                                           strict=True))
+                                                                  for r in rows]}
+            sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        elif fmt is OutputFormat.csv:
+            sys.stdout.write(rows_csv(columns, rows))
+        elif fmt is OutputFormat.markdown:
+            sys.stdout.write(rows_markdown(columns, rows, right=(0, *range(5, len(columns)))))
+        else:
+            row = table.row(group)
+            figures = ", ".join(f"{k} {v}" for k, v in row.items() if k != table.columns[0])
+            sys.stdout.write(f"{table_title(table, partnership)}; row {printable(group)}: "
+                             f"{figures}\n{len(parts)} contributing events\n")
+            sys.stdout.write(aligned(columns, rows, right=(0, *range(5, len(columns)))))
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger restatement participation --as-of 2011-08-31 --period 2010/11 \\\n"
+    "      --before 2011-09-01T00:00:00Z --after 2011-10-04T00:00:00Z"
+))
+def restatement(
+    name: Annotated[str, typer.Argument(metavar="NAME",
+                                        help="Any projection (cost, funding, ...).")],
+    as_of: AsOfOption,
+    before: Annotated[str, typer.Option("--before", metavar="ISO-DATETIME",
+                                        help="First recorded time (what the ledger said then).")],
+    after: Annotated[str, typer.Option("--after", metavar="ISO-DATETIME",
+                                       help="Second recorded time (what it says since).")],
+    by: ByOption = None,
+    period: PeriodOption = None,
+    partnership: PartnershipOption = None,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Show how a report changed between two recorded times, and the records that changed it."""
+    from ssp_ledger.audit import restatement as restate
+
+    with handled():
+        as_of_date = parse_date_option("--as-of", as_of)
+        first = parse_datetime_option("--before", before)
+        second = parse_datetime_option("--after", after)
+        if period is not None:
+            parse_period_option("--period", period)
+        with open_store(store, mode="read") as ledger:
+            result = restate(ledger, projection_name(name), as_of=as_of_date, before=first,
+                             after=second, by=by, period=period, partnership_id=partnership)
+        out = console()
+        print_table(out, result.before, f"{table_title(result.before, partnership)}, "
+                                        f"known at {first.isoformat()}")
+        print_table(out, result.after, f"{table_title(result.after, partnership)}, "
+                                       f"known at {second.isoformat()}")
+        sys.stdout.flush()
+        changed = "none" if not result.changed else ", ".join(
+            printable(str(row[0])) for row in result.changed)
+        sys.stdout.write(f"rows changed: {changed}\n{len(result.events)} records between "
+                         "the two times:\n")
+        sys.stdout.write(aligned(
+            ("position", "recorded_at", "type", "event_id", "target"),
+            [(str(p), t.isoformat(), k, printable(e), printable(g))
+             for p, t, k, e, g in result.events], right=(0,)))
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger schema\n"
+    "  ssp-ledger schema --out ssp-ledger-events.schema.json"
+))
+def schema(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE",
+                                  help="Write to this file instead of standard output.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema (2020-12) of every event type, for non-Python integrators."""
+    with handled():
+        from ssp_ledger.events import event_schema
+
+        text = json.dumps(event_schema(), indent=2, ensure_ascii=False) + "\n"
+        if out is None or str(out) == STDOUT:
+            sys.stdout.write(text)
+        else:
+            with open_output(check_output(out)) as stream:
+                stream.write(text.encode("utf-8"))
+            sys.stdout.write(f"wrote the event schema to {out}\n")
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger events --limit 20\n"
+    "  ssp-ledger events --partnership ssp-000 --store ssp-demo.db --limit 50"
+))
+def events(
+    store: StoreOption = DEFAULT_STORE,
+    partnership: PartnershipOption = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=0, metavar="N",
+                                 help="Show at most N events (the first N in log order).")
+    ] = None,
+) -> None:
+    """List stored events in log order: position, recorded time, type, valid date and id.
+
+    The listing is plain aligned text (fast for the whole log, easy to grep and cut); text that
+    is not printable is shown escaped.
+    """
+    with handled(), open_store(store, mode="read") as ledger:
+        rows: list[tuple[str, ...]] = []
+        for position, rec in ledger.read():
+            if limit is not None and len(rows) >= limit:
+                break
+            event = rec.event
+            if partnership is not None and event.partnership_id != partnership:
+                continue
+            rows.append((
+                str(position), rec.recorded_at.isoformat(), printable(event.partnership_id),
+                type(event).__name__, event.occurred_on.isoformat(), printable(event.event_id),
+            ))
+        sys.stdout.write(f"events in {shown_store(store)}"
+                         + (f", partnership {printable(partnership)}" if partnership else "")
+                         + f": {len(rows)} event{'' if len(rows) == 1 else 's'}\n")
+        sys.stdout.write(aligned(EVENT_COLUMNS, rows, right=(0,)))
+
+
+EVENT_COLUMNS = ("position", "recorded_at", "partnership", "type", "occurred_on", "event_id")
+
+
+app.add_typer(scenario_app, name="scenario")
+export_commands.register(app)  # export (JSONL), export-table (Parquet or CSV with a manifest)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``ssp-ledger`` command."""
+    app(args=list(argv) if argv is not None else None, prog_name="ssp-ledger")
