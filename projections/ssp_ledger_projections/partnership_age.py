@@ -1,6 +1,10 @@
 """Partnership age and member tenure as of any valid date.
 
-Age runs from formation to the as-of date (or to dissolution, if earlier). A member's tenure is the
+Age runs from formation to the as-of date (or to dissolution, if earlier). ``by="cohort"`` puts
+partnerships in cohorts (:func:`cohort_label`: the academic year of formation, or with query
+parameter ``cohort=age`` the age band) with their count, mean age, active members and mean
+tenure; the ``survey`` projection groups the survey measure, attendances and staff cost per pupil
+by the same cohorts, so "do older partnerships do better?" is one report. A member's tenure is the
 number of days from joining to the as-of date (or to its last day of membership). Audits found that
 longer-established partnerships do better: ``by`` a period kind gives the membership and tenure at
 the end of each period, to set beside participation over the same periods.
@@ -130,7 +134,7 @@ class PartnershipAge:
     """Days since formation, active members, member tenure, dissolved or not."""
 
     name: ClassVar[str] = "partnership_age"
-    groupings: ClassVar[tuple[str, ...]] = ("school", "phase")
+    groupings: ClassVar[tuple[str, ...]] = ("school", "phase", "cohort")
     handles: ClassVar[tuple[type[CorrectableEvent], ...]] = (
         PartnershipFormed, PartnershipDissolved, SchoolJoined, SchoolLeft)
     """Event classes this projection reacts to (the set offers it no others)."""
@@ -226,6 +230,28 @@ class PartnershipAge:
                     rows.append((m.school_id, m.partnership_id, m.phase, m.joined_on.isoformat(),
                                  m.left_on.isoformat() if m.left_on else None, m.tenure_days,
                                  int(m.active)))
+        elif query.by == "cohort":
+            columns = ("cohort", "partnerships", "mean_age_days", "active_members",
+                       "mean_tenure_days")
+            kind = cohort_kind(query)
+            cohorts: dict[str, list[tuple[int, list[int]]]] = {}
+            for formed in self._selected(query):
+                if formed.occurred_on > day:
+                    continue
+                row = self._row(formed, day)
+                end = self._end(formed, day)
+                tenures = [m.tenure_days for m in self.members(formed.partnership_id, end)
+                           if m.active]
+                age = row[2]
+                assert isinstance(age, int)
+                label = cohort_label(formed.occurred_on, day, kind)
+                cohorts.setdefault(label, []).append((age, tenures))
+            for label in sorted(cohorts):
+                parts = cohorts[label]
+                ages = [a for a, _ in parts]
+                tenure_all = [t for _, ts in parts for t in ts]
+                rows.append((label, len(parts), sum(ages) // len(ages), len(tenure_all),
+                             sum(tenure_all) // len(tenure_all) if tenure_all else 0))
         elif query.by == "phase":
             columns = ("phase", "active_members", "mean_tenure_days")
             tenure: dict[str, list[int]] = {}
@@ -252,6 +278,9 @@ class PartnershipAge:
           before the floor division); a ``SchoolLeft`` that ended a membership before then and
           the ``PartnershipDissolved`` that caps the age are listed with an empty mapping;
         * ``by="phase"``: the same for the active members of that phase (rows labelled by phase);
+        * ``by="cohort"``: each ``PartnershipFormed`` of the cohort gives ``partnerships`` 1 and
+          its ``age_days`` (they sum to ``partnerships`` and to ``mean_age_days`` times it, before
+          the floor division), each active member's join as with ``by`` None;
         * ``by="school"``: rows are memberships labelled by their *partnership*, so ``group``
           names all of a partnership's membership rows: each ``SchoolJoined`` gives its
           ``tenure_days`` and ``active`` (0 or 1), summing to those columns over the rows; the
@@ -289,6 +318,17 @@ class PartnershipAge:
             return self._member_part(event, end, phase=None)
         if query.by == "phase":
             return self._member_part(event, day, phase=group)
+        if query.by == "cohort":
+            formed = next((f for f in self._selected(query) if f.partnership_id == pid), None)
+            if formed is None or formed.occurred_on > day or \
+                    cohort_label(formed.occurred_on, day, cohort_kind(query)) != group:
+                return None
+            end = self._end(formed, day)
+            if isinstance(event, PartnershipFormed):
+                return {"partnerships": 1, "age_days": (end - event.occurred_on).days}
+            if isinstance(event, PartnershipDissolved):
+                return {} if event.occurred_on == end and end <= day else None
+            return self._member_part(event, end, phase=None)
         if query.by == "school":
             if isinstance(event, PartnershipFormed | PartnershipDissolved):
                 return None
@@ -317,9 +357,14 @@ class PartnershipAge:
                 return {}
         return None
 
+    def _end(self, formed: PartnershipFormed, day: dt.date) -> dt.date:
+        """``day``, or the dissolution date if earlier."""
+        dissolved = self._dissolved_on(formed.partnership_id)
+        return day if dissolved is None else min(day, dissolved)
+
     def _row(self, formed: PartnershipFormed, day: dt.date) -> tuple[Cell, ...]:
         dissolved = self._dissolved_on(formed.partnership_id)
-        end = day if dissolved is None else min(day, dissolved)
+        end = self._end(formed, day)
         active = [m for m in self.members(formed.partnership_id, end) if m.active]
         mean = sum(m.tenure_days for m in active) // len(active) if active else 0
         return (

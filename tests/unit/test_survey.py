@@ -298,3 +298,31 @@ def test_state_round_trips_and_is_canonical(data: st.DataObject) -> None:
         assert restored[0].report(q) == original[0].report(q)
     with pytest.raises(ValueError, match="fresh"):
         restored[0].load_state(original[0].dump_state())
+
+
+# --------------------------------------------------------------------------- cohorts
+
+
+def test_partnership_age_by_cohort_and_its_explanation() -> None:
+    ledger = Ledger.in_memory()
+    ledger.record_many([*structure("p", FORMED), *structure("q", D(2006, 9, 1)),
+                        *structure("r", D(2006, 9, 1))])
+    day = D(2009, 9, 1)
+    table = ledger.report("partnership_age", as_of=day, by="cohort")
+    assert table.to_dicts() == [
+        {"cohort": "2004/05", "partnerships": 1, "mean_age_days": (day - FORMED).days,
+         "active_members": 2, "mean_tenure_days": (day - FORMED).days},
+        {"cohort": "2006/07", "partnerships": 2, "mean_age_days": 1096, "active_members": 4,
+         "mean_tenure_days": 1096},
+    ]
+    aged = ledger.report("partnership_age", as_of=day, by="cohort", cohort="age")
+    assert aged.column("cohort") == ["2-3 years", "4-5 years"]
+    _, found = explain(ledger, "partnership_age", group="2006/07", as_of=day, by="cohort")
+    sums: dict[str, int] = {}
+    for item in found:
+        for name, value in item.values.items():
+            sums[name] = sums.get(name, 0) + value
+    assert sums == {"partnerships": 2, "age_days": 2 * 1096, "active_members": 4,
+                    "tenure_days": 4 * 1096}
+    survey_rows = ledger.report("survey", as_of=day, by="cohort").column("cohort")
+    assert survey_rows == ["total"]  # no returns, no rolls: nothing to group
