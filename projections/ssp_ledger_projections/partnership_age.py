@@ -233,7 +233,7 @@ class PartnershipAge:
         elif query.by == "cohort":
             columns = ("cohort", "partnerships", "mean_age_days", "active_members",
                        "mean_tenure_days")
-            kind = cohort_kind(query)
+            grouping = cohort_kind(query)
             cohorts: dict[str, list[tuple[int, list[int]]]] = {}
             for formed in self._selected(query):
                 if formed.occurred_on > day:
@@ -244,7 +244,7 @@ class PartnershipAge:
                            if m.active]
                 age = row[2]
                 assert isinstance(age, int)
-                label = cohort_label(formed.occurred_on, day, kind)
+                label = cohort_label(formed.occurred_on, day, grouping)
                 cohorts.setdefault(label, []).append((age, tenures))
             for label in sorted(cohorts):
                 parts = cohorts[label]
