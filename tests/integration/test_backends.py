@@ -21,10 +21,8 @@ def _flip(state: bytes) -> bytes:
     synthetic event id (a digit stays a digit, the id stays free text), else the last byte (part
     of the last field's value; a byte in the middle may be a length or type marker, and the last
     field may be a closed vocabulary, which a flipped letter would break)."""
-    found = None
-    for found in re.finditer(rb"ssp-[0-9]{3}-[0-9]{7}", state):
-        pass
-    i = found.end() - 1 if found is not None else len(state) - 1
+    ids = list(re.finditer(rb"ssp-[0-9]{3}-[0-9]{7}", state))
+    i = ids[-1].end() - 1 if ids else len(state) - 1
     return state[:i] + bytes([state[i] ^ 0x01]) + state[i + 1:]
 
 
