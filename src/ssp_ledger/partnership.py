@@ -8,8 +8,9 @@ Rules (each a typed error from :mod:`ssp_ledger.errors`):
 
 * the first event of a stream is ``PartnershipFormed`` and there is only one;
 * nothing is dated before formation or after dissolution;
-* a school named by an event is a member on the event's valid date; a school cannot join while a
-  member, nor leave while it has later events;
+* a school named by an event is a member on the event's valid date (club sessions, training,
+  competitions, resource sharing, staff posts, and a school's roll counts and survey returns);
+  a school cannot join while a member, nor leave while it has later events;
 * a ``StaffReleased`` names someone with an assignment in force;
 * a correction or retraction names an existing, unretracted fact of the same stream, and the
   history with the change applied still satisfies every rule;
@@ -45,10 +46,12 @@ from ssp_ledger.events import (
     LeaderTrained,
     PartnershipDissolved,
     PartnershipFormed,
+    RollCounted,
     SchoolJoined,
     SchoolLeft,
     StaffAssigned,
     StaffReleased,
+    SurveyReturned,
     schools_named,
 )
 
@@ -70,7 +73,8 @@ _STRUCTURAL = (
 )
 #: Activity facts naming one school (``school_id``) and subject to no other rule (exact classes:
 #: decide and apply take a shortcut for them that does what the general code does).
-_ONE_SCHOOL_ACTIVITY: frozenset[type] = frozenset({ClubRun, LeaderTrained})
+_ONE_SCHOOL_ACTIVITY: frozenset[type] = frozenset({ClubRun, LeaderTrained, RollCounted,
+                                                   SurveyReturned})
 
 
 _ONE_SCHOOL_CODES: dict[type, int] = {ClubRun: 1, LeaderTrained: 2}
