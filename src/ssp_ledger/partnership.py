@@ -77,7 +77,8 @@ _ONE_SCHOOL_ACTIVITY: frozenset[type] = frozenset({ClubRun, LeaderTrained, RollC
                                                    SurveyReturned})
 
 
-_ONE_SCHOOL_CODES: dict[type, int] = {ClubRun: 1, LeaderTrained: 2}
+_ONE_SCHOOL_CODES: dict[type, int] = {ClubRun: 1, LeaderTrained: 2, RollCounted: 3,
+                                      SurveyReturned: 4}
 _ONE_SCHOOL_TYPES: dict[int, type] = {code: cls for cls, code in _ONE_SCHOOL_CODES.items()}
 #: Fields packed (all but the partnership and event ids, which the state already knows).
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {
@@ -248,8 +249,8 @@ class Partnership:
     def _seen(self, event_id: str) -> DomainEvent | None:
         """The event recorded under ``event_id``, as recorded, or None."""
         seen = self.recorded.get(event_id)
-        if seen is None and event_id in self.facts.packed:  # in force as recorded
-            return self.facts.unpack(event_id)
+        if seen is None and event_id in self.facts:  # in force as recorded
+            return self.facts[event_id]
         return seen
 
     # ------------------------------------------------------------------ decide
@@ -287,7 +288,7 @@ class Partnership:
             day = event.occurred_on
             formed = self.formed_on
             dissolved = self.dissolved_on
-            if (event_id not in self.recorded and event_id not in self.facts.packed
+            if (event_id not in self.recorded and event_id not in self.facts
                     and formed is not None and formed <= day
                     and (dissolved is None or day <= dissolved)):
                 school_id: str = event.school_id  # type: ignore[union-attr]
@@ -443,8 +444,8 @@ class Partnership:
         if isinstance(event, EventRetracted | EventCorrected):
             # the target as recorded, before it leaves ``facts`` or changes there
             target_id = event.target_event_id
-            if target_id not in self.recorded and target_id in self.facts.packed:
-                self.recorded[target_id] = self.facts.unpack(target_id)
+            if target_id not in self.recorded and target_id in self.facts:
+                self.recorded[target_id] = self.facts[target_id]
         if isinstance(event, EventRetracted):
             target = self.facts[event.target_event_id]
             if isinstance(target, _STRUCTURAL):
