@@ -190,7 +190,8 @@ class PartnershipAge:
                 rows.append((phase, len(days), sum(days) // len(days)))
         else:
             query.check_grouping(self.name, self.groupings)
-        return Table.answer(self.name, query, columns, rows)
+        # Rows are partnerships, schools or phases, never a total: a school may be "total".
+        return Table.answer(self.name, query, columns, rows, total=False)
 
     # ------------------------------------------------------------------ explain
 

@@ -2,9 +2,16 @@
 
 Bottom layer of the CLI package, beside :mod:`ssp_ledger.cli.common`: it turns a
 :class:`~ssp_ledger.projection.Table` into text and knows nothing about what the columns mean
-beyond two conventions of the projection protocol: a column named ``*_pence`` (or ``pence_*``)
-holds integer pence, shown in pounds in tables for people; a first cell ``total`` marks the
-total row. JSON and CSV give the raw integers (pence, minutes, days) for programs.
+beyond the conventions of the projection protocol (:mod:`ssp_ledger.projection.display`): a
+column named ``*_pence`` (or ``pence_*``) holds integer pence, shown in pounds in tables for
+people; the table's :attr:`~ssp_ledger.projection.Table.total` is shown bold after a rule. JSON
+and CSV give the raw integers (pence, minutes, days) for programs, the total marked as such.
+
+**Never cut a figure.** A table for people is laid out at the console's width
+(:func:`print_grid`): whole when it fits, else its columns folded into several tables that each
+repeat the group column, else one record after another with a line per field. Figure columns
+are planned at the width of their widest figure and never wrap; text columns wrap; columns
+with no value at all are left out.
 
 Every user-supplied string shown in a rich table is wrapped in :class:`rich.text.Text`, so an
 identifier containing ``[`` is shown verbatim, never as markup.
@@ -26,10 +33,13 @@ from rich.text import Text
 
 from ssp_ledger.cli.common import OutputFormat
 from ssp_ledger.projection import Cell, Table
+from ssp_ledger.projection.display import aligned, cell_text, money
+from ssp_ledger.projection.display import header as _header
 
 __all__ = [
     "FIELD_MIN",
     "KEY_MIN",
+    "ROW_KIND",
     "TEXT_MIN",
     "Grid",
     "aligned",
@@ -51,13 +61,6 @@ __all__ = [
 ]
 
 
-def money(pence: int) -> str:
-    """Integer pence as pounds with two decimals: ``-123456`` -> ``-£1,234.56``."""
-    sign = "-" if pence < 0 else ""
-    pounds, rest = divmod(abs(pence), 100)
-    return f"{sign}£{pounds:,}.{rest:02d}"
-
-
 def _is_figure_column(table: Table, index: int) -> bool:
     values = [row[index] for row in table.rows if row[index] is not None]
     return bool(values) and all(
@@ -65,40 +68,10 @@ def _is_figure_column(table: Table, index: int) -> bool:
     )
 
 
-def _is_pence(column: str) -> bool:
-    return column.endswith("_pence") or column.startswith("pence_")
-
-
-def _header(column: str) -> str:
-    """Column name as a table header: words split (so they can wrap) and pence shown as £."""
-    if column.endswith("_pence"):
-        column = f"{column.removesuffix('_pence')} (£)"
-    elif column.startswith("pence_"):
-        column = f"{column.removeprefix('pence_')} (£)"
-    return column.replace("_", " ")
-
-
-def cell_text(column: str, value: Cell) -> str:
-    """A cell as shown to a person: pence in pounds, figures with thousands separators."""
-    if value is None:
-        return ""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return money(value) if _is_pence(column) else f"{value:,}"
-    return str(value)
-
-
 def table_title(table: Table, partnership_id: str | None = None) -> str:
     """A one-line description built only from the query's arguments."""
-    parts = [f"{table.projection} as of {table.as_of.isoformat()}"]
-    if table.known_at is not None:
-        parts.append(f"known at {table.known_at.isoformat()}")
-    if table.by is not None:
-        parts.append(f"by {table.by}")
-    if table.period is not None:
-        parts.append(f"period {table.period}")
-    if partnership_id is not None:
-        parts.append(f"partnership {partnership_id}")
-    return ", ".join(parts)
+    title = table.title()
+    return title if partnership_id is None else f"{title}, partnership {partnership_id}"
 
 
 #: Narrowest a text column is planned at (wider words fold); figures are never narrowed.
@@ -214,13 +187,9 @@ def table_grid(table: Table) -> Grid:
     figures = {i for i in range(len(table.columns)) if _is_figure_column(table, i)}
     cells = tuple(tuple(cell_text(table.columns[i], row[i]) for i in keep)
                   for row in table.rows)
-    bold = frozenset(r for r, row in enumerate(table.rows) if _is_total(table, r, row))
+    bold = frozenset({len(table.rows) - 1} if table.total is not None else ())
     return Grid(headers=tuple(_header(table.columns[i]) for i in keep), cells=cells,
                 right=frozenset(k for k, i in enumerate(keep) if i in figures), bold=bold)
-
-
-def _is_total(table: Table, index: int, row: Sequence[Cell]) -> bool:
-    return index == len(table.rows) - 1 and bool(row) and row[0] == "total"
 
 
 def rich_table(table: Table) -> RichTable:
@@ -293,7 +262,12 @@ def basis_line(basis: Mapping[str, Any]) -> str:
 
 
 def table_json(table: Table, partnership_id: str | None = None) -> str:
-    """The table and the arguments that produced it, as pretty JSON (raw integers)."""
+    """The table and the arguments that produced it, as pretty JSON (raw integers).
+
+    ``rows`` holds every row, the total last; ``total`` is that total row again (null when the
+    table has none), so a group labelled ``"total"`` is never mistaken for it; ``units`` names
+    the unit of each figure column that has one; ``basis`` says what the figures were computed
+    from (null for a table not made by a ledger)."""
     doc: dict[str, Any] = {
         "projection": table.projection,
         "as_of": table.as_of.isoformat(),
@@ -302,7 +276,9 @@ def table_json(table: Table, partnership_id: str | None = None) -> str:
         "period": table.period,
         "partnership": partnership_id,
         "columns": list(table.columns),
+        "units": {c: u for c, u in table.units.items() if u is not None},
         "rows": table.to_dicts(),
+        "total": table.totals,
         "basis": table.basis,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -317,9 +293,24 @@ def rows_csv(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
     return buffer.getvalue()
 
 
+#: Extra last CSV column (``group`` or ``total``) of a table in which a group is labelled
+#: ``total``: the one case where the convention "the total is the last row, labelled total"
+#: cannot tell the total from a group.
+ROW_KIND = "row_kind"
+
+
 def table_csv(table: Table) -> str:
-    """Header and rows of ``table`` as CSV (raw integers; empty field for a missing value)."""
-    return rows_csv(table.columns, table.rows)
+    """Header and rows of ``table`` as CSV (raw integers; empty field for a missing value).
+
+    The total, when there is one, is the last row and labelled ``total`` (the same bytes as
+    ``ssp-ledger export-table --format csv``). Only when a group is labelled ``total`` too does
+    a last column :data:`ROW_KIND` say which row is which.
+    """
+    if not any(row and row[0] == "total" for row in table.groups):
+        return rows_csv(table.columns, table.rows)
+    kinds = ["group"] * len(table.groups) + (["total"] if table.total is not None else [])
+    return rows_csv((*table.columns, ROW_KIND),
+                    [(*row, kind) for row, kind in zip(table.rows, kinds, strict=True)])
 
 
 def _md_cell(text: str) -> str:
@@ -364,17 +355,3 @@ def render_table(console: Console, table: Table, fmt: OutputFormat,
         print_table(console, table, title)
         if table.basis is not None:
             console.print(Text(basis_line(table.basis), style="dim"), soft_wrap=True)
-
-
-def aligned(columns: Sequence[str], rows: Sequence[Sequence[str]],
-            right: Sequence[int] = ()) -> str:
-    """A plain-text table: header, dashes, rows; columns two spaces apart, no trailing blanks."""
-    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            cell.rjust(w) if i in right else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip() + "\n"
-
-    return "".join([line(columns), line(["-" * w for w in widths]), *map(line, rows)])
