@@ -382,6 +382,10 @@ class Projection(Protocol):
     groupings: ClassVar[tuple[str, ...]]
     """Values ``Query.by`` accepts besides None and the period kinds."""
 
+    # Optional: ``parameters: ClassVar[tuple[str, ...]]``, the names of the query parameters
+    # (``Query.params``) the projection reads; ``Ledger.report`` refuses any other keyword with
+    # a TypeError naming it. Without it the projection takes no parameters.
+
     def apply(self, fact: Fact) -> None:
         """Add the effect of a fact."""
 
