@@ -107,12 +107,26 @@ class Grid:
             return max(words, longest)
         return max(words, min(longest, KEY_MIN if index == 0 else TEXT_MIN))
 
-    def rich(self, columns: Sequence[int]) -> RichTable:
+    def natural(self, index: int) -> int:
+        """Width column ``index`` takes unwrapped (its header or its widest cell)."""
+        return max([len(self.headers[index]), *(len(row[index]) for row in self.cells)])
+
+    def width(self, columns: Sequence[int]) -> int:
+        """Console width a table of ``columns`` needs at their planned widths."""
+        return sum(self.need(i) for i in columns) + 3 * len(columns) + 1
+
+    def rich(self, columns: Sequence[int], width: int | None = None) -> RichTable:
         """A rich table of ``columns`` (in order): figure columns at a fixed width, text
-        columns folding, bold rows after a rule."""
+        columns folding, bold rows after a rule. Given the console ``width``, a first (group)
+        text column keeps a fixed width too, as wide as the room left allows, so the other
+        text columns wrap first."""
         out = RichTable()
         for i in columns:
-            if i in self.right:
+            if i == 0 and i not in self.right and width is not None:
+                room = self.need(0) + max(0, width - self.width(columns))
+                out.add_column(Text(self.headers[0]), width=min(self.natural(0), room),
+                               overflow="fold")
+            elif i in self.right:
                 out.add_column(Text(self.headers[i]), width=self.need(i), justify="right")
             else:
                 out.add_column(Text(self.headers[i]), overflow="fold")
@@ -157,9 +171,7 @@ class Grid:
     def blocks(self, width: int) -> list[list[int]] | None:
         """The columns split into blocks that each fit ``width`` (the first column repeated in
         every block), or None when the first column and any other cannot fit together."""
-        def total(cols: Sequence[int]) -> int:
-            return sum(self.need(i) for i in cols) + 3 * len(cols) + 1
-
+        total = self.width
         blocks: list[list[int]] = []
         current = [0]
         for i in range(1, len(self.headers)):
@@ -217,7 +229,7 @@ def print_grid(console: Console, grid: Grid) -> None:
             if len(blocks) > 1:
                 console.print(Text(f"(columns, part {n} of {len(blocks)})", style="dim"),
                               soft_wrap=True)
-            console.print(grid.rich(columns))
+            console.print(grid.rich(columns, width))
     elif grid.vertical_need() <= width:
         console.print(grid.vertical())
     else:
