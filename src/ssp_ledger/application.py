@@ -551,7 +551,12 @@ class Ledger:
     def basis(self, known_at: dt.datetime | None = None) -> Basis:
         """What the live view (or the latest known-at view) was computed from."""
         with self._lock:
-            view = self.view(known_at)
+            return self._basis_of(self.view(known_at), known_at)
+
+    def _basis_of(self, view: ProjectionSet, known_at: dt.datetime | None) -> Basis:
+        """The basis of ``view``, just returned by :meth:`view` under the lock (so the log is
+        not asked again whether it changed)."""
+        with self._lock:
             position = view.position
             heads = self._bases.get(position) if known_at is None else None
             if heads is None:
@@ -669,8 +674,11 @@ class Ledger:
             period = parse_period(period)
         query = Query(as_of=as_of, known_at=known_at, by=by, period=period,
                       partnership_id=partnership_id, params=params)
-        table = self.view(known_at)[projection].report(query)
-        return msgspec.structs.replace(table, basis=self.basis(known_at).to_dict())
+        with self._lock:  # the view answering and the basis stated are the same one
+            view = self.view(known_at)
+            table = view[projection].report(query)
+            return msgspec.structs.replace(table,
+                                           basis=self._basis_of(view, known_at).to_dict())
 
     def participation(self, *, as_of: dt.date, **kwargs: Any) -> Table:
         """Sessions, attendances, SEND attendances and competition participants."""
