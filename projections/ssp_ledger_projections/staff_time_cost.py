@@ -65,6 +65,7 @@ from ssp_ledger.events import (
 from ssp_ledger.periods import PeriodKind, TeachingCalendar, periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
 from ssp_ledger_projections.funding_levels import DAYS_PER_YEAR, FundingLevels, StreamLevels
+from ssp_ledger_projections.staff_cost.cache import CumulativeCosts
 from ssp_ledger_projections.staff_cost.costing import (
     COLUMNS,
     DEFAULT_HOURLY_COST_PENCE,
@@ -78,7 +79,6 @@ from ssp_ledger_projections.staff_cost.costing import (
     Figures,
     default_hourly_cost,
 )
-from ssp_ledger_projections.staff_cost.cache import CumulativeCosts
 from ssp_ledger_projections.staff_cost.explain import explain_fact
 from ssp_ledger_projections.staff_cost.state import StaffFacts, StaffFactsState
 
