@@ -791,17 +791,18 @@ def table_rows(result: Json) -> list[list[str]]:
 
 
 def grouped_rows(results: Sequence[Json]) -> list[list[str]]:
-    """Mean time of each projection x grouping through ``Ledger.report``, one column per size,
-    then the growth from the smallest size to the largest."""
+    """Median (mean) time of each projection x grouping through ``Ledger.report``, one column
+    per size, then the growth of the median from the smallest size to the largest."""
     measured = [r for r in results if "grouped" in r["replay"]]
     if not measured:
         return []
     first, top = measured[0], measured[-1]
     rows = [["query", *(f"{r['events']:,}" for r in measured),
-             f"x growth {first['events']:,} -> {top['events']:,}"]]
+             f"median growth {first['events']:,} -> {top['events']:,}"]]
     for name in first["replay"]["grouped"]:
-        means = [r["replay"]["grouped"][name]["mean_ms"] for r in measured]
-        rows.append([name, *(f"{m:.3f} ms" for m in means), f"{means[-1] / means[0]:.2f}"])
+        found = [r["replay"]["grouped"][name] for r in measured]
+        rows.append([name, *(f"{f['p50_ms']:.3f} ({f['mean_ms']:.3f}) ms" for f in found),
+                     f"{found[-1]['p50_ms'] / found[0]['p50_ms']:.2f}"])
     return rows
 
 
@@ -820,7 +821,7 @@ def render(results: Sequence[Json]) -> str:
     grouped = grouped_rows(results)
     if grouped:
         widths = [max(len(row[i]) for row in grouped) for i in range(len(grouped[0]))]
-        lines.append("Grouped queries through Ledger.report (mean of "
+        lines.append("Grouped queries through Ledger.report (median (mean) of "
                      f"{GROUPED_QUERIES} after {WARMUP} warm-up)")
         for row in grouped:
             lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -880,10 +881,7 @@ def targets(results: Sequence[Json]) -> list[Json]:
             "value": round(s["cold_start"], 4), "met": s["cold_start"] >= 1 / 3}]
           if "cold_start" in s else []),
         *_grouped_targets(smallest, top),
-        *([{"target": f"participation total via Ledger.report within 5x of numpy searchsorted "
-                      f"at {n:,}", "value": round(1 / s["total_report_vs_numpy"], 2),
-            "met": 1 / s["total_report_vs_numpy"] <= 5}] if "total_report_vs_numpy" in s
-          else []),
+        *_report_targets(top),
         {"target": f"replay of {n:,} events under 1 GiB peak RSS",
          "value": f"{r['peak_rss'] / 2**20:,.0f} MiB", "met": r["peak_rss"] < GIB},
     ]
@@ -891,19 +889,36 @@ def targets(results: Sequence[Json]) -> list[Json]:
 
 def _grouped_targets(smallest: Json, top: Json) -> list[Json]:
     """Every grouped query under 2 ms at the largest size and within 2x of its time at the
-    smallest (by school: the growth of the number of schools is allowed for)."""
+    smallest (by school and by staff the rows grow with the data: only the 2 ms is judged).
+    Medians: on a shared box the means carry the scheduler's stalls (see the p95/max)."""
     if "grouped" not in top["replay"] or "grouped" not in smallest["replay"]:
         return []
     out: list[Json] = []
     for name, found in top["replay"]["grouped"].items():
-        mean = found["mean_ms"]
-        growth = mean / smallest["replay"]["grouped"][name]["mean_ms"]
+        mean = found["p50_ms"]
+        growth = mean / smallest["replay"]["grouped"][name]["p50_ms"]
         per_group = name.endswith(("by school", "by staff"))  # O(groups): rows grow with n
-        out.append({"target": f"{name}: < 2 ms at {top['events']:,}"
+        out.append({"target": f"{name}: median < 2 ms at {top['events']:,}"
                               + ("" if per_group else ", growth < 2x"),
                     "value": f"{mean:.3f} ms, x{growth:.2f}",
                     "met": mean < 2 and (per_group or growth < 2)})
     return out
+
+
+def _report_targets(top: Json) -> list[Json]:
+    """Participation total through ``Ledger.report`` (and straight on the projection) against
+    ``numpy.searchsorted`` over the same prefix sums: medians, times numpy's."""
+    duck = top["duckdb"]
+    if "q_numpy_total" not in duck:
+        return []
+    floor = duck["q_numpy_total"]["p50_ms"]
+    report = top["replay"]["q_participation_total"]["p50_ms"] / floor
+    index = top["replay"]["q_participation_total_index_only"]["p50_ms"] / floor
+    return [{"target": f"participation total via Ledger.report within 5x of numpy searchsorted "
+                       f"at {top['events']:,} (median, x numpy)", "value": round(report, 1),
+             "met": report <= 5},
+            {"target": "... the projection's own answer (no catch-up check, no basis)",
+             "value": round(index, 1), "met": index <= 5}]
 
 
 def _versions() -> Json:
