@@ -553,7 +553,12 @@ class Ledger:
     def basis(self, known_at: dt.datetime | None = None) -> Basis:
         """What the live view (or the latest known-at view) was computed from."""
         with self._lock:
-            view = self.view(known_at)
+            return self._basis_of(self.view(known_at), known_at)
+
+    def _basis_of(self, view: ProjectionSet, known_at: dt.datetime | None) -> Basis:
+        """The basis of ``view``, just returned by :meth:`view` under the lock (so the log is
+        not asked again whether it changed)."""
+        with self._lock:
             position = view.position
             heads = self._bases.get(position) if known_at is None else None
             if heads is None:
@@ -700,8 +705,11 @@ class Ledger:
             self._check_partnership(partnership_id)
         query = Query(as_of=day, known_at=moment, by=by, period=period,
                       partnership_id=partnership_id, params=params)
-        table = self.view(moment)[projection].report(query)
-        return msgspec.structs.replace(table, basis=self.basis(moment).to_dict())
+        with self._lock:  # the view answering and the basis stated are the same one
+            view = self.view(moment)
+            table = view[projection].report(query)
+            return msgspec.structs.replace(table,
+                                           basis=self._basis_of(view, moment).to_dict())
 
     def _check_partnership(self, partnership_id: object) -> None:
         """Raise unless the store holds an event of partnership ``partnership_id``."""
