@@ -30,10 +30,12 @@ This module assembles :class:`StaffTimeCost` from the rooms of
 * :mod:`~ssp_ledger_projections.staff_cost.costing`: figures, rounding (every figure a
   difference of a cumulative integer function, so pieces add up to the whole exactly) and the
   piece-by-piece costing;
-* :mod:`~ssp_ledger_projections.staff_cost.cumulative`: per-partnership cumulative tables, built
-  on the :attr:`StaffTimeCost.tables_after`-th total, period or funded answer after the
-  partnership's last change, answering the same :class:`Costing` interface exactly in two
-  look-ups;
+* :mod:`~ssp_ledger_projections.staff_cost.cumulative` and
+  :mod:`~ssp_ledger_projections.staff_cost.grouped`: cumulative tables (a partnership's total;
+  every group of a grouping, for one partnership or all of them), answering exactly as the
+  piece-by-piece costing in O(log n) per group;
+* :mod:`~ssp_ledger_projections.staff_cost.cache`: which costing answers, tables built on the
+  :attr:`StaffTimeCost.tables_after`-th answer after the last change of their scope;
 * :mod:`~ssp_ledger_projections.staff_cost.explain`: the facts behind a figure.
 
 Checkpoints are data only (:meth:`StaffTimeCost.dump_state`): the facts as msgspec Structs in a
@@ -63,6 +65,7 @@ from ssp_ledger.events import (
 from ssp_ledger.periods import PeriodKind, TeachingCalendar, periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
 from ssp_ledger_projections.funding_levels import DAYS_PER_YEAR, FundingLevels, StreamLevels
+from ssp_ledger_projections.staff_cost.cache import CumulativeCosts
 from ssp_ledger_projections.staff_cost.costing import (
     COLUMNS,
     DEFAULT_HOURLY_COST_PENCE,
@@ -76,7 +79,6 @@ from ssp_ledger_projections.staff_cost.costing import (
     Figures,
     default_hourly_cost,
 )
-from ssp_ledger_projections.staff_cost.cumulative import CumulativeCosts
 from ssp_ledger_projections.staff_cost.explain import explain_fact
 from ssp_ledger_projections.staff_cost.state import StaffFacts, StaffFactsState
 
@@ -118,6 +120,8 @@ class StaffTimeCost:
     """
 
     name: ClassVar[str] = "staff_time_cost"
+    parameters: ClassVar[tuple[str, ...]] = ("default_hourly_cost_pence",)
+    """Query parameters it takes (:meth:`ssp_ledger.Ledger.report` refuses others)."""
     groupings: ClassVar[tuple[str, ...]] = ("role", "school", "funding_stream", "staff", "funded")
     handles: ClassVar[tuple[type[CorrectableEvent], ...]] = (
         StaffAssigned, StaffReleased, FundingChanged,
@@ -151,7 +155,7 @@ class StaffTimeCost:
     def tables_after(self) -> int:
         """Which answer (total, period rows or funded split) of a partnership since its last
         change builds its cumulative table; earlier ones are costed piece by piece (see
-        :class:`~ssp_ledger_projections.staff_cost.cumulative.CumulativeCosts`)."""
+        :class:`~ssp_ledger_projections.staff_cost.cache.CumulativeCosts`)."""
         return self.cumulative.tables_after
 
     @tables_after.setter
@@ -175,10 +179,9 @@ class StaffTimeCost:
         return self.facts.first_day(partnership_id)
 
     def _costings(self, partnership_id: str | None, rate: int) -> list[Costing]:
-        """The costing of each partnership asked about (a table where built, else piece by
-        piece: the one place that choice is made)."""
-        return [self.cumulative.costing(pid, rate)
-                for pid in self.facts.partnerships(partnership_id)]
+        """Costings adding up to the partnership(s) asked about (a table where built, else
+        piece by piece: :class:`CumulativeCosts` is the one place that choice is made)."""
+        return self.cumulative.costings(partnership_id, rate)
 
     def _between(self, partnership_id: str | None, start: dt.date | None, end: dt.date,
                  rate: int) -> Columns:
@@ -251,11 +254,8 @@ class StaffTimeCost:
             if by == "funded":
                 groups = self._between(query.partnership_id, start, end, rate).split()
             else:
-                groups = {}
-                for pid in self.facts.partnerships(query.partnership_id):
-                    costing = self.cumulative.pieces(pid, rate)
-                    for group, columns in costing.grouped(by, start, end).items():
-                        groups[group] = groups.get(group, Figures()).plus(columns.total())
+                groups = {group: columns.total() for group, columns in self.cumulative.grouped(
+                    query.partnership_id, by, rate, start, end).items()}
             for group, figures in sorted(groups.items()):
                 if by == "funded" or any(figures):
                     rows.append(_cells(group, figures))

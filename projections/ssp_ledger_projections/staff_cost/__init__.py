@@ -8,8 +8,10 @@ Imports point downwards only:
   :mod:`ssp_ledger_projections.funding_levels`, shared with the funding projection;
 * :mod:`.costing`: the figures (:class:`~.costing.Figures`, :class:`~.costing.Columns`), the
   :class:`~.costing.Costing` interface and the piece-by-piece reference costing;
-* :mod:`.cumulative`: cumulative tables answering the same interface in two look-ups, and the
-  cache deciding which costing answers for a partnership;
+* :mod:`.cumulative`: a partnership's cumulative table answering the same interface in two
+  look-ups;
+* :mod:`.grouped`: cumulative tables of every group of a grouping, for one partnership or all;
+* :mod:`.cache`: which costing answers a question, and the tables built (caches);
 * :mod:`.explain`: what each fact contributed to a row.
 """
 

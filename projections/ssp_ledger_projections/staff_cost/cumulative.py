@@ -13,10 +13,8 @@ Unattributed pence depend on the query's ``default_hourly_cost_pence``: a table 
 cumulative column for the rate it was built at and up to three more, each summed when first
 asked for.
 
-:class:`CumulativeCosts` decides, per partnership, which :class:`~.costing.Costing` answers: a
-table is built on the :attr:`~CumulativeCosts.tables_after`-th total, period or funded answer
-after the partnership's last change (earlier ones are costed piece by piece), and forgotten by any
-fact of the partnership that moves staff time. Tables are caches: never part of a checkpoint.
+Tables are caches, built and forgotten by :class:`~.cache.CumulativeCosts`; never part of a
+checkpoint. :mod:`.grouped` files the same steps under groups, for one partnership or all.
 """
 
 from __future__ import annotations
@@ -33,10 +31,11 @@ from ssp_ledger.events import StaffAssigned
 from ssp_ledger.periods import TeachingCalendar
 from ssp_ledger.projection import Series
 from ssp_ledger_projections.funding_levels import StreamLevels
-from ssp_ledger_projections.staff_cost.costing import ZERO, Columns, Costing, PieceCosting
+from ssp_ledger_projections.staff_cost.costing import ZERO, Columns
 from ssp_ledger_projections.staff_cost.state import DAY, Segment, StaffFacts
 
-__all__ = ["CostTable", "CumulativeCosts", "OpenTail", "TableCosting"]
+__all__ = ["CostTable", "OpenTail", "Piece", "Plan", "TableCosting", "build_table", "plan_of",
+           "unattributed_column"]
 
 _new = tuple.__new__
 """``_new(Columns, values)``: ``Columns._make`` without its checks (on every cached answer)."""
@@ -72,6 +71,8 @@ class Piece(NamedTuple):
 class Plan(NamedTuple):
     """What a table walks for one person."""
 
+    staff: str
+    """The staff member ("" for activity with no known person)."""
     timeline: tuple[Segment, ...]
     """Assignments and gaps."""
     series: Mapping[str, Series]
@@ -80,7 +81,7 @@ class Plan(NamedTuple):
     """Days each series has entries on, ascending."""
 
 
-def _packed(values: Iterable[int]) -> Sequence[int]:
+def packed(values: Iterable[int]) -> Sequence[int]:
     """``values`` as 8-byte integers (a list if one does not fit)."""
     kept = list(values)
     try:
@@ -253,7 +254,7 @@ class _TableBuilder:
 
     def unattributed_column(self) -> Sequence[int]:
         """Cumulative pence of unattributed minutes at the builder's rate, by day."""
-        return _packed(accumulate(self.unattributed))
+        return packed(accumulate(self.unattributed))
 
     def table(self) -> CostTable:
         """The cumulative table of the steps added."""
@@ -272,7 +273,7 @@ class _TableBuilder:
         columns = (release[0], release[1], funded_m, hidden_m,  # in Columns' field order
                    map(add, release[2], funded_p), map(add, release[3], hidden_p),
                    funded_a, hidden_a)
-        rows = _packed(value for day in zip(*columns, strict=True) for value in day)
+        rows = packed(value for day in zip(*columns, strict=True) for value in day)
         return CostTable(self.calendar, self.base, self.last, rows, self.tails, self.rate,
                          self.unattributed_column())
 
@@ -280,7 +281,7 @@ class _TableBuilder:
 # --------------------------------------------------------------------------- walking the facts
 
 
-def _plan(facts: StaffFacts, pid: str) -> tuple[list[Plan], dt.date | None, dt.date | None]:
+def plan_of(facts: StaffFacts, pid: str) -> tuple[list[Plan], dt.date | None, dt.date | None]:
     """Each person's plan; the first and the last day on which the partnership's figures
     change (None: never)."""
     plans: list[Plan] = []
@@ -290,7 +291,7 @@ def _plan(facts: StaffFacts, pid: str) -> tuple[list[Plan], dt.date | None, dt.d
         timeline = facts.timeline(pid, staff)
         series = facts.series_of(pid, staff)
         days = {school: facts.days_with_entries(pid, staff, school) for school in series}
-        plans.append(Plan(timeline, series, days))
+        plans.append(Plan(staff, timeline, series, days))
         for seg in timeline:
             a = seg.assignment
             if a is None:
@@ -343,7 +344,7 @@ def _walk(facts: StaffFacts, pid: str, plans: list[Plan], horizon: dt.date,
 def build_table(facts: StaffFacts, pid: str, rate: int) -> CostTable:
     """Sum the steps of every timeline of the partnership into a :class:`CostTable`
     (O(teaching days x people + activity days x series)), unattributed pence at ``rate``."""
-    plans, first, horizon = _plan(facts, pid)
+    plans, first, horizon = plan_of(facts, pid)
     if first is None or horizon is None:
         nothing = dt.date.max.toordinal() + 1  # every day is before the table: all zeros
         return _TableBuilder(facts.calendar, nothing, nothing - 1, rate).table()
@@ -352,54 +353,12 @@ def build_table(facts: StaffFacts, pid: str, rate: int) -> CostTable:
     return builder.table()
 
 
-def _unattributed(facts: StaffFacts, pid: str, table: CostTable, rate: int) -> Sequence[int]:
+def unattributed_column(facts: StaffFacts, pid: str, table: CostTable, rate: int) -> Sequence[int]:
     """The unattributed column of ``table`` at another rate: the stretches outside any
     assignment walked again (the table is current: any change would have dropped it)."""
-    plans, _, _ = _plan(facts, pid)
+    plans, _, _ = plan_of(facts, pid)
     builder = _TableBuilder(facts.calendar, table.base, table.last, rate)
     _walk(facts, pid, plans, dt.date.fromordinal(table.last), builder, unattributed_only=True)
     column = builder.unattributed_column()
     table.keep(rate, column)
     return column
-
-
-class CumulativeCosts:
-    """Which :class:`~.costing.Costing` answers for a partnership, and the tables built."""
-
-    def __init__(self, facts: StaffFacts) -> None:
-        self._facts = facts
-        self.tables_after = 2
-        """Which answer (total, period rows or funded split) of a partnership since its last
-        change builds its cumulative table; earlier ones are costed piece by piece. Building one
-        costs about as much as ten such answers, so a one-off query, or a partnership written
-        to between every two queries, never pays for a table it does not reuse."""
-        self._tables: dict[str, CostTable] = {}
-        self._misses: dict[str, int] = {}
-        facts.derived += (self._tables, self._misses)  # forgotten when a fact comes or goes
-
-    def costing(self, pid: str, rate: int) -> Costing:
-        """The partnership's costing at unattributed rate ``rate``: its table, built on the
-        :attr:`tables_after`-th call since its last change; piece by piece before."""
-        table = self._tables.get(pid)
-        if table is None:
-            if not self._facts.knows(pid):
-                return self.pieces(pid, rate)  # nothing to cost; unknown ids leave no trace
-            misses = self._misses.get(pid, 0) + 1
-            if misses < self.tables_after:
-                self._misses[pid] = misses
-                return self.pieces(pid, rate)
-            self._misses.pop(pid, None)
-            table = self._tables[pid] = build_table(self._facts, pid, rate)
-        unattributed = table.unattributed(rate)
-        if unattributed is None:
-            unattributed = _unattributed(self._facts, pid, table, rate)
-        return TableCosting(table, unattributed)
-
-    def pieces(self, pid: str, rate: int) -> PieceCosting:
-        """The piece-by-piece costing (the reference; the only one that groups by role,
-        school, stream or staff member)."""
-        return PieceCosting(self._facts, pid, rate)
-
-    def built(self) -> frozenset[str]:
-        """Partnerships whose table is built (the cache's content, for monitoring and tests)."""
-        return frozenset(self._tables)

@@ -215,12 +215,16 @@ class StaffFacts:
         self.derived: list[dict[str, Any]] = [self._first_days]
         """Caches by partnership that a change of the partnership's facts drops; a cache
         derived from these facts (e.g. the cumulative tables) registers here."""
+        self.derived_all: list[dict[Any, Any]] = []
+        """Caches over every partnership (e.g. national tables), which a change of any
+        partnership's facts empties."""
 
     # ------------------------------------------------------------------ updates
 
     def change(self, event: CorrectableEvent, sign: int) -> None:
         """Add (``sign`` 1) or remove (-1) the effect of a fact, and drop what was derived from
-        the partnership's facts (its entry in every cache of :attr:`derived`)."""
+        the partnership's facts (its entry in every cache of :attr:`derived`, and every cache
+        of :attr:`derived_all`)."""
         pid = event.partnership_id
         if isinstance(event, StaffAssigned):
             _keep(self.assignments, pid, event.staff_id, event.event_id, event, sign)
@@ -245,6 +249,8 @@ class StaffFacts:
                 self._note_day(key, event.occurred_on, event.event_id, minutes, sign)
         for cache in self.derived:
             cache.pop(pid, None)
+        for every in self.derived_all:
+            every.clear()
 
     def _add_activity(self, key: SeriesKey, day: dt.date, values: tuple[int, int],
                       sign: int) -> None:
