@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import pickle
 import sqlite3
 from pathlib import Path
@@ -105,14 +106,25 @@ def note_of(path: Path) -> tuple[str, int | None]:
         return ledger.checkpoint_note, ledger.checkpoint_position
 
 
-def assert_report_is_a_replay(store: Path) -> None:
-    """The CLI's report (default checkpoint) prints exactly what a replay prints."""
+def assert_report_is_a_replay(store: Path, *notice: str) -> None:
+    """The CLI's report (default checkpoint) prints exactly what a replay prints, its basis
+    line says it replayed, and standard error says in one line why the checkpoint was not
+    used (containing each of ``notice``)."""
     default, replay = ssp_many(store.parent, [(*REPORT, "--store", store.name),
                                               (*REPORT, "--store", store.name,
                                                "--checkpoint", "")])
     assert_ok(default)
     assert_ok(replay)
     assert default.out == replay.out
+    assert default.out.splitlines()[-1].startswith(f"basis: log position {RECORDS}, heads ")
+    assert ", replayed, " in default.out.splitlines()[-1]
+    assert replay.err == ""
+    lines = default.err.splitlines()
+    assert len(lines) == 1, default.err
+    assert lines[0].startswith("note: checkpoint 'default' ")
+    assert lines[0].endswith("replayed the log")
+    for text in notice:
+        assert text in lines[0]
 
 
 # --------------------------------------------------------------------------- pickles
@@ -151,6 +163,8 @@ def test_a_planted_pickle_never_runs(checkpointed: Path, tmp_path: Path, how: st
                                    ("verify", "--store", store.name),
                                    (*READ_COMMANDS["explain"], "--store", store.name)])
     assert runs[0].out == runs[1].out
+    assert runs[0].err.startswith("note: checkpoint 'default' ")
+    assert runs[0].err.count("\n") == 1
     for run in runs:
         assert "Traceback" not in run.err
     if how == "state-rebound":
@@ -212,7 +226,7 @@ def test_a_transplanted_checkpoint_is_refused(checkpointed: Path, tmp_path: Path
     assert note.startswith("checkpoint 'default' does not fit this log (")
     assert note.endswith("ignored, replayed the log")
     assert "\n" not in note
-    assert_report_is_a_replay(store)
+    assert_report_is_a_replay(store, "does not fit this log")
     run = ssp(store.parent, "verify", "--store", store.name)
     assert run.code == 1
     assert "checkpoint 'default'" in run.out
@@ -348,7 +362,7 @@ def test_an_unusable_checkpoint_is_ignored_with_a_one_line_note(
     assert "\n" not in note
     assert figures(store, checkpoint="default") == figures(store)
     if change in ("fingerprint", "old-version"):
-        assert_report_is_a_replay(store)
+        assert_report_is_a_replay(store, expected)
     with Ledger.open(store, mode="read") as ledger:
         [check] = verify(ledger).checkpoints
     assert check.status == ("ignored" if change in ("fingerprint", "binding") else "mismatch")
@@ -385,6 +399,16 @@ def test_every_report_states_its_basis(checkpointed: Path, tmp_path: Path) -> No
     assert other is not None
     assert other["position"] == RECORDS
     assert other["heads_sha256"] != replayed["heads_sha256"]  # same length, other records
+
+    footer, as_json = ssp_many(store.parent, [
+        (*REPORT, "--store", store.name),
+        (*REPORT, "--store", store.name, "--format", "json", "--checkpoint", "")])
+    assert_ok(footer)
+    assert footer.out.splitlines()[-1] == (
+        f"basis: log position {RECORDS}, heads {replayed['heads_sha256'][:16]}, "
+        f"checkpoint 'default' at {RECORDS}, known at: everything recorded")
+    assert_ok(as_json)
+    assert json.loads(as_json.out)["basis"] == replayed
 
     with Ledger.open(store, mode="write") as ledger:
         ledger.record(club("wear", 9))
