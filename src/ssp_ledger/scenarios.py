@@ -65,6 +65,8 @@ from ssp_ledger.synthetic import SyntheticConfig, generate
 __all__ = [
     "AREAS",
     "DIFF_COLUMNS",
+    "MEASURE_UNITS",
+    "MeasureUnit",
     "SWEEP_MEASURES",
     "Scenario",
     "ScenarioError",
@@ -95,6 +97,51 @@ AREAS: Mapping[str, tuple[str, tuple[str, ...]]] = {
 """Diff table name -> (projection it reads, measures compared)."""
 DIFF_COLUMNS: tuple[str, ...] = ("period", "measure", "baseline", "scenario", "difference")
 """Columns of every diff table (one row per period and measure)."""
+
+
+@dataclass(frozen=True)
+class MeasureUnit:
+    """What a diff table's figure is: its unit and how a period's figure is formed."""
+
+    unit: str
+    """``count``, ``minutes``, ``days``, ``pence`` or ``pence_per_year`` (money is always integer
+    pence in the data; only tables for people show pounds)."""
+    aggregation: Literal["sum", "end"]
+    """``sum``: a flow, summed over the period; ``end``: a level or stock, as at the period's
+    last day (the horizon for a period it cuts), never summed."""
+    label: str
+    """How a table for people names it (money shown in pounds says so: ``(£)``)."""
+
+    def describe(self) -> dict[str, str]:
+        """Plain metadata for JSON output."""
+        return {"unit": self.unit, "aggregation": ("sum over the period" if self.aggregation ==
+                                                   "sum" else "at the period's last day"),
+                "label": self.label}
+
+
+MEASURE_UNITS: Mapping[str, MeasureUnit] = {
+    "sessions": MeasureUnit("count", "sum", "club sessions"),
+    "attendances": MeasureUnit("count", "sum", "attendances"),
+    "send_attendances": MeasureUnit("count", "sum", "SEND attendances"),
+    "competitions": MeasureUnit("count", "sum", "competitions"),
+    "competition_participants": MeasureUnit("count", "sum", "competition participants"),
+    "funded_minutes": MeasureUnit("minutes", "sum", "funded staff minutes"),
+    "hidden_minutes": MeasureUnit("minutes", "sum", "hidden staff minutes"),
+    "funded_pence": MeasureUnit("pence", "sum", "funded staff cost (£)"),
+    "hidden_pence": MeasureUnit("pence", "sum", "hidden staff cost (£)"),
+    "total_pence": MeasureUnit("pence", "sum", "total staff cost (£)"),
+    "active_members": MeasureUnit("count", "end", "member schools (at period end)"),
+    "mean_tenure_days": MeasureUnit("days", "end", "mean tenure, days (at period end)"),
+    "level_in_force_pence": MeasureUnit("pence_per_year", "end",
+                                        "funding level (£ a year, at period end)"),
+    "received_pence": MeasureUnit("pence", "sum", "funding received (£)"),
+    "staff_cost_pence": MeasureUnit("pence", "sum", "staff cost (£)"),
+    "funding_gap_pence": MeasureUnit("pence", "sum", "funding gap (£)"),
+    "people_trained": MeasureUnit("count", "sum", "people trained"),
+    "courses": MeasureUnit("count", "sum", "courses"),
+    "cpd_teachers": MeasureUnit("count", "sum", "CPD teacher places"),
+}
+"""Unit, aggregation and display label of every measure of :data:`AREAS`."""
 SWEEP_MEASURES: tuple[tuple[str, str], ...] = (
     ("participation", "sessions"),
     ("participation", "attendances"),
@@ -513,13 +560,15 @@ class ScenarioResult:
         return buffer.getvalue()
 
     def to_json(self) -> str:
-        """The scenario's settings and its diff tables as pretty JSON."""
+        """The scenario's settings, its diff tables (integer pence, minutes, counts) and the
+        unit and aggregation of every measure (``units``), as pretty JSON."""
         doc = {
             "scenario": self.scenario.name,
             "fork_date": self.scenario.fork_date.isoformat(),
             "horizon": self.scenario.horizon.isoformat(),
             "by": self.scenario.by,
             "window": self.window.label,
+            "units": units_metadata(),
             "tables": {name: t.to_dicts() for name, t in self.tables.items()},
         }
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -530,8 +579,14 @@ class ScenarioResult:
         self.reform.close()
 
 
+def units_metadata() -> dict[str, dict[str, str]]:
+    """Every measure's unit, aggregation and label, for JSON output."""
+    return {measure: unit.describe() for measure, unit in MEASURE_UNITS.items()}
+
+
 def _figures(ledger: Ledger, period: Period, horizon: dt.date) -> dict[tuple[str, str], int]:
-    """(table, measure) -> figure for one period (flows over it, stocks at its end)."""
+    """(table, measure) -> figure for one period: flows summed over it, levels and stocks at its
+    last day (see :data:`MEASURE_UNITS`)."""
     out: dict[tuple[str, str], int] = {}
     for table, (projection, measures) in AREAS.items():
         if projection == "partnership_age":

@@ -78,7 +78,9 @@ def test_run_prints_tables_and_writes_a_plot(tmp_path: Path, scenario_file: Path
     for title in ("participation by academic_year", "staff_time_cost by academic_year",
                   "membership by academic_year", "funding by academic_year"):
         assert title in run.out
-    assert "hidden_pence" in run.out
+    assert "hidden staff cost (£)" in run.out
+    assert "funding level (£ a year, at period end)" in run.out
+    assert "_pence" not in run.out  # no pence name over figures shown in pounds
     assert "£" in run.out
     assert (tmp_path / "cut.png").read_bytes().startswith(b"\x89PNG")
     assert "wrote the plot to cut.png" in run.err
@@ -100,6 +102,23 @@ def test_run_csv_and_json_are_tidy(tmp_path: Path, scenario_file: Path) -> None:
     doc = json.loads(run.out)
     assert doc["by"] == "term"
     assert doc["tables"]["participation"][0]["period"] == "2010/11:autumn"
+    # Pence stay integers; every measure says its unit and how a period's figure is formed.
+    assert doc["units"]["hidden_pence"]["unit"] == "pence"
+    assert doc["units"]["level_in_force_pence"] == {
+        "unit": "pence_per_year", "aggregation": "at the period's last day",
+        "label": "funding level (£ a year, at period end)"}
+    assert doc["units"]["sessions"]["aggregation"] == "sum over the period"
+    for rows in doc["tables"].values():
+        for row in rows:
+            assert row["measure"] in doc["units"]
+            assert all(isinstance(row[k], int) for k in ("baseline", "scenario", "difference"))
+
+
+def test_markdown_names_money_for_what_is_shown(tmp_path: Path, scenario_file: Path) -> None:
+    run = ssp(tmp_path, "run", str(scenario_file), "--format", "markdown")
+    assert run.code == 0, run.err
+    assert "| 2010/11 | funding received (£) | £" in run.out
+    assert "_pence" not in run.out
 
 
 def test_sweep_writes_one_row_per_value(tmp_path: Path, scenario_file: Path) -> None:

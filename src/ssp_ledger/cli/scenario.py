@@ -22,9 +22,9 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from ssp_ledger.cli.common import FormatOption, OutputFormat, console, handled, progress_bar
-from ssp_ledger.cli.render import cell_text, print_unclipped, render_table, rows_markdown
+from ssp_ledger.cli.render import cell_text, money, print_unclipped, render_table, rows_markdown
 from ssp_ledger.outfile import check_output, open_output
-from ssp_ledger.projection import Table
+from ssp_ledger.projection import Cell, Table
 
 if TYPE_CHECKING:
     from ssp_ledger.scenarios import ScenarioResult
@@ -48,15 +48,36 @@ ScenarioFileArgument = Annotated[
 _DIFF_HEADERS = ("period", "measure", "baseline", "scenario", "difference", "change")
 
 
+def figure_text(measure: str, value: Cell) -> str:
+    """A figure of ``measure`` for people: money in pounds, counts with thousands separators."""
+    from ssp_ledger.scenarios import MEASURE_UNITS
+
+    unit = MEASURE_UNITS.get(measure)
+    if unit is not None and unit.unit.startswith("pence") and isinstance(value, int):
+        return money(value)
+    if unit is not None and isinstance(value, int):
+        return f"{value:,}"
+    return cell_text(measure, value)
+
+
+def measure_label(measure: str) -> str:
+    """The measure as tables for people name it: ``hidden staff cost (£)``, never a ``_pence``
+    name over pounds; levels say they are at the period's end."""
+    from ssp_ledger.scenarios import MEASURE_UNITS
+
+    unit = MEASURE_UNITS.get(measure)
+    return unit.label if unit is not None else measure
+
+
 def _diff_rows(table: Table) -> list[list[str]]:
-    """The cells of a diff table as text: money in pounds (by measure name), a change column."""
+    """The cells of a diff table as text: labelled measures, money in pounds, a change column."""
     rows = []
     for period, measure, base, scen, diff in table.rows:
         name = str(measure)
         change = (f"{diff * 100 / base:+.1f}%" if isinstance(base, int) and base
                   and isinstance(diff, int) else "")
-        rows.append([str(period), name, *(cell_text(name, v) for v in (base, scen, diff)),
-                     change])
+        rows.append([str(period), measure_label(name),
+                     *(figure_text(name, v) for v in (base, scen, diff)), change])
     return rows
 
 
