@@ -134,6 +134,8 @@ class PartnershipAge:
     """Days since formation, active members, member tenure, dissolved or not."""
 
     name: ClassVar[str] = "partnership_age"
+    parameters: ClassVar[tuple[str, ...]] = ("cohort",)
+    """Query parameters it takes (:meth:`ssp_ledger.Ledger.report` refuses others)."""
     groupings: ClassVar[tuple[str, ...]] = ("school", "phase", "cohort")
     handles: ClassVar[tuple[type[CorrectableEvent], ...]] = (
         PartnershipFormed, PartnershipDissolved, SchoolJoined, SchoolLeft)
@@ -264,7 +266,8 @@ class PartnershipAge:
                 rows.append((phase, len(days), sum(days) // len(days)))
         else:
             query.check_grouping(self.name, self.groupings)
-        return Table.answer(self.name, query, columns, rows)
+        # Rows are partnerships, schools or phases, never a total: a school may be "total".
+        return Table.answer(self.name, query, columns, rows, total=False)
 
     # ------------------------------------------------------------------ explain
 

@@ -166,6 +166,8 @@ class Survey:
     """Shares of pupils meeting the survey's thresholds, and participation and cost per pupil."""
 
     name: ClassVar[str] = "survey"
+    parameters: ClassVar[tuple[str, ...]] = ("year", "cohort", "default_hourly_cost_pence")
+    """Query parameters it takes (:meth:`ssp_ledger.Ledger.report` refuses others)."""
     groupings: ClassVar[tuple[str, ...]] = ("school", "phase", "partnership", "cohort", "year")
     handles: ClassVar[tuple[type[CorrectableEvent], ...]] = (
         PartnershipFormed, SchoolJoined, RollCounted, SurveyReturned)

@@ -440,7 +440,8 @@ class Partnership:
             if last is None or last < day:
                 self.last_named[school_id] = day
             return
-        self.recorded[event_id] = event
+        if type(event) not in _ONE_SCHOOL_CODES:  # those stay only in ``facts`` (packed)
+            self.recorded[event_id] = event
         if isinstance(event, EventRetracted | EventCorrected):
             # the target as recorded, before it leaves ``facts`` or changes there
             target_id = event.target_event_id
