@@ -163,3 +163,23 @@ def test_a_bad_scenario_file_names_the_field(tmp_path: Path) -> None:
     line = one_line_error(ssp(tmp_path, "run", "bad.json"))
     assert "field 'events[0].annual_amount_pence'" in line
     assert "expected int, got str" in line
+
+
+def test_runs_report_means_and_an_interval(tmp_path: Path, scenario_file: Path) -> None:
+    run = ssp(tmp_path, "run", scenario_file.name, "--runs", "3", "--workers", "2",
+              "--format", "json", "--plot", "band.png")
+    assert run.code == 0, run.err
+    doc = json.loads(run.out)
+    assert doc["runs"] == 3
+    assert doc["seeds"][0] == 5
+    row = next(r for r in doc["tables"]["participation"]
+               if r["measure"] == "sessions" and r["period"] == "2010-09-01..2011-08-31")
+    assert row["difference_p5"] <= row["difference_mean"] <= row["difference_p95"]
+    assert (tmp_path / "band.png").read_bytes().startswith(b"\x89PNG")
+    again = ssp(tmp_path, "run", scenario_file.name, "--runs", "3", "--workers", "1",
+                "--format", "json")
+    assert again.out == run.out  # deterministic, whatever the number of processes
+    table = ssp(tmp_path, "run", scenario_file.name, "--runs", "2")
+    assert table.code == 0, table.err
+    assert "means of 2 runs" in table.out
+    assert "95%" in table.out

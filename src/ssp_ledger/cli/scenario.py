@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.markup import escape
@@ -34,7 +34,8 @@ from ssp_ledger.outfile import check_output, open_output
 from ssp_ledger.projection import Cell, Table
 
 if TYPE_CHECKING:
-    from ssp_ledger.scenarios import ScenarioResult
+    from ssp_ledger.ensembles import EnsembleResult
+    from ssp_ledger.scenarios import Scenario, ScenarioResult
 
 __all__ = ["scenario_app"]
 
@@ -102,8 +103,54 @@ def scenario_rich_table(table: Table) -> RichTable:
     return scenario_grid(table).rich(range(len(_DIFF_HEADERS)))
 
 
-def _save_plot(result: ScenarioResult, target: Path,
-               plot: Callable[[ScenarioResult, Path], Path]) -> None:
+_RUNS_HEADERS = ("period", "measure", "baseline mean", "scenario mean", "difference mean",
+                 "5%", "95%")
+
+
+def _runs_rows(table: Table) -> list[list[str]]:
+    """The cells of an ensemble table as text (labelled measures, money in pounds)."""
+    return [[str(row[0]), measure_label(str(row[1])),
+             *(figure_text(str(row[1]), v) for v in row[2:])] for row in table.rows]
+
+
+def _grid(headers: tuple[str, ...], rows: list[list[str]]) -> Grid:
+    rules = frozenset(i for i in range(1, len(rows)) if rows[i][0] != rows[i - 1][0])
+    return Grid(headers=headers, cells=tuple(tuple(r) for r in rows),
+                right=frozenset(range(2, len(headers))), rules=rules)
+
+
+def _print_ensemble(result: EnsembleResult, fmt: OutputFormat) -> None:
+    scenario = result.scenario
+    if fmt is OutputFormat.json:
+        sys.stdout.write(result.to_json())
+    elif fmt is OutputFormat.csv:
+        sys.stdout.write(result.to_csv())
+    elif fmt is OutputFormat.markdown:
+        for name, table in result.tables.items():
+            sys.stdout.write(f"*{name} by {scenario.by}, {result.runs} runs*\n\n" + rows_markdown(
+                _RUNS_HEADERS, _runs_rows(table), right=(2, 3, 4, 5, 6)) + "\n")
+    else:
+        out = console()
+        out.print(Text(f"Scenario: {scenario.name} (fork {scenario.fork_date}, horizon "
+                       f"{scenario.horizon}); means of {result.runs} runs (seeds from "
+                       f"{scenario.seed}); 5%-95%: interval of the difference over the runs",
+                       style="bold"), soft_wrap=True)
+        for name, table in result.tables.items():
+            out.print(Text(f"{name} by {scenario.by}", style="italic"), soft_wrap=True)
+            print_grid(out, _grid(_RUNS_HEADERS, _runs_rows(table)))
+
+
+def _with_base(scenario: Scenario, base: str | None) -> Scenario:
+    """The scenario with its base replaced by ``--base`` (a store, export or URL)."""
+    if base is None:
+        return scenario
+    return scenario.model_copy(update={"base": base, "base_known_at": None})
+
+
+_R = TypeVar("_R", "ScenarioResult", "EnsembleResult")
+
+
+def _save_plot(result: _R, target: Path, plot: Callable[[_R, Path], Path]) -> None:
     """Draw into a private folder, then write the file to ``target`` (see ssp_ledger.outfile)."""
     with tempfile.TemporaryDirectory(prefix="ssp-plot-") as folder:
         drawn = plot(result, Path(folder) / f"plot{target.suffix.lower()}")
@@ -115,7 +162,8 @@ def _save_plot(result: ScenarioResult, target: Path,
     "Examples:\n\n"
     "  ssp-ledger scenario run examples/scenario_continued_grant.toml\n"
     "  ssp-ledger scenario run cut.toml --plot cut.png --format csv > cut.csv\n"
-    "  ssp-ledger scenario run cut.json --by financial_year --format json"
+    "  ssp-ledger scenario run cut.json --by financial_year --format json\n"
+    "  ssp-ledger scenario run cut.toml --base ssp-demo.db --runs 20 --plot cut.png"
 ))
 def scenario_run(
     file: ScenarioFileArgument,
@@ -129,17 +177,36 @@ def scenario_run(
                                  help="academic_year, term, financial_year or calendar_year "
                                       "(default: the scenario's, else academic_year).")
     ] = None,
+    runs: Annotated[
+        int, typer.Option("--runs", min=1, max=1000, metavar="N",
+                          help="Repeat both arms over N seeds derived from the scenario's "
+                               "seed; report means and the 5th-95th percentile interval of "
+                               "each difference.")
+    ] = 1,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, max=256,
+                                 help="Processes for --runs (default: every core).")
+    ] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", metavar="STORE",
+                                 help="Branch this store, JSONL export or postgresql:// URL "
+                                      "instead of the scenario's base.")
+    ] = None,
 ) -> None:
     """Run a scenario and print baseline vs scenario per period, with the differences.
 
     Tables: participation, staff-time cost (funded vs hidden), membership, funding (and the
     funding gap) and leaders; the last row of each covers the fork date to the horizon.
+    Money is shown in pounds under labels that say so; flows are summed over each period,
+    levels (funding level, member schools, tenure) are at its last day. With --runs N both arms
+    are repeated over N seeds in parallel: the tables show each arm's mean, the mean difference
+    and the 5th-95th percentile of the difference over the runs (the model's own noise).
     """
     from ssp_ledger.projection import PERIOD_KINDS
     from ssp_ledger.scenarios import check_plot_path, load_scenario, plot, run_scenario
 
     with handled():
-        scenario = load_scenario(file)
+        scenario = _with_base(load_scenario(file), base)
         if by is not None:
             if by not in PERIOD_KINDS:
                 msg = f"--by: {by!r} is not one of {', '.join(PERIOD_KINDS)}"
@@ -147,6 +214,21 @@ def scenario_run(
             scenario = scenario.model_copy(update={"by": by})
         if plot_file is not None:
             check_plot_path(plot_file)
+        if runs > 1:
+            from ssp_ledger.ensembles import plot_ensemble, run_ensemble
+
+            with progress_bar(console(stderr=True)) as progress:
+                task = progress.add_task(f"{runs} runs", total=runs)
+                ensemble = run_ensemble(
+                    scenario, runs, workers=workers,
+                    progress=lambda done, total: progress.update(task, completed=done,
+                                                                 total=total))
+            if plot_file is not None:
+                _save_plot(ensemble, plot_file, plot_ensemble)
+            _print_ensemble(ensemble, fmt)
+            if plot_file is not None:
+                sys.stderr.write(f"wrote the plot to {plot_file}\n")
+            return
         result = run_scenario(scenario)
         try:
             if plot_file is not None:
