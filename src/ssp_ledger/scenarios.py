@@ -75,7 +75,9 @@ __all__ = [
     "SweepResult",
     "SyntheticBase",
     "facts_in_force",
+    "figures",
     "load_base",
+    "load_history",
     "load_scenario",
     "parse_scenario",
     "plot",
@@ -410,6 +412,12 @@ def load_base(scenario: Scenario) -> list[CorrectableEvent]:
     (or its folder) changes; a PostgreSQL store is only read.
     """
     fork = scenario.fork_date
+    return [f for f in load_history(scenario) if f.occurred_on < fork]
+
+
+def load_history(scenario: Scenario) -> list[CorrectableEvent]:
+    """Every fact in force of the scenario's base, whatever its date (read as :func:`load_base`
+    reads it); a back-test compares the model with the part after its cut-off."""
     if scenario.base == "synthetic":
         events: Iterable[DomainEvent] = generate(scenario.synthetic.config())
     elif "://" in scenario.base:
@@ -440,7 +448,7 @@ def load_base(scenario: Scenario) -> list[CorrectableEvent]:
                 except LedgerError as e:  # name the user's file, not the temporary copy
                     msg = str(e).replace(str(copy), str(path))
                     raise ScenarioError(f"base {scenario.base!r}: {msg}") from None
-    return [f for f in facts_in_force(events) if f.occurred_on < fork]
+    return facts_in_force(events)
 
 
 # --------------------------------------------------------------------------- running
@@ -597,7 +605,7 @@ def units_metadata() -> dict[str, dict[str, str]]:
     return {measure: unit.describe() for measure, unit in MEASURE_UNITS.items()}
 
 
-def _figures(ledger: Ledger, period: Period, horizon: dt.date) -> dict[tuple[str, str], int]:
+def figures(ledger: Ledger, period: Period, horizon: dt.date) -> dict[tuple[str, str], int]:
     """(table, measure) -> figure for one period: flows summed over it, levels and stocks at its
     last day (see :data:`MEASURE_UNITS`)."""
     out: dict[tuple[str, str], int] = {}
@@ -625,8 +633,8 @@ def diff_tables(baseline: Ledger, reform: Ledger, scenario: Scenario
     window = Period(fork, horizon, f"{fork.isoformat()}..{horizon.isoformat()}")
     rows: dict[str, list[tuple[Cell, ...]]] = {name: [] for name in AREAS}
     for period in (*periods, window):
-        a = _figures(baseline, period, horizon)
-        b = _figures(reform, period, horizon)
+        a = figures(baseline, period, horizon)
+        b = figures(reform, period, horizon)
         for table, (_, measures) in AREAS.items():
             for measure in measures:
                 x, y = a[(table, measure)], b[(table, measure)]

@@ -183,3 +183,19 @@ def test_runs_report_means_and_an_interval(tmp_path: Path, scenario_file: Path) 
     assert table.code == 0, table.err
     assert "means of 2 runs" in table.out
     assert "95%" in table.out
+
+
+def test_backtest_table_csv_and_plot(tmp_path: Path, scenario_file: Path) -> None:
+    run = ssp(tmp_path, "backtest", scenario_file.name, "--cutoff", "2009-09-01",
+              "--plot", "bt.svg")
+    assert run.code == 0, run.err
+    assert "error = 100 x (modelled - recorded) / recorded" in run.out
+    assert "mean |error|" in run.out
+    assert (tmp_path / "bt.svg").is_file()
+    run = ssp(tmp_path, "backtest", scenario_file.name, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    assert {r["period"] for r in rows} == {"2008/09", "2009/10"}
+    assert "percentage" in ssp(tmp_path, "backtest", "--help").out
+    line = one_line_error(ssp(tmp_path, "backtest", scenario_file.name, "--cutoff",
+                              "2011-01-01", "--until", "2010-01-01"))
+    assert "before --cutoff" in line

@@ -8,13 +8,14 @@ A command module of the CLI package: it builds on :mod:`ssp_ledger.cli.common` a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -34,6 +35,7 @@ from ssp_ledger.outfile import check_output, open_output
 from ssp_ledger.projection import Cell, Table
 
 if TYPE_CHECKING:
+    from ssp_ledger.backtest import BacktestResult
     from ssp_ledger.ensembles import EnsembleResult
     from ssp_ledger.scenarios import Scenario, ScenarioResult
 
@@ -147,7 +149,7 @@ def _with_base(scenario: Scenario, base: str | None) -> Scenario:
     return scenario.model_copy(update={"base": base, "base_known_at": None})
 
 
-_R = TypeVar("_R", "ScenarioResult", "EnsembleResult")
+_R = TypeVar("_R", "ScenarioResult", "EnsembleResult", "BacktestResult")
 
 
 def _save_plot(result: _R, target: Path, plot: Callable[[_R, Path], Path]) -> None:
@@ -317,3 +319,91 @@ def scenario_sweep(
                          title=(f"{scenario.name}: sweep of {param} ({scenario.fork_date} to "
                                 f"{scenario.horizon})"))
 
+
+
+_BACKTEST_HEADERS = ("period", "measure", "recorded", "modelled", "error")
+
+
+def _backtest_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        measure = str(r["measure"])
+        error = r["error_percent"]
+        out.append([str(r["period"]), measure_label(measure),
+                    figure_text(measure, r["recorded"]), figure_text(measure, r["modelled"]),
+                    "n/a" if error is None else
+                    f"{error:.1f}%" if r["recorded"] is None else f"{error:+.1f}%"])
+    return out
+
+
+@scenario_app.command("backtest", epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger scenario backtest examples/scenario_continued_grant.toml\n"
+    "  ssp-ledger scenario backtest cut.toml --base ssp-demo.db --cutoff 2008-09-01 "
+    "--plot backtest.png\n"
+    "  ssp-ledger scenario backtest cut.toml --until 2011-08-31 --format csv"
+))
+def scenario_backtest(
+    file: ScenarioFileArgument,
+    cutoff: Annotated[
+        dt.datetime | None, typer.Option("--cutoff", formats=["%Y-%m-%d"], metavar="DATE",
+                                         help="First day modelled (default: 1 September two "
+                                              "academic years before the fork).")
+    ] = None,
+    until: Annotated[
+        dt.datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], metavar="DATE",
+                                         help="Last day compared (default: the day before "
+                                              "the fork).")
+    ] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", metavar="STORE",
+                                 help="Test on this store, JSONL export or postgresql:// URL "
+                                      "instead of the scenario's base.")
+    ] = None,
+    plot_file: Annotated[
+        Path | None, typer.Option("--plot", metavar="FILE",
+                                  help="Also draw the error per year (.png, .svg or .pdf).")
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Check the response model against the recorded history: out-of-sample error per measure
+    and academic year.
+
+    The model sees only the base's facts dated before the cut-off and continues them with the
+    recorded policy path (shipped parameters, no reform; the scenario's response assumptions
+    and seed, used as they are, nothing fitted) up to --until. "error" is the percentage by
+    which the modelled figure over (+) or under (-) states the recorded one in that academic
+    year: 100 x (modelled - recorded) / recorded ("n/a" when nothing was recorded). The last
+    row group gives each measure's mean absolute error over the years: how far to trust a
+    scenario's continuation of this history.
+    """
+    from ssp_ledger.backtest import plot_backtest, run_backtest
+    from ssp_ledger.scenarios import check_plot_path, load_scenario
+
+    with handled():
+        scenario = _with_base(load_scenario(file), base)
+        if plot_file is not None:
+            check_plot_path(plot_file)
+        result = run_backtest(scenario, cutoff=cutoff.date() if cutoff else None,
+                              until=until.date() if until else None)
+        if plot_file is not None:
+            _save_plot(result, plot_file, plot_backtest)
+        summary = [{"period": "mean |error|", "measure": m, "recorded": None,
+                    "modelled": None, "error_percent": e} for m, e in result.summary().items()]
+        if fmt is OutputFormat.json:
+            sys.stdout.write(result.to_json())
+        elif fmt is OutputFormat.csv:
+            sys.stdout.write(result.to_csv())
+        elif fmt is OutputFormat.markdown:
+            sys.stdout.write(rows_markdown(_BACKTEST_HEADERS,
+                                           _backtest_rows([*result.rows, *summary]),
+                                           right=(2, 3, 4)))
+        else:
+            out = console()
+            out.print(Text(f"Back-test of {scenario.name}: modelled from {result.cutoff} "
+                           f"(seeing only facts before it) to {result.until}, against the "
+                           "record; error = 100 x (modelled - recorded) / recorded",
+                           style="bold"), soft_wrap=True)
+            print_grid(out, _grid(_BACKTEST_HEADERS, _backtest_rows([*result.rows, *summary])))
+        if plot_file is not None:
+            sys.stderr.write(f"wrote the plot to {plot_file}\n")
