@@ -199,3 +199,37 @@ def test_backtest_table_csv_and_plot(tmp_path: Path, scenario_file: Path) -> Non
     line = one_line_error(ssp(tmp_path, "backtest", scenario_file.name, "--cutoff",
                               "2011-01-01", "--until", "2010-01-01"))
     assert "before --cutoff" in line
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_worked_study_runs_as_written_and_gives_its_figures(tmp_path: Path) -> None:
+    """Every command of the study's block in docs/researchers.md, verbatim, in a fresh folder
+    holding examples/; the figures the text quotes must be in their output."""
+    import shlex
+    import shutil
+
+    doc = (ROOT / "docs" / "researchers.md").read_text(encoding="utf-8")
+    study = doc[doc.index("## A worked study: the 2010 decision"):]
+    block = study[study.index("```sh\n") + 6:study.index("```\n", study.index("```sh\n") + 6)]
+    commands = [shlex.split(line) for line in block.replace("\\\n", " ").splitlines()
+                if line.strip()]
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    env = {k: v for k, v in os.environ.items() if k not in ("SSP_LEDGER_STORE", "COLUMNS")}
+    env["PYTHONIOENCODING"] = "utf-8"
+    env["COLUMNS"] = "200"
+    out = ""
+    for command in commands:
+        assert command[0] == "ssp-ledger"
+        proc = subprocess.run([sys.executable, "-m", "ssp_ledger", *command[1:]], cwd=tmp_path,
+                              env=env, capture_output=True, timeout=300, check=False)
+        assert proc.returncode == 0, (command, proc.stderr.decode())
+        out += proc.stdout.decode("utf-8")
+    for figure in ("763", "812", "167", "401", "-16.2%", "-27.4%", "28.3%", "36.0%", "3.6%",
+                   "6.6%", "26.7%", "2,535", "3,100", "1,624", "1,498", "1,707", "31,553",
+                   "29,460", "32,628", "£494,444.41", "-£155,036.62", "-£156,423.50",
+                   "-£153,468.36", "-£176,422.22"):
+        assert figure in out, figure
+    assert (tmp_path / "backtest.png").is_file()
+    assert (tmp_path / "decision.png").is_file()
