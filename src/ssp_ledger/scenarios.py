@@ -12,7 +12,12 @@ response parameters, so their difference is the reform alone. The base store is 
 SQLite file through a temporary copy), never written.
 
 :class:`ScenarioResult` holds both ledgers (ask them anything) and diff tables per period:
-participation, staff-time cost (funded vs hidden), membership, funding and leaders.
+participation, staff-time cost (funded vs hidden), membership, funding and leaders. Every figure
+is an integer whose unit and aggregation :data:`MEASURE_UNITS` records: flows are summed over a
+period, levels (a funding level in force, member schools, tenure) are as at its last day.
+Repeating both arms over many seeds (an interval of each difference) is
+:mod:`ssp_ledger.ensembles`; checking the model against the recorded history is
+:mod:`ssp_ledger.backtest`.
 :func:`sweep` runs a scenario for several values of one setting in parallel processes and
 returns one row per value; :func:`plot` draws baseline against scenario with matplotlib (the
 ``scenarios`` extra).
