@@ -39,6 +39,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from ssp_ledger.application import Ledger
+from ssp_ledger.arrival import ArrivalConfig, SetClock, arrivals
 from ssp_ledger.cli import export as export_commands
 from ssp_ledger.cli.common import (
     DEFAULT_CHECKPOINT,
@@ -122,6 +123,24 @@ def _note(ledger: Ledger) -> None:
         sys.stderr.write(f"note: {printable(ledger.note)}\n")
 
 
+def _known_at_note(ledger: Ledger, option: str, known: dt.datetime | None) -> None:
+    """Say on standard error when a recorded time predates every record of the store (the
+    figures as known then are empty, which is easy to mistake for a fault).
+
+    Recorded times grow with the log position (a ledger's clock never runs backwards), so the
+    first record's time is the earliest; only writers with skewed clocks could make it not so.
+    """
+    if known is None:
+        return
+    first = next(ledger.read(1, 1), None)
+    if first is None:
+        sys.stderr.write(f"note: {option} {known.isoformat()}: the store holds no records\n")
+    elif known < first[1].recorded_at:
+        sys.stderr.write(
+            f"note: {option} {known.isoformat()} predates every record (the first was recorded "
+            f"at {first[1].recorded_at.isoformat()}): nothing was known then\n")
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[
@@ -174,14 +193,19 @@ def demo(
 
     The history (2006-2013) follows the real programme: formation under PESSCL, SSCOs and PLTs
     released from schools, Competition Managers from 2008, the end of the ring-fenced grant in
-    August 2011 and the one-day-a-week PE teacher funding after it. Reports are printed as of
+    August 2011 and the one-day-a-week PE teacher funding after it. It is recorded the way it
+    would have arrived, at fixed recorded times (the same store, byte for byte, for a seed):
+    termly returns after each term (some late), an audit of 2010/11 on 2011-11-08 (corrections
+    and retractions), and the April 2011 grant cut recorded back-dated on 2011-11-22 (see
+    ssp-ledger events, report --known-at, restatement and history). Reports are printed as of
     2008-07-31, 2010-07-31, 2011-07-31 and 2012-07-31. A store that already holds events is only
     reported on.
     """
     out = console()
-    with handled(), open_store(store, mode="create") as ledger:
+    clock = SetClock()
+    with handled(), open_store(store, mode="create", clock=clock) as ledger:
         if ledger.position == 0:
-            _fill_demo(ledger, seed=seed, partnerships=partnerships, store=store)
+            _fill_demo(ledger, clock, seed=seed, partnerships=partnerships, store=store)
         else:
             sys.stdout.write(
                 f"store {shown_store(store)} already holds {ledger.position} events: "
@@ -191,27 +215,41 @@ def demo(
             _demo_reports(ledger, day, out, summary)
 
 
-
-
-def _fill_demo(ledger: Ledger, *, seed: int, partnerships: int, store: str) -> None:
+def _fill_demo(ledger: Ledger, clock: SetClock, *, seed: int, partnerships: int,
+               store: str) -> None:
+    """Create the demo store and record the synthetic history the way it would have arrived
+    (:mod:`ssp_ledger.arrival`): termly returns, an audit, a back-dated funding change, each
+    batch at its own recorded time, so the store is the same, byte for byte, for a seed."""
+    from ssp_ledger.events import EventCorrected, EventRetracted
     from ssp_ledger.synthetic import SyntheticConfig, generate
 
     config = SyntheticConfig(seed=seed, partnerships=partnerships)
+    batches = list(arrivals(generate(config), ArrivalConfig(seed=seed)))
     recorded = 0
     with progress_bar(console(stderr=True)) as progress:
-        task = progress.add_task("recording partnerships", total=partnerships)
-        for partnership_id, events in groupby(generate(config), key=lambda e: e.partnership_id):
-            progress.update(task, description=f"recording {escape(partnership_id)}")
-            result = ledger.record_many(events)
-            recorded += result.recorded
+        task = progress.add_task("recording the history as it arrived", total=len(batches))
+        for batch in batches:
+            progress.update(task, description=f"recording {escape(batch.label)}")
+            clock.now = batch.recorded_at
+            recorded += ledger.record_many(batch.events).recorded
             progress.advance(task)
     _note(ledger)
+    returns = [b for b in batches if b.kind == "return"]
+    audit = [e for b in batches if b.kind == "audit" for e in b.events]
+    funding = [b for b in batches if b.kind == "funding"]
+    audits = sorted({b.recorded_at.date().isoformat() for b in batches if b.kind == "audit"})
+    found = sorted({b.recorded_at.date().isoformat() for b in funding})
     sys.stdout.write(
         f"recorded {recorded} synthetic events ({partnerships} partnership"
-        f"{'s' if partnerships != 1 else ''}, seed {seed}) into {shown_store(store)}\n"
+        f"{'s' if partnerships != 1 else ''}, seed {seed}) into {shown_store(store)} as they "
+        f"would have arrived: {len(returns)} termly returns ({sum(b.late for b in returns)} "
+        f"late) recorded {returns[0].recorded_at.date()} to {returns[-1].recorded_at.date()}; "
+        f"an audit on {', '.join(audits) or 'no date'} "
+        f"({sum(isinstance(e, EventCorrected) for e in audit)} corrections, "
+        f"{sum(isinstance(e, EventRetracted) for e in audit)} retractions); "
+        f"{len(funding)} back-dated funding change{'' if len(funding) == 1 else 's'} "
+        f"recorded {', '.join(found) or 'never'}\n"
     )
-
-
 
 
 #: How the demo summarises a date: the reports to print and a headline made from them.
@@ -363,6 +401,7 @@ def report(
         with open_store(store, mode="read", checkpoint=checkpoint) as ledger:
             table = ledger.report(projection_name(name), as_of=as_of_date, known_at=known,
                                   by=by or None, period=chosen, partnership_id=partnership)
+            _known_at_note(ledger, "--known-at", known)
         render_table(console(), table, fmt, partnership)
 
 
