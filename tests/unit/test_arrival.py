@@ -124,7 +124,7 @@ def test_figures_differ_between_known_at_times(ledger: Ledger, batches: list[Bat
 @pytest.mark.parametrize(("kwargs", "field"), [
     ({"late_share": 1.5}, "late_share"),
     ({"corrections": -1}, "corrections"),
-    ({"audit_at": dt.datetime(2011, 11, 8)}, "audit_at"),  # noqa: DTZ001 -- the point
+    ({"audit_at": dt.datetime(2011, 11, 8)}, "audit_at"),  # naive: refused
     ({"audited_year": "2010-11"}, "2010-11"),
 ])
 def test_bad_settings_are_refused_naming_them(kwargs: dict[str, object], field: str) -> None:
