@@ -566,10 +566,10 @@ def _figure_changes(ledger: Ledger, projection: str, t1: Table, t2: Table,
     every = tuple(sorted((r for rs in window.values() for r in rs if r.position in bearing),
                          key=lambda r: r.position))
     chosen = parse_period(period) if period else None
-    out: list[FigureChange] = []
     width = len(columns)
+    rows: list[tuple[Cell, tuple[Cell, ...], tuple[Cell, ...], list[tuple[str, str]],
+                     dict[tuple[str, str], tuple[dict[str, int], dict[str, int]]]]] = []
     for row in changed:
-        group, old, new = row[0], row[1:1 + width], row[1 + width:]
         contributions: dict[tuple[str, str], tuple[Mapping[str, int] | None, ...]] = {}
         if explainable:
             for key in window:
@@ -579,15 +579,19 @@ def _figure_changes(ledger: Ledger, projection: str, t1: Table, t2: Table,
                     query = Query(as_of=as_of, known_at=known, by=by, period=chosen,
                                   partnership_id=partnership_id)
                     pair.append(None if fact is None or not isinstance(proj, Explainable) else
-                                proj.explain_fact(query, str(group), fact))
-                if pair[0] is not None or pair[1] is not None:
+                                proj.explain_fact(query, str(row[0]), fact))
+                if pair[0] != pair[1]:
                     contributions[key] = tuple(pair)
-        moved = {k: v for k, v in contributions.items() if v[0] != v[1]}
-        shaping = [k for k, (va, vb) in moved.items() if va == {} or vb == {}]
-        adding = {k: (dict(va or {}), dict(vb or {})) for k, (va, vb) in moved.items()
+        shaping = [k for k, (va, vb) in contributions.items() if va == {} or vb == {}]
+        adding = {k: (dict(va or {}), dict(vb or {})) for k, (va, vb) in contributions.items()
                   if k not in shaping}
+        rows.append((row[0], row[1:1 + width], row[1 + width:], shaping, adding))
+    # Facts that shape some row without adding to it (a funding level deciding funded or
+    # hidden) also move figures of rows they are not listed in.
+    anywhere = list(dict.fromkeys(k for row in rows for k in row[3]))
+    out: list[FigureChange] = []
+    for group, old, new, shaping, adding in rows:
         measured = {m for x, y in adding.values() for m in (*x, *y)}
-
         unexplained = any(
             column in measured and isinstance(a, int) and isinstance(b, int) and b - a != _delta(
                 adding, column) for column, a, b in zip(columns, old, new, strict=True))
@@ -601,13 +605,13 @@ def _figure_changes(ledger: Ledger, projection: str, t1: Table, t2: Table,
                 keys = [k for k, (x, y) in adding.items() if x.get(column, 0) != y.get(column, 0)]
                 difference = (b or 0) - (a or 0) if isinstance(a, int | None) and isinstance(
                     b, int | None) else None
-                if difference is None or _delta(adding, column) != difference:
-                    keys += shaping  # the rest moved between rows: a shaping fact did it
+                explained = difference is not None and _delta(adding, column) == difference
             else:  # a derived figure (a mean, a ratio) or text: whatever moved the row
                 keys = list(adding)
-                if unexplained or not keys:
-                    keys += shaping
-            records = [r for k in keys for r in window[k]]
+                explained = bool(keys) and not unexplained
+            if not explained:  # the rest moved between rows: a shaping fact did it
+                keys += shaping or anywhere
+            records = [r for k in keys for r in window[k]] or list(every)
             out.append(FigureChange(group, column, a, b,
                                     tuple(sorted(set(records), key=lambda r: r.position))))
     return tuple(out)
