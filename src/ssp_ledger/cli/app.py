@@ -568,7 +568,7 @@ def explain(
         else:
             row = table.row(group)
             figures = ", ".join(f"{k} {cell_text(k, v)}" for k, v in row.items()
-                                if k != table.columns[0])
+                                if k != table.columns[0] and v is not None)
             sys.stdout.write(f"{table_title(table, partnership)}; row {printable(group)}: "
                              f"{figures}\n{len(parts)} contributing events\n")
             sys.stdout.write(aligned(columns, rows, right=right))
@@ -633,7 +633,10 @@ def restatement(
         def shown(column: str, value: object) -> str:
             if value is None:
                 return ""
-            return printable(cell_text(column, value) if human else str(value))  # type: ignore[arg-type]
+            if not human:
+                return printable(str(value))
+            text = printable(cell_text(column, value))  # type: ignore[arg-type]
+            return text if len(text) <= TEXT_WIDTH else text[:TEXT_WIDTH - 3] + "..."
 
         columns = ("row", "figure", "before", "after", "difference")
         rows = [(printable(str(f.group)), f.column, shown(f.column, f.before),
@@ -670,6 +673,10 @@ def restatement(
                 [(str(r.position), r.recorded_at.isoformat(), r.event_type,
                   printable(r.event_id), _change(r.event_type, r.target),
                   printable(r.reason)) for r in records], right=(0,)))
+
+
+#: Characters of a text figure (a reason, a citation) the restatement table shows.
+TEXT_WIDTH = 40
 
 
 def _change(event_type: str, target: str) -> str:
