@@ -28,9 +28,10 @@ MIB = 1 << 20
 
 _REFERENCE = """
 import sys
+from pathlib import Path
 from ssp_ledger import Ledger
 from ssp_ledger.io import read_jsonl
-events = read_jsonl(sys.argv[1])
+events = read_jsonl(Path(sys.argv[1]))
 with Ledger.open(sys.argv[2], projections={}) as ledger:
     ledger.record_many(list(events))
 """

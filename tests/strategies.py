@@ -21,11 +21,14 @@ from ssp_ledger.events import (
     LeaderTrained,
     PartnershipFormed,
     ResourceShared,
+    RollCounted,
     SchoolJoined,
     SchoolLeft,
     StaffAssigned,
     StaffReleased,
+    SurveyReturned,
 )
+from ssp_ledger.periods import academic_year
 
 FORMED = dt.date(2006, 9, 1)
 ACTIVITIES = ("football", "netball", "dance", "athletics")
@@ -97,7 +100,8 @@ def histories(draw: st.DrawFn, pid: str = "p", max_schools: int = 4,
     for n in range(draw(st.integers(0, max_activity))):
         school, start, end = draw(st.sampled_from(windows))
         day = start + dt.timedelta(days=draw(st.integers(0, (end - start).days)))
-        kind = draw(st.sampled_from(("club", "club", "competition", "leaders", "cpd", "share")))
+        kind = draw(st.sampled_from(("club", "club", "competition", "leaders", "cpd", "share",
+                                     "roll", "survey")))
         eid = f"a{n}"
         if kind == "club":
             participants = draw(st.integers(0, 40))
@@ -118,6 +122,18 @@ def histories(draw: st.DrawFn, pid: str = "p", max_schools: int = 4,
                 partnership_id=pid, occurred_on=day, event_id=eid, school_id=school,
                 leader_kind="young_leader", award="L1", people=draw(st.integers(0, 20)),
                 minutes=draw(st.integers(0, 600))))
+        elif kind == "roll":
+            activity.append(RollCounted(
+                partnership_id=pid, occurred_on=day, event_id=eid, school_id=school,
+                pupils_on_roll=draw(st.integers(0, 1500))))
+        elif kind == "survey":
+            surveyed = draw(st.integers(0, 1500))
+            two = draw(st.integers(0, surveyed))
+            activity.append(SurveyReturned(
+                partnership_id=pid, occurred_on=day, event_id=eid, school_id=school,
+                survey_year=academic_year(day).label, pupils_on_roll=surveyed,
+                pupils_2_hours=two,
+                pupils_3_hours=draw(st.one_of(st.none(), st.integers(0, two)))))
         elif kind == "cpd":
             activity.append(CpdDelivered(
                 partnership_id=pid, occurred_on=day, event_id=eid, topic="Inclusive PE",

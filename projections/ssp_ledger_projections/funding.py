@@ -110,6 +110,8 @@ class Funding:
     """
 
     name: ClassVar[str] = "funding"
+    parameters: ClassVar[tuple[str, ...]] = ("default_hourly_cost_pence",)
+    """Query parameters it takes (:meth:`ssp_ledger.Ledger.report` refuses others)."""
     groupings: ClassVar[tuple[str, ...]] = ("funding_stream",)
     sibling: ClassVar[str] = "staff_time_cost"
     """Name of the projection :meth:`attach` looks for among the set's projections."""

@@ -1,6 +1,10 @@
 """Partnership age and member tenure as of any valid date.
 
-Age runs from formation to the as-of date (or to dissolution, if earlier). A member's tenure is the
+Age runs from formation to the as-of date (or to dissolution, if earlier). ``by="cohort"`` puts
+partnerships in cohorts (:func:`cohort_label`: the academic year of formation, or with query
+parameter ``cohort=age`` the age band) with their count, mean age, active members and mean
+tenure; the ``survey`` projection groups the survey measure, attendances and staff cost per pupil
+by the same cohorts, so "do older partnerships do better?" is one report. A member's tenure is the
 number of days from joining to the as-of date (or to its last day of membership). Audits found that
 longer-established partnerships do better: ``by`` a period kind gives the membership and tenure at
 the end of each period, to set beside participation over the same periods.
@@ -28,10 +32,19 @@ from ssp_ledger.events import (
     SchoolJoined,
     SchoolLeft,
 )
-from ssp_ledger.periods import periods_between
+from ssp_ledger.periods import academic_year, periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
 
-__all__ = ["STATE_VERSION", "MemberTenure", "PartnershipAge", "PartnershipAgeState"]
+__all__ = [
+    "AGE_BANDS",
+    "COHORT_KINDS",
+    "STATE_VERSION",
+    "MemberTenure",
+    "PartnershipAge",
+    "PartnershipAgeState",
+    "cohort_kind",
+    "cohort_label",
+]
 
 STATE_VERSION = 1
 """Version of :class:`PartnershipAgeState`; a checkpoint of another version is refused."""
@@ -78,11 +91,52 @@ def _whole_years(start: dt.date, end: dt.date) -> int:
     return years - 1 if (end.month, end.day) < (start.month, start.day) else years
 
 
+COHORT_KINDS: tuple[str, ...] = ("formed", "age")
+"""How partnerships are put in cohorts (query parameter ``cohort``): by the academic year they
+were formed in (``formed``, the default: ``2003/04``, ...), or by their age band on the day
+asked about (``age``, :data:`AGE_BANDS`)."""
+AGE_BANDS: tuple[tuple[int, str], ...] = (
+    (2, "0-1 years"), (4, "2-3 years"), (6, "4-5 years"), (8, "6-7 years"),
+)
+"""(whole years below which, label) of the age bands; older partnerships are ``8+ years``."""
+
+
+def cohort_kind(query: Query) -> str:
+    """The cohort kind a query asks for (``params["cohort"]``, default ``formed``); ValueError
+    naming the choices for any other."""
+    kind = str(query.params.get("cohort", "formed"))
+    if kind not in COHORT_KINDS:
+        msg = f"cohort must be one of {', '.join(COHORT_KINDS)}; got {kind!r}"
+        raise ValueError(msg)
+    return kind
+
+
+def cohort_label(formed_on: dt.date, day: dt.date, kind: str = "formed") -> str:
+    """The cohort of a partnership formed on ``formed_on``, seen on ``day``.
+
+    ``formed``: the academic year of formation (``2004/05``: the PESSCL wave it joined);
+    ``age``: its age band on ``day`` in whole years (``2-3 years``; ``not formed`` before
+    formation). The one definition used by ``partnership_age``, ``participation``-style
+    groupings and the ``survey`` projection, so cohorts mean the same in every report.
+    """
+    if kind == "formed":
+        return academic_year(formed_on).label
+    if day < formed_on:
+        return "not formed"
+    years = _whole_years(formed_on, day)
+    for below, label in AGE_BANDS:
+        if years < below:
+            return label
+    return f"{AGE_BANDS[-1][0]}+ years"
+
+
 class PartnershipAge:
     """Days since formation, active members, member tenure, dissolved or not."""
 
     name: ClassVar[str] = "partnership_age"
-    groupings: ClassVar[tuple[str, ...]] = ("school", "phase")
+    parameters: ClassVar[tuple[str, ...]] = ("cohort",)
+    """Query parameters it takes (:meth:`ssp_ledger.Ledger.report` refuses others)."""
+    groupings: ClassVar[tuple[str, ...]] = ("school", "phase", "cohort")
     handles: ClassVar[tuple[type[CorrectableEvent], ...]] = (
         PartnershipFormed, PartnershipDissolved, SchoolJoined, SchoolLeft)
     """Event classes this projection reacts to (the set offers it no others)."""
@@ -178,6 +232,28 @@ class PartnershipAge:
                     rows.append((m.school_id, m.partnership_id, m.phase, m.joined_on.isoformat(),
                                  m.left_on.isoformat() if m.left_on else None, m.tenure_days,
                                  int(m.active)))
+        elif query.by == "cohort":
+            columns = ("cohort", "partnerships", "mean_age_days", "active_members",
+                       "mean_tenure_days")
+            grouping = cohort_kind(query)
+            cohorts: dict[str, list[tuple[int, list[int]]]] = {}
+            for formed in self._selected(query):
+                if formed.occurred_on > day:
+                    continue
+                row = self._row(formed, day)
+                end = self._end(formed, day)
+                tenures = [m.tenure_days for m in self.members(formed.partnership_id, end)
+                           if m.active]
+                age = row[2]
+                assert isinstance(age, int)
+                label = cohort_label(formed.occurred_on, day, grouping)
+                cohorts.setdefault(label, []).append((age, tenures))
+            for label in sorted(cohorts):
+                parts = cohorts[label]
+                ages = [a for a, _ in parts]
+                tenure_all = [t for _, ts in parts for t in ts]
+                rows.append((label, len(parts), sum(ages) // len(ages), len(tenure_all),
+                             sum(tenure_all) // len(tenure_all) if tenure_all else 0))
         elif query.by == "phase":
             columns = ("phase", "active_members", "mean_tenure_days")
             tenure: dict[str, list[int]] = {}
@@ -190,7 +266,8 @@ class PartnershipAge:
                 rows.append((phase, len(days), sum(days) // len(days)))
         else:
             query.check_grouping(self.name, self.groupings)
-        return Table.answer(self.name, query, columns, rows)
+        # Rows are partnerships, schools or phases, never a total: a school may be "total".
+        return Table.answer(self.name, query, columns, rows, total=False)
 
     # ------------------------------------------------------------------ explain
 
@@ -204,6 +281,9 @@ class PartnershipAge:
           before the floor division); a ``SchoolLeft`` that ended a membership before then and
           the ``PartnershipDissolved`` that caps the age are listed with an empty mapping;
         * ``by="phase"``: the same for the active members of that phase (rows labelled by phase);
+        * ``by="cohort"``: each ``PartnershipFormed`` of the cohort gives ``partnerships`` 1 and
+          its ``age_days`` (they sum to ``partnerships`` and to ``mean_age_days`` times it, before
+          the floor division), each active member's join as with ``by`` None;
         * ``by="school"``: rows are memberships labelled by their *partnership*, so ``group``
           names all of a partnership's membership rows: each ``SchoolJoined`` gives its
           ``tenure_days`` and ``active`` (0 or 1), summing to those columns over the rows; the
@@ -241,6 +321,17 @@ class PartnershipAge:
             return self._member_part(event, end, phase=None)
         if query.by == "phase":
             return self._member_part(event, day, phase=group)
+        if query.by == "cohort":
+            formed = next((f for f in self._selected(query) if f.partnership_id == pid), None)
+            if formed is None or formed.occurred_on > day or \
+                    cohort_label(formed.occurred_on, day, cohort_kind(query)) != group:
+                return None
+            end = self._end(formed, day)
+            if isinstance(event, PartnershipFormed):
+                return {"partnerships": 1, "age_days": (end - event.occurred_on).days}
+            if isinstance(event, PartnershipDissolved):
+                return {} if event.occurred_on == end and end <= day else None
+            return self._member_part(event, end, phase=None)
         if query.by == "school":
             if isinstance(event, PartnershipFormed | PartnershipDissolved):
                 return None
@@ -269,9 +360,14 @@ class PartnershipAge:
                 return {}
         return None
 
+    def _end(self, formed: PartnershipFormed, day: dt.date) -> dt.date:
+        """``day``, or the dissolution date if earlier."""
+        dissolved = self._dissolved_on(formed.partnership_id)
+        return day if dissolved is None else min(day, dissolved)
+
     def _row(self, formed: PartnershipFormed, day: dt.date) -> tuple[Cell, ...]:
         dissolved = self._dissolved_on(formed.partnership_id)
-        end = day if dissolved is None else min(day, dissolved)
+        end = self._end(formed, day)
         active = [m for m in self.members(formed.partnership_id, end) if m.active]
         mean = sum(m.tenure_days for m in active) // len(active) if active else 0
         return (

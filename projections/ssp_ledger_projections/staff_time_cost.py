@@ -118,6 +118,8 @@ class StaffTimeCost:
     """
 
     name: ClassVar[str] = "staff_time_cost"
+    parameters: ClassVar[tuple[str, ...]] = ("default_hourly_cost_pence",)
+    """Query parameters it takes (:meth:`ssp_ledger.Ledger.report` refuses others)."""
     groupings: ClassVar[tuple[str, ...]] = ("role", "school", "funding_stream", "staff", "funded")
     handles: ClassVar[tuple[type[CorrectableEvent], ...]] = (
         StaffAssigned, StaffReleased, FundingChanged,

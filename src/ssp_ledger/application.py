@@ -15,6 +15,7 @@ with a short random back-off) before giving up with :class:`ConcurrencyError`.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import os
 import random
@@ -32,7 +33,7 @@ import msgspec
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ssp_ledger.checkpoints import restore_checkpoint
-from ssp_ledger.errors import LedgerError, StoreError
+from ssp_ledger.errors import LedgerError, StoreError, UnknownPartnership, UnknownProjection
 from ssp_ledger.events import DomainEvent, Event
 from ssp_ledger.partnership import Partnership
 from ssp_ledger.periods import Period, parse_period
@@ -661,41 +662,137 @@ class Ledger:
         self,
         projection: str,
         *,
-        as_of: dt.date,
-        known_at: dt.datetime | None = None,
+        as_of: dt.date | str,
+        known_at: dt.datetime | str | None = None,
         by: str | None = None,
         period: Period | str | None = None,
         partnership_id: str | None = None,
         **params: int | str,
     ) -> Table:
-        """Ask a registered projection for a table at (``as_of``, ``known_at``)."""
+        """Ask a registered projection for a table at (``as_of``, ``known_at``).
+
+        ``as_of`` is a date or an ISO date string; ``known_at`` an aware datetime or an ISO
+        string with an offset (``Z`` for UTC). Misuse is refused before any work: another type
+        raises TypeError, a keyword the projection does not take raises TypeError naming it
+        (projection parameters are those it declares in ``parameters``, e.g.
+        ``default_hourly_cost_pence`` for staff_time_cost and funding), a partnership the store
+        holds nothing of raises :class:`~ssp_ledger.errors.UnknownPartnership`, a projection
+        nobody registered :class:`~ssp_ledger.errors.UnknownProjection`.
+        """
+        day = _as_of_date(as_of)
+        moment = _known_at_moment(known_at)
+        if by is not None and not isinstance(by, str):
+            msg = f"by must be a grouping name (a string); got {type(by).__name__} {by!r}"
+            raise TypeError(msg)
         if isinstance(period, str):
             period = parse_period(period)
-        query = Query(as_of=as_of, known_at=known_at, by=by, period=period,
+        elif period is not None and not isinstance(period, Period):
+            msg = (f"period must be a Period or a period string such as '2010/11'; got "
+                   f"{type(period).__name__} {period!r}")
+            raise TypeError(msg)
+        factory = self.factories.get(projection) if isinstance(projection, str) else None
+        if factory is None:
+            msg = (f"no projection named {projection!r}; registered: "
+                   f"{', '.join(sorted(self.factories))}")
+            raise UnknownProjection(msg)
+        _check_params(projection, factory, params)
+        if partnership_id is not None:
+            self._check_partnership(partnership_id)
+        query = Query(as_of=day, known_at=moment, by=by, period=period,
                       partnership_id=partnership_id, params=params)
-        table = self.view(known_at)[projection].report(query)
-        return msgspec.structs.replace(table, basis=self.basis(known_at).to_dict())
+        table = self.view(moment)[projection].report(query)
+        return msgspec.structs.replace(table, basis=self.basis(moment).to_dict())
 
-    def participation(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+    def _check_partnership(self, partnership_id: object) -> None:
+        """Raise unless the store holds an event of partnership ``partnership_id``."""
+        if not isinstance(partnership_id, str):
+            msg = (f"partnership_id must be a string; got {type(partnership_id).__name__} "
+                   f"{partnership_id!r}")
+            raise TypeError(msg)
+        if self._log.stream_row(stream_id(partnership_id), 1) is None:
+            msg = f"no partnership {partnership_id!r} in this store"
+            raise UnknownPartnership(msg)
+
+    def participation(self, *, as_of: dt.date | str, **kwargs: Any) -> Table:
         """Sessions, attendances, SEND attendances and competition participants."""
         return self.report("participation", as_of=as_of, **kwargs)
 
-    def staff_time_cost(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+    def staff_time_cost(self, *, as_of: dt.date | str, **kwargs: Any) -> Table:
         """Staff minutes and pence, funded vs hidden in salary budgets."""
         return self.report("staff_time_cost", as_of=as_of, **kwargs)
 
-    def partnership_age(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+    def partnership_age(self, *, as_of: dt.date | str, **kwargs: Any) -> Table:
         """Days since formation, member tenure, active members."""
         return self.report("partnership_age", as_of=as_of, **kwargs)
 
-    def funding(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+    def funding(self, *, as_of: dt.date | str, **kwargs: Any) -> Table:
         """Level in force per stream, cumulative received and the funding gap."""
         return self.report("funding", as_of=as_of, **kwargs)
 
-    def leaders(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+    def leaders(self, *, as_of: dt.date | str, **kwargs: Any) -> Table:
         """People trained as leaders, volunteers and coaches."""
         return self.report("leaders", as_of=as_of, **kwargs)
 
-    def resources(self, *, as_of: dt.date, **kwargs: Any) -> Table:
+    def resources(self, *, as_of: dt.date | str, **kwargs: Any) -> Table:
         """Resources shared between schools."""
         return self.report("resources", as_of=as_of, **kwargs)
+
+
+#: The keywords every report takes (besides the projection's own ``parameters``).
+REPORT_KEYWORDS = ("as_of", "known_at", "by", "period", "partnership_id")
+
+
+def _check_params(projection: str, factory: ProjectionFactory,
+                  params: Mapping[str, object]) -> None:
+    """TypeError naming the first keyword neither a report nor the projection takes."""
+    declared = tuple(getattr(factory, "parameters", ()) or ())
+    for name, value in params.items():
+        if name in declared:
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                msg = (f"{projection}: {name} must be an integer or a string; got "
+                       f"{type(value).__name__} {value!r}")
+                raise TypeError(msg)
+            continue
+        known = (*REPORT_KEYWORDS, *declared)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        msg = (f"the {projection} report got an unexpected keyword argument {name!r}{hint}; "
+               f"it takes {', '.join(known)}")
+        raise TypeError(msg)
+
+
+def _as_of_date(value: object) -> dt.date:
+    """``as_of`` as a date: a date, or an ISO date string (TypeError for anything else)."""
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            msg = f"as_of: {value!r} is not an ISO date (YYYY-MM-DD, e.g. 2011-07-31)"
+            raise ValueError(msg) from None
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        msg = (f"as_of must be a date or an ISO date string; got {type(value).__name__} "
+               f"{value!r}")
+        raise TypeError(msg)
+    return value
+
+
+def _known_at_moment(value: object) -> dt.datetime | None:
+    """``known_at`` as an aware datetime: None, an aware datetime or an ISO string with an
+    offset (TypeError for another type, ValueError for a naive or malformed one)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            msg = (f"known_at: {value!r} is not an ISO datetime "
+                   "(e.g. 2011-09-01T00:00:00+00:00)")
+            raise ValueError(msg) from None
+    if not isinstance(value, dt.datetime):
+        msg = (f"known_at must be a timezone-aware datetime or an ISO string; got "
+               f"{type(value).__name__} {value!r}")
+        raise TypeError(msg)
+    if value.tzinfo is None or value.utcoffset() is None:
+        msg = "known_at must be timezone-aware (e.g. 2011-09-01T00:00:00+00:00)"
+        raise ValueError(msg)
+    return value

@@ -17,6 +17,7 @@ __all__ = [
     "StoreError",
     "TargetNotFound",
     "TargetRetracted",
+    "UnknownPartnership",
     "UnknownProjection",
 ]
 
@@ -70,6 +71,13 @@ class UnknownProjection(LedgerError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown projection"
+
+
+class UnknownPartnership(LedgerError, KeyError):
+    """A report was asked about a partnership the store holds no event of."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown partnership"
 
 
 class DomainRuleViolation(LedgerError, ValueError):

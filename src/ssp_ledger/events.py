@@ -18,6 +18,7 @@ an older stored state in place (see :class:`ClubRun`).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -43,10 +44,12 @@ __all__ = [
     "PartnershipDissolved",
     "PartnershipFormed",
     "ResourceShared",
+    "RollCounted",
     "SchoolJoined",
     "SchoolLeft",
     "StaffAssigned",
     "StaffReleased",
+    "SurveyReturned",
     "event_schema",
     "schools_named",
 ]
@@ -386,6 +389,79 @@ class ResourceShared(Event, frozen=True, kw_only=True):
             raise ValueError("from_school_id and to_school_id must differ")
 
 
+# --------------------------------------------------------------------------- pupils and the survey
+
+_SURVEY_YEAR = re.compile(r"^(?P<first>[0-9]{4})/(?P<second>[0-9]{2})$")
+
+
+class RollCounted(Event, frozen=True, kw_only=True):
+    """The number of pupils on a school's roll, counted on ``occurred_on`` (e.g. the January
+    school census). The count stays in force until the school's next ``RollCounted``; per-pupil
+    figures (the ``survey`` projection) divide by the roll in force."""
+
+    school_id: str
+    """The school counted."""
+    pupils_on_roll: int
+    """Pupils on roll on the day of the count."""
+
+    def check(self) -> None:
+        _require(self.school_id, "school_id")
+
+
+class SurveyReturned(Event, frozen=True, kw_only=True):
+    """A school's return to the annual PE and School Sport Survey (2003/04-2009/10).
+
+    The survey asked every partnership school how many of its pupils (in the year groups
+    surveyed) took part in at least two hours of high-quality PE and school sport in a typical
+    week, and from 2008/09 also at least three hours. ``occurred_on`` is the day the return was
+    made, not before the survey year starts (1 September); a later return for the same school and
+    year replaces an earlier one (the ``survey`` projection reads the latest). ``class_version`` 1.
+    """
+
+    school_id: str
+    """The school returning the survey."""
+    survey_year: str
+    """Academic year surveyed, as ``2008/09``."""
+    pupils_on_roll: int
+    """Pupils on roll in the year groups surveyed (the denominator of both shares)."""
+    pupils_2_hours: int
+    """Of those, pupils doing at least two hours a week."""
+    pupils_3_hours: int | None = None
+    """Of those, pupils doing at least three hours a week; None when the survey did not ask
+    (before 2008/09). Never above ``pupils_2_hours``."""
+
+    def check(self) -> None:
+        _require(self.school_id, "school_id")
+        m = _SURVEY_YEAR.match(self.survey_year)
+        if m is None or (int(m["first"]) + 1) % 100 != int(m["second"]):
+            raise ValueError(
+                f"survey_year must be an academic year such as 2008/09; got {self.survey_year!r}")
+        first = int(m["first"])
+        if self.occurred_on < dt.date(first, 9, 1):
+            raise ValueError(
+                f"occurred_on {self.occurred_on.isoformat()} is before survey_year "
+                f"{self.survey_year} starts ({first}-09-01)")
+        three = self.pupils_3_hours
+        if three is not None:
+            if isinstance(three, bool) or not isinstance(three, int):
+                raise ValueError(f"pupils_3_hours must be an integer or null; got {three!r}")
+            if three < 0:
+                raise ValueError(f"pupils_3_hours must not be negative; got {three}")
+            if three > self.pupils_2_hours:
+                raise ValueError(
+                    f"pupils_3_hours ({three}) exceeds pupils_2_hours ({self.pupils_2_hours}): "
+                    "a pupil doing three hours also does two")
+        if self.pupils_2_hours > self.pupils_on_roll:
+            raise ValueError(
+                f"pupils_2_hours ({self.pupils_2_hours}) exceeds "
+                f"pupils_on_roll ({self.pupils_on_roll})")
+
+    @property
+    def survey_start(self) -> int:
+        """First calendar year of :attr:`survey_year` (2008 for ``2008/09``)."""
+        return int(self.survey_year[:4])
+
+
 CorrectableEvent = Union[  # noqa: UP007 -- msgspec needs a runtime Union object for tagged decoding
     PartnershipFormed,
     SchoolJoined,
@@ -398,6 +474,8 @@ CorrectableEvent = Union[  # noqa: UP007 -- msgspec needs a runtime Union object
     LeaderTrained,
     CpdDelivered,
     ResourceShared,
+    RollCounted,
+    SurveyReturned,
     ObjectiveSet,
     EvaluationRecorded,
     PartnershipDissolved,
@@ -563,7 +641,8 @@ del _cls
 
 def schools_named(event: Event) -> tuple[str, ...]:
     """School ids an event names, which must be members on its valid date."""
-    if isinstance(event, ClubRun | LeaderTrained | StaffAssigned | SchoolLeft):
+    if isinstance(event, ClubRun | LeaderTrained | StaffAssigned | SchoolLeft | RollCounted
+                  | SurveyReturned):
         return (event.school_id,)
     if isinstance(event, CompetitionHeld):
         return event.school_ids

@@ -49,6 +49,7 @@ from ssp_ledger.events import (
     Event,
 )
 from ssp_ledger.outfile import open_output
+from ssp_ledger.partnership import fingerprint
 from ssp_ledger.store import Recorded
 
 __all__ = [
@@ -724,7 +725,7 @@ def export_file(ledger: Ledger, out: Path | IO[bytes], *, partnership_id: str | 
 STDIN = "-"
 #: Events whose line numbers are remembered while importing, to point a rule violation at its
 #: line (bounded, so an import of any size runs in bounded memory).
-_LINE_WINDOW = 200_000
+_LINE_WINDOW = 100_000
 
 
 def _detect(name: str, fmt: str, sniff: Callable[[], bytes] | None) -> Literal["jsonl", "csv"]:
@@ -752,34 +753,38 @@ def _detect(name: str, fmt: str, sniff: Callable[[], bytes] | None) -> Literal["
 
 
 class _Lines:
-    """Remembers the line of each event recently read, to name it in a rule violation."""
+    """Remembers the line of each event recently read, to name it in a rule violation.
+
+    An entry is small (the line, the class and a 16-byte digest of the content, not the event),
+    so the window costs a few tens of megabytes at most, whatever the input's size.
+    """
 
     def __init__(self) -> None:
-        # (partnership_id, event_id) -> [first line, first event, line of a differing repeat]
-        self._seen: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
+        # "partnership_id NUL event_id" -> [first line, class, digest, line of a differing repeat]
+        self._seen: OrderedDict[str, list[Any]] = OrderedDict()
 
     def track(self, numbered: Iterable[tuple[int, DomainEvent]]) -> Iterator[DomainEvent]:
         seen = self._seen
         for number, event in numbered:
-            key = (event.partnership_id, event.event_id)
+            key = f"{event.partnership_id}\x00{event.event_id}"
             entry = seen.get(key)
             if entry is None:
-                seen[key] = [number, event, None]
+                seen[key] = [number, type(event), fingerprint(event), None]
                 if len(seen) > _LINE_WINDOW:
                     seen.popitem(last=False)
-            elif entry[2] is None and event != entry[1]:
-                entry[2] = number
+            elif entry[3] is None and fingerprint(event) != entry[2]:
+                entry[3] = number
             yield event
 
     def of(self, e: DomainRuleViolation) -> tuple[int | None, str, type[Event] | None]:
         """Line of the event a violation names, a note on an earlier line, and its class."""
-        entry = self._seen.get((e.partnership_id, e.event_id))
+        entry = self._seen.get(f"{e.partnership_id}\x00{e.event_id}")
         if entry is None:
             return None, "", None
-        first, event, repeat = entry
+        first, cls, _, repeat = entry
         if isinstance(e, DuplicateEventId) and repeat is not None:
-            return repeat, f" (first given on line {first})", type(event)
-        return first, "", type(event)
+            return repeat, f" (first given on line {first})", cls
+        return first, "", cls
 
 
 def _violation(e: DomainRuleViolation, lines: _Lines, name: str,

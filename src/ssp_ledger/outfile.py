@@ -79,7 +79,29 @@ def check_output(target: str | os.PathLike[str], option: str = "--out") -> Path:
     if not real.parent.is_dir():
         msg = f"{option}: folder {real.parent} does not exist"
         raise ValueError(msg)
+    if _is_database(real):
+        msg = (f"{option}: {target} is a SQLite database (a ledger store?); exports never "
+               "replace one: give another file name")
+        raise ValueError(msg)
     return path
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _is_database(real: Path) -> bool:
+    """True when ``real`` is a regular file holding a SQLite database (or its journal files):
+    what the ledger exports (JSONL, CSV, Parquet, pictures) never is one, so writing over it is a
+    mistake, most likely the store itself given as ``--out``."""
+    if real.name.endswith(("-wal", "-shm", "-journal")):
+        return real.is_file()
+    try:
+        if not real.is_file():
+            return False
+        with real.open("rb") as f:
+            return f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
 
 
 class OutputFile:

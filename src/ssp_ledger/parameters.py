@@ -15,7 +15,10 @@ The package ships one set (``ssp_ledger/data/parameters.toml``, loaded with
 
 Names: ``funding.<stream>`` (pence a year, per partnership or per secondary school),
 ``cost.<ROLE>`` (full hourly cost in pence) and ``release.<ROLE>`` (term-time minutes a week),
-where ROLE is one of the roles of :class:`~ssp_ledger.events.StaffAssigned`.
+where ROLE is one of the roles of :class:`~ssp_ledger.events.StaffAssigned`;
+``survey.<measure>`` (the national PE and School Sport Survey result of the survey year starting
+on the value's date, in per cent) and ``partnerships.<count>`` (a count of partnerships in force
+from the value's date, e.g. how many had been formed).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ __all__ = [
     "pydantic_problems",
 ]
 
-Unit = Literal["pence_per_year", "pence_per_hour", "minutes_per_week"]
+Unit = Literal["pence_per_year", "pence_per_hour", "minutes_per_week", "percent", "count"]
 """Unit of a parameter's integer values."""
 Basis = Literal["partnership", "secondary_school"]
 """What a funding level is given per: a whole partnership, or each secondary school in it."""
@@ -61,13 +64,18 @@ _KIND_UNIT: dict[str, Unit] = {
     "funding": "pence_per_year",
     "cost": "pence_per_hour",
     "release": "minutes_per_week",
+    "survey": "percent",
+    "partnerships": "count",
 }
 _ROLES: tuple[str, ...] = get_args(Role)
-#: Largest plausible value of each unit: £10m a year, £10,000 an hour, every minute of a week.
+#: Largest plausible value of each unit: £10m a year, £10,000 an hour, every minute of a week,
+#: 100 per cent, 100,000 partnerships.
 UNIT_LIMITS: Mapping[str, int] = {
     "pence_per_year": 1_000_000_000,
     "pence_per_hour": 1_000_000,
     "minutes_per_week": 7 * 24 * 60,
+    "percent": 100,
+    "count": 100_000,
 }
 
 
@@ -114,8 +122,9 @@ class Parameter(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(pattern=r"^(funding|cost|release)\.[A-Za-z0-9_-]+$")
-    """``funding.<stream>``, ``cost.<ROLE>`` or ``release.<ROLE>``."""
+    name: str = Field(pattern=r"^(funding|cost|release|survey|partnerships)\.[A-Za-z0-9_-]+$")
+    """``funding.<stream>``, ``cost.<ROLE>``, ``release.<ROLE>``, ``survey.<measure>`` or
+    ``partnerships.<count>``."""
     unit: Unit
     """Unit of the values; must match the name's kind."""
     basis: Basis | None = None
@@ -160,7 +169,7 @@ class Parameter(BaseModel):
 
     @property
     def kind(self) -> str:
-        """``funding``, ``cost`` or ``release``."""
+        """``funding``, ``cost``, ``release``, ``survey`` or ``partnerships``."""
         return self.name.partition(".")[0]
 
     @property

@@ -19,6 +19,18 @@ realistic data:
   nationally for April-August 2011), every grant-funded post is released on 31 August 2011 and
   the grant falls to 0 the next day; from 1 September 2011 a smaller stream funds one day a week
   of a PE teacher in each secondary school, up to the end of 2013;
+* pupils: every member school's roll is counted each January (``RollCounted``) and, in the
+  years the PE and School Sport Survey ran (2003/04-2009/10), each returns the survey in late
+  June (``SurveyReturned``). A school's shares are the year's national result (parameters
+  ``survey.at_2_hours`` and, from 2008/09, ``survey.at_3_hours``) plus
+  :data:`AGE_EFFECT_POINTS` per year its partnership is older than the national mean that year
+  (:func:`mean_partnership_age`, from the waves of ``partnerships.formed``), plus a lasting
+  school effect and yearly noise; so over partnerships formed in the waves the pupil-weighted
+  shares follow the published results, and older partnerships do better (as the 2004 evidence
+  on three-year-old partnerships found). These draws use their own generator
+  (``f"{seed}:{index}:pupils"``);
+* with ``formation="waves"`` partnerships form in the PESSCL waves (149 by April 2003, 313 by
+  September 2004, 449 by 2006/07) with sizes around the configured one;
 * activity -- weekly clubs, competitions and festivals, young-leader training, CPD and resource
   sharing -- follows the school year of :func:`ssp_ledger.periods.school_year`, the one calendar
   release time also accrues over: every such event falls on a teaching day (a term-time weekday
@@ -41,7 +53,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import chain, islice
-from typing import Any
+from typing import Any, Literal
 
 from ssp_ledger.events import (
     ClubRun,
@@ -55,15 +67,23 @@ from ssp_ledger.events import (
     PartnershipDissolved,
     PartnershipFormed,
     ResourceShared,
+    RollCounted,
     SchoolJoined,
     SchoolLeft,
     StaffAssigned,
     StaffReleased,
+    SurveyReturned,
 )
 from ssp_ledger.parameters import ParameterSet, default_parameters
 from ssp_ledger.periods import ONE_DAY, school_year
 
-__all__ = ["SyntheticConfig", "generate", "generate_partnership"]
+__all__ = [
+    "AGE_EFFECT_POINTS",
+    "SyntheticConfig",
+    "generate",
+    "generate_partnership",
+    "mean_partnership_age",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,17 +106,30 @@ class SyntheticConfig:
     """Last valid date generated (inclusive)."""
     clubs_per_school: int = 2
     """Weekly clubs each secondary starts with (primaries and special schools start with one)."""
+    formation: Literal["fixed", "waves"] = "fixed"
+    """``fixed``: every partnership forms on :attr:`formed_on` with the configured number of
+    schools. ``waves``: each partnership's formation date is drawn from the PESSCL waves
+    (parameter ``partnerships.formed``: 149 partnerships by April 2003, 313 by September 2004,
+    449 by 2006/07) and its size varies around the configured one (secondaries and primaries
+    within 25%, specials within one), so a run holds partnerships of different ages and
+    cohorts; :attr:`formed_on` is then unused."""
 
     def __post_init__(self) -> None:
-        """Reject negative counts and a horizon before formation."""
+        """Reject negative counts, an unknown formation option and a horizon before formation
+        (before the last wave, with ``waves``)."""
         for name in ("partnerships", "secondaries", "primaries", "specials", "clubs_per_school"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
-        if self.horizon < self.formed_on:
+        if self.formation not in ("fixed", "waves"):
+            raise ValueError(f"formation must be fixed or waves; got {self.formation!r}")
+        first = self.formed_on
+        if self.formation == "waves":
+            first = _waves(default_parameters())[-1][0]
+        if self.horizon < first:
+            what = "the last PESSCL wave" if self.formation == "waves" else "formed_on"
             raise ValueError(
-                f"horizon {self.horizon.isoformat()} is before formed_on "
-                f"{self.formed_on.isoformat()}"
+                f"horizon {self.horizon.isoformat()} is before {what} {first.isoformat()}"
             )
 
 
@@ -104,9 +137,19 @@ class SyntheticConfig:
 
 #: The PE and Sport Strategy for Young People (PESSYP) succeeded PESSCL from the 2008/09 year.
 _PESSYP_START = date(2008, 9, 1)
-#: Percentage of pupils meeting the PE and School Sport Survey measure, by school year start
-#: (two hours a week to 2007/08, three hours from 2008/09); the survey ended after 2009/10.
-_SURVEY = {2006: (86, 2), 2007: (90, 2), 2008: (50, 3), 2009: (55, 3)}
+#: Percentage points a partnership's survey shares gain per year of age above the national mean
+#: age of partnerships that year (and lose below it), within three years either way. Estimate
+#: from Hansard, HC written answer, 27 Apr 2004: 68% of pupils in schools that had been in a
+#: partnership for three years took up the two hours, against 62% in all partnership schools
+#: in 2003/04, when the mean partnership was about 1.3 years old (about 3.5 points a year).
+AGE_EFFECT_POINTS = 3.0
+#: Spread (standard deviation, percentage points) of a school's own lasting effect on its shares,
+#: and of the year-to-year noise of its returns. Estimates.
+_SCHOOL_SPREAD, _YEAR_SPREAD = 4.0, 2.0
+#: Pupils on roll by phase (uniform draw), about the English averages of the 2000s (estimate:
+#: DfES school census, secondaries about 1,000 pupils, primaries about 230).
+_ROLL = {"sports_college": (800, 1500), "secondary": (600, 1400), "primary": (90, 420),
+         "special": (40, 160)}
 #: Roles whose posts the grant funds, and who holds one: the hub, each secondary school
 #: (the hub sports college included) or each primary and special school.
 _GRANT_ROLES: tuple[tuple[str, tuple[str, ...], float], ...] = (
@@ -142,6 +185,27 @@ def _last_funded(params: ParameterSet, name: str) -> date:
     if last.value != 0:
         raise ValueError(f"parameter {name!r} must end with a value of 0 (the stream's end)")
     return last.effective_from - ONE_DAY
+
+
+def _waves(params: ParameterSet) -> list[tuple[date, int]]:
+    """(date, partnerships formed from that date until the next) of ``partnerships.formed``."""
+    out: list[tuple[date, int]] = []
+    previous = 0
+    for v in params.get("partnerships.formed").values:
+        if v.value > previous:
+            out.append((v.effective_from, v.value - previous))
+        previous = max(previous, v.value)
+    return out
+
+
+def mean_partnership_age(params: ParameterSet, day: date) -> float:
+    """Mean age in years on ``day`` of the partnerships formed by then, following the waves of
+    ``partnerships.formed`` (0 before the first)."""
+    formed = [(start, n) for start, n in _waves(params) if start <= day]
+    total = sum(n for _, n in formed)
+    if not total:
+        return 0.0
+    return sum(n * (day - start).days / 365.25 for start, n in formed) / total
 
 
 # Same-day order; a refinement of ssp_ledger.partnership.valid_time_order.
@@ -255,6 +319,10 @@ class _YearTally:
     leaders: int = 0
     sessions: int = 0
     attendances: int = 0
+    surveyed: int = 0
+    at_2_hours: int = 0
+    at_3_hours: int = 0
+    asked_3_hours: int = 0
 
 
 #: (ordinal, rank, sequence, date, event class, fields): sorts by valid date and same-day rank.
@@ -276,9 +344,16 @@ class _Partnership:
         self.config = config
         self.rng = random.Random(f"{config.seed}:{index}")
         self.pid = f"ssp-{index:03d}"
-        self.formed = config.formed_on
         self.params = default_parameters()
         self.t = _Timeline.of(self.params)
+        self.formed = config.formed_on
+        self.secondaries, self.primaries, self.specials = (
+            config.secondaries, config.primaries, config.specials)
+        if config.formation == "waves":
+            self._draw_wave(random.Random(f"{config.seed}:{index}:formed"))
+        # Rolls and survey returns draw from their own generator, so adding them left every
+        # other draw of the partnership unchanged.
+        self.pupil_rng = random.Random(f"{config.seed}:{index}:pupils")
         pe_day_end = self.t.pe_day_end
         self.dissolved = (
             pe_day_end
@@ -309,9 +384,26 @@ class _Partnership:
             if post.role in ("SSCO", "PLT", "PE_TEACHER"):
                 self.coordinators.setdefault(post.school_id, []).append(post)
         self.coaches = [p for p in self.posts if p.role == "COACH"]
+        self.rolls: dict[str, int] = {}
+        self.school_effect: dict[str, float] = {}
         self.clubs: dict[str, list[_Club]] = {}
         self.club_year: dict[str, int] = {}
         self.cut_done: set[str] = set()
+
+    def _draw_wave(self, rng: random.Random) -> None:
+        """Formation date from the PESSCL waves and a size around the configured one."""
+        waves = _waves(self.params)
+        pick = rng.randrange(sum(n for _, n in waves))
+        for start, n in waves:
+            if pick < n:
+                self.formed = start
+                break
+            pick -= n
+        cfg = self.config
+        self.secondaries = max(1, round(cfg.secondaries * rng.uniform(0.75, 1.25))) \
+            if cfg.secondaries else 0
+        self.primaries = round(cfg.primaries * rng.uniform(0.75, 1.25))
+        self.specials = max(0, cfg.specials + rng.randint(-1, 1))
 
     # ------------------------------------------------------------------ helpers
 
@@ -348,38 +440,39 @@ class _Partnership:
     # ------------------------------------------------------------------ structure
 
     def _plan_schools(self) -> list[_School]:
-        rng, cfg, pid = self.rng, self.config, self.pid
+        rng, pid = self.rng, self.pid
         places = list(_PLACES)
         rng.shuffle(places)
-        needed = 1 + cfg.secondaries + cfg.primaries + cfg.specials
+        secondaries, primaries, specials = self.secondaries, self.primaries, self.specials
+        needed = 1 + secondaries + primaries + specials
         names = [
             places[i % len(places)] + ("" if i < len(places) else f" {i // len(places) + 1}")
             for i in range(needed)
         ]
         schools = [_School(f"{pid}-hub", f"{names[0]} Sports College", "sports_college",
                            self.formed, None)]
-        for k in range(1, cfg.secondaries + 1):
+        for k in range(1, secondaries + 1):
             joined = self.formed if rng.random() < 0.7 else self._term_start_after(self.formed, 730)
             suffix = rng.choice(("High School", "Community College", "School", "Academy"))
             schools.append(_School(f"{pid}-sec-{k:02d}", f"{names[k]} {suffix}", "secondary",
                                    joined, None))
         first_primary = len(schools)
-        for k in range(1, cfg.primaries + 1):
+        for k in range(1, primaries + 1):
             joined = self.formed if rng.random() < 0.6 else self._term_start_after(self.formed, 730)
-            place = names[cfg.secondaries + k]
+            place = names[secondaries + k]
             if rng.random() < 0.2:
                 name = f"{rng.choice(_SAINTS)} CE Primary School ({place})"
             else:
                 name = f"{place} {rng.choice(('Primary School', 'Junior School', 'Infant School'))}"
             schools.append(_School(f"{pid}-pri-{k:02d}", name, "primary", joined, None))
-        for k in range(1, cfg.specials + 1):
+        for k in range(1, specials + 1):
             joined = self.formed if rng.random() < 0.5 else self._term_start_after(self.formed, 730)
-            place = names[cfg.secondaries + cfg.primaries + k]
+            place = names[secondaries + primaries + k]
             schools.append(_School(f"{pid}-spe-{k:02d}", f"{place} Special School", "special",
                                    joined, None))
         # A couple of primaries leave later, at the end of a school year.
-        primaries = list(range(first_primary, first_primary + cfg.primaries))
-        for i in rng.sample(primaries, min(2, cfg.primaries // 5)):
+        indexes = list(range(first_primary, first_primary + primaries))
+        for i in rng.sample(indexes, min(2, primaries // 5)):
             school = schools[i]
             candidates = [
                 date(year, 7, 31)
@@ -582,7 +675,61 @@ class _Partnership:
             days = [d for d in term.teaching_days() if self.formed <= d <= self.end]
             if days:
                 self._term(year, term.name, days, out, tally)
+        self._pupils(year, out, tally)
         self._evaluate(year, out, tally)
+
+    # ------------------------------------------------------------------ pupils and the survey
+
+    def _roll(self, school: _School, year: int) -> int:
+        """The school's roll in ``year``: its own size, drifting a little from year to year."""
+        base = self.rolls.get(school.school_id)
+        if base is None:
+            low, high = _ROLL[school.phase]
+            base = self.rolls[school.school_id] = self.pupil_rng.randint(low, high)
+            self.school_effect[school.school_id] = self.pupil_rng.gauss(0.0, _SCHOOL_SPREAD)
+        return max(1, round(base * (1 + 0.005 * (year - 2006)) * self.pupil_rng.uniform(0.97,
+                                                                                         1.03)))
+
+    def _share(self, national: int, school: _School, day: date) -> float:
+        """A school's expected share (per cent) around the national result of the year: the
+        partnership's age against the national mean age (:data:`AGE_EFFECT_POINTS`), the
+        school's lasting effect and this year's noise."""
+        age = (day - self.formed).days / 365.25
+        gap = max(-3.0, min(3.0, age - mean_partnership_age(self.params, day)))
+        share = (national + AGE_EFFECT_POINTS * gap + self.school_effect[school.school_id]
+                 + self.pupil_rng.gauss(0.0, _YEAR_SPREAD))
+        return max(0.0, min(100.0, share))
+
+    def _pupils(self, year: int, out: list[_Spec], tally: _YearTally) -> None:
+        """January roll counts of every member school and, in survey years, every member
+        school's PE and School Sport Survey return (late June)."""
+        spring, summer = school_year(year).terms[1], school_year(year).terms[2]
+        census = next((d for d in spring.teaching_days() if d >= date(year + 1, 1, 15)), None)
+        if census is not None and self.formed <= census <= self.end:
+            for school in self.schools:
+                if school.member(census):
+                    self._add(out, census, _R_ACTIVITY, RollCounted, school_id=school.school_id,
+                              pupils_on_roll=self._roll(school, year))
+        returned = next((d for d in summer.teaching_days() if d >= date(year + 1, 6, 20)), None)
+        start = date(year, 9, 1)
+        two = self.params.value_or_none("survey.at_2_hours", start)
+        three = self.params.value_or_none("survey.at_3_hours", start)
+        if returned is None or not two or not self.formed <= returned <= self.end:
+            return
+        for school in self.schools:
+            if not school.member(returned):
+                continue
+            roll = self._roll(school, year)
+            at_2 = round(roll * self._share(two, school, returned) / 100)
+            at_3 = None if not three else min(
+                at_2, round(roll * self._share(three, school, returned) / 100))
+            self._add(out, returned, _R_ACTIVITY, SurveyReturned, school_id=school.school_id,
+                      survey_year=_year_label(year), pupils_on_roll=roll, pupils_2_hours=at_2,
+                      pupils_3_hours=at_3)
+            tally.surveyed += roll
+            tally.at_2_hours += at_2
+            tally.at_3_hours += at_3 or 0
+            tally.asked_3_hours += roll if at_3 is not None else 0
 
     def _term(self, year: int, term: str, days: list[date], out: list[_Spec],
               tally: _YearTally) -> None:
@@ -794,14 +941,15 @@ class _Partnership:
         rng = self.rng
         day = date(year + 1, 7, 25)
         label = _year_label(year)
-        if year in _SURVEY and day <= self.t.grant_end:
-            national, hours = _SURVEY[year]
+        if tally.surveyed and day <= self.t.grant_end:
+            # The partnership's own survey result, from its schools' returns this year.
+            hours, pupils, of = ((3, tally.at_3_hours, tally.asked_3_hours) if tally.asked_3_hours
+                                 else (2, tally.at_2_hours, tally.surveyed))
             objective = "obj-2hours" if hours == 2 else "obj-5hours"
-            percent = max(0, min(100, national + rng.randint(-6, 6)))
             self._add(out, day, _R_EVALUATION, EvaluationRecorded, objective_id=objective,
-                      outcome=f"PE and School Sport Survey {label}: {percent}% of pupils in "
-                      f"partnership schools did at least {hours} hours of PE and school sport a "
-                      "week", independent=True)
+                      outcome=f"PE and School Sport Survey {label}: {100 * pupils // of}% of "
+                      f"pupils in partnership schools did at least {hours} hours of PE and "
+                      "school sport a week", independent=True)
         if day <= self.t.grant_end:
             self._add(out, day, _R_EVALUATION, EvaluationRecorded, objective_id="obj-competition",
                       outcome=f"Annual review {label}: {tally.competition_entries} competition "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sqlite3
 from pathlib import Path
 from typing import ClassVar
@@ -16,9 +17,13 @@ from tests.integration.ledger_cases import LedgerBackendCases
 
 
 def _flip(state: bytes) -> bytes:
-    """Flip the low bit of the last byte: a rewritten record that still decodes (the last byte
-    is part of the last field's value; a byte in the middle may be a length or type marker)."""
-    return state[:-1] + bytes([state[-1] ^ 0x01])
+    """Flip the low bit of one byte so the rewritten record still decodes: the last digit of a
+    synthetic event id (a digit stays a digit, the id stays free text), else the last byte (part
+    of the last field's value; a byte in the middle may be a length or type marker, and the last
+    field may be a closed vocabulary, which a flipped letter would break)."""
+    ids = list(re.finditer(rb"ssp-[0-9]{3}-[0-9]{7}", state))
+    i = ids[-1].end() - 1 if ids else len(state) - 1
+    return state[:i] + bytes([state[i] ^ 0x01]) + state[i + 1:]
 
 
 class TestMemoryLedger(LedgerBackendCases):

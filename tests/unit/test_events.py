@@ -71,7 +71,8 @@ def test_catalogue_and_schema_cover_every_event() -> None:
     expected = {
         "PartnershipFormed", "SchoolJoined", "SchoolLeft", "StaffAssigned", "StaffReleased",
         "FundingChanged", "ClubRun", "CompetitionHeld", "LeaderTrained", "CpdDelivered",
-        "ResourceShared", "ObjectiveSet", "EvaluationRecorded", "PartnershipDissolved",
+        "ResourceShared", "RollCounted", "SurveyReturned", "ObjectiveSet", "EvaluationRecorded",
+        "PartnershipDissolved",
         "EventCorrected", "EventRetracted",
     }
     assert set(EVENT_TYPES) == expected

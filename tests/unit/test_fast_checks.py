@@ -35,10 +35,12 @@ from ssp_ledger.events import (
     PartnershipDissolved,
     PartnershipFormed,
     ResourceShared,
+    RollCounted,
     SchoolJoined,
     SchoolLeft,
     StaffAssigned,
     StaffReleased,
+    SurveyReturned,
 )
 from ssp_ledger.partnership import Partnership, fingerprint
 
@@ -81,6 +83,10 @@ def one_of_each() -> list[DomainEvent]:
         EventCorrected(**COMMON, event_id="fix", target_event_id="c1", reason="recount",
                        replacement=club(participants=14)),
         EventRetracted(**COMMON, event_id="rm", target_event_id="c1", reason="never ran"),
+        # later additions at the end, so the positions above stay as tests pin them
+        RollCounted(**COMMON, event_id="roll", school_id="s1", pupils_on_roll=420),
+        SurveyReturned(**COMMON, event_id="sv", school_id="s1", survey_year="2007/08",
+                       pupils_on_roll=400, pupils_2_hours=350, pupils_3_hours=210),
     ]
     assert {type(e) for e in events} == set(EVENT_TYPES.values())
     return events

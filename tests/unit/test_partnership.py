@@ -6,6 +6,7 @@ import datetime as dt
 
 import msgspec
 import pytest
+from hypothesis import given, settings
 
 from ssp_ledger import (
     AfterDissolution,
@@ -29,8 +30,10 @@ from ssp_ledger import (
     TargetNotFound,
     TargetRetracted,
 )
+from tests.strategies import History, histories
 
 P = "tyne"
+P_ID = "p"  # the partnership of tests.strategies.histories()
 D0 = dt.date(2006, 9, 1)
 
 
@@ -194,3 +197,32 @@ def test_back_dated_assignment_ends_before_the_next_one(ledger: Ledger) -> None:
     with ledger.log.writing() as writer:  # an empty write: reads the stream's head
         live = ledger._head(P, writer).partnership
     assert Partnership.fold(P, live.facts.values()).staff == live.staff
+
+
+@settings(max_examples=40, deadline=None)
+@given(history=histories())
+def test_packed_activity_facts_read_back_as_recorded(history: History) -> None:
+    """One-school activity facts are kept packed (texts numbered, dates as ordinals): every
+    fact reads back equal to the event recorded, corrections and duplicates included."""
+    from ssp_ledger.partnership import Partnership
+
+    state = Partnership(P_ID)
+    for event in [*history.structure, *history.activity]:
+        assert state.admit(event)
+    for event in history.activity:
+        assert state.facts[event.event_id] == event
+        assert not state.admit(event)  # an exact re-recording is a duplicate
+    assert sorted(state.facts) == sorted(e.event_id for e in
+                                         [*history.structure, *history.activity])
+    clubs = [e for e in history.activity if isinstance(e, ClubRun)]
+    if clubs:
+        first = clubs[0]
+        fixed = msgspec.structs.replace(first, participants=first.participants + 1)
+        assert state.admit(EventCorrected(partnership_id=P_ID, occurred_on=first.occurred_on,
+                                          event_id="fix-1", target_event_id=first.event_id,
+                                          replacement=fixed, reason="typo"))
+        assert state.facts[first.event_id] == fixed
+        assert not state.admit(first)  # the original is still recognised as recorded
+        changed = msgspec.structs.replace(first, participants=first.participants + 2)
+        with pytest.raises(DuplicateEventId):
+            state.admit(changed)

@@ -1,5 +1,6 @@
 """Data-only state of the standard projections that keep more than an index: staff_time_cost,
-funding (standalone or attached to the set's staff_time_cost), partnership_age, participation.
+funding (standalone or attached to the set's staff_time_cost), partnership_age, participation,
+survey (standalone; attached in test_survey).
 
 For each: a round trip (dump, load into a fresh instance, every report, grouping and explain
 answer equal at several dates), canonical bytes (the same facts in the same order give the same
@@ -25,6 +26,7 @@ from ssp_ledger_projections.funding import Funding
 from ssp_ledger_projections.participation import Participation
 from ssp_ledger_projections.partnership_age import PartnershipAge
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost
+from ssp_ledger_projections.survey import Survey
 from tests.strategies import History, dates, histories
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -36,7 +38,7 @@ PERIOD_KINDS = ("term", "academic_year")
 class Subject:
     """A projection under test, with the sibling it reads (attached funding) if any."""
 
-    projection: StaffTimeCost | Funding | PartnershipAge | Participation
+    projection: StaffTimeCost | Funding | PartnershipAge | Participation | Survey
     sibling: StaffTimeCost | None = None
 
     def apply(self, fact: Fact) -> None:
@@ -67,6 +69,7 @@ FACTORIES: dict[str, Callable[[], Subject]] = {
     "funding_attached": _attached,
     "partnership_age": lambda: Subject(PartnershipAge()),
     "participation": lambda: Subject(Participation()),
+    "survey": lambda: Subject(Survey()),
 }
 KINDS = sorted(FACTORIES)
 

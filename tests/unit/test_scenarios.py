@@ -319,7 +319,8 @@ def test_property_without_reform_both_arms_are_identical(
 
 
 #: Upper bounds of generated override values, by parameter kind (plausible units).
-LIMITS = {"funding": 40_000_000, "cost": 10_000, "release": 3_000}
+LIMITS = {"funding": 40_000_000, "cost": 10_000, "release": 3_000, "survey": 100,
+          "partnerships": 500}
 reform_overrides = st.builds(
     lambda name, days, scale, share, use_scale: {
         "parameter": name, "effective_from": days, "citation": "property",

@@ -22,16 +22,23 @@ from ssp_ledger.events import (
     PartnershipDissolved,
     PartnershipFormed,
     ResourceShared,
+    RollCounted,
     SchoolJoined,
     SchoolLeft,
     StaffAssigned,
     StaffReleased,
+    SurveyReturned,
     schools_named,
 )
 from ssp_ledger.parameters import load_parameters
 from ssp_ledger.partnership import Partnership, valid_time_order
 from ssp_ledger.periods import TeachingCalendar, school_year
-from ssp_ledger.synthetic import SyntheticConfig, generate, generate_partnership
+from ssp_ledger.synthetic import (
+    SyntheticConfig,
+    generate,
+    generate_partnership,
+    mean_partnership_age,
+)
 
 GRANT_END = dt.date(2011, 8, 31)
 PE_DAY_START = dt.date(2011, 9, 1)
@@ -301,7 +308,7 @@ def test_default_config_is_realistic_in_size_and_shape() -> None:
     expected = {
         "PartnershipFormed", "SchoolJoined", "SchoolLeft", "StaffAssigned", "StaffReleased",
         "FundingChanged", "ClubRun", "CompetitionHeld", "LeaderTrained", "CpdDelivered",
-        "ResourceShared", "ObjectiveSet", "EvaluationRecorded",
+        "ResourceShared", "ObjectiveSet", "EvaluationRecorded", "RollCounted", "SurveyReturned",
     }
     assert expected <= set(counts)
     kinds = Counter(e.kind for e in events if isinstance(e, CompetitionHeld))
@@ -325,3 +332,80 @@ def test_events_round_trip_through_json() -> None:
     decoder = msgspec.json.Decoder(DomainEvent)
     for event in generate(SMALL, limit=3000):
         assert decoder.decode(msgspec.json.encode(event)) == event
+
+
+# --------------------------------------------------------------------------- pupils and the survey
+
+#: Many small partnerships formed in the PESSCL waves, up to the end of the survey.
+WAVES = SyntheticConfig(seed=11, partnerships=40, secondaries=2, primaries=6, specials=1,
+                        formation="waves", horizon=dt.date(2010, 8, 31))
+
+
+def test_waves_spread_formation_dates_and_sizes() -> None:
+    params = load_parameters()
+    starts = {v.effective_from for v in params.get("partnerships.formed").values}
+    formed: dict[str, dt.date] = {}
+    sizes: Counter[str] = Counter()
+    for event in generate(WAVES):
+        if isinstance(event, PartnershipFormed):
+            formed[event.partnership_id] = event.occurred_on
+        elif isinstance(event, SchoolJoined):
+            sizes[event.partnership_id] += 1
+    assert set(formed.values()) <= starts
+    assert len(set(formed.values())) >= 4  # several waves in 40 draws
+    assert dt.date(2002, 10, 1) in formed.values()
+    assert len(set(sizes.values())) > 3  # sizes vary around 1 + 2 + 6 + 1 schools
+    assert all(5 <= n <= 15 for n in sizes.values())
+    with pytest.raises(ValueError, match="formation must be fixed or waves"):
+        SyntheticConfig(formation="wave")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="before the last PESSCL wave"):
+        SyntheticConfig(formation="waves", horizon=dt.date(2005, 1, 1))
+    assert mean_partnership_age(params, dt.date(2002, 9, 1)) == 0.0
+    assert 1.2 < mean_partnership_age(params, dt.date(2004, 6, 20)) < 1.4
+
+
+def test_survey_shares_follow_the_published_results() -> None:
+    """Pupil-weighted shares over the partnerships of the waves are the national results of
+    parameters.toml, year by year (two hours from 2003/04, three hours from 2008/09)."""
+    params = load_parameters()
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for event in generate(WAVES):
+        if isinstance(event, SurveyReturned):
+            t = sums[event.survey_year]
+            t[0] += event.pupils_on_roll
+            t[1] += event.pupils_2_hours
+            if event.pupils_3_hours is not None:
+                t[2] += event.pupils_on_roll
+                t[3] += event.pupils_3_hours
+    assert sorted(sums) == ["2003/04", "2004/05", "2005/06", "2006/07", "2007/08", "2008/09",
+                            "2009/10"]
+    for year, (surveyed, two, asked, three) in sums.items():
+        start = dt.date(int(year[:4]), 9, 1)
+        assert abs(100 * two / surveyed - params.value_at("survey.at_2_hours", start)) < 2.5
+        national_3 = params.value_or_none("survey.at_3_hours", start)
+        if national_3 is None:
+            assert asked == 0
+        else:
+            assert asked == surveyed
+            assert abs(100 * three / asked - national_3) < 2.5
+
+
+def test_rolls_and_returns_come_from_member_schools_and_older_partnerships_do_better() -> None:
+    events = list(generate(WAVES))
+    _fold(events)  # every count and return passes the rules (a member school on the day)
+    formed = {e.partnership_id: e.occurred_on for e in events
+              if isinstance(e, PartnershipFormed)}
+    rolls = [e for e in events if isinstance(e, RollCounted)]
+    assert {e.occurred_on.month for e in rolls} == {1}
+    by_cohort: dict[bool, list[int]] = defaultdict(lambda: [0, 0])
+    for e in events:
+        if isinstance(e, SurveyReturned) and e.survey_year == "2008/09":
+            old = formed[e.partnership_id] < dt.date(2004, 9, 1)
+            by_cohort[old][0] += e.pupils_on_roll
+            by_cohort[old][1] += e.pupils_2_hours
+    old_share = by_cohort[True][1] / by_cohort[True][0]
+    young_share = by_cohort[False][1] / by_cohort[False][0]
+    assert old_share > young_share
+    # The fixed default history forms in 2006: no returns before 2006/07, none after 2009/10.
+    years = {e.survey_year for e in generate() if isinstance(e, SurveyReturned)}
+    assert years == {"2006/07", "2007/08", "2008/09", "2009/10"}

@@ -396,8 +396,11 @@ def report(
 ) -> None:
     """Print a projection as of a valid date (and, optionally, as known at a recorded time).
 
-    Table output shows money in pounds; json and csv give raw integers (pence, minutes, days).
-    A store with a saved checkpoint (`ssp-ledger checkpoint`) answers without replaying the log.
+    Table output shows money in pounds and folds to the terminal's width (every figure whole);
+    json and csv give raw integers (pence, minutes, days). A line under the table (a ``basis``
+    member in json) states what the figures were computed from: log position, stream-heads
+    hash, checkpoint or replay, known-at time. A store with a saved checkpoint (`ssp-ledger
+    checkpoint`) answers without replaying the log; one that does not fit is said on stderr.
     """
     with handled():
         as_of_date = parse_date_option("--as-of", as_of)
@@ -408,6 +411,18 @@ def report(
                                   by=by or None, period=chosen, partnership_id=partnership)
             _known_at_note(ledger, "--known-at", known)
         render_table(console(), table, fmt, partnership)
+        _checkpoint_note(ledger, checkpoint)
+
+
+def _checkpoint_note(ledger: Ledger, checkpoint: str) -> None:
+    """Say on standard error why a checkpoint was not used (``note: checkpoint 'x' does not fit
+    this log ...``). Silent when the default checkpoint was simply never made."""
+    note = ledger.checkpoint_note
+    if not checkpoint or ledger.checkpoint_position is not None or not note:
+        return
+    if checkpoint == DEFAULT_CHECKPOINT and note.startswith("no checkpoint named"):
+        return
+    sys.stderr.write(f"note: {printable(note)}\n")
 
 
 @app.command(epilog=(

@@ -2,9 +2,16 @@
 
 Bottom layer of the CLI package, beside :mod:`ssp_ledger.cli.common`: it turns a
 :class:`~ssp_ledger.projection.Table` into text and knows nothing about what the columns mean
-beyond two conventions of the projection protocol: a column named ``*_pence`` (or ``pence_*``)
-holds integer pence, shown in pounds in tables for people; a first cell ``total`` marks the
-total row. JSON and CSV give the raw integers (pence, minutes, days) for programs.
+beyond the conventions of the projection protocol (:mod:`ssp_ledger.projection.display`): a
+column named ``*_pence`` (or ``pence_*``) holds integer pence, shown in pounds in tables for
+people; the table's :attr:`~ssp_ledger.projection.Table.total` is shown bold after a rule. JSON
+and CSV give the raw integers (pence, minutes, days) for programs, the total marked as such.
+
+**Never cut a figure.** A table for people is laid out at the console's width
+(:func:`print_grid`): whole when it fits, else its columns folded into several tables that each
+repeat the group column, else one record after another with a line per field. Figure columns
+are planned at the width of their widest figure and never wrap; text columns wrap; columns
+with no value at all are left out.
 
 Every user-supplied string shown in a rich table is wrapped in :class:`rich.text.Text`, so an
 identifier containing ``[`` is shown verbatim, never as markup.
@@ -15,7 +22,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -25,11 +33,20 @@ from rich.text import Text
 
 from ssp_ledger.cli.common import OutputFormat
 from ssp_ledger.projection import Cell, Table
+from ssp_ledger.projection.display import aligned, cell_text, money
+from ssp_ledger.projection.display import header as _header
 
 __all__ = [
+    "FIELD_MIN",
+    "KEY_MIN",
+    "ROW_KIND",
+    "TEXT_MIN",
+    "Grid",
     "aligned",
+    "basis_line",
     "cell_text",
     "money",
+    "print_grid",
     "print_table",
     "print_unclipped",
     "render_table",
@@ -37,17 +54,11 @@ __all__ = [
     "rows_csv",
     "rows_markdown",
     "table_csv",
+    "table_grid",
     "table_json",
     "table_markdown",
     "table_title",
 ]
-
-
-def money(pence: int) -> str:
-    """Integer pence as pounds with two decimals: ``-123456`` -> ``-£1,234.56``."""
-    sign = "-" if pence < 0 else ""
-    pounds, rest = divmod(abs(pence), 100)
-    return f"{sign}£{pounds:,}.{rest:02d}"
 
 
 def _is_figure_column(table: Table, index: int) -> bool:
@@ -57,67 +68,179 @@ def _is_figure_column(table: Table, index: int) -> bool:
     )
 
 
-def _is_pence(column: str) -> bool:
-    return column.endswith("_pence") or column.startswith("pence_")
-
-
-def _header(column: str) -> str:
-    """Column name as a table header: words split (so they can wrap) and pence shown as £."""
-    if column.endswith("_pence"):
-        column = f"{column.removesuffix('_pence')} (£)"
-    elif column.startswith("pence_"):
-        column = f"{column.removeprefix('pence_')} (£)"
-    return column.replace("_", " ")
-
-
-def cell_text(column: str, value: Cell) -> str:
-    """A cell as shown to a person: pence in pounds, figures with thousands separators."""
-    if value is None:
-        return ""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return money(value) if _is_pence(column) else f"{value:,}"
-    return str(value)
-
-
 def table_title(table: Table, partnership_id: str | None = None) -> str:
     """A one-line description built only from the query's arguments."""
-    parts = [f"{table.projection} as of {table.as_of.isoformat()}"]
-    if table.known_at is not None:
-        parts.append(f"known at {table.known_at.isoformat()}")
-    if table.by is not None:
-        parts.append(f"by {table.by}")
-    if table.period is not None:
-        parts.append(f"period {table.period}")
-    if partnership_id is not None:
-        parts.append(f"partnership {partnership_id}")
-    return ", ".join(parts)
+    title = table.title()
+    return title if partnership_id is None else f"{title}, partnership {partnership_id}"
+
+
+#: Narrowest a text column is planned at (wider words fold); figures are never narrowed.
+TEXT_MIN = 12
+#: Narrowest the first (group) column is planned at, so identifiers stay whole when possible.
+KEY_MIN = 24
+#: Narrowest the field names of the vertical layout are planned at (longer ones wrap).
+FIELD_MIN = 16
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A table as text cells, ready to be laid out at a width (the part of a
+    :class:`~ssp_ledger.projection.Table` that printing needs).
+
+    ``right`` holds the figure columns (right-aligned, never wrapped or cut); ``bold`` the rows
+    shown bold after a rule (the total); ``rules`` the rows a rule goes above (a new section).
+    """
+
+    headers: tuple[str, ...]
+    cells: tuple[tuple[str, ...], ...]
+    right: frozenset[int] = frozenset()
+    bold: frozenset[int] = frozenset()
+    rules: frozenset[int] = frozenset()
+
+    def need(self, index: int) -> int:
+        """Width column ``index`` is planned at: a figure column's widest figure (it never
+        wraps); a text column's longest header word, and its text up to :data:`TEXT_MIN`
+        (:data:`KEY_MIN` for the first column) characters, wrapping beyond."""
+        words = max((len(w) for w in self.headers[index].split()), default=1)
+        longest = max((len(row[index]) for row in self.cells), default=0)
+        if index in self.right:
+            return max(words, longest)
+        return max(words, min(longest, KEY_MIN if index == 0 else TEXT_MIN))
+
+    def natural(self, index: int) -> int:
+        """Width column ``index`` takes unwrapped (its header or its widest cell)."""
+        return max([len(self.headers[index]), *(len(row[index]) for row in self.cells)])
+
+    def width(self, columns: Sequence[int]) -> int:
+        """Console width a table of ``columns`` needs at their planned widths."""
+        return sum(self.need(i) for i in columns) + 3 * len(columns) + 1
+
+    def rich(self, columns: Sequence[int], width: int | None = None) -> RichTable:
+        """A rich table of ``columns`` (in order): figure columns at a fixed width, text
+        columns folding, bold rows after a rule. Given the console ``width``, a first (group)
+        text column keeps a fixed width too, as wide as the room left allows, so the other
+        text columns wrap first."""
+        out = RichTable()
+        for i in columns:
+            if i == 0 and i not in self.right and width is not None:
+                room = self.need(0) + max(0, width - self.width(columns))
+                out.add_column(Text(self.headers[0]), width=min(self.natural(0), room),
+                               overflow="fold")
+            elif i in self.right:
+                out.add_column(Text(self.headers[i]), width=self.need(i), justify="right")
+            else:
+                out.add_column(Text(self.headers[i]), overflow="fold")
+        for r, row in enumerate(self.cells):
+            if (r in self.rules or r in self.bold) and out.row_count:
+                out.add_section()
+            out.add_row(*(Text(row[i]) for i in columns),
+                        style="bold" if r in self.bold else None)
+        return out
+
+    def vertical(self) -> RichTable:
+        """One record after another, a line per field (empty fields left out): the layout of a
+        table too wide to fold by columns. Field names keep a fixed width; values fold."""
+        field = max(self.need_header(i) for i in range(len(self.headers)))
+        out = RichTable(show_header=False)
+        out.add_column(width=field, overflow="fold")
+        out.add_column(overflow="fold")
+        for r, row in enumerate(self.cells):
+            if out.row_count:
+                out.add_section()
+            style = "bold"
+            out.add_row(Text(self.headers[0], style=style), Text(row[0], style=style))
+            for i in range(1, len(self.headers)):
+                if row[i]:
+                    out.add_row(Text(self.headers[i]),
+                                Text(row[i], justify="right" if i in self.right else "left"),
+                                style="bold" if r in self.bold else None)
+        return out
+
+    def need_header(self, index: int) -> int:
+        """Width a header is planned at in the vertical layout (wraps between words)."""
+        words = max((len(w) for w in self.headers[index].split()), default=1)
+        return max(words, min(len(self.headers[index]), FIELD_MIN))
+
+    def vertical_need(self) -> int:
+        """Console width the vertical layout needs."""
+        field = max(self.need_header(i) for i in range(len(self.headers)))
+        value = max([self.need(i) if i else min(self.need(0), TEXT_MIN)
+                     for i in range(len(self.headers))])
+        return field + value + 7
+
+    def blocks(self, width: int) -> list[list[int]] | None:
+        """The columns split into blocks that each fit ``width`` (the first column repeated in
+        every block), or None when the first column and any other cannot fit together."""
+        total = self.width
+        blocks: list[list[int]] = []
+        current = [0]
+        for i in range(1, len(self.headers)):
+            if total([*current, i]) <= width:
+                current.append(i)
+            elif len(current) > 1:
+                blocks.append(current)
+                current = [0, i]
+                if total(current) > width:
+                    return None
+            else:
+                return None
+        if len(current) > 1 or not blocks:
+            if total(current) > width:
+                return None
+            blocks.append(current)
+        return blocks
+
+
+def table_grid(table: Table) -> Grid:
+    """The cells of ``table`` as shown to a person (pence in pounds, figures with thousands
+    separators), its empty columns left out (the first, the group, is always kept)."""
+    keep = [i for i in range(len(table.columns))
+            if i == 0 or any(row[i] is not None and row[i] != "" for row in table.rows)]
+    figures = {i for i in range(len(table.columns)) if _is_figure_column(table, i)}
+    cells = tuple(tuple(cell_text(table.columns[i], row[i]) for i in keep)
+                  for row in table.rows)
+    bold = frozenset({len(table.rows) - 1} if table.total is not None else ())
+    return Grid(headers=tuple(_header(table.columns[i]) for i in keep), cells=cells,
+                right=frozenset(k for k, i in enumerate(keep) if i in figures), bold=bold)
 
 
 def rich_table(table: Table) -> RichTable:
-    """A rich table: figures right-aligned and never cut, pence in pounds, text never markup."""
-    out = RichTable()
-    cells = [[cell_text(c, v) for c, v in zip(table.columns, row, strict=True)]
-             for row in table.rows]
-    for i, name in enumerate(table.columns):
-        header = _header(name)
-        figure = _is_figure_column(table, i)
-        # Headers wrap between words only; figures never wrap.
-        widest = max([len(word) for word in header.split()]
-                     + [len(row[i]) for row in cells if figure])
-        out.add_column(Text(header), min_width=widest, overflow="fold",
-                       justify="right" if figure else "left")
-    for row, texts in zip(table.rows, cells, strict=True):
-        is_total = bool(row) and row[0] == "total"
-        if is_total and out.row_count:
-            out.add_section()
-        out.add_row(*(Text(t) for t in texts), style="bold" if is_total else None)
-    return out
+    """The whole of ``table`` as one rich table (figures never wrapped, pence in pounds, text
+    never markup), whatever its width; :func:`print_table` folds it to fit instead."""
+    grid = table_grid(table)
+    return grid.rich(range(len(grid.headers)))
+
+
+def print_grid(console: Console, grid: Grid) -> None:
+    """Print ``grid`` so that every figure is whole at the console's width.
+
+    The table as it is when it fits; otherwise its columns folded into several tables, each
+    repeating the first (group) column; when even two columns do not fit, one record after
+    another, a line per field. Text wraps; figures are never wrapped or cut. Below the width
+    of the vertical layout (about 40 characters) it is printed at its natural width uncut.
+    """
+    width = console.width
+    blocks = grid.blocks(width)
+    # Folding helps while each part still holds a few figures; narrower, a record per block
+    # reads better (and is the only layout left when even two columns do not fit).
+    thin = blocks is not None and 2 * len(blocks) > len(grid.headers) - 1 and len(blocks) > 1
+    if blocks is not None and not (thin and grid.vertical_need() <= width):
+        for n, columns in enumerate(blocks, 1):
+            if len(blocks) > 1:
+                console.print(Text(f"(columns, part {n} of {len(blocks)})", style="dim"),
+                              soft_wrap=True)
+            console.print(grid.rich(columns, width))
+    elif grid.vertical_need() <= width:
+        console.print(grid.vertical())
+    else:
+        print_unclipped(console, grid.vertical())
 
 
 def print_table(console: Console, table: Table, title: str) -> None:
-    """The title on its own line (no padding), then the table."""
+    """The title on its own line (no padding), then the table folded to the console's width
+    (see :func:`print_grid`)."""
     console.print(Text(title, style="italic"), soft_wrap=True)
-    print_unclipped(console, rich_table(table))
+    print_grid(console, table_grid(table))
 
 
 def print_unclipped(console: Console, rendered: RichTable) -> None:
@@ -138,8 +261,25 @@ def print_unclipped(console: Console, rendered: RichTable) -> None:
         console.print(rendered)
 
 
+def basis_line(basis: Mapping[str, Any]) -> str:
+    """A report's basis in one line: log position, stream-heads hash prefix, the checkpoint it
+    started from (or ``replayed``) and the recorded time it is as known at."""
+    position = basis.get("position")
+    heads = str(basis.get("heads_sha256") or "")[:16]
+    checkpoint = basis.get("checkpoint")
+    start = f"checkpoint {checkpoint}" if checkpoint else "replayed"
+    known = basis.get("known_at")
+    known_text = f"known at {known}" if known else "known at: everything recorded"
+    return f"basis: log position {position}, heads {heads}, {start}, {known_text}"
+
+
 def table_json(table: Table, partnership_id: str | None = None) -> str:
-    """The table and the arguments that produced it, as pretty JSON (raw integers)."""
+    """The table and the arguments that produced it, as pretty JSON (raw integers).
+
+    ``rows`` holds every row, the total last; ``total`` is that total row again (null when the
+    table has none), so a group labelled ``"total"`` is never mistaken for it; ``units`` names
+    the unit of each figure column that has one; ``basis`` says what the figures were computed
+    from (null for a table not made by a ledger)."""
     doc: dict[str, Any] = {
         "projection": table.projection,
         "as_of": table.as_of.isoformat(),
@@ -148,7 +288,10 @@ def table_json(table: Table, partnership_id: str | None = None) -> str:
         "period": table.period,
         "partnership": partnership_id,
         "columns": list(table.columns),
+        "units": {c: u for c, u in table.units.items() if u is not None},
         "rows": table.to_dicts(),
+        "total": table.totals,
+        "basis": table.basis,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
@@ -162,9 +305,24 @@ def rows_csv(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
     return buffer.getvalue()
 
 
+#: Extra last CSV column (``group`` or ``total``) of a table in which a group is labelled
+#: ``total``: the one case where the convention "the total is the last row, labelled total"
+#: cannot tell the total from a group.
+ROW_KIND = "row_kind"
+
+
 def table_csv(table: Table) -> str:
-    """Header and rows of ``table`` as CSV (raw integers; empty field for a missing value)."""
-    return rows_csv(table.columns, table.rows)
+    """Header and rows of ``table`` as CSV (raw integers; empty field for a missing value).
+
+    The total, when there is one, is the last row and labelled ``total`` (the same bytes as
+    ``ssp-ledger export-table --format csv``). Only when a group is labelled ``total`` too does
+    a last column :data:`ROW_KIND` say which row is which.
+    """
+    if not any(row and row[0] == "total" for row in table.groups):
+        return rows_csv(table.columns, table.rows)
+    kinds = ["group"] * len(table.groups) + (["total"] if table.total is not None else [])
+    return rows_csv((*table.columns, ROW_KIND),
+                    [(*row, kind) for row, kind in zip(table.rows, kinds, strict=True)])
 
 
 def _md_cell(text: str) -> str:
@@ -190,7 +348,12 @@ def table_markdown(table: Table, title: str) -> str:
 
 def render_table(console: Console, table: Table, fmt: OutputFormat,
                  partnership_id: str | None = None, title: str | None = None) -> None:
-    """Print ``table`` in format ``fmt`` (the ``--format`` option of a command)."""
+    """Print ``table`` in format ``fmt`` (the ``--format`` option of a command).
+
+    A table that carries its basis (every table :meth:`~ssp_ledger.Ledger.report` returns)
+    states it: a line under the table (table and Markdown) or a ``basis`` member (JSON). CSV
+    stays header and rows only.
+    """
     title = title if title is not None else table_title(table, partnership_id)
     if fmt is OutputFormat.json:
         console.file.write(table_json(table, partnership_id))
@@ -198,19 +361,9 @@ def render_table(console: Console, table: Table, fmt: OutputFormat,
         console.file.write(table_csv(table))
     elif fmt is OutputFormat.markdown:
         console.file.write(table_markdown(table, title))
+        if table.basis is not None:
+            console.file.write(f"\n*{_md_cell(basis_line(table.basis))}*\n")
     else:
         print_table(console, table, title)
-
-
-def aligned(columns: Sequence[str], rows: Sequence[Sequence[str]],
-            right: Sequence[int] = ()) -> str:
-    """A plain-text table: header, dashes, rows; columns two spaces apart, no trailing blanks."""
-    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            cell.rjust(w) if i in right else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip() + "\n"
-
-    return "".join([line(columns), line(["-" * w for w in widths]), *map(line, rows)])
+        if table.basis is not None:
+            console.print(Text(basis_line(table.basis), style="dim"), soft_wrap=True)

@@ -22,7 +22,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from ssp_ledger.cli.common import FormatOption, OutputFormat, console, handled, progress_bar
-from ssp_ledger.cli.render import cell_text, print_unclipped, render_table, rows_markdown
+from ssp_ledger.cli.render import Grid, cell_text, print_grid, render_table, rows_markdown
 from ssp_ledger.outfile import check_output, open_output
 from ssp_ledger.projection import Table
 
@@ -60,18 +60,18 @@ def _diff_rows(table: Table) -> list[list[str]]:
     return rows
 
 
+def scenario_grid(table: Table) -> Grid:
+    """A diff table as cells: money in pounds (by measure name), a change column, a rule per
+    period; printed folded to the terminal like every table (:func:`print_grid`)."""
+    rows = _diff_rows(table)
+    rules = frozenset(i for i in range(1, len(rows)) if rows[i][0] != rows[i - 1][0])
+    return Grid(headers=_DIFF_HEADERS, cells=tuple(tuple(r) for r in rows),
+                right=frozenset({2, 3, 4, 5}), rules=rules)
+
+
 def scenario_rich_table(table: Table) -> RichTable:
-    """A diff table: money in pounds (by measure name), a change column, a rule per period."""
-    out = RichTable()
-    for i, name in enumerate(_DIFF_HEADERS):
-        out.add_column(Text(name), justify="right" if i >= 2 else "left", no_wrap=True)
-    last: str | None = None
-    for row in _diff_rows(table):
-        if last is not None and row[0] != last:
-            out.add_section()
-        last = row[0]
-        out.add_row(*(Text(cell) for cell in row))
-    return out
+    """The whole diff table as one rich table (see :func:`scenario_grid`)."""
+    return scenario_grid(table).rich(range(len(_DIFF_HEADERS)))
 
 
 def _save_plot(result: ScenarioResult, target: Path,
@@ -138,7 +138,7 @@ def scenario_run(
                                "reform", style="bold"), soft_wrap=True)
                 for name, table in result.tables.items():
                     out.print(Text(f"{name} by {scenario.by}", style="italic"), soft_wrap=True)
-                    print_unclipped(out, scenario_rich_table(table))
+                    print_grid(out, scenario_grid(table))
         finally:
             result.close()
         if plot_file is not None:

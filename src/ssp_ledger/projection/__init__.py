@@ -5,7 +5,9 @@ sees and answers: :class:`Fact`, :class:`Query`, :class:`Table`, :class:`Project
 figures that are sums, :mod:`~ssp_ledger.projection.additive` (:class:`AdditiveProjection`).
 The rest is machinery, one concern per module, each importing only those listed before it:
 
-* :mod:`~ssp_ledger.projection.protocol`: the protocol (the bottom of the package);
+* :mod:`~ssp_ledger.projection.display`: how cells read (units from column names, pence as
+  pounds, aligned text), shared by ``str(table)`` and the command line;
+* :mod:`~ssp_ledger.projection.protocol`: the protocol;
 * :mod:`~ssp_ledger.projection.checkpoint`: the one place that encodes and decodes checkpoint
   data;
 * :mod:`~ssp_ledger.projection.series`: :class:`Series`, integer measures over valid dates;

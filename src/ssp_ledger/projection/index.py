@@ -209,8 +209,8 @@ def _table(index: _Sums, name: str, query: Query,
         rows = [(label, *grouped[label]) for label in sorted(grouped)]
     else:
         rows = []
-    rows.append(("total", *index.between(start, end)))
-    return Table.answer(name, query, (query.by or "group", *index.measures), rows)
+    return Table.answer(name, query, (query.by or "group", *index.measures), rows,
+                        total=("total", *index.between(start, end)))
 
 
 class _Union:

@@ -13,15 +13,23 @@ import random
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import DatabaseError, Mapper, TrackingRecorder
+from eventsourcing.persistence import DatabaseError, Mapper, StoredEvent, TrackingRecorder
 
+from ssp_ledger.errors import StoreError
+from ssp_ledger.store.log import Checkpoint, EventLog, NewRow, RawRow, tracking_name
 from ssp_ledger.store.mapper import MsgspecMapper, MsgspecTranscoder
 
-__all__ = ["CREATE_ATTEMPTS", "LedgerApplication", "construct", "create_with_retries"]
+__all__ = [
+    "CREATE_ATTEMPTS",
+    "LedgerApplication",
+    "RecorderLog",
+    "construct",
+    "create_with_retries",
+]
 
 #: Attempts at eventsourcing's ``create_table`` when several processes open a store at once.
 CREATE_ATTEMPTS = 8
@@ -94,6 +102,72 @@ def construct(env: Mapping[str, str]) -> LedgerApplication:
     raise AssertionError  # pragma: no cover
 
 
-def recorder_of(app: LedgerApplication) -> Any:
-    """The application recorder (typed loosely: each backend knows its own class)."""
-    return app.recorder
+class RecorderLog(EventLog):
+    """The part of an :class:`~ssp_ledger.store.log.EventLog` that eventsourcing's generic
+    recorder interface gives (memory and PostgreSQL): the log by position, inserts, and
+    checkpoints through the tracking recorder, which must have ``save_checkpoint``,
+    ``load_checkpoint``, ``checkpoint_names`` and ``delete_checkpoint``. Subclasses add the
+    reads by stream, which need positions the generic interface does not give."""
+
+    app: LedgerApplication
+    _checkpoints: Any = None
+
+    def _shown(self) -> str:
+        return repr(self.location)
+
+    def _writable(self) -> None:
+        if self.read_only:
+            msg = f"store {self._shown()} was opened read-only"
+            raise StoreError(msg)
+
+    def _checkpoint_recorder(self) -> Any:
+        if self._checkpoints is None:
+            self._checkpoints = self.app.checkpoint_recorder()
+        return self._checkpoints
+
+    def max_position(self) -> int:
+        """Position of the newest record."""
+        return self.app.recorder.max_notification_id() or 0
+
+    def rows(self, start: int, limit: int, stop: int | None = None) -> Sequence[RawRow]:
+        """Rows from ``start`` (to ``stop``), through eventsourcing's notification log."""
+        return [(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                for n in self.app.recorder.select_notifications(start, limit, stop=stop)]
+
+    def insert(self, rows: Sequence[NewRow]) -> list[int]:
+        """eventsourcing's ``insert_events``: one transaction."""
+        self._writable()
+        ids = self.app.recorder.insert_events([StoredEvent(*row) for row in rows])
+        return list(ids or [])
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Checkpoint and tracking record in one transaction."""
+        self._writable()
+        self._checkpoint_recorder().save_checkpoint(checkpoint)
+
+    def load_checkpoint(self, name: str) -> Checkpoint | None:
+        """One checkpoint."""
+        found: Checkpoint | None = self._checkpoint_recorder().load_checkpoint(name)
+        return found
+
+    def checkpoint_names(self) -> list[str]:
+        """Names of the stored checkpoints."""
+        names: list[str] = self._checkpoint_recorder().checkpoint_names()
+        return names
+
+    def delete_checkpoint(self, name: str) -> None:
+        """Checkpoint and tracking record."""
+        self._writable()
+        self._checkpoint_recorder().delete_checkpoint(name)
+
+    def tracked_position(self, name: str) -> int:
+        """eventsourcing's tracking position."""
+        return int(self._checkpoint_recorder().max_tracking_id(tracking_name(name)) or 0)
+
+    def wait(self, name: str, position: int, timeout: float) -> None:
+        """eventsourcing's ``wait``."""
+        self._checkpoint_recorder().wait(tracking_name(name), position, timeout=timeout)
+
+    def close(self) -> None:
+        """Release the application."""
+        self.app.close()

@@ -55,17 +55,25 @@ def describe_row(row: tuple[Any, ...]) -> str | None:
     (NULLs, wrong types, a stream id that is not a UUID), or None when it has the right shape."""
     _, oid, version, topic, state = row
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        return f"originator_version is {version!r}, not a positive integer"
+        return f"originator_version is {_shown(version)}, not a positive integer"
     if not isinstance(topic, str):
-        return f"topic is {topic!r}, not text"
+        return f"topic is {_shown(topic)}, not text"
     if not isinstance(state, bytes | bytearray | memoryview):
-        return f"state is {type(state).__name__} ({str(state)[:20]!r}), not bytes"
+        return f"state is {_shown(state)}, not bytes"
     if not isinstance(oid, uuid.UUID):
         try:
             uuid.UUID(str(oid))
         except ValueError:
-            return f"stream id {oid!r} is not a UUID"
+            return f"stream id is {_shown(oid)}, not a UUID"
     return None
+
+
+def _shown(value: object) -> str:
+    """A stored value as a user would name it (NULL, a short repr and its type)."""
+    if value is None:
+        return "NULL"
+    text = repr(value)
+    return f"{text[:40]}{'...' if len(text) > 40 else ''} ({type(value).__name__})"
 
 
 class MsgspecTranscoder(Transcoder):
@@ -202,15 +210,9 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                 event = self._event_decoders[name].decode(env.event)
             else:
                 event = self._upcast(name, env)
-        except (msgspec.DecodeError, msgspec.ValidationError, KeyError, ValueError,
-                TypeError, AttributeError) as e:
-            msg = (
-                f"cannot decode stored event {stored.originator_version} of stream "
-                f"{stored.originator_id} (topic {stored.topic!r}): {e}"
-            )
-            raise DamagedRecord(msg, position=position) from e
-        try:
             recorded_at = from_us(env.recorded_at_us)
+            oid = stored.originator_id
+            stream = oid if isinstance(oid, uuid.UUID) else uuid.UUID(oid)
         except (msgspec.DecodeError, msgspec.ValidationError, KeyError, ValueError,
                 TypeError, AttributeError) as e:
             msg = (
@@ -218,9 +220,8 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                 f"{stored.originator_id} (topic {stored.topic!r}): {e}"
             )
             raise DamagedRecord(msg, position=position) from e
-        oid = stored.originator_id
         return Recorded(
-            originator_id=oid if isinstance(oid, uuid.UUID) else uuid.UUID(oid),
+            originator_id=stream,
             originator_version=stored.originator_version,
             recorded_at=recorded_at,
             prev_hash=env.prev_hash,

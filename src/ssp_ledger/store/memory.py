@@ -11,13 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent, Tracking
+from eventsourcing.persistence import ApplicationRecorder, Tracking
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory, POPOTrackingRecorder
 from eventsourcing.utils import resolve_topic
 
-from ssp_ledger.errors import StoreError
-from ssp_ledger.store.app import LedgerApplication, construct
-from ssp_ledger.store.log import Checkpoint, EventLog, Mode, NewRow, RawRow, tracking_name
+from ssp_ledger.store.app import RecorderLog, construct
+from ssp_ledger.store.log import Checkpoint, Mode, RawRow, tracking_name
 
 __all__ = ["LedgerPOPOFactory", "LedgerPOPORecorder", "MemoryLog", "POPOCheckpointRecorder"]
 
@@ -92,7 +91,7 @@ class POPOCheckpointRecorder(POPOTrackingRecorder):
             self._max_tracking_ids.pop(tracking_name(name), None)
 
 
-class MemoryLog(EventLog):
+class MemoryLog(RecorderLog):
     """An :class:`~ssp_ledger.store.log.EventLog` held in memory."""
 
     backend = "memory"
@@ -100,29 +99,12 @@ class MemoryLog(EventLog):
     def __init__(self, location: str, mode: Mode, env: Mapping[str, str]) -> None:
         self.location = location
         self.read_only = mode == "read"
-        self.app: LedgerApplication = construct(env)
+        self.app = construct(env)
         recorder = self.app.recorder
         assert isinstance(recorder, LedgerPOPORecorder)
         self._recorder = recorder
-        checkpoints = self.app.checkpoint_recorder()
-        assert isinstance(checkpoints, POPOCheckpointRecorder)
-        self._checkpoints = checkpoints
         self.mapper = self.app.msgspec_mapper
         self.note = ""
-
-    def _writable(self) -> None:
-        if self.read_only:
-            msg = f"store {self.location!r} was opened read-only"
-            raise StoreError(msg)
-
-    def max_position(self) -> int:
-        """Position of the newest record."""
-        return self._recorder.max_notification_id() or 0
-
-    def rows(self, start: int, limit: int, stop: int | None = None) -> Sequence[RawRow]:
-        """Rows from ``start`` (to ``stop``)."""
-        return [(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-                for n in self._recorder.select_notifications(start, limit, stop=stop)]
 
     def stream_rows(self, stream: uuid.UUID, after: int = 0) -> Sequence[RawRow]:
         """Rows of one stream."""
@@ -135,39 +117,3 @@ class MemoryLog(EventLog):
     def count(self, stop: int) -> int:
         """Records up to ``stop`` (positions are contiguous in memory)."""
         return min(stop, self.max_position())
-
-    def insert(self, rows: Sequence[NewRow]) -> list[int]:
-        """Insert atomically (eventsourcing's lock and uniqueness check)."""
-        self._writable()
-        ids = self._recorder.insert_events([StoredEvent(*row) for row in rows])
-        return list(ids or [])
-
-    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """See :class:`POPOCheckpointRecorder`."""
-        self._writable()
-        self._checkpoints.save_checkpoint(checkpoint)
-
-    def load_checkpoint(self, name: str) -> Checkpoint | None:
-        """See :class:`POPOCheckpointRecorder`."""
-        return self._checkpoints.load_checkpoint(name)
-
-    def checkpoint_names(self) -> list[str]:
-        """See :class:`POPOCheckpointRecorder`."""
-        return self._checkpoints.checkpoint_names()
-
-    def delete_checkpoint(self, name: str) -> None:
-        """See :class:`POPOCheckpointRecorder`."""
-        self._writable()
-        self._checkpoints.delete_checkpoint(name)
-
-    def tracked_position(self, name: str) -> int:
-        """eventsourcing's tracking position."""
-        return self._checkpoints.max_tracking_id(tracking_name(name)) or 0
-
-    def wait(self, name: str, position: int, timeout: float) -> None:
-        """eventsourcing's ``wait``."""
-        self._checkpoints.wait(tracking_name(name), position, timeout=timeout)
-
-    def close(self) -> None:
-        """Release the application."""
-        self.app.close()

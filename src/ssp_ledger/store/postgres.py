@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eventsourcing.persistence import (
-    IntegrityError,
     InterfaceError,
     OperationalError,
     PersistenceError,
@@ -43,8 +42,8 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composed, Identifier
 
 from ssp_ledger.errors import StoreError
-from ssp_ledger.store.app import LedgerApplication, construct, create_with_retries
-from ssp_ledger.store.log import Checkpoint, EventLog, Mode, NewRow, RawRow, tracking_name
+from ssp_ledger.store.app import RecorderLog, construct, create_with_retries
+from ssp_ledger.store.log import Checkpoint, Mode, RawRow, tracking_name
 
 __all__ = [
     "INSERT_CHUNK",
@@ -222,7 +221,7 @@ class PostgresCheckpointRecorder(PostgresTrackingRecorder):
             curs.execute(self._delete_tracking, (tracking_name(name),))
 
 
-class PostgresLog(EventLog):
+class PostgresLog(RecorderLog):
     """An :class:`~ssp_ledger.store.log.EventLog` in a PostgreSQL database."""
 
     backend = "postgres"
@@ -234,12 +233,11 @@ class PostgresLog(EventLog):
         env = dict(env)
         if mode == "read":
             env["CREATE_TABLE"] = "false"
-        self.app: LedgerApplication = construct(env)
+        self.app = construct(env)
         recorder = self.app.recorder
         assert isinstance(recorder, LedgerPostgresRecorder)
         self._recorder = recorder
         self.mapper = self.app.msgspec_mapper
-        self._checkpoints: PostgresCheckpointRecorder | None = None
         if mode != "create":
             try:
                 recorder.max_notification_id()
@@ -250,26 +248,8 @@ class PostgresLog(EventLog):
                        "with 'ssp-ledger init'")
                 raise StoreError(msg) from e
 
-    def _writable(self) -> None:
-        if self.read_only:
-            msg = f"store {_shown(self.location)} was opened read-only"
-            raise StoreError(msg)
-
-    def _checkpoint_recorder(self) -> PostgresCheckpointRecorder:
-        if self._checkpoints is None:
-            recorder = self.app.checkpoint_recorder()
-            assert isinstance(recorder, PostgresCheckpointRecorder)
-            self._checkpoints = recorder
-        return self._checkpoints
-
-    def max_position(self) -> int:
-        """The largest notification id."""
-        return self._recorder.max_notification_id() or 0
-
-    def rows(self, start: int, limit: int, stop: int | None = None) -> Sequence[RawRow]:
-        """Rows from ``start`` (to ``stop``)."""
-        return [(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-                for n in self._recorder.select_notifications(start, limit, stop=stop)]
+    def _shown(self) -> str:
+        return _shown(self.location)
 
     def stream_rows(self, stream: uuid.UUID, after: int = 0) -> Sequence[RawRow]:
         """Rows of one stream."""
@@ -283,53 +263,23 @@ class PostgresLog(EventLog):
         """Rows up to ``stop``."""
         return self._recorder.count(stop)
 
-    def insert(self, rows: Sequence[NewRow]) -> list[int]:
-        """One transaction (see :class:`LedgerPostgresRecorder`)."""
-        self._writable()
-        ids = self._recorder.insert_events([StoredEvent(*row) for row in rows])
-        return list(ids or [])
-
-    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """See :class:`PostgresCheckpointRecorder`."""
-        self._writable()
-        self._checkpoint_recorder().save_checkpoint(checkpoint)
-
     def load_checkpoint(self, name: str) -> Checkpoint | None:
-        """See :class:`PostgresCheckpointRecorder`."""
+        """One checkpoint (None where a read-only open finds no checkpoints table)."""
         try:
-            found: Checkpoint | None = self._checkpoint_recorder().load_checkpoint(name)
-        except (PersistenceError, IntegrityError):
-            return None  # no checkpoints table (a read-only open creates none)
-        return found
+            return super().load_checkpoint(name)
+        except PersistenceError:
+            return None
 
     def checkpoint_names(self) -> list[str]:
-        """See :class:`PostgresCheckpointRecorder`."""
+        """Names of the stored checkpoints ([] without a checkpoints table)."""
         try:
-            names: list[str] = self._checkpoint_recorder().checkpoint_names()
+            return super().checkpoint_names()
         except PersistenceError:
             return []
-        return names
-
-    def delete_checkpoint(self, name: str) -> None:
-        """See :class:`PostgresCheckpointRecorder`."""
-        self._writable()
-        self._checkpoint_recorder().delete_checkpoint(name)
-
-    def tracked_position(self, name: str) -> int:
-        """eventsourcing's tracking position."""
-        return self._checkpoint_recorder().max_tracking_id(tracking_name(name)) or 0
-
-    def wait(self, name: str, position: int, timeout: float) -> None:
-        """eventsourcing's ``wait``."""
-        self._checkpoint_recorder().wait(tracking_name(name), position, timeout=timeout)
 
     def listen(self, after: int) -> Any:
         """eventsourcing's LISTEN/NOTIFY subscription."""
         return self._recorder.subscribe(gt=after)
-
-    def close(self) -> None:
-        """Release the connection pool."""
-        self.app.close()
 
 
 def _shown(location: str) -> str:

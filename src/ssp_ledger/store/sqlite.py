@@ -67,6 +67,8 @@ META_TABLE = "ssp_ledger_meta"
 _FORMAT = "ssp-ledger/1"
 _EVENT_COLUMNS = ["originator_id", "originator_version", "topic", "state"]
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Tables a ledger store holds (eventsourcing's, the checkpoints', the marker).
+_LEDGER_TABLES = frozenset({EVENTS_TABLE, "tracking", CHECKPOINTS_TABLE, META_TABLE})
 _ROWS = "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events"
 _CHECKPOINT_COLUMNS = "position, fingerprint, anchor, state, saved_at"
 
@@ -82,8 +84,10 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
 
     def create_table(self) -> None:
         """eventsourcing's table, plus the marker table that says the file is a ledger."""
-        create_with_retries(super().create_table)
+        # The marker first: a process killed between the two leaves a file that is still
+        # recognised as a ledger store (an empty one), never as a foreign database.
         create_with_retries(self._mark_as_ledger)
+        create_with_retries(super().create_table)
 
     def _mark_as_ledger(self) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -274,26 +278,31 @@ def _classify(path: Path) -> tuple[Kind, str]:
     try:
         tables = {str(r[0]) for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type='table'")}
+        marked = False
+        if META_TABLE in tables:
+            row = conn.execute(f"SELECT value FROM {META_TABLE} WHERE key='format'").fetchone()
+            if row is None or row[0] != _FORMAT:
+                return "foreign", f"{path} is marked as format {row[0] if row else None!r}"
+            marked = True
         if EVENTS_TABLE not in tables:
-            if not tables:
-                return "empty", f"{path} is an empty SQLite database"
+            if not tables or (marked and tables <= _LEDGER_TABLES):
+                return "empty", f"{path} is an empty store"
             return "foreign", (f"{path} is a SQLite database without the ledger's tables "
                                f"(it has: {', '.join(sorted(tables)[:6])})")
         columns = [str(r[1]) for r in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")]
         if columns != _EVENT_COLUMNS:
             return "foreign", f"{path} has a {EVENTS_TABLE} table of another shape"
-        if META_TABLE in tables:
-            row = conn.execute(f"SELECT value FROM {META_TABLE} WHERE key='format'").fetchone()
-            if row is not None and row[0] == _FORMAT:
-                return "ledger", "ledger store"
-            return "foreign", f"{path} is marked as format {row[0] if row else None!r}"
+        if marked:
+            return "ledger", "ledger store"
         # A store written before the marker table existed: its records name ledger events.
         first = conn.execute("SELECT topic FROM stored_events ORDER BY rowid LIMIT 1").fetchone()
         if first is not None and str(first[0]).startswith("ssp_ledger.events:"):
             return "ledger", "ledger store (without the marker table)"
+        if first is None and tables <= _LEDGER_TABLES:
+            return "empty", f"{path} holds the ledger's tables but no record"
         return "foreign", (f"{path} has an eventsourcing table of another application"
                            if first is not None else
-                           f"{path} has an empty {EVENTS_TABLE} table not made by ssp-ledger")
+                           f"{path} has an empty {EVENTS_TABLE} table beside other tables")
     except sqlite3.OperationalError as e:
         if "locked" in str(e):
             raise
