@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,6 +25,7 @@ from ssp_ledger.periods import parse_period
 from ssp_ledger.projection import (
     Cell,
     Explainable,
+    Fact,
     ProjectionSet,
     Query,
     Table,
@@ -33,8 +35,10 @@ from ssp_ledger.store import GENESIS, Binding, Checkpoint, EventLog, stream_id
 from ssp_ledger.store.mapper import describe_row
 
 __all__ = [
+    "ChangeRecord",
     "CheckpointCheck",
     "Contribution",
+    "FigureChange",
     "Digest",
     "Problem",
     "Restatement",
@@ -388,6 +392,11 @@ class Contribution:
     """When the content in force was recorded."""
     values: dict[str, int]
     """What it added to each measure."""
+    reason: str = ""
+    """Why the content in force was recorded: the reason of the correction that holds it, or
+    the fact's own reason (a funding change's, a school leaving); '' when there is none."""
+    corrected_by: str = ""
+    """Event id of the correction whose replacement is in force ('' for the original)."""
 
 
 def explain(ledger: Ledger, projection: str, *, as_of: dt.date,
@@ -423,8 +432,12 @@ def explain(ledger: Ledger, projection: str, *, as_of: dt.date,
         if values is None:
             continue
         event = fact.event
+        stored = ledger.log.load(position).event
+        corrected_by = stored.event_id if isinstance(stored, EventCorrected) else ""
+        reason = str(getattr(stored if corrected_by else event, "reason", "") or "")
         out.append(Contribution(position, event.event_id, type(event).__name__,
-                                event.occurred_on, fact.recorded_at, dict(values)))
+                                event.occurred_on, fact.recorded_at, dict(values), reason,
+                                corrected_by))
     out.sort(key=lambda c: (c.occurred_on, c.position))
     return table, out
 
@@ -435,6 +448,49 @@ def _labels(table: Table) -> str:
 
 
 # --------------------------------------------------------------------------- restatement
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """A record stored between the two times of a restatement, and why."""
+
+    position: int
+    """Notification id of the record."""
+    recorded_at: dt.datetime
+    """When it was recorded."""
+    event_type: str
+    """Its class name (``EventCorrected``, ``EventRetracted``, or a fact's type)."""
+    event_id: str
+    """Its id."""
+    target: str
+    """The fact a correction or retraction changes ('' for a fact recorded in the window)."""
+    reason: str
+    """The reason it carries (a correction's or retraction's, a funding change's; '' when the
+    event has none)."""
+
+
+@dataclass(frozen=True)
+class FigureChange:
+    """One figure of a report as known at two times, and the records that changed it."""
+
+    group: Cell
+    """Row label."""
+    column: str
+    """Column name."""
+    before: Cell
+    """The figure as known at the first time (None: the row did not exist)."""
+    after: Cell
+    """The figure as known at the second time (None: the row no longer exists)."""
+    records: tuple[ChangeRecord, ...]
+    """The records stored between the two times that changed this figure, in log order."""
+
+    @property
+    def difference(self) -> int | None:
+        """``after - before`` for integer figures (a missing row counts as 0); None for text."""
+        a, b = self.before, self.after
+        if all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (a, b)):
+            return (b or 0) - (a or 0)  # type: ignore[operator]
+        return None
 
 
 @dataclass(frozen=True)
@@ -450,12 +506,24 @@ class Restatement:
     events: tuple[tuple[int, dt.datetime, str, str, str], ...] = field(default_factory=tuple)
     """Records stored between the two times that bear on the window:
     (position, recorded_at, type, event_id, target or '')."""
+    figures: tuple[FigureChange, ...] = field(default_factory=tuple)
+    """Every figure that differs, row by row in the order of ``changed``, each with only the
+    records that changed it."""
 
 
 def restatement(ledger: Ledger, projection: str, *, as_of: dt.date,
                 before: dt.datetime, after: dt.datetime, by: str | None = None,
                 period: str | None = None, partnership_id: str | None = None) -> Restatement:
-    """Compare one report as known at ``before`` and at ``after``."""
+    """Compare one report as known at ``before`` and at ``after``.
+
+    Each changed figure carries the records stored in between that changed it: for an
+    :class:`~ssp_ledger.projection.Explainable` projection (every standard one), the records of
+    the facts whose contribution to that figure differs between the two times (a fact recorded
+    late, corrected or retracted) and of facts that shape the row without adding to it (a
+    funding level deciding funded or hidden); figures the projection does not explain fact by
+    fact (a mean, a ratio) take the records that changed anything in their row. For any other
+    projection every record of ``events`` is listed against every changed figure.
+    """
     t1 = ledger.report(projection, as_of=as_of, known_at=before, by=by, period=period,
                        partnership_id=partnership_id)
     t2 = ledger.report(projection, as_of=as_of, known_at=after, by=by, period=period,
@@ -469,6 +537,7 @@ def restatement(ledger: Ledger, projection: str, *, as_of: dt.date,
         if a != b:
             changed.append((group, *a, *b))
     events: list[tuple[int, dt.datetime, str, str, str]] = []
+    window: dict[tuple[str, str], list[ChangeRecord]] = {}
     start = parse_period(period).start if period else None
     for position, rec in ledger.read():
         if not before < rec.recorded_at <= after:
@@ -476,11 +545,96 @@ def restatement(ledger: Ledger, projection: str, *, as_of: dt.date,
         event = rec.event
         if partnership_id is not None and event.partnership_id != partnership_id:
             continue
+        target = event.target_event_id if isinstance(event, EventCorrected | EventRetracted) else ""
+        record = ChangeRecord(position, rec.recorded_at, type(event).__name__, event.event_id,
+                              target, str(getattr(event, "reason", "") or ""))
+        window.setdefault((event.partnership_id, target or event.event_id), []).append(record)
         day = event.replacement.occurred_on if isinstance(event, EventCorrected) else (
             event.occurred_on)
         if not isinstance(event, EventRetracted) and (
                 day > as_of or (start is not None and day < start)):
             continue
-        target = event.target_event_id if isinstance(event, EventCorrected | EventRetracted) else ""
         events.append((position, rec.recorded_at, type(event).__name__, event.event_id, target))
-    return Restatement(t1, t2, tuple(changed), tuple(events))
+    figures = _figure_changes(ledger, projection, t1, t2, changed, window, events,
+                              as_of=as_of, times=(before, after), by=by, period=period,
+                              partnership_id=partnership_id)
+    return Restatement(t1, t2, tuple(changed), tuple(events), figures)
+
+
+def _figure_changes(ledger: Ledger, projection: str, t1: Table, t2: Table,
+                    changed: list[tuple[Cell, ...]],
+                    window: dict[tuple[str, str], list[ChangeRecord]],
+                    events: list[tuple[int, dt.datetime, str, str, str]], *, as_of: dt.date,
+                    times: tuple[dt.datetime, dt.datetime], by: str | None,
+                    period: str | None, partnership_id: str | None) -> tuple[FigureChange, ...]:
+    """Each differing figure of the changed rows with the records that changed it."""
+    columns = t1.columns[1:]
+    views = [ledger.view(known) for known in times]
+    projs = [view[projection] for view in views]
+    explainable = all(isinstance(p, Explainable) for p in projs)
+    # Where each candidate fact (one with a record in the window) stands in either view.
+    facts: list[dict[tuple[str, str], Fact]] = [{}, {}]
+    if explainable:
+        for view, found in zip(views, facts, strict=True):
+            for key, position in view.contributing():
+                if key in window:
+                    found[key] = view.fact_at(position)
+    bearing = {e[0] for e in events}
+    every = tuple(sorted((r for rs in window.values() for r in rs if r.position in bearing),
+                         key=lambda r: r.position))
+    chosen = parse_period(period) if period else None
+    width = len(columns)
+    rows: list[tuple[Cell, tuple[Cell, ...], tuple[Cell, ...], list[tuple[str, str]],
+                     dict[tuple[str, str], tuple[dict[str, int], dict[str, int]]]]] = []
+    for row in changed:
+        contributions: dict[tuple[str, str], tuple[Mapping[str, int] | None, ...]] = {}
+        if explainable:
+            for key in window:
+                pair = []
+                for proj, found, known in zip(projs, facts, times, strict=True):
+                    fact = found.get(key)
+                    query = Query(as_of=as_of, known_at=known, by=by, period=chosen,
+                                  partnership_id=partnership_id)
+                    pair.append(None if fact is None or not isinstance(proj, Explainable) else
+                                proj.explain_fact(query, str(row[0]), fact))
+                if pair[0] != pair[1]:
+                    contributions[key] = tuple(pair)
+        shaping = [k for k, (va, vb) in contributions.items() if va == {} or vb == {}]
+        adding = {k: (dict(va or {}), dict(vb or {})) for k, (va, vb) in contributions.items()
+                  if k not in shaping}
+        rows.append((row[0], row[1:1 + width], row[1 + width:], shaping, adding))
+    # Facts that shape some row without adding to it (a funding level deciding funded or
+    # hidden) also move figures of rows they are not listed in.
+    anywhere = list(dict.fromkeys(k for row in rows for k in row[3]))
+    out: list[FigureChange] = []
+    for group, old, new, shaping, adding in rows:
+        measured = {m for x, y in adding.values() for m in (*x, *y)}
+        unexplained = any(
+            column in measured and isinstance(a, int) and isinstance(b, int) and b - a != _delta(
+                adding, column) for column, a, b in zip(columns, old, new, strict=True))
+        for column, a, b in zip(columns, old, new, strict=True):
+            if a == b:
+                continue
+            if not explainable:
+                out.append(FigureChange(group, column, a, b, every))
+                continue
+            if column in measured:  # facts add to this figure: those whose part changed
+                keys = [k for k, (x, y) in adding.items() if x.get(column, 0) != y.get(column, 0)]
+                difference = (b or 0) - (a or 0) if isinstance(a, int | None) and isinstance(
+                    b, int | None) else None
+                explained = difference is not None and _delta(adding, column) == difference
+            else:  # a derived figure (a mean, a ratio) or text: whatever moved the row
+                keys = list(adding)
+                explained = bool(keys) and not unexplained
+            if not explained:  # the rest moved between rows: a shaping fact did it
+                keys += shaping or anywhere
+            records = [r for k in keys for r in window[k]] or list(every)
+            out.append(FigureChange(group, column, a, b,
+                                    tuple(sorted(set(records), key=lambda r: r.position))))
+    return tuple(out)
+
+
+def _delta(adding: Mapping[tuple[str, str], tuple[dict[str, int], dict[str, int]]],
+           column: str) -> int:
+    """What the facts that add to a row changed in ``column`` between the two times."""
+    return sum(y.get(column, 0) - x.get(column, 0) for x, y in adding.values())

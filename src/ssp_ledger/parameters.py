@@ -17,8 +17,10 @@ Names: ``funding.<stream>`` (pence a year, per partnership or per secondary scho
 ``cost.<ROLE>`` (full hourly cost in pence) and ``release.<ROLE>`` (term-time minutes a week),
 where ROLE is one of the roles of :class:`~ssp_ledger.events.StaffAssigned`;
 ``survey.<measure>`` (the national PE and School Sport Survey result of the survey year starting
-on the value's date, in per cent) and ``partnerships.<count>`` (a count of partnerships in force
-from the value's date, e.g. how many had been formed).
+on the value's date, in per cent), ``partnerships.<count>`` (a count of partnerships in force
+from the value's date, e.g. how many had been formed) and ``response.<name>`` (an assumption of
+the behavioural response model, :mod:`ssp_ledger.response`: ``response.age-growth`` in per mille
+a year of partnership age, ``response.age-growth-years`` in years).
 """
 
 from __future__ import annotations
@@ -55,27 +57,31 @@ __all__ = [
     "pydantic_problems",
 ]
 
-Unit = Literal["pence_per_year", "pence_per_hour", "minutes_per_week", "percent", "count"]
+Unit = Literal["pence_per_year", "pence_per_hour", "minutes_per_week", "percent", "count",
+               "per_mille", "years"]
 """Unit of a parameter's integer values."""
 Basis = Literal["partnership", "secondary_school"]
 """What a funding level is given per: a whole partnership, or each secondary school in it."""
 
-_KIND_UNIT: dict[str, Unit] = {
-    "funding": "pence_per_year",
-    "cost": "pence_per_hour",
-    "release": "minutes_per_week",
-    "survey": "percent",
-    "partnerships": "count",
+_KIND_UNITS: dict[str, tuple[Unit, ...]] = {
+    "funding": ("pence_per_year",),
+    "cost": ("pence_per_hour",),
+    "release": ("minutes_per_week",),
+    "survey": ("percent",),
+    "partnerships": ("count",),
+    "response": ("per_mille", "years"),
 }
 _ROLES: tuple[str, ...] = get_args(Role)
 #: Largest plausible value of each unit: £10m a year, £10,000 an hour, every minute of a week,
-#: 100 per cent, 100,000 partnerships.
+#: 100 per cent, 100,000 partnerships, 1,000 per mille, 100 years.
 UNIT_LIMITS: Mapping[str, int] = {
     "pence_per_year": 1_000_000_000,
     "pence_per_hour": 1_000_000,
     "minutes_per_week": 7 * 24 * 60,
     "percent": 100,
     "count": 100_000,
+    "per_mille": 1_000,
+    "years": 100,
 }
 
 
@@ -122,9 +128,10 @@ class Parameter(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(pattern=r"^(funding|cost|release|survey|partnerships)\.[A-Za-z0-9_-]+$")
-    """``funding.<stream>``, ``cost.<ROLE>``, ``release.<ROLE>``, ``survey.<measure>`` or
-    ``partnerships.<count>``."""
+    name: str = Field(
+        pattern=r"^(funding|cost|release|survey|partnerships|response)\.[A-Za-z0-9_-]+$")
+    """``funding.<stream>``, ``cost.<ROLE>``, ``release.<ROLE>``, ``survey.<measure>``,
+    ``partnerships.<count>`` or ``response.<name>``."""
     unit: Unit
     """Unit of the values; must match the name's kind."""
     basis: Basis | None = None
@@ -147,8 +154,9 @@ class Parameter(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         kind, _, rest = self.name.partition(".")
-        if self.unit != _KIND_UNIT[kind]:
-            msg = f"unit of a {kind}.* parameter must be {_KIND_UNIT[kind]}, not {self.unit}"
+        if self.unit not in _KIND_UNITS[kind]:
+            msg = (f"unit of a {kind}.* parameter must be {' or '.join(_KIND_UNITS[kind])}, "
+                   f"not {self.unit}")
             raise ValueError(msg)
         if kind == "funding" and self.basis is None:
             msg = "a funding parameter needs a basis: partnership or secondary_school"
@@ -169,7 +177,7 @@ class Parameter(BaseModel):
 
     @property
     def kind(self) -> str:
-        """``funding``, ``cost``, ``release``, ``survey`` or ``partnerships``."""
+        """``funding``, ``cost``, ``release``, ``survey``, ``partnerships`` or ``response``."""
         return self.name.partition(".")[0]
 
     @property

@@ -78,7 +78,9 @@ def test_run_prints_tables_and_writes_a_plot(tmp_path: Path, scenario_file: Path
     for title in ("participation by academic_year", "staff_time_cost by academic_year",
                   "membership by academic_year", "funding by academic_year"):
         assert title in run.out
-    assert "hidden_pence" in run.out
+    assert "hidden staff cost (£)" in run.out
+    assert "funding level (£ a year, at period end)" in run.out
+    assert "_pence" not in run.out  # no pence name over figures shown in pounds
     assert "£" in run.out
     assert (tmp_path / "cut.png").read_bytes().startswith(b"\x89PNG")
     assert "wrote the plot to cut.png" in run.err
@@ -100,6 +102,23 @@ def test_run_csv_and_json_are_tidy(tmp_path: Path, scenario_file: Path) -> None:
     doc = json.loads(run.out)
     assert doc["by"] == "term"
     assert doc["tables"]["participation"][0]["period"] == "2010/11:autumn"
+    # Pence stay integers; every measure says its unit and how a period's figure is formed.
+    assert doc["units"]["hidden_pence"]["unit"] == "pence"
+    assert doc["units"]["level_in_force_pence"] == {
+        "unit": "pence_per_year", "aggregation": "at the period's last day",
+        "label": "funding level (£ a year, at period end)"}
+    assert doc["units"]["sessions"]["aggregation"] == "sum over the period"
+    for rows in doc["tables"].values():
+        for row in rows:
+            assert row["measure"] in doc["units"]
+            assert all(isinstance(row[k], int) for k in ("baseline", "scenario", "difference"))
+
+
+def test_markdown_names_money_for_what_is_shown(tmp_path: Path, scenario_file: Path) -> None:
+    run = ssp(tmp_path, "run", str(scenario_file), "--format", "markdown")
+    assert run.code == 0, run.err
+    assert "| 2010/11 | funding received (£) | £" in run.out
+    assert "_pence" not in run.out
 
 
 def test_sweep_writes_one_row_per_value(tmp_path: Path, scenario_file: Path) -> None:
@@ -144,3 +163,73 @@ def test_a_bad_scenario_file_names_the_field(tmp_path: Path) -> None:
     line = one_line_error(ssp(tmp_path, "run", "bad.json"))
     assert "field 'events[0].annual_amount_pence'" in line
     assert "expected int, got str" in line
+
+
+def test_runs_report_means_and_an_interval(tmp_path: Path, scenario_file: Path) -> None:
+    run = ssp(tmp_path, "run", scenario_file.name, "--runs", "3", "--workers", "2",
+              "--format", "json", "--plot", "band.png")
+    assert run.code == 0, run.err
+    doc = json.loads(run.out)
+    assert doc["runs"] == 3
+    assert doc["seeds"][0] == 5
+    row = next(r for r in doc["tables"]["participation"]
+               if r["measure"] == "sessions" and r["period"] == "2010-09-01..2011-08-31")
+    assert row["difference_p5"] <= row["difference_mean"] <= row["difference_p95"]
+    assert (tmp_path / "band.png").read_bytes().startswith(b"\x89PNG")
+    again = ssp(tmp_path, "run", scenario_file.name, "--runs", "3", "--workers", "1",
+                "--format", "json")
+    assert again.out == run.out  # deterministic, whatever the number of processes
+    table = ssp(tmp_path, "run", scenario_file.name, "--runs", "2")
+    assert table.code == 0, table.err
+    assert "means of 2 runs" in table.out
+    assert "95%" in table.out
+
+
+def test_backtest_table_csv_and_plot(tmp_path: Path, scenario_file: Path) -> None:
+    run = ssp(tmp_path, "backtest", scenario_file.name, "--cutoff", "2009-09-01",
+              "--plot", "bt.svg")
+    assert run.code == 0, run.err
+    assert "error = 100 x (modelled - recorded) / recorded" in run.out
+    assert "mean |error|" in run.out
+    assert (tmp_path / "bt.svg").is_file()
+    run = ssp(tmp_path, "backtest", scenario_file.name, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    assert {r["period"] for r in rows} == {"2008/09", "2009/10"}
+    assert "percentage" in ssp(tmp_path, "backtest", "--help").out
+    line = one_line_error(ssp(tmp_path, "backtest", scenario_file.name, "--cutoff",
+                              "2011-01-01", "--until", "2010-01-01"))
+    assert "before --cutoff" in line
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_worked_study_runs_as_written_and_gives_its_figures(tmp_path: Path) -> None:
+    """Every command of the study's block in docs/researchers.md, verbatim, in a fresh folder
+    holding examples/; the figures the text quotes must be in their output."""
+    import shlex
+    import shutil
+
+    doc = (ROOT / "docs" / "researchers.md").read_text(encoding="utf-8")
+    study = doc[doc.index("## A worked study: the 2010 decision"):]
+    block = study[study.index("```sh\n") + 6:study.index("```\n", study.index("```sh\n") + 6)]
+    commands = [shlex.split(line) for line in block.replace("\\\n", " ").splitlines()
+                if line.strip()]
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    env = {k: v for k, v in os.environ.items() if k not in ("SSP_LEDGER_STORE", "COLUMNS")}
+    env["PYTHONIOENCODING"] = "utf-8"
+    env["COLUMNS"] = "200"
+    out = ""
+    for command in commands:
+        assert command[0] == "ssp-ledger"
+        proc = subprocess.run([sys.executable, "-m", "ssp_ledger", *command[1:]], cwd=tmp_path,
+                              env=env, capture_output=True, timeout=300, check=False)
+        assert proc.returncode == 0, (command, proc.stderr.decode())
+        out += proc.stdout.decode("utf-8")
+    for figure in ("763", "812", "167", "401", "-16.2%", "-27.4%", "28.3%", "36.0%", "3.6%",
+                   "6.6%", "26.7%", "2,535", "3,100", "1,624", "1,498", "1,707", "31,553",
+                   "29,460", "32,628", "£494,444.41", "-£155,036.62", "-£156,423.50",
+                   "-£153,468.36", "-£176,422.22"):
+        assert figure in out, figure
+    assert (tmp_path / "backtest.png").is_file()
+    assert (tmp_path / "decision.png").is_file()

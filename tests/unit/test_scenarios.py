@@ -33,6 +33,7 @@ from ssp_ledger.parameters import (
 )
 from ssp_ledger.scenarios import (
     AREAS,
+    MEASURE_UNITS,
     Scenario,
     ScenarioError,
     build_arm,
@@ -320,7 +321,7 @@ def test_property_without_reform_both_arms_are_identical(
 
 #: Upper bounds of generated override values, by parameter kind (plausible units).
 LIMITS = {"funding": 40_000_000, "cost": 10_000, "release": 3_000, "survey": 100,
-          "partnerships": 500}
+          "partnerships": 500, "response": 100}
 reform_overrides = st.builds(
     lambda name, days, scale, share, use_scale: {
         "parameter": name, "effective_from": days, "citation": "property",
@@ -575,3 +576,45 @@ def test_parameter_set_is_a_pydantic_model_with_a_table() -> None:
     assert {r["name"] for r in rows} == set(params.names)  # every parameter in force in 2012
     assert all(r["citation"] for r in rows)
     assert len(params.table()) > len(rows)
+
+
+def _level_at(ledger: Ledger, day: dt.date) -> int:
+    """Sum over partnerships and streams of the latest FundingChanged on or before ``day``
+    (an independent reference for the funding table's level in force)."""
+    latest: dict[tuple[str, str], tuple[dt.date, int]] = {}
+    for _, rec in ledger.read():
+        e = rec.event
+        if isinstance(e, FundingChanged) and e.occurred_on <= day:
+            key = (e.partnership_id, e.funding_stream)
+            if key not in latest or e.occurred_on >= latest[key][0]:
+                latest[key] = (e.occurred_on, e.annual_amount_pence)
+    return sum(level for _, level in latest.values())
+
+
+def test_levels_are_at_period_end_and_flows_add_up(base: list[Any]) -> None:
+    s = scenario(by="term", overrides=[{
+        "parameter": "funding.ssp-grant", "effective_from": "2011-01-10", "scale": 0.5,
+        "citation": "test: halved mid-year"}])
+    result = run_scenario(s, base=base)
+    try:
+        assert MEASURE_UNITS["level_in_force_pence"].aggregation == "end"
+        assert set(MEASURE_UNITS) == {m for _, ms in AREAS.values() for m in ms}
+        for period in result.periods:
+            end = min(period.end, s.horizon)
+            for arm, ledger in (("baseline", result.baseline), ("scenario", result.reform)):
+                level = result.figure("funding", "level_in_force_pence", period.label, arm)
+                assert level == _level_at(ledger, end), (period.label, arm)
+        # Flows over the terms add up to the window; a level is not a sum of the terms'.
+        labels = [p.label for p in result.periods]
+        for table, measure in (("participation", "sessions"), ("funding", "received_pence")):
+            terms = sum(result.figure(table, measure, label, "scenario") for label in labels)
+            assert terms == result.figure(table, measure, result.window.label, "scenario")
+        window_level = result.figure("funding", "level_in_force_pence", result.window.label,
+                                     "scenario")
+        assert window_level == _level_at(result.reform, s.horizon)
+        assert window_level != sum(result.figure("funding", "level_in_force_pence", label,
+                                                  "scenario") for label in labels)
+        doc = json.loads(result.to_json())
+        assert doc["units"]["received_pence"]["unit"] == "pence"
+    finally:
+        result.close()

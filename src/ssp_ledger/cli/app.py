@@ -28,17 +28,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from importlib.metadata import entry_points
-from itertools import groupby
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
 from ssp_ledger.application import Ledger
+from ssp_ledger.arrival import ArrivalConfig, SetClock, arrivals
 from ssp_ledger.cli import export as export_commands
 from ssp_ledger.cli.common import (
     DEFAULT_CHECKPOINT,
@@ -67,6 +68,7 @@ from ssp_ledger.cli.common import (
 )
 from ssp_ledger.cli.render import (
     aligned,
+    cell_text,
     print_table,
     render_table,
     rows_csv,
@@ -75,9 +77,14 @@ from ssp_ledger.cli.render import (
 )
 from ssp_ledger.cli.scenario import scenario_app
 from ssp_ledger.errors import LedgerError
+from ssp_ledger.events import DomainEvent, EventCorrected, EventRetracted
 from ssp_ledger.outfile import STDOUT, check_output, open_output
 from ssp_ledger.projection import ENTRY_POINT_GROUP, Table
 from ssp_ledger.runner import DEFAULT_CHECKPOINT_EVERY, ProjectionRunner
+from ssp_ledger.store import Recorded
+
+if TYPE_CHECKING:
+    from ssp_ledger.audit import ChangeRecord, FigureChange, Restatement
 
 __all__ = ["app", "main"]
 
@@ -120,6 +127,24 @@ def _note(ledger: Ledger) -> None:
     """
     if ledger.note:
         sys.stderr.write(f"note: {printable(ledger.note)}\n")
+
+
+def _known_at_note(ledger: Ledger, option: str, known: dt.datetime | None) -> None:
+    """Say on standard error when a recorded time predates every record of the store (the
+    figures as known then are empty, which is easy to mistake for a fault).
+
+    Recorded times grow with the log position (a ledger's clock never runs backwards), so the
+    first record's time is the earliest; only writers with skewed clocks could make it not so.
+    """
+    if known is None:
+        return
+    first = next(ledger.read(1, 1), None)
+    if first is None:
+        sys.stderr.write(f"note: {option} {known.isoformat()}: the store holds no records\n")
+    elif known < first[1].recorded_at:
+        sys.stderr.write(
+            f"note: {option} {known.isoformat()} predates every record (the first was recorded "
+            f"at {first[1].recorded_at.isoformat()}): nothing was known then\n")
 
 
 @app.callback(invoke_without_command=True)
@@ -174,14 +199,19 @@ def demo(
 
     The history (2006-2013) follows the real programme: formation under PESSCL, SSCOs and PLTs
     released from schools, Competition Managers from 2008, the end of the ring-fenced grant in
-    August 2011 and the one-day-a-week PE teacher funding after it. Reports are printed as of
+    August 2011 and the one-day-a-week PE teacher funding after it. It is recorded the way it
+    would have arrived, at fixed recorded times (the same store, byte for byte, for a seed):
+    termly returns after each term (some late), an audit of 2010/11 on 2011-11-08 (corrections
+    and retractions), and the April 2011 grant cut recorded back-dated on 2011-11-22 (see
+    ssp-ledger events, report --known-at, restatement and history). Reports are printed as of
     2008-07-31, 2010-07-31, 2011-07-31 and 2012-07-31. A store that already holds events is only
     reported on.
     """
     out = console()
-    with handled(), open_store(store, mode="create") as ledger:
+    clock = SetClock()
+    with handled(), open_store(store, mode="create", clock=clock) as ledger:
         if ledger.position == 0:
-            _fill_demo(ledger, seed=seed, partnerships=partnerships, store=store)
+            _fill_demo(ledger, clock, seed=seed, partnerships=partnerships, store=store)
         else:
             sys.stdout.write(
                 f"store {shown_store(store)} already holds {ledger.position} events: "
@@ -191,27 +221,40 @@ def demo(
             _demo_reports(ledger, day, out, summary)
 
 
-
-
-def _fill_demo(ledger: Ledger, *, seed: int, partnerships: int, store: str) -> None:
+def _fill_demo(ledger: Ledger, clock: SetClock, *, seed: int, partnerships: int,
+               store: str) -> None:
+    """Create the demo store and record the synthetic history the way it would have arrived
+    (:mod:`ssp_ledger.arrival`): termly returns, an audit, a back-dated funding change, each
+    batch at its own recorded time, so the store is the same, byte for byte, for a seed."""
     from ssp_ledger.synthetic import SyntheticConfig, generate
 
     config = SyntheticConfig(seed=seed, partnerships=partnerships)
+    batches = list(arrivals(generate(config), ArrivalConfig(seed=seed)))
     recorded = 0
     with progress_bar(console(stderr=True)) as progress:
-        task = progress.add_task("recording partnerships", total=partnerships)
-        for partnership_id, events in groupby(generate(config), key=lambda e: e.partnership_id):
-            progress.update(task, description=f"recording {escape(partnership_id)}")
-            result = ledger.record_many(events)
-            recorded += result.recorded
+        task = progress.add_task("recording the history as it arrived", total=len(batches))
+        for batch in batches:
+            progress.update(task, description=f"recording {escape(batch.label)}")
+            clock.now = batch.recorded_at
+            recorded += ledger.record_many(batch.events).recorded
             progress.advance(task)
     _note(ledger)
+    returns = [b for b in batches if b.kind == "return"]
+    audit = [e for b in batches if b.kind == "audit" for e in b.events]
+    funding = [b for b in batches if b.kind == "funding"]
+    audits = sorted({b.recorded_at.date().isoformat() for b in batches if b.kind == "audit"})
+    found = sorted({b.recorded_at.date().isoformat() for b in funding})
     sys.stdout.write(
         f"recorded {recorded} synthetic events ({partnerships} partnership"
-        f"{'s' if partnerships != 1 else ''}, seed {seed}) into {shown_store(store)}\n"
+        f"{'s' if partnerships != 1 else ''}, seed {seed}) into {shown_store(store)} as they "
+        f"would have arrived: {len(returns)} termly returns ({sum(b.late for b in returns)} "
+        f"late) recorded {returns[0].recorded_at.date()} to {returns[-1].recorded_at.date()}; "
+        f"an audit on {', '.join(audits) or 'no date'} "
+        f"({sum(isinstance(e, EventCorrected) for e in audit)} corrections, "
+        f"{sum(isinstance(e, EventRetracted) for e in audit)} retractions); "
+        f"{len(funding)} back-dated funding change{'' if len(funding) == 1 else 's'} "
+        f"recorded {', '.join(found) or 'never'}\n"
     )
-
-
 
 
 #: How the demo summarises a date: the reports to print and a headline made from them.
@@ -366,6 +409,7 @@ def report(
         with open_store(store, mode="read", checkpoint=checkpoint) as ledger:
             table = ledger.report(projection_name(name), as_of=as_of_date, known_at=known,
                                   by=by or None, period=chosen, partnership_id=partnership)
+            _known_at_note(ledger, "--known-at", known)
         render_table(console(), table, fmt, partnership)
         _checkpoint_note(ledger, checkpoint)
 
@@ -478,6 +522,7 @@ def digest(store: StoreOption = DEFAULT_STORE) -> None:
 @app.command(epilog=(
     "Examples:\n\n"
     "  ssp-ledger explain participation --as-of 2011-07-31 --by school --group ssp-000-hub\n"
+    "  ssp-ledger explain funding --as-of 2011-08-31 --period 2010/11 --group ssp-grant\n"
     "  ssp-ledger explain leaders --as-of 2011-07-31 --period 2010/11 --format csv"
 ))
 def explain(
@@ -494,7 +539,12 @@ def explain(
     fmt: FormatOption = OutputFormat.table,
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
-    """List the events behind one figure row, with what each contributed (they sum to the row)."""
+    """List the events behind one figure row, with what each contributed (they sum to the row).
+
+    Each line is the record holding the fact's content in force: its recorded time, what it
+    added (money in pounds in table and markdown output, pence in json and csv) and its reason
+    (a correction's, or the fact's own).
+    """
     from ssp_ledger.audit import explain as explain_figure
 
     with handled():
@@ -506,34 +556,52 @@ def explain(
             table, parts = explain_figure(
                 ledger, projection_name(name), as_of=as_of_date, known_at=known, by=by,
                 group=group, period=period, partnership_id=partnership)
+            _known_at_note(ledger, "--known-at", known)
         # The figures the contributions carry (an age row explains tenure_days, say, which the
         # table shows only as a mean), in the order they first appear.
         measures = list(dict.fromkeys(k for c in parts for k in c.values))
-        columns = ("position", "occurred_on", "type", "event_id", "recorded_at", *measures)
+        columns = ("position", "occurred_on", "type", "event_id", "recorded_at", *measures,
+                   "reason")
+        human = fmt in (OutputFormat.table, OutputFormat.markdown)
         rows = [(str(c.position), c.occurred_on.isoformat(), c.event_type,
                  printable(c.event_id), c.recorded_at.isoformat(),
-                 *(str(c.values.get(m, "")) for m in measures)) for c in parts]
+                 *((cell_text(m, c.values[m]) if human else str(c.values[m]))
+                   if m in c.values else "" for m in measures),
+                 printable(_why(c.reason, c.corrected_by))) for c in parts]
+        right = (0, *range(5, 5 + len(measures)))
         if fmt is OutputFormat.json:
-            payload = {"row": table.row(group), "contributions": [dict(zip(columns, r,
-                                                                           strict=True))
-                                                                  for r in rows]}
+            payload = {"row": table.row(group), "contributions": [
+                {"position": c.position, "occurred_on": c.occurred_on.isoformat(),
+                 "type": c.event_type, "event_id": c.event_id,
+                 "recorded_at": c.recorded_at.isoformat(), **c.values, "reason": c.reason,
+                 "corrected_by": c.corrected_by or None} for c in parts]}
             sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         elif fmt is OutputFormat.csv:
             sys.stdout.write(rows_csv(columns, rows))
         elif fmt is OutputFormat.markdown:
-            sys.stdout.write(rows_markdown(columns, rows, right=(0, *range(5, len(columns)))))
+            sys.stdout.write(rows_markdown(columns, rows, right=right))
         else:
             row = table.row(group)
-            figures = ", ".join(f"{k} {v}" for k, v in row.items() if k != table.columns[0])
+            figures = ", ".join(f"{k} {cell_text(k, v)}" for k, v in row.items()
+                                if k != table.columns[0] and v is not None)
             sys.stdout.write(f"{table_title(table, partnership)}; row {printable(group)}: "
                              f"{figures}\n{len(parts)} contributing events\n")
-            sys.stdout.write(aligned(columns, rows, right=(0, *range(5, len(columns)))))
+            sys.stdout.write(aligned(columns, rows, right=right))
+
+
+def _why(reason: str, corrected_by: str) -> str:
+    """A record's reason as shown: a correction names itself."""
+    if corrected_by:
+        return f"corrected by {corrected_by}: {reason}"
+    return reason
 
 
 @app.command(epilog=(
     "Examples:\n\n"
     "  ssp-ledger restatement participation --as-of 2011-08-31 --period 2010/11 \\\n"
-    "      --before 2011-09-01T00:00:00Z --after 2011-10-04T00:00:00Z"
+    "      --before 2011-11-01T00:00:00Z --after 2011-12-01T00:00:00Z\n"
+    "  ssp-ledger restatement funding --as-of 2011-08-31 --period 2010/11 \\\n"
+    "      --before 2011-11-01 --after 2011-12-01 --format json"
 ))
 def restatement(
     name: Annotated[str, typer.Argument(metavar="NAME",
@@ -546,34 +614,244 @@ def restatement(
     by: ByOption = None,
     period: PeriodOption = None,
     partnership: PartnershipOption = None,
+    fmt: FormatOption = OutputFormat.table,
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
-    """Show how a report changed between two recorded times, and the records that changed it."""
+    """Show the figures of a report that changed between two recorded times, and why.
+
+    Each changed figure is shown before, after and the difference (money in pounds), followed
+    by the records stored in between that changed it, with their reasons: a late return, a
+    correction, a retraction, a back-dated change. Figures that did not change are not shown.
+    """
     from ssp_ledger.audit import restatement as restate
 
     with handled():
         as_of_date = parse_date_option("--as-of", as_of)
         first = parse_datetime_option("--before", before)
         second = parse_datetime_option("--after", after)
+        if second < first:
+            msg = (f"--after {second.isoformat()} is earlier than --before {first.isoformat()}; "
+                   "give the earlier time first")
+            raise ValueError(msg)
         if period is not None:
             parse_period_option("--period", period)
         with open_store(store, mode="read") as ledger:
             result = restate(ledger, projection_name(name), as_of=as_of_date, before=first,
                              after=second, by=by, period=period, partnership_id=partnership)
-        out = console()
-        print_table(out, result.before, f"{table_title(result.before, partnership)}, "
-                                        f"known at {first.isoformat()}")
-        print_table(out, result.after, f"{table_title(result.after, partnership)}, "
-                                       f"known at {second.isoformat()}")
-        sys.stdout.flush()
-        changed = "none" if not result.changed else ", ".join(
-            printable(str(row[0])) for row in result.changed)
-        sys.stdout.write(f"rows changed: {changed}\n{len(result.events)} records between "
-                         "the two times:\n")
-        sys.stdout.write(aligned(
-            ("position", "recorded_at", "type", "event_id", "target"),
-            [(str(p), t.isoformat(), k, printable(e), printable(g))
-             for p, t, k, e, g in result.events], right=(0,)))
+            _known_at_note(ledger, "--before", first)
+        if fmt is OutputFormat.json:
+            sys.stdout.write(json.dumps(_restatement_json(result, first, second), indent=2,
+                                        ensure_ascii=False) + "\n")
+            return
+        human = fmt in (OutputFormat.table, OutputFormat.markdown)
+
+        def shown(column: str, value: object) -> str:
+            if value is None:
+                return ""
+            if not human:
+                return printable(str(value))
+            text = printable(cell_text(column, value))  # type: ignore[arg-type]
+            return text if len(text) <= TEXT_WIDTH else text[:TEXT_WIDTH - 3] + "..."
+
+        columns = ("row", "figure", "before", "after", "difference")
+        rows = [(printable(str(f.group)), f.column, shown(f.column, f.before),
+                 shown(f.column, f.after),
+                 "" if f.difference is None else shown(f.column, f.difference))
+                for f in result.figures]
+        if fmt is OutputFormat.csv:
+            sys.stdout.write(rows_csv(columns, rows))
+            return
+        if fmt is OutputFormat.markdown:
+            sys.stdout.write(rows_markdown(columns, rows, right=(2, 3, 4)))
+            return
+        groups = list(dict.fromkeys(str(f.group) for f in result.figures))
+        what = (f"{result.after.projection} as of {as_of_date}" + (f", by {by}" if by else "")
+                + (f", period {period}" if period else "")
+                + (f", partnership {printable(partnership)}" if partnership else ""))
+        sys.stdout.write(
+            f"{what}, known at {first.isoformat()} and at "
+            f"{second.isoformat()}: {len(result.figures)} figure"
+            f"{'' if len(result.figures) == 1 else 's'} changed"
+            + (f" in {len(groups)} row{'' if len(groups) == 1 else 's'}" if groups else "")
+            + f"; {len(result.events)} record{'' if len(result.events) == 1 else 's'} stored "
+            "in between bear on the report\n")
+        if not result.figures:
+            return
+        sys.stdout.write("\n" + aligned(columns, rows, right=(2, 3, 4)))
+        for label, figures, records in _by_records(result.figures):
+            what = ", ".join(f"{f.column} ({shown(f.column, f.difference)})"
+                             if f.difference is not None else f.column for f in figures)
+            sys.stdout.write(f"\n{printable(label)}: {what} changed by "
+                             f"{len(records)} record{'' if len(records) == 1 else 's'}:\n")
+            sys.stdout.write(aligned(
+                ("position", "recorded_at", "type", "event_id", "change", "reason"),
+                [(str(r.position), r.recorded_at.isoformat(), r.event_type,
+                  printable(r.event_id), _change(r.event_type, r.target),
+                  printable(r.reason)) for r in records], right=(0,)))
+
+
+#: Characters of a text figure (a reason, a citation) the restatement table shows.
+TEXT_WIDTH = 40
+
+
+def _change(event_type: str, target: str) -> str:
+    if event_type == "EventCorrected":
+        return f"corrects {printable(target)}"
+    if event_type == "EventRetracted":
+        return f"retracts {printable(target)}"
+    return "new fact"
+
+
+def _by_records(figures: Sequence[FigureChange]) -> list[tuple[str, list[FigureChange],
+                                                               tuple[ChangeRecord, ...]]]:
+    """Changed figures grouped by row, then by the records that changed them (in order)."""
+    out: list[tuple[str, list[FigureChange], tuple[ChangeRecord, ...]]] = []
+    for f in figures:
+        label = str(f.group)
+        for item in out:
+            if item[0] == label and item[2] == f.records:
+                item[1].append(f)
+                break
+        else:
+            out.append((label, [f], f.records))
+    return out
+
+
+def _restatement_json(result: Restatement, first: dt.datetime,
+                      second: dt.datetime) -> dict[str, object]:
+    def record(r: ChangeRecord) -> dict[str, object]:
+        return {"position": r.position, "recorded_at": r.recorded_at.isoformat(),
+                "type": r.event_type, "event_id": r.event_id, "target": r.target or None,
+                "reason": r.reason}
+
+    return {
+        "projection": result.after.projection, "before": first.isoformat(),
+        "after": second.isoformat(),
+        "figures": [{"row": f.group, "figure": f.column, "before": f.before, "after": f.after,
+                     "difference": f.difference,
+                     "records": [r.position for r in f.records]} for f in result.figures],
+        "records": [record(r) for r in sorted({r for f in result.figures for r in f.records},
+                                              key=lambda r: r.position)],
+    }
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger history ssp-000-0011714 --store ssp-demo.db\n"
+    "  ssp-ledger history ssp-000-audit-01 --partnership ssp-000 --format json"
+))
+def history(
+    event_id: Annotated[str, typer.Argument(
+        metavar="EVENT_ID",
+        help="A fact's id, or the id of a correction or retraction of it.")],
+    partnership: PartnershipOption = None,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format: table or json.")
+    ] = OutputFormat.table,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Show an event as first recorded and every correction or retraction of it, in order.
+
+    For each record: its log position, recorded time, reason, and for a correction the fields
+    it changed (old -> new). The last line says what is in force now. Without --partnership
+    the whole log is searched (an id used in several partnerships must be given one).
+    """
+    with handled():
+        if fmt not in (OutputFormat.table, OutputFormat.json):
+            msg = f"--format: history prints table or json, not {fmt.value}"
+            raise ValueError(msg)
+        with open_store(store, mode="read") as ledger:
+            records = _history(ledger, event_id, partnership)
+        sys.stdout.write(_history_json(records) if fmt is OutputFormat.json
+                         else _history_text(records))
+
+
+def _history(ledger: Ledger, event_id: str,
+             partnership: str | None) -> list[tuple[int, Recorded]]:
+    """The records of the fact ``event_id`` names (or whose change it is), in log order."""
+
+    def scan(fact_id: str) -> tuple[dict[str, list[tuple[int, Recorded]]], dict[str, str]]:
+        found: dict[str, list[tuple[int, Recorded]]] = {}
+        changes: dict[str, str] = {}  # partnership -> target, when event_id is a change
+        for position, rec in ledger.read():
+            event = rec.event
+            if partnership is not None and event.partnership_id != partnership:
+                continue
+            changed = isinstance(event, EventCorrected | EventRetracted)
+            target = event.target_event_id if changed else event.event_id  # type: ignore[union-attr]
+            if target == fact_id:
+                found.setdefault(event.partnership_id, []).append((position, rec))
+            elif changed and event.event_id == event_id:
+                changes[event.partnership_id] = target
+        return found, changes
+
+    found, changes = scan(event_id)
+    if not found and changes:
+        found, _ = scan(next(iter(changes.values())))
+        if len(changes) > 1:
+            found = {pid: records for pid, records in found.items() if pid in changes}
+    where = f" in partnership {partnership!r}" if partnership else ""
+    if not found:
+        msg = f"no event {event_id!r}{where} in the store"
+        raise LedgerError(msg)
+    if len(found) > 1:
+        msg = (f"event id {event_id!r} is used in {len(found)} partnerships "
+               f"({', '.join(sorted(found))}): choose one with --partnership")
+        raise LedgerError(msg)
+    return next(iter(found.values()))
+
+
+def _fields(event: DomainEvent) -> dict[str, object]:
+    data: dict[str, object] = msgspec.to_builtins(event)
+    return {k: v for k, v in data.items() if k not in ("type", "partnership_id", "event_id")}
+
+
+def _history_text(records: list[tuple[int, Recorded]]) -> str:
+    first = records[0][1].event
+    kinds = [type(rec.event).__name__ for _, rec in records]
+    summary = (f"{kinds.count('EventCorrected')} correction"
+               f"{'' if kinds.count('EventCorrected') == 1 else 's'}, "
+               f"{kinds.count('EventRetracted')} retraction"
+               f"{'' if kinds.count('EventRetracted') == 1 else 's'}")
+    lines = [f"history of {printable(first.event_id)} ({type(first).__name__}, partnership "
+             f"{printable(first.partnership_id)}): recorded once, {summary}"]
+    current: DomainEvent | None = None
+    for position, rec in records:
+        event = rec.event
+        head = (f"position {position}  recorded {rec.recorded_at.isoformat()}  "
+                f"{type(event).__name__} {printable(event.event_id)}")
+        if isinstance(event, EventCorrected):
+            lines.append(head)
+            lines.append(f"  reason: {printable(event.reason)}")
+            old = _fields(current) if current is not None else {}
+            new = _fields(event.replacement)
+            changed = [f"{k} {printable(json.dumps(old.get(k), ensure_ascii=False))} -> "
+                       f"{printable(json.dumps(v, ensure_ascii=False))}"
+                       for k, v in new.items() if old.get(k) != v]
+            lines.append(f"  changed: {'; '.join(changed) or 'nothing'}")
+            current = event.replacement
+        elif isinstance(event, EventRetracted):
+            lines.append(head)
+            lines.append(f"  reason: {printable(event.reason)}")
+            current = None
+        else:
+            lines.append(f"{head} (original)")
+            lines.append("  " + printable(json.dumps(_fields(event), ensure_ascii=False)))
+            current = event
+    last = records[-1][1].event
+    if isinstance(last, EventRetracted):
+        lines.append(f"now: retracted by {printable(last.event_id)}")
+    elif isinstance(last, EventCorrected):
+        lines.append(f"now: in force as corrected by {printable(last.event_id)}")
+    else:
+        lines.append("now: in force as recorded")
+    return "\n".join(lines) + "\n"
+
+
+def _history_json(records: list[tuple[int, Recorded]]) -> str:
+    payload = [{"position": position, "recorded_at": rec.recorded_at.isoformat(),
+                "event": msgspec.to_builtins(rec.event)} for position, rec in records]
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
 
 
 @app.command(epilog=(
@@ -603,36 +881,98 @@ def schema(
 @app.command(epilog=(
     "Examples:\n\n"
     "  ssp-ledger events --limit 20\n"
-    "  ssp-ledger events --partnership ssp-000 --store ssp-demo.db --limit 50"
+    "  ssp-ledger events --type EventCorrected,EventRetracted --store ssp-demo.db\n"
+    "  ssp-ledger events --type FundingChanged --from 2011-01-01 --to 2011-12-31\n"
+    "  ssp-ledger events --id ssp-000-0011714 --partnership ssp-000 --format json"
 ))
 def events(
     store: StoreOption = DEFAULT_STORE,
     partnership: PartnershipOption = None,
+    types: Annotated[
+        str | None, typer.Option("--type", metavar="TYPE[,TYPE...]",
+                                 help="Only these event types (e.g. ClubRun,FundingChanged).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", metavar="DATE",
+                                 help="Only events valid on or after this date.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar="DATE",
+                                 help="Only events valid on or before this date.")
+    ] = None,
+    event_id: Annotated[
+        str | None, typer.Option("--id", metavar="EVENT_ID",
+                                 help="Only this event and the corrections or retractions of it.")
+    ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", min=0, metavar="N",
                                  help="Show at most N events (the first N in log order).")
     ] = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """List stored events in log order: position, recorded time, type, valid date and id.
 
-    The listing is plain aligned text (fast for the whole log, easy to grep and cut); text that
-    is not printable is shown escaped.
+    Filters combine: --type (one or more types, comma-separated), --from/--to (valid dates,
+    inclusive), --partnership and --id (an event and every correction or retraction of it).
+    The table is plain aligned text (fast for the whole log, easy to grep and cut); text that
+    is not printable is shown escaped. json gives one object per event with the whole event.
     """
-    with handled(), open_store(store, mode="read") as ledger:
-        rows: list[tuple[str, ...]] = []
-        for position, rec in ledger.read():
-            if limit is not None and len(rows) >= limit:
-                break
-            event = rec.event
-            if partnership is not None and event.partnership_id != partnership:
-                continue
-            rows.append((
-                str(position), rec.recorded_at.isoformat(), printable(event.partnership_id),
-                type(event).__name__, event.occurred_on.isoformat(), printable(event.event_id),
-            ))
-        sys.stdout.write(f"events in {shown_store(store)}"
-                         + (f", partnership {printable(partnership)}" if partnership else "")
-                         + f": {len(rows)} event{'' if len(rows) == 1 else 's'}\n")
+    from ssp_ledger.events import EVENT_TYPES
+
+    with handled():
+        wanted: set[str] | None = None
+        if types is not None:
+            wanted = {t.strip() for t in types.split(",") if t.strip()}
+            unknown = sorted(wanted - set(EVENT_TYPES))
+            if unknown or not wanted:
+                named = ", ".join(map(repr, unknown)) or "''"
+                msg = (f"--type: unknown event type {named} "
+                       f"(types: {', '.join(sorted(EVENT_TYPES))})")
+                raise ValueError(msg)
+        first = parse_date_option("--from", start) if start is not None else None
+        last = parse_date_option("--to", end) if end is not None else None
+        if first is not None and last is not None and last < first:
+            msg = f"--to {last} is before --from {first}"
+            raise ValueError(msg)
+        with open_store(store, mode="read") as ledger:
+            found: list[tuple[int, Recorded]] = []
+            for position, rec in ledger.read():
+                if limit is not None and len(found) >= limit:
+                    break
+                event = rec.event
+                if partnership is not None and event.partnership_id != partnership:
+                    continue
+                if wanted is not None and type(event).__name__ not in wanted:
+                    continue
+                day = event.occurred_on
+                if (first is not None and day < first) or (last is not None and day > last):
+                    continue
+                if event_id is not None and event.event_id != event_id and getattr(
+                        event, "target_event_id", None) != event_id:
+                    continue
+                found.append((position, rec))
+        if fmt is OutputFormat.json:
+            sys.stdout.write(json.dumps(
+                [{"position": position, "recorded_at": rec.recorded_at.isoformat(),
+                  "event": msgspec.to_builtins(rec.event)} for position, rec in found],
+                indent=2, ensure_ascii=False) + "\n")
+            return
+        rows = [(str(position), rec.recorded_at.isoformat(), printable(rec.event.partnership_id),
+                 type(rec.event).__name__, rec.event.occurred_on.isoformat(),
+                 printable(rec.event.event_id)) for position, rec in found]
+        if fmt is OutputFormat.csv:
+            sys.stdout.write(rows_csv(EVENT_COLUMNS, rows))
+            return
+        if fmt is OutputFormat.markdown:
+            sys.stdout.write(rows_markdown(EVENT_COLUMNS, rows, right=(0,)))
+            return
+        filters = [f"partnership {printable(partnership)}" if partnership else "",
+                   f"type {', '.join(sorted(wanted))}" if wanted else "",
+                   f"valid from {first}" if first else "", f"valid to {last}" if last else "",
+                   f"id {printable(event_id)}" if event_id is not None else ""]
+        shown = "".join(f", {f}" for f in filters if f)
+        sys.stdout.write(f"events in {shown_store(store)}{shown}: {len(rows)} event"
+                         f"{'' if len(rows) == 1 else 's'}\n")
         sys.stdout.write(aligned(EVENT_COLUMNS, rows, right=(0,)))
 
 

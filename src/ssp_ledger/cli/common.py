@@ -41,6 +41,7 @@ from rich.progress import (
 from ssp_ledger.application import STORE_ENV, Ledger
 from ssp_ledger.errors import LedgerError, StoreError
 from ssp_ledger.periods import Period, parse_period
+from ssp_ledger.store import Clock
 
 __all__ = [
     "ALIASES",
@@ -223,13 +224,15 @@ def shown_store(store: str) -> str:
 # --------------------------------------------------------------------------- stores
 
 
-def open_store(store: str, *, mode: OpenMode, checkpoint: str | None = None) -> Ledger:
+def open_store(store: str, *, mode: OpenMode, checkpoint: str | None = None,
+               clock: Clock | None = None) -> Ledger:
     """Open the ledger at ``store`` for a command; the one place the CLI opens stores.
 
     ``mode`` says what the command does with it: ``read`` (never writes; a missing, empty or
     foreign store is refused), ``write`` (an existing ledger store) or ``create`` (a new store
     is made where the file does not exist or is empty). ``checkpoint`` names a saved checkpoint
     to start the live projections from when it fits (None or empty: replay the log).
+    ``clock`` replaces the ledger's clock (``demo`` records history at the times it arrived).
     What opening did (``created a new store at x.db``) is in the ledger's ``note``; the
     creating commands print it with their result.
     """
@@ -247,6 +250,8 @@ def open_store(store: str, *, mode: OpenMode, checkpoint: str | None = None) -> 
                    "`ssp-ledger import` or `ssp-ledger demo`)")
             raise StoreError(msg)
     try:
+        if clock is not None:
+            return Ledger.open(store, mode=mode, checkpoint=checkpoint or None, clock=clock)
         return Ledger.open(store, mode=mode, checkpoint=checkpoint or None)
     except ImportError as e:
         msg = f"cannot load the registered projections: {e}"

@@ -8,13 +8,14 @@ A command module of the CLI package: it builds on :mod:`ssp_ledger.cli.common` a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -22,12 +23,21 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from ssp_ledger.cli.common import FormatOption, OutputFormat, console, handled, progress_bar
-from ssp_ledger.cli.render import Grid, cell_text, print_grid, render_table, rows_markdown
+from ssp_ledger.cli.render import (
+    Grid,
+    cell_text,
+    money,
+    print_grid,
+    render_table,
+    rows_markdown,
+)
 from ssp_ledger.outfile import check_output, open_output
-from ssp_ledger.projection import Table
+from ssp_ledger.projection import Cell, Table
 
 if TYPE_CHECKING:
-    from ssp_ledger.scenarios import ScenarioResult
+    from ssp_ledger.backtest import BacktestResult
+    from ssp_ledger.ensembles import EnsembleResult
+    from ssp_ledger.scenarios import Scenario, ScenarioResult
 
 __all__ = ["scenario_app"]
 
@@ -48,15 +58,36 @@ ScenarioFileArgument = Annotated[
 _DIFF_HEADERS = ("period", "measure", "baseline", "scenario", "difference", "change")
 
 
+def figure_text(measure: str, value: Cell) -> str:
+    """A figure of ``measure`` for people: money in pounds, counts with thousands separators."""
+    from ssp_ledger.scenarios import MEASURE_UNITS
+
+    unit = MEASURE_UNITS.get(measure)
+    if unit is not None and unit.unit.startswith("pence") and isinstance(value, int):
+        return money(value)
+    if unit is not None and isinstance(value, int):
+        return f"{value:,}"
+    return cell_text(measure, value)
+
+
+def measure_label(measure: str) -> str:
+    """The measure as tables for people name it: ``hidden staff cost (£)``, never a ``_pence``
+    name over pounds; levels say they are at the period's end."""
+    from ssp_ledger.scenarios import MEASURE_UNITS
+
+    unit = MEASURE_UNITS.get(measure)
+    return unit.label if unit is not None else measure
+
+
 def _diff_rows(table: Table) -> list[list[str]]:
-    """The cells of a diff table as text: money in pounds (by measure name), a change column."""
+    """The cells of a diff table as text: labelled measures, money in pounds, a change column."""
     rows = []
     for period, measure, base, scen, diff in table.rows:
         name = str(measure)
         change = (f"{diff * 100 / base:+.1f}%" if isinstance(base, int) and base
                   and isinstance(diff, int) else "")
-        rows.append([str(period), name, *(cell_text(name, v) for v in (base, scen, diff)),
-                     change])
+        rows.append([str(period), measure_label(name),
+                     *(figure_text(name, v) for v in (base, scen, diff)), change])
     return rows
 
 
@@ -74,8 +105,54 @@ def scenario_rich_table(table: Table) -> RichTable:
     return scenario_grid(table).rich(range(len(_DIFF_HEADERS)))
 
 
-def _save_plot(result: ScenarioResult, target: Path,
-               plot: Callable[[ScenarioResult, Path], Path]) -> None:
+_RUNS_HEADERS = ("period", "measure", "baseline mean", "scenario mean", "difference mean",
+                 "5%", "95%")
+
+
+def _runs_rows(table: Table) -> list[list[str]]:
+    """The cells of an ensemble table as text (labelled measures, money in pounds)."""
+    return [[str(row[0]), measure_label(str(row[1])),
+             *(figure_text(str(row[1]), v) for v in row[2:])] for row in table.rows]
+
+
+def _grid(headers: tuple[str, ...], rows: list[list[str]]) -> Grid:
+    rules = frozenset(i for i in range(1, len(rows)) if rows[i][0] != rows[i - 1][0])
+    return Grid(headers=headers, cells=tuple(tuple(r) for r in rows),
+                right=frozenset(range(2, len(headers))), rules=rules)
+
+
+def _print_ensemble(result: EnsembleResult, fmt: OutputFormat) -> None:
+    scenario = result.scenario
+    if fmt is OutputFormat.json:
+        sys.stdout.write(result.to_json())
+    elif fmt is OutputFormat.csv:
+        sys.stdout.write(result.to_csv())
+    elif fmt is OutputFormat.markdown:
+        for name, table in result.tables.items():
+            sys.stdout.write(f"*{name} by {scenario.by}, {result.runs} runs*\n\n" + rows_markdown(
+                _RUNS_HEADERS, _runs_rows(table), right=(2, 3, 4, 5, 6)) + "\n")
+    else:
+        out = console()
+        out.print(Text(f"Scenario: {scenario.name} (fork {scenario.fork_date}, horizon "
+                       f"{scenario.horizon}); means of {result.runs} runs (seeds from "
+                       f"{scenario.seed}); 5%-95%: interval of the difference over the runs",
+                       style="bold"), soft_wrap=True)
+        for name, table in result.tables.items():
+            out.print(Text(f"{name} by {scenario.by}", style="italic"), soft_wrap=True)
+            print_grid(out, _grid(_RUNS_HEADERS, _runs_rows(table)))
+
+
+def _with_base(scenario: Scenario, base: str | None) -> Scenario:
+    """The scenario with its base replaced by ``--base`` (a store, export or URL)."""
+    if base is None:
+        return scenario
+    return scenario.model_copy(update={"base": base, "base_known_at": None})
+
+
+_R = TypeVar("_R", "ScenarioResult", "EnsembleResult", "BacktestResult")
+
+
+def _save_plot(result: _R, target: Path, plot: Callable[[_R, Path], Path]) -> None:
     """Draw into a private folder, then write the file to ``target`` (see ssp_ledger.outfile)."""
     with tempfile.TemporaryDirectory(prefix="ssp-plot-") as folder:
         drawn = plot(result, Path(folder) / f"plot{target.suffix.lower()}")
@@ -87,7 +164,8 @@ def _save_plot(result: ScenarioResult, target: Path,
     "Examples:\n\n"
     "  ssp-ledger scenario run examples/scenario_continued_grant.toml\n"
     "  ssp-ledger scenario run cut.toml --plot cut.png --format csv > cut.csv\n"
-    "  ssp-ledger scenario run cut.json --by financial_year --format json"
+    "  ssp-ledger scenario run cut.json --by financial_year --format json\n"
+    "  ssp-ledger scenario run cut.toml --base ssp-demo.db --runs 20 --plot cut.png"
 ))
 def scenario_run(
     file: ScenarioFileArgument,
@@ -101,17 +179,36 @@ def scenario_run(
                                  help="academic_year, term, financial_year or calendar_year "
                                       "(default: the scenario's, else academic_year).")
     ] = None,
+    runs: Annotated[
+        int, typer.Option("--runs", min=1, max=1000, metavar="N",
+                          help="Repeat both arms over N seeds derived from the scenario's "
+                               "seed; report means and the 5th-95th percentile interval of "
+                               "each difference.")
+    ] = 1,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, max=256,
+                                 help="Processes for --runs (default: every core).")
+    ] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", metavar="STORE",
+                                 help="Branch this store, JSONL export or postgresql:// URL "
+                                      "instead of the scenario's base.")
+    ] = None,
 ) -> None:
     """Run a scenario and print baseline vs scenario per period, with the differences.
 
     Tables: participation, staff-time cost (funded vs hidden), membership, funding (and the
     funding gap) and leaders; the last row of each covers the fork date to the horizon.
+    Money is shown in pounds under labels that say so; flows are summed over each period,
+    levels (funding level, member schools, tenure) are at its last day. With --runs N both arms
+    are repeated over N seeds in parallel: the tables show each arm's mean, the mean difference
+    and the 5th-95th percentile of the difference over the runs (the model's own noise).
     """
     from ssp_ledger.projection import PERIOD_KINDS
     from ssp_ledger.scenarios import check_plot_path, load_scenario, plot, run_scenario
 
     with handled():
-        scenario = load_scenario(file)
+        scenario = _with_base(load_scenario(file), base)
         if by is not None:
             if by not in PERIOD_KINDS:
                 msg = f"--by: {by!r} is not one of {', '.join(PERIOD_KINDS)}"
@@ -119,6 +216,21 @@ def scenario_run(
             scenario = scenario.model_copy(update={"by": by})
         if plot_file is not None:
             check_plot_path(plot_file)
+        if runs > 1:
+            from ssp_ledger.ensembles import plot_ensemble, run_ensemble
+
+            with progress_bar(console(stderr=True)) as progress:
+                task = progress.add_task(f"{runs} runs", total=runs)
+                ensemble = run_ensemble(
+                    scenario, runs, workers=workers,
+                    progress=lambda done, total: progress.update(task, completed=done,
+                                                                 total=total))
+            if plot_file is not None:
+                _save_plot(ensemble, plot_file, plot_ensemble)
+            _print_ensemble(ensemble, fmt)
+            if plot_file is not None:
+                sys.stderr.write(f"wrote the plot to {plot_file}\n")
+            return
         result = run_scenario(scenario)
         try:
             if plot_file is not None:
@@ -207,3 +319,91 @@ def scenario_sweep(
                          title=(f"{scenario.name}: sweep of {param} ({scenario.fork_date} to "
                                 f"{scenario.horizon})"))
 
+
+
+_BACKTEST_HEADERS = ("period", "measure", "recorded", "modelled", "error")
+
+
+def _backtest_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        measure = str(r["measure"])
+        error = r["error_percent"]
+        out.append([str(r["period"]), measure_label(measure),
+                    figure_text(measure, r["recorded"]), figure_text(measure, r["modelled"]),
+                    "n/a" if error is None else
+                    f"{error:.1f}%" if r["recorded"] is None else f"{error:+.1f}%"])
+    return out
+
+
+@scenario_app.command("backtest", epilog=(
+    "Examples:\n\n"
+    "  ssp-ledger scenario backtest examples/scenario_continued_grant.toml\n"
+    "  ssp-ledger scenario backtest cut.toml --base ssp-demo.db --cutoff 2008-09-01 "
+    "--plot backtest.png\n"
+    "  ssp-ledger scenario backtest cut.toml --until 2011-08-31 --format csv"
+))
+def scenario_backtest(
+    file: ScenarioFileArgument,
+    cutoff: Annotated[
+        dt.datetime | None, typer.Option("--cutoff", formats=["%Y-%m-%d"], metavar="DATE",
+                                         help="First day modelled (default: 1 September two "
+                                              "academic years before the fork).")
+    ] = None,
+    until: Annotated[
+        dt.datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], metavar="DATE",
+                                         help="Last day compared (default: the day before "
+                                              "the fork).")
+    ] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", metavar="STORE",
+                                 help="Test on this store, JSONL export or postgresql:// URL "
+                                      "instead of the scenario's base.")
+    ] = None,
+    plot_file: Annotated[
+        Path | None, typer.Option("--plot", metavar="FILE",
+                                  help="Also draw the error per year (.png, .svg or .pdf).")
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Check the response model against the recorded history: out-of-sample error per measure
+    and academic year.
+
+    The model sees only the base's facts dated before the cut-off and continues them with the
+    recorded policy path (shipped parameters, no reform; the scenario's response assumptions
+    and seed, used as they are, nothing fitted) up to --until. "error" is the percentage by
+    which the modelled figure over (+) or under (-) states the recorded one in that academic
+    year: 100 x (modelled - recorded) / recorded ("n/a" when nothing was recorded). The last
+    row group gives each measure's mean absolute error over the years: how far to trust a
+    scenario's continuation of this history.
+    """
+    from ssp_ledger.backtest import plot_backtest, run_backtest
+    from ssp_ledger.scenarios import check_plot_path, load_scenario
+
+    with handled():
+        scenario = _with_base(load_scenario(file), base)
+        if plot_file is not None:
+            check_plot_path(plot_file)
+        result = run_backtest(scenario, cutoff=cutoff.date() if cutoff else None,
+                              until=until.date() if until else None)
+        if plot_file is not None:
+            _save_plot(result, plot_file, plot_backtest)
+        summary = [{"period": "mean |error|", "measure": m, "recorded": None,
+                    "modelled": None, "error_percent": e} for m, e in result.summary().items()]
+        if fmt is OutputFormat.json:
+            sys.stdout.write(result.to_json())
+        elif fmt is OutputFormat.csv:
+            sys.stdout.write(result.to_csv())
+        elif fmt is OutputFormat.markdown:
+            sys.stdout.write(rows_markdown(_BACKTEST_HEADERS,
+                                           _backtest_rows([*result.rows, *summary]),
+                                           right=(2, 3, 4)))
+        else:
+            out = console()
+            out.print(Text(f"Back-test of {scenario.name}: modelled from {result.cutoff} "
+                           f"(seeing only facts before it) to {result.until}, against the "
+                           "record; error = 100 x (modelled - recorded) / recorded",
+                           style="bold"), soft_wrap=True)
+            print_grid(out, _grid(_BACKTEST_HEADERS, _backtest_rows([*result.rows, *summary])))
+        if plot_file is not None:
+            sys.stderr.write(f"wrote the plot to {plot_file}\n")
