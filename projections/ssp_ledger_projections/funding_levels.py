@@ -28,6 +28,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
 from ssp_ledger.events import FundingChanged
+from ssp_ledger.periods import ONE_DAY
 
 __all__ = ["DAYS_PER_YEAR", "FundingLevels", "StreamLevels"]
 
@@ -35,7 +36,7 @@ DAYS_PER_YEAR = 365
 """Days an annual funding level is spread over. 29 February receives nothing, so any twelve
 consecutive months at a constant level receive exactly the annual amount."""
 
-_DAY = dt.timedelta(days=1)
+_DAY = ONE_DAY
 
 
 def _leap_days_upto(ordinal: int) -> int:

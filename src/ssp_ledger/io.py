@@ -724,8 +724,10 @@ def export_file(ledger: Ledger, out: Path | IO[bytes], *, partnership_id: str | 
 #: Name of standard input in ``import_file`` (and in messages: ``<stdin>``).
 STDIN = "-"
 #: Events whose line numbers are remembered while importing, to point a rule violation at its
-#: line (bounded, so an import of any size runs in bounded memory).
-_LINE_WINDOW = 100_000
+#: line (bounded, so an import of any size runs in bounded memory). The event a violation names
+#: is always the one just read, so this only limits how far back "first given on line N" (a
+#: repeated id with other content) can point.
+_LINE_WINDOW = 10_000
 
 
 def _detect(name: str, fmt: str, sniff: Callable[[], bytes] | None) -> Literal["jsonl", "csv"]:

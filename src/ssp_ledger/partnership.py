@@ -99,12 +99,15 @@ class Facts(MutableMapping[str, "CorrectableEvent"]):
     sessions fits in about 200 MB.
     """
 
-    __slots__ = ("_codes", "_texts", "full", "packed", "partnership_id")
+    __slots__ = ("_arena", "_codes", "_texts", "full", "packed", "partnership_id")
 
     def __init__(self, partnership_id: str = "") -> None:
         self.partnership_id = partnership_id
         self.full: dict[str, CorrectableEvent] = {}
-        self.packed: dict[str, bytes] = {}
+        self.packed: dict[str, int] = {}
+        """Event id -> offset of its packed fact in ``_arena`` (one bytearray, not an object
+        per fact: a length of two bytes, then the packed bytes)."""
+        self._arena = bytearray()
         self._texts: list[str] = []
         self._codes: dict[str, int] = {}
 
@@ -129,7 +132,9 @@ class Facts(MutableMapping[str, "CorrectableEvent"]):
 
     def unpack(self, event_id: str) -> CorrectableEvent:
         """The packed fact ``event_id`` (KeyError when there is none)."""
-        data = self.packed[event_id]
+        at = self.packed[event_id]
+        arena = self._arena
+        data = bytes(arena[at + 2:at + 2 + int.from_bytes(arena[at:at + 2], "big")])
         cls = _ONE_SCHOOL_TYPES[data[0]]
         texts, dates, *values = msgspec.msgpack.decode(data[1:])
         fields: dict[str, object] = {"partnership_id": self.partnership_id,
@@ -151,7 +156,10 @@ class Facts(MutableMapping[str, "CorrectableEvent"]):
 
     def __setitem__(self, event_id: str, event: CorrectableEvent) -> None:
         if type(event) in _ONE_SCHOOL_CODES:
-            self.packed[event_id] = self._pack(event)
+            data = self._pack(event)
+            self.packed[event_id] = len(self._arena)
+            self._arena += len(data).to_bytes(2, "big")
+            self._arena += data
             self.full.pop(event_id, None)
         else:
             self.full[event_id] = event

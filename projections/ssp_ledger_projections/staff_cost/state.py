@@ -51,7 +51,7 @@ from ssp_ledger.events import (
     StaffAssigned,
     StaffReleased,
 )
-from ssp_ledger.periods import TeachingCalendar
+from ssp_ledger.periods import ONE_DAY, TeachingCalendar
 from ssp_ledger.projection import Series, SeriesState
 from ssp_ledger_projections.funding_levels import FundingLevels, StreamLevels
 
@@ -66,7 +66,7 @@ __all__ = [
     "activity_of",
 ]
 
-DAY = dt.timedelta(days=1)
+DAY = ONE_DAY  # the calendar's one day (ssp_ledger.periods)
 _EMPTY: Mapping[str, Series] = {}
 _T = TypeVar("_T")
 
