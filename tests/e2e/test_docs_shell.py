@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -39,11 +38,6 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(sh|bash|shell|console)[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 NOT_RUN = re.compile(r"<!-- not-run: (\S[^>]*?) -->\s*\Z")
 MARKER = "\x1fssp-doc-command"
-#: Processor seconds the commands of all the docs may take together (see test_docs_run_quickly).
-BUDGET = 60.0
-
-_timings: dict[str, float] = {}
-
 
 @dataclass(frozen=True)
 class Block:
@@ -183,7 +177,6 @@ def _run_console(block: Block, cwd: Path, env: dict[str, str]) -> None:
 def test_shell_blocks_run(doc: Path, tmp_path: Path, shim: Path) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     env = _env(shim)
-    started = _child_seconds()
     for block in blocks(doc):
         if block.skipped is not None:
             continue
@@ -191,26 +184,6 @@ def test_shell_blocks_run(doc: Path, tmp_path: Path, shim: Path) -> None:
             _run_script(block, tmp_path, env)
         else:
             _run_console(block, tmp_path, env)
-    _timings[doc.name] = _child_seconds() - started
-
-
-def _child_seconds() -> float:
-    """Processor time used by finished child processes (user + system): unlike the wall clock,
-    it does not grow when other work shares the machine."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def test_docs_run_quickly() -> None:
-    """Runs after the blocks: all of them together stay within the budget (processor time of
-    the commands; about the wall time on an idle machine, the commands being single-threaded
-    but for the scenario sweep's workers)."""
-    if len(_timings) < len(DOCS):
-        pytest.skip("only some docs ran (selected tests or an earlier failure)")
-    total = sum(_timings.values())
-    slowest = sorted(_timings.items(), key=lambda kv: -kv[1])[:3]
-    assert total < BUDGET, (f"the docs' shell blocks took {total:.0f} processor seconds; "
-                            f"slowest: {slowest}")
 
 
 def test_transcript_matching_can_fail() -> None:
