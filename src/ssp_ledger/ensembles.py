@@ -17,9 +17,7 @@ model: :mod:`ssp_ledger.backtest`).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 import os
@@ -41,6 +39,7 @@ from ssp_ledger.scenarios import (
     load_base,
     run_scenario,
     scenario_parameters,
+    tidy_csv,
     units_metadata,
 )
 
@@ -169,12 +168,7 @@ class EnsembleResult:
 
     def to_csv(self) -> str:
         """The tidy rows as CSV (raw integers: pence, minutes, counts)."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(("table", *ENSEMBLE_COLUMNS))
-        for row in self.rows():
-            writer.writerow(row.values())
-        return buffer.getvalue()
+        return tidy_csv(ENSEMBLE_COLUMNS, self.rows())
 
     def to_json(self) -> str:
         """Settings, seeds, units and tables as pretty JSON (integer pence)."""

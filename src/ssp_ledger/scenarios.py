@@ -89,6 +89,7 @@ __all__ = [
     "run_scenario",
     "scenario_variant",
     "sweep",
+    "tidy_csv",
 ]
 
 AREAS: Mapping[str, tuple[str, tuple[str, ...]]] = {
@@ -382,6 +383,16 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(data, source=source, folder=path.resolve().parent)
 
 
+def tidy_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Cell]]) -> str:
+    """Tidy rows (each a ``table`` name then ``columns``) as CSV, raw integers."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("table", *columns))
+    for row in rows:
+        writer.writerow(row.values())
+    return buffer.getvalue()
+
+
 def scenario_parameters(scenario: Scenario) -> ParameterSet:
     """The parameter set the scenario names, or the shipped one."""
     if scenario.parameters is None:
@@ -578,12 +589,7 @@ class ScenarioResult:
 
     def to_csv(self) -> str:
         """The tidy rows as CSV (raw integers: pence, minutes, counts)."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(("table", *DIFF_COLUMNS))
-        for row in self.rows():
-            writer.writerow(row.values())
-        return buffer.getvalue()
+        return tidy_csv(DIFF_COLUMNS, self.rows())
 
     def to_json(self) -> str:
         """The scenario's settings, its diff tables (integer pence, minutes, counts) and the

@@ -130,18 +130,30 @@ class CostTable:
          seen_h) = self.rows[_WIDTH * i:_WIDTH * i + _WIDTH]
         pence_h += unattributed[i]
         if ordinal > self.last:
-            for tail in self.tails:
-                minutes = (tail.per_week
-                           * self._calendar.teaching_days_between(tail.start, ordinal) // 5)
-                pence = minutes * tail.hourly // 60
-                if tail.funded:
-                    release_f += minutes - tail.minutes
-                    pence_f += pence - tail.pence
-                else:
-                    release_h += minutes - tail.minutes
-                    pence_h += pence - tail.pence
+            more_rf, more_rh, more_pf, more_ph = tails_after(self.tails, self._calendar, ordinal)
+            release_f += more_rf
+            release_h += more_rh
+            pence_f += more_pf
+            pence_h += more_ph
         return _new(Columns, (release_f, release_h, activity_f, activity_h, pence_f, pence_h,
                               seen_f, seen_h))
+
+
+def tails_after(tails: Iterable[OpenTail], calendar: TeachingCalendar, ordinal: int
+                ) -> tuple[int, int, int, int]:
+    """Release minutes and pence (funded, hidden, funded, hidden) that assignments still open
+    after a table's last day add from there up to ``ordinal``."""
+    release_f = release_h = pence_f = pence_h = 0
+    for tail in tails:
+        minutes = tail.per_week * calendar.teaching_days_between(tail.start, ordinal) // 5
+        pence = minutes * tail.hourly // 60
+        if tail.funded:
+            release_f += minutes - tail.minutes
+            pence_f += pence - tail.pence
+        else:
+            release_h += minutes - tail.minutes
+            pence_h += pence - tail.pence
+    return release_f, release_h, pence_f, pence_h
 
 
 class TableCosting:

@@ -46,7 +46,13 @@ from ssp_ledger_projections.staff_cost.costing import (
     Tags,
     label,
 )
-from ssp_ledger_projections.staff_cost.cumulative import OpenTail, Piece, Plan, plan_of
+from ssp_ledger_projections.staff_cost.cumulative import (
+    OpenTail,
+    Piece,
+    Plan,
+    plan_of,
+    tails_after,
+)
 from ssp_ledger_projections.staff_cost.state import DAY, StaffFacts
 
 __all__ = ["GROUPINGS", "GroupCosting", "GroupedTable", "build_grouped"]
@@ -141,16 +147,11 @@ class GroupedTable:
         else:
             minutes_f = minutes_h = seen_f = seen_h = 0
         if ordinal > self.last:
-            for tail in g.tails:
-                minutes = (tail.per_week
-                           * self._calendar.teaching_days_between(tail.start, ordinal) // 5)
-                pence = minutes * tail.hourly // 60
-                if tail.funded:
-                    release_f += minutes - tail.minutes
-                    pence_f += pence - tail.pence
-                else:
-                    release_h += minutes - tail.minutes
-                    pence_h += pence - tail.pence
+            more_rf, more_rh, more_pf, more_ph = tails_after(g.tails, self._calendar, ordinal)
+            release_f += more_rf
+            release_h += more_rh
+            pence_f += more_pf
+            pence_h += more_ph
         return _new(Columns, (release_f, release_h, minutes_f, minutes_h, pence_f, pence_h,
                               seen_f, seen_h))
 
