@@ -182,6 +182,7 @@ def init(store: StoreOption = DEFAULT_STORE) -> None:
     "Examples:\n\n"
     "  ssp-ledger demo\n"
     "  ssp-ledger demo --partnerships 3 --seed 7 --store three.db\n"
+    "  ssp-ledger demo --national --store england.db\n"
     "  ssp-ledger report cost --store ssp-demo.db --as-of 2011-07-31 --by role"
 ))
 def demo(
@@ -192,8 +193,20 @@ def demo(
     ] = DEMO_STORE,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic history.")] = 2006,
     partnerships: Annotated[
-        int, typer.Option(min=1, help="Number of synthetic partnerships.")
-    ] = 1,
+        int | None, typer.Option(min=1, show_default=False,
+                                 help="Number of synthetic partnerships (default 1; 449 "
+                                      "with --national).")
+    ] = None,
+    national: Annotated[
+        bool, typer.Option("--national", help=(
+            "England instead: every partnership formed in the waves of 2000-2006, of the "
+            "typical size (about 17 million events); recorded as fast as possible, with no "
+            "reports."))
+    ] = False,
+    events: Annotated[
+        int | None, typer.Option("--events", metavar="N", min=1,
+                                 help="With --national: stop after N events.")
+    ] = None,
 ) -> None:
     """Fill an empty store with a synthetic history, then report on it at four dates.
 
@@ -206,12 +219,21 @@ def demo(
     ssp-ledger events, report --known-at, restatement and history). Reports are printed as of
     2008-07-31, 2010-07-31, 2011-07-31 and 2012-07-31. A store that already holds events is only
     reported on.
+
+    With --national it records England instead (ssp_ledger.synthetic.SyntheticConfig.national),
+    one partnership per batch, all at one recorded time, and prints what it recorded.
     """
+    if events is not None and not national:
+        fail("--events applies only with --national")
     out = console()
     clock = SetClock()
     with handled(), open_store(store, mode="create", clock=clock) as ledger:
+        if national:
+            _fill_national(ledger, clock, seed=seed, partnerships=partnerships, events=events,
+                           store=store)
+            return
         if ledger.position == 0:
-            _fill_demo(ledger, clock, seed=seed, partnerships=partnerships, store=store)
+            _fill_demo(ledger, clock, seed=seed, partnerships=partnerships or 1, store=store)
         else:
             sys.stdout.write(
                 f"store {shown_store(store)} already holds {ledger.position} events: "
@@ -255,6 +277,32 @@ def _fill_demo(ledger: Ledger, clock: SetClock, *, seed: int, partnerships: int,
         f"{len(funding)} back-dated funding change{'' if len(funding) == 1 else 's'} "
         f"recorded {', '.join(found) or 'never'}\n"
     )
+
+
+def _fill_national(ledger: Ledger, clock: SetClock, *, seed: int, partnerships: int | None,
+                   events: int | None, store: str) -> None:
+    """Record synthetic England (:func:`ssp_ledger.synthetic.record`) into an empty store at one
+    fixed recorded time, with a progress bar on a terminal, and say what was recorded."""
+    from ssp_ledger.synthetic import SyntheticConfig, record
+
+    if ledger.position:
+        msg = (f"store {shown_store(store)} already holds {ledger.position:,} events; "
+               "demo --national fills only an empty store")
+        raise ValueError(msg)
+    config = SyntheticConfig.national(seed=seed, partnerships=partnerships)
+    clock.now = dt.datetime(2014, 1, 1, tzinfo=dt.UTC)  # after the horizon: the same store
+    started = time.monotonic()
+    with progress_bar(console(stderr=True)) as progress:
+        task = progress.add_task("recording synthetic England", total=config.partnerships)
+        done = record(ledger, config, limit=events, progress=lambda p, n: progress.update(
+            task, completed=p, description=f"recorded {n:,} events"))
+    _note(ledger)
+    cohorts = ", ".join(f"{year} {n}" for year, n in done.cohorts.items())
+    sys.stdout.write(
+        f"recorded {done.events:,} synthetic events of {done.partnerships} partnership"
+        f"{'' if done.partnerships == 1 else 's'} of England (seed {seed}) into "
+        f"{shown_store(store)} in {time.monotonic() - started:.1f} s; partnerships by the year "
+        f"they formed: {cohorts or 'none'}\n")
 
 
 #: How the demo summarises a date: the reports to print and a headline made from them.
