@@ -451,7 +451,8 @@ def test_national_partnerships_form_from_2000_to_2006_with_parameters_in_force()
     _fold(stream)
     assert stream[0].occurred_on == dt.date(2000, 9, 1)
     grant = [e for e in stream if isinstance(e, FundingChanged)]
-    assert grant[0].occurred_on == dt.date(2000, 9, 1) and grant[0].annual_amount_pence > 0
+    assert grant[0].occurred_on == dt.date(2000, 9, 1)
+    assert grant[0].annual_amount_pence > 0
     posts = {e.role for e in stream if isinstance(e, StaffAssigned)
              and e.occurred_on == dt.date(2000, 9, 1)}
     assert {"PDM", "SSCO", "PLT"} <= posts
@@ -485,8 +486,10 @@ def test_record_streams_one_partnership_per_batch() -> None:
     assert all(fake.streamed)  # generators, never lists: memory holds one partnership at most
     assert [{e.partnership_id for e in batch} for batch in fake.batches] == [
         {f"ssp-{i:03d}"} for i in range(4)]
-    assert done.events == len(expected) and done.partnerships == 4
-    assert sum(done.cohorts.values()) == 4 and list(done.cohorts) == sorted(done.cohorts)
+    assert done.events == len(expected)
+    assert done.partnerships == 4
+    assert sum(done.cohorts.values()) == 4
+    assert list(done.cohorts) == sorted(done.cohorts)
     assert seen == [(i + 1, sum(len(b) for b in fake.batches[:i + 1])) for i in range(4)]
     # A limit cuts the history where generate's limit does, mid-partnership if need be.
     cut = _Batches()
