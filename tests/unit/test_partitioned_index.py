@@ -97,6 +97,8 @@ def test_groups_over_every_partnership_answer_as_a_naive_fold(data: st.DataObjec
                 expected = _naive(live, dimension, start, end)
                 assert index.groups(dimension, start, end) == expected, (dimension, start, end)
                 assert index.summed_groups(dimension, start, end) == expected
+                assert index.group_rows(dimension, start, end) == [
+                    (label, *expected[label]) for label in sorted(expected)]
     assert _dump(index) == _dump(quiet)
     loaded = PartitionedIndex.load(msgspec.msgpack.decode(
         _dump(index), type=type(index.dump())))

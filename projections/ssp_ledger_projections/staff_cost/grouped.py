@@ -127,7 +127,7 @@ class GroupedTable:
     """
 
     __slots__ = ("_act", "_act_keys", "_act_start", "_calendar", "_dtype", "_rel",
-                 "_rel_len", "_rel_lo", "_rel_off", "_tail_days", "_tail_group", "_tails",
+                 "_rel_len", "_rel_lo", "_rel_off", "_tail_funded", "_tail_group", "_tails",
                  "_teaching", "base", "groups", "labels", "last", "teaching")
 
     def __init__(self, calendar: TeachingCalendar, base: int, last: int, teaching: list[int],
@@ -163,11 +163,17 @@ class GroupedTable:
         # Open tails: release from the table's last day on, per group.
         tails = [(i, t) for i, g in enumerate(parts) for t in g.tails]
         self._tail_group = np.asarray([i for i, _ in tails], dtype=np.int64)
-        self._tail_days = [calendar.teaching_days_between(t.start, last) for _, t in tails]
-        self._tails = [t for _, t in tails]
-        growth = sum(t.per_week * (t.hourly + 1) for t in self._tails) * _LAST_ORDINAL
+        growth = sum(t.per_week * (t.hourly + 1) for _, t in tails) * _LAST_ORDINAL
         self._dtype: type = np.int64 if 4 * (bound[0] + growth) < _SAFE else object
         """Integers of every look-up: 8-byte when no figure can leave their range."""
+        work = self._dtype
+        # Per tail: teaching days from its start to the table's last day, then its terms.
+        self._tails: list[np.ndarray] = [
+            np.asarray([calendar.teaching_days_between(t.start, last) for _, t in tails],
+                       dtype=work),
+            *(np.asarray([getattr(t, field) for _, t in tails], dtype=work)
+              for field in ("per_week", "hourly", "minutes", "pence"))]
+        self._tail_funded = np.asarray([t.funded for _, t in tails], dtype=bool)
 
     def columns_at(self, ordinals: Sequence[int], group: int | None = None) -> np.ndarray:
         """Columns summed over every day up to each of ``ordinals`` (inclusive), of every
@@ -196,7 +202,7 @@ class GroupedTable:
         out[..., 4:6] = release[..., 2:4] + activity[..., 2:4]  # pence funded, hidden
         out[..., 6:8] = activity[..., 4:6]  # attendances funded, hidden
         out[at < self.base] = 0
-        if self._tails:
+        if len(self._tail_group):
             for b in np.flatnonzero(at > self.last).tolist():
                 self._add_tails(out[b], int(at[b]), group)
         return out
@@ -204,21 +210,16 @@ class GroupedTable:
     def _add_tails(self, row: np.ndarray, ordinal: int, group: int | None) -> None:
         """Add to ``row`` (groups x columns) the release the open tails accrue after the
         table's last day up to ``ordinal`` (as :func:`~.cumulative.tails_after`, per group)."""
-        work = self._dtype
         more = self._calendar.teaching_days_between(self.last + 1, ordinal)
         where = self._tail_group
         chosen = np.ones(len(where), dtype=bool) if group is None else where == group
-        per_week: np.ndarray = np.asarray([t.per_week for t in self._tails], dtype=work)
-        hourly: np.ndarray = np.asarray([t.hourly for t in self._tails], dtype=work)
-        days: np.ndarray = np.asarray(self._tail_days, dtype=work)
+        days, per_week, hourly, minutes_before, pence_before = self._tails
         minutes = per_week * (days + more) // 5
-        pence = minutes * hourly // 60
-        minutes = minutes - np.asarray([t.minutes for t in self._tails], dtype=work)
-        pence = pence - np.asarray([t.pence for t in self._tails], dtype=work)
-        funded = np.asarray([t.funded for t in self._tails], dtype=bool)
+        pence = minutes * hourly // 60 - pence_before
+        minutes = minutes - minutes_before
         at = where if group is None else np.zeros(len(where), dtype=np.int64)
         for flag, m_col, p_col in ((True, 0, 4), (False, 1, 5)):
-            pick = chosen & (funded == flag)
+            pick = chosen & (self._tail_funded == flag)
             np.add.at(row[:, m_col], at[pick], minutes[pick])
             np.add.at(row[:, p_col], at[pick], pence[pick])
 

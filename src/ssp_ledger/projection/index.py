@@ -150,6 +150,11 @@ class GroupedIndex:
                 out[group] = sums
         return out
 
+    def group_rows(self, dimension: str, start: dt.date | None, end: dt.date
+                   ) -> list[tuple[Cell, ...]]:
+        """:meth:`groups` as report rows ``(label, *sums)``, sorted by label."""
+        return _rows_of(self.groups(dimension, start, end))
+
     def table(self, name: str, query: Query,
               derived: Mapping[str, tuple[str, Callable[[str], str]]] | None = None) -> Table:
         """The standard additive report: a row per group (or period), then a total row.
@@ -172,6 +177,13 @@ class _Sums(Protocol):
 
     def groups(self, dimension: str, start: dt.date | None, end: dt.date
                ) -> dict[str, tuple[int, ...]]: ...
+
+    def group_rows(self, dimension: str, start: dt.date | None, end: dt.date
+                   ) -> list[tuple[Cell, ...]]: ...
+
+
+def _rows_of(groups: Mapping[str, tuple[int, ...]]) -> list[tuple[Cell, ...]]:
+    return [(label, *groups[label]) for label in sorted(groups)]
 
 
 def _add_into(out: dict[str, tuple[int, ...]], label: str, sums: tuple[int, ...]) -> None:
@@ -205,10 +217,10 @@ def _table(index: _Sums, name: str, query: Query,
             grouped = {}
             for label, sums in index.groups(base, start, end).items():
                 _add_into(grouped, key(label), sums)
+            rows = _rows_of(grouped)
         else:
             query.check_grouping(name, (*index.dimensions, *derived))
-            grouped = index.groups(query.by, start, end)
-        rows = [(label, *grouped[label]) for label in sorted(grouped)]
+            rows = index.group_rows(query.by, start, end)
     else:
         rows = []
     return Table.answer(name, query, (query.by or "group", *index.measures), rows,
@@ -291,7 +303,7 @@ class _Across:
             running = np.zeros((0, width), dtype=dtype)
         self.keys = flat
         """Keys ``group << 22 | day``, ascending."""
-        self.rows = np.concatenate([np.zeros((1, width), dtype=dtype), running])
+        self.values = np.concatenate([np.zeros((1, width), dtype=dtype), running])
         """Row ``k + 1``: the sums of key ``k``'s group through its day; row 0 is zeros."""
         self.starts = np.searchsorted(flat, np.arange(len(self.labels), dtype=np.int64)
                                       << _DAY_BITS)
@@ -319,14 +331,13 @@ class _Across:
         groups = np.arange(len(self.labels), dtype=np.int64) << _DAY_BITS
         wanted = groups[None, :] | np.asarray(ordinals, dtype=np.int64)[:, None]
         k = np.searchsorted(self.keys, wanted, side="right")
-        return self.rows[np.where(k > self.starts, k, 0)]
+        return self.values[np.where(k > self.starts, k, 0)]
 
-    def groups(self, start: dt.date | None, end: dt.date) -> dict[str, tuple[int, ...]]:
-        """Sums per group over ``[start, end]``, omitting all-zero groups."""
+    def _between(self, start: dt.date | None, end: dt.date) -> tuple[list[str], Any]:
+        """(labels, sums ``[group, measure]``) of the groups with a non-zero sum over
+        ``[start, end]`` in the structure (the overlay left out), labels sorted."""
         import numpy as np
 
-        if start is not None and start > end:
-            return {}
         if start is None:
             sums = self._upto([end.toordinal()])[0]
         else:
@@ -334,8 +345,14 @@ class _Across:
             sums = both[0] - both[1]
         kept = np.flatnonzero(np.any(sums != 0, axis=1)).tolist()
         labels = self.labels
-        out = dict(zip([labels[i] for i in kept], map(tuple, sums[kept].tolist()),
-                       strict=True))
+        return [labels[i] for i in kept], sums[kept]
+
+    def groups(self, start: dt.date | None, end: dt.date) -> dict[str, tuple[int, ...]]:
+        """Sums per group over ``[start, end]``, omitting all-zero groups."""
+        if start is not None and start > end:
+            return {}
+        labels, sums = self._between(start, end)
+        out = dict(zip(labels, map(tuple, sums.tolist()), strict=True))
         if self.overlay:
             for label, series in self.overlay.items():
                 more = series.between(start, end)
@@ -343,6 +360,14 @@ class _Across:
                     _add_into(out, label, more)
             out = {label: row for label, row in out.items() if any(row)}
         return out
+
+    def rows(self, start: dt.date | None, end: dt.date) -> list[tuple[Cell, ...]]:
+        """:meth:`groups` as report rows ``(label, *sums)`` sorted by label, a column at a
+        time (no Python object per group before the row itself)."""
+        if self.overlay or (start is not None and start > end):
+            return _rows_of(self.groups(start, end))
+        labels, sums = self._between(start, end)
+        return list(zip(labels, *sums.T.tolist(), strict=True))
 
 
 class _Union:
@@ -363,6 +388,10 @@ class _Union:
     def groups(self, dimension: str, start: dt.date | None, end: dt.date
                ) -> dict[str, tuple[int, ...]]:
         return self._index.groups(dimension, start, end)
+
+    def group_rows(self, dimension: str, start: dt.date | None, end: dt.date
+                   ) -> list[tuple[Cell, ...]]:
+        return self._index.group_rows(dimension, start, end)
 
 
 class PartitionedIndex:
@@ -408,11 +437,23 @@ class PartitionedIndex:
             raise KeyError(dimension)
         if not self.measures:
             return _summed_groups(self._parts.values(), dimension, start, end)
+        return self._across_of(dimension).groups(start, end)
+
+    def group_rows(self, dimension: str, start: dt.date | None, end: dt.date
+                   ) -> list[tuple[Cell, ...]]:
+        """:meth:`groups` as report rows ``(label, *sums)``, sorted by label."""
+        if dimension not in self.dimensions:
+            raise KeyError(dimension)
+        if not self.measures:
+            return _rows_of(_summed_groups(self._parts.values(), dimension, start, end))
+        return self._across_of(dimension).rows(start, end)
+
+    def _across_of(self, dimension: str) -> _Across:
         across = self._across.get(dimension)
         if across is None:
             across = self._across[dimension] = _Across(
                 (self._parts[p] for p in sorted(self._parts)), dimension, len(self.measures))
-        return across.groups(start, end)
+        return across
 
     def summed_groups(self, dimension: str, start: dt.date | None, end: dt.date
                       ) -> dict[str, tuple[int, ...]]:
