@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated, NamedTuple
 
 import typer
 
@@ -68,7 +68,6 @@ from ssp_ledger.cli.scenario import scenario_app
 from ssp_ledger.errors import LedgerError
 
 if TYPE_CHECKING:
-    from rich.console import Console
 
     from ssp_ledger.application import Ledger
     from ssp_ledger.arrival import SetClock
@@ -180,6 +179,7 @@ def demo(
     partnerships: Annotated[
         int, typer.Option(min=1, help="Number of synthetic partnerships.")
     ] = 1,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Fill an empty store with a synthetic history, then report on it at four dates.
 
@@ -191,26 +191,33 @@ def demo(
     and retractions), and the April 2011 grant cut recorded back-dated on 2011-11-22 (see
     ssp-ledger events, report --known-at, restatement and history). Reports are printed as of
     2008-07-31, 2010-07-31, 2011-07-31 and 2012-07-31. A store that already holds events is only
-    reported on.
+    reported on. With --format json, csv or markdown the reports are printed in that format
+    (csv: one row per figure, columns as_of, report, row, row_kind, column, value) and what was
+    recorded is said on standard error.
     """
     from ssp_ledger.arrival import SetClock
 
-    out = console()
+    # Machine-readable output keeps standard output for the reports alone.
+    say = sys.stdout if fmt is OutputFormat.table else sys.stderr
     clock = SetClock()
     with handled(), open_store(store, mode="create", clock=clock) as ledger:
         if ledger.position == 0:
-            _fill_demo(ledger, clock, seed=seed, partnerships=partnerships, store=store)
+            _fill_demo(ledger, clock, seed=seed, partnerships=partnerships, store=store,
+                       say=say)
         else:
-            sys.stdout.write(
+            say.write(
                 f"store {shown_store(store)} already holds {ledger.position} events: "
                 "reporting only\n")
         summary = _summary(ledger)
-        for day in DEMO_DATES:
-            _demo_reports(ledger, day, out, summary)
+        with progress("reporting") as bar:
+            ledger.progress = bar
+            dates = [_demo_reports(ledger, day, summary) for day in DEMO_DATES]
+            ledger.progress = None
+        _print_demo(dates, fmt)
 
 
 def _fill_demo(ledger: Ledger, clock: SetClock, *, seed: int, partnerships: int,
-               store: str) -> None:
+               store: str, say: IO[str]) -> None:
     """Create the demo store and record the synthetic history the way it would have arrived
     (:mod:`ssp_ledger.arrival`): termly returns, an audit, a back-dated funding change, each
     batch at its own recorded time, so the store is the same, byte for byte, for a seed."""
@@ -236,7 +243,7 @@ def _fill_demo(ledger: Ledger, clock: SetClock, *, seed: int, partnerships: int,
     funding = [b for b in batches if b.kind == "funding"]
     audits = sorted({b.recorded_at.date().isoformat() for b in batches if b.kind == "audit"})
     found = sorted({b.recorded_at.date().isoformat() for b in funding})
-    sys.stdout.write(
+    say.write(
         f"recorded {recorded} synthetic events ({partnerships} partnership"
         f"{'s' if partnerships != 1 else ''}, seed {seed}) into {shown_store(store)} as they "
         f"would have arrived: {len(returns)} termly returns ({sum(b.late for b in returns)} "
@@ -283,11 +290,16 @@ def _summary(ledger: Ledger) -> Summary:
     return tuple((name, name, None) for name in ledger.projection_names), None
 
 
-def _demo_reports(ledger: Ledger, day: dt.date, out: Console, summary: Summary) -> None:
-    from rich.text import Text
+class _DemoDate(NamedTuple):
+    """The demo's reports at one valid date."""
 
-    from ssp_ledger.cli.render import print_table, table_title
+    day: dt.date
+    headline: str | None
+    tables: dict[str, Table]
+    problems: list[str]
 
+
+def _demo_reports(ledger: Ledger, day: dt.date, summary: Summary) -> _DemoDate:
     reports, headline = summary
     tables: dict[str, Table] = {}
     problems: list[str] = []
@@ -296,15 +308,53 @@ def _demo_reports(ledger: Ledger, day: dt.date, out: Console, summary: Summary) 
             tables[key] = ledger.report(name, as_of=day, by=by)
         except (LedgerError, ValueError) as e:
             problems.append(f"{name} by {by}: {one_line(str(e))}")
-    out.print()
-    line = f"As of {day.isoformat()}"
-    if headline is not None:
-        line += f": {headline(tables)}"
-    out.print(Text(line, style="bold"), soft_wrap=True)
-    for table in tables.values():
-        print_table(out, table, table_title(table))
-    for problem in problems:
-        out.print(Text(f"(not available: {problem})"))
+    return _DemoDate(day, headline(tables) if headline is not None else None, tables, problems)
+
+
+def _print_demo(dates: Sequence[_DemoDate], fmt: OutputFormat) -> None:
+    """The demo's reports in format ``fmt``: for people (table, markdown) a headline per date
+    and its tables; json one document (``dates``: as_of, headline, tables as ``report
+    --format json`` gives them, not_available); csv one row per figure."""
+    from ssp_ledger.cli.render import (
+        LONG_COLUMNS,
+        long_rows,
+        print_table,
+        rows_csv,
+        table_doc,
+        table_markdown,
+        table_title,
+    )
+
+    def line(date: _DemoDate) -> str:
+        return f"As of {date.day.isoformat()}" + (f": {date.headline}" if date.headline else "")
+
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps({"dates": [
+            {"as_of": d.day.isoformat(), "headline": d.headline,
+             "tables": {key: table_doc(t) for key, t in d.tables.items()},
+             "not_available": d.problems} for d in dates]}, indent=2, ensure_ascii=False) + "\n")
+    elif fmt is OutputFormat.csv:
+        sys.stdout.write(rows_csv(("as_of", "report", *LONG_COLUMNS), [
+            (d.day.isoformat(), key, *row)
+            for d in dates for key, t in d.tables.items() for row in long_rows(t)]))
+    elif fmt is OutputFormat.markdown:
+        for d in dates:
+            sys.stdout.write(f"\n**{line(d)}**\n")
+            for t in d.tables.values():
+                sys.stdout.write("\n" + table_markdown(t, table_title(t)))
+            for problem in d.problems:
+                sys.stdout.write(f"\n(not available: {problem})\n")
+    else:
+        from rich.text import Text
+
+        out = console()
+        for d in dates:
+            out.print()
+            out.print(Text(line(d), style="bold"), soft_wrap=True)
+            for t in d.tables.values():
+                print_table(out, t, table_title(t))
+            for problem in d.problems:
+                out.print(Text(f"(not available: {problem})"))
 
 
 @app.command(name="import", epilog=examples(
