@@ -8,7 +8,8 @@ fresh process (``python -m ssp_ledger ...``, so a ``PYTHONPATH`` checkout is wha
 its output thrown away, in rounds: every round runs each command once, in the same order, so a
 machine that speeds up or slows down during the run moves commands and references alike. Per
 command it gives the median wall time and the median of the per-round ratios to two references
-run in the same rounds:
+run in the same rounds, and the median CPU time (user + system) of the process, which a busy
+machine does not inflate as it does wall time:
 
 python     ``python -c pass``: the floor no Python command can beat;
 typer      ``python -c "import typer"``: the floor of a typer command line (typer is needed to
@@ -20,6 +21,7 @@ help       ``ssp-ledger --help`` (target: under 150 ms);
 report     ``ssp-ledger report participation --as-of 2013-12-31 --by school`` on a store of
            ``--events`` synthetic events that holds a checkpoint made by ``ssp-ledger
            checkpoint`` (target: under 250 ms at 100k events);
+report_csv the same report with ``--format csv``: the report without rich's table layout;
 replay     with ``--replay``: the same report with ``--checkpoint ''`` (the whole log replayed),
            to show what the checkpoint saves (a few rounds only: it takes seconds).
 
@@ -36,6 +38,7 @@ import json
 import math
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,16 +63,31 @@ def _env() -> dict[str, str]:
 
 
 def build_store(db: Path, events: int, seed: int) -> Json:
-    """A store of ``events`` synthetic events with a default checkpoint (made by the CLI)."""
+    """A store of ``events`` synthetic events with a default checkpoint made by the CLI of the
+    code measured (a checkpoint made by other code does not fit, and is made again)."""
     from ssp_ledger import Ledger
-    from ssp_ledger.synthetic import SyntheticConfig, generate
 
     if db.exists():
         with Ledger.open(db, mode="read") as ledger:
-            if ledger.position == events:
-                return {"built": False, "events": events}
+            fits = ledger.position == events
+        if fits:
+            return {"built": False, "events": events, **_checkpoint(db)}
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return _build(db, events, seed)
+
+
+def _checkpoint(db: Path) -> Json:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ssp_ledger", "checkpoint", "--store", str(db)],
+                   check=True, env=_env(), stdout=subprocess.DEVNULL)
+    return {"checkpoint_s": time.perf_counter() - t0}
+
+
+def _build(db: Path, events: int, seed: int) -> Json:
+    from ssp_ledger import Ledger
+    from ssp_ledger.synthetic import SyntheticConfig, generate
+
     partnerships = max(1, math.ceil(events / 19_000) + 1)
     history = list(generate(SyntheticConfig(seed=seed, partnerships=partnerships),
                             limit=events))
@@ -85,11 +103,7 @@ def build_store(db: Path, events: int, seed: int) -> Json:
             ledger.record_many(history[i:i + 10_000])
         position = ledger.position
     recorded = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ssp_ledger", "checkpoint", "--store", str(db)],
-                   check=True, env=_env(), stdout=subprocess.DEVNULL)
-    return {"built": True, "events": position, "record_s": recorded,
-            "checkpoint_s": time.perf_counter() - t0}
+    return {"built": True, "events": position, "record_s": recorded, **_checkpoint(db)}
 
 
 def commands(db: Path, *, replay: bool) -> dict[str, list[str]]:
@@ -102,13 +116,21 @@ def commands(db: Path, *, replay: bool) -> dict[str, list[str]]:
         "typer": [py, "-c", "import typer"],
         "help": [py, "-m", "ssp_ledger", "--help"],
         "report": report,
+        "report_csv": [*report, "--format", "csv"],
     }
     if replay:
         out["replay"] = [*report, "--checkpoint", ""]
     return out
 
 
-def _once(argv: Sequence[str], env: dict[str, str]) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _once(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run of ``argv``."""
+    cpu = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           check=False)
@@ -116,31 +138,36 @@ def _once(argv: Sequence[str], env: dict[str, str]) -> float:
     if proc.returncode != 0:
         msg = f"{' '.join(argv)} failed: {proc.stderr.decode(errors='replace').strip()}"
         raise RuntimeError(msg)
-    return seconds
+    return seconds, _children_cpu() - cpu
 
 
 def measure(argvs: dict[str, list[str]], rounds: int, *, slow: Sequence[str] = (),
-            slow_rounds: int = 3) -> Json:
-    """Wall seconds of every command per round (commands in ``slow`` only in the first
+            slow_rounds: int = 3) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU seconds of every command per round (commands in ``slow`` only in the first
     ``slow_rounds`` rounds), after one warm-up round."""
     env = _env()
     for argv in argvs.values():  # warm the file cache and the bytecode cache
         _once(argv, env)
     times: dict[str, list[float]] = {name: [] for name in argvs}
+    cpu: dict[str, list[float]] = {name: [] for name in argvs}
     for r in range(rounds):
         for name, argv in argvs.items():
             if name in slow and r >= slow_rounds:
                 continue
-            times[name].append(_once(argv, env))
-    return times
+            wall, used = _once(argv, env)
+            times[name].append(wall)
+            cpu[name].append(used)
+    return times, cpu
 
 
-def summarise(times: dict[str, list[float]]) -> Json:
-    """Median wall time per command, and the median of its per-round ratios to each reference."""
+def summarise(times: dict[str, list[float]], cpu: dict[str, list[float]]) -> Json:
+    """Median wall time per command, the median of its per-round ratios to each reference, and
+    its median CPU time (user + system: what a busy machine's wall time hides)."""
     out: Json = {}
     for name, values in times.items():
         entry: Json = {"median_s": statistics.median(values), "min_s": min(values),
-                       "max_s": max(values), "rounds": len(values)}
+                       "max_s": max(values), "rounds": len(values),
+                       "cpu_median_s": statistics.median(cpu[name])}
         for ref in ("python", "typer"):
             pairs = [v / times[ref][i] for i, v in enumerate(values)]
             entry[f"vs_{ref}"] = statistics.median(pairs)
@@ -153,14 +180,14 @@ def summarise(times: dict[str, list[float]]) -> Json:
 
 
 def render(summary: Json) -> str:
-    lines = [f"{'command':<8} {'median':>9} {'min':>9} {'max':>9} {'x python':>9} "
-             f"{'x typer':>8}  target"]
+    lines = [f"{'command':<10} {'median':>9} {'min':>9} {'max':>9} {'x python':>9} "
+             f"{'x typer':>8} {'cpu':>9}  target"]
     for name, e in summary.items():
         target = (f"< {e['target_s'] * 1000:.0f} ms: {'met' if e['meets_target'] else 'missed'}"
                   if "target_s" in e else "")
-        lines.append(f"{name:<8} {e['median_s'] * 1000:>7.1f}ms {e['min_s'] * 1000:>7.1f}ms "
+        lines.append(f"{name:<10} {e['median_s'] * 1000:>7.1f}ms {e['min_s'] * 1000:>7.1f}ms "
                      f"{e['max_s'] * 1000:>7.1f}ms {e['vs_python']:>9.2f} {e['vs_typer']:>8.2f}"
-                     f"  {target}")
+                     f" {e['cpu_median_s'] * 1000:>7.1f}ms  {target}")
     return "\n".join(lines)
 
 
@@ -179,15 +206,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         db = folder / f"startup-{args.events}.db"
         store = build_store(db, args.events, args.seed)
-        times = measure(commands(db, replay=args.replay), args.rounds, slow=("replay",))
-    summary = summarise(times)
+        times, cpu = measure(commands(db, replay=args.replay), args.rounds, slow=("replay",))
+    summary = summarise(times, cpu)
     print(f"{args.events:,} events, {args.rounds} rounds, {platform.python_implementation()} "
           f"{platform.python_version()}, {os.cpu_count()} cores")
     print(render(summary))
     if args.out:
         doc = {"events": args.events, "rounds": args.rounds, "store": store,
                "python": platform.python_version(), "machine": platform.machine(),
-               "cores": os.cpu_count(), "results": summary, "times": times}
+               "cores": os.cpu_count(), "results": summary, "times": times, "cpu": cpu}
         Path(args.out).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return 0
 
