@@ -370,6 +370,7 @@ class SQLiteLog(EventLog):
         self._checkpoints: SQLiteCheckpointRecorder | None = None
         self._path = path
         self._watcher: sqlite3.Connection | None = None
+        self._version_cursor: sqlite3.Cursor | None = None
         self._writes = 0
         if path is not None:
             kind, why = classify(path)
@@ -509,25 +510,27 @@ class SQLiteLog(EventLog):
         its own writes is part of the token anyway, so nothing it stores can go unseen. A store
         SQLite cannot reopen by path (an in-memory database) answers with the newest position.
         """
-        watch = self._watch()
-        if watch is None:
+        cursor = self._version_cursor or self._watch()
+        if cursor is None:
             return self._writes, self.max_position()
         try:
-            return self._writes, watch.execute("PRAGMA data_version").fetchone()[0]
+            return self._writes, cursor.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error as e:
             msg = f"cannot read store {self.location!r}: {e}"
             raise StoreError(msg) from e
 
-    def _watch(self) -> sqlite3.Connection | None:
-        """The connection whose data version :meth:`changed` reads: the read-only store's own,
-        or one opened read-only beside eventsourcing's on first use (None: not a file)."""
-        if self._conn is not None:
-            return self._conn
-        if self._watcher is None and self._path is not None:
+    def _watch(self) -> sqlite3.Cursor | None:
+        """A cursor of the connection whose data version :meth:`changed` reads: the read-only
+        store's own, or one opened read-only beside eventsourcing's on first use (None: not a
+        file). Kept, so each check is one statement on a prepared cursor."""
+        if self._conn is None and self._watcher is None and self._path is not None:
             self._watcher = _watcher(self._path)
             if self._watcher is None:
                 self._path = None  # cannot be watched: fall back to the newest position
-        return self._watcher
+        conn = self._conn or self._watcher
+        if conn is not None:
+            self._version_cursor = conn.cursor()
+        return self._version_cursor
 
     # -- writing
 
@@ -638,6 +641,7 @@ class SQLiteLog(EventLog):
         """Close the connection or the application."""
         if self._conn is not None:
             self._conn.close()
+        self._version_cursor = None
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None
