@@ -1203,10 +1203,10 @@ class SweepResult:
 
 
 def _sweep_point(scenario: Scenario, parameters: ParameterSet,
-                 base: Sequence[CorrectableEvent]) -> dict[str, int]:
-    """Run one variant (in a worker process) and return its summary."""
+                 base: Sequence[CorrectableEvent], workers: int = 1) -> dict[str, int]:
+    """Run one variant (in a worker process: on one core) and return its summary."""
     try:
-        result = run_scenario(scenario, parameters=parameters, base=base)
+        result = run_scenario(scenario, parameters=parameters, base=base, workers=workers)
     except LedgerError as e:
         raise ScenarioError(str(e)) from None  # a plain, picklable error
     try:
@@ -1215,11 +1215,28 @@ def _sweep_point(scenario: Scenario, parameters: ParameterSet,
         result.close()
 
 
-def sweep(scenario: Scenario, name: str, values: Sequence[object], *, workers: int = 2,
+_SWEEP: dict[str, Any] = {}
+
+
+def _init_sweep_worker(parameters: ParameterSet, base: Sequence[CorrectableEvent]) -> None:
+    """Hand a worker process the parameters and base history once (not once per value)."""
+    _SWEEP["parameters"] = parameters
+    _SWEEP["base"] = base
+
+
+def _sweep_worker(scenario: Scenario) -> dict[str, int]:
+    return _sweep_point(scenario, _SWEEP["parameters"], _SWEEP["base"])
+
+
+def sweep(scenario: Scenario, name: str, values: Sequence[object], *,
+          workers: int | None = None,
           parameters: ParameterSet | None = None,
           base: Sequence[CorrectableEvent] | None = None,
           progress: Callable[[int, int], None] | None = None) -> SweepResult:
-    """Run the scenario once per value of setting ``name``, in up to ``workers`` processes.
+    """Run the scenario once per value of setting ``name``, in up to ``workers`` processes
+    (default: every core, ``os.cpu_count()``), each given the base history once; a single
+    value runs on all of them (:func:`run_scenario`). The rows are the same whatever the number
+    of workers.
 
     ``name`` is anything :func:`scenario_variant` accepts. Values given as text are read as
     integers or decimals where they look like them. Every variant is validated before anything
@@ -1229,6 +1246,7 @@ def sweep(scenario: Scenario, name: str, values: Sequence[object], *, workers: i
     if not values:
         msg = "--values: give at least one value"
         raise ScenarioError(msg)
+    workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         msg = f"workers must be at least 1; got {workers}"
         raise ScenarioError(msg)
@@ -1243,15 +1261,16 @@ def sweep(scenario: Scenario, name: str, values: Sequence[object], *, workers: i
         progress(0, len(variants))
     if workers == 1 or len(variants) == 1:
         for i, variant in enumerate(variants):
-            summaries[i] = _sweep_point(variant, params, facts)
+            summaries[i] = _sweep_point(variant, params, facts, workers)
             done += 1
             if progress is not None:
                 progress(done, len(variants))
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(variants))) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(variants)),
+                                 initializer=_init_sweep_worker,
+                                 initargs=(params, facts)) as pool:
             futures: dict[Future[dict[str, int]], int] = {
-                pool.submit(_sweep_point, variant, params, facts): i
-                for i, variant in enumerate(variants)}
+                pool.submit(_sweep_worker, variant): i for i, variant in enumerate(variants)}
             for future in as_completed(futures):
                 summaries[futures[future]] = future.result()
                 done += 1
