@@ -98,9 +98,9 @@ def _init_worker(parameters: ParameterSet, base: Sequence[CorrectableEvent]) -> 
 
 
 def _run_rows(scenario: Scenario, parameters: ParameterSet,
-              base: Sequence[CorrectableEvent]) -> _Rows:
+              base: Sequence[CorrectableEvent], workers: int = 1) -> _Rows:
     try:
-        result = run_scenario(scenario, parameters=parameters, base=base)
+        result = run_scenario(scenario, parameters=parameters, base=base, workers=workers)
     except LedgerError as e:
         raise ScenarioError(str(e)) from None  # a plain, picklable error
     try:
@@ -212,8 +212,9 @@ def run_ensemble(scenario: Scenario, runs: int, *, workers: int | None = None,
                  progress: Callable[[int, int], None] | None = None) -> EnsembleResult:
     """Run both arms once per seed of :func:`derive_seeds` and summarise (module docstring).
 
-    ``workers`` processes (default: every core, ``os.cpu_count()``) share the work; each gets
-    the base history once. ``progress(done, total)`` is called as runs finish.
+    ``workers`` processes (default: every core, ``os.cpu_count()``) share the runs, one run
+    each at a time; each gets the base history once (a single run uses them all, see
+    :func:`~ssp_ledger.scenarios.run_scenario`). ``progress(done, total)`` is called as runs finish.
     """
     if runs > MAX_RUNS:
         msg = f"--runs: at most {MAX_RUNS}; got {runs}"
@@ -232,7 +233,7 @@ def run_ensemble(scenario: Scenario, runs: int, *, workers: int | None = None,
     done = 0
     if workers == 1 or runs == 1:
         for i, variant in enumerate(variants):
-            results[i] = _run_rows(variant, params, facts)
+            results[i] = _run_rows(variant, params, facts, workers)
             done += 1
             if progress is not None:
                 progress(done, runs)

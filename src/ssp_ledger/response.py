@@ -239,13 +239,15 @@ def _term_days(start: dt.date, end: dt.date, calendar: TeachingCalendar) -> dict
 
 
 def fork_states(facts: Iterable[CorrectableEvent], fork: dt.date,
-                reference_days: int = 365) -> dict[str, ForkState]:
-    """Fold facts dated before ``fork`` into each partnership's state on the day before it."""
+                reference_days: int = 365, *, ordered: bool = False) -> dict[str, ForkState]:
+    """Fold facts dated before ``fork`` into each partnership's state on the day before it
+    (``ordered``: ``facts`` are already in :func:`fact_order`, so they are not sorted again)."""
     calendar = TeachingCalendar()
     window_start = fork - dt.timedelta(days=reference_days)
     term_days = _term_days(window_start, fork, calendar)
     states: dict[str, ForkState] = {}
-    for event in sorted((f for f in facts if f.occurred_on < fork), key=fact_order):
+    before = [f for f in facts if f.occurred_on < fork]
+    for event in (before if ordered else sorted(before, key=fact_order)):
         pid = event.partnership_id
         state = states.get(pid)
         if state is None:

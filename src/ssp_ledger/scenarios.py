@@ -25,19 +25,23 @@ returns one row per value; :func:`plot` draws baseline against scenario with mat
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 import io
 import json
+import os
 import re
 import shutil
 import tempfile
+import threading
 import tomllib
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import Annotated, Any, Literal, NamedTuple, Self, get_args
 
 import msgspec
 import pydantic
@@ -52,6 +56,7 @@ from ssp_ledger.events import (
     DomainEvent,
     EventCorrected,
     EventRetracted,
+    PartnershipDissolved,
 )
 from ssp_ledger.parameters import (
     InvalidOverride,
@@ -62,9 +67,23 @@ from ssp_ledger.parameters import (
     load_parameters,
     pydantic_problems,
 )
+from ssp_ledger.partnership import Partnership
 from ssp_ledger.periods import Period, PeriodKind, periods_between
-from ssp_ledger.projection import Cell, Table
-from ssp_ledger.response import ResponseParameters, fact_order, fork_states, simulate
+from ssp_ledger.projection import (
+    Cell,
+    ProjectionSet,
+    Query,
+    Table,
+    load_projections,
+)
+from ssp_ledger.response import (
+    ForkState,
+    ResponseParameters,
+    fact_order,
+    fork_states,
+    simulate,
+)
+from ssp_ledger.store import GENESIS, Recorded, stream_id
 from ssp_ledger.synthetic import SyntheticConfig, generate
 
 __all__ = [
@@ -502,9 +521,9 @@ def _arm_parameters(scenario: Scenario, parameters: ParameterSet) -> ParameterSe
 
 
 _FED_BATCH = 10_000
-"""Events per batch when building an arm: small enough that the ledger feeds each batch's
-records straight to its live projections instead of reading (decoding, re-admitting) them back
-from the log on the first report (about 7% of a 20-partnership run's CPU time)."""
+"""Events per batch when building an arm ledger: small enough that the ledger feeds each
+batch's records straight to its live projections instead of reading (decoding, re-admitting)
+them back from the log on the first report."""
 
 
 def _record_fed(ledger: Ledger, events: Sequence[CorrectableEvent]) -> None:
@@ -514,16 +533,31 @@ def _record_fed(ledger: Ledger, events: Sequence[CorrectableEvent]) -> None:
         ledger.record_many(events[start:start + _FED_BATCH])
 
 
-def build_arm(scenario: Scenario, base: Sequence[CorrectableEvent], parameters: ParameterSet,
-              *, reform: bool) -> Ledger:
-    """One arm in memory: the base facts before the fork, then the modelled history.
+@dataclass(frozen=True)
+class _ArmEvents:
+    """What one arm records: the base facts before the fork, then the history after it."""
 
-    ``reform=False`` gives the baseline (``parameters`` as they are, no hypothetical events);
-    ``reform=True`` applies the scenario's overrides and events.
-    """
+    facts: Sequence[CorrectableEvent]
+    """Base facts dated before the fork, in :func:`~ssp_ledger.response.fact_order`."""
+    after: list[CorrectableEvent]
+    """Hypothetical and modelled events from the fork to the horizon, in recording order."""
+    hypothetical: frozenset[str]
+    """Ids of the hypothetical events among them (to say where a broken rule came from)."""
+
+
+def _fork_facts(scenario: Scenario, base: Iterable[CorrectableEvent]
+                ) -> list[CorrectableEvent]:
+    """The base facts dated before the fork, in the order both arms record them."""
+    fork = scenario.fork_date
+    return sorted((f for f in base if f.occurred_on < fork), key=fact_order)
+
+
+def _arm_events(scenario: Scenario, facts: Sequence[CorrectableEvent],
+                states: Mapping[str, ForkState], parameters: ParameterSet, *,
+                reform: bool) -> _ArmEvents:
+    """One arm's events (``facts`` as :func:`_fork_facts` gives them, ``states`` their
+    :func:`~ssp_ledger.response.fork_states`)."""
     fork, horizon = scenario.fork_date, scenario.horizon
-    facts = sorted((f for f in base if f.occurred_on < fork), key=fact_order)
-    states = fork_states(facts, fork, scenario.response.reference_days)
     live = [pid for pid, s in states.items() if s.dissolved_on is None]
     arm_parameters = _arm_parameters(scenario, parameters) if reform else parameters
     hypothetical = [e for e in _expand(scenario.events, live) if e.occurred_on <= horizon] \
@@ -535,16 +569,369 @@ def build_arm(scenario: Scenario, base: Sequence[CorrectableEvent], parameters: 
                         seed=scenario.seed, fork=fork, horizon=horizon,
                         hypothetical=by_partnership)
     after = sorted([*hypothetical, *modelled], key=lambda e: fact_order(e)[:2])
+    return _ArmEvents(facts, after, frozenset(e.event_id for e in hypothetical))
+
+
+def _broken_rule(e: DomainRuleViolation, hypothetical: frozenset[str]) -> ScenarioError:
+    origin = "a hypothetical event" if e.event_id in hypothetical else "the modelled history"
+    return ScenarioError(f"{origin} breaks a rule: {e}")
+
+
+def _arm_ledger(scenario: Scenario, arm: _ArmEvents) -> Ledger:
+    """An in-memory ledger that records the arm's events (the reference path: every rule
+    checked, every record stored and hash-chained, the live projections fed)."""
     ledger = Ledger.in_memory(clock=_fixed_clock(scenario))
     try:
-        _record_fed(ledger, facts)
-        _record_fed(ledger, after)
+        _record_fed(ledger, arm.facts)
+        _record_fed(ledger, arm.after)
     except DomainRuleViolation as e:
         ledger.close()
-        ids = {ev.event_id for ev in hypothetical}
-        origin = "a hypothetical event" if e.event_id in ids else "the modelled history"
-        raise ScenarioError(f"{origin} breaks a rule: {e}") from None
+        raise _broken_rule(e, arm.hypothetical) from None
     return ledger
+
+
+def build_arm(scenario: Scenario, base: Sequence[CorrectableEvent], parameters: ParameterSet,
+              *, reform: bool) -> Ledger:
+    """One arm in memory: the base facts before the fork, then the modelled history.
+
+    ``reform=False`` gives the baseline (``parameters`` as they are, no hypothetical events);
+    ``reform=True`` applies the scenario's overrides and events. This is the straightforward
+    path (a full ledger per arm), the reference :func:`run_scenario`'s figures are tested
+    against.
+    """
+    facts = _fork_facts(scenario, base)
+    states = fork_states(facts, scenario.fork_date, scenario.response.reference_days)
+    return _arm_ledger(scenario, _arm_events(scenario, facts, states, parameters, reform=reform))
+
+
+# --------------------------------------------------------------------------- the fast path
+
+_AREA_PROJECTIONS: tuple[str, ...] = tuple(dict.fromkeys(p for p, _ in AREAS.values()))
+"""The projections the diff tables read."""
+
+Report = Callable[[str, dt.date, Period | None], Table]
+"""``report(projection, as_of, period)``: one arm's table (as ``Ledger.report`` answers it)."""
+
+_Raw = dict[tuple[str, str], int]
+"""(table, measure) -> figure of one period, before partitions are added up."""
+_TENURE = ("membership", "member_tenure_days")
+"""Raw figure: the sum of every member school's tenure (the mean's numerator)."""
+
+
+class _Branch:
+    """The projections a diff table reads, fed an arm's facts without a log.
+
+    A ledger that records an arm also encodes, hash-chains and stores every record, and feeds
+    projections no diff table reads; a branch holds its records in a list and feeds only the
+    projections of :data:`AREAS`, as a ledger's live view is fed (same facts, same recorded
+    time). Facts fed last can be withdrawn (:meth:`withdraw`: retractions, which projections
+    undo exactly), so the history both arms share is fed once and each arm's own part in turn.
+    """
+
+    def __init__(self, recorded_at: dt.datetime) -> None:
+        self._records: list[Recorded] = []
+        self._versions: dict[str, int] = {}
+        self._streams: dict[str, uuid.UUID] = {}
+        self._recorded_at = recorded_at
+        factories = load_projections()
+        self.view = ProjectionSet({name: factories[name] for name in _AREA_PROJECTIONS},
+                                  self._load)
+
+    def _load(self, position: int) -> Recorded:
+        return self._records[position - 1]
+
+    def _record(self, event: DomainEvent) -> Recorded:
+        pid = event.partnership_id
+        stream = self._streams.get(pid)
+        if stream is None:
+            stream = self._streams[pid] = stream_id(pid)
+        version = self._versions[pid] = self._versions.get(pid, 0) + 1
+        return Recorded(originator_id=stream, originator_version=version,
+                        recorded_at=self._recorded_at, prev_hash=GENESIS, event=event)
+
+    def feed(self, events: Iterable[DomainEvent]) -> None:
+        """Feed events (already admitted) in order, as the next records of the log."""
+        records = self._records
+        start = len(records)
+        records.extend(self._record(event) for event in events)
+        self.view.process_all(enumerate(records[start:], start + 1))
+
+    def withdraw(self, events: Sequence[CorrectableEvent]) -> None:
+        """Take back facts fed before (each by a retraction, the last first)."""
+        self.feed(EventRetracted(partnership_id=e.partnership_id, occurred_on=e.occurred_on,
+                                 event_id=f"{e.event_id}~withdrawn", target_event_id=e.event_id,
+                                 reason="the other arm") for e in reversed(events))
+
+    def report(self, projection: str, as_of: dt.date, period: Period | None) -> Table:
+        """The table ``Ledger.report(projection, as_of=..., period=...)`` would answer."""
+        return self.view[projection].report(Query(as_of=as_of, period=period))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every partition of a run shares (handed to each worker process once)."""
+
+    scenario: Scenario
+    parameters: ParameterSet
+    facts: Sequence[CorrectableEvent]
+    """Base facts before the fork, in recording order (:func:`_fork_facts`)."""
+    live: tuple[str, ...]
+    """Partnerships not dissolved before the fork (those ``"*"`` events are copied to)."""
+    rows_of: tuple[Period, ...]
+    """The periods of the diff tables, then the window."""
+
+
+@dataclass(frozen=True)
+class _PartResult:
+    """One partition's figures of both arms (or the first rule it found broken)."""
+
+    baseline: list[_Raw]
+    reform: list[_Raw]
+    broken: tuple[tuple[Any, ...], str] | None = None
+    """(where in the recording order, message) of the first broken rule."""
+
+
+_BASE, _BASELINE, _REFORM = 0, 1, 3
+"""Phases of recording, in the order a ledger per arm meets them (the reform's own copy of the
+base facts, phase 2, breaks a rule only where the baseline's did)."""
+
+
+def _after_keys(scenario: Scenario, live: Sequence[str], pids: frozenset[str], *,
+                reform: bool) -> tuple[list[CorrectableEvent], dict[int, tuple[Any, ...]]]:
+    """An arm's hypothetical events of partition ``pids`` with their place before sorting."""
+    if not reform:
+        return [], {}
+    expanded = [e for e in _expand(scenario.events, live) if e.occurred_on <= scenario.horizon]
+    mine = [(i, e) for i, e in enumerate(expanded) if e.partnership_id in pids]
+    return [e for _, e in mine], {id(e): (0, i) for i, e in mine}
+
+
+def _run_partition(job: _Job, pids: frozenset[str]) -> _PartResult:
+    """Both arms' raw figures over the partnerships ``pids`` (they depend on no other
+    partnership: rules, the model and every figure are per partnership, and national figures
+    are sums). Rules are decided partnership by partnership in recording order; the first broken
+    one is reported with its place in the order two ledgers would have met it."""
+    scenario = job.scenario
+    facts = [f for f in job.facts if f.partnership_id in pids]
+    states = fork_states(facts, scenario.fork_date, scenario.response.reference_days,
+                         ordered=True)
+    afters: list[list[CorrectableEvent]] = []
+    places: list[dict[int, tuple[Any, ...]]] = []
+    hypothetical: list[frozenset[str]] = []
+    for reform in (False, True):
+        hyp, place = _after_keys(scenario, job.live, pids, reform=reform)
+        by_partnership: dict[str, list[CorrectableEvent]] = {}
+        for event in hyp:
+            by_partnership.setdefault(event.partnership_id, []).append(event)
+        arm_parameters = _arm_parameters(scenario, job.parameters) if reform else job.parameters
+        modelled: list[CorrectableEvent] = []
+        for pid in sorted(states):
+            engine = simulate({pid: states[pid]}, parameters=arm_parameters,
+                              response=scenario.response, seed=scenario.seed,
+                              fork=scenario.fork_date, horizon=scenario.horizon,
+                              hypothetical=by_partnership)
+            place.update((id(e), (1, pid, i)) for i, e in enumerate(engine))
+            modelled += engine
+        afters.append(sorted([*hyp, *modelled], key=lambda e: fact_order(e)[:2]))
+        places.append(place)
+        hypothetical.append(frozenset(e.event_id for e in hyp))
+    # Per partnership: its base facts, the events both arms share from the fork, each arm's own.
+    base: dict[str, list[CorrectableEvent]] = {}
+    for f in facts:
+        base.setdefault(f.partnership_id, []).append(f)
+    split: list[dict[str, list[CorrectableEvent]]] = [{}, {}]
+    for arm in (0, 1):
+        for event in afters[arm]:
+            split[arm].setdefault(event.partnership_id, []).append(event)
+    shared: list[CorrectableEvent] = []
+    shared_after: list[CorrectableEvent] = []
+    own: list[list[CorrectableEvent]] = [[], []]
+    broken: list[tuple[tuple[Any, ...], str]] = []
+    for pid in sorted(set(base) | set(split[0]) | set(split[1])):
+        a, b = split[0].get(pid, []), split[1].get(pid, [])
+        common = _common_prefix(a, b)
+        decided = _decide(pid, [(base.get(pid, []), _BASE), (a, _BASELINE), (b, _REFORM)],
+                          common, lambda phase, e: (phase, *_place(phase, e, job.facts, places)),
+                          hypothetical)
+        if isinstance(decided, _Broken):
+            broken.append((decided.place, decided.message))
+            continue
+        shared += decided.base
+        shared_after += decided.common
+        own[0] += decided.baseline
+        own[1] += decided.reform
+    if broken:
+        return _PartResult([], [], min(broken))
+    branch = _Branch(_fixed_clock(scenario)())
+    branch.feed(shared)
+    branch.feed(shared_after)
+    first = 0 if len(own[0]) <= len(own[1]) else 1
+    figures: list[list[_Raw]] = [[], []]
+    branch.feed(own[first])
+    figures[first] = [_figures(branch.report, p, scenario.horizon) for p in job.rows_of]
+    branch.withdraw(own[first])
+    branch.feed(own[1 - first])
+    figures[1 - first] = [_figures(branch.report, p, scenario.horizon) for p in job.rows_of]
+    return _PartResult(figures[0], figures[1])
+
+
+def _place(phase: int, event: CorrectableEvent, facts: Sequence[CorrectableEvent],
+           places: Sequence[Mapping[int, tuple[Any, ...]]]) -> tuple[Any, ...]:
+    """Where ``event`` stands in a ledger's recording order within its phase (asked only for an
+    event that breaks a rule)."""
+    if phase == _BASE:
+        return (next(i for i, f in enumerate(facts) if f is event),)
+    day, rank = fact_order(event)[:2]
+    return (day, rank, *places[0 if phase == _BASELINE else 1][id(event)])
+
+
+class _Decided(NamedTuple):
+    """One partnership's events to store (a ledger skips exact re-recordings)."""
+
+    base: list[CorrectableEvent]
+    common: list[CorrectableEvent]
+    """From the fork, the same in both arms."""
+    baseline: list[CorrectableEvent]
+    reform: list[CorrectableEvent]
+
+
+class _Broken(NamedTuple):
+    """The first rule an arm breaks: where a ledger would meet it, and the error's message."""
+
+    place: tuple[Any, ...]
+    message: str
+
+
+def _decide(pid: str, segments: Sequence[tuple[Sequence[CorrectableEvent], int]], common: int,
+            place: Callable[[int, CorrectableEvent], tuple[Any, ...]],
+            hypothetical: Sequence[frozenset[str]]
+            ) -> _Decided | _Broken:
+    """Decide one partnership's events as two ledgers would (base facts and baseline, then the
+    reform's own events on a copy of the state at their common start). Returns the events to
+    store (base, common, baseline's own, reform's own), or the first broken rule."""
+    (base, _), (a, _), (b, _) = segments
+    partnership = Partnership(pid)
+    kept = _Decided([], [], [], [])
+
+    def admit(target: Partnership, events: Iterable[CorrectableEvent], phase: int,
+              out: list[CorrectableEvent]) -> _Broken | None:
+        for event in events:
+            try:
+                if target.admit(event):
+                    out.append(event)
+            except DomainRuleViolation as e:
+                arm_ids = hypothetical[1 if phase == _REFORM else 0]
+                return _Broken(place(phase, event), str(_broken_rule(e, arm_ids)))
+        return None
+
+    problem = (admit(partnership, base, _BASE, kept.base)
+               or admit(partnership, a[:common], _BASELINE, kept.common))
+    if problem is not None:
+        return problem
+    reform = _copy_state(partnership)
+    problem = (admit(partnership, a[common:], _BASELINE, kept.baseline)
+               or admit(reform, b[common:], _REFORM, kept.reform))
+    return problem if problem is not None else kept
+
+
+def _copy_state(partnership: Partnership) -> Partnership:
+    """An independent copy of a partnership's decision state. Events are immutable, so the copy
+    shares those it can find (a deep copy of one it misses is only slower)."""
+    memo: dict[int, Any] = {id(e): e for e in partnership.recorded.values()}
+    memo.update((id(e), e) for e in partnership.facts.full.values())
+    return copy.deepcopy(partnership, memo)
+
+
+def _common_prefix(a: Sequence[CorrectableEvent], b: Sequence[CorrectableEvent]) -> int:
+    """How many events both arms record identically, from the fork on (the model draws the same
+    numbers in both arms, so they agree until the first day the reform changes anything)."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+_JOB: dict[str, _Job] = {}
+
+
+def _init_partition_worker(job: _Job) -> None:
+    """Hand a worker process the run's inputs once (inherited, not copied, where processes
+    fork)."""
+    _JOB["job"] = job
+
+
+def _worker_partition(pids: frozenset[str]) -> _PartResult:
+    return _run_partition(_JOB["job"], pids)
+
+
+def _partitions(facts: Sequence[CorrectableEvent], extra: Iterable[str], n: int
+                ) -> list[frozenset[str]]:
+    """Partnerships dealt into at most ``n`` groups of about equal numbers of base facts."""
+    sizes: dict[str, int] = dict.fromkeys(sorted(extra), 0)
+    for f in facts:
+        sizes[f.partnership_id] = sizes.get(f.partnership_id, 0) + 1
+    groups: list[tuple[int, list[str]]] = [(0, []) for _ in range(max(1, min(n, len(sizes))))]
+    for pid in sorted(sizes, key=lambda p: (-sizes[p], p)):
+        load, members = min(groups, key=lambda g: g[0])
+        groups.remove((load, members))
+        members.append(pid)
+        groups.append((load + sizes[pid], members))
+    return sorted((frozenset(m) for _, m in groups if m), key=sorted)
+
+
+def _branched_figures(job: _Job, workers: int) -> tuple[list[_Raw], list[_Raw]]:
+    """Both arms' figures per row of the diff tables, partitions run in up to ``workers``
+    processes and added up (the same numbers whatever the number of workers)."""
+    extra = {e.partnership_id for e in job.scenario.events if e.partnership_id != "*"}
+    parts = _partitions(job.facts, extra, workers)
+    if len(parts) <= 1:
+        results = [_run_partition(job, part) for part in parts]
+    else:
+        with ProcessPoolExecutor(max_workers=len(parts), initializer=_init_partition_worker,
+                                 initargs=(job,)) as pool:
+            results = list(pool.map(_worker_partition, parts))
+    broken = [r.broken for r in results if r.broken is not None]
+    if broken:
+        raise ScenarioError(min(broken)[1])
+    rows = len(job.rows_of)
+    out: list[list[_Raw]] = [[{} for _ in range(rows)], [{} for _ in range(rows)]]
+    for result in results:
+        for arm, figures in ((0, result.baseline), (1, result.reform)):
+            for total, part in zip(out[arm], figures, strict=True):
+                for key, value in part.items():
+                    total[key] = total.get(key, 0) + value
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------------- results
+
+
+class _ArmLedgers:
+    """Both arms as in-memory ledgers, each recorded (by :func:`build_arm`) when first asked
+    for."""
+
+    def __init__(self, scenario: Scenario, base: Sequence[CorrectableEvent],
+                 parameters: ParameterSet) -> None:
+        self._scenario = scenario
+        self._base = base
+        self._parameters = parameters
+        self._ledgers: dict[bool, Ledger] = {}
+        self._lock = threading.Lock()
+
+    def get(self, reform: bool) -> Ledger:
+        with self._lock:
+            ledger = self._ledgers.get(reform)
+            if ledger is None:
+                ledger = self._ledgers[reform] = build_arm(self._scenario, self._base,
+                                                           self._parameters, reform=reform)
+            return ledger
+
+    def close(self) -> None:
+        with self._lock:
+            for ledger in self._ledgers.values():
+                ledger.close()
+            self._ledgers.clear()
 
 
 @dataclass(frozen=True)
@@ -553,16 +940,25 @@ class ScenarioResult:
 
     scenario: Scenario
     """The scenario run."""
-    baseline: Ledger
-    """The baseline arm (in memory): base facts, then the model with no reform."""
-    reform: Ledger
-    """The scenario arm (in memory): base facts, then the model with the reform."""
     periods: tuple[Period, ...]
     """Periods of the diff tables (from the one holding the fork to the one with the horizon)."""
     window: Period
     """From the fork date to the horizon: the last row of every diff table."""
     tables: Mapping[str, Table]
     """Diff tables by name (see :data:`AREAS`); columns :data:`DIFF_COLUMNS`."""
+    _arms: _ArmLedgers = field(repr=False, compare=False)
+
+    @property
+    def baseline(self) -> Ledger:
+        """The baseline arm as an in-memory ledger (base facts, then the model with no reform),
+        recorded on first use: ask it any report."""
+        return self._arms.get(False)
+
+    @property
+    def reform(self) -> Ledger:
+        """The scenario arm as an in-memory ledger (base facts, then the model with the
+        reform), recorded on first use."""
+        return self._arms.get(True)
 
     def figure(self, table: str, measure: str, period: str, arm: str = "difference") -> int:
         """One figure: ``arm`` is ``baseline``, ``scenario`` or ``difference``."""
@@ -606,9 +1002,8 @@ class ScenarioResult:
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
     def close(self) -> None:
-        """Release both in-memory ledgers."""
-        self.baseline.close()
-        self.reform.close()
+        """Release the arms' in-memory ledgers (those recorded so far)."""
+        self._arms.close()
 
 
 def units_metadata() -> dict[str, dict[str, str]]:
@@ -616,63 +1011,110 @@ def units_metadata() -> dict[str, dict[str, str]]:
     return {measure: unit.describe() for measure, unit in MEASURE_UNITS.items()}
 
 
-def figures(ledger: Ledger, period: Period, horizon: dt.date) -> dict[tuple[str, str], int]:
-    """(table, measure) -> figure for one period: flows summed over it, levels and stocks at its
-    last day (see :data:`MEASURE_UNITS`)."""
-    out: dict[tuple[str, str], int] = {}
+def _figures(report: Report, period: Period, horizon: dt.date) -> _Raw:
+    """One period's figures before partitions are added up: member schools' tenure is a sum
+    (:data:`_TENURE`), its mean taken by :func:`_finish`."""
+    out: _Raw = {}
     for table, (projection, measures) in AREAS.items():
         if projection == "partnership_age":
-            rows = ledger.report(projection, as_of=min(period.end, horizon)).to_dicts()
-            members = sum(int(r["active_members"] or 0) for r in rows)
-            tenure = sum(int(r["active_members"] or 0) * int(r["mean_tenure_days"] or 0)
-                         for r in rows)
-            out[(table, "active_members")] = members
-            out[(table, "mean_tenure_days")] = tenure // members if members else 0
+            rows = report(projection, min(period.end, horizon), None).to_dicts()
+            out[(table, "active_members")] = sum(int(r["active_members"] or 0) for r in rows)
+            out[_TENURE] = sum(int(r["active_members"] or 0) * int(r["mean_tenure_days"] or 0)
+                               for r in rows)
             continue
-        total = ledger.report(projection, as_of=horizon, period=period).row("total")
+        total = report(projection, horizon, period).row("total")
         for measure in measures:
             value = total.get(measure)
             out[(table, measure)] = value if isinstance(value, int) else 0
     return out
 
 
-def diff_tables(baseline: Ledger, reform: Ledger, scenario: Scenario
-                ) -> tuple[tuple[Period, ...], Period, dict[str, Table]]:
-    """Periods, the fork-to-horizon window and the diff tables of two arms."""
+def _finish(raw: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """The figures of :data:`AREAS` from raw ones: the mean tenure from its sum."""
+    out = {key: value for key, value in raw.items() if key != _TENURE}
+    members = raw[("membership", "active_members")]
+    out[("membership", "mean_tenure_days")] = raw[_TENURE] // members if members else 0
+    return out
+
+
+def _ledger_report(ledger: Ledger) -> Report:
+    return lambda projection, as_of, period: ledger.report(projection, as_of=as_of,
+                                                           period=period)
+
+
+def figures(ledger: Ledger, period: Period, horizon: dt.date) -> dict[tuple[str, str], int]:
+    """(table, measure) -> figure for one period: flows summed over it, levels and stocks at its
+    last day (see :data:`MEASURE_UNITS`)."""
+    return _finish(_figures(_ledger_report(ledger), period, horizon))
+
+
+def _periods(scenario: Scenario) -> tuple[tuple[Period, ...], Period]:
+    """The periods of the diff tables and the fork-to-horizon window."""
     fork, horizon = scenario.fork_date, scenario.horizon
     periods = tuple(periods_between(scenario.by, fork, horizon))
-    window = Period(fork, horizon, f"{fork.isoformat()}..{horizon.isoformat()}")
+    return periods, Period(fork, horizon, f"{fork.isoformat()}..{horizon.isoformat()}")
+
+
+def _tables(scenario: Scenario, rows_of: Sequence[Period],
+            a: Sequence[Mapping[tuple[str, str], int]],
+            b: Sequence[Mapping[tuple[str, str], int]]) -> dict[str, Table]:
     rows: dict[str, list[tuple[Cell, ...]]] = {name: [] for name in AREAS}
-    for period in (*periods, window):
-        a = figures(baseline, period, horizon)
-        b = figures(reform, period, horizon)
+    for period, raw_a, raw_b in zip(rows_of, a, b, strict=True):
+        fa, fb = _finish(raw_a), _finish(raw_b)
         for table, (_, measures) in AREAS.items():
             for measure in measures:
-                x, y = a[(table, measure)], b[(table, measure)]
+                x, y = fa[(table, measure)], fb[(table, measure)]
                 rows[table].append((period.label, measure, x, y, y - x))
-    tables = {name: Table(projection=f"scenario:{name}", columns=DIFF_COLUMNS,
-                          rows=tuple(r), as_of=horizon, by=scenario.by)
-              for name, r in rows.items()}
-    return periods, window, tables
+    return {name: Table(projection=f"scenario:{name}", columns=DIFF_COLUMNS,
+                        rows=tuple(r), as_of=scenario.horizon, by=scenario.by)
+            for name, r in rows.items()}
+
+
+def diff_tables(baseline: Ledger, reform: Ledger, scenario: Scenario
+                ) -> tuple[tuple[Period, ...], Period, dict[str, Table]]:
+    """Periods, the fork-to-horizon window and the diff tables of two arms' ledgers."""
+    periods, window = _periods(scenario)
+    rows_of = (*periods, window)
+    horizon = scenario.horizon
+    a = [_figures(_ledger_report(baseline), p, horizon) for p in rows_of]
+    b = [_figures(_ledger_report(reform), p, horizon) for p in rows_of]
+    return periods, window, _tables(scenario, rows_of, a, b)
 
 
 def run_scenario(scenario: Scenario, *, parameters: ParameterSet | None = None,
-                 base: Sequence[CorrectableEvent] | None = None) -> ScenarioResult:
+                 base: Sequence[CorrectableEvent] | None = None,
+                 workers: int | None = None) -> ScenarioResult:
     """Run both arms and compare them (see the module docstring).
 
     ``parameters`` replaces the scenario's parameter set; ``base`` supplies already loaded base
     facts (as :func:`load_base` returns them), e.g. to run many variants of one scenario.
+    ``workers`` processes (default: every core, ``os.cpu_count()``) share the partnerships.
+
+    The figures are those of two ledgers built by :func:`build_arm` (tested), computed without
+    them: every partnership's rules, model and figures depend on it alone, so partnerships are
+    dealt to processes and their figures added up; within a process, the base facts and the
+    modelled events both arms share (up to the first day the reform changes anything) are
+    decided and projected once, each arm's own events in turn. The arms' ledgers
+    (:attr:`ScenarioResult.baseline`, :attr:`ScenarioResult.reform`) are recorded when first
+    asked for.
     """
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers < 1:
+        msg = f"workers must be at least 1; got {workers}"
+        raise ScenarioError(msg)
     params = parameters if parameters is not None else scenario_parameters(scenario)
     facts = list(base) if base is not None else load_base(scenario)
-    baseline = build_arm(scenario, facts, params, reform=False)
-    try:
-        reform = build_arm(scenario, facts, params, reform=True)
-    except BaseException:
-        baseline.close()
-        raise
-    periods, window, tables = diff_tables(baseline, reform, scenario)
-    return ScenarioResult(scenario, baseline, reform, periods, window, tables)
+    fork_facts = _fork_facts(scenario, facts)
+    # As fork_states finds them: partnerships with a fact before the fork and not dissolved.
+    dissolved = {f.partnership_id for f in fork_facts if isinstance(f, PartnershipDissolved)}
+    live = tuple(dict.fromkeys(f.partnership_id for f in fork_facts
+                               if f.partnership_id not in dissolved))
+    periods, window = _periods(scenario)
+    rows_of = (*periods, window)
+    job = _Job(scenario, params, fork_facts, live, rows_of)
+    a, b = _branched_figures(job, workers)
+    return ScenarioResult(scenario, periods, window, _tables(scenario, rows_of, a, b),
+                          _ArmLedgers(scenario, facts, params))
 
 
 # --------------------------------------------------------------------------- sweep
@@ -761,10 +1203,10 @@ class SweepResult:
 
 
 def _sweep_point(scenario: Scenario, parameters: ParameterSet,
-                 base: Sequence[CorrectableEvent]) -> dict[str, int]:
-    """Run one variant (in a worker process) and return its summary."""
+                 base: Sequence[CorrectableEvent], workers: int = 1) -> dict[str, int]:
+    """Run one variant (in a worker process: on one core) and return its summary."""
     try:
-        result = run_scenario(scenario, parameters=parameters, base=base)
+        result = run_scenario(scenario, parameters=parameters, base=base, workers=workers)
     except LedgerError as e:
         raise ScenarioError(str(e)) from None  # a plain, picklable error
     try:
@@ -773,11 +1215,28 @@ def _sweep_point(scenario: Scenario, parameters: ParameterSet,
         result.close()
 
 
-def sweep(scenario: Scenario, name: str, values: Sequence[object], *, workers: int = 2,
+_SWEEP: dict[str, Any] = {}
+
+
+def _init_sweep_worker(parameters: ParameterSet, base: Sequence[CorrectableEvent]) -> None:
+    """Hand a worker process the parameters and base history once (not once per value)."""
+    _SWEEP["parameters"] = parameters
+    _SWEEP["base"] = base
+
+
+def _sweep_worker(scenario: Scenario) -> dict[str, int]:
+    return _sweep_point(scenario, _SWEEP["parameters"], _SWEEP["base"])
+
+
+def sweep(scenario: Scenario, name: str, values: Sequence[object], *,
+          workers: int | None = None,
           parameters: ParameterSet | None = None,
           base: Sequence[CorrectableEvent] | None = None,
           progress: Callable[[int, int], None] | None = None) -> SweepResult:
-    """Run the scenario once per value of setting ``name``, in up to ``workers`` processes.
+    """Run the scenario once per value of setting ``name``, in up to ``workers`` processes
+    (default: every core, ``os.cpu_count()``), each given the base history once; a single
+    value runs on all of them (:func:`run_scenario`). The rows are the same whatever the number
+    of workers.
 
     ``name`` is anything :func:`scenario_variant` accepts. Values given as text are read as
     integers or decimals where they look like them. Every variant is validated before anything
@@ -787,6 +1246,7 @@ def sweep(scenario: Scenario, name: str, values: Sequence[object], *, workers: i
     if not values:
         msg = "--values: give at least one value"
         raise ScenarioError(msg)
+    workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         msg = f"workers must be at least 1; got {workers}"
         raise ScenarioError(msg)
@@ -801,15 +1261,16 @@ def sweep(scenario: Scenario, name: str, values: Sequence[object], *, workers: i
         progress(0, len(variants))
     if workers == 1 or len(variants) == 1:
         for i, variant in enumerate(variants):
-            summaries[i] = _sweep_point(variant, params, facts)
+            summaries[i] = _sweep_point(variant, params, facts, workers)
             done += 1
             if progress is not None:
                 progress(done, len(variants))
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(variants))) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(variants)),
+                                 initializer=_init_sweep_worker,
+                                 initargs=(params, facts)) as pool:
             futures: dict[Future[dict[str, int]], int] = {
-                pool.submit(_sweep_point, variant, params, facts): i
-                for i, variant in enumerate(variants)}
+                pool.submit(_sweep_worker, variant): i for i, variant in enumerate(variants)}
             for future in as_completed(futures):
                 summaries[futures[future]] = future.result()
                 done += 1

@@ -194,7 +194,7 @@ def scenario_run(
     ] = 1,
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, max=256,
-                                 help="Processes for --runs (default: every core).")
+                                 help="Processes (default: every core).")
     ] = None,
     base: Annotated[
         str | None, typer.Option("--base", metavar="STORE",
@@ -239,7 +239,7 @@ def scenario_run(
             return
         with progress(f"running {scenario.name}") as bar:
             bar.spin()
-            result = run_scenario(scenario)
+            result = run_scenario(scenario, workers=workers)
         try:
             if plot_file is not None:
                 _save_plot(result, plot_file, plot)
@@ -288,8 +288,9 @@ def scenario_sweep(
     ] = None,
     fmt: FormatOption = OutputFormat.table,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, max=32, help="Parallel processes.")
-    ] = 2,
+        int | None, typer.Option("--workers", min=1, max=256,
+                                 help="Parallel processes (default: every core).")
+    ] = None,
 ) -> None:
     """Run a scenario once per value of one setting, in parallel; one row per value.
 
