@@ -43,7 +43,6 @@ from ssp_ledger.projection import (
     Query,
     Table,
     load_projections,
-    paused_gc,
 )
 from ssp_ledger.store import (
     ENV_LOCATION,
@@ -611,18 +610,26 @@ class Ledger:
         if view is None:
             view = ProjectionSet(self.factories, self._log.load)
         start = self.known_at_start = view.position
+        records = self.read(view.position + 1)
         complete = True
-        with paused_gc():
-            for position, recorded in self.read(view.position + 1):
-                if recorded.recorded_at <= known_at:
-                    if complete and (latest is None or recorded.recorded_at > latest):
-                        latest = recorded.recorded_at
-                    view.process(position, recorded)
-                elif complete:
+
+        def until_skipped() -> Iterator[tuple[int, Recorded]]:
+            """The records up to the first one recorded after ``known_at`` (every record of
+            this stretch is included, so the view after it can be kept as a mark)."""
+            nonlocal complete, latest
+            for position, recorded in records:
+                if recorded.recorded_at > known_at:
                     complete = False
-                    self._mark(view, latest, start)
-        if complete:
-            self._mark(view, latest, start)
+                    return
+                if latest is None or recorded.recorded_at > latest:
+                    latest = recorded.recorded_at
+                yield position, recorded
+
+        view.process_all(until_skipped())  # replayed in batches (see ProjectionSet.process_all)
+        self._mark(view, latest, start)
+        if not complete:
+            view.process_all((position, recorded) for position, recorded in records
+                             if recorded.recorded_at <= known_at)
         return view
 
     def _mark(self, view: ProjectionSet, latest: dt.datetime | None, start: int) -> None:
