@@ -16,7 +16,7 @@ from typing import ClassVar
 import msgspec
 
 from ssp_ledger.events import ClubRun, CompetitionHeld, CorrectableEvent, SchoolJoined
-from ssp_ledger.projection import AdditiveProjection, Fact, Query
+from ssp_ledger.projection import AdditiveProjection, Columns, Fact, Query
 
 __all__ = ["STATE_VERSION", "Participation", "ParticipationState", "SchoolPhase"]
 
@@ -62,6 +62,14 @@ class Participation(AdditiveProjection):
         "competitions",
         "competition_participants",
     )
+
+    columns: ClassVar[Mapping[type, Columns]] = {
+        ClubRun: Columns({"school": "school_id", "activity": "activity", "setting": "setting"},
+                         (1, "participants", "send_participants", 0, 0)),
+        CompetitionHeld: Columns({"school": lambda e: e.school_ids[0], "activity": "activity",
+                                  "setting": "kind"}, (0, 0, 0, 1, "participants")),
+    }
+    """:meth:`contribution`, column by column (what a replay reads)."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -499,14 +499,20 @@ class Ledger:
 
     def _feed(self, view: ProjectionSet, records: Iterable[tuple[int, Recorded]]) -> None:
         """Apply records to the live view, noting each stream's last version (for the basis)."""
-        versions = self._live_versions
+        last: dict[uuid.UUID, int] = {}  # by stream object: no hex string per record
 
         def noted() -> Iterator[tuple[int, Recorded]]:
-            for position, rec in records:
-                versions[rec.originator_id.hex] = rec.originator_version
-                yield position, rec
+            for item in records:
+                rec = item[1]
+                last[rec.originator_id] = rec.originator_version
+                yield item
 
-        view.process_all(noted())
+        try:
+            view.process_all(noted())
+        finally:
+            versions = self._live_versions
+            for stream, version in last.items():
+                versions[stream.hex] = version
 
     def view(self, known_at: dt.datetime | None = None) -> ProjectionSet:
         """The projections as of everything recorded (``known_at`` None) or as known at a

@@ -266,26 +266,35 @@ class StaffFacts:
         ordinals: list[int] = []
         rows: list[tuple[int, int]] = []
         code_of: dict[SeriesKey, int] = {}
+        same_day = self.same_day
         for event, sign in zip(events, signs, strict=True):
-            found = None if isinstance(event, StaffAssigned | StaffReleased | FundingChanged) \
-                else _staff_time(event)
+            found = _staff_time(event)
             if found is None:
                 self.change(event, sign)  # structural facts (or no staff time): one by one
                 continue
             pid = event.partnership_id
             staff, school, minutes, attendances = found
             key = (pid, staff, school)
-            touched.add(pid)
             code = code_of.get(key)
             if code is None:
+                touched.add(pid)
                 code = code_of[key] = len(code_of)
-                live[key] = 0
-            live[key] += sign
+                live[key] = sign
+            else:
+                live[key] += sign
             codes.append(code)
-            ordinals.append(event.occurred_on.toordinal())
-            rows.append((sign * minutes, sign * attendances))
+            day = event.occurred_on
+            ordinals.append(day.toordinal())
+            if sign > 0:
+                rows.append((minutes, attendances))
+            else:
+                rows.append((-minutes, -attendances))
             if minutes or attendances:  # else no figure moves: no day to keep
-                self._note_day(key, event.occurred_on, event.event_id, minutes, sign)
+                by_day = same_day.get(key)
+                if sign > 0 and by_day is not None and day not in by_day:
+                    by_day[day] = event.event_id  # _note_day's common case
+                else:
+                    self._note_day(key, day, event.event_id, minutes, sign)
         if not codes:
             return
         series_of = self._batch_series(live)

@@ -26,9 +26,9 @@ entry-point group, exactly like a user's own. Everything public is importable fr
 
 from __future__ import annotations
 
-from ssp_ledger.projection.additive import AdditiveProjection
+from ssp_ledger.projection.additive import AdditiveProjection, Columns
 from ssp_ledger.projection.index import GroupedIndex, PartitionedIndex
-from ssp_ledger.projection.projection_set import ProjectionSet, ReadLog, paused_gc
+from ssp_ledger.projection.projection_set import Batched, ProjectionSet, ReadLog, paused_gc
 from ssp_ledger.projection.protocol import (
     PERIOD_KINDS,
     Cell,
@@ -52,7 +52,9 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PERIOD_KINDS",
     "AdditiveProjection",
+    "Batched",
     "Cell",
+    "Columns",
     "Explainable",
     "Fact",
     "GroupedIndex",

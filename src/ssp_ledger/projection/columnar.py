@@ -41,7 +41,7 @@ PREFIX_BOUND = 1 << 61
 """Prefix sums below this in magnitude leave room for a batch of :func:`small` rows."""
 
 
-def int_matrix(values: Sequence[Sequence[int]], width: int) -> Ints | None:
+def int_matrix(values: Sequence[Sequence[int]] | Ints, width: int) -> Ints | None:
     """``values`` (one row of ``width`` integers each) as an ``(n, width)`` int64 array, or None
     when one does not fit in 64 bits."""
     try:

@@ -284,10 +284,11 @@ class PartitionedIndex:
 
     def add_columns(self, partnership_ids: Sequence[str], ordinals: Sequence[int],
                     keys: Mapping[str, Sequence[str | Iterable[str]]],
-                    values: Sequence[Sequence[int]]) -> None:
+                    values: Sequence[Sequence[int]] | Ints) -> None:
         """A batch of :meth:`add` calls given as columns: row ``i`` adds ``values[i]`` for
         partnership ``partnership_ids[i]`` on day ``ordinals[i]`` (``date.toordinal()``) to
-        the group(s) ``keys[dimension][i]`` of each dimension (negated values remove).
+        the group(s) ``keys[dimension][i]`` of each dimension (negated values remove);
+        ``values`` may be an ``(n, measures)`` int64 array.
 
         The index then equals one given the rows one by one (sums do not depend on order, and
         every group named gets its series, as :meth:`add` makes them), but the rows are netted
@@ -303,7 +304,8 @@ class PartitionedIndex:
         if rows is None or not columnar.small(rows):
             for i in range(count):  # values too large for 64-bit sums: Python integers
                 self.add(partnership_ids[i], dt.date.fromordinal(ordinals[i]),
-                         {d: keys[d][i] for d in self.dimensions}, tuple(values[i]))
+                         {d: keys[d][i] for d in self.dimensions},
+                         tuple(int(v) for v in values[i]))
             return
         np = columnar.np
         days = np.array(ordinals, dtype=np.int64)

@@ -232,8 +232,8 @@ class ProjectionSet:
             for p in now:
                 p.retract(old)
             for q in queues:
+                q.retracted.append(len(q.facts))
                 q.facts.append(old)
-                q.signs.append(-1)
             if isinstance(event, EventRetracted):
                 del in_force[key]
                 fact = None
@@ -249,7 +249,6 @@ class ProjectionSet:
                 p.apply(fact)
             for q in queues:
                 q.facts.append(fact)
-                q.signs.append(1)
         latest = self.latest
         if latest is None or recorded.recorded_at > latest:
             self.latest = recorded.recorded_at
@@ -285,13 +284,32 @@ class ProjectionSet:
                 found = routes[kind] = (tuple(now), tuple(queued))
             return found
 
-        step = self._step
         size = self.batch_size
+        current = self._current
+        amending = (EventRetracted, EventCorrected)
         with paused_gc():
             try:
                 held = 0
                 for position, recorded in records:
-                    step(position, recorded, route)
+                    event = recorded.event
+                    if isinstance(event, amending):
+                        self._step(position, recorded, route)  # reads the content it replaces
+                    else:  # _step's common case, inline (a replay spends its time here)
+                        in_force = current.get(event.partnership_id)
+                        if in_force is None:
+                            in_force = current[event.partnership_id] = {}
+                        in_force[event.event_id] = position
+                        at = recorded.recorded_at
+                        fact = Fact(position, at, event)
+                        now, queued = routes.get(event.__class__) or route(event.__class__)
+                        for p in now:
+                            p.apply(fact)
+                        for q in queued:
+                            q.facts.append(fact)
+                        latest = self.latest
+                        if latest is None or at > latest:
+                            self.latest = at
+                        self.position = position
                     held += 1
                     if held >= size:
                         for queue in queues.values():
@@ -402,21 +420,25 @@ class Batched(Protocol):
 
 
 class _Queue:
-    """Facts (and signs) gathered for one :class:`Batched` projection during a replay."""
+    """Facts gathered for one :class:`Batched` projection during a replay: to apply, except
+    those at the indexes in ``retracted``."""
 
-    __slots__ = ("facts", "projection", "signs")
+    __slots__ = ("facts", "projection", "retracted")
 
     def __init__(self, projection: Batched) -> None:
         self.projection = projection
         self.facts: list[Fact] = []
-        self.signs: list[int] = []
+        self.retracted: list[int] = []
 
     def flush(self) -> None:
         """Hand the gathered facts to the projection (emptying the queue first, so a failing
         batch is not handed again)."""
         if self.facts:
-            facts, signs = self.facts, self.signs
-            self.facts, self.signs = [], []
+            facts, retracted = self.facts, self.retracted
+            self.facts, self.retracted = [], []
+            signs = [1] * len(facts)
+            for i in retracted:
+                signs[i] = -1
             self.projection.apply_batch(facts, signs)
 
 
