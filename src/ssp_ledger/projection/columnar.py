@@ -110,7 +110,8 @@ def by_day(days: Ints, rows: Ints) -> tuple[Ints, Ints]:
 
 def by_series(codes: Ints, days: Ints, rows: Ints) -> Iterator[tuple[int, Ints, Ints]]:
     """For each distinct code (ascending): the code, its distinct days (ascending) and their
-    summed rows. Every code present is yielded, even when its rows net to zero."""
+    summed rows (fresh arrays). Every code present is yielded, even when its rows net to
+    zero."""
     if len(codes) == 0:
         return
     keys = (codes << DAY_BITS) | days
@@ -126,4 +127,6 @@ def by_series(codes: Ints, days: Ints, rows: Ints) -> Iterator[tuple[int, Ints, 
     day_of = keys & _DAY_MASK
     for i, code in enumerate(distinct):
         lo, hi = bounds[i], bounds[i + 1]
-        yield code, day_of[lo:hi], sums[lo:hi]
+        # copies, not views: a series may hold them pending for long, and a view would keep
+        # the whole batch's arrays alive with it
+        yield code, day_of[lo:hi].copy(), sums[lo:hi].copy()

@@ -53,7 +53,7 @@ inclusive, in order (e.g. :meth:`Ledger.read <ssp_ledger.application.Ledger.read
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-BATCH = 50_000
+BATCH = 20_000
 """Records a replay reads before handing the facts gathered to each :class:`Batched`
 projection (large enough that a batch costs a few array operations per series it touches)."""
 

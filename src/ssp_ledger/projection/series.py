@@ -66,11 +66,11 @@ class Series:
     when one needs it; one row of ``width`` sums per distinct day), so a series costs a few bytes
     per day instead of a Python object per entry, and checkpoints as two byte strings
     (:meth:`dump`). Pending additions hold the caller's values tuple (shared by every series a
-    fact is added to) until the next merge; pending batches (:meth:`add_many`) hold numpy arrays
-    of distinct days and their rows.
+    fact is added to) until the next merge; pending batches (:meth:`add_many`) are packed too
+    (4-byte days, 8-byte values).
     """
 
-    __slots__ = ("_chunks", "_compact_at", "_days", "_keys", "_pending_rows", "_prefix",
+    __slots__ = ("_bulk_days", "_bulk_rows", "_compact_at", "_days", "_keys", "_prefix",
                  "_values", "width")
 
     def __init__(self, width: int) -> None:
@@ -82,8 +82,9 @@ class Series:
         # row r: sums over _keys[:r], row-major; 4-byte until a sum needs 8 (see _extended)
         self._prefix = array("i", bytes(4 * width))
         self._compact_at = 4096
-        self._chunks: list[tuple[Ints, Ints]] = []  # pending batches: (days, rows) arrays
-        self._pending_rows = 0  # rows in _chunks
+        # pending batches (add_many), packed: day ordinals, and their rows of 8-byte values
+        self._bulk_days = array("i")
+        self._bulk_rows = array("q")
 
     def dump(self) -> SeriesState:
         """The merged prefix sums as data (pending additions are merged first).
@@ -91,7 +92,7 @@ class Series:
         Canonical: the same additions give the same state whatever queries, merges or
         dump/load round trips happened in between (sums are 4-byte unless one needs 8).
         """
-        if self._days or self._chunks:
+        if self._days or self._bulk_days:
             self._build()
         prefix = self._prefix
         if prefix.typecode != "i":
@@ -138,7 +139,7 @@ class Series:
 
     def add_ordinal(self, ordinal: int, values: tuple[int, ...]) -> None:
         """:meth:`add` for a day given as ``date.toordinal()``."""
-        if self._chunks:
+        if self._bulk_days:
             self._build()  # one kind of pending additions at a time
         days = self._days
         days.append(ordinal)
@@ -173,11 +174,13 @@ class Series:
             return
         if self._days:
             self._build()  # one kind of pending additions at a time
-        self._chunks.append((ordinals, rows))
-        self._pending_rows += len(ordinals)
-        if self._pending_rows >= self._compact_at:
+        np = columnar.np
+        self._bulk_days.frombytes(ordinals.astype(np.int32).tobytes())
+        self._bulk_rows.frombytes(rows.astype(np.int64).tobytes())
+        if len(self._bulk_days) >= 2 * len(self._keys) + 256:
+            # Merge once the pending rows outgrow the merged ones: memory stays within a few
+            # times the merged sums, and each merge (linear in both) is amortised O(1) a row.
             self._build()
-            self._compact_at = 2 * len(self._keys) + 4096
 
     def _prefix_rows(self) -> Ints:
         """The merged prefix sums as an ``(days + 1, width)`` int64 array (a view when 8-byte)."""
@@ -187,11 +190,11 @@ class Series:
 
     def __len__(self) -> int:
         """Distinct days plus pending entries (a measure of the memory held)."""
-        return len(self._keys) + len(self._days) + self._pending_rows
+        return len(self._keys) + len(self._days) + len(self._bulk_days)
 
     def _build(self) -> None:
-        if self._chunks:
-            self._build_chunks()
+        if self._bulk_days:
+            self._build_bulk()
             return
         width = self.width
         # Net the pending entries per day, in day order.
@@ -227,16 +230,16 @@ class Series:
             prefix = _extended(prefix, running)
         self._prefix = prefix
 
-    def _build_chunks(self) -> None:
+    def _build_bulk(self) -> None:
         """Merge the pending batches with numpy (what :meth:`_build` does for single rows)."""
         from ssp_ledger.projection import columnar
 
         np = columnar.np
-        chunks = self._chunks
-        self._chunks = []
-        self._pending_rows = 0
-        days, rows = columnar.by_day(np.concatenate([c[0] for c in chunks]),
-                                     np.concatenate([c[1] for c in chunks]))
+        days, rows = columnar.by_day(
+            np.frombuffer(self._bulk_days, dtype=np.int32).astype(np.int64),
+            np.frombuffer(self._bulk_rows, dtype=np.int64).reshape(-1, self.width).copy())
+        self._bulk_days = array("i")
+        self._bulk_rows = array("q")
         keys = self._keys
         if keys and int(days[0]) <= keys[-1]:
             # Pending days interleave with merged ones: net them together and start over.
@@ -279,7 +282,7 @@ class Series:
 
     def upto_ordinal(self, ordinal: int) -> tuple[int, ...]:
         """:meth:`upto` for a day given as ``date.toordinal()``."""
-        if self._days or self._chunks:
+        if self._days or self._bulk_days:
             self._build()
         width = self.width
         base = bisect_right(self._keys, ordinal) * width
@@ -303,7 +306,7 @@ class Series:
 
     def first_day(self) -> dt.date | None:
         """Earliest date with a non-zero net entry, or None."""
-        if self._days or self._chunks:
+        if self._days or self._bulk_days:
             self._build()
         return dt.date.fromordinal(self._keys[0]) if self._keys else None
 
