@@ -302,10 +302,10 @@ class StaffFacts:
 
         matrix = columnar.int_matrix(rows, 2)
         if matrix is None or not columnar.small(matrix):
-            for code, day, row in zip(codes, ordinals, rows, strict=True):
+            for code, ordinal, row in zip(codes, ordinals, rows, strict=True):
                 series = series_of[code]
                 if series is not None:
-                    series.add_ordinal(day, row)
+                    series.add_ordinal(ordinal, row)
         else:
             np = columnar.np
             for code, days, sums in columnar.by_series(np.array(codes, dtype=np.int64),
