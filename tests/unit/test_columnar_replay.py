@@ -10,7 +10,11 @@ retractions and back-dated events, as of any date and as known at any recorded t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from itertools import pairwise
 from typing import ClassVar
 
@@ -124,6 +128,7 @@ def test_batched_replay_equals_fact_by_fact(data: st.DataObject) -> None:
     records = list(ledger.read())
     batched = ProjectionSet(ledger.factories, ledger.load)
     batched.batch_size = data.draw(st.integers(1, 40))  # many batches, cut anywhere
+    batched.min_batch = data.draw(st.sampled_from((1, 1, 8)))  # mostly columnar, never skipped
     assert any(isinstance(p, Batched) for p in batched.projections.values())
     batched.process_all(records)
     reference = _one_by_one(ledger, records)
@@ -148,6 +153,23 @@ def test_known_at_views_equal_a_fact_by_fact_fold(data: st.DataObject) -> None:
         clock.advance(2)
     records = list(ledger.read())
     day = dt.date(2009, 3, 31)
+    with _small_batches(data.draw(st.integers(1, 9))):
+        _check_known_at(data, ledger, records, times, day)
+
+
+@contextmanager
+def _small_batches(size: int) -> Iterator[None]:
+    """Every set replays in batches of ``size`` records, each applied columnar (however few)."""
+    saved = ProjectionSet.batch_size, ProjectionSet.min_batch
+    ProjectionSet.batch_size, ProjectionSet.min_batch = size, 1
+    try:
+        yield
+    finally:
+        ProjectionSet.batch_size, ProjectionSet.min_batch = saved
+
+
+def _check_known_at(data: st.DataObject, ledger: Ledger, records: list[tuple[int, Recorded]],
+                    times: list[dt.datetime], day: dt.date) -> None:
     for known in data.draw(st.lists(st.sampled_from(times), min_size=1, max_size=3)):
         known += dt.timedelta(hours=data.draw(st.sampled_from((-1, 0, 1))))
         reference = _one_by_one(ledger, [(p, r) for p, r in records
@@ -273,3 +295,17 @@ def test_a_subclass_overriding_apply_only_is_fed_one_by_one() -> None:
     assert projection.seen == 5
     assert projection.report(Query(as_of=dt.date(2011, 1, 1))).totals == {"group": "total",
                                                                           "sessions": 5}
+
+
+def test_a_small_replay_leaves_numpy_unloaded() -> None:
+    """A replay of a few records (or a live append) applies them one by one: no numpy set-up."""
+    code = ("import sys, datetime as dt, ssp_ledger\n"
+            "from ssp_ledger.events import PartnershipFormed\n"
+            "ledger = ssp_ledger.Ledger.in_memory()\n"
+            "ledger.record(PartnershipFormed(partnership_id='p', occurred_on=dt.date(2006, 9, 1),"
+            " event_id='f', name='P', hub_school_id='s0'))\n"
+            "ledger.report('participation', as_of='2007-01-01')\n"
+            "print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ), check=True, timeout=120)
+    assert out.stdout.strip() == "False"

@@ -56,6 +56,9 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 BATCH = 20_000
 """Records a replay reads before handing the facts gathered to each :class:`Batched`
 projection (large enough that a batch costs a few array operations per series it touches)."""
+MIN_BATCH = 512
+"""Fewer facts than this are applied one by one even to a :class:`Batched` projection (the
+same state, without numpy's set-up costs: a live catch-up of a few records)."""
 
 
 class ProjectionSet:
@@ -75,6 +78,8 @@ class ProjectionSet:
     batch_size: int = BATCH
     """Records :meth:`process_all` reads between two batches of the :class:`Batched`
     projections (an instance may set its own, e.g. a test exercising many batches)."""
+    min_batch: int = MIN_BATCH
+    """Fewer facts than this are applied one by one even to :class:`Batched` projections."""
 
     def __init__(self, factories: Mapping[str, ProjectionFactory],
                  load: Callable[[int], Recorded]) -> None:
@@ -277,7 +282,7 @@ class ProjectionSet:
                     if isinstance(p, Batched):
                         queue = queues.get(id(p))
                         if queue is None:
-                            queue = queues[id(p)] = _Queue(p)
+                            queue = queues[id(p)] = _Queue(p, self.min_batch)
                         queued.append(queue)
                     else:
                         now.append(p)
@@ -423,10 +428,12 @@ class _Queue:
     """Facts gathered for one :class:`Batched` projection during a replay: to apply, except
     those at the indexes in ``retracted``."""
 
-    __slots__ = ("facts", "projection", "retracted")
+    __slots__ = ("facts", "least", "projection", "retracted")
 
-    def __init__(self, projection: Batched) -> None:
+    def __init__(self, projection: Batched, least: int) -> None:
         self.projection = projection
+        self.least = least
+        """Fewer facts than this are applied one by one (see :data:`MIN_BATCH`)."""
         self.facts: list[Fact] = []
         self.retracted: list[int] = []
 
@@ -436,10 +443,20 @@ class _Queue:
         if self.facts:
             facts, retracted = self.facts, self.retracted
             self.facts, self.retracted = [], []
+            projection = self.projection
+            if len(facts) < self.least and isinstance(projection, Projection):
+                # A few facts (a live catch-up): one by one is cheaper than array set-up.
+                undo = set(retracted)
+                for i, fact in enumerate(facts):
+                    if i in undo:
+                        projection.retract(fact)
+                    else:
+                        projection.apply(fact)
+                return
             signs = [1] * len(facts)
             for i in retracted:
                 signs[i] = -1
-            self.projection.apply_batch(facts, signs)
+            projection.apply_batch(facts, signs)
 
 
 class _Siblings(Mapping[str, Projection]):
