@@ -46,10 +46,11 @@ are left out and rebuilt on use.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import ClassVar, cast
 
 import msgspec
+import numpy as np
 
 from ssp_ledger.events import (
     ClubRun,
@@ -108,6 +109,29 @@ def _cells(group: str, figures: Figures) -> tuple[Cell, ...]:
     attendances = figures.attendances
     return (group, *figures,
             figures.total_pence // attendances if attendances else None)
+
+
+_TOTAL_PENCE = MEASURES.index("total_pence")
+_ATTENDANCES = MEASURES.index("attendances")
+
+
+def _group_rows(labels: list[str], columns: np.ndarray
+                ) -> tuple[list[tuple[Cell, ...]], Figures]:
+    """:func:`_cells` of every group with a figure (``labels`` sorted; ``columns`` an array
+    ``[group, Columns field]``) and the sum of every group, a column at a time: the same
+    :meth:`Columns.total` and cost per attendance as :func:`_cells` without a Python object per
+    group until the rows themselves (a national report by school has thousands)."""
+    figures = cast("tuple[np.ndarray, ...]",
+                   Columns._make(cast("Iterable[int]", columns.T)).total())  # whole columns
+    kept = np.flatnonzero(np.any(np.stack(figures) != 0, axis=0)).tolist()
+    values: list[list[int]] = [column.tolist() for column in figures]
+    total = Figures._make(sum(column) for column in values)
+    if len(kept) < len(labels):
+        labels = [labels[i] for i in kept]
+        values = [[column[i] for i in kept] for column in values]
+    per_attendance = [pence // seen if seen else None for pence, seen in zip(
+        values[_TOTAL_PENCE], values[_ATTENDANCES], strict=True)]
+    return list(zip(labels, *values, per_attendance, strict=True)), total
 
 
 class StaffTimeCost:
@@ -254,18 +278,15 @@ class StaffTimeCost:
                     if rows or any(figures):  # leading periods with nothing are left out
                         rows.append(_cells(group, figures))
                         total = total.plus(figures)
-        elif by is not None:
-            groups: dict[str, Figures]
-            if by == "funded":
-                groups = self._between(query.partnership_id, start, end, rate).split()
-            else:
-                groups = {group: columns.total() for group, columns in self.cumulative.grouped(
-                    query.partnership_id, by, rate, start, end).items()}
-            for group, figures in sorted(groups.items()):
-                if by == "funded" or any(figures):
-                    rows.append(_cells(group, figures))
-                # Every costed piece lands in exactly one group: the total is their sum.
+        elif by == "funded":
+            for group, figures in sorted(
+                    self._between(query.partnership_id, start, end, rate).split().items()):
+                rows.append(_cells(group, figures))
                 total = total.plus(figures)
+        elif by is not None:
+            # Every costed piece lands in exactly one group: the total is their sum.
+            rows, total = _group_rows(*self.cumulative.grouped_columns(
+                query.partnership_id, by, rate, start, end))
         else:
             total = self._between(query.partnership_id, start, end, rate).total()
         rows.append(_cells("total", total))

@@ -14,6 +14,7 @@ with a short random back-off) before giving up with :class:`ConcurrencyError`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import hashlib
@@ -23,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +54,7 @@ from ssp_ledger.store import (
     Binding,
     Clock,
     EventLog,
+    Head,
     Mode,
     Recorded,
     open_log,
@@ -76,10 +78,14 @@ __all__ = [
 DEFAULT_RETRY_DEADLINE = 60.0
 #: Events decided and inserted per round inside one atomic write (bounds an import's memory).
 WRITE_CHUNK = 5_000
+#: Records read between two calls of :attr:`Ledger.progress`.
+PROGRESS_EVERY = 2_000
 #: Records a known-at replay must pass beyond its starting mark before it keeps a new mark.
 KNOWN_AT_MARKS_EVERY = 20_000
 #: Known-at marks kept in memory (each a compressed snapshot of every projection).
 _MAX_MARKS = 4
+#: Distinct report arguments remembered as checked (see Ledger.report).
+_MAX_CHECKED = 256
 
 
 def utc_now() -> dt.datetime:
@@ -184,6 +190,7 @@ class Ledger:
         max_attempts: int | None = None,
         retry_deadline: float = DEFAULT_RETRY_DEADLINE,
         known_at_marks_every: int = KNOWN_AT_MARKS_EVERY,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         if not isinstance(location, str | os.PathLike):
             msg = (f"location must be a path, ':memory:' or a postgresql:// URL; got "
@@ -218,13 +225,20 @@ class Ledger:
         self._live: ProjectionSet | None = None
         self._live_versions: dict[str, int] = {}
         self._live_token: object = None
-        self._known: OrderedDict[tuple[dt.datetime, int], ProjectionSet] = OrderedDict()
+        self._known: OrderedDict[tuple[dt.datetime, object], ProjectionSet] = OrderedDict()
         # Recorded-time marks: snapshots of a known-at view at a log position where every record
         # so far was included, with the latest recorded time up to there (see _known_view).
         self._marks: list[_Mark] = []
         self._marks_every = max(1, known_at_marks_every)
         self._last_recorded_at: dt.datetime | None = None
+        # Stream-heads hashes of the views' positions (a basis is fixed by its position), the
+        # heads they were made of, and the live view's basis as a report states it.
         self._bases: dict[int, str] = {}
+        self._stream_heads: dict[str, Head] = {}
+        self._live_basis: tuple[tuple[int, int | None, str | None], dict[str, Any]] | None = None
+        # Report arguments checked once (see report) and partnerships known to be stored.
+        self._checked: dict[tuple[object, ...], tuple[Period | None]] = {}
+        self._stored_partnerships: set[str] = set()
         self.checkpoint = checkpoint
         """Name of the runner checkpoint to start the live projections from (None: replay)."""
         self.checkpoint_position: int | None = None
@@ -236,6 +250,11 @@ class Ledger:
         self.known_at_start = 0
         """Log position the latest known-at view started from: a mark or the saved checkpoint
         (0: folded from the start)."""
+        self.progress = progress
+        """Called as ``progress(done, total)`` while the log is read (a replay, a catch-up, a
+        scan through :meth:`read`): records read so far of those asked for, every
+        :data:`PROGRESS_EVERY` records and at the end. None (the default): not called. The
+        command line sets it to draw a progress bar; the ledger itself never draws."""
 
     # ------------------------------------------------------------------ construction
 
@@ -473,8 +492,13 @@ class Ledger:
         """(position, record) pairs of the whole log in order, from ``start`` (to ``stop``).
 
         A damaged row raises :class:`~ssp_ledger.errors.DamagedRecord` naming its position.
+        While :attr:`progress` is set, it is told how far the reading has gone.
         """
-        return self._log.read(start, stop)
+        rows = self._log.read(start, stop)
+        if self.progress is None:
+            return rows
+        last = self.position if stop is None else min(stop, self.position)
+        return _reporting(rows, self.progress, start, last)
 
     def events(self, partnership_id: str | None = None) -> Iterator[Recorded]:
         """Stored records, of one partnership (in stream order) or of all (in log order)."""
@@ -528,6 +552,8 @@ class Ledger:
                         self.checkpoint_position = loaded.position if loaded else None
                     self._live_versions = (
                         {h.stream: h.version for h in binding.heads} if binding else {})
+                    if binding is not None:  # checked against the store just now
+                        self._stream_heads.update((h.stream, h) for h in binding.heads)
                     self._live = loaded or ProjectionSet(self.factories, self._log.load)
                 live = self._live
                 token = self._log.changed()
@@ -542,7 +568,7 @@ class Ledger:
             if known_at.tzinfo is None:
                 msg = "known_at must be timezone-aware (e.g. 2011-09-01T00:00:00+00:00)"
                 raise ValueError(msg)
-            key = (known_at, self.position)
+            key = (known_at, self._log.changed())  # taken before the view reads the log
             cached = self._known.get(key)
             if cached is not None:
                 self._known.move_to_end(key)
@@ -565,18 +591,13 @@ class Ledger:
         not asked again whether it changed)."""
         with self._lock:
             position = view.position
-            heads = self._bases.get(position) if known_at is None else None
+            heads = self._bases.get(position)
             if heads is None:
-                versions = (self._live_versions if known_at is None
-                            else self._log.stream_versions(position))
-                digest = hashlib.sha256()
-                for head in self._log.heads_at(dict(versions)):
-                    digest.update(bytes.fromhex(head.stream))
-                    digest.update(head.version.to_bytes(8, "big"))
-                    digest.update(head.hash)
-                heads = digest.hexdigest()
-                if known_at is None:
-                    self._bases = {position: heads}
+                heads = self._heads_hash(self._live_versions if known_at is None
+                                         else self._log.stream_versions(position))
+                if len(self._bases) >= _MAX_MARKS:
+                    self._bases.clear()
+                self._bases[position] = heads
             if known_at is None:
                 start = self.checkpoint_position
             else:
@@ -584,6 +605,33 @@ class Ledger:
             checkpoint = (f"{self.checkpoint!r} at {start}"
                           if start is not None and self.checkpoint else None)
             return Basis(position, heads, checkpoint, known_at)
+
+    def _basis_dict(self, view: ProjectionSet, known_at: dt.datetime | None) -> dict[str, Any]:
+        """:meth:`_basis_of` as a report states it; the live view's is kept while its
+        position (and the checkpoint it started from) stay the same."""
+        if known_at is not None:
+            return self._basis_of(view, known_at).to_dict()
+        key = (view.position, self.checkpoint_position, self.checkpoint)
+        cached = self._live_basis
+        if cached is None or cached[0] != key:
+            cached = self._live_basis = (key, self._basis_of(view, None).to_dict())
+        return dict(cached[1])  # a copy: a caller may change its table's basis
+
+    def _heads_hash(self, versions: Mapping[str, int]) -> str:
+        """SHA-256 over every stream's head (id, version, record hash) at ``versions``; only
+        the heads not already known are read (in one batch)."""
+        known = self._stream_heads
+        stale = {stream: version for stream, version in versions.items()
+                 if (head := known.get(stream)) is None or head.version != version}
+        if stale:
+            known.update((head.stream, head) for head in self._log.heads_at(stale))
+        digest = hashlib.sha256()
+        for stream in sorted(versions):
+            head = known[stream]
+            digest.update(bytes.fromhex(head.stream))
+            digest.update(head.version.to_bytes(8, "big"))
+            digest.update(head.hash)
+        return digest.hexdigest()
 
     def _known_view(self, known_at: dt.datetime) -> ProjectionSet:
         """The projections as known at ``known_at``: the log folded in order, skipping records
@@ -697,8 +745,37 @@ class Ledger:
         holds nothing of raises :class:`~ssp_ledger.errors.UnknownPartnership`, a projection
         nobody registered :class:`~ssp_ledger.errors.UnknownProjection`.
         """
-        day = _as_of_date(as_of)
-        moment = _known_at_moment(known_at)
+        day = as_of if type(as_of) is dt.date else _as_of_date(as_of)
+        moment = None if known_at is None else _known_at_moment(known_at)
+        # Arguments already checked once (the same projection, grouping, period and
+        # partnership) are not checked again: the projections are fixed once loaded and a
+        # partnership, once stored, stays in the store.
+        checked: tuple[Period | None] | None = None
+        key = (projection, by, period, partnership_id) if not params else None
+        if key is not None:
+            try:
+                checked = self._checked.get(key)
+            except TypeError:  # an unhashable argument: the full check names it
+                key = None
+        if checked is None:
+            checked = self._check_report(projection, by, period, partnership_id, params)
+            if key is not None:
+                if len(self._checked) >= _MAX_CHECKED:
+                    self._checked.clear()
+                self._checked[key] = checked
+        query = _query(day, moment, by, checked[0], partnership_id, params)
+        with self._lock:  # the view answering and the basis stated are the same one
+            live = self._live
+            if moment is None and live is not None and self._log.changed() == self._live_token:
+                view = live  # nothing stored since it was caught up
+            else:
+                view = self.view(moment)
+            table = view[projection].report(query)
+            return msgspec.structs.replace(table, basis=self._basis_dict(view, moment))
+
+    def _check_report(self, projection: object, by: object, period: object,
+                      partnership_id: object, params: Mapping[str, object]) -> tuple[Period | None]:
+        """Refuse misuse of :meth:`report` before any work (see there); (the period parsed,)."""
         if by is not None and not isinstance(by, str):
             msg = f"by must be a grouping name (a string); got {type(by).__name__} {by!r}"
             raise TypeError(msg)
@@ -713,16 +790,10 @@ class Ledger:
             msg = (f"no projection named {projection!r}; registered: "
                    f"{', '.join(sorted(self.factories))}")
             raise UnknownProjection(msg)
-        _check_params(projection, factory, params)
+        _check_params(str(projection), factory, params)
         if partnership_id is not None:
             self._check_partnership(partnership_id)
-        query = Query(as_of=day, known_at=moment, by=by, period=period,
-                      partnership_id=partnership_id, params=params)
-        with self._lock:  # the view answering and the basis stated are the same one
-            view = self.view(moment)
-            table = view[projection].report(query)
-            return msgspec.structs.replace(table,
-                                           basis=self._basis_of(view, moment).to_dict())
+        return (period,)
 
     def _check_partnership(self, partnership_id: object) -> None:
         """Raise unless the store holds an event of partnership ``partnership_id``."""
@@ -730,9 +801,12 @@ class Ledger:
             msg = (f"partnership_id must be a string; got {type(partnership_id).__name__} "
                    f"{partnership_id!r}")
             raise TypeError(msg)
+        if partnership_id in self._stored_partnerships:
+            return
         if self._log.stream_row(stream_id(partnership_id), 1) is None:
             msg = f"no partnership {partnership_id!r} in this store"
             raise UnknownPartnership(msg)
+        self._stored_partnerships.add(partnership_id)
 
     def participation(self, *, as_of: dt.date | str, **kwargs: Any) -> Table:
         """Sessions, attendances, SEND attendances and competition participants."""
@@ -763,6 +837,23 @@ class Ledger:
 REPORT_KEYWORDS = ("as_of", "known_at", "by", "period", "partnership_id")
 
 
+def _reporting(rows: Iterator[tuple[int, Recorded]], progress: Callable[[int, int], None],
+               start: int, last: int) -> Iterator[tuple[int, Recorded]]:
+    """``rows`` (positions ``start``..``last``), calling ``progress(done, total)`` on the way:
+    at the start, every :data:`PROGRESS_EVERY` records and once the rows are exhausted."""
+    total = max(0, last - start + 1)
+    progress(0, total)
+    done = 0
+    step = PROGRESS_EVERY
+    for position, recorded in rows:
+        yield position, recorded
+        done = min(total, position - start + 1)
+        if done >= step:
+            progress(done, total)
+            step = done + PROGRESS_EVERY
+    progress(total, total)
+
+
 def _check_params(projection: str, factory: ProjectionFactory,
                   params: Mapping[str, object]) -> None:
     """TypeError naming the first keyword neither a report nor the projection takes."""
@@ -780,6 +871,29 @@ def _check_params(projection: str, factory: ProjectionFactory,
         msg = (f"the {projection} report got an unexpected keyword argument {name!r}{hint}; "
                f"it takes {', '.join(known)}")
         raise TypeError(msg)
+
+
+_QUERY_FIELDS = ("as_of", "known_at", "by", "period", "partnership_id", "params")
+#: Whether a :class:`Query` can be made by filling its fields directly: it is a plain frozen
+#: dataclass with exactly these fields and nothing to run on construction.
+_PLAIN_QUERY = (tuple(f.name for f in dataclasses.fields(Query)) == _QUERY_FIELDS
+                and not hasattr(Query, "__post_init__") and not hasattr(Query, "__slots__"))
+
+
+def _query(as_of: dt.date, known_at: dt.datetime | None, by: str | None,
+           period: Period | None, partnership_id: str | None,
+           params: Mapping[str, int | str]) -> Query:
+    """``Query(as_of=..., ...)``, made without the frozen dataclass's six
+    ``object.__setattr__`` calls (after the change check, the largest fixed cost of a report
+    whose figures are a binary search). The arguments were checked by the caller; the result
+    equals the constructor's (a test compares them)."""
+    if not _PLAIN_QUERY:  # pragma: no cover -- Query changed shape: take the constructor
+        return Query(as_of=as_of, known_at=known_at, by=by, period=period,
+                     partnership_id=partnership_id, params=params)
+    query: Query = object.__new__(Query)
+    query.__dict__.update(as_of=as_of, known_at=known_at, by=by, period=period,
+                          partnership_id=partnership_id, params=params)
+    return query
 
 
 def _as_of_date(value: object) -> dt.date:

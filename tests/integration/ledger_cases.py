@@ -30,6 +30,7 @@ from ssp_ledger import (
     UnknownProjection,
 )
 from ssp_ledger.audit import Digest, digest, verify
+from ssp_ledger.errors import UnknownPartnership
 from ssp_ledger.runner import ProjectionRunner
 from ssp_ledger.store import GENESIS, record_hash, stream_id
 from ssp_ledger.synthetic import SyntheticConfig, generate
@@ -297,6 +298,115 @@ class LedgerBackendCases:
         assert len(list(first.events("tyne"))) == 6
         assert second.record_many([club(7), club(8)]).recorded == 2
         assert verify(first).ok
+
+    # ------------------------------------------------------------------ quiet reports
+
+    def test_an_unchanged_store_is_not_read_again(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        ledger = self.make_ledger()
+        ledger.record_many([formed(), joined(), club(1), club(2)])
+        asked = [("participation", None, None), ("participation", "school", "tyne"),
+                 ("staff_time_cost", "term", None), ("funding", None, "tyne")]
+        first = [ledger.report(name, as_of=AS_OF, by=by, partnership_id=pid)
+                 for name, by, pid in asked]
+        reads: list[str] = []
+        for method in ("rows", "stream_rows", "stream_row", "rows_at", "count",
+                       "stream_versions", "load_checkpoint"):
+            real = getattr(ledger.log, method)
+
+            def counted(*args: Any, _real: Any = real, _name: str = method, **kw: Any) -> Any:
+                reads.append(_name)
+                return _real(*args, **kw)
+
+            monkeypatch.setattr(ledger.log, method, counted)
+        for _ in range(3):
+            again = [ledger.report(name, as_of=AS_OF, by=by, partnership_id=pid)
+                     for name, by, pid in asked]
+            assert again == first
+            assert [t.basis for t in again] == [t.basis for t in first]
+        assert reads == []
+        ledger.record(club(3))  # its own write is a change: the next report looks
+        reads.clear()
+        assert ledger.participation(as_of=AS_OF).row("total")["sessions"] == 3
+        assert ledger.participation(as_of=AS_OF).basis["position"] == 5
+        assert reads
+        reads.clear()
+        ledger.participation(as_of=AS_OF)
+        assert reads == []
+
+    def test_reports_see_what_another_ledger_appended(self) -> None:
+        writer = self.make_ledger()
+        writer.record_many([formed(), joined(), club(1)])
+        for mode in ("write", "read"):
+            reader = self.open_again(mode=mode)
+            assert reader.participation(as_of=AS_OF) == writer.participation(as_of=AS_OF)
+            with pytest.raises(UnknownPartnership):
+                reader.participation(as_of=AS_OF, partnership_id=f"wear-{mode}")
+            writer.record_many([club(2), club(3)])
+            writer.record(msgspec.structs.replace(formed(), partnership_id=f"wear-{mode}"))
+            table = reader.participation(as_of=AS_OF)
+            assert table.row("total")["sessions"] == writer.participation(
+                as_of=AS_OF).row("total")["sessions"]
+            assert reader.participation(as_of=AS_OF, partnership_id=f"wear-{mode}").rows
+            fresh = self.open_again(mode="read")
+            assert table == fresh.participation(as_of=AS_OF)
+            assert table.basis == fresh.participation(as_of=AS_OF).basis
+            writer.record(club(10 if mode == "write" else 11))
+
+    def test_reports_see_what_another_process_appended(self) -> None:
+        writer = self.make_ledger()
+        writer.record_many([formed(), joined(), club(1)])
+        reader = self.open_again(mode="read")
+        assert reader.participation(as_of=AS_OF).row("total")["sessions"] == 1
+        script = (
+            "import sys\n"
+            "from ssp_ledger import Ledger\n"
+            "from tests.unit.test_partnership import club\n"
+            "with Ledger.open(sys.argv[1], mode='write') as ledger:\n"
+            "    ledger.record_many([club(i) for i in range(2, 6)])\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script, self.location], capture_output=True,
+                              text=True, timeout=120, check=False,
+                              cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 0, done.stderr
+        table = reader.participation(as_of=AS_OF)
+        assert table.row("total")["sessions"] == 5
+        assert table.basis["position"] == 7
+        assert table.basis == self.open_again(mode="read").participation(as_of=AS_OF).basis
+
+    def test_a_report_from_a_checkpoint_sees_later_appends(self) -> None:
+        writer = self.make_ledger()
+        writer.record_many([formed(), joined(), club(1), club(2)])
+        self.make_runner(writer).catch_up()
+        writer.record_many([club(3), joined("p1", 4), club(5, "p1")])
+        reader = self.open_again(mode="read", checkpoint="default")
+        first = reader.participation(as_of=AS_OF, by="school")
+        assert reader.checkpoint_position == 4, reader.checkpoint_note
+        assert first.row("total")["sessions"] == 4
+        writer.record(club(6, "p1"))
+        table = reader.participation(as_of=AS_OF, by="school")
+        replayed = self.open_again(mode="read").participation(as_of=AS_OF, by="school")
+        assert table == replayed
+        assert table.row("p1")["sessions"] == 2
+        assert (table.basis["position"], table.basis["heads_sha256"]) == (
+            replayed.basis["position"], replayed.basis["heads_sha256"])
+        assert table.basis["checkpoint"] == "'default' at 4"
+
+    def test_rows_at_and_count_agree_with_point_reads(self) -> None:
+        ledger = self.make_ledger()
+        ledger.record_many([formed(), joined(), *[club(i) for i in range(1, 12)]])
+        ledger.record(msgspec.structs.replace(formed(), partnership_id="wear"))
+        ledger.record_many([club(i) for i in range(12, 20)])
+        log = ledger.log
+        top = log.max_position()
+        for stop in range(top + 2):
+            assert log.count(stop) == sum(1 for _ in log.raw(1, stop)), stop
+        streams = [stream_id("tyne"), stream_id("wear"), stream_id("nobody")]
+        wanted = [(s, v) for s in streams for v in (0, 1, 2, 21, 22)]
+        expected = {(s.hex, v): row for s, v in wanted
+                    if (row := log.stream_row(s, v)) is not None}
+        assert log.rows_at(wanted) == expected
+        assert sorted(v for _, v in expected) == [1, 1, 2, 21]  # tyne 1, 2, 21; wear 1
+        assert log.rows_at([]) == {}
 
     # ------------------------------------------------------------------ known_at
 

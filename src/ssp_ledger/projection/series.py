@@ -254,7 +254,8 @@ class Series:
         kept = rows.any(axis=1)  # entries that cancelled out leave no day behind
         days, rows = days[kept], rows[kept]
         if len(days):
-            last = columnar.from_buffer(prefix)[len(prefix) - self.width:]
+            last = columnar.from_buffer(prefix)[len(prefix) - self.width:].copy()  # no view:
+            # a view of an 8-byte prefix would forbid growing it below
             sums = np.cumsum(rows, axis=0)
             sums += last
             keys.frombytes(days.astype(np.int32).tobytes())

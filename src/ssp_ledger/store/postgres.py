@@ -49,6 +49,7 @@ from ssp_ledger.store.log import Checkpoint, Mode, RawRow, tracking_name
 __all__ = [
     "INSERT_CHUNK",
     "INSERT_CHUNK_BYTES",
+    "ROWS_AT_CHUNK",
     "LedgerPostgresRecorder",
     "PostgresCheckpointRecorder",
     "PostgresLog",
@@ -58,6 +59,8 @@ __all__ = [
 INSERT_CHUNK = 2_000
 #: Most state bytes per INSERT statement.
 INSERT_CHUNK_BYTES = 2_000_000
+#: ``(stream, version)`` pairs per query of :meth:`PostgresLog.rows_at`.
+ROWS_AT_CHUNK = 5_000
 
 
 def _chunks(events: Sequence[StoredEvent]) -> list[Sequence[StoredEvent]]:
@@ -115,6 +118,20 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         rows: list[RawRow] = self.query(
             self._sql("WHERE originator_id=%s AND originator_version=%s"), (stream, version))
         return rows[0] if rows else None
+
+    def rows_at(self, pairs: Sequence[tuple[uuid.UUID, int]]) -> list[RawRow]:
+        """The rows at the given ``(stream, version)`` pairs that exist, in one query (two
+        arrays unnested and joined with the table on its ``(originator_id,
+        originator_version)`` key)."""
+        if not pairs:
+            return []
+        statement = SQL(
+            "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, v) JOIN {0}.{1} e "
+            "ON e.originator_id=w.id AND e.originator_version=w.v").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        rows: list[RawRow] = self.query(statement, ([s for s, _ in pairs], [v for _, v in pairs]))
+        return rows
 
     def count(self, stop: int) -> int:
         """Rows with a position ``<= stop``."""
@@ -279,6 +296,18 @@ class PostgresLog(RecorderLog):
         """One row of a stream."""
         with self._reading():
             return self._recorder.stream_row(stream, version)
+
+    def rows_at(self, wanted: Sequence[tuple[uuid.UUID, int]]) -> dict[tuple[str, int], RawRow]:
+        """One query per :data:`ROWS_AT_CHUNK` pairs (see
+        :meth:`LedgerPostgresRecorder.rows_at`)."""
+        found: dict[tuple[str, int], RawRow] = {}
+        with self._reading():
+            for i in range(0, len(wanted), ROWS_AT_CHUNK):
+                for row in self._recorder.rows_at(wanted[i:i + ROWS_AT_CHUNK]):
+                    stream = row[1]
+                    key = stream.hex if isinstance(stream, uuid.UUID) else str(stream)
+                    found[key.replace("-", ""), row[2]] = row
+        return found
 
     def count(self, stop: int) -> int:
         """Rows up to ``stop``."""

@@ -71,6 +71,8 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _LEDGER_TABLES = frozenset({EVENTS_TABLE, "tracking", CHECKPOINTS_TABLE, META_TABLE})
 _ROWS = "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events"
 _CHECKPOINT_COLUMNS = "position, fingerprint, anchor, state, saved_at"
+#: ``(stream, version)`` pairs per query of :meth:`SQLiteLog.rows_at` (two parameters each).
+ROWS_AT_CHUNK = 400
 
 
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
@@ -328,6 +330,22 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _watcher(path: Path) -> sqlite3.Connection | None:
+    """A plain read-only connection for ``PRAGMA data_version`` (None when SQLite refuses
+    one). Never ``immutable=1``: an immutable connection would not see the changes watched."""
+    try:
+        conn = sqlite3.connect(f"file:{_quote(path.resolve())}?mode=ro", uri=True,
+                               isolation_level=None, check_same_thread=False)
+    except sqlite3.Error:
+        return None
+    try:
+        conn.execute("PRAGMA data_version").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        return None
+    return conn
+
+
 def _quote(path: Path) -> str:
     return str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
 
@@ -350,6 +368,10 @@ class SQLiteLog(EventLog):
         self._recorder: SQLiteApplicationRecorder | None = None
         self._fast = False
         self._checkpoints: SQLiteCheckpointRecorder | None = None
+        self._path = path
+        self._watcher: sqlite3.Connection | None = None
+        self._version_cursor: sqlite3.Cursor | None = None
+        self._writes = 0
         if path is not None:
             kind, why = classify(path)
             if kind == "foreign":
@@ -437,6 +459,22 @@ class SQLiteLog(EventLog):
                            (stream.hex, version))
         return rows[0] if rows else None
 
+    def rows_at(self, wanted: Sequence[tuple[uuid.UUID, int]]) -> dict[tuple[str, int], RawRow]:
+        """One join of the wanted pairs (a ``VALUES`` list) with the table per
+        :data:`ROWS_AT_CHUNK` pairs, each pair a lookup in the ``(originator_id,
+        originator_version)`` key (a row-value ``IN`` list would scan the table instead)."""
+        found: dict[tuple[str, int], RawRow] = {}
+        for i in range(0, len(wanted), ROWS_AT_CHUNK):
+            chunk = wanted[i:i + ROWS_AT_CHUNK]
+            values = ",".join(["(?,?)"] * len(chunk))
+            params = [x for stream, version in chunk for x in (stream.hex, version)]
+            for row in self._query(
+                    f"WITH w(id, v) AS (VALUES {values}) SELECT s.rowid, s.originator_id, "
+                    "s.originator_version, s.topic, s.state FROM w JOIN stored_events s "
+                    "ON s.originator_id=w.id AND s.originator_version=w.v", params):
+                found[str(row[1]).replace("-", ""), row[2]] = row
+        return found
+
     def stream_versions(self, stop: int) -> dict[str, int]:
         """One grouped query."""
         rows = self._query("SELECT originator_id, MAX(originator_version) FROM stored_events "
@@ -444,9 +482,55 @@ class SQLiteLog(EventLog):
         return {str(oid).replace("-", ""): int(v) for oid, v in rows if isinstance(v, int)}
 
     def count(self, stop: int) -> int:
-        """Rows with rowid ``<= stop``."""
-        return int(self._query("SELECT count(*) FROM stored_events WHERE rowid<=?",
-                               (stop,))[0][0])
+        """Rows with rowid ``<= stop``: all rows less those after ``stop``.
+
+        ``count(*)`` of the whole table reads its narrow key index (about a tenth of the table's
+        pages), and the rows after ``stop`` are a range of the table from its end (none, when
+        ``stop`` is the newest position, as it is for a fresh checkpoint); counting ``rowid <=
+        stop`` directly would read every page of the table. Near the start of a long log the
+        direct range is the shorter read, and is used."""
+        top = self.max_position()
+        if stop >= top:
+            return int(self._query("SELECT count(*) FROM stored_events")[0][0])
+        if stop < top // 2:
+            return int(self._query("SELECT count(*) FROM stored_events WHERE rowid<=?",
+                                   (stop,))[0][0])
+        total, after = self._query(
+            "SELECT (SELECT count(*) FROM stored_events), "
+            "(SELECT count(*) FROM stored_events WHERE rowid>?)", (stop,))[0]
+        return int(total) - int(after)
+
+    def changed(self) -> object:
+        """``PRAGMA data_version`` of a plain read-only connection (no table is read), with
+        the number of writes made through this log.
+
+        SQLite changes a connection's data version whenever *another* connection (this
+        process's or any other's) commits to the file, never for the connection's own writes;
+        the ledger writes through eventsourcing's connection, not this one, and the count of
+        its own writes is part of the token anyway, so nothing it stores can go unseen. A store
+        SQLite cannot reopen by path (an in-memory database) answers with the newest position.
+        """
+        cursor = self._version_cursor or self._watch()
+        if cursor is None:
+            return self._writes, self.max_position()
+        try:
+            return self._writes, cursor.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error as e:
+            msg = f"cannot read store {self.location!r}: {e}"
+            raise StoreError(msg) from e
+
+    def _watch(self) -> sqlite3.Cursor | None:
+        """A cursor of the connection whose data version :meth:`changed` reads: the read-only
+        store's own, or one opened read-only beside eventsourcing's on first use (None: not a
+        file). Kept, so each check is one statement on a prepared cursor."""
+        if self._conn is None and self._watcher is None and self._path is not None:
+            self._watcher = _watcher(self._path)
+            if self._watcher is None:
+                self._path = None  # cannot be watched: fall back to the newest position
+        conn = self._conn or self._watcher
+        if conn is not None:
+            self._version_cursor = conn.cursor()
+        return self._version_cursor
 
     # -- writing
 
@@ -459,6 +543,7 @@ class SQLiteLog(EventLog):
     def insert(self, rows: Sequence[NewRow]) -> list[int]:
         """One ``executemany`` in one transaction."""
         recorder = self._writable()
+        self._writes += 1  # counted whether or not it commits: a token may only err that way
         try:
             if not isinstance(recorder, LedgerSQLiteRecorder):
                 return list(recorder.insert_events([StoredEvent(*row) for row in rows]) or [])
@@ -477,6 +562,7 @@ class SQLiteLog(EventLog):
             with super().writing() as writer:
                 yield writer
             return
+        self._writes += 1
         try:
             with recorder.immediate() as cursor:
                 yield _SQLiteWriter(self, cursor=cursor,
@@ -504,6 +590,7 @@ class SQLiteLog(EventLog):
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         """See :class:`SQLiteCheckpointRecorder`."""
         self._writable()
+        self._writes += 1
         try:
             self._checkpoint_recorder().save_checkpoint(checkpoint)
         except IntegrityError:
@@ -534,6 +621,7 @@ class SQLiteLog(EventLog):
     def delete_checkpoint(self, name: str) -> None:
         """See :class:`SQLiteCheckpointRecorder`."""
         self._writable()
+        self._writes += 1
         self._checkpoint_recorder().delete_checkpoint(name)
 
     def tracked_position(self, name: str) -> int:
@@ -553,6 +641,10 @@ class SQLiteLog(EventLog):
         """Close the connection or the application."""
         if self._conn is not None:
             self._conn.close()
+        self._version_cursor = None
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
         if self.app is not None:
             self.app.close()
 
