@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from ssp_ledger.events import CorrectableEvent, CpdDelivered, LeaderTrained
-from ssp_ledger.projection import AdditiveProjection
+from ssp_ledger.projection import AdditiveProjection, Columns
 
 __all__ = ["Leaders"]
 
@@ -22,6 +22,15 @@ class Leaders(AdditiveProjection):
     measures: ClassVar[tuple[str, ...]] = (
         "people_trained", "courses", "training_minutes", "cpd_teachers", "cpd_minutes"
     )
+
+    columns: ClassVar[Mapping[type, Columns]] = {
+        LeaderTrained: Columns({"leader_kind": "leader_kind", "award": "award",
+                                "school": "school_id"}, ("people", 1, "minutes", 0, 0)),
+        CpdDelivered: Columns({"leader_kind": lambda _: "teacher_cpd", "award": "topic",
+                               "school": lambda _: "(partnership)"},
+                              (0, 0, 0, "teachers", "minutes")),
+    }
+    """:meth:`contribution`, column by column (what a replay reads)."""
 
     def contribution(
         self, event: CorrectableEvent

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from ssp_ledger.events import CorrectableEvent, ResourceShared
-from ssp_ledger.projection import AdditiveProjection
+from ssp_ledger.projection import AdditiveProjection, Columns
 
 __all__ = ["Resources"]
 
@@ -23,6 +23,15 @@ class Resources(AdditiveProjection):
     """Event classes this projection reacts to (the set offers it no others)."""
     dimensions: ClassVar[tuple[str, ...]] = groupings
     measures: ClassVar[tuple[str, ...]] = ("times_shared", "staff_minutes", "value_pence")
+
+    columns: ClassVar[Mapping[type, Columns]] = {
+        ResourceShared: Columns(
+            {"resource": "resource", "from_school": "from_school_id",
+             "to_school": "to_school_id",
+             "link": lambda e: f"{e.from_school_id} -> {e.to_school_id}"},
+            (1, "staff_minutes", "value_pence")),
+    }
+    """:meth:`contribution`, column by column (what a replay reads)."""
 
     def contribution(
         self, event: CorrectableEvent

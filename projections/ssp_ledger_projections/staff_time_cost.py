@@ -46,7 +46,7 @@ are left out and rebuilt on use.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar, cast
 
 import msgspec
@@ -195,6 +195,11 @@ class StaffTimeCost:
     def retract(self, fact: Fact) -> None:
         """Remove the effect of a fact previously applied."""
         self.facts.change(fact.event, -1)
+
+    def apply_batch(self, facts: Sequence[Fact], signs: Sequence[int]) -> None:
+        """Apply (sign 1) or retract (sign -1) each fact, in order, as one batch (a replay:
+        see :class:`~ssp_ledger.projection.projection_set.Batched`)."""
+        self.facts.change_many([fact.event for fact in facts], signs)
 
     # ------------------------------------------------------------------ queries
 

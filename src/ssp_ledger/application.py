@@ -44,7 +44,6 @@ from ssp_ledger.projection import (
     Query,
     Table,
     load_projections,
-    paused_gc,
 )
 from ssp_ledger.store import (
     ENV_LOCATION,
@@ -524,14 +523,20 @@ class Ledger:
 
     def _feed(self, view: ProjectionSet, records: Iterable[tuple[int, Recorded]]) -> None:
         """Apply records to the live view, noting each stream's last version (for the basis)."""
-        versions = self._live_versions
+        last: dict[uuid.UUID, int] = {}  # by stream object: no hex string per record
 
         def noted() -> Iterator[tuple[int, Recorded]]:
-            for position, rec in records:
-                versions[rec.originator_id.hex] = rec.originator_version
-                yield position, rec
+            for item in records:
+                rec = item[1]
+                last[rec.originator_id] = rec.originator_version
+                yield item
 
-        view.process_all(noted())
+        try:
+            view.process_all(noted())
+        finally:
+            versions = self._live_versions
+            for stream, version in last.items():
+                versions[stream.hex] = version
 
     def view(self, known_at: dt.datetime | None = None) -> ProjectionSet:
         """The projections as of everything recorded (``known_at`` None) or as known at a
@@ -659,18 +664,26 @@ class Ledger:
         if view is None:
             view = ProjectionSet(self.factories, self._log.load)
         start = self.known_at_start = view.position
+        records = self.read(view.position + 1)
         complete = True
-        with paused_gc():
-            for position, recorded in self.read(view.position + 1):
-                if recorded.recorded_at <= known_at:
-                    if complete and (latest is None or recorded.recorded_at > latest):
-                        latest = recorded.recorded_at
-                    view.process(position, recorded)
-                elif complete:
+
+        def until_skipped() -> Iterator[tuple[int, Recorded]]:
+            """The records up to the first one recorded after ``known_at`` (every record of
+            this stretch is included, so the view after it can be kept as a mark)."""
+            nonlocal complete, latest
+            for position, recorded in records:
+                if recorded.recorded_at > known_at:
                     complete = False
-                    self._mark(view, latest, start)
-        if complete:
-            self._mark(view, latest, start)
+                    return
+                if latest is None or recorded.recorded_at > latest:
+                    latest = recorded.recorded_at
+                yield position, recorded
+
+        view.process_all(until_skipped())  # replayed in batches (see ProjectionSet.process_all)
+        self._mark(view, latest, start)
+        if not complete:
+            view.process_all((position, recorded) for position, recorded in records
+                             if recorded.recorded_at <= known_at)
         return view
 
     def _mark(self, view: ProjectionSet, latest: dt.datetime | None, start: int) -> None:

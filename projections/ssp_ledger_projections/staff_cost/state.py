@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
@@ -251,6 +251,100 @@ class StaffFacts:
             cache.pop(pid, None)
         for every in self.derived_all:
             every.clear()
+
+    def change_many(self, events: Sequence[CorrectableEvent], signs: Sequence[int]) -> None:
+        """:meth:`change` of each event with its sign, in order, with the activity series fed
+        as one columnar batch (:meth:`Series.add_many <ssp_ledger.projection.Series.add_many>`).
+
+        The state equals the one-by-one calls': ids of the day are noted in order; a series
+        whose facts all went is dropped (its sums netted to zero, so adding the batch's rows
+        to it, or to a new one, gives the same sums).
+        """
+        touched: set[str] = set()
+        live: dict[SeriesKey, int] = {}  # change of each series' fact count, first-seen order
+        codes: list[int] = []
+        ordinals: list[int] = []
+        rows: list[tuple[int, int]] = []
+        code_of: dict[SeriesKey, int] = {}
+        same_day = self.same_day
+        for event, sign in zip(events, signs, strict=True):
+            found = _staff_time(event)
+            if found is None:
+                self.change(event, sign)  # structural facts (or no staff time): one by one
+                continue
+            pid = event.partnership_id
+            staff, school, minutes, attendances = found
+            key = (pid, staff, school)
+            code = code_of.get(key)
+            if code is None:
+                touched.add(pid)
+                code = code_of[key] = len(code_of)
+                live[key] = sign
+            else:
+                live[key] += sign
+            codes.append(code)
+            day = event.occurred_on
+            ordinals.append(day.toordinal())
+            if sign > 0:
+                rows.append((minutes, attendances))
+            else:
+                rows.append((-minutes, -attendances))
+            if minutes or attendances:  # else no figure moves: no day to keep
+                by_day = same_day.get(key)
+                if sign > 0 and by_day is not None and day not in by_day:
+                    by_day[day] = event.event_id  # _note_day's common case
+                else:
+                    self._note_day(key, day, event.event_id, minutes, sign)
+        if not codes:
+            return
+        series_of = self._batch_series(live)
+        from ssp_ledger.projection import columnar  # numpy, on first use
+
+        matrix = columnar.int_matrix(rows, 2)
+        if matrix is None or not columnar.small(matrix):
+            for code, ordinal, row in zip(codes, ordinals, rows, strict=True):
+                series = series_of[code]
+                if series is not None:
+                    series.add_ordinal(ordinal, row)
+        else:
+            np = columnar.np
+            for code, days, sums in columnar.by_series(np.array(codes, dtype=np.int64),
+                                                      np.array(ordinals, dtype=np.int64),
+                                                      matrix):
+                series = series_of[code]
+                if series is not None:
+                    series.add_many(days, sums)
+        for pid in touched:
+            for cache in self.derived:
+                cache.pop(pid, None)
+        for every in self.derived_all:
+            every.clear()
+
+    def _batch_series(self, changes: dict[SeriesKey, int]) -> list[Series | None]:
+        """The series each key of a batch adds to (None: its last fact went, so it is dropped),
+        in the order of ``changes``, with the fact counts updated."""
+        out: list[Series | None] = []
+        for key, change in changes.items():
+            pid, staff, school = key
+            live = self.live.get(key, 0) + change
+            if live <= 0:
+                self.live.pop(key, None)
+                by_staff = self.activity.get(pid, {})
+                by_school = by_staff.get(staff, {})
+                by_school.pop(school, None)
+                if not by_school:
+                    by_staff.pop(staff, None)
+                    if not by_staff:
+                        self.activity.pop(pid, None)
+                out.append(None)
+                continue
+            self.live[key] = live
+            by_school = self.activity.setdefault(pid, {}).setdefault(staff, {})
+            series = by_school.get(school)
+            if series is None:
+                series = by_school[school] = Series(2)
+            out.append(series)
+        return out
 
     def _add_activity(self, key: SeriesKey, day: dt.date, values: tuple[int, int],
                       sign: int) -> None:

@@ -11,11 +11,14 @@ The rest is machinery, one concern per module, each importing only those listed 
 * :mod:`~ssp_ledger.projection.checkpoint`: the one place that encodes and decodes checkpoint
   data;
 * :mod:`~ssp_ledger.projection.series`: :class:`Series`, integer measures over valid dates;
+* :mod:`~ssp_ledger.projection.columnar`: numpy kernels netting a replay's batch of facts per
+  (series, day), loaded on first use;
 * :mod:`~ssp_ledger.projection.index`: :class:`GroupedIndex` and :class:`PartitionedIndex`, a
   series per group, and the standard additive report;
-* :mod:`~ssp_ledger.projection.additive`: :class:`AdditiveProjection`;
+* :mod:`~ssp_ledger.projection.additive`: :class:`AdditiveProjection` (and :class:`Columns`,
+  how a replay reads its contributions column by column);
 * :mod:`~ssp_ledger.projection.projection_set`: :class:`ProjectionSet`, which feeds projections
-  from the log and checkpoints them;
+  from the log (:class:`Batched` ones in batches during a replay) and checkpoints them;
 * :mod:`~ssp_ledger.projection.registry`: :func:`load_projections` (the entry-point registry)
   and :func:`projection_fingerprint`.
 
@@ -26,9 +29,9 @@ entry-point group, exactly like a user's own. Everything public is importable fr
 
 from __future__ import annotations
 
-from ssp_ledger.projection.additive import AdditiveProjection
+from ssp_ledger.projection.additive import AdditiveProjection, Columns
 from ssp_ledger.projection.index import GroupedIndex, PartitionedIndex
-from ssp_ledger.projection.projection_set import ProjectionSet, ReadLog, paused_gc
+from ssp_ledger.projection.projection_set import Batched, ProjectionSet, ReadLog, paused_gc
 from ssp_ledger.projection.protocol import (
     PERIOD_KINDS,
     Cell,
@@ -52,7 +55,9 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PERIOD_KINDS",
     "AdditiveProjection",
+    "Batched",
     "Cell",
+    "Columns",
     "Explainable",
     "Fact",
     "GroupedIndex",

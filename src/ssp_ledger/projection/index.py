@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import msgspec
 
@@ -29,6 +29,9 @@ from ssp_ledger.projection.checkpoint import (
 )
 from ssp_ledger.projection.protocol import Cell, Query, Table
 from ssp_ledger.projection.series import Series
+
+if TYPE_CHECKING:
+    from ssp_ledger.projection.columnar import Ints
 
 __all__ = ["GroupedIndex", "PartitionedIndex"]
 
@@ -131,6 +134,17 @@ class GroupedIndex:
                values: tuple[int, ...]) -> None:
         """Undo an :meth:`add` with the same arguments."""
         self.add(day, keys, tuple(-v for v in values))
+
+    def series_for(self, dimension: str, group: str) -> Series:
+        """The series of one group of ``dimension``, made empty when the group has none yet (as
+        :meth:`add` makes it: a group once added to keeps its series)."""
+        if self._raw:
+            self._thaw()
+        of_dim = self._series[dimension]
+        series = of_dim.get(group)
+        if series is None:
+            series = of_dim[group] = Series(len(self.measures))
+        return series
 
     def between(self, start: dt.date | None, end: dt.date) -> tuple[int, ...]:
         """Sums of the total over ``[start, end]``."""
@@ -464,6 +478,78 @@ class PartitionedIndex:
                keys: Mapping[str, str | Iterable[str]], values: tuple[int, ...]) -> None:
         """Undo an :meth:`add` with the same arguments."""
         self.add(partnership_id, day, keys, tuple(-v for v in values))
+
+    def add_columns(self, partnership_ids: Sequence[str], ordinals: Sequence[int],
+                    keys: Mapping[str, Sequence[str | Iterable[str]]],
+                    values: Sequence[Sequence[int]] | Ints) -> None:
+        """A batch of :meth:`add` calls given as columns: row ``i`` adds ``values[i]`` for
+        partnership ``partnership_ids[i]`` on day ``ordinals[i]`` (``date.toordinal()``) to
+        the group(s) ``keys[dimension][i]`` of each dimension (negated values remove);
+        ``values`` may be an ``(n, measures)`` int64 array.
+
+        The index then equals one given the rows one by one (sums do not depend on order, and
+        every group named gets its series, as :meth:`add` makes them), but the rows are netted
+        per series and day in compiled code (:mod:`~ssp_ledger.projection.columnar`), so a
+        replay appends a few rows per series and batch instead of one per fact and series.
+        Structures built for queries over all partnerships are dropped (rebuilt on next use).
+        """
+        count = len(partnership_ids)
+        if count == 0:
+            return
+        # The all-partnerships structures (_Across) are dropped, not overlaid row by row: the
+        # next grouped query over all partnerships builds them again, once per batch at most.
+        self._across.clear()
+        from ssp_ledger.projection import columnar  # numpy, on first use
+
+        rows = columnar.int_matrix(values, len(self.measures))
+        if rows is None or not columnar.small(rows):
+            for i in range(count):  # values too large for 64-bit sums: Python integers
+                self.add(partnership_ids[i], dt.date.fromordinal(ordinals[i]),
+                         {d: keys[d][i] for d in self.dimensions},
+                         tuple(int(v) for v in values[i]))
+            return
+        np = columnar.np
+        days = np.array(ordinals, dtype=np.int64)
+        self.total.add_many(*columnar.by_day(days, rows))
+        ids = list(dict.fromkeys(partnership_ids))  # first-appearance order, as add makes them
+        code_of = {pid: i for i, pid in enumerate(ids)}
+        codes = np.array([code_of[pid] for pid in partnership_ids], dtype=np.int64)
+        parts: list[GroupedIndex] = []
+        for pid in ids:
+            part = self._parts.get(pid)
+            if part is None:
+                part = self._parts[pid] = GroupedIndex(self.dimensions, self.measures)
+            parts.append(part)
+        for code, part_days, sums in columnar.by_series(codes, days, rows):
+            parts[code].total.add_many(part_days, sums)
+        for dim in self.dimensions:
+            column = keys[dim]
+            labels: Sequence[str]
+            taken: Ints | None = None  # rows of the labels, when a row names several groups
+            if set(map(type, column)) <= {str}:  # one group per row (the common case)
+                labels = cast("Sequence[str]", column)
+            else:
+                chosen: list[int] = []
+                named: list[str] = []
+                for i, found in enumerate(column):
+                    for group in (found,) if isinstance(found, str) else found:
+                        chosen.append(i)
+                        named.append(group)
+                taken = np.array(chosen, dtype=np.int64)
+                labels = named
+            groups = list(dict.fromkeys(labels))
+            group_of = {group: i for i, group in enumerate(groups)}
+            series_codes = np.array([group_of[g] for g in labels], dtype=np.int64)
+            if taken is None:
+                series_codes += codes * len(groups)
+                found_days, found_rows = days, rows
+            else:
+                series_codes += codes[taken] * len(groups)
+                found_days, found_rows = days[taken], rows[taken]
+            for code, group_days, sums in columnar.by_series(series_codes, found_days,
+                                                            found_rows):
+                part_code, group_code = divmod(code, len(groups))
+                parts[part_code].series_for(dim, groups[group_code]).add_many(group_days, sums)
 
     def dump(self) -> PartitionedIndexState:
         """The index as data (canonical: see :meth:`GroupedIndex.dump`)."""

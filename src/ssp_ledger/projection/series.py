@@ -7,6 +7,11 @@ bisection and "the total over the spring term" is two. Removing a fact's effect 
 negation, so corrections never re-scan the log, and an incrementally updated series equals one
 built from scratch.
 
+A replay adds whole batches at once with :meth:`Series.add_many`: rows already netted per day
+in compiled code (:mod:`~ssp_ledger.projection.columnar`), merged by numpy into the prefix sums
+at the next query. Sums do not depend on the order of additions, so a series fed in batches
+equals one fed fact by fact.
+
 A series describes itself as plain data with :meth:`Series.dump` (a :class:`SeriesState`: byte
 strings of little-endian integers) and comes back with :meth:`Series.load`, which validates it.
 The dump is canonical: the same additions in the same order give the same state, whatever
@@ -21,8 +26,12 @@ from array import array
 from bisect import bisect_right
 from contextlib import suppress
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from ssp_ledger.projection.checkpoint import SeriesState
+
+if TYPE_CHECKING:
+    from ssp_ledger.projection.columnar import Ints
 
 __all__ = ["Series", "SeriesState"]
 
@@ -57,10 +66,12 @@ class Series:
     when one needs it; one row of ``width`` sums per distinct day), so a series costs a few bytes
     per day instead of a Python object per entry, and checkpoints as two byte strings
     (:meth:`dump`). Pending additions hold the caller's values tuple (shared by every series a
-    fact is added to) until the next merge.
+    fact is added to) until the next merge; pending batches (:meth:`add_many`) are packed too
+    (4-byte days, 8-byte values).
     """
 
-    __slots__ = ("_compact_at", "_days", "_keys", "_prefix", "_values", "width")
+    __slots__ = ("_bulk_days", "_bulk_rows", "_compact_at", "_days", "_keys", "_prefix",
+                 "_values", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
@@ -71,6 +82,9 @@ class Series:
         # row r: sums over _keys[:r], row-major; 4-byte until a sum needs 8 (see _extended)
         self._prefix = array("i", bytes(4 * width))
         self._compact_at = 4096
+        # pending batches (add_many), packed: day ordinals, and their rows of 8-byte values
+        self._bulk_days = array("i")
+        self._bulk_rows = array("q")
 
     def dump(self) -> SeriesState:
         """The merged prefix sums as data (pending additions are merged first).
@@ -78,7 +92,7 @@ class Series:
         Canonical: the same additions give the same state whatever queries, merges or
         dump/load round trips happened in between (sums are 4-byte unless one needs 8).
         """
-        if self._days:
+        if self._days or self._bulk_days:
             self._build()
         prefix = self._prefix
         if prefix.typecode != "i":
@@ -125,6 +139,8 @@ class Series:
 
     def add_ordinal(self, ordinal: int, values: tuple[int, ...]) -> None:
         """:meth:`add` for a day given as ``date.toordinal()``."""
+        if self._bulk_days:
+            self._build()  # one kind of pending additions at a time
         days = self._days
         days.append(ordinal)
         self._values.append(values)
@@ -133,11 +149,53 @@ class Series:
             self._build()
             self._compact_at = 2 * len(self._keys) + 4096
 
+    def add_many(self, ordinals: Ints, rows: Ints) -> None:
+        """Add ``rows[i]`` on day ``ordinals[i]`` for every ``i``: the series then equals one
+        given each row by :meth:`add_ordinal`, in any order.
+
+        ``ordinals`` is a 1-d int64 array, ``rows`` an ``(n, width)`` int64 array, e.g. from
+        :func:`~ssp_ledger.projection.columnar.by_series` (a batch already netted per day is
+        cheapest). Values large enough that 64-bit sums could overflow take the fact-by-fact
+        path instead.
+        """
+        if len(ordinals) == 0 or self.width == 0:
+            return  # a series of no measures keeps no day (as add_ordinal's merge decides)
+        from ssp_ledger.projection import columnar  # numpy, on first use
+
+        if rows.shape != (len(ordinals), self.width):
+            msg = (f"add_many: rows of shape {rows.shape} for {len(ordinals)} days of "
+                   f"{self.width} measures")
+            raise ValueError(msg)
+        if not columnar.small(rows) or (
+                self._prefix.typecode == "q"
+                and not columnar.small(self._prefix_rows(), columnar.PREFIX_BOUND)):
+            for day, row in zip(ordinals.tolist(), rows.tolist(), strict=True):
+                self.add_ordinal(day, tuple(row))
+            return
+        if self._days:
+            self._build()  # one kind of pending additions at a time
+        np = columnar.np
+        self._bulk_days.frombytes(ordinals.astype(np.int32).tobytes())
+        self._bulk_rows.frombytes(rows.astype(np.int64).tobytes())
+        if len(self._bulk_days) >= 2 * len(self._keys) + 256:
+            # Merge once the pending rows outgrow the merged ones: memory stays within a few
+            # times the merged sums, and each merge (linear in both) is amortised O(1) a row.
+            self._build()
+
+    def _prefix_rows(self) -> Ints:
+        """The merged prefix sums as an ``(days + 1, width)`` int64 array (a view when 8-byte)."""
+        from ssp_ledger.projection import columnar
+
+        return columnar.from_buffer(self._prefix).reshape(-1, self.width)
+
     def __len__(self) -> int:
         """Distinct days plus pending entries (a measure of the memory held)."""
-        return len(self._keys) + len(self._days)
+        return len(self._keys) + len(self._days) + len(self._bulk_days)
 
     def _build(self) -> None:
+        if self._bulk_days:
+            self._build_bulk()
+            return
         width = self.width
         # Net the pending entries per day, in day order.
         pending: dict[int, list[int]] = {}
@@ -172,6 +230,39 @@ class Series:
             prefix = _extended(prefix, running)
         self._prefix = prefix
 
+    def _build_bulk(self) -> None:
+        """Merge the pending batches with numpy (what :meth:`_build` does for single rows)."""
+        from ssp_ledger.projection import columnar
+
+        np = columnar.np
+        days, rows = columnar.by_day(
+            np.frombuffer(self._bulk_days, dtype=np.int32).astype(np.int64),
+            np.frombuffer(self._bulk_rows, dtype=np.int64).reshape(-1, self.width).copy())
+        self._bulk_days = array("i")
+        self._bulk_rows = array("q")
+        keys = self._keys
+        if keys and int(days[0]) <= keys[-1]:
+            # Pending days interleave with merged ones: net them together and start over.
+            merged = self._prefix_rows()
+            days, rows = columnar.by_day(
+                np.concatenate([columnar.from_buffer(keys), days]),
+                np.concatenate([np.diff(merged, axis=0), rows]))
+            keys = array("i")
+            prefix = array("i", bytes(4 * self.width))
+        else:
+            prefix = self._prefix
+        kept = rows.any(axis=1)  # entries that cancelled out leave no day behind
+        days, rows = days[kept], rows[kept]
+        if len(days):
+            last = columnar.from_buffer(prefix)[len(prefix) - self.width:].copy()  # no view:
+            # a view of an 8-byte prefix would forbid growing it below
+            sums = np.cumsum(rows, axis=0)
+            sums += last
+            keys.frombytes(days.astype(np.int32).tobytes())
+            prefix = columnar.extended(prefix, sums)
+        self._keys = keys
+        self._prefix = prefix
+
     def _merged_rows(self, pending: dict[int, list[int]]) -> dict[int, list[int]]:
         """The merged days' own rows (differences of the prefix sums) plus ``pending``."""
         width = self.width
@@ -192,7 +283,7 @@ class Series:
 
     def upto_ordinal(self, ordinal: int) -> tuple[int, ...]:
         """:meth:`upto` for a day given as ``date.toordinal()``."""
-        if self._days:
+        if self._days or self._bulk_days:
             self._build()
         width = self.width
         base = bisect_right(self._keys, ordinal) * width
@@ -216,7 +307,7 @@ class Series:
 
     def first_day(self) -> dt.date | None:
         """Earliest date with a non-zero net entry, or None."""
-        if self._days:
+        if self._days or self._bulk_days:
             self._build()
         return dt.date.fromordinal(self._keys[0]) if self._keys else None
 
