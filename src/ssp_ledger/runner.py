@@ -55,6 +55,9 @@ __all__ = ["DEFAULT_CHECKPOINT_EVERY", "DEFAULT_NAME", "ProjectionRunner", "main
 DEFAULT_NAME = "default"
 #: Records applied between checkpoints while catching up.
 DEFAULT_CHECKPOINT_EVERY = 10_000
+#: Records read before they are applied together while catching up (see
+#: :meth:`~ssp_ledger.projection.ProjectionSet.process_all`: batched projections sum columns).
+CATCH_UP_CHUNK = 20_000
 
 
 class ProjectionRunner:
@@ -192,17 +195,34 @@ class ProjectionRunner:
 
     # ------------------------------------------------------------------ applying
 
+    def _due(self, position: int) -> int:
+        """Records still to apply before the next checkpoint, as of ``position``.
+
+        The interval grows with the log (at least checkpoint_every, at least half the position
+        so far): catching up a log of n records writes O(log n) checkpoints, whose sizes sum
+        to about twice the last, so saving costs a bounded share of the replay, not O(n^2).
+        """
+        return max(self.checkpoint_every, position // 2) - self._pending
+
     def _apply(self, position: int, recorded: Recorded) -> None:
-        if position <= self._set.position:
-            return  # already reflected (e.g. after adopting a further checkpoint)
-        self._set.process(position, recorded)
-        self._versions[recorded.originator_id.hex] = recorded.originator_version
-        self._pending += 1
-        # The interval grows with the log (at least checkpoint_every, at least half the position
-        # so far): catching up a log of n records writes O(log n) checkpoints, whose sizes sum
-        # to about twice the last, so saving costs a bounded share of the replay, not O(n^2).
-        if self._pending >= max(self.checkpoint_every, position // 2):
+        self._apply_many([(position, recorded)])
+
+    def _apply_many(self, chunk: Sequence[tuple[int, Recorded]]) -> int:
+        """Apply a run of consecutive records (those not yet reflected) through
+        :meth:`ProjectionSet.process_all`, so batched projections get their columnar path,
+        then checkpoint if one is due; return how many were applied."""
+        start = self._set.position
+        fresh = [item for item in chunk if item[0] > start]  # not already reflected
+        if not fresh:
+            return 0
+        self._set.process_all(fresh)
+        versions = self._versions
+        for _, recorded in fresh:
+            versions[recorded.originator_id.hex] = recorded.originator_version
+        self._pending += len(fresh)
+        if self._due(fresh[-1][0]) <= 0:
             self.commit()
+        return len(fresh)
 
     def commit(self) -> bool:
         """Save the state and its position in one transaction; False when nothing was new.
@@ -243,19 +263,21 @@ class ProjectionRunner:
     def _catch_up(self, limit: int | None) -> int:
         applied = 0
         while True:
-            adopted = False
+            chunk: list[tuple[int, Recorded]] = []
             # Ledger.read: the store's fastest read path (plain rows and msgspec on SQLite)
             for position, recorded in self.ledger.read(self._set.position + 1):
-                if self._stop.is_set() or (limit is not None and applied >= limit):
-                    return applied
-                before = self._set.position
-                self._apply(position, recorded)
-                applied += self._set.position > before
-                if self._set.position != position:
-                    adopted = True  # another runner's further checkpoint: read on from there
-                    break
-            if not adopted:
-                return applied
+                if self._stop.is_set() or (limit is not None and applied + len(chunk) >= limit):
+                    return applied + self._apply_many(chunk)
+                chunk.append((position, recorded))
+                # A chunk ends where a checkpoint falls due, so checkpoints are taken at the
+                # same positions as record by record.
+                if len(chunk) >= min(CATCH_UP_CHUNK, self._due(position)):
+                    applied += self._apply_many(chunk)
+                    chunk = []
+                    if self._set.position != position:
+                        break  # another runner's further checkpoint: read on from there
+            else:
+                return applied + self._apply_many(chunk)
 
     def follow(self, *, timeout: float | None = None, idle: float = 1.0,
                poll_interval: float = 0.1) -> int:
