@@ -34,7 +34,13 @@ import msgspec
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ssp_ledger.checkpoints import restore_checkpoint
-from ssp_ledger.errors import LedgerError, StoreError, UnknownPartnership, UnknownProjection
+from ssp_ledger.errors import (
+    InputError,
+    LedgerError,
+    StoreError,
+    UnknownPartnership,
+    UnknownProjection,
+)
 from ssp_ledger.events import DomainEvent, Event
 from ssp_ledger.partnership import Partnership
 from ssp_ledger.periods import Period, parse_period
@@ -167,6 +173,22 @@ class Basis:
                 "checkpoint": self.checkpoint,
                 "known_at": self.known_at.isoformat() if self.known_at else None}
 
+
+
+def _read_input(events: Iterable[DomainEvent]) -> Iterator[DomainEvent]:
+    """The events of an input iterable (a parser reading a file or a pipe); an ``OSError`` the
+    input raises while it is read is the input's failure, not the store's: :class:`InputError`
+    (nothing is stored, as for any exception raised by the iterable)."""
+    source = iter(events)
+    while True:
+        try:
+            event = next(source)
+        except StopIteration:
+            return
+        except OSError as e:
+            msg = f"cannot read the input: {e.strerror or e}"
+            raise InputError(msg) from e
+        yield event
 
 class Ledger:
     """An event-sourced ledger of school sport partnerships.
@@ -342,6 +364,7 @@ class Ledger:
         """
         with self._lock:
             if not isinstance(events, Sequence):
+                events = _read_input(events)
                 if self.backend == "sqlite":  # streamed in one transaction: no second attempt
                     try:
                         return self._record_once(events)

@@ -22,6 +22,7 @@ import pytest
 
 from ssp_ledger import Ledger
 from ssp_ledger.application import WRITE_CHUNK
+from ssp_ledger.errors import InputError
 from tests.adversarial.attack import (
     RECORDS,
     assert_ok,
@@ -236,6 +237,26 @@ def test_an_iterable_that_fails_midway_stores_nothing(plain: Path, tmp_path: Pat
         with pytest.raises(RuntimeError, match="went away"):
             ledger.record_many(events())  # type: ignore[arg-type]
         assert ledger.position == RECORDS
+    assert file_state(store).sha256 == before.sha256
+
+
+
+def test_an_input_that_fails_to_read_is_blamed_not_the_store(plain: Path, tmp_path: Path) -> None:
+    """An I/O error raised by the input (a pipe or disk that fails mid-read) is an InputError
+    about reading the input, never "cannot write to store"; nothing is stored."""
+    store = copy_store(plain, tmp_path)
+    before = file_state(store)
+
+    def events() -> Iterator[object]:
+        for i in range(1, WRITE_CHUNK + 50):
+            yield club("tyne", 1 + i % 20, event_id=f"io-{i}")
+        raise OSError(5, "Input/output error")
+
+    with Ledger.open(store, mode="write") as ledger:
+        with pytest.raises(InputError) as caught:
+            ledger.record_many(events())  # type: ignore[arg-type]
+        assert ledger.position == RECORDS
+    assert str(caught.value) == "cannot read the input: Input/output error"
     assert file_state(store).sha256 == before.sha256
 
 
