@@ -228,10 +228,12 @@ class StaffTimeCost:
         return {p.label: c.total() for p, c in zip(periods, sums, strict=True)}
 
     @staticmethod
-    def _period_ranges(kind: PeriodKind, lo: dt.date, end: dt.date
+    def _period_ranges(kind: PeriodKind, lo: dt.date, start: dt.date | None, end: dt.date
                        ) -> dict[str, tuple[dt.date | None, dt.date]]:
-        """The days of each period of ``kind`` inside ``[lo, end]``, by label."""
-        return {p.label: (max(p.start, lo), min(p.end, end))
+        """The days of each period of ``kind`` from the one holding ``lo`` to the one holding
+        ``end``, inside the window ``[start, end]``, by label: a period row's range (money
+        received before the first cost of a period is the period's too)."""
+        return {p.label: (p.start if start is None else max(p.start, start), min(p.end, end))
                 for p in periods_between(kind, lo, end)}
 
     def cost_between(self, start: dt.date | None, end: dt.date, *,
@@ -286,7 +288,7 @@ class StaffTimeCost:
         ranges: dict[str, tuple[dt.date | None, dt.date]] = {}
         lo = start if start is not None else self.first_day(pid)
         if kind is not None and lo is not None and lo <= end:
-            ranges = self._period_ranges(kind, lo, end)
+            ranges = self._period_ranges(kind, lo, start, end)
         # Covered by stream over the window (last) and each period: one look-up per
         # partnership with funding and range.
         *in_periods, in_window = self.coverage.by_stream(pid, [*ranges.values(), (start, end)])
