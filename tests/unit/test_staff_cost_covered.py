@@ -82,7 +82,8 @@ def test_covered_is_min_of_funded_and_received_per_partnership(ledger: Ledger) -
     # minutes at 6,000p/h) -> 9,000p covered; poor: 610p received, 6,000p funded -> 610p.
     rich = ledger.report("staff_time_cost", as_of=AS_OF, partnership_id="rich").totals
     poor = ledger.report("staff_time_cost", as_of=AS_OF, partnership_id="poor").totals
-    assert rich is not None and poor is not None
+    assert rich is not None
+    assert poor is not None
     assert (rich["funded_pence"], rich["covered_pence"]) == (9000, 9000)
     assert (poor["funded_pence"], poor["covered_pence"]) == (6000, 610)
     national = ledger.report("staff_time_cost", as_of=AS_OF)
@@ -196,7 +197,8 @@ def test_covered_properties(data: st.DataObject) -> None:
     end = min(window.end, as_of) if window is not None else as_of
     total = _ask(p, as_of, period=period).row("total")
     covered = total["covered_pence"]
-    assert isinstance(covered, int) and isinstance(total["funded_pence"], int)
+    assert isinstance(covered, int)
+    assert isinstance(total["funded_pence"], int)
     assert 0 <= covered <= total["funded_pence"]
     assert covered <= _received(p, None, start, end)
     assert covered == _reference(p, None, start, end)

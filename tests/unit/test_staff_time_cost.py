@@ -292,7 +292,8 @@ def test_tables_state_what_unattributed_minutes_were_costed_at() -> None:
     assert [(s["name"], s["effective_from"], s["value"]) for s in table.sources] == [
         ("cost.UNATTRIBUTED", "2009-09-01", 2573), ("cost.UNATTRIBUTED", "2010-09-01", 2632)]
     assert all(s["citation"] and s["note"].startswith("estimate") for s in table.sources)
-    assert table.notes[0].startswith("funded: ") and "hidden: " in table.notes[0]
+    assert table.notes[0].startswith("funded: ")
+    assert "hidden: " in table.notes[0]
     assert table.notes[1].startswith("covered: ")
     assert any("cost.UNATTRIBUTED from 2010-09-01 to 2011-08-31: £26.32 an hour; "
                "As cost.PE_TEACHER: "
