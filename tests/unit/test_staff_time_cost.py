@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Sequence
 
 import msgspec
@@ -504,3 +505,35 @@ def test_through_the_ledger_corrections_and_known_at() -> None:
     led.rebuild()
     assert led.staff_time_cost(as_of=D(2011, 12, 31), by="funded",
                                period="2011/12:autumn") == now
+
+
+def test_the_unattributed_rate_is_the_shipped_parameter() -> None:
+    """The projection's light reading of cost.UNATTRIBUTED (tomllib) gives exactly the values
+    the validating models of ssp_ledger.parameters read from the same file."""
+    from ssp_ledger.parameters import load_parameters
+    from ssp_ledger_projections.staff_cost.rates import shipped_rate
+
+    model = load_parameters().get("cost.UNATTRIBUTED")
+    assert model.unit == "pence_per_hour"
+    assert [(v.effective_from, v.value, v.citation, v.note) for v in model.values] == [
+        tuple(v) for v in shipped_rate().values]
+    assert all(v.note.startswith("estimate") for v in model.values)
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ([], "cost.UNATTRIBUTED has no values"),
+    ([{"effective_from": "2002-09-01", "value": 1, "citation": "x"}],
+     "values[0].effective_from: not a date"),
+    ([{"effective_from": D(2002, 9, 1), "value": -1, "citation": "x"}], "values[0].value"),
+    ([{"effective_from": D(2002, 9, 1), "value": 1, "citation": " "}],
+     "values[0].citation: missing"),
+])
+def test_a_malformed_unattributed_rate_is_refused_naming_the_field(
+        values: list[dict[str, object]], message: str) -> None:
+    from ssp_ledger_projections.staff_cost.rates import parse_rate
+
+    data = {"parameters": [{"name": "cost.UNATTRIBUTED", "values": values}]}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_rate(data, "mine.toml")
+    with pytest.raises(ValueError, match="must be defined once"):
+        parse_rate({"parameters": []}, "mine.toml")
