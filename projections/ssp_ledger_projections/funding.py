@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import ClassVar
 
 import msgspec
@@ -43,7 +43,6 @@ import msgspec
 from ssp_ledger.events import CorrectableEvent, FundingChanged
 from ssp_ledger.periods import parse_period, periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
-from ssp_ledger_projections.funding_levels import StreamLevels
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost, default_hourly_cost
 
 __all__ = ["COLUMNS", "STATE_VERSION", "Funding", "FundingState"]
@@ -74,27 +73,6 @@ class FundingState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/fu
 
 _ENCODER = msgspec.msgpack.Encoder(order="deterministic")
 _DECODER = msgspec.msgpack.Decoder(FundingState)
-
-
-@dataclass
-class _StreamRow:
-    level: int = 0
-    received: int = 0
-    since: dt.date | None = None
-    reasons: list[str] = field(default_factory=list)
-    citations: list[str] = field(default_factory=list)
-
-    def take(self, levels: StreamLevels, start: dt.date | None, end: dt.date) -> None:
-        self.level += levels.level(end)
-        self.received += levels.received(start, end)
-        change: FundingChanged | None = levels.in_force(end)
-        if change is not None:
-            if self.since is None or change.occurred_on > self.since:
-                self.since = change.occurred_on
-            if change.reason and change.reason not in self.reasons:
-                self.reasons.append(change.reason)
-            if change.citation and change.citation not in self.citations:
-                self.citations.append(change.citation)
 
 
 class Funding:
@@ -188,15 +166,6 @@ class Funding:
         if not self._attached:
             self._staff.retract(fact)
 
-    def _levels(self, partnership_id: str | None) -> list[tuple[str, StreamLevels]]:
-        """(stream name, levels) of every stream with a change, in the selected partnership(s)."""
-        out: list[tuple[str, StreamLevels]] = []
-        for pid, stream in self.staff.funding_levels.streams(partnership_id):
-            levels = self.staff.funding_levels.stream(pid, stream)
-            if levels is not None:
-                out.append((stream, levels))
-        return out
-
     def explain_fact(self, query: Query, group: str, fact: Fact) -> Mapping[str, int] | None:
         """What ``fact`` contributed to row ``group`` of ``report(query)``, or None.
 
@@ -272,49 +241,34 @@ class Funding:
         query.check_grouping(self.name, self.groupings)
         rate = default_hourly_cost(query)
         pid = query.partnership_id
-        streams = self._levels(pid)
-
-        def staff_cost(lo: dt.date | None, hi: dt.date) -> int:
-            return self.staff.cost_between(lo, hi, partnership_id=pid,
-                                           default_hourly_cost_pence=rate).total_pence
+        levels = self.staff.funding_levels.table(pid)  # every stream at once
 
         rows: list[tuple[Cell, ...]] = []
         if kind is not None:
             lo = start
             if lo is None:
-                firsts = [d for _, levels in streams if (d := levels.first_day()) is not None]
-                staff_first = self.staff.first_day(pid)
-                if staff_first is not None:
-                    firsts.append(staff_first)
+                firsts = [d for d in (levels.first, self.staff.first_day(pid)) if d is not None]
                 lo = min(firsts) if firsts else None
             if lo is not None and lo <= end:
                 costs = self.staff.cost_by_period(kind, lo, end, partnership_id=pid,
                                                   default_hourly_cost_pence=rate)
-                for period in periods_between(kind, lo, end):
-                    a, b = max(period.start, lo), min(period.end, end)
-                    level = sum(levels.level(b) for _, levels in streams)
-                    received = sum(levels.received(a, b) for _, levels in streams)
+                periods = periods_between(kind, lo, end)
+                spans = [(max(p.start, lo), min(p.end, end)) for p in periods]
+                in_force = levels.levels([b for _, b in spans])
+                received = levels.received(spans)
+                for period, level, got in zip(periods, in_force, received, strict=True):
                     cost = costs[period.label].total_pence
-                    if rows or level or received or cost:  # leading empty periods left out
-                        rows.append((period.label, level, received, None, None, None, cost,
-                                     cost - received))
+                    if rows or level or got or cost:  # leading empty periods left out
+                        rows.append((period.label, level, got, None, None, None, cost,
+                                     cost - got))
         else:
-            by_stream: dict[str, _StreamRow] = {}
-            for stream, levels in streams:
-                first = levels.first_day()
-                if first is None or first > end:
-                    continue  # not yet known on the window's last day
-                by_stream.setdefault(stream, _StreamRow()).take(levels, start, end)
-            for stream in sorted(by_stream):
-                r = by_stream[stream]
-                rows.append((
-                    stream, r.level, r.received,
-                    r.since.isoformat() if r.since is not None else None,
-                    "; ".join(r.reasons), "; ".join(r.citations), None, None,
-                ))
-        level_total = sum(levels.level(end) for _, levels in streams)
-        received_total = sum(levels.received(start, end) for _, levels in streams)
-        cost_total = staff_cost(start, end)
+            for stream, (row, got) in levels.rows(start, end).items():
+                rows.append((stream, row.level, got, row.since.isoformat(),
+                             "; ".join(row.reasons), "; ".join(row.citations), None, None))
+        level_total = levels.levels([end])[0]
+        received_total = levels.received([(start, end)])[0]
+        cost_total = self.staff.cost_between(start, end, partnership_id=pid,
+                                             default_hourly_cost_pence=rate).total_pence
         rows.append(("total", level_total, received_total, None, None, None, cost_total,
                      cost_total - received_total))
         return Table.answer(self.name, query, (kind or "funding_stream", *COLUMNS), rows)

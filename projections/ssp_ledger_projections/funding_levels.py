@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from ssp_ledger.events import FundingChanged
 from ssp_ledger.periods import ONE_DAY
 
-__all__ = ["DAYS_PER_YEAR", "FundingLevels", "StreamLevels"]
+__all__ = ["DAYS_PER_YEAR", "FundingLevels", "LevelsTable", "NamedRow", "StreamLevels"]
 
 DAYS_PER_YEAR = 365
 """Days an annual funding level is spread over. 29 February receives nothing, so any twelve
@@ -145,12 +148,171 @@ class StreamLevels:
         return self.level_days(end) // DAYS_PER_YEAR - self.level_days(before) // DAYS_PER_YEAR
 
 
+_DAY_BITS = 22
+"""Bits of a day ordinal in a key ``stream << 22 | day`` (``date.max`` is below ``2 ** 22``)."""
+_SAFE = 1 << 62
+"""Level-days whose bound stays under this are summed as 8-byte integers, else as Python ones."""
+_LAST_PAID = _paid_days(dt.date.max.toordinal())
+
+
+class NamedRow(NamedTuple):
+    """What a stream row shows on a day: the streams of one name summed over partnerships."""
+
+    level: int
+    """Summed annual level in force."""
+    since: dt.date
+    """Date of the latest change in force."""
+    reasons: tuple[str, ...]
+    """Distinct non-empty reasons of the changes in force, by partnership."""
+    citations: tuple[str, ...]
+    """Distinct non-empty citations of the changes in force, by partnership."""
+
+
+class LevelsTable:
+    """Every stream of one partnership, or of all of them, read at once.
+
+    The streams' changes sit in shared arrays keyed ``stream << 22 | day``, so the level-days
+    of every stream at several days are one ``searchsorted``: the money received over a range
+    or over each period is a few array operations whatever the number of streams, summed from
+    each stream's own rounded amount (exactly what adding up :meth:`StreamLevels.received`
+    gives). What a stream row shows besides money (summed level, latest change in force, its
+    reasons and citations) changes only on change days, so it is kept per change day of each
+    stream name and found by one bisection. A cache of :class:`FundingLevels`, built on first
+    use after a change.
+    """
+
+    def __init__(self, streams: list[tuple[str, str, StreamLevels]]) -> None:
+        ordered = sorted(streams, key=lambda s: (s[1], s[0]))  # by name, then partnership
+        self.names = sorted({name for _, name, _ in ordered})
+        """Stream names, sorted."""
+        self._name_of = np.asarray([self.names.index(name) for _, name, _ in ordered],
+                                   dtype=np.int64)
+        keys: list[int] = []
+        levels: list[int] = []
+        paid: list[int] = []
+        cum: list[int] = []
+        starts: list[int] = []
+        bound = 0
+        for i, (_, _, stream) in enumerate(ordered):
+            starts.append(len(keys))
+            keys += [(i << _DAY_BITS) | d for d in stream._days]
+            levels += stream._levels
+            paid += stream._paid
+            cum += stream._cum
+            bound += max((abs(v) for v in stream._levels), default=0) * _LAST_PAID
+        dtype: type = np.int64 if 2 * bound < _SAFE else object
+        self._keys = np.asarray(keys, dtype=np.int64)
+        self._starts = np.asarray(starts, dtype=np.int64)
+        self._groups = np.arange(len(ordered), dtype=np.int64) << _DAY_BITS
+        # Row k + 1 holds change k; row 0 (a day before a stream's first change) is zeros.
+        self._level: Any = np.asarray([0, *levels], dtype=dtype)
+        self._paid: Any = np.asarray([0, *paid], dtype=dtype)
+        self._cum: Any = np.asarray([0, *cum], dtype=dtype)
+        self._dtype = dtype
+        firsts = [stream.first_day() for _, _, stream in ordered]
+        self.first = min((d for d in firsts if d is not None), default=None)
+        """Date of the first change of any stream, or None."""
+        self._rows: list[tuple[list[int], list[NamedRow]]] = [
+            _named_rows([s for _, name, s in ordered if name == n]) for n in self.names]
+
+    def _at(self, ordinals: list[int]) -> tuple[Any, Any]:
+        """(level in force, level-days through the day) of every stream on each of
+        ``ordinals``: arrays ``[ordinal, stream]``."""
+        at = np.asarray(ordinals, dtype=np.int64)
+        k = np.searchsorted(self._keys, self._groups[None, :] | at[:, None], side="right")
+        row = np.where(k > self._starts, k, 0)
+        paid: Any = np.asarray([_paid_days(o) if o > 0 else 0 for o in ordinals],
+                          dtype=self._dtype)
+        level = self._level[row]
+        days = self._cum[row] + level * (paid[:, None] - self._paid[row])
+        return level, days
+
+    def received(self, ranges: Sequence[tuple[dt.date | None, dt.date]]) -> list[int]:
+        """Pence received over each ``[start, end]`` (``start`` None: from the beginning),
+        summed over the streams: each stream's :meth:`StreamLevels.received`, added up."""
+        if not len(self._starts):
+            return [0] * len(ranges)
+        ends = [end.toordinal() for _, end in ranges]
+        befores = [0 if start is None else start.toordinal() - 1 for start, _ in ranges]
+        _, days = self._at([*ends, *befores])
+        amounts = days // DAYS_PER_YEAR
+        count = len(ranges)
+        out = amounts[:count] - amounts[count:]
+        return [0 if start is not None and end < start else total
+                for (start, end), total in zip(ranges, _row_sums(out), strict=True)]
+
+    def levels(self, days: list[dt.date]) -> list[int]:
+        """Summed annual level in force on each of ``days``."""
+        if not len(self._starts):
+            return [0] * len(days)
+        level, _ = self._at([d.toordinal() for d in days])
+        return _row_sums(level)
+
+    def rows(self, start: dt.date | None, end: dt.date) -> dict[str, tuple[NamedRow, int]]:
+        """Per stream name known on ``end`` (a change on or before it): its row on ``end`` and
+        the pence its streams received over ``[start, end]``, by name, sorted."""
+        shown: dict[str, NamedRow] = {}
+        for name, (days, rows) in zip(self.names, self._rows, strict=True):
+            i = bisect_right(days, end.toordinal()) - 1
+            if i >= 0:
+                shown[name] = rows[i]
+        if not shown:
+            return {}
+        received = [0] * len(self.names)
+        if start is None or start <= end:
+            _, days_at = self._at([end.toordinal(),
+                                   0 if start is None else start.toordinal() - 1])
+            amounts = days_at // DAYS_PER_YEAR
+            per_stream = amounts[0] - amounts[1]
+            if self._dtype is object:
+                for g, amount in zip(self._name_of.tolist(), per_stream.tolist(), strict=True):
+                    received[g] += amount
+            else:
+                summed = np.zeros(len(self.names), dtype=np.int64)
+                np.add.at(summed, self._name_of, per_stream)
+                received = summed.tolist()
+        return {name: (row, received[self.names.index(name)]) for name, row in shown.items()}
+
+
+def _row_sums(values: Any) -> list[int]:
+    """Sums of each row of a 2-D integer array, as Python integers (exact: the arrays are
+    8-byte only where their sums cannot leave that range)."""
+    if values.dtype == object:
+        return [sum(row) for row in values.tolist()]
+    return [int(v) for v in values.sum(axis=1).tolist()]
+
+
+def _named_rows(streams: list[StreamLevels]) -> tuple[list[int], list[NamedRow]]:
+    """The row of streams of one name (in partnership order) after each of their change days."""
+    days = sorted({d for s in streams for d in s._days})
+    rows: list[NamedRow] = []
+    for day in days:
+        level = 0
+        since = dt.date.min
+        reasons: list[str] = []
+        citations: list[str] = []
+        for stream in streams:
+            i = bisect_right(stream._days, day) - 1
+            if i < 0:
+                continue
+            change = stream._facts[i]
+            level += stream._levels[i]
+            since = max(since, change.occurred_on)
+            if change.reason and change.reason not in reasons:
+                reasons.append(change.reason)
+            if change.citation and change.citation not in citations:
+                citations.append(change.citation)
+        rows.append(NamedRow(level, since, tuple(reasons), tuple(citations)))
+    return days, rows
+
+
 class FundingLevels:
     """``FundingChanged`` facts by partnership and stream, with cached :class:`StreamLevels`."""
 
     def __init__(self) -> None:
         self._changes: dict[str, dict[str, dict[str, FundingChanged]]] = {}
         self._cache: dict[tuple[str, str], StreamLevels] = {}
+        self._tables: dict[str | None, LevelsTable] = {}
 
     def changes(self) -> list[FundingChanged]:
         """Every change held, by partnership, stream and event id: the state a checkpoint
@@ -163,6 +325,7 @@ class FundingLevels:
         pid, stream = event.partnership_id, event.funding_stream
         self._changes.setdefault(pid, {}).setdefault(stream, {})[event.event_id] = event
         self._cache.pop((pid, stream), None)
+        self._tables.clear()
 
     def remove(self, event: FundingChanged) -> None:
         """Undo :meth:`add` of the same fact."""
@@ -176,6 +339,7 @@ class FundingLevels:
             if not streams:
                 del self._changes[pid]
         self._cache.pop((pid, stream), None)
+        self._tables.clear()
 
     def streams(self, partnership_id: str | None) -> list[tuple[str, str]]:
         """Sorted (partnership_id, stream) pairs with a change, in one or all partnerships."""
@@ -193,3 +357,13 @@ class FundingLevels:
             return None
         levels = self._cache[key] = StreamLevels(changes.values())
         return levels
+
+    def table(self, partnership_id: str | None) -> LevelsTable:
+        """Every stream of one partnership (None: of all of them) as one :class:`LevelsTable`,
+        built on first use after a change."""
+        found = self._tables.get(partnership_id)
+        if found is None:
+            streams = [(pid, name, levels) for pid, name in self.streams(partnership_id)
+                       if (levels := self.stream(pid, name)) is not None]
+            found = self._tables[partnership_id] = LevelsTable(streams)
+        return found

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -77,6 +77,8 @@ __all__ = [
 DEFAULT_RETRY_DEADLINE = 60.0
 #: Events decided and inserted per round inside one atomic write (bounds an import's memory).
 WRITE_CHUNK = 5_000
+#: Records read between two calls of :attr:`Ledger.progress`.
+PROGRESS_EVERY = 2_000
 #: Records a known-at replay must pass beyond its starting mark before it keeps a new mark.
 KNOWN_AT_MARKS_EVERY = 20_000
 #: Known-at marks kept in memory (each a compressed snapshot of every projection).
@@ -185,6 +187,7 @@ class Ledger:
         max_attempts: int | None = None,
         retry_deadline: float = DEFAULT_RETRY_DEADLINE,
         known_at_marks_every: int = KNOWN_AT_MARKS_EVERY,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         if not isinstance(location, str | os.PathLike):
             msg = (f"location must be a path, ':memory:' or a postgresql:// URL; got "
@@ -237,6 +240,11 @@ class Ledger:
         self.known_at_start = 0
         """Log position the latest known-at view started from: a mark or the saved checkpoint
         (0: folded from the start)."""
+        self.progress = progress
+        """Called as ``progress(done, total)`` while the log is read (a replay, a catch-up, a
+        scan through :meth:`read`): records read so far of those asked for, every
+        :data:`PROGRESS_EVERY` records and at the end. None (the default): not called. The
+        command line sets it to draw a progress bar; the ledger itself never draws."""
 
     # ------------------------------------------------------------------ construction
 
@@ -474,8 +482,13 @@ class Ledger:
         """(position, record) pairs of the whole log in order, from ``start`` (to ``stop``).
 
         A damaged row raises :class:`~ssp_ledger.errors.DamagedRecord` naming its position.
+        While :attr:`progress` is set, it is told how far the reading has gone.
         """
-        return self._log.read(start, stop)
+        rows = self._log.read(start, stop)
+        if self.progress is None:
+            return rows
+        last = self.position if stop is None else min(stop, self.position)
+        return _reporting(rows, self.progress, start, last)
 
     def events(self, partnership_id: str | None = None) -> Iterator[Recorded]:
         """Stored records, of one partnership (in stream order) or of all (in log order)."""
@@ -748,6 +761,23 @@ class Ledger:
 
 #: The keywords every report takes (besides the projection's own ``parameters``).
 REPORT_KEYWORDS = ("as_of", "known_at", "by", "period", "partnership_id")
+
+
+def _reporting(rows: Iterator[tuple[int, Recorded]], progress: Callable[[int, int], None],
+               start: int, last: int) -> Iterator[tuple[int, Recorded]]:
+    """``rows`` (positions ``start``..``last``), calling ``progress(done, total)`` on the way:
+    at the start, every :data:`PROGRESS_EVERY` records and once the rows are exhausted."""
+    total = max(0, last - start + 1)
+    progress(0, total)
+    done = 0
+    step = PROGRESS_EVERY
+    for position, recorded in rows:
+        yield position, recorded
+        done = min(total, position - start + 1)
+        if done >= step:
+            progress(done, total)
+            step = done + PROGRESS_EVERY
+    progress(total, total)
 
 
 def _check_params(projection: str, factory: ProjectionFactory,

@@ -14,11 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ssp_ledger.application import Ledger
+from ssp_ledger.application import PROGRESS_EVERY, Ledger
 from ssp_ledger.errors import DamagedRecord, StoreError
 from ssp_ledger.events import EventCorrected, EventRetracted
 from ssp_ledger.periods import parse_period
@@ -159,7 +159,8 @@ class _Rebuild:
 
 
 def verify(ledger: Ledger, expected: Digest | None = None, *,
-           checkpoints: bool = True) -> VerifyReport:
+           checkpoints: bool = True,
+           progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Check the whole store: every record decodes, each stream's chain is unbroken and
     contiguous, (given ``expected``) the log up to its position folds to its head, and (unless
     ``checkpoints`` is false) every saved checkpoint is rebuilt from the log and compared.
@@ -168,6 +169,9 @@ def verify(ledger: Ledger, expected: Digest | None = None, *,
     When a record does not chain to its predecessor, its successor tells which was altered: if
     the successor does not chain to it either, the record itself was changed (its ``prev_hash``
     or more); otherwise the predecessor's bytes were.
+
+    ``progress(done, total)``, if given, is told how far the check has gone in log positions:
+    at the start, every few thousand records and at the end.
     """
     log = ledger.log
     mapper = log.mapper
@@ -180,10 +184,17 @@ def verify(ledger: Ledger, expected: Digest | None = None, *,
         expected is not None and expected.position == 0) else None
     checks: list[CheckpointCheck] = []
     rebuilds = _rebuilds(ledger, checks) if checkpoints else []
+    total = log.max_position() if progress is not None else 0
+    step = PROGRESS_EVERY
+    if progress is not None:
+        progress(0, total)
     for row in log.raw():
         checked += 1
         position = row[0]
         last_position = position
+        if progress is not None and isinstance(position, int) and position >= step:
+            progress(min(position, total), total)
+            step = position + PROGRESS_EVERY
         for rebuild in rebuilds:
             if not rebuild.done and position > rebuild.checkpoint.position:
                 rebuild.heads = {k: (s.version, s.hash or b"") for k, s in streams.items()}
@@ -241,6 +252,8 @@ def verify(ledger: Ledger, expected: Digest | None = None, *,
             rebuild.heads = {k: (s.version, s.hash or b"") for k, s in streams.items()}
         checks.append(_compare(rebuild, problems))
     problems.sort(key=lambda p: p.position)
+    if progress is not None:
+        progress(total, total)
     now = Digest(last_position, fold.hex())
     if expected is not None:
         if last_position < expected.position:

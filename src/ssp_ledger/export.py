@@ -49,7 +49,7 @@ from ssp_ledger.store import Recorded
 
 if typing.TYPE_CHECKING:
     from ssp_ledger.application import Ledger
-    from ssp_ledger.projection import Table
+    from ssp_ledger.projection import Cell, Table
 
 __all__ = [
     "ExportFormat",
@@ -57,9 +57,11 @@ __all__ = [
     "Manifest",
     "MissingDependency",
     "PARQUET_HINT",
+    "ROW_KIND",
     "export_log",
     "export_table",
     "manifest_path",
+    "marked_rows",
 ]
 
 ExportFormat = Literal["parquet", "csv"]
@@ -425,11 +427,30 @@ def _finish(out: Path, fmt: ExportFormat, kind: Literal["projection", "log"],
 # --------------------------------------------------------------------------- tables
 
 
-def _column_types(table: Table) -> list[tuple[str, ColumnType]]:
+#: Extra last column (``group`` or ``total``) of a table in which a group is labelled
+#: ``total``: the one case where the convention "the total is the last row, labelled total"
+#: cannot tell the total from a group (JSON output says it with a separate ``total`` member).
+ROW_KIND = "row_kind"
+
+
+def marked_rows(table: Table) -> tuple[tuple[str, ...], list[tuple[Cell, ...]]]:
+    """The columns and rows of ``table`` as a flat file holds them (``export-table``, ``report
+    --format csv``): the total, when there is one, is the last row, labelled ``total``; only
+    when a group is labelled ``total`` too is a last column :data:`ROW_KIND` added, saying
+    ``group`` or ``total`` for every row."""
+    if not any(row and row[0] == "total" for row in table.groups):
+        return tuple(table.columns), [tuple(row) for row in table.rows]
+    kinds = ["group"] * len(table.groups) + (["total"] if table.total is not None else [])
+    return ((*table.columns, ROW_KIND),
+            [(*row, kind) for row, kind in zip(table.rows, kinds, strict=True)])
+
+
+def _column_types(names: Sequence[str],
+                  rows: Sequence[Sequence[Cell]]) -> list[tuple[str, ColumnType]]:
     """Figures (all integers) are int64, booleans bool, anything else a string."""
     out: list[tuple[str, ColumnType]] = []
-    for i, name in enumerate(table.columns):
-        values = [row[i] for row in table.rows if row[i] is not None]
+    for i, name in enumerate(names):
+        values = [row[i] for row in rows if row[i] is not None]
         kind: ColumnType = "string"
         if i > 0 and values:
             if all(isinstance(v, bool) for v in values):
@@ -440,9 +461,10 @@ def _column_types(table: Table) -> list[tuple[str, ColumnType]]:
     return out
 
 
-def _table_columns(table: Table, columns: Sequence[tuple[str, ColumnType]]) -> list[list[Any]]:
+def _table_columns(rows: Sequence[Sequence[Cell]],
+                   columns: Sequence[tuple[str, ColumnType]]) -> list[list[Any]]:
     chunk: list[list[Any]] = [[] for _ in columns]
-    for row in table.rows:
+    for row in rows:
         for j, (value, (_, kind)) in enumerate(zip(row, columns, strict=True)):
             chunk[j].append(None if value is None else value if kind != "string" else str(value))
     return chunk
@@ -464,6 +486,10 @@ def export_table(
     **params: int | str,
 ) -> Manifest:
     """Write ``ledger.report(projection, ...)`` to ``out`` and its manifest beside it.
+
+    The rows are those of the report, the total last; a table in which a group is labelled
+    ``total`` gets a last column :data:`ROW_KIND` telling the total from it (see
+    :func:`marked_rows`), so the CSV is byte for byte ``ssp-ledger report --format csv``.
 
     ``format`` defaults to csv for a ``.csv`` file name and parquet otherwise. ``params`` are
     projection-specific parameters, passed to the report and recorded in the manifest.
@@ -493,11 +519,12 @@ def export_table(
     def write(position: int) -> tuple[str, _Sink]:
         table = ledger.report(projection, as_of=as_of, known_at=known_at, by=by, period=chosen,
                               partnership_id=partnership_id, **params)
-        columns[:] = _column_types(table)
+        names, rows = marked_rows(table)
+        columns[:] = _column_types(names, rows)
         sink = _Sink(path, fmt, columns, {"ssp_ledger.projection": projection,
                                           "ssp_ledger.parameters": json.dumps(parameters)})
         try:
-            sink.write(_table_columns(table, columns))
+            sink.write(_table_columns(rows, columns))
             return sink.finish(), sink
         except BaseException:
             sink.abort()

@@ -3,8 +3,9 @@
 The generator follows the real programme's shape so that projections, benchmarks and demos see
 realistic data:
 
-* a partnership forms under PESSCL around a specialist sports college (the hub), where a full-time
-  Partnership Development Manager (PDM) is based; every secondary school, the hub included,
+* a partnership forms (under the School Sport Co-ordinator programme before October 2002, then
+  PESSCL) around a specialist sports college (the hub), where a full-time Partnership
+  Development Manager (PDM) is based; every secondary school, the hub included,
   releases a School Sport Co-ordinator (SSCO) two days a week and each primary or special school
   a Primary Link Teacher (PLT) for about twelve days a year; schools join at the start or over
   the first two years, and a couple of primaries leave later;
@@ -29,8 +30,13 @@ realistic data:
   shares follow the published results, and older partnerships do better (as the 2004 evidence
   on three-year-old partnerships found). These draws use their own generator
   (``f"{seed}:{index}:pupils"``);
-* with ``formation="waves"`` partnerships form in the PESSCL waves (149 by April 2003, 313 by
-  September 2004, 449 by 2006/07) with sizes around the configured one;
+* with ``formation="waves"`` partnerships form in the waves of the School Sport Co-ordinator
+  programme and PESSCL (27 in September 2000, 149 by September 2002, 222 by 2003/04, 313 by
+  September 2004, 449 by 2006/07: parameter ``partnerships.formed``) with sizes around the
+  configured one; :meth:`SyntheticConfig.national` is the whole of England, about 450 such
+  partnerships of the typical size (parameters ``partnerships.secondaries``, ``.primaries``,
+  ``.specials``), some 17 million events generated one partnership at a time (see
+  :func:`record`);
 * activity -- weekly clubs, competitions and festivals, young-leader training, CPD and resource
   sharing -- follows the school year of :func:`ssp_ledger.periods.school_year`, the one calendar
   release time also accrues over: every such event falls on a teaching day (a term-time weekday
@@ -38,22 +44,22 @@ realistic data:
   with the partnership's age and falls once the grant ends (fewer clubs keep running).
 
 Everything is pure but for reading the shipped parameter set (once per process): no other I/O,
-no clock, no module state. Each partnership draws from its own
-``random.Random(f"{seed}:{index}")``, so the same configuration always yields identical events, and
-events are built lazily one academic year at a time, so memory stays flat however many partnerships
-are generated. Events of one partnership come out in valid-date order with the same-day order the
-aggregate uses (structure first, then activity, then releases, leavers and dissolution), so every
-prefix of the output is a valid history.
+no clock, no module state (:func:`record` hands the events to a ledger it is given). Each
+partnership draws from its own ``random.Random(f"{seed}:{index}")``, so the same configuration
+always yields identical events, and events are built lazily one academic year at a time, so
+memory stays flat however many partnerships are generated. Events of one partnership come out in
+valid-date order with the same-day order the aggregate uses (structure first, then activity,
+then releases, leavers and dissolution), so every prefix of the output is a valid history.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import chain, islice
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ssp_ledger.events import (
     ClubRun,
@@ -79,10 +85,13 @@ from ssp_ledger.periods import ONE_DAY, school_year
 
 __all__ = [
     "AGE_EFFECT_POINTS",
+    "RecordedHistory",
+    "Recorder",
     "SyntheticConfig",
     "generate",
     "generate_partnership",
     "mean_partnership_age",
+    "record",
 ]
 
 
@@ -108,11 +117,38 @@ class SyntheticConfig:
     """Weekly clubs each secondary starts with (primaries and special schools start with one)."""
     formation: Literal["fixed", "waves"] = "fixed"
     """``fixed``: every partnership forms on :attr:`formed_on` with the configured number of
-    schools. ``waves``: each partnership's formation date is drawn from the PESSCL waves
-    (parameter ``partnerships.formed``: 149 partnerships by April 2003, 313 by September 2004,
-    449 by 2006/07) and its size varies around the configured one (secondaries and primaries
-    within 25%, specials within one), so a run holds partnerships of different ages and
-    cohorts; :attr:`formed_on` is then unused."""
+    schools. ``waves``: each partnership's formation date is drawn from the waves of parameter
+    ``partnerships.formed`` (27 partnerships in September 2000, 149 by September 2002, 222 by
+    2003/04, 313 by September 2004, 449 by 2006/07) and its size varies around the configured
+    one (secondaries and primaries within 25%, specials within one), so a run holds
+    partnerships of different ages and cohorts; :attr:`formed_on` is then unused."""
+
+    @classmethod
+    def national(cls, *, seed: int = 2006, partnerships: int | None = None,
+                 horizon: date = date(2013, 12, 31)) -> SyntheticConfig:
+        """England: every partnership of the waves (449, the last value of
+        ``partnerships.formed``, unless ``partnerships`` says otherwise), each formed in its wave
+        from September 2000 to September 2006 with about the typical number of schools
+        (``partnerships.secondaries``, ``partnerships.primaries``, ``partnerships.specials`` as
+        in force in 2006/07), up to ``horizon``.
+
+        The full run is some 17 million events (about 39,000 a partnership: the oldest run for
+        thirteen years); :func:`generate` yields them one partnership at a time and
+        :func:`record` records them one partnership per batch, so neither holds more than one
+        partnership's year in memory.
+        """
+        params = default_parameters()
+        formed = params.get("partnerships.formed").values
+        size = _NATIONAL_SIZE_FROM
+        return cls(
+            seed=seed,
+            partnerships=formed[-1].value if partnerships is None else partnerships,
+            secondaries=params.value_at("partnerships.secondaries", size),
+            primaries=params.value_at("partnerships.primaries", size),
+            specials=params.value_at("partnerships.specials", size),
+            formation="waves",
+            horizon=horizon,
+        )
 
     def __post_init__(self) -> None:
         """Reject negative counts, an unknown formation option and a horizon before formation
@@ -135,13 +171,23 @@ class SyntheticConfig:
 
 # --------------------------------------------------------------------------- the real timeline
 
+#: The date the national partnership size is read at: 2006/07, when every maintained school
+#: belonged to one of the 449 partnerships.
+_NATIONAL_SIZE_FROM = date(2006, 9, 1)
+#: PESSCL (announced October 2002) took over the School Sport Co-ordinator programme's
+#: partnerships; those formed before it are recorded under the programme's name.
+_PESSCL_START = date(2002, 10, 1)
+
 #: The PE and Sport Strategy for Young People (PESSYP) succeeded PESSCL from the 2008/09 year.
 _PESSYP_START = date(2008, 9, 1)
 #: Percentage points a partnership's survey shares gain per year of age above the national mean
 #: age of partnerships that year (and lose below it), within three years either way. Estimate
 #: from Hansard, HC written answer, 27 Apr 2004: 68% of pupils in schools that had been in a
 #: partnership for three years took up the two hours, against 62% in all partnership schools
-#: in 2003/04, when the mean partnership was about 1.3 years old (about 3.5 points a year).
+#: in 2003/04, when the mean partnership (over the waves of ``partnerships.formed``) was about
+#: two years old: 6 points over one to two years of age, 3 to 6 points a year. The lower end is
+#: kept (a judgement: the early partnerships were placed in areas of greatest need, so age and
+#: selection are mixed in the comparison).
 AGE_EFFECT_POINTS = 3.0
 #: Spread (standard deviation, percentage points) of a school's own lasting effect on its shares,
 #: and of the year-to-year noise of its returns. Estimates.
@@ -495,7 +541,8 @@ class _Partnership:
         self._add(
             self.structure, self.formed, _R_FORMED, PartnershipFormed,
             name=f"{self.town} School Sport Partnership", hub_school_id=self.hub.school_id,
-            strategy="PESSCL",
+            strategy="PESSCL" if self.formed >= _PESSCL_START
+            else "School Sport Co-ordinator programme",
         )
 
     def _terms_at(self, role: str, day: date, minutes: int | None) -> tuple[int, int]:
@@ -995,3 +1042,62 @@ def generate(
         generate_partnership(config, index) for index in range(config.partnerships)
     )
     return streams if limit is None else islice(streams, limit)
+
+
+class Recorder(Protocol):
+    """Anything that records a batch of events, as :meth:`ssp_ledger.Ledger.record_many` does
+    (returning a result with the number of events ``recorded``)."""
+
+    def record_many(self, events: Iterable[DomainEvent], /) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedHistory:
+    """What :func:`record` recorded."""
+
+    events: int
+    """Events recorded."""
+    partnerships: int
+    """Partnerships recorded (the last one may be cut short by a limit)."""
+    cohorts: dict[str, int]
+    """Partnerships by the academic year they were formed in (``"2000/01"``), oldest first."""
+
+
+def record(
+    ledger: Recorder,
+    config: SyntheticConfig = _DEFAULT_CONFIG,
+    *,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RecordedHistory:
+    """Record the synthetic history of ``config`` into ``ledger``, one partnership per batch
+    (stopping after ``limit`` events), and say what was recorded.
+
+    Each partnership is handed to ``record_many`` as a generator, so memory holds one
+    partnership at most (on SQLite, not even that: it is decided and inserted in rounds inside
+    the batch's transaction) and a national run of some 17 million events needs no more memory
+    than one partnership does. A failure leaves the partnerships recorded before it.
+    ``progress(partnerships_done, events_recorded)`` is called after each partnership. The
+    ledger's clock sets the recorded times: a fixed clock gives the same store for a seed.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must not be negative; got {limit}")
+    recorded = 0
+    cohorts: dict[str, int] = {}
+    done = 0
+    for index in range(config.partnerships):
+        left = None if limit is None else limit - recorded
+        if left == 0:
+            break
+        events = generate_partnership(config, index)
+        first = next(events)  # PartnershipFormed: structure comes first on the formation day
+        cohort = _year_label(_academic_year(first.occurred_on))
+        cohorts[cohort] = cohorts.get(cohort, 0) + 1
+        stream = chain((first,), events)
+        result = ledger.record_many(stream if left is None else islice(stream, left))
+        recorded += int(result.recorded)
+        done += 1
+        if progress is not None:
+            progress(done, recorded)
+    return RecordedHistory(events=recorded, partnerships=done,
+                           cohorts=dict(sorted(cohorts.items())))

@@ -50,3 +50,37 @@ def test_every_public_name_is_importable_and_listed() -> None:
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="NoSuchThing"):
         getattr(ssp_ledger, "NoSuchThing")  # noqa: B009
+
+
+def test_import_loads_nothing_but_the_package() -> None:
+    out = _run("import sys, ssp_ledger; "
+               "print(sorted(m for m in sys.modules if m.startswith('ssp_ledger.') "
+               "or m in ('msgspec', 'eventsourcing', 'rich', 'typer')))")
+    assert out == "[]"
+
+
+def test_the_type_checkers_names_are_the_runtime_names() -> None:
+    """Every name imported under ``if TYPE_CHECKING:`` in ``ssp_ledger/__init__.py`` is the very
+    object the package gives at run time, and every public name is imported there."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    tree = ast.parse(Path(ssp_ledger.__file__).read_text(encoding="utf-8"))
+    checked: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom)
+                assert imp.module is not None
+                checked.update({alias.name: imp.module for alias in imp.names})
+    assert set(checked) == set(ssp_ledger.__all__) - {"__version__"}
+    for name, module in checked.items():
+        assert getattr(importlib.import_module(module), name) is getattr(ssp_ledger, name), name
+
+
+def test_the_cli_spells_the_store_variable_as_the_store_does() -> None:
+    from ssp_ledger.cli.common import STORE_ENV
+    from ssp_ledger.store import STORE_ENV as STORE_ENV_OF_THE_STORE
+
+    assert STORE_ENV == STORE_ENV_OF_THE_STORE

@@ -314,6 +314,35 @@ def test_figures_too_large_for_8_bytes_stay_exact() -> None:
         staff_cost(events, tables_after=NEVER), [dt.date(2100, 12, 31)])
 
 
+def test_national_grouped_tables_keep_figures_too_large_for_8_bytes_exact() -> None:
+    """Grouped look-ups over every partnership switch to Python integers when a figure (or an
+    open assignment's release long after the table) could leave 8 bytes: the rows and their
+    sum stay exact, as costed piece by piece."""
+    events: list[CorrectableEvent] = []
+    for pid, school in (("p", "s"), ("q", "t")):
+        events += [
+            StaffAssigned(partnership_id=pid, occurred_on=dt.date(1990, 1, 1),
+                          event_id=f"a-{pid}", staff_id=f"x-{pid}", role="PDM",
+                          school_id=school, release_minutes_per_week=10**7,
+                          hourly_cost_pence=10**11, funding_stream="grant"),
+            FundingChanged(partnership_id=pid, occurred_on=dt.date(1995, 1, 1),
+                           event_id=f"f-{pid}", funding_stream="grant", annual_amount_pence=1),
+            ClubRun(partnership_id=pid, occurred_on=dt.date(1991, 3, 3), event_id=f"c-{pid}",
+                    club_id="c", school_id=school, activity="dance", participants=9,
+                    staff_minutes=10**7, staff_id=f"x-{pid}"),
+        ]
+    cached = staff_cost(events, tables_after=1)
+    reference = staff_cost(events, tables_after=NEVER)
+    days = [dt.date(1991, 3, 3), dt.date(2030, 1, 1), dt.date(2100, 12, 31)]
+    bys = ("role", "school", "staff", "funding_stream", "term")
+    assert tables(cached, days, bys=bys) == tables(reference, days, bys=bys)
+    assert {(None, "school"), (None, "staff")} <= cached.cumulative.built_grouped()
+    late = cached.report(query(dt.date(2100, 12, 31), "school"))
+    assert late.total is not None
+    assert isinstance(late.total[7], int)
+    assert late.total[7] > 2**63  # total_pence
+
+
 def test_a_table_is_built_on_the_second_answer_after_a_change() -> None:
     events = small_history()
     pid = events[0].partnership_id

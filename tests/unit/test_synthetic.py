@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import msgspec
 import pytest
@@ -38,6 +39,7 @@ from ssp_ledger.synthetic import (
     generate,
     generate_partnership,
     mean_partnership_age,
+    record,
 )
 
 GRANT_END = dt.date(2011, 8, 31)
@@ -353,15 +355,16 @@ def test_waves_spread_formation_dates_and_sizes() -> None:
             sizes[event.partnership_id] += 1
     assert set(formed.values()) <= starts
     assert len(set(formed.values())) >= 4  # several waves in 40 draws
-    assert dt.date(2002, 10, 1) in formed.values()
+    assert dt.date(2000, 9, 1) in formed.values()  # the first partnerships, autumn 2000
     assert len(set(sizes.values())) > 3  # sizes vary around 1 + 2 + 6 + 1 schools
     assert all(5 <= n <= 15 for n in sizes.values())
     with pytest.raises(ValueError, match="formation must be fixed or waves"):
         SyntheticConfig(formation="wave")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="before the last PESSCL wave"):
         SyntheticConfig(formation="waves", horizon=dt.date(2005, 1, 1))
-    assert mean_partnership_age(params, dt.date(2002, 9, 1)) == 0.0
-    assert 1.2 < mean_partnership_age(params, dt.date(2004, 6, 20)) < 1.4
+    assert mean_partnership_age(params, dt.date(2000, 8, 31)) == 0.0
+    # 2003/04: 27 partnerships of 3.8 years, 61 of 2.8, 61 of 1.8 and 73 of 0.8.
+    assert 1.9 < mean_partnership_age(params, dt.date(2004, 6, 20)) < 2.1
 
 
 def test_survey_shares_follow_the_published_results() -> None:
@@ -409,3 +412,90 @@ def test_rolls_and_returns_come_from_member_schools_and_older_partnerships_do_be
     # The fixed default history forms in 2006: no returns before 2006/07, none after 2009/10.
     years = {e.survey_year for e in generate() if isinstance(e, SurveyReturned)}
     assert years == {"2006/07", "2007/08", "2008/09", "2009/10"}
+
+
+# --------------------------------------------------------------------------- England
+
+
+def test_national_config_is_read_from_the_parameters() -> None:
+    """One source of truth: the national size and number of partnerships are parameters."""
+    params = load_parameters()
+    national = SyntheticConfig.national()
+    size_at = dt.date(2006, 9, 1)
+    assert national.partnerships == params.get("partnerships.formed").values[-1].value == 449
+    assert national.secondaries == params.value_at("partnerships.secondaries", size_at)
+    assert national.primaries == params.value_at("partnerships.primaries", size_at)
+    assert national.specials == params.value_at("partnerships.specials", size_at)
+    assert national.formation == "waves"
+    assert national.horizon == dt.date(2013, 12, 31)
+    assert SyntheticConfig.national(seed=3, partnerships=5).partnerships == 5
+    assert SyntheticConfig.national(seed=3) == SyntheticConfig.national(seed=3)
+
+
+def test_national_partnerships_form_from_2000_to_2006_with_parameters_in_force() -> None:
+    """Every wave from September 2000 appears, the early ones under the co-ordinator
+    programme's name, and a partnership of the first wave is a valid history whose every
+    parameter was in force when it was read (no date before a parameter's first value)."""
+    national = SyntheticConfig.national(partnerships=60)
+    firsts = [next(generate_partnership(national, i)) for i in range(national.partnerships)]
+    assert all(isinstance(e, PartnershipFormed) for e in firsts)
+    formed = Counter(e.occurred_on for e in firsts)
+    assert set(formed) == {dt.date(year, 9, 1) for year in range(2000, 2007)}
+    for event in firsts:
+        assert isinstance(event, PartnershipFormed)
+        assert event.strategy == ("PESSCL" if event.occurred_on >= dt.date(2002, 10, 1)
+                                  else "School Sport Co-ordinator programme")
+    oldest = next(i for i, e in enumerate(firsts) if e.occurred_on == dt.date(2000, 9, 1))
+    small = dataclasses.replace(national, secondaries=2, primaries=6, specials=1)
+    stream = list(generate_partnership(small, oldest))
+    _fold(stream)
+    assert stream[0].occurred_on == dt.date(2000, 9, 1)
+    grant = [e for e in stream if isinstance(e, FundingChanged)]
+    assert grant[0].occurred_on == dt.date(2000, 9, 1)
+    assert grant[0].annual_amount_pence > 0
+    posts = {e.role for e in stream if isinstance(e, StaffAssigned)
+             and e.occurred_on == dt.date(2000, 9, 1)}
+    assert {"PDM", "SSCO", "PLT"} <= posts
+
+
+class _Batches:
+    """A fake ledger: keeps each batch it is given, as the ledger's ``record_many`` would
+    store it, and answers how many it recorded."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[DomainEvent]] = []
+        self.streamed: list[bool] = []
+
+    def record_many(self, events: Iterable[DomainEvent], /) -> Any:
+        self.streamed.append(not isinstance(events, Sequence))
+        self.batches.append(list(events))
+        return dataclasses.make_dataclass("Result", ["recorded"])(len(self.batches[-1]))
+
+
+TINY_NATIONAL = dataclasses.replace(SyntheticConfig.national(seed=5, partnerships=4),
+                                    secondaries=1, primaries=3, specials=0,
+                                    horizon=dt.date(2007, 8, 31))
+
+
+def test_record_streams_one_partnership_per_batch() -> None:
+    fake = _Batches()
+    seen: list[tuple[int, int]] = []
+    done = record(fake, TINY_NATIONAL, progress=lambda p, n: seen.append((p, n)))
+    expected = list(generate(TINY_NATIONAL))
+    assert [e for batch in fake.batches for e in batch] == expected
+    assert all(fake.streamed)  # generators, never lists: memory holds one partnership at most
+    assert [{e.partnership_id for e in batch} for batch in fake.batches] == [
+        {f"ssp-{i:03d}"} for i in range(4)]
+    assert done.events == len(expected)
+    assert done.partnerships == 4
+    assert sum(done.cohorts.values()) == 4
+    assert list(done.cohorts) == sorted(done.cohorts)
+    assert seen == [(i + 1, sum(len(b) for b in fake.batches[:i + 1])) for i in range(4)]
+    # A limit cuts the history where generate's limit does, mid-partnership if need be.
+    cut = _Batches()
+    limit = len(fake.batches[0]) + 7
+    assert record(cut, TINY_NATIONAL, limit=limit).events == limit
+    assert [e for batch in cut.batches for e in batch] == expected[:limit]
+    assert len(cut.batches) == 2
+    with pytest.raises(ValueError, match="limit must not be negative"):
+        record(cut, TINY_NATIONAL, limit=-1)

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+
 from ssp_ledger_projections.staff_cost.costing import Columns, Costing, PieceCosting
 from ssp_ledger_projections.staff_cost.cumulative import (
     CostTable,
@@ -36,6 +38,10 @@ from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import StaffFacts
 
 __all__ = ["TABLES_KEPT", "CumulativeCosts"]
+
+_SAFE = 1 << 60
+"""Figures at or beyond this magnitude are summed as Python integers (see
+:meth:`CumulativeCosts.grouped_columns`)."""
 
 TABLES_KEPT = 8
 """Grouped tables (grouping x rate) a scope keeps; the oldest is forgotten first."""
@@ -102,18 +108,32 @@ class CumulativeCosts:
                 start: dt.date | None, end: dt.date) -> dict[str, Columns]:
         """Columns of every group of grouping ``by`` over ``[start, end]``, in one or every
         partnership (groups with nothing in the range may be present, with zeros)."""
+        labels, rows = self.grouped_columns(partnership_id, by, rate, start, end)
+        return {group: Columns._make(row) for group, row in zip(labels, rows.tolist(),
+                                                                 strict=True)}
+
+    def grouped_columns(self, partnership_id: str | None, by: str, rate: UnattributedRate,
+                        start: dt.date | None, end: dt.date) -> tuple[list[str], np.ndarray]:
+        """:meth:`grouped` as (sorted labels, an array ``[group, column]`` in
+        :class:`~.costing.Columns` order): what a report of hundreds of groups reads without
+        a Python object per group and figure (integers are Python ones where 8 bytes might
+        not hold a figure or a sum of them)."""
         pids = self._facts.partnerships(partnership_id)
         scope = None if partnership_id is None and len(pids) > 1 else (
             pids[0] if pids else None)
         table = self._table(scope, by, rate, pids) if pids else None
         if table is not None:
-            return table.between(start, end)
+            return table.labels, table.between_all(start, end)
         out: dict[str, Columns] = {}
         for pid in pids:
             for group, columns in self.pieces(pid, rate).grouped(by, start, end).items():
                 held = out.get(group)
                 out[group] = columns if held is None else held.plus(columns)
-        return out
+        labels = sorted(out)
+        rows = [out[group] for group in labels]
+        large = any(abs(v) >= _SAFE for row in rows for v in row)
+        return labels, np.array(rows, dtype=object if large else np.int64).reshape(
+            len(rows), len(Columns._fields))
 
     def _table(self, scope: str | None, by: str | None, rate: UnattributedRate,
                pids: list[str]) -> GroupedTable | None:

@@ -28,11 +28,13 @@ bisection of the group's activity days. Tables are caches built by
 from __future__ import annotations
 
 import datetime as dt
-from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from itertools import accumulate, pairwise
 from operator import add, sub
+from typing import cast
+
+import numpy as np
 
 from ssp_ledger.events import StaffAssigned
 from ssp_ledger.periods import TeachingCalendar
@@ -51,7 +53,6 @@ from ssp_ledger_projections.staff_cost.cumulative import (
     Piece,
     Plan,
     plan_of,
-    tails_after,
 )
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import DAY, StaffFacts
@@ -70,26 +71,41 @@ _ACTIVITY = 6
 """Values per activity row: minutes, pence, attendances, each funded then hidden."""
 _STEP = 1 + _ACTIVITY
 """Values per activity step while building: the day's ordinal, then the row."""
+_WIDTH = len(Columns._fields)
+"""Columns of a look-up."""
+_DAY_BITS = 22
+"""Bits of a day ordinal in an activity key (``group << 22 | day``): ``date.max`` is below
+``2 ** 22``."""
+_SAFE = 1 << 60
+"""Bound under which every figure a look-up adds or subtracts stays inside 64-bit integers."""
+_LAST_ORDINAL = dt.date.max.toordinal()
 
 
-def _packed(values: Iterable[int]) -> Sequence[int]:
-    """``values`` as 4-byte integers where they fit, else 8-byte, else a list."""
-    kept = list(values)
-    for code in ("i", "q"):
-        try:
-            return array(code, kept)
-        except OverflowError:
-            continue
-    return kept
+def _stored(values: list[int], width: int, bound: list[int]) -> np.ndarray:
+    """``values`` as a ``(rows, width)`` array with a zero first row (where a look-up that
+    finds nothing reads): 4-byte integers where they fit, else 8-byte, else Python integers;
+    the largest magnitude is added to ``bound[0]``."""
+    rows = np.zeros((1 + len(values) // width, width), dtype=np.int64)
+    try:
+        rows[1:] = np.asarray(values, dtype=np.int64).reshape(-1, width)
+    except OverflowError:
+        rows = rows.astype(object)
+        rows[1:] = np.array(values, dtype=object).reshape(-1, width)
+    if len(values):
+        top = max(int(rows.max()), -int(rows.min()))
+        bound[0] += top
+        if top < 1 << 31:
+            return rows.astype(np.int32)
+    return rows
 
 
 class _Group:
-    """One group's cumulative columns (see the module doc)."""
+    """One group's cumulative columns while a table is assembled (see the module doc)."""
 
     __slots__ = ("activity", "days", "release", "release_lo", "tails")
 
-    def __init__(self, release_lo: int, release: Sequence[int], days: Sequence[int],
-                 activity: Sequence[int], tails: list[OpenTail]) -> None:
+    def __init__(self, release_lo: int, release: list[int], days: list[int],
+                 activity: list[int], tails: list[OpenTail]) -> None:
         self.release_lo = release_lo
         """Index, among the table's teaching days, of the first release row."""
         self.release = release
@@ -105,9 +121,15 @@ class _Group:
 
 
 class GroupedTable:
-    """Every group's :class:`~.costing.Columns` summed over every day up to any day."""
+    """Every group's :class:`~.costing.Columns` summed over every day up to any day.
 
-    __slots__ = ("_calendar", "base", "groups", "last", "teaching")
+    Every group's columns sit in shared arrays (see :meth:`columns_at`), so one look-up answers
+    every group at once: a handful of vectorised operations whatever the number of groups.
+    """
+
+    __slots__ = ("_act", "_act_keys", "_act_start", "_calendar", "_dtype", "_rel",
+                 "_rel_len", "_rel_lo", "_rel_off", "_tail_funded", "_tail_group", "_tails",
+                 "_teaching", "base", "groups", "labels", "last", "teaching")
 
     def __init__(self, calendar: TeachingCalendar, base: int, last: int, teaching: list[int],
                  groups: dict[str, _Group]) -> None:
@@ -118,66 +140,117 @@ class GroupedTable:
         """Ordinal of its last day; later days change only the open tails' release."""
         self.teaching = teaching
         """Ordinals of the teaching days in ``[base, last]``, ascending."""
-        self.groups = groups
-        """The columns of each group, by label."""
+        self.labels = sorted(groups)
+        """Group labels, sorted: the order of every look-up's rows."""
+        self.groups = {name: g for g, name in enumerate(self.labels)}
+        """Each group's position in :attr:`labels`."""
+        self._teaching = np.asarray(teaching, dtype=np.int64)
+        parts = [groups[name] for name in self.labels]
+        bound = [0]
+        # Release rows of every group back to back (after a zero row): group g's rows are
+        # _rel[_rel_off[g]:_rel_off[g] + _rel_len[g]], from teaching day _rel_lo[g].
+        lengths = [len(g.release) // _RELEASE for g in parts]
+        self._rel_len = np.asarray(lengths, dtype=np.int64)
+        self._rel_off = np.cumsum([1, *lengths[:-1]], dtype=np.int64)[:len(parts)]
+        self._rel_lo = np.asarray([g.release_lo for g in parts], dtype=np.int64)
+        self._rel = _stored([v for g in parts for v in g.release], _RELEASE, bound)
+        # Activity rows of every group back to back, keyed by (group, day): row k + 1 holds the
+        # cumulative columns of key k; group g's keys start at _act_start[g].
+        counts = [len(g.days) for g in parts]
+        self._act_start = np.cumsum([0, *counts[:-1]], dtype=np.int64)[:len(parts)]
+        self._act_keys = np.asarray([(i << _DAY_BITS) | d for i, g in enumerate(parts)
+                                     for d in g.days], dtype=np.int64)
+        self._act = _stored([v for g in parts for v in g.activity], _ACTIVITY, bound)
+        # Open tails: release from the table's last day on, per group.
+        tails = [(i, t) for i, g in enumerate(parts) for t in g.tails]
+        self._tail_group = np.asarray([i for i, _ in tails], dtype=np.int64)
+        growth = sum(t.per_week * (t.hourly + 1) for _, t in tails) * _LAST_ORDINAL
+        self._dtype: type = np.int64 if 4 * (bound[0] + growth) < _SAFE else object
+        """Integers of every look-up: 8-byte when no figure can leave their range."""
+        work = self._dtype
+        # Per tail: teaching days from its start to the table's last day, then its terms.
+        self._tails: list[np.ndarray] = [
+            np.asarray([calendar.teaching_days_between(t.start, last) for _, t in tails],
+                       dtype=work),
+            *(np.asarray([getattr(t, field) for _, t in tails], dtype=work)
+              for field in ("per_week", "hourly", "minutes", "pence"))]
+        self._tail_funded = np.asarray([t.funded for _, t in tails], dtype=bool)
 
-    def _probe(self, ordinal: int) -> tuple[int, int]:
-        """(day within the table, teaching days of the table up to it): what every group's
-        look-up at ``ordinal`` shares."""
-        day = min(ordinal, self.last)
-        return day, bisect_right(self.teaching, day)
+    def columns_at(self, ordinals: Sequence[int], group: int | None = None) -> np.ndarray:
+        """Columns summed over every day up to each of ``ordinals`` (inclusive), of every
+        group (``group`` None) or of one: an array ``[ordinal, group, column]`` in
+        :class:`~.costing.Columns` order, groups in :attr:`labels` order."""
+        work = self._dtype
+        at = np.asarray(ordinals, dtype=np.int64)
+        picked = (np.arange(len(self.labels), dtype=np.int64) if group is None
+                  else np.asarray([group], dtype=np.int64))
+        out: np.ndarray = np.zeros((len(at), len(picked), _WIDTH), dtype=work)
+        if not len(picked):
+            return out
+        day = np.minimum(at, self.last)
+        # Release: the row of the last teaching day up to ``day`` (the group's last row after
+        # its release ends; none before it starts).
+        taught = np.searchsorted(self._teaching, day, side="right")
+        r = np.minimum(taught[:, None] - 1 - self._rel_lo[picked],
+                       self._rel_len[picked] - 1)
+        release: np.ndarray = self._rel[np.where(r >= 0, self._rel_off[picked] + r, 0)].astype(work)
+        # Activity: the row of the group's last day with steps up to ``day``.
+        keys = (picked << _DAY_BITS)[None, :] | day[:, None]
+        k = np.searchsorted(self._act_keys, keys, side="right")
+        activity: np.ndarray = self._act[np.where(k > self._act_start[picked], k, 0)].astype(work)
+        out[..., 0:2] = release[..., 0:2]  # release minutes funded, hidden
+        out[..., 2:4] = activity[..., 0:2]  # activity minutes funded, hidden
+        out[..., 4:6] = release[..., 2:4] + activity[..., 2:4]  # pence funded, hidden
+        out[..., 6:8] = activity[..., 4:6]  # attendances funded, hidden
+        out[at < self.base] = 0
+        if len(self._tail_group):
+            for b in np.flatnonzero(at > self.last).tolist():
+                self._add_tails(out[b], int(at[b]), group)
+        return out
 
-    def _upto(self, g: _Group, ordinal: int, day: int, taught: int) -> Columns:
-        """Group ``g``'s columns over every day up to ``ordinal`` (``day`` and ``taught`` from
-        :meth:`_probe`)."""
-        if ordinal < self.base:
-            return ZERO
-        r = taught - 1 - g.release_lo
-        if r >= 0 and g.release:
-            r = min(r, len(g.release) // _RELEASE - 1) * _RELEASE
-            release_f, release_h, pence_f, pence_h = g.release[r:r + _RELEASE]
-        else:
-            release_f = release_h = pence_f = pence_h = 0
-        j = bisect_right(g.days, day) - 1
-        if j >= 0:
-            j *= _ACTIVITY
-            minutes_f, minutes_h, activity_pf, activity_ph, seen_f, seen_h = (
-                g.activity[j:j + _ACTIVITY])
-            pence_f += activity_pf
-            pence_h += activity_ph
-        else:
-            minutes_f = minutes_h = seen_f = seen_h = 0
-        if ordinal > self.last:
-            more_rf, more_rh, more_pf, more_ph = tails_after(g.tails, self._calendar, ordinal)
-            release_f += more_rf
-            release_h += more_rh
-            pence_f += more_pf
-            pence_h += more_ph
-        return _new(Columns, (release_f, release_h, minutes_f, minutes_h, pence_f, pence_h,
-                              seen_f, seen_h))
+    def _add_tails(self, row: np.ndarray, ordinal: int, group: int | None) -> None:
+        """Add to ``row`` (groups x columns) the release the open tails accrue after the
+        table's last day up to ``ordinal`` (as :func:`~.cumulative.tails_after`, per group)."""
+        more = self._calendar.teaching_days_between(self.last + 1, ordinal)
+        where = self._tail_group
+        chosen = np.ones(len(where), dtype=bool) if group is None else where == group
+        days, per_week, hourly, minutes_before, pence_before = self._tails
+        minutes = per_week * (days + more) // 5
+        pence = minutes * hourly // 60 - pence_before
+        minutes = minutes - minutes_before
+        at = where if group is None else np.zeros(len(where), dtype=np.int64)
+        for flag, m_col, p_col in ((True, 0, 4), (False, 1, 5)):
+            pick = chosen & (self._tail_funded == flag)
+            np.add.at(row[:, m_col], at[pick], minutes[pick])
+            np.add.at(row[:, p_col], at[pick], pence[pick])
+
+    def between_all(self, start: dt.date | None, end: dt.date) -> np.ndarray:
+        """Every group's columns over ``[start, end]`` (``start`` None: from the beginning): an
+        array ``[group, column]``, groups in :attr:`labels` order."""
+        last = end.toordinal()
+        if start is None:
+            return cast("np.ndarray", self.columns_at([last])[0])
+        first = start.toordinal() - 1
+        if last <= first:
+            return np.zeros((len(self.labels), _WIDTH), dtype=self._dtype)
+        both = self.columns_at([last, first])
+        return cast("np.ndarray", both[0] - both[1])
 
     def upto(self, ordinal: int) -> dict[str, Columns]:
         """Every group's columns over every day up to ``ordinal`` (inclusive)."""
-        day, taught = self._probe(ordinal)
-        return {name: self._upto(g, ordinal, day, taught) for name, g in self.groups.items()}
+        return _by_label(self.labels, self.columns_at([ordinal])[0])
 
     def between(self, start: dt.date | None, end: dt.date) -> dict[str, Columns]:
         """Every group's columns over ``[start, end]`` (``start`` None: from the beginning)."""
-        last = end.toordinal()
-        if start is None:
-            return self.upto(last)
-        first = start.toordinal() - 1
-        if last <= first:
-            return dict.fromkeys(self.groups, ZERO)
-        day_b, taught_b = self._probe(last)
-        day_a, taught_a = self._probe(first)
-        return {name: self._upto(g, last, day_b, taught_b).minus(
-                    self._upto(g, first, day_a, taught_a))
-                for name, g in self.groups.items()}
+        return _by_label(self.labels, self.between_all(start, end))
 
     def group(self, name: str) -> GroupCosting:
         """One group's figures as a :class:`~.costing.Costing`."""
         return GroupCosting(self, name)
+
+
+def _by_label(labels: list[str], rows: np.ndarray) -> dict[str, Columns]:
+    return dict(zip(labels, (_new(Columns, row) for row in rows.tolist()), strict=True))
 
 
 class GroupCosting:
@@ -190,25 +263,26 @@ class GroupCosting:
         self._table = table
         self._group = table.groups.get(name)
 
-    def _at(self, ordinal: int) -> Columns:
+    def _at(self, ordinals: list[int]) -> list[Columns]:
         if self._group is None:
-            return ZERO
-        day, taught = self._table._probe(ordinal)
-        return self._table._upto(self._group, ordinal, day, taught)
+            return [ZERO] * len(ordinals)
+        found = self._table.columns_at(ordinals, self._group)[:, 0].tolist()
+        return [_new(Columns, row) for row in found]
 
     def between(self, start: dt.date | None, end: dt.date) -> Columns:
         """See :meth:`~.costing.Costing.between`: two look-ups."""
         last = end.toordinal()
         if start is None:
-            return self._at(last)
+            return self._at([last])[0]
         first = start.toordinal()
         if last < first:
             return ZERO
-        return self._at(last).minus(self._at(first - 1))
+        hi, lo = self._at([last, first - 1])
+        return hi.minus(lo)
 
     def periods(self, starts: Sequence[dt.date], end: dt.date) -> list[Columns]:
         """See :meth:`~.costing.Costing.periods`: one look-up per period bound."""
-        at = [self._at(b) for b in (*(s.toordinal() - 1 for s in starts), end.toordinal())]
+        at = self._at([*(s.toordinal() - 1 for s in starts), end.toordinal()])
         return [b.minus(a) for a, b in pairwise(at)]
 
 
@@ -303,7 +377,7 @@ class _Builder:
 
 def _finish(steps: _Steps) -> _Group:
     """One group's cumulative columns from its steps."""
-    release: Sequence[int] = ()
+    release: list[int] = []
     lo = 0
     if steps.release:
         lo = min(p[0] for p in steps.release)
@@ -316,8 +390,8 @@ def _finish(steps: _Steps) -> _Group:
             p_col = columns[2 if funded else 3]
             m_col[at:end] = map(add, m_col[at:end], minute_steps)
             p_col[at:end] = map(add, p_col[at:end], pence_steps)
-        release = _packed(v for row in zip(*(accumulate(c) for c in columns), strict=True)
-                          for v in row)
+        release = [v for row in zip(*(accumulate(c) for c in columns), strict=True)
+                   for v in row]
     flat = steps.activity
     count = len(flat) // _STEP
     order = sorted(range(count), key=lambda i: flat[_STEP * i])
@@ -332,7 +406,7 @@ def _finish(steps: _Steps) -> _Group:
         else:
             days.append(flat[k])
             rows += running
-    return _Group(lo, release, _packed(days), _packed(rows), steps.tails)
+    return _Group(lo, release, days, rows, steps.tails)
 
 
 def _walk(facts: StaffFacts, pid: str, plans: list[Plan], horizon: dt.date,

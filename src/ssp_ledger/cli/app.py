@@ -16,34 +16,31 @@ beside the other command modules (:mod:`~ssp_ledger.cli.export`,
 :mod:`~ssp_ledger.cli.scenario`), which it adds to :data:`app`. It holds no domain knowledge:
 the demo's headline comes from the ``summary`` module of the package that registered the
 projections (see :func:`_summary`).
+
+Declaring the commands is cheap, so ``ssp-ledger --help`` is fast: this module imports typer
+and the CLI's own light modules only; the ledger, rich and the research stack are imported
+inside the command (or helper) that uses them. Long work shows a progress bar on standard error
+when it is a terminal (:mod:`~ssp_ledger.cli.progress`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from importlib.metadata import entry_points
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated, NamedTuple
 
-import msgspec
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.text import Text
 
-from ssp_ledger.application import Ledger
-from ssp_ledger.arrival import ArrivalConfig, SetClock, arrivals
 from ssp_ledger.cli import export as export_commands
 from ssp_ledger.cli.common import (
     DEFAULT_CHECKPOINT,
     DEFAULT_STORE,
+    TYPER_SETTINGS,
     AsOfOption,
     ByOption,
     CheckpointOption,
@@ -54,6 +51,7 @@ from ssp_ledger.cli.common import (
     PeriodOption,
     StoreOption,
     console,
+    examples,
     fail,
     handled,
     one_line,
@@ -62,29 +60,21 @@ from ssp_ledger.cli.common import (
     parse_datetime_option,
     parse_period_option,
     printable,
-    progress_bar,
     projection_name,
     shown_store,
 )
-from ssp_ledger.cli.render import (
-    aligned,
-    cell_text,
-    print_table,
-    render_table,
-    rows_csv,
-    rows_markdown,
-    table_title,
-)
+from ssp_ledger.cli.progress import progress
 from ssp_ledger.cli.scenario import scenario_app
 from ssp_ledger.errors import LedgerError
-from ssp_ledger.events import DomainEvent, EventCorrected, EventRetracted
-from ssp_ledger.outfile import STDOUT, check_output, open_output
-from ssp_ledger.projection import ENTRY_POINT_GROUP, Table
-from ssp_ledger.runner import DEFAULT_CHECKPOINT_EVERY, ProjectionRunner
-from ssp_ledger.store import Recorded
 
 if TYPE_CHECKING:
+
+    from ssp_ledger.application import Ledger
+    from ssp_ledger.arrival import SetClock
     from ssp_ledger.audit import ChangeRecord, FigureChange, Restatement
+    from ssp_ledger.events import DomainEvent
+    from ssp_ledger.projection import Table
+    from ssp_ledger.store import Recorded
 
 __all__ = ["app", "main"]
 
@@ -109,14 +99,11 @@ class ImportFormat(StrEnum):
 app = typer.Typer(
     name="ssp-ledger",
     epilog=(
-        "Start with:  ssp-ledger demo    (builds ssp-demo.db from a synthetic history)\n\n"
+        "\b\nStart with:  ssp-ledger demo    (builds ssp-demo.db from a synthetic history)\n\n"
         "Store: --store PATH, or the SSP_LEDGER_STORE environment variable; "
         "default ssp-ledger.db."
     ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    **TYPER_SETTINGS,
 )
 
 
@@ -163,11 +150,10 @@ def _root(
         raise typer.Exit(0)
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger init\n"
-    "  ssp-ledger init --store data/tyneside.db\n"
-    "  SSP_LEDGER_STORE=ledger.db ssp-ledger init"
+@app.command(epilog=examples(
+    "ssp-ledger init",
+    "ssp-ledger init --store data/tyneside.db",
+    "SSP_LEDGER_STORE=ledger.db ssp-ledger init",
 ))
 def init(store: StoreOption = DEFAULT_STORE) -> None:
     """Create an empty store (or open an existing one) and say how many events it holds."""
@@ -178,11 +164,11 @@ def init(store: StoreOption = DEFAULT_STORE) -> None:
         sys.stdout.write(f"store {shown_store(store)} holds {count} event{plural}\n")
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger demo\n"
-    "  ssp-ledger demo --partnerships 3 --seed 7 --store three.db\n"
-    "  ssp-ledger report cost --store ssp-demo.db --as-of 2011-07-31 --by role"
+@app.command(epilog=examples(
+    "ssp-ledger demo",
+    "ssp-ledger demo --partnerships 3 --seed 7 --store three.db",
+    "ssp-ledger demo --national --store england.db",
+    "ssp-ledger report cost --store ssp-demo.db --as-of 2011-07-31 --by role",
 ))
 def demo(
     store: Annotated[
@@ -192,8 +178,21 @@ def demo(
     ] = DEMO_STORE,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic history.")] = 2006,
     partnerships: Annotated[
-        int, typer.Option(min=1, help="Number of synthetic partnerships.")
-    ] = 1,
+        int | None, typer.Option(min=1, show_default=False,
+                                 help="Number of synthetic partnerships (default 1; 449 "
+                                      "with --national).")
+    ] = None,
+    national: Annotated[
+        bool, typer.Option("--national", help=(
+            "England instead: every partnership formed in the waves of 2000-2006, of the "
+            "typical size (about 17 million events); recorded as fast as possible, with no "
+            "reports."))
+    ] = False,
+    events: Annotated[
+        int | None, typer.Option("--events", metavar="N", min=1,
+                                 help="With --national: stop after N events.")
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Fill an empty store with a synthetic history, then report on it at four dates.
 
@@ -205,46 +204,68 @@ def demo(
     and retractions), and the April 2011 grant cut recorded back-dated on 2011-11-22 (see
     ssp-ledger events, report --known-at, restatement and history). Reports are printed as of
     2008-07-31, 2010-07-31, 2011-07-31 and 2012-07-31. A store that already holds events is only
-    reported on.
+    reported on. With --format json, csv or markdown the reports are printed in that format
+    (csv: one row per figure, columns as_of, report, row, row_kind, column, value) and what was
+    recorded is said on standard error.
+
+    With --national it records England instead (ssp_ledger.synthetic.SyntheticConfig.national),
+    one partnership per batch, all at one recorded time, and prints what it recorded.
     """
-    out = console()
+    from ssp_ledger.arrival import SetClock
+
+    if events is not None and not national:
+        fail("--events applies only with --national")
+    # Machine-readable output keeps standard output for the reports alone.
+    say = sys.stdout if fmt is OutputFormat.table else sys.stderr
     clock = SetClock()
     with handled(), open_store(store, mode="create", clock=clock) as ledger:
+        if national:
+            _fill_national(ledger, clock, seed=seed, partnerships=partnerships, events=events,
+                           store=store)
+            return
         if ledger.position == 0:
-            _fill_demo(ledger, clock, seed=seed, partnerships=partnerships, store=store)
+            _fill_demo(ledger, clock, seed=seed, partnerships=partnerships or 1, store=store,
+                       say=say)
         else:
-            sys.stdout.write(
+            say.write(
                 f"store {shown_store(store)} already holds {ledger.position} events: "
                 "reporting only\n")
         summary = _summary(ledger)
-        for day in DEMO_DATES:
-            _demo_reports(ledger, day, out, summary)
+        with progress("reporting") as bar:
+            ledger.progress = bar
+            dates = [_demo_reports(ledger, day, summary) for day in DEMO_DATES]
+            ledger.progress = None
+        _print_demo(dates, fmt)
 
 
 def _fill_demo(ledger: Ledger, clock: SetClock, *, seed: int, partnerships: int,
-               store: str) -> None:
+               store: str, say: IO[str]) -> None:
     """Create the demo store and record the synthetic history the way it would have arrived
     (:mod:`ssp_ledger.arrival`): termly returns, an audit, a back-dated funding change, each
     batch at its own recorded time, so the store is the same, byte for byte, for a seed."""
+    from ssp_ledger.arrival import ArrivalConfig, arrivals
+    from ssp_ledger.events import EventCorrected, EventRetracted
     from ssp_ledger.synthetic import SyntheticConfig, generate
 
     config = SyntheticConfig(seed=seed, partnerships=partnerships)
-    batches = list(arrivals(generate(config), ArrivalConfig(seed=seed)))
     recorded = 0
-    with progress_bar(console(stderr=True)) as progress:
-        task = progress.add_task("recording the history as it arrived", total=len(batches))
+    with progress("generating the synthetic history") as bar:
+        bar.spin()
+        batches = list(arrivals(generate(config), ArrivalConfig(seed=seed)))
+        bar.describe("recording the history as it arrived")
+        bar(0, len(batches))
         for batch in batches:
-            progress.update(task, description=f"recording {escape(batch.label)}")
+            bar.describe(f"recording {batch.label}")
             clock.now = batch.recorded_at
             recorded += ledger.record_many(batch.events).recorded
-            progress.advance(task)
+            bar.advance()
     _note(ledger)
     returns = [b for b in batches if b.kind == "return"]
     audit = [e for b in batches if b.kind == "audit" for e in b.events]
     funding = [b for b in batches if b.kind == "funding"]
     audits = sorted({b.recorded_at.date().isoformat() for b in batches if b.kind == "audit"})
     found = sorted({b.recorded_at.date().isoformat() for b in funding})
-    sys.stdout.write(
+    say.write(
         f"recorded {recorded} synthetic events ({partnerships} partnership"
         f"{'s' if partnerships != 1 else ''}, seed {seed}) into {shown_store(store)} as they "
         f"would have arrived: {len(returns)} termly returns ({sum(b.late for b in returns)} "
@@ -257,8 +278,37 @@ def _fill_demo(ledger: Ledger, clock: SetClock, *, seed: int, partnerships: int,
     )
 
 
+def _fill_national(ledger: Ledger, clock: SetClock, *, seed: int, partnerships: int | None,
+                   events: int | None, store: str) -> None:
+    """Record synthetic England (:func:`ssp_ledger.synthetic.record`) into an empty store at one
+    fixed recorded time, with a progress bar on a terminal, and say what was recorded."""
+    from ssp_ledger.synthetic import SyntheticConfig, record
+
+    if ledger.position:
+        msg = (f"store {shown_store(store)} already holds {ledger.position:,} events; "
+               "demo --national fills only an empty store")
+        raise ValueError(msg)
+    config = SyntheticConfig.national(seed=seed, partnerships=partnerships)
+    clock.now = dt.datetime(2014, 1, 1, tzinfo=dt.UTC)  # after the horizon: the same store
+    started = time.monotonic()
+    with progress("recording synthetic England", total=config.partnerships) as bar:
+        def step(done_partnerships: int, recorded: int) -> None:
+            bar.describe(f"recorded {recorded:,} events")
+            bar(done_partnerships, config.partnerships)
+
+        done = record(ledger, config, limit=events, progress=step)
+    _note(ledger)
+    cohorts = ", ".join(f"{year} {n}" for year, n in done.cohorts.items())
+    sys.stdout.write(
+        f"recorded {done.events:,} synthetic events of {done.partnerships} partnership"
+        f"{'' if done.partnerships == 1 else 's'} of England (seed {seed}) into "
+        f"{shown_store(store)} in {time.monotonic() - started:.1f} s; partnerships by the year "
+        f"they formed: {cohorts or 'none'}\n")
+
+
 #: How the demo summarises a date: the reports to print and a headline made from them.
-Summary = tuple[Sequence[tuple[str, str, str | None]], Callable[[Mapping[str, Table]], str] | None]
+Summary = tuple[Sequence[tuple[str, str, str | None]],
+                Callable[[Mapping[str, "Table"]], str] | None]
 
 
 def _summary(ledger: Ledger) -> Summary:
@@ -269,9 +319,14 @@ def _summary(ledger: Ledger) -> Summary:
     ``headline(tables)``; the first one found is used. Without one, every projection the ledger
     knows is printed ungrouped, under no headline.
     """
+    import importlib
+    from importlib.metadata import entry_points
+
+    from ssp_ledger.projection import ENTRY_POINT_GROUP
+
     for package in dict.fromkeys(ep.module.partition(".")[0]
                                  for ep in entry_points(group=ENTRY_POINT_GROUP)):
-        module: ModuleType | None
+        module: object
         try:
             module = importlib.import_module(f"{package}.summary")
         except ModuleNotFoundError as e:
@@ -285,7 +340,16 @@ def _summary(ledger: Ledger) -> Summary:
     return tuple((name, name, None) for name in ledger.projection_names), None
 
 
-def _demo_reports(ledger: Ledger, day: dt.date, out: Console, summary: Summary) -> None:
+class _DemoDate(NamedTuple):
+    """The demo's reports at one valid date."""
+
+    day: dt.date
+    headline: str | None
+    tables: dict[str, Table]
+    problems: list[str]
+
+
+def _demo_reports(ledger: Ledger, day: dt.date, summary: Summary) -> _DemoDate:
     reports, headline = summary
     tables: dict[str, Table] = {}
     problems: list[str] = []
@@ -294,23 +358,60 @@ def _demo_reports(ledger: Ledger, day: dt.date, out: Console, summary: Summary) 
             tables[key] = ledger.report(name, as_of=day, by=by)
         except (LedgerError, ValueError) as e:
             problems.append(f"{name} by {by}: {one_line(str(e))}")
-    out.print()
-    line = f"As of {day.isoformat()}"
-    if headline is not None:
-        line += f": {headline(tables)}"
-    out.print(Text(line, style="bold"), soft_wrap=True)
-    for table in tables.values():
-        print_table(out, table, table_title(table))
-    for problem in problems:
-        out.print(Text(f"(not available: {problem})"))
+    return _DemoDate(day, headline(tables) if headline is not None else None, tables, problems)
 
 
-@app.command(name="import", epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger import events.jsonl --store ssp.db\n"
-    "  ssp-ledger import clubs-2010.csv --partnership tyneside --store tyneside.db\n"
-    "  ssp-ledger import export.txt --format jsonl --store ssp.db\n"
-    "  zcat events.jsonl.gz | ssp-ledger import - --store ssp.db"
+def _print_demo(dates: Sequence[_DemoDate], fmt: OutputFormat) -> None:
+    """The demo's reports in format ``fmt``: for people (table, markdown) a headline per date
+    and its tables; json one document (``dates``: as_of, headline, tables as ``report
+    --format json`` gives them, not_available); csv one row per figure."""
+    from ssp_ledger.cli.render import (
+        LONG_COLUMNS,
+        long_rows,
+        print_table,
+        rows_csv,
+        table_doc,
+        table_markdown,
+        table_title,
+    )
+
+    def line(date: _DemoDate) -> str:
+        return f"As of {date.day.isoformat()}" + (f": {date.headline}" if date.headline else "")
+
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps({"dates": [
+            {"as_of": d.day.isoformat(), "headline": d.headline,
+             "tables": {key: table_doc(t) for key, t in d.tables.items()},
+             "not_available": d.problems} for d in dates]}, indent=2, ensure_ascii=False) + "\n")
+    elif fmt is OutputFormat.csv:
+        sys.stdout.write(rows_csv(("as_of", "report", *LONG_COLUMNS), [
+            (d.day.isoformat(), key, *row)
+            for d in dates for key, t in d.tables.items() for row in long_rows(t)]))
+    elif fmt is OutputFormat.markdown:
+        for d in dates:
+            sys.stdout.write(f"\n**{line(d)}**\n")
+            for t in d.tables.values():
+                sys.stdout.write("\n" + table_markdown(t, table_title(t)))
+            for problem in d.problems:
+                sys.stdout.write(f"\n(not available: {problem})\n")
+    else:
+        from rich.text import Text
+
+        out = console()
+        for d in dates:
+            out.print()
+            out.print(Text(line(d), style="bold"), soft_wrap=True)
+            for t in d.tables.values():
+                print_table(out, t, table_title(t))
+            for problem in d.problems:
+                out.print(Text(f"(not available: {problem})"))
+
+
+@app.command(name="import", epilog=examples(
+    "ssp-ledger import events.jsonl --store ssp.db",
+    "ssp-ledger import clubs-2010.csv --partnership tyneside --store tyneside.db",
+    "ssp-ledger import export.txt --format jsonl --store ssp.db",
+    "zcat events.jsonl.gz | ssp-ledger import - --store ssp.db",
 ))
 def import_(
     file: Annotated[str, typer.Argument(
@@ -339,7 +440,6 @@ def import_(
     with handled():
         from ssp_ledger.io import STDIN, import_file
 
-        regular = True
         if file != STDIN:
             path = Path(file).expanduser()
             if not path.exists():
@@ -348,18 +448,11 @@ def import_(
             if path.is_dir():
                 msg = f"{file}: is a folder, not a file"
                 raise OSError(msg)
-            regular = path.is_file()
         shown = "standard input" if file == STDIN else Path(file).name
         with open_store(store, mode="create") as ledger, \
-                progress_bar(console(stderr=True), total_known=regular) as progress:
-            task = progress.add_task(f"importing {escape(printable(shown))}", total=None)
-
-            def report_progress(done: int, total: int | None) -> None:
-                progress.update(task, completed=done, total=total)
-
+                progress(f"importing {printable(shown)}") as bar:
             result = import_file(ledger, file if file == STDIN else Path(file).expanduser(),
-                                 format=fmt.value, partnership_id=partnership,
-                                 progress=report_progress)
+                                 format=fmt.value, partnership_id=partnership, progress=bar)
         _note(ledger)
         sys.stdout.write(
             f"recorded {result.recorded} event{'s' if result.recorded != 1 else ''}, "
@@ -368,13 +461,12 @@ def import_(
         )
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger report participation --as-of 2010-07-31 --by academic_year\n"
-    "  ssp-ledger report cost --as-of 2011-07-31 --by role --period 2010/11\n"
-    "  ssp-ledger report funding --as-of 2012-07-31 --known-at 2011-09-01T00:00:00Z\n"
-    "  ssp-ledger report age --as-of 2011-07-31 --by school --format csv > tenure.csv\n"
-    "  ssp-ledger report leaders --as-of 2011-07-31 --by leader_kind --format json"
+@app.command(epilog=examples(
+    "ssp-ledger report participation --as-of 2010-07-31 --by academic_year",
+    "ssp-ledger report cost --as-of 2011-07-31 --by role --period 2010/11",
+    "ssp-ledger report funding --as-of 2012-07-31 --known-at 2011-09-01T00:00:00Z",
+    "ssp-ledger report age --as-of 2011-07-31 --by school --format csv > tenure.csv",
+    "ssp-ledger report leaders --as-of 2011-07-31 --by leader_kind --format json",
 ))
 def report(
     name: Annotated[
@@ -406,10 +498,15 @@ def report(
         as_of_date = parse_date_option("--as-of", as_of)
         known = parse_datetime_option("--known-at", known_at) if known_at is not None else None
         chosen = parse_period_option("--period", period) if period is not None else None
-        with open_store(store, mode="read", checkpoint=checkpoint) as ledger:
+        with open_store(store, mode="read", checkpoint=checkpoint) as ledger, \
+                progress("reading the log") as bar:
+            ledger.progress = bar
             table = ledger.report(projection_name(name), as_of=as_of_date, known_at=known,
                                   by=by or None, period=chosen, partnership_id=partnership)
+            ledger.progress = None
             _known_at_note(ledger, "--known-at", known)
+        from ssp_ledger.cli.render import render_table
+
         render_table(console(), table, fmt, partnership)
         _checkpoint_note(ledger, checkpoint)
 
@@ -425,11 +522,10 @@ def _checkpoint_note(ledger: Ledger, checkpoint: str) -> None:
     sys.stderr.write(f"note: {printable(note)}\n")
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger checkpoint --store ssp.db\n"
-    "  ssp-ledger checkpoint --store ssp.db --follow --timeout 3600\n"
-    "  ssp-ledger report participation --as-of 2011-07-31 --store ssp.db   # starts from it"
+@app.command(epilog=examples(
+    "ssp-ledger checkpoint --store ssp.db",
+    "ssp-ledger checkpoint --store ssp.db --follow --timeout 3600",
+    "ssp-ledger report participation --as-of 2011-07-31 --store ssp.db   # starts from it",
 ))
 def checkpoint(
     name: Annotated[
@@ -444,9 +540,11 @@ def checkpoint(
                      help="With --follow: stop after this many seconds without a new record."),
     ] = None,
     every: Annotated[
-        int, typer.Option("--every", metavar="N", min=1,
-                          help="Save a checkpoint every N records applied (and at the end).")
-    ] = DEFAULT_CHECKPOINT_EVERY,
+        int | None, typer.Option("--every", metavar="N", min=1,
+                                 help="Save a checkpoint every N records applied (and at the "
+                                      "end); default: the runner's, 10,000 and growing with "
+                                      "the log.")
+    ] = None,
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Save the projections' state in the store, so reports start from it instead of replaying.
@@ -455,10 +553,19 @@ def checkpoint(
     code), saves state and log position in one transaction, and prints where it stands. Reports
     then load only the projection they need and apply the records stored since.
     """
+    from ssp_ledger.runner import DEFAULT_CHECKPOINT_EVERY, ProjectionRunner
+
     with handled(), open_store(store, mode="write") as ledger:
         started = time.monotonic()
-        with ProjectionRunner(ledger, name=name, checkpoint_every=every) as runner:
-            applied = (runner.follow(timeout=timeout) if follow else runner.catch_up())
+        with ProjectionRunner(ledger, name=name,
+                              checkpoint_every=every or DEFAULT_CHECKPOINT_EVERY) as runner:
+            if follow:
+                applied = runner.follow(timeout=timeout)
+            else:
+                with progress(f"checkpoint {name!r}: applying the log") as bar:
+                    ledger.progress = bar
+                    applied = runner.catch_up()
+                    ledger.progress = None
             resumed, note = runner.resumed_from, runner.resume_note
         seconds = time.monotonic() - started
         sys.stdout.write(
@@ -471,10 +578,9 @@ def checkpoint(
 
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger verify --store ssp.db\n"
-    "  ssp-ledger verify --store ssp.db --digest 20379:5f0c...e1"
+@app.command(epilog=examples(
+    "ssp-ledger verify --store ssp.db",
+    "ssp-ledger verify --store ssp.db --digest 20379:5f0c...e1",
 ))
 def verify(
     store: StoreOption = DEFAULT_STORE,
@@ -494,8 +600,9 @@ def verify(
 
     with handled():
         expected = Digest.parse(digest_) if digest_ is not None else None
-        with open_store(store, mode="read") as ledger:
-            result = verify_store(ledger, expected)
+        with open_store(store, mode="read") as ledger, \
+                progress("verifying the log") as bar:
+            result = verify_store(ledger, expected, progress=bar)
         if result.ok:
             against = f", matches digest {expected}" if expected else ""
             sys.stdout.write(f"verified {result.checked} events in {shown_store(store)}"
@@ -507,9 +614,8 @@ def verify(
               f"{'' if len(result.problems) == 1 else 's'}); first: {result.problems[0]}")
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger digest --store ssp.db > digest-2011-09-01.txt"
+@app.command(epilog=examples(
+    "ssp-ledger digest --store ssp.db > digest-2011-09-01.txt",
 ))
 def digest(store: StoreOption = DEFAULT_STORE) -> None:
     """Print the ledger digest POSITION:SHA256 to write down (see ``verify --digest``)."""
@@ -519,11 +625,10 @@ def digest(store: StoreOption = DEFAULT_STORE) -> None:
         sys.stdout.write(f"{store_digest(ledger)}\n")
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger explain participation --as-of 2011-07-31 --by school --group ssp-000-hub\n"
-    "  ssp-ledger explain funding --as-of 2011-08-31 --period 2010/11 --group ssp-grant\n"
-    "  ssp-ledger explain leaders --as-of 2011-07-31 --period 2010/11 --format csv"
+@app.command(epilog=examples(
+    "ssp-ledger explain participation --as-of 2011-07-31 --by school --group ssp-000-hub",
+    "ssp-ledger explain funding --as-of 2011-08-31 --period 2010/11 --group ssp-grant",
+    "ssp-ledger explain leaders --as-of 2011-07-31 --period 2010/11 --format csv",
 ))
 def explain(
     name: Annotated[str, typer.Argument(metavar="NAME",
@@ -547,16 +652,19 @@ def explain(
     parameter values it rests on); a rate a record was costed at is stated, not summed.
     """
     from ssp_ledger.audit import explain as explain_figure
+    from ssp_ledger.cli.render import aligned, cell_text, rows_csv, rows_markdown, table_title
 
     with handled():
         as_of_date = parse_date_option("--as-of", as_of)
         known = parse_datetime_option("--known-at", known_at) if known_at is not None else None
         if period is not None:
             parse_period_option("--period", period)
-        with open_store(store, mode="read") as ledger:
+        with open_store(store, mode="read") as ledger, progress("reading the log") as bar:
+            ledger.progress = bar
             table, parts = explain_figure(
                 ledger, projection_name(name), as_of=as_of_date, known_at=known, by=by,
                 group=group, period=period, partnership_id=partnership)
+            ledger.progress = None
             _known_at_note(ledger, "--known-at", known)
         # The figures the contributions carry (an age row explains tenure_days, say, which the
         # table shows only as a mean), in the order they first appear.
@@ -599,12 +707,11 @@ def _why(reason: str, corrected_by: str) -> str:
     return reason
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger restatement participation --as-of 2011-08-31 --period 2010/11 \\\n"
-    "      --before 2011-11-01T00:00:00Z --after 2011-12-01T00:00:00Z\n"
-    "  ssp-ledger restatement funding --as-of 2011-08-31 --period 2010/11 \\\n"
-    "      --before 2011-11-01 --after 2011-12-01 --format json"
+@app.command(epilog=examples(
+    "ssp-ledger restatement participation --as-of 2011-08-31 --period 2010/11 \\",
+    "    --before 2011-11-01T00:00:00Z --after 2011-12-01T00:00:00Z",
+    "ssp-ledger restatement funding --as-of 2011-08-31 --period 2010/11 \\",
+    "    --before 2011-11-01 --after 2011-12-01 --format json",
 ))
 def restatement(
     name: Annotated[str, typer.Argument(metavar="NAME",
@@ -627,6 +734,7 @@ def restatement(
     correction, a retraction, a back-dated change. Figures that did not change are not shown.
     """
     from ssp_ledger.audit import restatement as restate
+    from ssp_ledger.cli.render import aligned, cell_text, rows_csv, rows_markdown
 
     with handled():
         as_of_date = parse_date_option("--as-of", as_of)
@@ -638,9 +746,11 @@ def restatement(
             raise ValueError(msg)
         if period is not None:
             parse_period_option("--period", period)
-        with open_store(store, mode="read") as ledger:
+        with open_store(store, mode="read") as ledger, progress("reading the log") as bar:
+            ledger.progress = bar
             result = restate(ledger, projection_name(name), as_of=as_of_date, before=first,
                              after=second, by=by, period=period, partnership_id=partnership)
+            ledger.progress = None
             _known_at_note(ledger, "--before", first)
         if fmt is OutputFormat.json:
             sys.stdout.write(json.dumps(_restatement_json(result, first, second), indent=2,
@@ -662,11 +772,20 @@ def restatement(
                  "" if f.difference is None else shown(f.column, f.difference))
                 for f in result.figures]
         if fmt is OutputFormat.csv:
-            sys.stdout.write(rows_csv(columns, rows))
+            # One table: each changed figure with the positions of the records that changed it
+            # (space-separated; ``events --format csv`` lists them).
+            sys.stdout.write(rows_csv(
+                (*columns, "records"),
+                [(*row, " ".join(str(r.position) for r in f.records))
+                 for row, f in zip(rows, result.figures, strict=True)]))
             return
-        if fmt is OutputFormat.markdown:
-            sys.stdout.write(rows_markdown(columns, rows, right=(2, 3, 4)))
-            return
+        markdown = fmt is OutputFormat.markdown
+
+        def table(headers: Sequence[str], cells: Sequence[Sequence[str]],
+                  right: Sequence[int]) -> str:
+            return (rows_markdown(headers, cells, right=right) if markdown
+                    else aligned(headers, cells, right=right))
+
         groups = list(dict.fromkeys(str(f.group) for f in result.figures))
         what = (f"{result.after.projection} as of {as_of_date}" + (f", by {by}" if by else "")
                 + (f", period {period}" if period else "")
@@ -680,17 +799,18 @@ def restatement(
             "in between bear on the report\n")
         if not result.figures:
             return
-        sys.stdout.write("\n" + aligned(columns, rows, right=(2, 3, 4)))
+        sys.stdout.write("\n" + table(columns, rows, (2, 3, 4)))
         for label, figures, records in _by_records(result.figures):
             what = ", ".join(f"{f.column} ({shown(f.column, f.difference)})"
                              if f.difference is not None else f.column for f in figures)
             sys.stdout.write(f"\n{printable(label)}: {what} changed by "
-                             f"{len(records)} record{'' if len(records) == 1 else 's'}:\n")
-            sys.stdout.write(aligned(
+                             f"{len(records)} record{'' if len(records) == 1 else 's'}:\n"
+                             + ("\n" if markdown else ""))
+            sys.stdout.write(table(
                 ("position", "recorded_at", "type", "event_id", "change", "reason"),
                 [(str(r.position), r.recorded_at.isoformat(), r.event_type,
                   printable(r.event_id), _change(r.event_type, r.target),
-                  printable(r.reason)) for r in records], right=(0,)))
+                  printable(r.reason)) for r in records], (0,)))
 
 
 #: Characters of a text figure (a reason, a citation) the restatement table shows.
@@ -738,40 +858,55 @@ def _restatement_json(result: Restatement, first: dt.datetime,
     }
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger history ssp-000-0011714 --store ssp-demo.db\n"
-    "  ssp-ledger history ssp-000-audit-01 --partnership ssp-000 --format json"
+@app.command(epilog=examples(
+    "ssp-ledger history ssp-000-0011714 --store ssp-demo.db",
+    "ssp-ledger history ssp-000-audit-01 --partnership ssp-000 --format json",
 ))
 def history(
     event_id: Annotated[str, typer.Argument(
         metavar="EVENT_ID",
         help="A fact's id, or the id of a correction or retraction of it.")],
     partnership: PartnershipOption = None,
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Output format: table or json.")
-    ] = OutputFormat.table,
+    fmt: FormatOption = OutputFormat.table,
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Show an event as first recorded and every correction or retraction of it, in order.
 
     For each record: its log position, recorded time, reason, and for a correction the fields
     it changed (old -> new). The last line says what is in force now. Without --partnership
-    the whole log is searched (an id used in several partnerships must be given one).
+    the whole log is searched (an id used in several partnerships must be given one). csv and
+    markdown give one row per record (columns position, recorded_at, type, event_id, change,
+    reason, fields); json the records whole.
     """
     with handled():
-        if fmt not in (OutputFormat.table, OutputFormat.json):
-            msg = f"--format: history prints table or json, not {fmt.value}"
-            raise ValueError(msg)
-        with open_store(store, mode="read") as ledger:
+        with open_store(store, mode="read") as ledger, progress("searching the log") as bar:
+            ledger.progress = bar
             records = _history(ledger, event_id, partnership)
-        sys.stdout.write(_history_json(records) if fmt is OutputFormat.json
-                         else _history_text(records))
+        if fmt is OutputFormat.json:
+            sys.stdout.write(_history_json(records))
+        elif fmt is OutputFormat.csv:
+            from ssp_ledger.cli.render import rows_csv
+
+            sys.stdout.write(rows_csv(HISTORY_COLUMNS, _history_rows(records, shown=False)))
+        elif fmt is OutputFormat.markdown:
+            from ssp_ledger.cli.render import rows_markdown
+
+            lines = _history_text(records).splitlines()
+            sys.stdout.write(f"{lines[0]}\n\n" + rows_markdown(
+                HISTORY_COLUMNS, _history_rows(records, shown=True), right=(0,))
+                + f"\n{lines[-1]}\n")
+        else:
+            sys.stdout.write(_history_text(records))
+
+
+#: Columns of ``history --format csv`` and ``markdown``: one row per record.
+HISTORY_COLUMNS = ("position", "recorded_at", "type", "event_id", "change", "reason", "fields")
 
 
 def _history(ledger: Ledger, event_id: str,
              partnership: str | None) -> list[tuple[int, Recorded]]:
     """The records of the fact ``event_id`` names (or whose change it is), in log order."""
+    from ssp_ledger.events import EventCorrected, EventRetracted
 
     def scan(fact_id: str) -> tuple[dict[str, list[tuple[int, Recorded]]], dict[str, str]]:
         found: dict[str, list[tuple[int, Recorded]]] = {}
@@ -805,11 +940,53 @@ def _history(ledger: Ledger, event_id: str,
 
 
 def _fields(event: DomainEvent) -> dict[str, object]:
+    import msgspec
+
     data: dict[str, object] = msgspec.to_builtins(event)
     return {k: v for k, v in data.items() if k not in ("type", "partnership_id", "event_id")}
 
 
+def _history_steps(records: list[tuple[int, Recorded]]) -> list[tuple[str, str]]:
+    """For each record, what it did (``original``, ``corrects ID``, ``retracts ID``) and its
+    detail: the fields of an original (JSON), the fields a correction changed (``name old ->
+    new; ...``, values as JSON, or ``nothing``), nothing for a retraction. Text unescaped."""
+    from ssp_ledger.events import EventCorrected, EventRetracted
+
+    steps: list[tuple[str, str]] = []
+    current: DomainEvent | None = None
+    for _, rec in records:
+        event = rec.event
+        if isinstance(event, EventCorrected):
+            old = _fields(current) if current is not None else {}
+            new = _fields(event.replacement)
+            changed = [f"{k} {json.dumps(old.get(k), ensure_ascii=False)} -> "
+                       f"{json.dumps(v, ensure_ascii=False)}"
+                       for k, v in new.items() if old.get(k) != v]
+            steps.append((f"corrects {event.target_event_id}", "; ".join(changed) or "nothing"))
+            current = event.replacement
+        elif isinstance(event, EventRetracted):
+            steps.append((f"retracts {event.target_event_id}", ""))
+            current = None
+        else:
+            steps.append(("original", json.dumps(_fields(event), ensure_ascii=False)))
+            current = event
+    return steps
+
+
+def _history_rows(records: list[tuple[int, Recorded]], *,
+                  shown: bool) -> list[tuple[str, ...]]:
+    """One row of :data:`HISTORY_COLUMNS` per record; ``shown``: text escaped for a screen."""
+    keep = printable if shown else str
+    return [(str(position), rec.recorded_at.isoformat(), type(rec.event).__name__,
+             keep(rec.event.event_id), keep(change), keep(getattr(rec.event, "reason", "")),
+             keep(detail))
+            for (position, rec), (change, detail) in zip(records, _history_steps(records),
+                                                         strict=True)]
+
+
 def _history_text(records: list[tuple[int, Recorded]]) -> str:
+    from ssp_ledger.events import EventCorrected, EventRetracted
+
     first = records[0][1].event
     kinds = [type(rec.event).__name__ for _, rec in records]
     summary = (f"{kinds.count('EventCorrected')} correction"
@@ -818,29 +995,20 @@ def _history_text(records: list[tuple[int, Recorded]]) -> str:
                f"{'' if kinds.count('EventRetracted') == 1 else 's'}")
     lines = [f"history of {printable(first.event_id)} ({type(first).__name__}, partnership "
              f"{printable(first.partnership_id)}): recorded once, {summary}"]
-    current: DomainEvent | None = None
-    for position, rec in records:
+    for (position, rec), (_, detail) in zip(records, _history_steps(records), strict=True):
         event = rec.event
         head = (f"position {position}  recorded {rec.recorded_at.isoformat()}  "
                 f"{type(event).__name__} {printable(event.event_id)}")
         if isinstance(event, EventCorrected):
             lines.append(head)
             lines.append(f"  reason: {printable(event.reason)}")
-            old = _fields(current) if current is not None else {}
-            new = _fields(event.replacement)
-            changed = [f"{k} {printable(json.dumps(old.get(k), ensure_ascii=False))} -> "
-                       f"{printable(json.dumps(v, ensure_ascii=False))}"
-                       for k, v in new.items() if old.get(k) != v]
-            lines.append(f"  changed: {'; '.join(changed) or 'nothing'}")
-            current = event.replacement
+            lines.append(f"  changed: {printable(detail)}")
         elif isinstance(event, EventRetracted):
             lines.append(head)
             lines.append(f"  reason: {printable(event.reason)}")
-            current = None
         else:
             lines.append(f"{head} (original)")
-            lines.append("  " + printable(json.dumps(_fields(event), ensure_ascii=False)))
-            current = event
+            lines.append("  " + printable(detail))
     last = records[-1][1].event
     if isinstance(last, EventRetracted):
         lines.append(f"now: retracted by {printable(last.event_id)}")
@@ -852,15 +1020,16 @@ def _history_text(records: list[tuple[int, Recorded]]) -> str:
 
 
 def _history_json(records: list[tuple[int, Recorded]]) -> str:
+    import msgspec
+
     payload = [{"position": position, "recorded_at": rec.recorded_at.isoformat(),
                 "event": msgspec.to_builtins(rec.event)} for position, rec in records]
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger schema\n"
-    "  ssp-ledger schema --out ssp-ledger-events.schema.json"
+@app.command(epilog=examples(
+    "ssp-ledger schema",
+    "ssp-ledger schema --out ssp-ledger-events.schema.json",
 ))
 def schema(
     out: Annotated[
@@ -871,6 +1040,7 @@ def schema(
     """Print the JSON Schema (2020-12) of every event type, for non-Python integrators."""
     with handled():
         from ssp_ledger.events import event_schema
+        from ssp_ledger.outfile import STDOUT, check_output, open_output
 
         text = json.dumps(event_schema(), indent=2, ensure_ascii=False) + "\n"
         if out is None or str(out) == STDOUT:
@@ -881,12 +1051,11 @@ def schema(
             sys.stdout.write(f"wrote the event schema to {out}\n")
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger events --limit 20\n"
-    "  ssp-ledger events --type EventCorrected,EventRetracted --store ssp-demo.db\n"
-    "  ssp-ledger events --type FundingChanged --from 2011-01-01 --to 2011-12-31\n"
-    "  ssp-ledger events --id ssp-000-0011714 --partnership ssp-000 --format json"
+@app.command(epilog=examples(
+    "ssp-ledger events --limit 20",
+    "ssp-ledger events --type EventCorrected,EventRetracted --store ssp-demo.db",
+    "ssp-ledger events --type FundingChanged --from 2011-01-01 --to 2011-12-31",
+    "ssp-ledger events --id ssp-000-0011714 --partnership ssp-000 --format json",
 ))
 def events(
     store: StoreOption = DEFAULT_STORE,
@@ -920,6 +1089,7 @@ def events(
     The table is plain aligned text (fast for the whole log, easy to grep and cut); text that
     is not printable is shown escaped. json gives one object per event with the whole event.
     """
+    from ssp_ledger.cli.render import aligned, rows_csv, rows_markdown
     from ssp_ledger.events import EVENT_TYPES
 
     with handled():
@@ -937,7 +1107,8 @@ def events(
         if first is not None and last is not None and last < first:
             msg = f"--to {last} is before --from {first}"
             raise ValueError(msg)
-        with open_store(store, mode="read") as ledger:
+        with open_store(store, mode="read") as ledger, progress("reading the log") as bar:
+            ledger.progress = bar
             found: list[tuple[int, Recorded]] = []
             for position, rec in ledger.read():
                 if limit is not None and len(found) >= limit:
@@ -955,6 +1126,8 @@ def events(
                     continue
                 found.append((position, rec))
         if fmt is OutputFormat.json:
+            import msgspec
+
             sys.stdout.write(json.dumps(
                 [{"position": position, "recorded_at": rec.recorded_at.isoformat(),
                   "event": msgspec.to_builtins(rec.event)} for position, rec in found],

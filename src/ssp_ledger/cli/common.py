@@ -12,6 +12,11 @@ it, it imports no command module. It holds no domain knowledge, only the shell c
   new store where there is none; ``write`` commands need an existing ledger store.
 * **Options from the shell are untrusted**: dates, datetimes and periods are parsed here with a
   message naming the option.
+* **Help stays fast.** ``ssp-ledger --help`` imports this module and the command modules but no
+  command's work: the ledger, rich and the research stack are imported inside the functions
+  that use them (``import ssp_ledger.cli`` costs little more than ``import typer``). Help is
+  plain text (typer's ``rich_markup_mode=None``, see :data:`TYPER_SETTINGS`): rich-formatted
+  help alone would cost more than the whole of the rest.
 """
 
 from __future__ import annotations
@@ -23,31 +28,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from ssp_ledger.application import STORE_ENV, Ledger
 from ssp_ledger.errors import LedgerError, StoreError
-from ssp_ledger.periods import Period, parse_period
-from ssp_ledger.store import Clock
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ssp_ledger.application import Ledger
+    from ssp_ledger.periods import Period
+    from ssp_ledger.store import Clock
 
 __all__ = [
     "ALIASES",
     "DEFAULT_CHECKPOINT",
     "DEFAULT_STORE",
     "PIPE_WIDTH",
+    "STORE_ENV",
+    "TYPER_SETTINGS",
     "AsOfOption",
     "ByOption",
     "CheckpointOption",
@@ -66,8 +67,8 @@ __all__ = [
     "parse_date_option",
     "parse_datetime_option",
     "parse_period_option",
+    "examples",
     "printable",
-    "progress_bar",
     "projection_name",
     "shown_store",
 ]
@@ -81,6 +82,25 @@ PIPE_WIDTH = 200
 ALIASES = {"cost": "staff_time_cost", "age": "partnership_age"}
 
 OpenMode = Literal["read", "write", "create"]
+#: Environment variable naming the store (the value of ``ssp_ledger.store.STORE_ENV``, spelled
+#: here so that declaring the options does not import the store; a test keeps them equal).
+STORE_ENV = "SSP_LEDGER_STORE"
+
+#: Settings every ``typer.Typer`` of the CLI shares: plain help text (fast, see the module
+#: docstring), ``-h`` as well as ``--help``, no shell-completion commands, no rich tracebacks.
+TYPER_SETTINGS: dict[str, Any] = {
+    "no_args_is_help": True,
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
+    "rich_markup_mode": None,
+    "context_settings": {"help_option_names": ["-h", "--help"], "max_content_width": 120},
+}
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: ``Examples:`` then ``lines``, one per line, as written (the
+    help formatter rewraps paragraphs; the ``\\b`` marker keeps these lines apart)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 
 
 class OutputFormat(StrEnum):
@@ -182,26 +202,13 @@ def handled() -> Iterator[None]:
 
 def console(*, stderr: bool = False) -> Console:
     """A rich console on standard output (or error) that never highlights or guesses markup."""
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     width: int | None = None
     if not stream.isatty() and not os.environ.get("COLUMNS", "").isdigit():
         width = PIPE_WIDTH
     return Console(file=stream, width=width, highlight=False, emoji=False, soft_wrap=False)
-
-
-def progress_bar(out: Console, *, total_known: bool = True) -> Progress:
-    """A transient progress display on ``out`` (shown only on a terminal).
-
-    With ``total_known=False`` it shows a spinner and a running count instead of a bar, for
-    input whose size is not known in advance (a pipe, standard input).
-    """
-    columns: list[ProgressColumn | str] = [SpinnerColumn(), TextColumn("{task.description}")]
-    if total_known:
-        columns += [BarColumn(), MofNCompleteColumn()]
-    else:
-        columns.append(TextColumn("{task.completed:,}"))
-    columns.append(TimeElapsedColumn())
-    return Progress(*columns, console=out, transient=True, disable=not out.is_terminal)
 
 
 def printable(text: str) -> str:
@@ -249,6 +256,8 @@ def open_store(store: str, *, mode: OpenMode, checkpoint: str | None = None,
             msg = (f"store {store!r} does not exist (create it with `ssp-ledger init`, "
                    "`ssp-ledger import` or `ssp-ledger demo`)")
             raise StoreError(msg)
+    from ssp_ledger.application import Ledger
+
     try:
         if clock is not None:
             return Ledger.open(store, mode=mode, checkpoint=checkpoint or None, clock=clock)
@@ -290,6 +299,8 @@ def parse_datetime_option(option: str, text: str) -> dt.datetime:
 
 def parse_period_option(option: str, text: str) -> Period:
     """A period (2010/11, 2010/11:autumn, FY2010/11, 2011, D1..D2) given to ``option``."""
+    from ssp_ledger.periods import parse_period
+
     try:
         return parse_period(text)
     except ValueError as e:

@@ -25,6 +25,7 @@ from ssp_ledger.cli.common import (
     PartnershipOption,
     PeriodOption,
     StoreOption,
+    examples,
     handled,
     open_store,
     parse_date_option,
@@ -36,11 +37,10 @@ from ssp_ledger.outfile import STDOUT, check_output, open_output
 
 __all__ = ["TableFormat", "export_command", "export_table_command", "register"]
 
-_EXPORT_EPILOG = (
-    "Examples:\n\n"
-    "  ssp-ledger export --out all.jsonl\n"
-    "  ssp-ledger export --partnership ssp-000 > ssp-000.jsonl\n"
-    "  ssp-ledger export --store a.db --out a.jsonl && ssp-ledger import a.jsonl --store b.db"
+_EXPORT_EPILOG = examples(
+    "ssp-ledger export --out all.jsonl",
+    "ssp-ledger export --partnership ssp-000 > ssp-000.jsonl",
+    "ssp-ledger export --store a.db --out a.jsonl && ssp-ledger import a.jsonl --store b.db",
 )
 
 
@@ -189,16 +189,15 @@ def register(app: typer.Typer) -> None:
     app.command(name="export", epilog=_EXPORT_EPILOG)(export_command)
     app.command(
         name="export-table",
-        epilog=(
-            "Examples:\n\n"
-            "  ssp-ledger export-table participation --as-of 2011-07-31 --by school "
-            "--out participation.parquet\n"
-            "  ssp-ledger export-table cost --as-of 2011-07-31 --by role --period 2010/11 "
-            "--out cost.csv\n"
-            "  ssp-ledger export-table funding --as-of 2012-07-31 "
-            "--known-at 2011-09-01T00:00:00Z --out funding-2011.parquet\n"
-            "  ssp-ledger export-table log --effective --out facts.parquet\n"
-            "  ssp-ledger export-table funding --as-of 2012-07-31 --format csv --out - "
-            "--manifest funding.manifest.json | head"
+        epilog=examples(
+            "ssp-ledger export-table participation --as-of 2011-07-31 --by school"
+            " --out participation.parquet",
+            "ssp-ledger export-table cost --as-of 2011-07-31 --by role --period 2010/11"
+            " --out cost.csv",
+            "ssp-ledger export-table funding --as-of 2012-07-31"
+            " --known-at 2011-09-01T00:00:00Z --out funding-2011.parquet",
+            "ssp-ledger export-table log --effective --out facts.parquet",
+            "ssp-ledger export-table funding --as-of 2012-07-31 --format csv --out -"
+            " --manifest funding.manifest.json | head",
         ),
     )(export_table_command)

@@ -32,6 +32,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from ssp_ledger.cli.common import OutputFormat
+from ssp_ledger.export import ROW_KIND, marked_rows
 from ssp_ledger.projection import Cell, Table
 from ssp_ledger.projection.display import aligned, cell_text, money
 from ssp_ledger.projection.display import header as _header
@@ -39,12 +40,14 @@ from ssp_ledger.projection.display import header as _header
 __all__ = [
     "FIELD_MIN",
     "KEY_MIN",
+    "LONG_COLUMNS",
     "ROW_KIND",
     "TEXT_MIN",
     "Grid",
     "aligned",
     "basis_line",
     "cell_text",
+    "long_rows",
     "money",
     "print_grid",
     "print_table",
@@ -54,6 +57,7 @@ __all__ = [
     "rows_csv",
     "rows_markdown",
     "table_csv",
+    "table_doc",
     "table_grid",
     "table_json",
     "table_markdown",
@@ -274,14 +278,20 @@ def basis_line(basis: Mapping[str, Any]) -> str:
 
 
 def table_json(table: Table, partnership_id: str | None = None) -> str:
-    """The table and the arguments that produced it, as pretty JSON (raw integers).
+    """The table and the arguments that produced it, as pretty JSON (raw integers): the
+    document :func:`table_doc` describes."""
+    return json.dumps(table_doc(table, partnership_id), indent=2, ensure_ascii=False) + "\n"
+
+
+def table_doc(table: Table, partnership_id: str | None = None) -> dict[str, Any]:
+    """The table and the arguments that produced it, as plain data (raw integers).
 
     ``rows`` holds every row, the total last; ``total`` is that total row again (null when the
     table has none), so a group labelled ``"total"`` is never mistaken for it; ``units`` names
     the unit of each figure column that has one; ``basis`` says what the figures were computed
     from (null for a table not made by a ledger); ``notes`` and ``sources`` what they mean and
     the dated, cited parameter values they rest on (:attr:`Table.notes`, :attr:`Table.sources`)."""
-    doc: dict[str, Any] = {
+    return {
         "projection": table.projection,
         "as_of": table.as_of.isoformat(),
         "known_at": table.known_at.isoformat() if table.known_at is not None else None,
@@ -296,7 +306,6 @@ def table_json(table: Table, partnership_id: str | None = None) -> str:
         "notes": list(table.notes),
         "sources": list(table.sources),
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 def rows_csv(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
@@ -308,24 +317,29 @@ def rows_csv(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
     return buffer.getvalue()
 
 
-#: Extra last CSV column (``group`` or ``total``) of a table in which a group is labelled
-#: ``total``: the one case where the convention "the total is the last row, labelled total"
-#: cannot tell the total from a group.
-ROW_KIND = "row_kind"
-
-
 def table_csv(table: Table) -> str:
     """Header and rows of ``table`` as CSV (raw integers; empty field for a missing value).
 
     The total, when there is one, is the last row and labelled ``total`` (the same bytes as
     ``ssp-ledger export-table --format csv``). Only when a group is labelled ``total`` too does
-    a last column :data:`ROW_KIND` say which row is which.
+    a last column :data:`ROW_KIND` say which row is which (:func:`ssp_ledger.export.marked_rows`).
     """
-    if not any(row and row[0] == "total" for row in table.groups):
-        return rows_csv(table.columns, table.rows)
+    return rows_csv(*marked_rows(table))
+
+
+#: Columns of a table in long form (:func:`long_rows`): one row per figure.
+LONG_COLUMNS = ("row", ROW_KIND, "column", "value")
+
+
+def long_rows(table: Table) -> list[tuple[Cell, str, str, Cell]]:
+    """Every figure of ``table`` as one row ``(row label, row kind, column, raw value)``, the
+    row kind ``group`` or ``total``: the tidy form in which tables with different columns
+    share one CSV. Missing values are left out."""
     kinds = ["group"] * len(table.groups) + (["total"] if table.total is not None else [])
-    return rows_csv((*table.columns, ROW_KIND),
-                    [(*row, kind) for row, kind in zip(table.rows, kinds, strict=True)])
+    return [(row[0], kind, column, value)
+            for row, kind in zip(table.rows, kinds, strict=True)
+            for column, value in zip(table.columns[1:], row[1:], strict=True)
+            if value is not None]
 
 
 def _md_cell(text: str) -> str:

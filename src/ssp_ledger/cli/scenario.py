@@ -3,7 +3,8 @@
 A command module of the CLI package: it builds on :mod:`ssp_ledger.cli.common` and
 :mod:`ssp_ledger.cli.render` and is added to the ``ssp-ledger`` application by
 :mod:`ssp_ledger.cli.app` as the ``scenario`` group. The scenario machinery itself
-(:mod:`ssp_ledger.scenarios`) is imported when a command runs, so ``ssp-ledger --help`` stays fast.
+(:mod:`ssp_ledger.scenarios`), the renderers and rich are imported when a command runs, so
+``ssp-ledger --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -18,25 +19,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
-from rich.table import Table as RichTable
-from rich.text import Text
 
-from ssp_ledger.cli.common import FormatOption, OutputFormat, console, handled, progress_bar
-from ssp_ledger.cli.render import (
-    Grid,
-    cell_text,
-    money,
-    print_grid,
-    render_table,
-    rows_markdown,
+from ssp_ledger.cli.common import (
+    TYPER_SETTINGS,
+    FormatOption,
+    OutputFormat,
+    console,
+    examples,
+    handled,
 )
-from ssp_ledger.outfile import check_output, open_output
-from ssp_ledger.projection import Cell, Table
+from ssp_ledger.cli.progress import progress
 
 if TYPE_CHECKING:
+    from rich.table import Table as RichTable
+
     from ssp_ledger.backtest import BacktestResult
+    from ssp_ledger.cli.render import Grid
     from ssp_ledger.ensembles import EnsembleResult
+    from ssp_ledger.projection import Cell, Table
     from ssp_ledger.scenarios import Scenario, ScenarioResult
 
 __all__ = ["scenario_app"]
@@ -46,10 +46,7 @@ scenario_app = typer.Typer(
     help=("Researchers' what-if scenarios: branch a history in memory at a fork date, apply a "
           "reform, compare with the baseline (the same model without it). The store is only "
           "read."),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    **TYPER_SETTINGS,
 )
 
 ScenarioFileArgument = Annotated[
@@ -60,6 +57,7 @@ _DIFF_HEADERS = ("period", "measure", "baseline", "scenario", "difference", "cha
 
 def figure_text(measure: str, value: Cell) -> str:
     """A figure of ``measure`` for people: money in pounds, counts with thousands separators."""
+    from ssp_ledger.cli.render import cell_text, money
     from ssp_ledger.scenarios import MEASURE_UNITS
 
     unit = MEASURE_UNITS.get(measure)
@@ -94,6 +92,8 @@ def _diff_rows(table: Table) -> list[list[str]]:
 def scenario_grid(table: Table) -> Grid:
     """A diff table as cells: money in pounds (by measure name), a change column, a rule per
     period; printed folded to the terminal like every table (:func:`print_grid`)."""
+    from ssp_ledger.cli.render import Grid
+
     rows = _diff_rows(table)
     rules = frozenset(i for i in range(1, len(rows)) if rows[i][0] != rows[i - 1][0])
     return Grid(headers=_DIFF_HEADERS, cells=tuple(tuple(r) for r in rows),
@@ -116,12 +116,18 @@ def _runs_rows(table: Table) -> list[list[str]]:
 
 
 def _grid(headers: tuple[str, ...], rows: list[list[str]]) -> Grid:
+    from ssp_ledger.cli.render import Grid
+
     rules = frozenset(i for i in range(1, len(rows)) if rows[i][0] != rows[i - 1][0])
     return Grid(headers=headers, cells=tuple(tuple(r) for r in rows),
                 right=frozenset(range(2, len(headers))), rules=rules)
 
 
 def _print_ensemble(result: EnsembleResult, fmt: OutputFormat) -> None:
+    from rich.text import Text
+
+    from ssp_ledger.cli.render import print_grid, rows_markdown
+
     scenario = result.scenario
     if fmt is OutputFormat.json:
         sys.stdout.write(result.to_json())
@@ -154,18 +160,19 @@ _R = TypeVar("_R", "ScenarioResult", "EnsembleResult", "BacktestResult")
 
 def _save_plot(result: _R, target: Path, plot: Callable[[_R, Path], Path]) -> None:
     """Draw into a private folder, then write the file to ``target`` (see ssp_ledger.outfile)."""
+    from ssp_ledger.outfile import open_output
+
     with tempfile.TemporaryDirectory(prefix="ssp-plot-") as folder:
         drawn = plot(result, Path(folder) / f"plot{target.suffix.lower()}")
         with drawn.open("rb") as source, open_output(target) as stream:
             shutil.copyfileobj(source, stream)
 
 
-@scenario_app.command("run", epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger scenario run examples/scenario_continued_grant.toml\n"
-    "  ssp-ledger scenario run cut.toml --plot cut.png --format csv > cut.csv\n"
-    "  ssp-ledger scenario run cut.json --by financial_year --format json\n"
-    "  ssp-ledger scenario run cut.toml --base ssp-demo.db --runs 20 --plot cut.png"
+@scenario_app.command("run", epilog=examples(
+    "ssp-ledger scenario run examples/scenario_continued_grant.toml",
+    "ssp-ledger scenario run cut.toml --plot cut.png --format csv > cut.csv",
+    "ssp-ledger scenario run cut.json --by financial_year --format json",
+    "ssp-ledger scenario run cut.toml --base ssp-demo.db --runs 20 --plot cut.png",
 ))
 def scenario_run(
     file: ScenarioFileArgument,
@@ -204,6 +211,9 @@ def scenario_run(
     are repeated over N seeds in parallel: the tables show each arm's mean, the mean difference
     and the 5th-95th percentile of the difference over the runs (the model's own noise).
     """
+    from rich.text import Text
+
+    from ssp_ledger.cli.render import print_grid, rows_markdown
     from ssp_ledger.projection import PERIOD_KINDS
     from ssp_ledger.scenarios import check_plot_path, load_scenario, plot, run_scenario
 
@@ -219,19 +229,17 @@ def scenario_run(
         if runs > 1:
             from ssp_ledger.ensembles import plot_ensemble, run_ensemble
 
-            with progress_bar(console(stderr=True)) as progress:
-                task = progress.add_task(f"{runs} runs", total=runs)
-                ensemble = run_ensemble(
-                    scenario, runs, workers=workers,
-                    progress=lambda done, total: progress.update(task, completed=done,
-                                                                 total=total))
+            with progress(f"{runs} runs") as bar:
+                ensemble = run_ensemble(scenario, runs, workers=workers, progress=bar)
             if plot_file is not None:
                 _save_plot(ensemble, plot_file, plot_ensemble)
             _print_ensemble(ensemble, fmt)
             if plot_file is not None:
                 sys.stderr.write(f"wrote the plot to {plot_file}\n")
             return
-        result = run_scenario(scenario)
+        with progress(f"running {scenario.name}") as bar:
+            bar.spin()
+            result = run_scenario(scenario)
         try:
             if plot_file is not None:
                 _save_plot(result, plot_file, plot)
@@ -257,12 +265,11 @@ def scenario_run(
             sys.stderr.write(f"wrote the plot to {plot_file}\n")
 
 
-@scenario_app.command("sweep", epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger scenario sweep cont.toml --param sessions_elasticity --values 0.35,0.7,1.4\n"
-    "  ssp-ledger scenario sweep cut.toml --param overrides.0.scale --values 0.5,0.7,0.9 "
-    "--out sweep.csv\n"
-    "  ssp-ledger scenario sweep cont.toml --param seed --values 1,2,3,4 --format json"
+@scenario_app.command("sweep", epilog=examples(
+    "ssp-ledger scenario sweep cont.toml --param sessions_elasticity --values 0.35,0.7,1.4",
+    "ssp-ledger scenario sweep cut.toml --param overrides.0.scale --values 0.5,0.7,0.9"
+    " --out sweep.csv",
+    "ssp-ledger scenario sweep cont.toml --param seed --values 1,2,3,4 --format json",
 ))
 def scenario_sweep(
     file: ScenarioFileArgument,
@@ -288,6 +295,8 @@ def scenario_sweep(
 
     Each row gives baseline, scenario and difference from the fork date to the horizon.
     """
+    from ssp_ledger.cli.render import render_table
+    from ssp_ledger.outfile import check_output, open_output
     from ssp_ledger.scenarios import load_scenario, sweep
 
     with handled():
@@ -298,13 +307,8 @@ def scenario_sweep(
         if out_file is not None:
             check_output(out_file)
         scenario = load_scenario(file)
-        with progress_bar(console(stderr=True)) as progress:
-            task = progress.add_task(f"sweeping {escape(param)}", total=len(chosen))
-
-            def report_progress(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
-
-            result = sweep(scenario, param, chosen, workers=workers, progress=report_progress)
+        with progress(f"sweeping {param}", total=len(chosen)) as bar:
+            result = sweep(scenario, param, chosen, workers=workers, progress=bar)
         if out_file is not None:
             with open_output(out_file) as stream:
                 stream.write(result.to_csv().encode("utf-8"))
@@ -336,12 +340,11 @@ def _backtest_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     return out
 
 
-@scenario_app.command("backtest", epilog=(
-    "Examples:\n\n"
-    "  ssp-ledger scenario backtest examples/scenario_continued_grant.toml\n"
-    "  ssp-ledger scenario backtest cut.toml --base ssp-demo.db --cutoff 2008-09-01 "
-    "--plot backtest.png\n"
-    "  ssp-ledger scenario backtest cut.toml --until 2011-08-31 --format csv"
+@scenario_app.command("backtest", epilog=examples(
+    "ssp-ledger scenario backtest examples/scenario_continued_grant.toml",
+    "ssp-ledger scenario backtest cut.toml --base ssp-demo.db --cutoff 2008-09-01"
+    " --plot backtest.png",
+    "ssp-ledger scenario backtest cut.toml --until 2011-08-31 --format csv",
 ))
 def scenario_backtest(
     file: ScenarioFileArgument,
@@ -377,15 +380,20 @@ def scenario_backtest(
     row group gives each measure's mean absolute error over the years: how far to trust a
     scenario's continuation of this history.
     """
+    from rich.text import Text
+
     from ssp_ledger.backtest import plot_backtest, run_backtest
+    from ssp_ledger.cli.render import print_grid, rows_markdown
     from ssp_ledger.scenarios import check_plot_path, load_scenario
 
     with handled():
         scenario = _with_base(load_scenario(file), base)
         if plot_file is not None:
             check_plot_path(plot_file)
-        result = run_backtest(scenario, cutoff=cutoff.date() if cutoff else None,
-                              until=until.date() if until else None)
+        with progress(f"back-testing {scenario.name}") as bar:
+            bar.spin()
+            result = run_backtest(scenario, cutoff=cutoff.date() if cutoff else None,
+                                  until=until.date() if until else None)
         if plot_file is not None:
             _save_plot(result, plot_file, plot_backtest)
         summary = [{"period": "mean |error|", "measure": m, "recorded": None,

@@ -4,8 +4,10 @@ standard additive report built from them.
 :class:`GroupedIndex` keeps a series for the total and one per value of each grouping dimension
 (school, activity, ...), so a report by school sums each school's series over the query window.
 :class:`PartitionedIndex` keeps one grouped index per partnership plus one total series over all
-of them: a query about one partnership reads its index, a query over all of them adds up the
-partnerships' group rows. Their ``table`` method turns either into the standard
+of them: a query about one partnership reads its index; a query over all of them reads the total
+series and, for its group rows, one array per dimension of every group's prefix sums over all
+partnerships (built on first use with numpy, then kept current), so its cost does not grow with
+the number of partnerships. Their ``table`` method turns either into the standard
 :class:`~ssp_ledger.projection.protocol.Table` (a row per group or period, then a total row).
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -148,6 +150,11 @@ class GroupedIndex:
                 out[group] = sums
         return out
 
+    def group_rows(self, dimension: str, start: dt.date | None, end: dt.date
+                   ) -> list[tuple[Cell, ...]]:
+        """:meth:`groups` as report rows ``(label, *sums)``, sorted by label."""
+        return _rows_of(self.groups(dimension, start, end))
+
     def table(self, name: str, query: Query,
               derived: Mapping[str, tuple[str, Callable[[str], str]]] | None = None) -> Table:
         """The standard additive report: a row per group (or period), then a total row.
@@ -170,6 +177,13 @@ class _Sums(Protocol):
 
     def groups(self, dimension: str, start: dt.date | None, end: dt.date
                ) -> dict[str, tuple[int, ...]]: ...
+
+    def group_rows(self, dimension: str, start: dt.date | None, end: dt.date
+                   ) -> list[tuple[Cell, ...]]: ...
+
+
+def _rows_of(groups: Mapping[str, tuple[int, ...]]) -> list[tuple[Cell, ...]]:
+    return [(label, *groups[label]) for label in sorted(groups)]
 
 
 def _add_into(out: dict[str, tuple[int, ...]], label: str, sums: tuple[int, ...]) -> None:
@@ -203,48 +217,191 @@ def _table(index: _Sums, name: str, query: Query,
             grouped = {}
             for label, sums in index.groups(base, start, end).items():
                 _add_into(grouped, key(label), sums)
+            rows = _rows_of(grouped)
         else:
             query.check_grouping(name, (*index.dimensions, *derived))
-            grouped = index.groups(query.by, start, end)
-        rows = [(label, *grouped[label]) for label in sorted(grouped)]
+            rows = index.group_rows(query.by, start, end)
     else:
         rows = []
     return Table.answer(name, query, (query.by or "group", *index.measures), rows,
                         total=("total", *index.between(start, end)))
 
 
-class _Union:
-    """All partnerships' indexes read as one: group sums are added up per query (one bisection
-    per partnership and group), the total comes from the one all-partnerships series."""
+def _summed_groups(parts: Iterable[GroupedIndex], dimension: str, start: dt.date | None,
+                   end: dt.date) -> dict[str, tuple[int, ...]]:
+    """Group sums of several indexes added up label by label, omitting all-zero groups: one
+    bisection per index and group (the reference :class:`_Across` is tested against)."""
+    out: dict[str, tuple[int, ...]] = {}
+    for part in parts:
+        for label, sums in part.groups(dimension, start, end).items():
+            _add_into(out, label, sums)
+    return {label: sums for label, sums in out.items() if any(sums)}
 
-    def __init__(self, dimensions: tuple[str, ...], measures: tuple[str, ...], total: Series,
-                 parts: Iterable[GroupedIndex]) -> None:
-        self.dimensions = dimensions
-        self.measures = measures
-        self._total = total
-        self._parts = tuple(parts)
+
+_DAY_BITS = 22
+"""Bits of a day ordinal in a key ``group << 22 | day`` (``date.max`` is below ``2 ** 22``)."""
+_SAFE = 1 << 62
+"""Sums whose bound stays under this are kept as 8-byte integers, else as Python ones."""
+
+
+class _Across:
+    """Every partnership's groups of one dimension as one array of per-group prefix sums.
+
+    Rows are keyed ``group << 22 | day`` (groups numbered in label order) and hold the sums of
+    the group over every partnership through that day, so every group's sums up to a day are one
+    ``searchsorted`` of all the groups' keys at once, and a query over all partnerships costs a
+    few array operations plus building its rows, whatever the number of partnerships.
+
+    Built from the partnerships' series (:meth:`Series.dump`, their public form) on the first
+    grouped query over all partnerships; additions made after it go to an *overlay* (a series
+    per touched group) that queries add on top, until the overlay outgrows an eighth of the
+    rows and the structure is dropped, to be built again by the next query (amortised O(log n)
+    per addition). A cache: never part of a checkpoint.
+    """
+
+    def __init__(self, parts: Iterable[GroupedIndex], dimension: str, width: int) -> None:
+        import numpy as np  # on first use: importing ssp_ledger stays light
+
+        self.width = width
+        by_label: dict[str, list[Series]] = {}
+        for part in parts:
+            for label, series in part._dimension(dimension).items():
+                by_label.setdefault(label, []).append(series)
+        self.labels = sorted(by_label)
+        keys: list[np.ndarray] = []
+        steps: list[np.ndarray] = []
+        bound = 0
+        for g, label in enumerate(self.labels):
+            for series in by_label[label]:
+                state = series.dump()
+                if not state.keys:
+                    continue
+                days = np.frombuffer(state.keys, dtype="<i4").astype(np.int64)
+                prefix = np.frombuffer(state.prefix, dtype="<i4" if state.itemsize == 4
+                                       else "<i8").astype(np.int64).reshape(-1, width)
+                bound += max(int(prefix.max()), -int(prefix.min()))
+                keys.append((g << _DAY_BITS) | days)
+                steps.append(np.diff(prefix, axis=0))
+        dtype: type = np.int64 if 2 * bound < _SAFE else object
+        self.dtype = dtype
+        if keys:
+            flat = np.concatenate(keys)
+            order = np.argsort(flat, kind="stable")
+            flat = flat[order]
+            running: np.ndarray = np.cumsum(np.concatenate(steps).astype(dtype)[order], axis=0)
+            first = np.searchsorted(flat, np.arange(len(self.labels), dtype=np.int64)
+                                    << _DAY_BITS)
+            before: np.ndarray = np.zeros((len(self.labels), width), dtype=dtype)
+            has = first > 0
+            before[has] = running[first[has] - 1]
+            running = running - before[flat >> _DAY_BITS]  # sums within each group
+            last = np.ones(len(flat), dtype=bool)  # one row per (group, day): the last one
+            last[:-1] = flat[1:] != flat[:-1]
+            flat, running = flat[last], running[last]
+        else:
+            flat = np.zeros(0, dtype=np.int64)
+            running = np.zeros((0, width), dtype=dtype)
+        self.keys = flat
+        """Keys ``group << 22 | day``, ascending."""
+        self.values = np.concatenate([np.zeros((1, width), dtype=dtype), running])
+        """Row ``k + 1``: the sums of key ``k``'s group through its day; row 0 is zeros."""
+        self.starts = np.searchsorted(flat, np.arange(len(self.labels), dtype=np.int64)
+                                      << _DAY_BITS)
+        """Index of each group's first key."""
+        self.overlay: dict[str, Series] = {}
+        """Additions since the build, by group."""
+        self.pending = 0
+
+    def add(self, ordinal: int, groups: str | Iterable[str], values: tuple[int, ...]) -> None:
+        """Record an addition made after the build."""
+        for group in (groups,) if isinstance(groups, str) else groups:
+            series = self.overlay.get(group)
+            if series is None:
+                series = self.overlay[group] = Series(self.width)
+            series.add_ordinal(ordinal, values)
+            self.pending += 1
+
+    def stale(self) -> bool:
+        """Whether the overlay has outgrown the structure (time to build again)."""
+        return self.pending > max(1024, len(self.keys) // 8)
+
+    def _upto(self, ordinals: list[int]) -> Any:
+        import numpy as np
+
+        groups = np.arange(len(self.labels), dtype=np.int64) << _DAY_BITS
+        wanted = groups[None, :] | np.asarray(ordinals, dtype=np.int64)[:, None]
+        k = np.searchsorted(self.keys, wanted, side="right")
+        return self.values[np.where(k > self.starts, k, 0)]
+
+    def _between(self, start: dt.date | None, end: dt.date) -> tuple[list[str], Any]:
+        """(labels, sums ``[group, measure]``) of the groups with a non-zero sum over
+        ``[start, end]`` in the structure (the overlay left out), labels sorted."""
+        import numpy as np
+
+        if start is None:
+            sums = self._upto([end.toordinal()])[0]
+        else:
+            both = self._upto([end.toordinal(), start.toordinal() - 1])
+            sums = both[0] - both[1]
+        kept = np.flatnonzero(np.any(sums != 0, axis=1)).tolist()
+        labels = self.labels
+        return [labels[i] for i in kept], sums[kept]
+
+    def groups(self, start: dt.date | None, end: dt.date) -> dict[str, tuple[int, ...]]:
+        """Sums per group over ``[start, end]``, omitting all-zero groups."""
+        if start is not None and start > end:
+            return {}
+        labels, sums = self._between(start, end)
+        out = dict(zip(labels, map(tuple, sums.tolist()), strict=True))
+        if self.overlay:
+            for label, series in self.overlay.items():
+                more = series.between(start, end)
+                if any(more):
+                    _add_into(out, label, more)
+            out = {label: row for label, row in out.items() if any(row)}
+        return out
+
+    def rows(self, start: dt.date | None, end: dt.date) -> list[tuple[Cell, ...]]:
+        """:meth:`groups` as report rows ``(label, *sums)`` sorted by label, a column at a
+        time (no Python object per group before the row itself)."""
+        if self.overlay or (start is not None and start > end):
+            return _rows_of(self.groups(start, end))
+        labels, sums = self._between(start, end)
+        return list(zip(labels, *sums.T.tolist(), strict=True))
+
+
+class _Union:
+    """All partnerships read as one index: the total from the all-partnerships series, the
+    groups from :meth:`PartitionedIndex.groups`."""
+
+    def __init__(self, index: PartitionedIndex) -> None:
+        self.dimensions = index.dimensions
+        self.measures = index.measures
+        self._index = index
 
     def between(self, start: dt.date | None, end: dt.date) -> tuple[int, ...]:
-        return self._total.between(start, end)
+        return self._index.total.between(start, end)
 
     def first_day(self) -> dt.date | None:
-        return self._total.first_day()
+        return self._index.total.first_day()
 
     def groups(self, dimension: str, start: dt.date | None, end: dt.date
                ) -> dict[str, tuple[int, ...]]:
-        out: dict[str, tuple[int, ...]] = {}
-        for part in self._parts:
-            for label, sums in part.groups(dimension, start, end).items():
-                _add_into(out, label, sums)
-        return {label: sums for label, sums in out.items() if any(sums)}
+        return self._index.groups(dimension, start, end)
+
+    def group_rows(self, dimension: str, start: dt.date | None, end: dt.date
+                   ) -> list[tuple[Cell, ...]]:
+        return self._index.group_rows(dimension, start, end)
 
 
 class PartitionedIndex:
     """One :class:`GroupedIndex` per partnership plus one total series over all of them.
 
     A query over all partnerships takes its total (and period rows) from that series, O(log n),
-    and adds up the partnerships' group rows; keeping no full all-partnerships index (a series
-    per group again) saves a third of the indexing work and memory of a replay.
+    and its group rows from one array per dimension holding every group's prefix sums over all
+    partnerships (:class:`_Across`), built by the first such query and kept up to date by an
+    overlay: a report by school is one vectorised look-up of every school plus building its
+    rows. A replay that no such query interrupts indexes nothing twice.
     """
 
     def __init__(self, dimensions: Sequence[str], measures: Sequence[str]) -> None:
@@ -253,15 +410,55 @@ class PartitionedIndex:
         self.total = Series(len(self.measures))
         """Sums over every partnership."""
         self._parts: dict[str, GroupedIndex] = {}
+        self._across: dict[str, _Across] = {}
+        """Per dimension, every partnership's groups in one structure (built by queries)."""
 
     def add(self, partnership_id: str, day: dt.date, keys: Mapping[str, str | Iterable[str]],
             values: tuple[int, ...]) -> None:
         """Add to the partnership's index and to the total."""
-        self.total.add_ordinal(day.toordinal(), values)
+        ordinal = day.toordinal()
+        self.total.add_ordinal(ordinal, values)
         part = self._parts.get(partnership_id)
         if part is None:
             part = self._parts[partnership_id] = GroupedIndex(self.dimensions, self.measures)
         part.add(day, keys, values)
+        if self._across:
+            for dim, across in list(self._across.items()):
+                across.add(ordinal, keys[dim], values)
+                if across.stale():
+                    del self._across[dim]
+
+    def groups(self, dimension: str, start: dt.date | None, end: dt.date
+               ) -> dict[str, tuple[int, ...]]:
+        """Sums per group of ``dimension`` over ``[start, end]`` across every partnership,
+        omitting all-zero groups: one vectorised look-up of every group (see
+        :class:`_Across`)."""
+        if dimension not in self.dimensions:
+            raise KeyError(dimension)
+        if not self.measures:
+            return _summed_groups(self._parts.values(), dimension, start, end)
+        return self._across_of(dimension).groups(start, end)
+
+    def group_rows(self, dimension: str, start: dt.date | None, end: dt.date
+                   ) -> list[tuple[Cell, ...]]:
+        """:meth:`groups` as report rows ``(label, *sums)``, sorted by label."""
+        if dimension not in self.dimensions:
+            raise KeyError(dimension)
+        if not self.measures:
+            return _rows_of(_summed_groups(self._parts.values(), dimension, start, end))
+        return self._across_of(dimension).rows(start, end)
+
+    def _across_of(self, dimension: str) -> _Across:
+        across = self._across.get(dimension)
+        if across is None:
+            across = self._across[dimension] = _Across(
+                (self._parts[p] for p in sorted(self._parts)), dimension, len(self.measures))
+        return across
+
+    def summed_groups(self, dimension: str, start: dt.date | None, end: dt.date
+                      ) -> dict[str, tuple[int, ...]]:
+        """:meth:`groups` the slow way: each partnership's groups added up (the reference)."""
+        return _summed_groups(self._parts.values(), dimension, start, end)
 
     def remove(self, partnership_id: str, day: dt.date,
                keys: Mapping[str, str | Iterable[str]], values: tuple[int, ...]) -> None:
@@ -297,8 +494,7 @@ class PartitionedIndex:
         for all of them."""
         index: _Sums
         if query.partnership_id is None:
-            index = _Union(self.dimensions, self.measures, self.total,
-                           (self._parts[p] for p in sorted(self._parts)))
+            index = _Union(self)
         else:
             index = (self._parts.get(query.partnership_id)
                      or GroupedIndex(self.dimensions, self.measures))
