@@ -12,12 +12,19 @@ Staff time has two sources:
 Activity minutes are attributed **at query time** to the assignment of their staff member in force
 on their date, costed at that assignment's ``hourly_cost_pence``. Minutes of a person outside any
 assignment and minutes with no known person are *unattributed*: role ``UNATTRIBUTED``, funding
-stream ``none``, hidden, costed at ``default_hourly_cost_pence`` (query parameter, 2500 by
-default).
+stream ``none``, hidden, costed at the dated, cited parameter ``cost.UNATTRIBUTED`` (a
+main-scale teacher's full hourly cost, an estimate) in force on their date, or at the query's
+flat ``default_hourly_cost_pence`` when it sets one (:mod:`~ssp_ledger_projections.staff_cost.
+rates`).
 
 A piece of an assignment is *funded* when its funding stream is set and the stream's annual level
-in force on those days (:mod:`~ssp_ledger_projections.funding_levels`) is above 0; otherwise its
-cost is *hidden* in salary budgets. Assignments are cut at their stream's funding-change dates.
+in force on those days (:mod:`~ssp_ledger_projections.funding_levels`) is above 0: its cost is
+*assigned to* the stream, whether or not the stream's money covers it. Otherwise its cost is
+*hidden* in salary budgets. Assignments are cut at their stream's funding-change dates.
+``covered_pence`` is the part of the funded cost the money received covers: ``min(funded,
+received)`` per partnership and stream over the row's days, summed
+(:mod:`~ssp_ledger_projections.staff_cost.covered`). Every table states these definitions and the
+parameter values it rests on in its notes (:mod:`~ssp_ledger_projections.staff_cost.notes`).
 
 Because nothing is attributed when a fact is applied, answers do not depend on recording order and
 back-dated ``StaffAssigned``/``FundingChanged`` facts restate earlier figures correctly; applying a
@@ -27,6 +34,7 @@ This module assembles :class:`StaffTimeCost` from the rooms of
 :mod:`ssp_ledger_projections.staff_cost`:
 
 * :mod:`~ssp_ledger_projections.staff_cost.state`: the facts and the timelines;
+* :mod:`~ssp_ledger_projections.staff_cost.rates`: what unattributed minutes cost, by date;
 * :mod:`~ssp_ledger_projections.staff_cost.costing`: figures, rounding (every figure a
   difference of a cumulative integer function, so pieces add up to the whole exactly) and the
   piece-by-piece costing;
@@ -36,6 +44,9 @@ This module assembles :class:`StaffTimeCost` from the rooms of
   piece-by-piece costing in O(log n) per group;
 * :mod:`~ssp_ledger_projections.staff_cost.cache`: which costing answers, tables built on the
   :attr:`StaffTimeCost.tables_after`-th answer after the last change of their scope;
+* :mod:`~ssp_ledger_projections.staff_cost.covered`: what the funding received covers;
+* :mod:`~ssp_ledger_projections.staff_cost.notes`: the definitions and parameter values a
+  table states;
 * :mod:`~ssp_ledger_projections.staff_cost.explain`: the facts behind a figure.
 
 Checkpoints are data only (:meth:`StaffTimeCost.dump_state`): the facts as msgspec Structs in a
@@ -78,9 +89,16 @@ from ssp_ledger_projections.staff_cost.costing import (
     Costing,
     CostSummary,
     Figures,
-    default_hourly_cost,
 )
+from ssp_ledger_projections.staff_cost.covered import Coverage
 from ssp_ledger_projections.staff_cost.explain import explain_fact
+from ssp_ledger_projections.staff_cost.notes import cost_notes
+from ssp_ledger_projections.staff_cost.rates import (
+    UnattributedRate,
+    default_hourly_cost,
+    rate_of,
+    unattributed_rate,
+)
 from ssp_ledger_projections.staff_cost.state import StaffFacts, StaffFactsState
 
 __all__ = [
@@ -105,22 +123,27 @@ _ENCODER = msgspec.msgpack.Encoder(order="deterministic")
 _DECODER = msgspec.msgpack.Decoder(StaffFactsState)
 
 
-def _cells(group: str, figures: Figures) -> tuple[Cell, ...]:
+def _cells(group: str, figures: Figures, covered: int | None) -> tuple[Cell, ...]:
+    """A row in :data:`COLUMNS` order: covered after funded pence, cost per attendance last."""
     attendances = figures.attendances
-    return (group, *figures,
+    return (group, *figures[:_COVERED_AT], covered, *figures[_COVERED_AT:],
             figures.total_pence // attendances if attendances else None)
 
 
+_COVERED_AT = MEASURES.index("funded_pence") + 1
+"""Where ``covered_pence`` sits among the measures of a row."""
 _TOTAL_PENCE = MEASURES.index("total_pence")
 _ATTENDANCES = MEASURES.index("attendances")
 
 
-def _group_rows(labels: list[str], columns: np.ndarray
+def _group_rows(labels: list[str], columns: np.ndarray,
+                covered: Mapping[str, int] | None = None
                 ) -> tuple[list[tuple[Cell, ...]], Figures]:
     """:func:`_cells` of every group with a figure (``labels`` sorted; ``columns`` an array
     ``[group, Columns field]``) and the sum of every group, a column at a time: the same
     :meth:`Columns.total` and cost per attendance as :func:`_cells` without a Python object per
-    group until the rows themselves (a national report by school has thousands)."""
+    group until the rows themselves (a national report by school has thousands). ``covered``:
+    each group's covered pence (None: the grouping has none)."""
     figures = cast("tuple[np.ndarray, ...]",
                    Columns._make(cast("Iterable[int]", columns.T)).total())  # whole columns
     kept = np.flatnonzero(np.any(np.stack(figures) != 0, axis=0)).tolist()
@@ -131,7 +154,9 @@ def _group_rows(labels: list[str], columns: np.ndarray
         values = [[column[i] for i in kept] for column in values]
     per_attendance = [pence // seen if seen else None for pence, seen in zip(
         values[_TOTAL_PENCE], values[_ATTENDANCES], strict=True)]
-    return list(zip(labels, *values, per_attendance, strict=True)), total
+    shares = [None if covered is None else covered.get(label, 0) for label in labels]
+    return list(zip(labels, *values[:_COVERED_AT], shares, *values[_COVERED_AT:],
+                    per_attendance, strict=True)), total
 
 
 class StaffTimeCost:
@@ -140,7 +165,8 @@ class StaffTimeCost:
     Groupings: ``role``, ``school``, ``funding_stream``, ``staff``, ``funded`` (rows ``funded`` and
     ``hidden``) or a period kind. Release time is grouped under the assignment's school, activity
     minutes under the activity's school (``none`` for CPD). Query parameter:
-    ``default_hourly_cost_pence`` for unattributed minutes.
+    ``default_hourly_cost_pence``, a flat rate for unattributed minutes instead of the dated
+    parameter ``cost.UNATTRIBUTED``.
     """
 
     name: ClassVar[str] = "staff_time_cost"
@@ -162,6 +188,8 @@ class StaffTimeCost:
         """What the projection knows (:mod:`~ssp_ledger_projections.staff_cost.state`)."""
         self.cumulative = CumulativeCosts(self.facts)
         """Which costing answers for a partnership, with the cumulative tables built."""
+        self.coverage = Coverage(self.cumulative, self.funding_levels)
+        """What the funding received covers of the funded cost."""
 
     # ------------------------------------------------------------------ protocol: Stateful
 
@@ -207,13 +235,13 @@ class StaffTimeCost:
         """Earliest assignment start or activity date (one or all partnerships), or None."""
         return self.facts.first_day(partnership_id)
 
-    def _costings(self, partnership_id: str | None, rate: int) -> list[Costing]:
+    def _costings(self, partnership_id: str | None, rate: UnattributedRate) -> list[Costing]:
         """Costings adding up to the partnership(s) asked about (a table where built, else
         piece by piece: :class:`CumulativeCosts` is the one place that choice is made)."""
         return self.cumulative.costings(partnership_id, rate)
 
     def _between(self, partnership_id: str | None, start: dt.date | None, end: dt.date,
-                 rate: int) -> Columns:
+                 rate: UnattributedRate) -> Columns:
         out = ZERO
         for costing in self._costings(partnership_id, rate):
             found = costing.between(start, end)
@@ -221,7 +249,7 @@ class StaffTimeCost:
         return out
 
     def _by_period(self, partnership_id: str | None, kind: PeriodKind, lo: dt.date,
-                   end: dt.date, rate: int) -> dict[str, Figures]:
+                   end: dt.date, rate: UnattributedRate) -> dict[str, Figures]:
         """Figures per period of ``kind`` over ``[lo, end]``, in date order (one pass)."""
         periods = periods_between(kind, lo, end)
         starts = [lo, *(p.start for p in periods[1:])]
@@ -230,16 +258,28 @@ class StaffTimeCost:
             sums = [a.plus(b) for a, b in zip(sums, costing.periods(starts, end), strict=True)]
         return {p.label: c.total() for p, c in zip(periods, sums, strict=True)}
 
+    @staticmethod
+    def _period_ranges(kind: PeriodKind, lo: dt.date, start: dt.date | None, end: dt.date
+                       ) -> dict[str, tuple[dt.date | None, dt.date]]:
+        """The days of each period of ``kind`` from the one holding ``lo`` to the one holding
+        ``end``, inside the window ``[start, end]``, by label: a period row's range (money
+        received before the first cost of a period is the period's too)."""
+        return {p.label: (p.start if start is None else max(p.start, start), min(p.end, end))
+                for p in periods_between(kind, lo, end)}
+
     def cost_between(self, start: dt.date | None, end: dt.date, *,
                      partnership_id: str | None = None,
-                     default_hourly_cost_pence: int = DEFAULT_HOURLY_COST_PENCE) -> CostSummary:
-        """Total figures over ``[start, end]`` (``start`` None: from the beginning)."""
+                     default_hourly_cost_pence: int | None = None) -> CostSummary:
+        """Total figures over ``[start, end]`` (``start`` None: from the beginning);
+        unattributed minutes at ``cost.UNATTRIBUTED`` by date, or at a flat
+        ``default_hourly_cost_pence``."""
         return CostSummary.from_sums(
-            self._between(partnership_id, start, end, default_hourly_cost_pence).total())
+            self._between(partnership_id, start, end,
+                          rate_of(default_hourly_cost_pence)).total())
 
     def cost_by_period(self, kind: PeriodKind, start: dt.date, end: dt.date, *,
                        partnership_id: str | None = None,
-                       default_hourly_cost_pence: int = DEFAULT_HOURLY_COST_PENCE
+                       default_hourly_cost_pence: int | None = None
                        ) -> dict[str, CostSummary]:
         """Figures per period of ``kind`` (by label, in date order) over ``[start, end]``.
 
@@ -248,7 +288,8 @@ class StaffTimeCost:
         """
         if end < start:
             return {}
-        sums = self._by_period(partnership_id, kind, start, end, default_hourly_cost_pence)
+        sums = self._by_period(partnership_id, kind, start, end,
+                               rate_of(default_hourly_cost_pence))
         return {group: CostSummary.from_sums(row) for group, row in sums.items()}
 
     def cost(self, query: Query) -> CostSummary:
@@ -260,37 +301,51 @@ class StaffTimeCost:
     def report(self, query: Query) -> Table:
         """One row per group (sorted by label) or per period, then a ``total`` row.
 
-        Columns: the group label, :data:`COLUMNS`. Period rows start at the first period with any
-        figure. Raises ValueError for an unknown grouping.
+        Columns: the group label, :data:`COLUMNS` (``covered_pence`` None in rows by role,
+        school or staff member). Period rows start at the first period with any figure. The
+        table's notes define funded, hidden and covered and give the values of
+        ``cost.UNATTRIBUTED`` in force over its days (or the query's flat rate), with their
+        citations; :attr:`~ssp_ledger.projection.Table.sources` has them as data. Raises
+        ValueError for an unknown grouping.
         """
         start, end = query.window
-        rate = default_hourly_cost(query)
+        rate = unattributed_rate(query)
         kind = query.period_kind
         by = query.by
+        pid = query.partnership_id
         query.check_grouping(self.name, self.groupings)
         rows: list[tuple[Cell, ...]] = []
         total = Figures()
+        ranges: dict[str, tuple[dt.date | None, dt.date]] = {}
+        lo = start if start is not None else self.first_day(pid)
+        if kind is not None and lo is not None and lo <= end:
+            ranges = self._period_ranges(kind, lo, start, end)
+        # Covered by stream over the window (last) and each period: one look-up per
+        # partnership with funding and range.
+        *in_periods, in_window = self.coverage.by_stream(pid, [*ranges.values(), (start, end)])
+        covered = dict(zip(ranges, (sum(c.values()) for c in in_periods), strict=True))
         if kind is not None:
-            lo = start if start is not None else self.first_day(query.partnership_id)
-            if lo is not None and lo <= end:
-                for group, figures in self._by_period(query.partnership_id, kind, lo, end,
-                                                      rate).items():
+            if lo is not None and ranges:
+                for group, figures in self._by_period(pid, kind, lo, end, rate).items():
                     if rows or any(figures):  # leading periods with nothing are left out
-                        rows.append(_cells(group, figures))
+                        rows.append(_cells(group, figures, covered[group]))
                         total = total.plus(figures)
         elif by == "funded":
-            for group, figures in sorted(
-                    self._between(query.partnership_id, start, end, rate).split().items()):
-                rows.append(_cells(group, figures))
+            shares = {"funded": sum(in_window.values()), "hidden": 0}
+            for group, figures in sorted(self._between(pid, start, end, rate).split().items()):
+                rows.append(_cells(group, figures, shares[group]))
                 total = total.plus(figures)
         elif by is not None:
             # Every costed piece lands in exactly one group: the total is their sum.
-            rows, total = _group_rows(*self.cumulative.grouped_columns(
-                query.partnership_id, by, rate, start, end))
+            rows, total = _group_rows(
+                *self.cumulative.grouped_columns(pid, by, rate, start, end),
+                covered=in_window if by == "funding_stream" else None)
         else:
-            total = self._between(query.partnership_id, start, end, rate).total()
-        rows.append(_cells("total", total))
-        return Table.answer(self.name, query, (by or "group", *COLUMNS), rows)
+            total = self._between(pid, start, end, rate).total()
+        rows.append(_cells("total", total, sum(in_window.values())))
+        notes, sources = cost_notes(rate, lo, end)
+        return Table.answer(self.name, query, (by or "group", *COLUMNS), rows,
+                            notes=notes, sources=sources)
 
     # ------------------------------------------------------------------ explain
 
@@ -311,4 +366,4 @@ class StaffTimeCost:
         :mod:`~ssp_ledger_projections.staff_cost.explain`). O(log n) per fact for activity,
         O(segments) for the others.
         """
-        return explain_fact(self.facts, self.groupings, query, group, fact)
+        return explain_fact(self.facts, self.coverage, self.groupings, query, group, fact)

@@ -333,7 +333,7 @@ class Survey:
         rate = default_hourly_cost(query)
         for pid in sorted(wanted):
             sub = Query(as_of=window.end, by="school", period=window, partnership_id=pid,
-                        params={"default_hourly_cost_pence": rate})
+                        params={} if rate is None else {"default_hourly_cost_pence": rate})
             attendances = {r["school"]: r["attendances"]
                            for r in participation.report(sub).to_dicts()}
             costs = {r["school"]: r["total_pence"] for r in staff.report(sub).to_dicts()}

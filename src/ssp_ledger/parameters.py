@@ -15,7 +15,8 @@ The package ships one set (``ssp_ledger/data/parameters.toml``, loaded with
 
 Names: ``funding.<stream>`` (pence a year, per partnership or per secondary school),
 ``cost.<ROLE>`` (full hourly cost in pence) and ``release.<ROLE>`` (term-time minutes a week),
-where ROLE is one of the roles of :class:`~ssp_ledger.events.StaffAssigned`;
+where ROLE is one of the roles of :class:`~ssp_ledger.events.StaffAssigned` (and, for costs only,
+``UNATTRIBUTED``: staff time recorded without a named staff member, or outside any assignment);
 ``survey.<measure>`` (the national PE and School Sport Survey result of the survey year starting
 on the value's date, in per cent), ``partnerships.<count>`` (a count of partnerships in force
 from the value's date, e.g. how many had been formed) and ``response.<name>`` (an assumption of
@@ -72,6 +73,9 @@ _KIND_UNITS: dict[str, tuple[Unit, ...]] = {
     "response": ("per_mille", "years"),
 }
 _ROLES: tuple[str, ...] = get_args(Role)
+_UNATTRIBUTED = "UNATTRIBUTED"
+"""The key of ``cost.UNATTRIBUTED``: the hourly cost of staff time no assignment covers (no named
+staff member, or a person outside any assignment), which the staff-time cost report uses."""
 #: Largest plausible value of each unit: £10m a year, £10,000 an hour, every minute of a week,
 #: 100 per cent, 100,000 partnerships, 1,000 per mille, 100 years.
 UNIT_LIMITS: Mapping[str, int] = {
@@ -164,8 +168,9 @@ class Parameter(BaseModel):
         if kind != "funding" and self.basis is not None:
             msg = f"basis applies only to funding parameters, not {kind}.*"
             raise ValueError(msg)
-        if kind in ("cost", "release") and rest not in _ROLES:
-            msg = f"role {rest!r} of {self.name!r} must be one of {', '.join(_ROLES)}"
+        roles = (*_ROLES, _UNATTRIBUTED) if kind == "cost" else _ROLES
+        if kind in ("cost", "release") and rest not in roles:
+            msg = f"role {rest!r} of {self.name!r} must be one of {', '.join(roles)}"
             raise ValueError(msg)
         limit = UNIT_LIMITS[self.unit]
         for v in self.values:

@@ -80,8 +80,17 @@ def _check_cost(ledger: Ledger, as_of: dt.date, by: str | None, period: str | No
         row = table.row(group)
         for measure in MEASURES:
             assert _sum(parts, measure) == row[measure], (group, measure)
+        # covered_pence where the row has one (total, periods, streams, funded split), summed
+        # exactly on its binding side; the rate of unattributed minutes stated, never summed.
+        covered = row["covered_pence"]
+        assert covered is None or _sum(parts, "covered_pence") == covered, group
+        extra = set() if covered is None else {"covered_pence"}
         for p in parts:
-            assert not p.values or set(p.values) == set(MEASURES)
+            assert (not p.values or set(p.values) - {"default_hourly_cost_pence"}
+                    == set(MEASURES) | extra), p
+            if "default_hourly_cost_pence" in p.values:  # unattributed: hidden activity
+                assert p.values["hidden_minutes"] == p.values["activity_minutes"], p
+                assert p.values["funded_pence"] == 0, p
 
 
 @st.composite
@@ -301,22 +310,28 @@ def test_cost_total_lists_every_fact_behind_it(example: tuple[Ledger, FakeClock]
     got = _by_id(parts)
     assert got["grant"] == got["cut"] == got["r1"] == {}  # they shape, add nothing
     # Activity: costed at the assignment in force (3000p/h) cumulatively from its start, or
-    # unattributed at the default 2500p/h.
+    # unattributed at cost.UNATTRIBUTED of 2010/11, 2632p/h, which it states. The grant
+    # received (122 days of £36,500 a year: £12,200) is more than the funded cost, so the
+    # funded pence are all covered.
     assert got["c1"] == dict.fromkeys(MEASURES, 0) | {
         "activity_minutes": 90, "funded_minutes": 90, "funded_pence": 4500,
-        "total_pence": 4500, "attendances": 12}
-    assert got["c2"]["hidden_pence"] == 30 * 2500 // 60 == 1250
+        "total_pence": 4500, "attendances": 12, "covered_pence": 4500}
+    assert got["c2"]["hidden_pence"] == 30 * 2632 // 60 == 1316
+    assert got["c2"]["default_hourly_cost_pence"] == 2632
+    assert got["c2"]["covered_pence"] == 0
     assert got["c5"]["funded_pence"] == 1500
     assert got["c3"]["hidden_minutes"] == 45
     assert got["c3"]["hidden_pence"] == 165 * 3000 // 60 - 120 * 3000 // 60
-    assert got["c4"]["hidden_pence"] == 2500  # after the release: unattributed
+    assert got["c4"]["hidden_pence"] == 2632  # after the release: unattributed
     calendar = TeachingCalendar()
     funded_days = calendar.teaching_days(D(2010, 9, 6), D(2010, 12, 31))
     all_days = calendar.teaching_days(D(2010, 9, 6), D(2011, 3, 31))
     assert got["a1"]["release_minutes"] == 600 * all_days // 5
     assert got["a1"]["funded_minutes"] == 600 * funded_days // 5
     assert got["a1"]["funded_pence"] == 600 * funded_days // 5 * 3000 // 60
+    assert got["a1"]["covered_pence"] == got["a1"]["funded_pence"]
     row = table.row("total")
+    assert row["covered_pence"] == row["funded_pence"] == 420_000 + 4500 + 1500
     for measure in MEASURES:
         assert _sum(parts, measure) == row[measure]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Sequence
 
 import msgspec
@@ -76,6 +77,8 @@ def ask(p: StaffTimeCost, as_of: dt.date, by: str | None = None, period: str | N
 
 
 AS_OF = D(2012, 8, 31)
+RATE_2010 = 2632
+"""cost.UNATTRIBUTED from 2010-09-01: STPCD 2010 main pay scale M6 £31,552 x 1.22 / 1,462.5 h."""
 
 
 def all_tables(p: StaffTimeCost, as_of: dt.date = AS_OF) -> list[Table]:
@@ -207,7 +210,7 @@ def test_backdated_assignment_attributes_earlier_activity() -> None:
         club("c1", D(2010, 10, 5), 60, 20, staff="s2"),
         assign("a9", D(2010, 9, 1), "s2", role="COACH", per_week=0, rate=1800)]
     p = build(events[:1])
-    assert ask(p, D(2011, 8, 31), by="role").row("UNATTRIBUTED")["total_pence"] == 2500
+    assert ask(p, D(2011, 8, 31), by="role").row("UNATTRIBUTED")["total_pence"] == RATE_2010
     p.apply(Fact(2, T0, events[1]))
     table = ask(p, D(2011, 8, 31), by="role")
     assert table.row("COACH")["total_pence"] == 60 * 1800 // 60
@@ -218,7 +221,7 @@ def test_backdated_assignment_attributes_earlier_activity() -> None:
 # --------------------------------------------------------------------------- unattributed
 
 
-def test_unattributed_minutes_cost_the_default_rate() -> None:
+def test_unattributed_minutes_cost_the_dated_parameter_or_the_query_rate() -> None:
     events: list[CorrectableEvent] = [
         club("c1", D(2010, 10, 5), 90, 12),  # no staff named
         CpdDelivered(partnership_id=P, occurred_on=D(2010, 10, 6), event_id="cpd",
@@ -232,10 +235,12 @@ def test_unattributed_minutes_cost_the_default_rate() -> None:
     row = table.row("UNATTRIBUTED")
     assert row["activity_minutes"] == 180
     assert row["hidden_minutes"] == 180
-    assert row["hidden_pence"] == 180 * 2500 // 60 == 7500
+    # Three series (no one at sec, no one at no school, s1 at sec): 90, 30 and 60 minutes at
+    # cost.UNATTRIBUTED of 2010/11, 2632p/h: 3948 + 1316 + 2632.
+    assert row["hidden_pence"] == 180 * RATE_2010 // 60 == 7896
     assert row["attendances"] == 17
-    assert row["cost_per_attendance_pence"] == 7500 // 17
-    assert ask(p, D(2010, 12, 31), by="funding_stream").row("none")["total_pence"] == 7500
+    assert row["cost_per_attendance_pence"] == 7896 // 17
+    assert ask(p, D(2010, 12, 31), by="funding_stream").row("none")["total_pence"] == 7896
     dearer = ask(p, D(2010, 12, 31), default_hourly_cost_pence=3000)
     assert dearer.row("total")["total_pence"] == 180 * 3000 // 60 == 9000
     schools = ask(p, D(2010, 12, 31), by="school")
@@ -262,7 +267,44 @@ def test_activity_schools_and_kinds() -> None:
     assert table.row("hub")["activity_minutes"] == 300  # competition host + resource lender
     assert table.row("hub")["attendances"] == 40
     assert table.row("sec")["activity_minutes"] == 120
-    assert table.row("total")["total_pence"] == 420 * 2500 // 60
+    assert table.row("total")["total_pence"] == 420 * RATE_2010 // 60
+
+
+def test_unattributed_minutes_take_the_value_in_force_on_their_date() -> None:
+    # cost.UNATTRIBUTED is 2573p/h in 2009/10 and 2632p/h from 1 Sep 2010. The gap outside any
+    # assignment is cut on that date, each piece rounded from its own first day:
+    # 7 * 2573 // 60 = 300 and 7 * 2632 // 60 = 307 (one anchor would give other pence).
+    p = build([club("c1", D(2010, 8, 31), 7, 1), club("c2", D(2010, 9, 1), 7, 1)])
+    assert ask(p, D(2010, 12, 31)).row("total")["hidden_pence"] == 300 + 307
+    assert ask(p, D(2010, 12, 31), period="2010/11").row("total")["hidden_pence"] == 307
+    terms = ask(p, D(2010, 12, 31), by="academic_year")
+    assert [r["hidden_pence"] for r in terms] == [300, 307]
+    # A query's rate is one flat rate for every date: 14 * 2500 // 60.
+    flat = ask(p, D(2010, 12, 31), default_hourly_cost_pence=2500)
+    assert flat.row("total")["hidden_pence"] == 583
+    # Before the parameter's first value (2002-09-01: 2170p/h) the first value costs.
+    early = build([club("c0", D(2001, 5, 1), 60, 1)])
+    assert ask(early, D(2001, 12, 31)).row("total")["hidden_pence"] == 2170
+
+
+def test_tables_state_what_unattributed_minutes_were_costed_at() -> None:
+    p = build([club("c1", D(2010, 8, 31), 7, 1), club("c2", D(2010, 9, 1), 7, 1)])
+    table = ask(p, D(2010, 12, 31))
+    assert [(s["name"], s["effective_from"], s["value"]) for s in table.sources] == [
+        ("cost.UNATTRIBUTED", "2009-09-01", 2573), ("cost.UNATTRIBUTED", "2010-09-01", 2632)]
+    assert all(s["citation"] and s["note"].startswith("estimate") for s in table.sources)
+    assert table.notes[0].startswith("funded: ")
+    assert "hidden: " in table.notes[0]
+    assert table.notes[1].startswith("covered: ")
+    assert any("cost.UNATTRIBUTED from 2010-09-01 to 2011-08-31: £26.32 an hour; "
+               "As cost.PE_TEACHER: "
+               "STPCD 2010" in note for note in table.notes)
+    one_year = ask(p, D(2011, 8, 31), period="2010/11")
+    assert [s["value"] for s in one_year.sources] == [2632]
+    flat = ask(p, D(2010, 12, 31), default_hourly_cost_pence=3000)
+    assert [(s["name"], s["value"]) for s in flat.sources] == [
+        ("default_hourly_cost_pence", 3000)]
+    assert "£30.00 an hour on every date" in flat.notes[2]
 
 
 def test_bad_default_rate_is_rejected() -> None:
@@ -463,3 +505,35 @@ def test_through_the_ledger_corrections_and_known_at() -> None:
     led.rebuild()
     assert led.staff_time_cost(as_of=D(2011, 12, 31), by="funded",
                                period="2011/12:autumn") == now
+
+
+def test_the_unattributed_rate_is_the_shipped_parameter() -> None:
+    """The projection's light reading of cost.UNATTRIBUTED (tomllib) gives exactly the values
+    the validating models of ssp_ledger.parameters read from the same file."""
+    from ssp_ledger.parameters import load_parameters
+    from ssp_ledger_projections.staff_cost.rates import shipped_rate
+
+    model = load_parameters().get("cost.UNATTRIBUTED")
+    assert model.unit == "pence_per_hour"
+    assert [(v.effective_from, v.value, v.citation, v.note) for v in model.values] == [
+        tuple(v) for v in shipped_rate().values]
+    assert all(v.note.startswith("estimate") for v in model.values)
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ([], "cost.UNATTRIBUTED has no values"),
+    ([{"effective_from": "2002-09-01", "value": 1, "citation": "x"}],
+     "values[0].effective_from: not a date"),
+    ([{"effective_from": D(2002, 9, 1), "value": -1, "citation": "x"}], "values[0].value"),
+    ([{"effective_from": D(2002, 9, 1), "value": 1, "citation": " "}],
+     "values[0].citation: missing"),
+])
+def test_a_malformed_unattributed_rate_is_refused_naming_the_field(
+        values: list[dict[str, object]], message: str) -> None:
+    from ssp_ledger_projections.staff_cost.rates import parse_rate
+
+    data = {"parameters": [{"name": "cost.UNATTRIBUTED", "values": values}]}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_rate(data, "mine.toml")
+    with pytest.raises(ValueError, match="must be defined once"):
+        parse_rate({"parameters": []}, "mine.toml")

@@ -34,6 +34,7 @@ from ssp_ledger_projections.staff_cost.cumulative import (
     unattributed_column,
 )
 from ssp_ledger_projections.staff_cost.grouped import TOTAL, GroupedTable, build_grouped
+from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import StaffFacts
 
 __all__ = ["TABLES_KEPT", "CumulativeCosts"]
@@ -45,7 +46,7 @@ _SAFE = 1 << 60
 TABLES_KEPT = 8
 """Grouped tables (grouping x rate) a scope keeps; the oldest is forgotten first."""
 
-_Key = tuple[str | None, int]
+_Key = tuple[str | None, UnattributedRate]
 """(grouping or None for the total, unattributed rate) of a grouped table."""
 
 
@@ -69,7 +70,7 @@ class CumulativeCosts:
 
     # ------------------------------------------------------------------ one partnership
 
-    def costing(self, pid: str, rate: int) -> Costing:
+    def costing(self, pid: str, rate: UnattributedRate) -> Costing:
         """The partnership's costing at unattributed rate ``rate``: its table, built on the
         :attr:`tables_after`-th call since its last change; piece by piece before."""
         table = self._tables.get(pid)
@@ -87,13 +88,13 @@ class CumulativeCosts:
             unattributed = unattributed_column(self._facts, pid, table, rate)
         return TableCosting(table, unattributed)
 
-    def pieces(self, pid: str, rate: int) -> PieceCosting:
+    def pieces(self, pid: str, rate: UnattributedRate) -> PieceCosting:
         """The piece-by-piece costing (the reference)."""
         return PieceCosting(self._facts, pid, rate)
 
     # ------------------------------------------------------------------ any scope
 
-    def costings(self, partnership_id: str | None, rate: int) -> list[Costing]:
+    def costings(self, partnership_id: str | None, rate: UnattributedRate) -> list[Costing]:
         """Costings whose answers add up to the total (or periods, or funded split) of one
         partnership or, ``partnership_id`` None, of every one: the national table when built."""
         pids = self._facts.partnerships(partnership_id)
@@ -103,15 +104,15 @@ class CumulativeCosts:
                 return [table.group(TOTAL)]
         return [self.costing(pid, rate) for pid in pids]
 
-    def grouped(self, partnership_id: str | None, by: str, rate: int, start: dt.date | None,
-                end: dt.date) -> dict[str, Columns]:
+    def grouped(self, partnership_id: str | None, by: str, rate: UnattributedRate,
+                start: dt.date | None, end: dt.date) -> dict[str, Columns]:
         """Columns of every group of grouping ``by`` over ``[start, end]``, in one or every
         partnership (groups with nothing in the range may be present, with zeros)."""
         labels, rows = self.grouped_columns(partnership_id, by, rate, start, end)
         return {group: Columns._make(row) for group, row in zip(labels, rows.tolist(),
                                                                  strict=True)}
 
-    def grouped_columns(self, partnership_id: str | None, by: str, rate: int,
+    def grouped_columns(self, partnership_id: str | None, by: str, rate: UnattributedRate,
                         start: dt.date | None, end: dt.date) -> tuple[list[str], np.ndarray]:
         """:meth:`grouped` as (sorted labels, an array ``[group, column]`` in
         :class:`~.costing.Columns` order): what a report of hundreds of groups reads without
@@ -134,7 +135,7 @@ class CumulativeCosts:
         return labels, np.array(rows, dtype=object if large else np.int64).reshape(
             len(rows), len(Columns._fields))
 
-    def _table(self, scope: str | None, by: str | None, rate: int,
+    def _table(self, scope: str | None, by: str | None, rate: UnattributedRate,
                pids: list[str]) -> GroupedTable | None:
         """The grouped table of ``scope`` (a partnership, or None: all of ``pids``), if built or
         due; None while the scope's answers are still costed piece by piece."""

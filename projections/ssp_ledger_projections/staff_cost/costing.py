@@ -4,7 +4,8 @@ Release minutes accrue on teaching days: ``release_minutes_per_week * days // 5`
 minutes are attributed **at query time** to the assignment of their staff member in force on
 their date, costed at its ``hourly_cost_pence``; minutes of a person outside any assignment, or
 of no known person, are *unattributed*: role ``UNATTRIBUTED``, stream ``none``, hidden, costed at
-the query's ``default_hourly_cost_pence`` (:func:`default_hourly_cost`).
+the dated, cited parameter ``cost.UNATTRIBUTED`` in force on their date, or at the query's flat
+``default_hourly_cost_pence`` (:mod:`.rates`; gaps are cut where that rate changes).
 
 A piece of an assignment is *funded* when its stream's level in force on those days is above 0
 (:mod:`~ssp_ledger_projections.funding_levels`), else *hidden*; assignments are cut at their
@@ -38,7 +39,8 @@ from operator import add, sub
 from typing import NamedTuple, Protocol, TypeVar
 
 from ssp_ledger.events import StaffAssigned
-from ssp_ledger.projection import Query, Series
+from ssp_ledger.projection import Series
+from ssp_ledger_projections.staff_cost.rates import UnattributedRate, default_hourly_cost
 from ssp_ledger_projections.staff_cost.state import DAY, StaffFacts
 
 __all__ = [
@@ -59,7 +61,9 @@ __all__ = [
 ]
 
 DEFAULT_HOURLY_COST_PENCE = 2500
-"""Hourly cost of unattributed staff time when the query does not set one."""
+"""The flat hourly cost unattributed staff time had before it became the dated, cited parameter
+``cost.UNATTRIBUTED`` (:mod:`.rates`): pass it as ``default_hourly_cost_pence`` to reproduce
+figures of those releases. Nothing uses it by default any more."""
 UNATTRIBUTED = "UNATTRIBUTED"
 """Role label of minutes that no assignment covers."""
 NONE_LABEL = "none"
@@ -69,20 +73,6 @@ _K = TypeVar("_K", bound=Hashable)
 _new = tuple.__new__
 """``_new(Figures, values)``: what ``Figures._make`` does, without its checks or the keyword
 handling of ``Figures(...)`` (several times faster, on the path of every cached answer)."""
-
-
-def default_hourly_cost(query: Query) -> int:
-    """The ``default_hourly_cost_pence`` parameter of a query (an integer >= 0; 2500 if unset)."""
-    raw = query.params.get("default_hourly_cost_pence", DEFAULT_HOURLY_COST_PENCE)
-    try:
-        value = int(raw)
-    except ValueError:
-        msg = f"default_hourly_cost_pence must be an integer number of pence; got {raw!r}"
-        raise ValueError(msg) from None
-    if value < 0:
-        msg = f"default_hourly_cost_pence must not be negative; got {value}"
-        raise ValueError(msg)
-    return value
 
 
 def label(value: str | None) -> str:
@@ -120,8 +110,12 @@ class Figures(NamedTuple):
 
 MEASURES: tuple[str, ...] = Figures._fields
 """Additive figures of a row, in column order."""
-COLUMNS: tuple[str, ...] = (*MEASURES, "cost_per_attendance_pence")
-"""Columns after the group label."""
+_AT = MEASURES.index("funded_pence") + 1
+COLUMNS: tuple[str, ...] = (*MEASURES[:_AT], "covered_pence", *MEASURES[_AT:],
+                            "cost_per_attendance_pence")
+"""Columns after the group label: the measures, with ``covered_pence`` (the part of the funded
+cost the funding received covers, :mod:`.covered`; not additive, so not a measure) after
+``funded_pence``, and the cost per attendance."""
 
 
 class Columns(NamedTuple):
@@ -264,7 +258,8 @@ class Tags(NamedTuple):
 
 
 class Costing(Protocol):
-    """One partnership's staff-time costs at one unattributed rate, as a report reads them."""
+    """One partnership's staff-time costs at one unattributed rate (a step function of the
+    date, :class:`~.rates.UnattributedRate`), as a report reads them."""
 
     def between(self, start: dt.date | None, end: dt.date) -> Columns:
         """Figures over ``[start, end]`` (``start`` None: from the beginning)."""
@@ -286,7 +281,7 @@ class PieceCosting:
 
     __slots__ = ("_facts", "_pid", "_rate")
 
-    def __init__(self, facts: StaffFacts, pid: str, rate: int) -> None:
+    def __init__(self, facts: StaffFacts, pid: str, rate: UnattributedRate) -> None:
         self._facts = facts
         self._pid = pid
         self._rate = rate
@@ -322,7 +317,7 @@ class PieceCosting:
         out: dict[_K, Sums] = {}
         for staff in facts.staff_of(pid):
             series = facts.series_of(pid, staff)
-            for seg in facts.timeline(pid, staff):
+            for seg in self._rate.cut_gaps(facts.timeline(pid, staff)):
                 if seg.start is not None and seg.start > end:
                     break
                 lo = seg.start if start is None else (
@@ -343,8 +338,9 @@ class PieceCosting:
     def _cost_gap(self, staff: str, anchor: dt.date | None, bounds: list[dt.date | None],
                   hi: dt.date, series: Mapping[str, Series],
                   label_of: Callable[[Tags, dt.date | None], _K], out: dict[_K, Sums]) -> None:
-        """Unattributed minutes of one gap, piece by piece (``bounds``: first days of pieces)."""
-        rate = self._rate
+        """Unattributed minutes of one gap of one rate (anchored at its first day),
+        piece by piece (``bounds``: first days of pieces)."""
+        rate = self._rate.at(anchor)
         lasts = [*(b - DAY for b in bounds[1:] if b is not None), hi]
         for school, s in series.items():
             tags = Tags(UNATTRIBUTED, label(school), NONE_LABEL, label(staff), "hidden")

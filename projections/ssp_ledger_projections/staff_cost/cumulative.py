@@ -32,6 +32,7 @@ from ssp_ledger.periods import TeachingCalendar
 from ssp_ledger.projection import Series
 from ssp_ledger_projections.funding_levels import StreamLevels
 from ssp_ledger_projections.staff_cost.costing import ZERO, Columns
+from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import DAY, Segment, StaffFacts
 
 __all__ = ["CostTable", "OpenTail", "Piece", "Plan", "TableCosting", "build_table", "plan_of",
@@ -97,7 +98,8 @@ class CostTable:
     __slots__ = ("_by_rate", "_calendar", "base", "last", "rows", "tails")
 
     def __init__(self, calendar: TeachingCalendar, base: int, last: int, rows: Sequence[int],
-                 tails: list[OpenTail], rate: int, unattributed: Sequence[int]) -> None:
+                 tails: list[OpenTail], rate: UnattributedRate,
+                 unattributed: Sequence[int]) -> None:
         self._calendar = calendar
         self.base = base
         """Ordinal of the first day of the table."""
@@ -108,13 +110,13 @@ class CostTable:
         (pence of assignments only; unattributed pence are kept per rate)."""
         self.tails = tails
         """Assignments open after ``last``."""
-        self._by_rate: dict[int, Sequence[int]] = {rate: unattributed}
+        self._by_rate: dict[UnattributedRate, Sequence[int]] = {rate: unattributed}
 
-    def unattributed(self, rate: int) -> Sequence[int] | None:
+    def unattributed(self, rate: UnattributedRate) -> Sequence[int] | None:
         """Cumulative pence of unattributed minutes at ``rate`` by day, if summed yet."""
         return self._by_rate.get(rate)
 
-    def keep(self, rate: int, unattributed: Sequence[int]) -> None:
+    def keep(self, rate: UnattributedRate, unattributed: Sequence[int]) -> None:
         """Remember the unattributed column of another rate (forgetting the oldest of four)."""
         if len(self._by_rate) >= 4:
             self._by_rate.pop(next(iter(self._by_rate)))
@@ -187,7 +189,8 @@ class _TableBuilder:
     """Sums the steps of one partnership's timelines into a :class:`CostTable`; unattributed
     minutes are costed at ``rate``."""
 
-    def __init__(self, calendar: TeachingCalendar, base: int, last: int, rate: int) -> None:
+    def __init__(self, calendar: TeachingCalendar, base: int, last: int,
+                 rate: UnattributedRate) -> None:
         self.calendar = calendar
         self.base = base
         self.last = last
@@ -240,7 +243,7 @@ class _TableBuilder:
         base = (0, 0) if anchor is None else series.upto(anchor - DAY)
         funded_m, hidden_m, funded_p, hidden_p, funded_a, hidden_a = self.activity
         gap_p = self.unattributed
-        rate = self.rate if a is None else a.hourly_cost_pence
+        rate = self.rate.at(anchor) if a is None else a.hourly_cost_pence
         start = self.base
         minutes = seen = pence = 0
         for day in days:
@@ -328,7 +331,7 @@ def _walk(facts: StaffFacts, pid: str, plans: list[Plan], horizon: dt.date,
     """Add the steps of every timeline through ``horizon`` to ``builder`` (only those of the
     stretches outside any assignment when ``unattributed_only``)."""
     for plan in plans:
-        for seg in plan.timeline:
+        for seg in builder.rate.cut_gaps(plan.timeline):
             a = seg.assignment
             end = horizon if seg.end is None else seg.end
             if a is None:
@@ -353,7 +356,7 @@ def _walk(facts: StaffFacts, pid: str, plans: list[Plan], horizon: dt.date,
                                 levels)
 
 
-def build_table(facts: StaffFacts, pid: str, rate: int) -> CostTable:
+def build_table(facts: StaffFacts, pid: str, rate: UnattributedRate) -> CostTable:
     """Sum the steps of every timeline of the partnership into a :class:`CostTable`
     (O(teaching days x people + activity days x series)), unattributed pence at ``rate``."""
     plans, first, horizon = plan_of(facts, pid)
@@ -365,7 +368,8 @@ def build_table(facts: StaffFacts, pid: str, rate: int) -> CostTable:
     return builder.table()
 
 
-def unattributed_column(facts: StaffFacts, pid: str, table: CostTable, rate: int) -> Sequence[int]:
+def unattributed_column(facts: StaffFacts, pid: str, table: CostTable,
+                        rate: UnattributedRate) -> Sequence[int]:
     """The unattributed column of ``table`` at another rate: the stretches outside any
     assignment walked again (the table is current: any change would have dropped it)."""
     plans, _, _ = plan_of(facts, pid)

@@ -7,6 +7,14 @@ segment and school (the facts of one day taken in event-id order, see
 the contributions add up to every row exactly, pence included: no rounding tolerance. Funding
 changes and releases that decide a piece of the row (funded or hidden; where an assignment ends)
 are listed with an empty mapping.
+
+Rows with a ``covered_pence`` figure (the total, period rows, stream rows and the funded split)
+explain it on the side that binds (:mod:`.covered`): where a partnership's stream received at
+least its funded cost over the row's days, each staff fact adds its funded pence of that stream;
+where it received less, each ``FundingChanged`` of the stream adds the money it paid over those
+days (with zeros for the other measures), and the staff facts add 0. An unattributed activity
+fact also states the hourly rate it was costed at, ``default_hourly_cost_pence`` (a rate, not a
+contribution: it does not sum).
 """
 
 from __future__ import annotations
@@ -25,16 +33,25 @@ from ssp_ledger.events import (
 from ssp_ledger.periods import parse_period
 from ssp_ledger.projection import Fact, Query
 from ssp_ledger_projections.staff_cost.costing import (
+    MEASURES,
     NONE_LABEL,
     UNATTRIBUTED,
     Sums,
     Tags,
-    default_hourly_cost,
     label,
+)
+from ssp_ledger_projections.staff_cost.covered import Coverage
+from ssp_ledger_projections.staff_cost.rates import (
+    QUERY_PARAMETER,
+    UnattributedRate,
+    unattributed_rate,
 )
 from ssp_ledger_projections.staff_cost.state import DAY, Activity, Segment, StaffFacts, activity_of
 
-__all__ = ["explain_fact"]
+__all__ = ["COVERED", "explain_fact"]
+
+COVERED = "covered_pence"
+"""The column of the covered figure (not one of the additive measures)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +66,10 @@ class _Scope:
     """Tag a piece must carry ``group`` in (None: every piece in the range is in the row)."""
     group: str
     """The row's label."""
-    rate: int
+    rate: UnattributedRate
     """Hourly cost of unattributed minutes."""
+    coverage: Coverage | None
+    """Where the row has a ``covered_pence`` figure, what it is read from; else None."""
 
     def contains(self, day: dt.date) -> bool:
         """Whether ``day`` is in the range."""
@@ -78,8 +97,8 @@ class _Piece(NamedTuple):
     tags: Tags
 
 
-def explain_fact(facts: StaffFacts, groupings: Sequence[str], query: Query, group: str,
-                 fact: Fact) -> Mapping[str, int] | None:
+def explain_fact(facts: StaffFacts, coverage: Coverage, groupings: Sequence[str], query: Query,
+                 group: str, fact: Fact) -> Mapping[str, int] | None:
     """What ``fact`` contributed to row ``group`` of the staff-time report of ``query``.
 
     See :meth:`ssp_ledger_projections.staff_time_cost.StaffTimeCost.explain_fact`.
@@ -87,7 +106,7 @@ def explain_fact(facts: StaffFacts, groupings: Sequence[str], query: Query, grou
     event = fact.event
     if query.partnership_id is not None and event.partnership_id != query.partnership_id:
         return None
-    scope = _scope(query, group, groupings)
+    scope = _scope(query, group, groupings, coverage)
     if scope is None:
         return None
     if isinstance(event, StaffAssigned):
@@ -102,7 +121,8 @@ def explain_fact(facts: StaffFacts, groupings: Sequence[str], query: Query, grou
     return _explain_activity(facts, scope, event, found)
 
 
-def _scope(query: Query, group: str, groupings: Sequence[str]) -> _Scope | None:
+def _scope(query: Query, group: str, groupings: Sequence[str], coverage: Coverage
+           ) -> _Scope | None:
     start, end = query.window
     kind = query.period_kind
     by: str | None = None
@@ -117,11 +137,26 @@ def _scope(query: Query, group: str, groupings: Sequence[str]) -> _Scope | None:
             return None  # no such row
     if start is not None and end < start:
         return None
-    return _Scope(start, end, by, group, default_hourly_cost(query))
+    covered = by is None or by in ("funding_stream", "funded")
+    return _Scope(start, end, by, group, unattributed_rate(query),
+                  coverage if covered else None)
 
 
-def _row(sums: Sums) -> dict[str, int]:
-    return sums.columns().total()._asdict()
+def _covered(scope: _Scope, pid: str, stream: str | None, funded_pence: int) -> int:
+    """What staff facts with ``funded_pence`` of ``stream`` in the row add to its covered
+    figure: all of it where the stream's funded cost binds, nothing where its money does."""
+    if not funded_pence or stream is None or scope.coverage is None:
+        return 0
+    pair = scope.coverage.pair(pid, stream, scope.start, scope.end)
+    return 0 if pair.funding_binds else funded_pence
+
+
+def _row(sums: Sums, scope: _Scope, pid: str, stream: str | None) -> dict[str, int]:
+    """The measures of ``sums`` and, where the row has it, their covered pence."""
+    out = sums.columns().total()._asdict()
+    if scope.coverage is not None:
+        out[COVERED] = _covered(scope, pid, stream, sums.pence_funded)
+    return out
 
 
 def _pieces(facts: StaffFacts, pid: str, a: StaffAssigned, lo: dt.date, hi: dt.date
@@ -178,7 +213,7 @@ def _explain_assignment(facts: StaffFacts, scope: _Scope, a: StaffAssigned
             shaped = _in_row(facts, scope, pid, a, piece)
         prev = cur
     if row is not None:
-        return _row(row)
+        return _row(row, scope, pid, a.funding_stream)
     return {} if shaped else None
 
 
@@ -205,6 +240,9 @@ def _explain_release(facts: StaffFacts, scope: _Scope, r: StaffReleased
 def _explain_funding(facts: StaffFacts, scope: _Scope, f: FundingChanged
                      ) -> dict[str, int] | None:
     pid = f.partnership_id
+    paid = _paid(facts, scope, f)
+    if paid:
+        return dict.fromkeys(MEASURES, 0) | {COVERED: paid}
     for staff in sorted(facts.assignments.get(pid, {})):
         for seg in facts.timeline(pid, staff):
             a = seg.assignment
@@ -227,11 +265,11 @@ def _explain_activity(facts: StaffFacts, scope: _Scope, event: CorrectableEvent,
         return None
     pid = event.partnership_id
     staff, school = found.staff, found.school
-    seg = next(s for s in facts.timeline(pid, staff)
+    seg = next(s for s in scope.rate.cut_gaps(facts.timeline(pid, staff))
                if (s.start is None or s.start <= day) and (s.end is None or day <= s.end))
     a = seg.assignment
     if a is None:
-        rate, funded = scope.rate, False
+        rate, funded = scope.rate.at(seg.start), False
         tags = Tags(UNATTRIBUTED, label(school), NONE_LABEL, label(staff), "hidden")
     else:
         levels = facts.stream_of(pid, a)
@@ -249,4 +287,27 @@ def _explain_activity(facts: StaffFacts, scope: _Scope, event: CorrectableEvent,
     row = Sums()
     row.add(0, found.minutes, (before + found.minutes) * rate // 60 - before * rate // 60,
             found.attendances, funded=funded)
-    return _row(row)
+    out = _row(row, scope, pid, None if a is None else a.funding_stream)
+    if a is None:
+        out[QUERY_PARAMETER] = rate  # the rate it was costed at: stated, not summed
+    return out
+
+
+def _paid(facts: StaffFacts, scope: _Scope, f: FundingChanged) -> int:
+    """What a funding change adds to the row's covered figure: the money it paid over the row's
+    days where its stream's money binds (received less than the funded cost), else 0."""
+    if scope.coverage is None or (scope.group == "hidden" and scope.by == "funded"):
+        return 0
+    if scope.by == "funding_stream" and f.funding_stream != scope.group:
+        return 0
+    pid = f.partnership_id
+    levels = facts.funding_levels.stream(pid, f.funding_stream)
+    span = levels.span(f) if levels is not None else None
+    if levels is None or span is None:
+        return 0
+    if not scope.coverage.pair(pid, f.funding_stream, scope.start, scope.end).funding_binds:
+        return 0
+    first, last = span
+    lo = first if scope.start is None else max(first, scope.start)
+    hi = scope.end if last is None else min(last, scope.end)
+    return levels.received(lo, hi)

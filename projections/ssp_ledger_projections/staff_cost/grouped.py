@@ -54,6 +54,7 @@ from ssp_ledger_projections.staff_cost.cumulative import (
     Plan,
     plan_of,
 )
+from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import DAY, StaffFacts
 
 __all__ = ["GROUPINGS", "GroupCosting", "GroupedTable", "build_grouped"]
@@ -304,7 +305,8 @@ class _Steps:
 class _Builder:
     """Files the steps of timelines under their groups."""
 
-    def __init__(self, calendar: TeachingCalendar, base: int, last: int, rate: int) -> None:
+    def __init__(self, calendar: TeachingCalendar, base: int, last: int,
+                 rate: UnattributedRate) -> None:
         self.calendar = calendar
         self.base = base
         self.last = last
@@ -352,7 +354,7 @@ class _Builder:
             return
         out = self._of(group).activity
         base = (0, 0) if anchor is None else series.upto(anchor - DAY)
-        rate = self.rate if a is None else a.hourly_cost_pence
+        rate = self.rate.at(anchor) if a is None else a.hourly_cost_pence
         minutes = seen = pence = 0
         for day in days:
             upto = series.upto(day)
@@ -412,7 +414,7 @@ def _walk(facts: StaffFacts, pid: str, plans: list[Plan], horizon: dt.date,
     """File the steps of every timeline of partnership ``pid`` through ``horizon``."""
     for plan in plans:
         staff = label(plan.staff)
-        for seg in plan.timeline:
+        for seg in builder.rate.cut_gaps(plan.timeline):
             a = seg.assignment
             end = horizon if seg.end is None else seg.end
             if a is None:
@@ -442,7 +444,7 @@ def _walk(facts: StaffFacts, pid: str, plans: list[Plan], horizon: dt.date,
 
 
 def build_grouped(facts: StaffFacts, pids: Sequence[str], by: str | None,
-                  rate: int) -> GroupedTable:
+                  rate: UnattributedRate) -> GroupedTable:
     """The table of grouping ``by`` (None: one group, :data:`TOTAL`) over partnerships
     ``pids``, unattributed minutes costed at ``rate``: O(teaching days x groups with release
     + activity days x series)."""

@@ -648,7 +648,8 @@ def explain(
 
     Each line is the record holding the fact's content in force: its recorded time, what it
     added (money in pounds in table and markdown output, pence in json and csv) and its reason
-    (a correction's, or the fact's own).
+    (a correction's, or the fact's own). The report's notes follow (what its words mean, the
+    parameter values it rests on); a rate a record was costed at is stated, not summed.
     """
     from ssp_ledger.audit import explain as explain_figure
     from ssp_ledger.cli.render import aligned, cell_text, rows_csv, rows_markdown, table_title
@@ -682,7 +683,8 @@ def explain(
                 {"position": c.position, "occurred_on": c.occurred_on.isoformat(),
                  "type": c.event_type, "event_id": c.event_id,
                  "recorded_at": c.recorded_at.isoformat(), **c.values, "reason": c.reason,
-                 "corrected_by": c.corrected_by or None} for c in parts]}
+                 "corrected_by": c.corrected_by or None} for c in parts],
+                "notes": list(table.notes), "sources": list(table.sources)}
             sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         elif fmt is OutputFormat.csv:
             sys.stdout.write(rows_csv(columns, rows))
@@ -695,6 +697,7 @@ def explain(
             sys.stdout.write(f"{table_title(table, partnership)}; row {printable(group)}: "
                              f"{figures}\n{len(parts)} contributing events\n")
             sys.stdout.write(aligned(columns, rows, right=right))
+            sys.stdout.write("".join(f"{note}\n" for note in table.notes))
 
 
 def _why(reason: str, corrected_by: str) -> str:

@@ -289,7 +289,8 @@ def table_doc(table: Table, partnership_id: str | None = None) -> dict[str, Any]
     ``rows`` holds every row, the total last; ``total`` is that total row again (null when the
     table has none), so a group labelled ``"total"`` is never mistaken for it; ``units`` names
     the unit of each figure column that has one; ``basis`` says what the figures were computed
-    from (null for a table not made by a ledger)."""
+    from (null for a table not made by a ledger); ``notes`` and ``sources`` what they mean and
+    the dated, cited parameter values they rest on (:attr:`Table.notes`, :attr:`Table.sources`)."""
     return {
         "projection": table.projection,
         "as_of": table.as_of.isoformat(),
@@ -302,6 +303,8 @@ def table_doc(table: Table, partnership_id: str | None = None) -> dict[str, Any]
         "rows": table.to_dicts(),
         "total": table.totals,
         "basis": table.basis,
+        "notes": list(table.notes),
+        "sources": list(table.sources),
     }
 
 
@@ -365,8 +368,8 @@ def render_table(console: Console, table: Table, fmt: OutputFormat,
     """Print ``table`` in format ``fmt`` (the ``--format`` option of a command).
 
     A table that carries its basis (every table :meth:`~ssp_ledger.Ledger.report` returns)
-    states it: a line under the table (table and Markdown) or a ``basis`` member (JSON). CSV
-    stays header and rows only.
+    states it: a line under the table (table and Markdown) or a ``basis`` member (JSON). Its
+    notes come first, a line each. CSV stays header and rows only.
     """
     title = title if title is not None else table_title(table, partnership_id)
     if fmt is OutputFormat.json:
@@ -375,9 +378,13 @@ def render_table(console: Console, table: Table, fmt: OutputFormat,
         console.file.write(table_csv(table))
     elif fmt is OutputFormat.markdown:
         console.file.write(table_markdown(table, title))
+        if table.notes:
+            console.file.write("\n" + "".join(f"* {_md_cell(note)}\n" for note in table.notes))
         if table.basis is not None:
             console.file.write(f"\n*{_md_cell(basis_line(table.basis))}*\n")
     else:
         print_table(console, table, title)
+        for note in table.notes:
+            console.print(Text(note), soft_wrap=True)
         if table.basis is not None:
             console.print(Text(basis_line(table.basis), style="dim"), soft_wrap=True)

@@ -136,7 +136,8 @@ class Table(msgspec.Struct, frozen=True, kw_only=True, eq=False):
     ``ssp-ledger[arrow]``, ``[pandas]`` and ``[polars]``.
 
     Two tables are equal when their query and figures are: :attr:`basis` says where the figures
-    came from (a replay or a checkpoint), which does not change what they are.
+    came from (a replay or a checkpoint), which does not change what they are; :attr:`notes`
+    and :attr:`sources` say what they mean and rest on.
     """
 
     projection: str
@@ -160,6 +161,14 @@ class Table(msgspec.Struct, frozen=True, kw_only=True, eq=False):
     directly by a projection."""
     total: tuple[Cell, ...] | None = None
     """The total row (also the last of :attr:`rows`), or None when the table has none."""
+    notes: tuple[str, ...] = ()
+    """What a reader needs to read the figures right, one line each: what a measure means and
+    what it rests on (shown under the table). Like :attr:`basis`, they describe the figures and
+    are not compared by ``==``."""
+    sources: tuple[dict[str, Any], ...] = ()
+    """The dated, cited parameter values the figures rest on, each a mapping with at least
+    ``name``, ``effective_from``, ``value``, ``unit``, ``citation`` and ``note``, and what it was
+    used for (``applies_to``); not compared by ``==``."""
 
     def __post_init__(self) -> None:
         if self.total is not None and (not self.rows or self.rows[-1] != self.total):
@@ -169,7 +178,8 @@ class Table(msgspec.Struct, frozen=True, kw_only=True, eq=False):
     @classmethod
     def answer(cls, projection: str, query: Query, columns: Sequence[str],
                rows: Iterable[tuple[Cell, ...]],
-               total: Sequence[Cell] | bool | None = None) -> Table:
+               total: Sequence[Cell] | bool | None = None, *, notes: Iterable[str] = (),
+               sources: Iterable[Mapping[str, Any]] = ()) -> Table:
         """A projection's answer to ``query``: the query's time axes, grouping and period label
         are carried over, so every projection reports them the same way.
 
@@ -177,6 +187,7 @@ class Table(msgspec.Struct, frozen=True, kw_only=True, eq=False):
         ``rows``), False (``rows`` are all groups), or None, the convention projections have
         always followed: a last row labelled ``"total"`` is the total. A projection whose groups
         may end with a label ``"total"`` and that adds no total row must pass False.
+        ``notes`` and ``sources`` become :attr:`notes` and :attr:`sources`.
         """
         body = tuple(rows)
         found: tuple[Cell, ...] | None = None
@@ -200,6 +211,8 @@ class Table(msgspec.Struct, frozen=True, kw_only=True, eq=False):
             by=query.by,
             period=query.period.label if query.period else None,
             total=found,
+            notes=tuple(notes),
+            sources=tuple(dict(s) for s in sources),
         )
 
     def _content(self) -> tuple[object, ...]:

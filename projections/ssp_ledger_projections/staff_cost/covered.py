@@ -1,0 +1,126 @@
+"""What the funding received covers of the funded staff cost.
+
+Three words of the cost report, defined once:
+
+* **funded**: the cost of staff time whose assignment names a funding stream with an annual
+  level above 0 on those days (:mod:`~ssp_ledger_projections.funding_levels`). It is cost
+  *assigned to* a stream, whether or not the stream's money pays for all of it;
+* **hidden**: every other cost (no stream, a stream at 0, unattributed time), carried in
+  schools' salary budgets;
+* **covered** (``covered_pence``): the part of the funded cost that the money the stream paid
+  the partnership over the same days pays for. For partnership ``p`` and stream ``s`` over a
+  range, ``covered(p, s) = min(funded(p, s), received(p, s))``, where ``received`` is the money
+  the funding projection reports received (the level integrated over the days, on a 365-day
+  year, in exact cumulative integer steps). A row sums the pairs in it: the total and each
+  period row every pair over its range, a ``funding_stream`` row the pairs of its stream, the
+  ``funded`` row of the funded split every pair (the ``hidden`` row 0). Rows by role, school or
+  staff member have none (None): money pays a stream, not a person, and splitting it between
+  people would be an allocation the records do not make.
+
+It reads as if all of a stream's money paid staff first (the grant's other uses, e.g. hub
+costs, are not recorded), so it is an upper bound of the staff cost the stream paid for.
+
+**Properties.** ``covered <= funded`` and ``covered <= received``, per pair and summed; the rows
+of the ``funding_stream`` and ``funded`` groupings add up to the total. Over time it does not
+add up: each range compares its own cost with its own money (no carry-over), so period rows add
+up to *at most* the total of the whole window, where money received in one period may cover the
+cost of another.
+
+**Explained exactly, without allocating.** For a pair where ``funded <= received`` (the *staff*
+side binds) covered is the funded cost, so each staff fact contributes its funded pence of that
+stream; where ``received < funded`` (the *funding* side binds) covered is the money received, so
+each ``FundingChanged`` of the pair contributes what it paid over the range (the same steps the
+funding projection explains). The contributions add up to the figure exactly.
+
+**Cost.** One look-up per partnership with funding per range (the partnership's cumulative
+table by funding stream, built on reuse by :class:`~.cache.CumulativeCosts`), and one per stream
+for the money. Unattributed minutes are never funded, so the tables used are those of the
+shipped unattributed rate whatever the query's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from ssp_ledger_projections.funding_levels import FundingLevels, StreamLevels
+from ssp_ledger_projections.staff_cost.cache import CumulativeCosts
+from ssp_ledger_projections.staff_cost.rates import shipped_rate
+
+__all__ = ["Coverage", "Pair"]
+
+Range = tuple[dt.date | None, dt.date]
+"""(first day or None: from the beginning, last day)."""
+
+
+class Pair(NamedTuple):
+    """Funded cost and money received of one partnership's stream over one range."""
+
+    funded: int
+    received: int
+
+    @property
+    def covered(self) -> int:
+        """``min(funded, received)``."""
+        return min(self.funded, self.received)
+
+    @property
+    def funding_binds(self) -> bool:
+        """Whether the money received (not the funded cost) is the covered figure."""
+        return self.received < self.funded
+
+
+class Coverage:
+    """Covered figures from the cost tables and the funding levels."""
+
+    def __init__(self, costs: CumulativeCosts, levels: FundingLevels) -> None:
+        self._costs = costs
+        self._levels = levels
+
+    def _streams(self, partnership_id: str | None) -> dict[str, list[tuple[str, StreamLevels]]]:
+        """Streams with a funding change, by partnership."""
+        out: dict[str, list[tuple[str, StreamLevels]]] = {}
+        for pid, stream in self._levels.streams(partnership_id):
+            levels = self._levels.stream(pid, stream)
+            if levels is not None:
+                out.setdefault(pid, []).append((stream, levels))
+        return out
+
+    def pairs(self, partnership_id: str | None, ranges: Sequence[Range]
+              ) -> list[dict[tuple[str, str], Pair]]:
+        """For each range, the :class:`Pair` of every (partnership, stream) with funding."""
+        out: list[dict[tuple[str, str], Pair]] = [{} for _ in ranges]
+        rate = shipped_rate()
+        for pid, streams in self._streams(partnership_id).items():
+            for k, (start, end) in enumerate(ranges):
+                funded = self._costs.grouped(pid, "funding_stream", rate, start, end)
+                for stream, levels in streams:
+                    found = funded.get(stream)
+                    out[k][(pid, stream)] = Pair(found.pence_funded if found is not None else 0,
+                                                 levels.received(start, end))
+        return out
+
+    def by_stream(self, partnership_id: str | None, ranges: Sequence[Range]
+                  ) -> list[dict[str, int]]:
+        """For each range, covered pence by stream (summed over partnerships)."""
+        out: list[dict[str, int]] = []
+        for found in self.pairs(partnership_id, ranges):
+            sums: dict[str, int] = {}
+            for (_, stream), pair in found.items():
+                sums[stream] = sums.get(stream, 0) + pair.covered
+            out.append(sums)
+        return out
+
+    def total(self, partnership_id: str | None, ranges: Sequence[Range]) -> list[int]:
+        """For each range, covered pence of every pair."""
+        return [sum(found.values()) for found in self.by_stream(partnership_id, ranges)]
+
+    def pair(self, pid: str, stream: str, start: dt.date | None, end: dt.date) -> Pair:
+        """One partnership's stream over one range."""
+        levels = self._levels.stream(pid, stream)
+        if levels is None:
+            return Pair(0, 0)
+        funded = self._costs.grouped(pid, "funding_stream", shipped_rate(), start, end)
+        found = funded.get(stream)
+        return Pair(found.pence_funded if found is not None else 0, levels.received(start, end))
