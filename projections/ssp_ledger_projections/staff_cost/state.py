@@ -667,17 +667,16 @@ def _pack_days(held: Mapping[dt.date, str | SameDay] | None) -> tuple[bytes, msg
     if not held:
         return _NO_DAYS
     days = sorted(held)
-    firsts: list[str] = []
+    held_ids = list(map(held.__getitem__, days))
+    firsts: list[Any] = held_ids.copy()
     shared: list[SharedDayState] = []
-    for index, day in enumerate(days):
-        ids = held[day]
-        if isinstance(ids, str):
-            firsts.append(ids)
-        else:
-            firsts.append(ids.first)
-            shared.append(SharedDayState(index, [OtherFactState(e, m)
-                                                 for e, m in sorted(ids.others.items())]))
-    ordinals = array("i", [day.toordinal() for day in days])
+    for index in [i for i, ids in enumerate(held_ids) if type(ids) is not str]:
+        ids = held_ids[index]
+        assert isinstance(ids, SameDay)
+        firsts[index] = ids.first
+        shared.append(SharedDayState(index, [OtherFactState(e, m)
+                                             for e, m in sorted(ids.others.items())]))
+    ordinals = array("i", map(dt.date.toordinal, days))
     if sys.byteorder == "big":
         ordinals.byteswap()
     return ordinals.tobytes(), msgspec.Raw(_IDS_ENCODER.encode(DayIdsState(firsts, shared)))
