@@ -104,8 +104,8 @@ class ProjectionRunner:
             self.factories: dict[str, ProjectionFactory] = dict(factories)
             """The projections this runner keeps."""
             self.checkpoint_every = checkpoint_every
-            """Records applied between checkpoints (at least; the interval grows to the position
-            of the last checkpoint, so catching up a long log writes O(log n) checkpoints)."""
+            """Records applied between checkpoints (at least; the interval grows to half the
+            position so far, so catching up a long log writes O(log n) checkpoints)."""
             self.fingerprint = projection_fingerprint(self.factories)
             self.log = self.ledger.log
             """The store (its checkpoints live beside the events)."""
@@ -195,16 +195,14 @@ class ProjectionRunner:
 
     # ------------------------------------------------------------------ applying
 
-    def _due(self) -> int:
-        """Records still to apply before the next checkpoint.
+    def _due(self, position: int) -> int:
+        """Records still to apply before the next checkpoint, as of ``position``.
 
-        The interval grows with the log (at least checkpoint_every, at least the position
-        so far): catching up a log of n records writes O(log n) checkpoints at about doubling
-        positions, whose sizes sum to about twice the last, so saving costs a bounded share of
-        the replay, not O(n^2). A crash loses at most about half the records applied.
+        The interval grows with the log (at least checkpoint_every, at least half the position
+        so far): catching up a log of n records writes O(log n) checkpoints, whose sizes sum
+        to about twice the last, so saving costs a bounded share of the replay, not O(n^2).
         """
-        last = self._set.position - self._pending  # where the last checkpoint (or resume) was
-        return max(self.checkpoint_every, last) - self._pending
+        return max(self.checkpoint_every, position // 2) - self._pending
 
     def _apply(self, position: int, recorded: Recorded) -> None:
         self._apply_many([(position, recorded)])
@@ -222,7 +220,7 @@ class ProjectionRunner:
         for _, recorded in fresh:
             versions[recorded.originator_id.hex] = recorded.originator_version
         self._pending += len(fresh)
-        if self._due() <= 0:
+        if self._due(fresh[-1][0]) <= 0:
             self.commit()
         return len(fresh)
 
@@ -273,7 +271,7 @@ class ProjectionRunner:
                 chunk.append((position, recorded))
                 # A chunk ends where a checkpoint falls due, so checkpoints are taken at the
                 # same positions as record by record.
-                if len(chunk) >= min(CATCH_UP_CHUNK, self._due()):
+                if len(chunk) >= min(CATCH_UP_CHUNK, self._due(position)):
                     applied += self._apply_many(chunk)
                     chunk = []
                     if self._set.position != position:

@@ -655,13 +655,11 @@ def _query(by: str | None, as_of: dt.date) -> Any:
 
 def _expected_checkpoints(applied: int, every: int) -> int:
     """Checkpoints a runner writes catching up ``applied`` records from position 0: one each
-    time the records pending reach ``max(every, last)`` (``last``: the position of the last
-    checkpoint, so checkpoints fall at about doubling positions), and one for the rest."""
-    count = pending = last = 0
+    time the records pending reach ``max(every, position // 2)``, and one for the rest."""
+    count = pending = 0
     for position in range(1, applied + 1):
         pending += 1
-        if pending >= max(every, last):
-            last = position
+        if pending >= max(every, position // 2):
             count, pending = count + 1, 0
     return count + (pending > 0)
 
