@@ -33,18 +33,30 @@ from ssp_ledger.projection import ProjectionFactory, ProjectionSet, projection_f
 from ssp_ledger.store import Binding, Checkpoint, EventLog, Recorded
 from ssp_ledger.store.records import to_us
 
-__all__ = ["fit_checkpoint", "make_checkpoint", "restore_checkpoint"]
+__all__ = ["MAX_STATE_BYTES", "fit_checkpoint", "make_checkpoint", "restore_checkpoint"]
+
+MAX_STATE_BYTES = 1_000_000_000
+"""Largest checkpoint state a store keeps: one row's blob, whose limit is SQLite's default
+``SQLITE_MAX_LENGTH`` (10^9 bytes; PostgreSQL's ``bytea`` holds at most 1 GiB). The state is
+compressed, about 30 bytes a record (about 300 MB at 10M records)."""
 
 Read = Callable[[int, int | None], Iterator[tuple[int, Recorded]]]
 
 
 def make_checkpoint(log: EventLog, name: str, projections: ProjectionSet,
                     factories: Mapping[str, ProjectionFactory], versions: Mapping[str, int],
-                    saved_at: dt.datetime) -> Checkpoint:
+                    saved_at: dt.datetime, *,
+                    max_bytes: int = MAX_STATE_BYTES) -> Checkpoint:
     """A checkpoint of ``projections`` bound to the log: ``versions`` maps each stream (hex)
-    to its last version at the set's position."""
+    to its last version at the set's position. StoreError when the state is longer than
+    ``max_bytes`` (a store could not keep it: see :data:`MAX_STATE_BYTES`)."""
     position = projections.position
     state = projections.snapshot()
+    if len(state) > max_bytes:
+        msg = (f"the projections' state at position {position} is {len(state):,} bytes, over "
+               f"the {max_bytes:,} a store keeps in one checkpoint; open the ledger without "
+               "a checkpoint (it replays the log)")
+        raise StoreError(msg)
     heads = log.heads_at(dict(versions))
     latest = projections.latest
     binding = Binding(count=sum(versions.values()), heads=heads,

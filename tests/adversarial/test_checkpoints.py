@@ -23,6 +23,7 @@ import pytest
 from ssp_ledger import Ledger
 from ssp_ledger.audit import digest, verify
 from ssp_ledger.checkpoints import make_checkpoint
+from ssp_ledger.errors import StoreError
 from ssp_ledger.projection import ProjectionSet
 from ssp_ledger.projection.checkpoint import STATE_FORMAT
 from ssp_ledger.runner import ProjectionRunner
@@ -433,3 +434,23 @@ def test_a_stream_id_in_the_binding_that_is_not_a_uuid_is_refused(
     assert figures(store, checkpoint="default") == figures(store)
     with Ledger.open(store, mode="read") as ledger:
         assert not verify(ledger).ok
+
+
+def test_a_state_too_big_for_a_stored_blob_is_refused_in_one_line(
+        checkpointed: Path, tmp_path: Path) -> None:
+    """A state longer than a store keeps in one row (SQLite's 10^9-byte blob by default) is
+    refused before anything is written, with a one-line reason naming the size."""
+    store = copy_store(checkpointed, tmp_path / "store")
+    with Ledger.open(store, mode="write") as ledger:
+        projections = ProjectionSet(ledger.factories, ledger.log.load)
+        projections.process_all(ledger.read())
+        versions = ledger.log.stream_versions(projections.position)
+        size = len(projections.snapshot())
+        fits = make_checkpoint(ledger.log, "big", projections, ledger.factories, versions,
+                               dt.datetime.now(dt.UTC), max_bytes=size)
+        assert fits.state == projections.snapshot()
+        with pytest.raises(StoreError, match=f"is {size:,} bytes, over the {size - 1:,}") as e:
+            make_checkpoint(ledger.log, "big", projections, ledger.factories, versions,
+                            dt.datetime.now(dt.UTC), max_bytes=size - 1)
+        assert "\n" not in str(e.value)
+        assert ledger.log.load_checkpoint("big") is None

@@ -172,6 +172,23 @@ def test_a_damaged_map_of_facts_in_force_is_refused_on_use() -> None:
         list(restored.contributing())
 
 
+def test_catching_up_nothing_leaves_the_facts_in_force_unread() -> None:
+    """A cold report (restored set, no new record) never decodes the map of facts in force,
+    the largest part of a checkpoint; the first new record does."""
+    ledger = Ledger.in_memory()
+    ledger.record_many(_club_history())
+    header = msgspec.msgpack.decode(ledger.view(None).snapshot(), type=SetState)
+    damaged = msgspec.structs.replace(header, current=b"not zlib data")
+    restored = _restore(msgspec.msgpack.encode(damaged), ledger)
+    restored.process_all(iter(()))
+    expected = ledger.view(None)["participation"].report(Query(as_of=DAY))
+    assert restored["participation"].report(Query(as_of=DAY)) == expected
+    ledger.record(ClubRun(partnership_id="p", occurred_on=DAY, club_id="k9", school_id="s0",
+                          activity="golf", participants=2, event_id="c9"))
+    with pytest.raises(ValueError, match="facts in force of the checkpoint at position 3"):
+        restored.process_all(ledger.read(4))
+
+
 def _club_history() -> list[CorrectableEvent]:
     from ssp_ledger import PartnershipFormed
 

@@ -219,22 +219,30 @@ def test_another_projections_state_is_refused(kind: str) -> None:
 
 
 def test_inconsistent_staff_facts_are_refused() -> None:
-    """Typed data that no dump could give: a bad day ordinal, a series of the wrong width."""
+    """Typed data that no dump could give: a bad day ordinal, a series of the wrong width, ids
+    that do not match the days (refused when a change first reads them)."""
+    from ssp_ledger.events import ClubRun
     from ssp_ledger.projection import Series
     from ssp_ledger_projections.staff_cost.state import (
-        DayState,
+        DayIdsState,
         SeriesEntryState,
+        SharedDayState,
         StaffFactsState,
     )
 
-    def entry(width: int, day: int, facts: int = 1) -> bytes:
+    day0 = dt.date(2008, 1, 1)
+
+    def entry(width: int, day: int, facts: int = 1,
+              ids: DayIdsState = DayIdsState(["c"], [])) -> bytes:  # noqa: B008
         series = Series(width)
-        series.add(dt.date(2008, 1, 1), (1,) * width)
-        state = StaffFactsState(version=1, assignments=[], releases=[], funding=[], activity=[
-            SeriesEntryState("p", "", "s", facts, series.dump(), [DayState(day, "c", [])])])
+        series.add(day0, (1,) * width)
+        state = StaffFactsState(version=2, assignments=[], releases=[], funding=[], activity=[
+            SeriesEntryState("p", "", "s", facts, series.dump(), day.to_bytes(4, "little",
+                                                                             signed=True),
+                             msgspec.Raw(msgspec.msgpack.encode(ids)))])
         return msgspec.msgpack.encode(state)
 
-    StaffTimeCost().load_state(entry(2, dt.date(2008, 1, 1).toordinal()))  # well formed
+    StaffTimeCost().load_state(entry(2, day0.toordinal()))  # well formed
     for bad in (entry(3, 1), entry(2, -5), entry(2, 10**9), entry(2, 1, facts=0)):
         with pytest.raises(ValueError, match="staff facts"):
             StaffTimeCost().load_state(bad)
@@ -242,6 +250,16 @@ def test_inconsistent_staff_facts_are_refused() -> None:
     loaded.load_state(entry(2, 1))
     with pytest.raises(ValueError, match="fresh"):
         loaded.load_state(entry(2, 1))
+    fact = Fact(9, dt.datetime(2008, 1, 2, tzinfo=dt.UTC),
+                ClubRun(partnership_id="p", occurred_on=day0, club_id="k", school_id="s",
+                        activity="x", participants=1, staff_minutes=30, event_id="d"))
+    for ids in (DayIdsState([], []), DayIdsState(["c", "e"], []),
+                DayIdsState(["c"], [SharedDayState(1, [])]),
+                DayIdsState(["c"], [SharedDayState(0, [])])):
+        loaded = StaffTimeCost()
+        loaded.load_state(entry(2, day0.toordinal(), ids=ids))  # the ids are read on use
+        with pytest.raises(ValueError, match="staff facts: series"):
+            loaded.apply(fact)
 
 
 def test_attached_and_standalone_funding_states_do_not_mix() -> None:

@@ -18,7 +18,10 @@ from it at query time (:mod:`.costing`, :mod:`.cumulative`, :mod:`.explain`):
 
 The facts are checkpointed as plain data (:class:`StaffFactsState`, see :meth:`StaffFacts.dump`):
 msgspec Structs with the events embedded as their own Struct classes, in a canonical order, so
-the same facts applied in the same order always give the same bytes.
+the same facts applied in the same order always give the same bytes. A series' days are kept
+columnar (their ordinals as one byte string, the ids as one encoded :class:`DayIdsState`), and a
+loaded instance leaves those ids encoded until a change or an explanation reads them: reports
+read only the days, so a cold report builds no per-fact object of the staff time.
 
 Derived from those and cached until a fact of the person (or partnership) comes or goes: each
 person's *timeline* (:class:`Segment`: assignments and the gaps around them, covering every day)
@@ -33,6 +36,9 @@ in force, and the other never runs.
 from __future__ import annotations
 
 import datetime as dt
+import operator
+import sys
+from array import array
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -131,7 +137,7 @@ class Segment:
     """The terms in force, or None for a gap."""
 
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 """Version of :class:`StaffFactsState`; a checkpoint of another version is refused."""
 
 
@@ -152,15 +158,23 @@ class OtherFactState(msgspec.Struct, frozen=True, array_like=True):
     minutes: int
 
 
-class DayState(msgspec.Struct, frozen=True, array_like=True):
-    """The ids of the facts one series holds on one day (:class:`SameDay`)."""
+class SharedDayState(msgspec.Struct, frozen=True, array_like=True):
+    """A day of one series with several facts (a :class:`SameDay`)."""
 
-    day: int
-    """Ordinal of the day."""
-    first: str
-    """Id of the fact whose minutes are derived."""
+    index: int
+    """Position of the day in the series' days."""
     others: list[OtherFactState]
-    """The other facts of the day, by id (empty: the day has one fact)."""
+    """The facts of the day other than the first, by id (at least one)."""
+
+
+class DayIdsState(msgspec.Struct, frozen=True, array_like=True):
+    """The ids of the facts one series holds, day by day (:attr:`StaffFacts.same_day`)."""
+
+    firsts: list[str]
+    """Per day (in the order of :attr:`SeriesEntryState.days`): the id of the fact whose
+    minutes are derived (the only one on most days)."""
+    shared: list[SharedDayState]
+    """The days with several facts, by ascending index."""
 
 
 class SeriesEntryState(msgspec.Struct, frozen=True, array_like=True):
@@ -175,8 +189,11 @@ class SeriesEntryState(msgspec.Struct, frozen=True, array_like=True):
     """Facts in the series (at least 1)."""
     series: SeriesState
     """Minutes and attendances by day."""
-    days: list[DayState]
-    """Days with facts that move a figure, ascending."""
+    days: bytes
+    """Ordinals of the days with facts that move a figure, ascending (4-byte little-endian)."""
+    ids: msgspec.Raw
+    """msgpack of the :class:`DayIdsState` of those days: kept encoded by a loaded instance
+    until a change or an explanation first reads them (reports never do)."""
 
 
 class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",
@@ -208,7 +225,10 @@ class StaffFacts:
         self.live: dict[SeriesKey, int] = {}
         """How many facts each activity series holds."""
         self.same_day: dict[SeriesKey, dict[dt.date, str | SameDay]] = {}
-        """Ids of the activity facts with minutes or attendances, by series and day."""
+        """Ids of the activity facts with minutes or attendances, by series and day (a series
+        still in :attr:`_packed` is not here yet)."""
+        self._packed: dict[SeriesKey, tuple[bytes, msgspec.Raw]] = {}
+        """Series of a loaded state whose days' ids are still encoded (day ordinals, ids)."""
         # Derived caches, rebuilt on use:
         self._timelines: dict[tuple[str, str], tuple[Segment, ...]] = {}
         self._first_days: dict[str, dt.date | None] = {}
@@ -266,7 +286,7 @@ class StaffFacts:
         ordinals: list[int] = []
         rows: list[tuple[int, int]] = []
         code_of: dict[SeriesKey, int] = {}
-        same_day = self.same_day
+        same_day, packed = self.same_day, self._packed
         for event, sign in zip(events, signs, strict=True):
             found = _staff_time(event)
             if found is None:
@@ -290,6 +310,8 @@ class StaffFacts:
             else:
                 rows.append((-minutes, -attendances))
             if minutes or attendances:  # else no figure moves: no day to keep
+                if packed and key in packed:
+                    self._unpack(key)
                 by_day = same_day.get(key)
                 if sign > 0 and by_day is not None and day not in by_day:
                     by_day[day] = event.event_id  # _note_day's common case
@@ -329,6 +351,7 @@ class StaffFacts:
             live = self.live.get(key, 0) + change
             if live <= 0:
                 self.live.pop(key, None)
+                self._packed.pop(key, None)
                 by_staff = self.activity.get(pid, {})
                 by_school = by_staff.get(staff, {})
                 by_school.pop(school, None)
@@ -354,6 +377,7 @@ class StaffFacts:
             # The last fact of this series is gone: drop it, so the state equals a rebuild
             # without the retracted facts.
             self.live.pop(key, None)
+            self._packed.pop(key, None)
             by_staff = self.activity.get(pid, {})
             by_school = by_staff.get(staff, {})
             by_school.pop(school, None)
@@ -372,6 +396,8 @@ class StaffFacts:
     def _note_day(self, key: SeriesKey, day: dt.date, eid: str, minutes: int,
                   sign: int) -> None:
         """Keep (or forget) the id of an activity fact with minutes or attendances."""
+        if key in self._packed:
+            self._unpack(key)
         if sign > 0:
             by_day = self.same_day.setdefault(key, {})
             held = by_day.get(day)
@@ -406,20 +432,20 @@ class StaffFacts:
 
     def dump(self) -> StaffFactsState:
         """The facts as data, canonical: the same facts applied in the same order give an equal
-        state, whatever was asked or cached in between (caches are left out)."""
+        state, whatever was asked or cached in between (caches are left out). The days of a
+        series a loaded instance never unpacked are copied as they were read."""
         activity: list[SeriesEntryState] = []
+        packed = self._packed
         for pid in sorted(self.activity):
             by_staff = self.activity[pid]
             for staff in sorted(by_staff):
                 for school in sorted(by_staff[staff]):
                     key = (pid, staff, school)
-                    held = self.same_day.get(key, {})
-                    days = [DayState(day.toordinal(), ids, []) if isinstance(ids, str) else
-                            DayState(day.toordinal(), ids.first,
-                                     [OtherFactState(e, m) for e, m in sorted(ids.others.items())])
-                            for day, ids in sorted(held.items())]
+                    found = packed.get(key)
+                    days, ids = found if found is not None else _pack_days(
+                        self.same_day.get(key))
                     activity.append(SeriesEntryState(pid, staff, school, self.live[key],
-                                                     by_staff[staff][school].dump(), days))
+                                                     by_staff[staff][school].dump(), days, ids))
         return StaffFactsState(
             version=STATE_VERSION,
             assignments=[by_id[eid] for pid in sorted(self.assignments)
@@ -436,12 +462,16 @@ class StaffFacts:
     def load(self, state: StaffFactsState) -> None:
         """Take the facts of :meth:`dump` (on an instance that has none yet).
 
-        Raises ValueError when the state is not one :meth:`dump` could give.
+        The ids of each series' days stay encoded until a change or an explanation first reads
+        them (:meth:`_unpack`); reports read only the sums, the days and the timelines.
+        Raises ValueError when the state is not one :meth:`dump` could give (the ids of a
+        series' days are checked when unpacked).
         """
         if state.version != STATE_VERSION:
             msg = f"staff facts state version {state.version} is not {STATE_VERSION}"
             raise ValueError(msg)
-        if self.assignments or self.releases or self.activity or self.funding_levels.streams(None):
+        if (self.assignments or self.releases or self.activity or self._packed
+                or self.funding_levels.streams(None)):
             msg = "staff facts: load_state needs a fresh instance (this one has facts)"
             raise ValueError(msg)
         for a in state.assignments:
@@ -451,6 +481,7 @@ class StaffFacts:
                   _date(r.last_day, "release"), 1)
         for f in state.funding:
             self.funding_levels.add(f)
+        packed = self._packed
         for entry in state.activity:
             key = (entry.partnership_id, entry.staff_id, entry.school_id)
             if entry.facts < 1 or key in self.live:
@@ -463,12 +494,34 @@ class StaffFacts:
             self.live[key] = entry.facts
             self.activity.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = series
             if entry.days:
-                self.same_day[key] = {
-                    _date(d.day, "activity"): SameDay(d.first, {o.event_id: o.minutes
-                                                                for o in d.others})
-                    if d.others else d.first
-                    for d in entry.days}
+                _ordinals(entry.days, key)  # checked now; the ids when first read
+                packed[key] = (entry.days, entry.ids)
 
+    def _unpack(self, key: SeriesKey) -> None:
+        """Decode the ids of a loaded series' days into :attr:`same_day` (first use only)."""
+        days, raw = self._packed.pop(key)
+        try:
+            ids = _IDS_DECODER.decode(raw)
+        except ValueError as e:
+            msg = f"staff facts: the ids of the days of series {key} cannot be read ({e})"
+            raise ValueError(msg) from None
+        dates = [dt.date.fromordinal(o) for o in _ordinals(days, key)]
+        if len(ids.firsts) != len(dates):
+            msg = (f"staff facts: series {key} has {len(dates)} days but ids for "
+                   f"{len(ids.firsts)}")
+            raise ValueError(msg)
+        by_day: dict[dt.date, str | SameDay] = dict(zip(dates, ids.firsts, strict=True))
+        last = -1
+        for shared in ids.shared:
+            if not last < shared.index < len(dates) or not shared.others:
+                msg = f"staff facts: series {key} has a malformed shared day {shared.index}"
+                raise ValueError(msg)
+            last = shared.index
+            day = dates[last]
+            first = by_day[day]
+            assert isinstance(first, str)
+            by_day[day] = SameDay(first, {o.event_id: o.minutes for o in shared.others})
+        self.same_day[key] = by_day
 
     # ------------------------------------------------------------------ reading
 
@@ -492,13 +545,19 @@ class StaffFacts:
 
     def days_with_entries(self, pid: str, staff: str, school: str) -> list[dt.date]:
         """Days the series of (partnership, staff, school) has facts with figures on, sorted."""
+        found = self._packed.get((pid, staff, school))
+        if found is not None:  # a loaded series: its ordinals, checked when loaded
+            return [dt.date.fromordinal(o) for o in _ordinals(found[0], (pid, staff, school))]
         return sorted(self.same_day.get((pid, staff, school), ()))
 
     def minutes_earlier_that_day(self, pid: str, staff: str, school: str,
                                  event: CorrectableEvent) -> int:
         """Minutes of the facts of the same series and day ordered before ``event`` (by id)."""
         day = event.occurred_on
-        held = self.same_day.get((pid, staff, school), {}).get(day)
+        key = (pid, staff, school)
+        if key in self._packed:
+            self._unpack(key)
+        held = self.same_day.get(key, {}).get(day)
         if not isinstance(held, SameDay):
             return 0
         explicit = sum(held.others.values())
@@ -594,3 +653,47 @@ def _date(ordinal: int, what: str) -> dt.date:
     except (ValueError, OverflowError):
         msg = f"staff facts: {what} day ordinal {ordinal} is not a date"
         raise ValueError(msg) from None
+
+
+_IDS_ENCODER = msgspec.msgpack.Encoder()
+_IDS_DECODER = msgspec.msgpack.Decoder(DayIdsState)
+_NO_DAYS = (b"", msgspec.Raw(_IDS_ENCODER.encode(DayIdsState([], []))))
+_LAST_ORDINAL = dt.date.max.toordinal()
+
+
+def _pack_days(held: Mapping[dt.date, str | SameDay] | None) -> tuple[bytes, msgspec.Raw]:
+    """The days of one series as :class:`SeriesEntryState` keeps them (ordinals, encoded ids),
+    canonical: days ascending, the other facts of a shared day by id."""
+    if not held:
+        return _NO_DAYS
+    days = sorted(held)
+    held_ids = list(map(held.__getitem__, days))
+    firsts: list[Any] = held_ids.copy()
+    shared: list[SharedDayState] = []
+    for index in [i for i, ids in enumerate(held_ids) if type(ids) is not str]:
+        ids = held_ids[index]
+        assert isinstance(ids, SameDay)
+        firsts[index] = ids.first
+        shared.append(SharedDayState(index, [OtherFactState(e, m)
+                                             for e, m in sorted(ids.others.items())]))
+    ordinals = array("i", map(dt.date.toordinal, days))
+    if sys.byteorder == "big":
+        ordinals.byteswap()
+    return ordinals.tobytes(), msgspec.Raw(_IDS_ENCODER.encode(DayIdsState(firsts, shared)))
+
+
+def _ordinals(days: bytes, key: SeriesKey) -> list[int]:
+    """The day ordinals of a series' state, checked (ValueError naming the series)."""
+    if len(days) % 4:
+        msg = f"staff facts: series {key} has {len(days)} bytes of day ordinals"
+        raise ValueError(msg)
+    values = array("i")
+    values.frombytes(days)
+    if sys.byteorder == "big":
+        values.byteswap()
+    out = values.tolist()
+    if out and (out[0] < 1 or out[-1] > _LAST_ORDINAL
+                or not all(map(operator.lt, out, out[1:]))):
+        msg = f"staff facts: series {key} has day ordinals out of order or not dates"
+        raise ValueError(msg)
+    return out

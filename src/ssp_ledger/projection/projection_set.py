@@ -22,6 +22,7 @@ import gc
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from itertools import chain
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from ssp_ledger.errors import UnknownProjection
@@ -289,6 +290,11 @@ class ProjectionSet:
                 found = routes[kind] = (tuple(now), tuple(queued))
             return found
 
+        pending = iter(records)
+        first = next(pending, None)
+        if first is None:
+            return  # nothing new: a restored set's facts in force stay encoded (a cold report)
+        records = chain((first,), pending)
         size = self.batch_size
         current = self._current
         amending = (EventRetracted, EventCorrected)
