@@ -95,7 +95,9 @@ __all__ = [
     "age_level",
     "fork_states",
     "fact_order",
+    "first_difference",
     "simulate",
+    "simulate_arms",
 ]
 
 
@@ -320,6 +322,8 @@ class _Engine:
         self.levels = dict(state.levels)
         self.fork_levels = dict(state.levels)
         self.dissolved: dt.date | None = None
+        self.day = inputs.fork
+        """The next day to model."""
         self.out: list[CorrectableEvent] = []
         self.counter = 0
         self.created: dict[str, int] = defaultdict(int)
@@ -422,10 +426,17 @@ class _Engine:
     # ------------------------------------------------------------------ run
 
     def run(self) -> list[CorrectableEvent]:
+        """Model every day up to the horizon; the events."""
+        self.advance()
+        return self.out
+
+    def advance(self, until: dt.date | None = None) -> None:
+        """Model the days not modelled yet up to the horizon, only those before ``until`` if
+        given."""
         if self.s.dissolved_on is not None or not self.s.hub_school_id:
-            return []
-        day, horizon = self.inp.fork, self.inp.horizon
-        while day <= horizon:
+            return
+        day, horizon = self.day, self.inp.horizon
+        while day <= horizon and (until is None or day < until) and self.dissolved is None:
             if day in self.breakpoints:
                 self._structure(day)
             if day == self.inp.fork or day.weekday() == 0:
@@ -434,7 +445,26 @@ class _Engine:
             if self.dissolved is not None:
                 break
             day += ONE_DAY
-        return self.out
+        self.day = day
+
+    def branch(self, inputs: _Inputs, hypothetical: Sequence[CorrectableEvent]) -> _Engine:
+        """An engine for other inputs that continues from where this one stands.
+
+        Only valid while the other inputs would have modelled the days so far exactly as these
+        did (see :func:`simulate_arms`): the copy starts from this engine's state, its events so
+        far included (shared, not copied: events are immutable).
+        """
+        other = _Engine(self.s, inputs, hypothetical)
+        other.day = self.day
+        other.members = dict(self.members)
+        other.posts = {k: _copy(p) for k, p in self.posts.items()}
+        other.levels = dict(self.levels)
+        other.dissolved = self.dissolved
+        other.out = list(self.out)
+        other.counter = self.counter
+        other.created = defaultdict(int, self.created)
+        other.planned = defaultdict(list, {d: list(v) for d, v in self.planned.items()})
+        return other
 
     # ------------------------------------------------------------------ structure
 
@@ -722,6 +752,60 @@ def _post_from(event: StaffAssigned, previous: _Post | None) -> _Post:
 
 def _copy(post: _Post) -> _Post:
     return replace(post)
+
+
+def first_difference(a: ParameterSet, b: ParameterSet) -> dt.date | None:
+    """The first day the two sets may answer differently (None: never): the earliest date of a
+    value one set holds and the other does not. Before it every value in force, and every change,
+    is the same in both; parameters that differ in anything but their dated values (or sets
+    with other parameters) differ from the first day, ``date.min``."""
+    if [p.name for p in a.parameters] != [p.name for p in b.parameters]:
+        return dt.date.min
+    first: dt.date | None = None
+    for pa, pb in zip(a.parameters, b.parameters, strict=True):
+        if pa == pb:
+            continue
+        if pa.model_dump(exclude={"values"}) != pb.model_dump(exclude={"values"}):
+            return dt.date.min
+        i = 0
+        while i < min(len(pa.values), len(pb.values)) and pa.values[i] == pb.values[i]:
+            i += 1
+        days = [v.effective_from for v in (*pa.values[i:i + 1], *pb.values[i:i + 1])]
+        if days and (first is None or min(days) < first):
+            first = min(days)
+    return first
+
+
+def simulate_arms(
+    state: ForkState,
+    *,
+    baseline: ParameterSet,
+    reform: ParameterSet,
+    response: ResponseParameters,
+    seed: int,
+    fork: dt.date,
+    horizon: dt.date,
+    hypothetical: Sequence[CorrectableEvent] = (),
+) -> tuple[list[CorrectableEvent], list[CorrectableEvent]]:
+    """One partnership's modelled events in both arms of a scenario: :func:`simulate` with the
+    ``baseline`` parameters and no hypothetical events, and with the ``reform`` parameters and
+    ``hypothetical`` events (the partnership's).
+
+    The same as two :func:`simulate` calls, with the days before the arms' inputs first differ
+    (:func:`first_difference` of the parameters, the first hypothetical event) modelled once:
+    the model draws the same numbers in both arms, so up to that day it does the same thing.
+    """
+    diverge = first_difference(baseline, reform)
+    if hypothetical:
+        first_event = min(e.occurred_on for e in hypothetical)
+        diverge = first_event if diverge is None else min(diverge, first_event)
+    engine = _Engine(state, _Inputs(baseline, response, seed, fork, horizon), ())
+    if diverge is None or diverge > horizon:
+        events = engine.run()
+        return events, list(events)
+    engine.advance(diverge)
+    other = engine.branch(_Inputs(reform, response, seed, fork, horizon), hypothetical)
+    return engine.run(), other.run()
 
 
 def simulate(

@@ -25,7 +25,6 @@ returns one row per value; :func:`plot` draws baseline against scenario with mat
 
 from __future__ import annotations
 
-import copy
 import csv
 import datetime as dt
 import io
@@ -67,7 +66,7 @@ from ssp_ledger.parameters import (
     load_parameters,
     pydantic_problems,
 )
-from ssp_ledger.partnership import Partnership
+from ssp_ledger.partnership import Facts, Partnership
 from ssp_ledger.periods import Period, PeriodKind, periods_between
 from ssp_ledger.projection import (
     Cell,
@@ -82,6 +81,7 @@ from ssp_ledger.response import (
     fact_order,
     fork_states,
     simulate,
+    simulate_arms,
 )
 from ssp_ledger.store import GENESIS, Recorded, stream_id
 from ssp_ledger.synthetic import SyntheticConfig, generate
@@ -715,24 +715,27 @@ def _run_partition(job: _Job, pids: frozenset[str]) -> _PartResult:
     facts = [f for f in job.facts if f.partnership_id in pids]
     states = fork_states(facts, scenario.fork_date, scenario.response.reference_days,
                          ordered=True)
+    # Each arm's hypothetical events of the partition, with their place before sorting.
+    arms = [_after_keys(scenario, job.live, pids, reform=reform) for reform in (False, True)]
+    by_partnership: dict[str, list[CorrectableEvent]] = {}
+    for event in arms[1][0]:
+        by_partnership.setdefault(event.partnership_id, []).append(event)
+    reform_parameters = _arm_parameters(scenario, job.parameters)
+    modelled: tuple[list[CorrectableEvent], list[CorrectableEvent]] = ([], [])
+    for pid in sorted(states):
+        # Both arms of one partnership, the days before their inputs differ modelled once.
+        engines = simulate_arms(states[pid], baseline=job.parameters, reform=reform_parameters,
+                                response=scenario.response, seed=scenario.seed,
+                                fork=scenario.fork_date, horizon=scenario.horizon,
+                                hypothetical=by_partnership.get(pid, ()))
+        for arm, engine in enumerate(engines):
+            arms[arm][1].update((id(e), (1, pid, i)) for i, e in enumerate(engine))
+            modelled[arm].extend(engine)
     afters: list[list[CorrectableEvent]] = []
     places: list[dict[int, tuple[Any, ...]]] = []
     hypothetical: list[frozenset[str]] = []
-    for reform in (False, True):
-        hyp, place = _after_keys(scenario, job.live, pids, reform=reform)
-        by_partnership: dict[str, list[CorrectableEvent]] = {}
-        for event in hyp:
-            by_partnership.setdefault(event.partnership_id, []).append(event)
-        arm_parameters = _arm_parameters(scenario, job.parameters) if reform else job.parameters
-        modelled: list[CorrectableEvent] = []
-        for pid in sorted(states):
-            engine = simulate({pid: states[pid]}, parameters=arm_parameters,
-                              response=scenario.response, seed=scenario.seed,
-                              fork=scenario.fork_date, horizon=scenario.horizon,
-                              hypothetical=by_partnership)
-            place.update((id(e), (1, pid, i)) for i, e in enumerate(engine))
-            modelled += engine
-        afters.append(sorted([*hyp, *modelled], key=lambda e: fact_order(e)[:2]))
+    for (hyp, place), events in zip(arms, modelled, strict=True):
+        afters.append(sorted([*hyp, *events], key=lambda e: fact_order(e)[:2]))
         places.append(place)
         hypothetical.append(frozenset(e.event_id for e in hyp))
     # Per partnership: its base facts, the events both arms share from the fork, each arm's own.
@@ -810,7 +813,8 @@ def _decide(pid: str, segments: Sequence[tuple[Sequence[CorrectableEvent], int]]
     reform's own events on a copy of the state at their common start). Returns the events to
     store (base, common, baseline's own, reform's own), or the first broken rule."""
     (base, _), (a, _), (b, _) = segments
-    partnership = Partnership(pid)
+    # Unpacked facts: the events are held anyway, and packing each would cost time for nothing.
+    partnership = Partnership(pid, facts=Facts(pid, packing=False))
     kept = _Decided([], [], [], [])
 
     def admit(target: Partnership, events: Iterable[CorrectableEvent], phase: int,
@@ -828,18 +832,10 @@ def _decide(pid: str, segments: Sequence[tuple[Sequence[CorrectableEvent], int]]
                or admit(partnership, a[:common], _BASELINE, kept.common))
     if problem is not None:
         return problem
-    reform = _copy_state(partnership)
+    reform = partnership.clone()
     problem = (admit(partnership, a[common:], _BASELINE, kept.baseline)
                or admit(reform, b[common:], _REFORM, kept.reform))
     return problem if problem is not None else kept
-
-
-def _copy_state(partnership: Partnership) -> Partnership:
-    """An independent copy of a partnership's decision state. Events are immutable, so the copy
-    shares those it can find (a deep copy of one it misses is only slower)."""
-    memo: dict[int, Any] = {id(e): e for e in partnership.recorded.values()}
-    memo.update((id(e), e) for e in partnership.facts.full.values())
-    return copy.deepcopy(partnership, memo)
 
 
 def _common_prefix(a: Sequence[CorrectableEvent], b: Sequence[CorrectableEvent]) -> int:
