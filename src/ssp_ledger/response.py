@@ -288,7 +288,7 @@ def fork_states(facts: Iterable[CorrectableEvent], fork: dt.date,
 
 
 def _rng(*key: object) -> random.Random:
-    return random.Random("|".join(str(k) for k in key))
+    return random.Random("|".join(map(str, key)))
 
 
 def _count(expected: float, rng: random.Random) -> int:
@@ -326,6 +326,9 @@ class _Engine:
         """The next day to model."""
         self.out: list[CorrectableEvent] = []
         self.counter = 0
+        self.coordinators: dict[str, str | None] = {}
+        """School -> who runs a session whose runner left (see :meth:`_runner`), while the posts
+        stay as they are: only :meth:`_structure` changes them, and it empties this."""
         self.created: dict[str, int] = defaultdict(int)
         self.hypothetical: dict[dt.date, list[CorrectableEvent]] = defaultdict(list)
         for event in sorted(hypothetical, key=fact_order):
@@ -469,6 +472,7 @@ class _Engine:
     # ------------------------------------------------------------------ structure
 
     def _structure(self, day: dt.date) -> None:
+        self.coordinators.clear()  # posts may change
         hypothetical = self.hypothetical.get(day, [])
         funded_by_event = {e.funding_stream for e in hypothetical if isinstance(e, FundingChanged)}
         staff_by_event = {e.staff_id for e in hypothetical
@@ -671,28 +675,35 @@ class _Engine:
         presence = self._pdm_presence(day)
         base = 1 - lam * (1 - self.d0)
         m_leaders = (1 - lam * (1 - presence)) / base if base > 0 else 1.0
-        seed = self.inp.seed
+        seed, week = self.inp.seed, day.isoformat()
+        slots = {d.weekday(): d for d in days}
         for school in sorted(self.members):
             rate, refs = self._club_rate(school, term)
             self._draw(("clubs", school), rate * len(days) * m_sessions * age, refs, days,
-                       _rng(seed, self.pid, school, day.isoformat(), "clubs"))
+                       _rng(seed, self.pid, school, week, "clubs"), slots)
         for kind, m in (("competitions", m_competitions * age), ("leaders", m_leaders),
                         ("cpd", m_leaders), ("resources", m_sessions)):
             rate, refs = self._rate(self.s.other.get(kind, {}), term)
             self._draw((kind, ""), rate * len(days) * m, refs, days,
-                       _rng(seed, self.pid, kind, day.isoformat()))
+                       _rng(seed, self.pid, kind, week), slots)
 
     def _draw(self, what: tuple[str, str], expected: float, refs: Sequence[CorrectableEvent],
-              days: list[dt.date], rng: random.Random) -> None:
+              days: list[dt.date], rng: random.Random,
+              slots: Mapping[int, dt.date] | None = None) -> None:
+        """Plan ``expected`` events (rounded by ``rng``) drawn from ``refs`` on ``days`` (one
+        week's teaching days; ``slots`` maps their weekdays to them): each on its reference's
+        weekday if that is a teaching day, else on a random one."""
         if not refs:
             return
-        monday = days[0] - dt.timedelta(days=days[0].weekday())
+        if slots is None:
+            slots = {d.weekday(): d for d in days}
+        planned, kind, count = self.planned, what[0], len(refs)
         for _ in range(_count(expected, rng)):
-            ref = refs[rng.randrange(len(refs))]
-            target = monday + dt.timedelta(days=ref.occurred_on.weekday())
-            if target not in days:
+            ref = refs[rng.randrange(count)]
+            target = slots.get(ref.occurred_on.weekday())
+            if target is None:
                 target = days[rng.randrange(len(days))]
-            self.planned[target].append((what[0], ref))
+            planned[target].append((kind, ref))
 
     def _emit_planned(self, day: dt.date) -> None:
         for _kind, ref in self.planned.pop(day, []):
@@ -729,13 +740,19 @@ class _Engine:
         post = self.posts.get(ref.staff_id)
         if post is not None and post.active:
             return post.staff_id
+        school = ref.school_id
+        if school in self.coordinators:
+            return self.coordinators[school]
         candidates = sorted(
             (p for p in self.posts.values()
-             if p.school_id == ref.school_id and p.role in _COORDINATORS and p.minutes > 0),
+             if p.school_id == school and p.role in _COORDINATORS and p.minutes > 0),
             key=lambda p: p.staff_id)
+        found = None
         for p in candidates:
-            return p.staff_id if p.active else p.backfill_id
-        return None
+            found = p.staff_id if p.active else p.backfill_id
+            break
+        self.coordinators[school] = found
+        return found
 
 
 def _post_from(event: StaffAssigned, previous: _Post | None) -> _Post:
