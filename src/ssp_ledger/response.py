@@ -248,6 +248,7 @@ def fork_states(facts: Iterable[CorrectableEvent], fork: dt.date,
     window_start = fork - dt.timedelta(days=reference_days)
     term_days = _term_days(window_start, fork, calendar)
     states: dict[str, ForkState] = {}
+    terms: dict[dt.date, str] = {}  # term name by day (days repeat over thousands of facts)
     before = [f for f in facts if f.occurred_on < fork]
     for event in (before if ordered else sorted(before, key=fact_order)):
         pid = event.partnership_id
@@ -274,7 +275,9 @@ def fork_states(facts: Iterable[CorrectableEvent], fork: dt.date,
             state.levels[event.funding_stream] = event.annual_amount_pence
         if event.occurred_on < window_start:
             continue
-        term = _term(event.occurred_on)
+        term = terms.get(event.occurred_on)
+        if term is None:
+            term = terms[event.occurred_on] = _term(event.occurred_on)
         if isinstance(event, ClubRun):
             state.clubs.setdefault(event.school_id, {}).setdefault(term, []).append(event)
         elif isinstance(event, CompetitionHeld | LeaderTrained | CpdDelivered | ResourceShared):
@@ -706,13 +709,16 @@ class _Engine:
             planned[target].append((kind, ref))
 
     def _emit_planned(self, day: dt.date) -> None:
-        for _kind, ref in self.planned.pop(day, []):
+        planned = self.planned.pop(day, None)
+        if not planned:
+            return
+        out, pid, replace_fields = self.out, self.pid, msgspec.structs.replace
+        for _kind, ref in planned:
             fields = self._activity_fields(ref)
             if fields is None:
                 continue
-            self.out.append(msgspec.structs.replace(
-                ref, partnership_id=self.pid, occurred_on=day, event_id=self._next_id(),
-                **fields))
+            out.append(replace_fields(ref, partnership_id=pid, occurred_on=day,
+                                      event_id=self._next_id(), **fields))
 
     def _activity_fields(self, ref: CorrectableEvent) -> dict[str, object] | None:
         """Fields to change when re-dating ``ref``, or None when it cannot happen now."""

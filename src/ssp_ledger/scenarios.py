@@ -65,7 +65,7 @@ from ssp_ledger.parameters import (
     load_parameters,
     pydantic_problems,
 )
-from ssp_ledger.partnership import Facts, Partnership
+from ssp_ledger.partnership import Facts, Partnership, valid_time_order
 from ssp_ledger.periods import Period, PeriodKind, periods_between
 from ssp_ledger.projection import (
     Batched,
@@ -777,7 +777,7 @@ def _partition_figures(job: _Job, pids: frozenset[str]) -> _PartResult:
     places: list[dict[int, tuple[Any, ...]]] = []
     hypothetical: list[frozenset[str]] = []
     for (hyp, place), events in zip(arms, modelled, strict=True):
-        afters.append(sorted([*hyp, *events], key=lambda e: fact_order(e)[:2]))
+        afters.append(sorted([*hyp, *events], key=valid_time_order))  # fact_order's (day, rank)
         places.append(place)
         hypothetical.append(frozenset(e.event_id for e in hyp))
     # Per partnership: its base facts, the events both arms share from the fork, each arm's own.
