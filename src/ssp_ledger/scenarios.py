@@ -646,6 +646,12 @@ class _Branch:
                                   self._load)
         self._routes: dict[type, tuple[int, ...]] = {}
         self._projections = tuple(self.view.projections.values())
+        for projection in self._projections:
+            # Every arm is asked a dozen questions between two feeds: a projection that builds
+            # a table after a few of them (the staff-time cost's cumulative tables) builds it at
+            # the first rather than also answering that one piece by piece. Same answers.
+            if hasattr(projection, "tables_after"):
+                projection.tables_after = 1
 
     @staticmethod
     def _load(position: int) -> Recorded:
