@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Iterator, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import msgspec
 
@@ -97,12 +97,18 @@ class Facts(MutableMapping[str, "CorrectableEvent"]):
     clubs, activities, staff repeat over thousands of sessions) and each date by its ordinal:
     about 60 bytes instead of about 600 for the object, so the decision state of a million
     sessions fits in about 200 MB.
+
+    ``packing=False`` keeps every fact as its object (in :attr:`full`): for a short-lived state
+    whose events are held elsewhere anyway (a scenario's arms), packing would cost time and save
+    no memory. Either way the mapping answers the same.
     """
 
-    __slots__ = ("_arena", "_codes", "_texts", "full", "packed", "partnership_id")
+    __slots__ = ("_arena", "_codes", "_texts", "full", "packed", "packing", "partnership_id")
 
-    def __init__(self, partnership_id: str = "") -> None:
+    def __init__(self, partnership_id: str = "", *, packing: bool = True) -> None:
         self.partnership_id = partnership_id
+        self.packing = packing
+        """Whether one-school activity facts are kept packed."""
         self.full: dict[str, CorrectableEvent] = {}
         self.packed: dict[str, int] = {}
         """Event id -> offset of its packed fact in ``_arena`` (one bytearray, not an object
@@ -155,6 +161,9 @@ class Facts(MutableMapping[str, "CorrectableEvent"]):
         return self.unpack(event_id)
 
     def __setitem__(self, event_id: str, event: CorrectableEvent) -> None:
+        if not self.packing:
+            self.full[event_id] = event
+            return
         if type(event) in _ONE_SCHOOL_CODES:
             data = self._pack(event)
             self.packed[event_id] = len(self._arena)
@@ -182,6 +191,16 @@ class Facts(MutableMapping[str, "CorrectableEvent"]):
     def copy(self) -> dict[str, CorrectableEvent]:
         """A plain dict of every fact (unpacked)."""
         return dict(self.items())
+
+    def clone(self) -> Facts:
+        """An independent copy (the events themselves are immutable and shared)."""
+        out = Facts(self.partnership_id, packing=self.packing)
+        out.full = dict(self.full)
+        out.packed = dict(self.packed)
+        out._arena = bytearray(self._arena)
+        out._texts = list(self._texts)
+        out._codes = dict(self._codes)
+        return out
 
 
 def fingerprint(event: DomainEvent) -> bytes:
@@ -249,10 +268,21 @@ class Partnership:
     def fingerprints(self) -> dict[str, bytes]:
         """Digest (:func:`fingerprint`) of every recorded event by event id."""
         out = {event_id: fingerprint(event) for event_id, event in self.recorded.items()}
-        for event_id in self.facts.packed:
+        for event_id in self.facts:
             if event_id not in out:
-                out[event_id] = fingerprint(self.facts.unpack(event_id))
+                out[event_id] = fingerprint(self.facts[event_id])
         return out
+
+    def clone(self) -> Partnership:
+        """An independent copy of the decision state: deciding events on it changes nothing in
+        this one (events are immutable and shared, everything mutable is copied)."""
+        return Partnership(
+            self.partnership_id, formed_on=self.formed_on, dissolved_on=self.dissolved_on,
+            memberships={school: [replace(m) for m in periods]
+                         for school, periods in self.memberships.items()},
+            staff={staff: list(periods) for staff, periods in self.staff.items()},
+            facts=self.facts.clone(), retracted=set(self.retracted),
+            recorded=dict(self.recorded), last_named=dict(self.last_named), latest=self.latest)
 
     def _seen(self, event_id: str) -> DomainEvent | None:
         """The event recorded under ``event_id``, as recorded, or None."""

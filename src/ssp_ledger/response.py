@@ -95,7 +95,9 @@ __all__ = [
     "age_level",
     "fork_states",
     "fact_order",
+    "first_difference",
     "simulate",
+    "simulate_arms",
 ]
 
 
@@ -246,6 +248,7 @@ def fork_states(facts: Iterable[CorrectableEvent], fork: dt.date,
     window_start = fork - dt.timedelta(days=reference_days)
     term_days = _term_days(window_start, fork, calendar)
     states: dict[str, ForkState] = {}
+    terms: dict[dt.date, str] = {}  # term name by day (days repeat over thousands of facts)
     before = [f for f in facts if f.occurred_on < fork]
     for event in (before if ordered else sorted(before, key=fact_order)):
         pid = event.partnership_id
@@ -272,7 +275,9 @@ def fork_states(facts: Iterable[CorrectableEvent], fork: dt.date,
             state.levels[event.funding_stream] = event.annual_amount_pence
         if event.occurred_on < window_start:
             continue
-        term = _term(event.occurred_on)
+        term = terms.get(event.occurred_on)
+        if term is None:
+            term = terms[event.occurred_on] = _term(event.occurred_on)
         if isinstance(event, ClubRun):
             state.clubs.setdefault(event.school_id, {}).setdefault(term, []).append(event)
         elif isinstance(event, CompetitionHeld | LeaderTrained | CpdDelivered | ResourceShared):
@@ -286,7 +291,7 @@ def fork_states(facts: Iterable[CorrectableEvent], fork: dt.date,
 
 
 def _rng(*key: object) -> random.Random:
-    return random.Random("|".join(str(k) for k in key))
+    return random.Random("|".join(map(str, key)))
 
 
 def _count(expected: float, rng: random.Random) -> int:
@@ -320,8 +325,13 @@ class _Engine:
         self.levels = dict(state.levels)
         self.fork_levels = dict(state.levels)
         self.dissolved: dt.date | None = None
+        self.day = inputs.fork
+        """The next day to model."""
         self.out: list[CorrectableEvent] = []
         self.counter = 0
+        self.coordinators: dict[str, str | None] = {}
+        """School -> who runs a session whose runner left (see :meth:`_runner`), while the posts
+        stay as they are: only :meth:`_structure` changes them, and it empties this."""
         self.created: dict[str, int] = defaultdict(int)
         self.hypothetical: dict[dt.date, list[CorrectableEvent]] = defaultdict(list)
         for event in sorted(hypothetical, key=fact_order):
@@ -422,10 +432,17 @@ class _Engine:
     # ------------------------------------------------------------------ run
 
     def run(self) -> list[CorrectableEvent]:
+        """Model every day up to the horizon; the events."""
+        self.advance()
+        return self.out
+
+    def advance(self, until: dt.date | None = None) -> None:
+        """Model the days not modelled yet up to the horizon, only those before ``until`` if
+        given."""
         if self.s.dissolved_on is not None or not self.s.hub_school_id:
-            return []
-        day, horizon = self.inp.fork, self.inp.horizon
-        while day <= horizon:
+            return
+        day, horizon = self.day, self.inp.horizon
+        while day <= horizon and (until is None or day < until) and self.dissolved is None:
             if day in self.breakpoints:
                 self._structure(day)
             if day == self.inp.fork or day.weekday() == 0:
@@ -434,11 +451,31 @@ class _Engine:
             if self.dissolved is not None:
                 break
             day += ONE_DAY
-        return self.out
+        self.day = day
+
+    def branch(self, inputs: _Inputs, hypothetical: Sequence[CorrectableEvent]) -> _Engine:
+        """An engine for other inputs that continues from where this one stands.
+
+        Only valid while the other inputs would have modelled the days so far exactly as these
+        did (see :func:`simulate_arms`): the copy starts from this engine's state, its events so
+        far included (shared, not copied: events are immutable).
+        """
+        other = _Engine(self.s, inputs, hypothetical)
+        other.day = self.day
+        other.members = dict(self.members)
+        other.posts = {k: _copy(p) for k, p in self.posts.items()}
+        other.levels = dict(self.levels)
+        other.dissolved = self.dissolved
+        other.out = list(self.out)
+        other.counter = self.counter
+        other.created = defaultdict(int, self.created)
+        other.planned = defaultdict(list, {d: list(v) for d, v in self.planned.items()})
+        return other
 
     # ------------------------------------------------------------------ structure
 
     def _structure(self, day: dt.date) -> None:
+        self.coordinators.clear()  # posts may change
         hypothetical = self.hypothetical.get(day, [])
         funded_by_event = {e.funding_stream for e in hypothetical if isinstance(e, FundingChanged)}
         staff_by_event = {e.staff_id for e in hypothetical
@@ -641,37 +678,47 @@ class _Engine:
         presence = self._pdm_presence(day)
         base = 1 - lam * (1 - self.d0)
         m_leaders = (1 - lam * (1 - presence)) / base if base > 0 else 1.0
-        seed = self.inp.seed
+        seed, week = self.inp.seed, day.isoformat()
+        slots = {d.weekday(): d for d in days}
         for school in sorted(self.members):
             rate, refs = self._club_rate(school, term)
             self._draw(("clubs", school), rate * len(days) * m_sessions * age, refs, days,
-                       _rng(seed, self.pid, school, day.isoformat(), "clubs"))
+                       _rng(seed, self.pid, school, week, "clubs"), slots)
         for kind, m in (("competitions", m_competitions * age), ("leaders", m_leaders),
                         ("cpd", m_leaders), ("resources", m_sessions)):
             rate, refs = self._rate(self.s.other.get(kind, {}), term)
             self._draw((kind, ""), rate * len(days) * m, refs, days,
-                       _rng(seed, self.pid, kind, day.isoformat()))
+                       _rng(seed, self.pid, kind, week), slots)
 
     def _draw(self, what: tuple[str, str], expected: float, refs: Sequence[CorrectableEvent],
-              days: list[dt.date], rng: random.Random) -> None:
+              days: list[dt.date], rng: random.Random,
+              slots: Mapping[int, dt.date] | None = None) -> None:
+        """Plan ``expected`` events (rounded by ``rng``) drawn from ``refs`` on ``days`` (one
+        week's teaching days; ``slots`` maps their weekdays to them): each on its reference's
+        weekday if that is a teaching day, else on a random one."""
         if not refs:
             return
-        monday = days[0] - dt.timedelta(days=days[0].weekday())
+        if slots is None:
+            slots = {d.weekday(): d for d in days}
+        planned, kind, count = self.planned, what[0], len(refs)
         for _ in range(_count(expected, rng)):
-            ref = refs[rng.randrange(len(refs))]
-            target = monday + dt.timedelta(days=ref.occurred_on.weekday())
-            if target not in days:
+            ref = refs[rng.randrange(count)]
+            target = slots.get(ref.occurred_on.weekday())
+            if target is None:
                 target = days[rng.randrange(len(days))]
-            self.planned[target].append((what[0], ref))
+            planned[target].append((kind, ref))
 
     def _emit_planned(self, day: dt.date) -> None:
-        for _kind, ref in self.planned.pop(day, []):
+        planned = self.planned.pop(day, None)
+        if not planned:
+            return
+        out, pid, replace_fields = self.out, self.pid, msgspec.structs.replace
+        for _kind, ref in planned:
             fields = self._activity_fields(ref)
             if fields is None:
                 continue
-            self.out.append(msgspec.structs.replace(
-                ref, partnership_id=self.pid, occurred_on=day, event_id=self._next_id(),
-                **fields))
+            out.append(replace_fields(ref, partnership_id=pid, occurred_on=day,
+                                      event_id=self._next_id(), **fields))
 
     def _activity_fields(self, ref: CorrectableEvent) -> dict[str, object] | None:
         """Fields to change when re-dating ``ref``, or None when it cannot happen now."""
@@ -699,13 +746,19 @@ class _Engine:
         post = self.posts.get(ref.staff_id)
         if post is not None and post.active:
             return post.staff_id
+        school = ref.school_id
+        if school in self.coordinators:
+            return self.coordinators[school]
         candidates = sorted(
             (p for p in self.posts.values()
-             if p.school_id == ref.school_id and p.role in _COORDINATORS and p.minutes > 0),
+             if p.school_id == school and p.role in _COORDINATORS and p.minutes > 0),
             key=lambda p: p.staff_id)
+        found = None
         for p in candidates:
-            return p.staff_id if p.active else p.backfill_id
-        return None
+            found = p.staff_id if p.active else p.backfill_id
+            break
+        self.coordinators[school] = found
+        return found
 
 
 def _post_from(event: StaffAssigned, previous: _Post | None) -> _Post:
@@ -722,6 +775,60 @@ def _post_from(event: StaffAssigned, previous: _Post | None) -> _Post:
 
 def _copy(post: _Post) -> _Post:
     return replace(post)
+
+
+def first_difference(a: ParameterSet, b: ParameterSet) -> dt.date | None:
+    """The first day the two sets may answer differently (None: never): the earliest date of a
+    value one set holds and the other does not. Before it every value in force, and every change,
+    is the same in both; parameters that differ in anything but their dated values (or sets
+    with other parameters) differ from the first day, ``date.min``."""
+    if [p.name for p in a.parameters] != [p.name for p in b.parameters]:
+        return dt.date.min
+    first: dt.date | None = None
+    for pa, pb in zip(a.parameters, b.parameters, strict=True):
+        if pa == pb:
+            continue
+        if pa.model_dump(exclude={"values"}) != pb.model_dump(exclude={"values"}):
+            return dt.date.min
+        i = 0
+        while i < min(len(pa.values), len(pb.values)) and pa.values[i] == pb.values[i]:
+            i += 1
+        days = [v.effective_from for v in (*pa.values[i:i + 1], *pb.values[i:i + 1])]
+        if days and (first is None or min(days) < first):
+            first = min(days)
+    return first
+
+
+def simulate_arms(
+    state: ForkState,
+    *,
+    baseline: ParameterSet,
+    reform: ParameterSet,
+    response: ResponseParameters,
+    seed: int,
+    fork: dt.date,
+    horizon: dt.date,
+    hypothetical: Sequence[CorrectableEvent] = (),
+) -> tuple[list[CorrectableEvent], list[CorrectableEvent]]:
+    """One partnership's modelled events in both arms of a scenario: :func:`simulate` with the
+    ``baseline`` parameters and no hypothetical events, and with the ``reform`` parameters and
+    ``hypothetical`` events (the partnership's).
+
+    The same as two :func:`simulate` calls, with the days before the arms' inputs first differ
+    (:func:`first_difference` of the parameters, the first hypothetical event) modelled once:
+    the model draws the same numbers in both arms, so up to that day it does the same thing.
+    """
+    diverge = first_difference(baseline, reform)
+    if hypothetical:
+        first_event = min(e.occurred_on for e in hypothetical)
+        diverge = first_event if diverge is None else min(diverge, first_event)
+    engine = _Engine(state, _Inputs(baseline, response, seed, fork, horizon), ())
+    if diverge is None or diverge > horizon:
+        events = engine.run()
+        return events, list(events)
+    engine.advance(diverge)
+    other = engine.branch(_Inputs(reform, response, seed, fork, horizon), hypothetical)
+    return engine.run(), other.run()
 
 
 def simulate(

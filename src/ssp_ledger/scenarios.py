@@ -25,7 +25,6 @@ returns one row per value; :func:`plot` draws baseline against scenario with mat
 
 from __future__ import annotations
 
-import copy
 import csv
 import datetime as dt
 import io
@@ -36,7 +35,6 @@ import shutil
 import tempfile
 import threading
 import tomllib
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -67,14 +65,18 @@ from ssp_ledger.parameters import (
     load_parameters,
     pydantic_problems,
 )
-from ssp_ledger.partnership import Partnership
+from ssp_ledger.partnership import Facts, Partnership, valid_time_order
 from ssp_ledger.periods import Period, PeriodKind, periods_between
 from ssp_ledger.projection import (
+    Batched,
     Cell,
+    Fact,
     ProjectionSet,
     Query,
     Table,
+    handled_types,
     load_projections,
+    paused_gc,
 )
 from ssp_ledger.response import (
     ForkState,
@@ -82,8 +84,9 @@ from ssp_ledger.response import (
     fact_order,
     fork_states,
     simulate,
+    simulate_arms,
 )
-from ssp_ledger.store import GENESIS, Recorded, stream_id
+from ssp_ledger.store import Recorded
 from ssp_ledger.synthetic import SyntheticConfig, generate
 
 __all__ = [
@@ -622,45 +625,81 @@ class _Branch:
     """The projections a diff table reads, fed an arm's facts without a log.
 
     A ledger that records an arm also encodes, hash-chains and stores every record, and feeds
-    projections no diff table reads; a branch holds its records in a list and feeds only the
-    projections of :data:`AREAS`, as a ledger's live view is fed (same facts, same recorded
-    time). Facts fed last can be withdrawn (:meth:`withdraw`: retractions, which projections
-    undo exactly), so the history both arms share is fed once and each arm's own part in turn.
+    projections no diff table reads; a branch feeds only the projections of :data:`AREAS`, and
+    hands them facts directly: every event fed is a new fact (the arms hold no corrections), so
+    there is no record to keep and no correction to resolve. A :class:`~ssp_ledger.projection.
+    Batched` projection gets a whole feed as one batch (``apply_batch``, which its contract holds
+    equal to applying the facts one by one), the others fact by fact; each fact has the position
+    and recorded time a ledger's live view would give it. Facts fed last can be withdrawn
+    (:meth:`withdraw`: retracted, which projections undo exactly), so the history both arms share
+    is fed once and each arm's own part in turn. The projections are made and wired to each
+    other (``attach``) by a :class:`~ssp_ledger.projection.ProjectionSet`, which also answers
+    which of them takes facts of each class.
     """
 
     def __init__(self, recorded_at: dt.datetime) -> None:
-        self._records: list[Recorded] = []
-        self._versions: dict[str, int] = {}
-        self._streams: dict[str, uuid.UUID] = {}
         self._recorded_at = recorded_at
+        self.position = 0
+        """Position of the last record a ledger holding the same history would have written."""
         factories = load_projections()
         self.view = ProjectionSet({name: factories[name] for name in _AREA_PROJECTIONS},
                                   self._load)
+        self._routes: dict[type, tuple[int, ...]] = {}
+        self._projections = tuple(self.view.projections.values())
+        for projection in self._projections:
+            # Every arm is asked a dozen questions between two feeds: a projection that builds
+            # a table after a few of them (the staff-time cost's cumulative tables) builds it at
+            # the first rather than also answering that one piece by piece. Same answers.
+            if hasattr(projection, "tables_after"):
+                projection.tables_after = 1
 
-    def _load(self, position: int) -> Recorded:
-        return self._records[position - 1]
+    @staticmethod
+    def _load(position: int) -> Recorded:
+        msg = f"a branch keeps no records (asked for position {position})"
+        raise LookupError(msg)
 
-    def _record(self, event: DomainEvent) -> Recorded:
-        pid = event.partnership_id
-        stream = self._streams.get(pid)
-        if stream is None:
-            stream = self._streams[pid] = stream_id(pid)
-        version = self._versions[pid] = self._versions.get(pid, 0) + 1
-        return Recorded(originator_id=stream, originator_version=version,
-                        recorded_at=self._recorded_at, prev_hash=GENESIS, event=event)
+    def _route(self, kind: type) -> tuple[int, ...]:
+        """Indexes of the projections taking facts of class ``kind``."""
+        found = self._routes.get(kind)
+        if found is None:
+            found = self._routes[kind] = tuple(
+                i for i, p in enumerate(self._projections)
+                if (handles := handled_types(p)) is None or issubclass(kind, handles))
+        return found
 
-    def feed(self, events: Iterable[DomainEvent]) -> None:
-        """Feed events (already admitted) in order, as the next records of the log."""
-        records = self._records
-        start = len(records)
-        records.extend(self._record(event) for event in events)
-        self.view.process_all(enumerate(records[start:], start + 1))
+    def _hand(self, facts: Sequence[Fact], sign: int) -> None:
+        """Apply (``sign`` 1) or retract (-1) ``facts``, in order, in every projection taking
+        them."""
+        shares: list[list[Fact]] = [[] for _ in self._projections]
+        routes = self._routes
+        for fact in facts:
+            kind = fact.event.__class__
+            for i in routes.get(kind) or self._route(kind):
+                shares[i].append(fact)
+        for projection, share in zip(self._projections, shares, strict=True):
+            if not share:
+                continue
+            if isinstance(projection, Batched):
+                projection.apply_batch(share, [sign] * len(share))
+            else:
+                step = projection.apply if sign > 0 else projection.retract
+                for fact in share:
+                    step(fact)
 
-    def withdraw(self, events: Sequence[CorrectableEvent]) -> None:
-        """Take back facts fed before (each by a retraction, the last first)."""
-        self.feed(EventRetracted(partnership_id=e.partnership_id, occurred_on=e.occurred_on,
-                                 event_id=f"{e.event_id}~withdrawn", target_event_id=e.event_id,
-                                 reason="the other arm") for e in reversed(events))
+    def feed(self, events: Sequence[CorrectableEvent]) -> list[Fact]:
+        """Feed events (already admitted, none fed before) in order, as the next records of the
+        log; the facts fed (to :meth:`withdraw` them)."""
+        at, start = self._recorded_at, self.position
+        facts = [Fact(start + i, at, event) for i, event in enumerate(events, 1)]
+        self.position += len(facts)
+        self._hand(facts, 1)
+        return facts
+
+    def withdraw(self, facts: Sequence[Fact]) -> None:
+        """Take back facts fed before (as a ledger's retractions would, the last first: each
+        takes a position)."""
+        self.position += len(facts)
+        self._hand(facts[::-1], -1)
 
     def report(self, projection: str, as_of: dt.date, period: Period | None) -> Table:
         """The table ``Ledger.report(projection, as_of=..., period=...)`` would answer."""
@@ -710,29 +749,41 @@ def _run_partition(job: _Job, pids: frozenset[str]) -> _PartResult:
     """Both arms' raw figures over the partnerships ``pids`` (they depend on no other
     partnership: rules, the model and every figure are per partnership, and national figures
     are sums). Rules are decided partnership by partnership in recording order; the first broken
-    one is reported with its place in the order two ledgers would have met it."""
+    one is reported with its place in the order two ledgers would have met it.
+
+    The cyclic garbage collector is paused meanwhile, as for a replay: the run creates millions
+    of long-lived objects (events, facts, decision state) and each full collection would walk
+    them all (about a tenth of the run, measured)."""
+    with paused_gc():
+        return _partition_figures(job, pids)
+
+
+def _partition_figures(job: _Job, pids: frozenset[str]) -> _PartResult:
     scenario = job.scenario
     facts = [f for f in job.facts if f.partnership_id in pids]
     states = fork_states(facts, scenario.fork_date, scenario.response.reference_days,
                          ordered=True)
+    # Each arm's hypothetical events of the partition, with their place before sorting.
+    arms = [_after_keys(scenario, job.live, pids, reform=reform) for reform in (False, True)]
+    by_partnership: dict[str, list[CorrectableEvent]] = {}
+    for event in arms[1][0]:
+        by_partnership.setdefault(event.partnership_id, []).append(event)
+    reform_parameters = _arm_parameters(scenario, job.parameters)
+    modelled: tuple[list[CorrectableEvent], list[CorrectableEvent]] = ([], [])
+    for pid in sorted(states):
+        # Both arms of one partnership, the days before their inputs differ modelled once.
+        engines = simulate_arms(states[pid], baseline=job.parameters, reform=reform_parameters,
+                                response=scenario.response, seed=scenario.seed,
+                                fork=scenario.fork_date, horizon=scenario.horizon,
+                                hypothetical=by_partnership.get(pid, ()))
+        for arm, engine in enumerate(engines):
+            arms[arm][1].update((id(e), (1, pid, i)) for i, e in enumerate(engine))
+            modelled[arm].extend(engine)
     afters: list[list[CorrectableEvent]] = []
     places: list[dict[int, tuple[Any, ...]]] = []
     hypothetical: list[frozenset[str]] = []
-    for reform in (False, True):
-        hyp, place = _after_keys(scenario, job.live, pids, reform=reform)
-        by_partnership: dict[str, list[CorrectableEvent]] = {}
-        for event in hyp:
-            by_partnership.setdefault(event.partnership_id, []).append(event)
-        arm_parameters = _arm_parameters(scenario, job.parameters) if reform else job.parameters
-        modelled: list[CorrectableEvent] = []
-        for pid in sorted(states):
-            engine = simulate({pid: states[pid]}, parameters=arm_parameters,
-                              response=scenario.response, seed=scenario.seed,
-                              fork=scenario.fork_date, horizon=scenario.horizon,
-                              hypothetical=by_partnership)
-            place.update((id(e), (1, pid, i)) for i, e in enumerate(engine))
-            modelled += engine
-        afters.append(sorted([*hyp, *modelled], key=lambda e: fact_order(e)[:2]))
+    for (hyp, place), events in zip(arms, modelled, strict=True):
+        afters.append(sorted([*hyp, *events], key=valid_time_order))  # fact_order's (day, rank)
         places.append(place)
         hypothetical.append(frozenset(e.event_id for e in hyp))
     # Per partnership: its base facts, the events both arms share from the fork, each arm's own.
@@ -767,9 +818,9 @@ def _run_partition(job: _Job, pids: frozenset[str]) -> _PartResult:
     branch.feed(shared_after)
     first = 0 if len(own[0]) <= len(own[1]) else 1
     figures: list[list[_Raw]] = [[], []]
-    branch.feed(own[first])
+    fed = branch.feed(own[first])
     figures[first] = [_figures(branch.report, p, scenario.horizon) for p in job.rows_of]
-    branch.withdraw(own[first])
+    branch.withdraw(fed)
     branch.feed(own[1 - first])
     figures[1 - first] = [_figures(branch.report, p, scenario.horizon) for p in job.rows_of]
     return _PartResult(figures[0], figures[1])
@@ -810,7 +861,8 @@ def _decide(pid: str, segments: Sequence[tuple[Sequence[CorrectableEvent], int]]
     reform's own events on a copy of the state at their common start). Returns the events to
     store (base, common, baseline's own, reform's own), or the first broken rule."""
     (base, _), (a, _), (b, _) = segments
-    partnership = Partnership(pid)
+    # Unpacked facts: the events are held anyway, and packing each would cost time for nothing.
+    partnership = Partnership(pid, facts=Facts(pid, packing=False))
     kept = _Decided([], [], [], [])
 
     def admit(target: Partnership, events: Iterable[CorrectableEvent], phase: int,
@@ -828,18 +880,10 @@ def _decide(pid: str, segments: Sequence[tuple[Sequence[CorrectableEvent], int]]
                or admit(partnership, a[:common], _BASELINE, kept.common))
     if problem is not None:
         return problem
-    reform = _copy_state(partnership)
+    reform = partnership.clone()
     problem = (admit(partnership, a[common:], _BASELINE, kept.baseline)
                or admit(reform, b[common:], _REFORM, kept.reform))
     return problem if problem is not None else kept
-
-
-def _copy_state(partnership: Partnership) -> Partnership:
-    """An independent copy of a partnership's decision state. Events are immutable, so the copy
-    shares those it can find (a deep copy of one it misses is only slower)."""
-    memo: dict[int, Any] = {id(e): e for e in partnership.recorded.values()}
-    memo.update((id(e), e) for e in partnership.facts.full.values())
-    return copy.deepcopy(partnership, memo)
 
 
 def _common_prefix(a: Sequence[CorrectableEvent], b: Sequence[CorrectableEvent]) -> int:

@@ -6,10 +6,14 @@
 * :class:`Partnership` accepts the common activity events with inline rules and remembers
   recorded events instead of their digests: same decisions and errors as the full rules, and an
   exact re-recording is still a duplicate.
+* A state that keeps its facts unpacked (``Facts(packing=False)``, a scenario's short-lived
+  state) decides as a packed one, and :meth:`Partnership.clone` is a deep copy that shares only
+  the (immutable) events.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import itertools
 from typing import Any
@@ -42,7 +46,7 @@ from ssp_ledger.events import (
     StaffReleased,
     SurveyReturned,
 )
-from ssp_ledger.partnership import Partnership, fingerprint
+from ssp_ledger.partnership import Facts, Partnership, fingerprint
 
 D = dt.date(2008, 3, 4)
 COMMON: dict[str, Any] = {"partnership_id": "p", "occurred_on": D}
@@ -234,3 +238,69 @@ def test_duplicates_are_found_by_content_not_identity() -> None:
         state.decide(msgspec.structs.replace(event, participants=13))
     assert state.fingerprints["c1"] == fingerprint(event)
     assert set(state.fingerprints) == {"f", "j1", "c1"}
+
+
+def _changes() -> list[DomainEvent]:
+    """Corrections and retractions of the probes' sessions, some breaking a rule."""
+    common: dict[str, Any] = {"partnership_id": "p", "occurred_on": dt.date(2010, 1, 4)}
+    out: list[DomainEvent] = []
+    for i in range(0, 27, 3):
+        target = f"c{i}"
+        out.append(EventCorrected(**common, event_id=f"fix{i}", target_event_id=target,
+                                  reason="recount",
+                                  replacement=club(target, occurred_on=dt.date(2009, 10, 5),
+                                                   participants=20 + i)))
+        out.append(EventRetracted(**common, event_id=f"rm{i}", target_event_id=f"t{i}",
+                                  reason="never ran"))
+    out.append(EventRetracted(**common, event_id="gone", target_event_id="j2b", reason="no"))
+    return out
+
+
+def _history() -> list[DomainEvent]:
+    """The structure, a school and a post that change after the first 20 probes, the probes,
+    corrections and retractions."""
+    probes = _probe_events()
+    joined = SchoolJoined(partnership_id="p", occurred_on=dt.date(2007, 1, 10), event_id="j3",
+                          school_id="s3", school_name="S3", phase="special")
+    assigned = StaffAssigned(partnership_id="p", occurred_on=dt.date(2007, 1, 10),
+                             event_id="a1", staff_id="pdm", role="PDM", school_id="s1",
+                             release_minutes_per_week=300, hourly_cost_pence=2500)
+    left = SchoolLeft(partnership_id="p", occurred_on=dt.date(2010, 6, 1), event_id="l3",
+                      school_id="s3")
+    released = StaffReleased(partnership_id="p", occurred_on=dt.date(2010, 6, 1),
+                             event_id="r1", staff_id="pdm")
+    return [*_structure(), joined, assigned, *probes, left, released, *probes[::5],
+            *_changes(), *_changes()[:3]]
+
+
+def test_unpacked_facts_decide_as_packed_ones() -> None:
+    packed = Partnership("p")
+    unpacked = Partnership("p", facts=Facts("p", packing=False))
+    answers = [_admission(packed, e) for e in _history()]
+    assert [_admission(unpacked, e) for e in _history()] == answers
+    assert {True, False} <= set(answers)
+    assert any(not isinstance(a, bool) for a in answers)
+    assert packed.facts.packed  # each kept its facts its own way
+    assert not unpacked.facts.packed
+    assert packed == unpacked
+    assert packed.fingerprints == unpacked.fingerprints
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_a_clone_decides_alone_and_shares_only_events(packing: bool) -> None:
+    history = _history()
+    cut = len(_structure()) + 22
+    state = Partnership("p", facts=Facts("p", packing=packing))
+    for event in history[:cut]:
+        _admission(state, event)
+    before = copy.deepcopy(state)
+    clone = state.clone()
+    assert clone == state
+    rest = [_admission(clone, e) for e in history[cut:]]
+    assert state == before  # the original did not move
+    # The clone is where a state fed the whole history is, with the same answers on the way.
+    whole = Partnership("p", facts=Facts("p", packing=packing))
+    assert [_admission(whole, e) for e in history][cut:] == rest
+    assert clone == whole
+    # ... and the original still decides as before the clone was made.
+    assert [_admission(state, e) for e in history[cut:]] == rest
