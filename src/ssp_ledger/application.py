@@ -49,7 +49,7 @@ from ssp_ledger.projection import (
     ProjectionSet,
     Query,
     Table,
-    load_projections,
+    registered_projections,
 )
 from ssp_ledger.store import (
     ENV_LOCATION,
@@ -328,11 +328,12 @@ class Ledger:
 
     @property
     def factories(self) -> dict[str, ProjectionFactory]:
-        """The projections this ledger answers with (the registered ones unless given)."""
+        """The projections this ledger answers with (the registered ones unless given; those
+        are imported when first used, see :class:`~ssp_ledger.projection.EntryPointFactory`)."""
         if self._loaded_factories is None:
             self._loaded_factories = (
                 self._given_factories if self._given_factories is not None
-                else load_projections()
+                else registered_projections()
             )
         return self._loaded_factories
 
