@@ -22,6 +22,7 @@ import gc
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from itertools import chain
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from ssp_ledger.errors import UnknownProjection
@@ -289,13 +290,17 @@ class ProjectionSet:
                 found = routes[kind] = (tuple(now), tuple(queued))
             return found
 
+        records = iter(records)
+        first = next(records, None)
+        if first is None:  # nothing new (a report from a checkpoint): the facts in force of a
+            return  # restored set stay packed
         size = self.batch_size
         current = self._current
         amending = (EventRetracted, EventCorrected)
         with paused_gc():
             try:
                 held = 0
-                for position, recorded in records:
+                for position, recorded in chain((first,), records):
                     event = recorded.event
                     if isinstance(event, amending):
                         self._step(position, recorded, route)  # reads the content it replaces
