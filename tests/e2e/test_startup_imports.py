@@ -30,6 +30,8 @@ NOT_IMPORTED = (
     "rich",
     "numpy",
     "ssp_ledger.export",
+    "ssp_ledger.partnership",
+    "ssp_ledger.subscription",
     "ssp_ledger.synthetic",
     "ssp_ledger.scenarios",
     "ssp_ledger.audit",
