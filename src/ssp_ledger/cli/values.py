@@ -152,10 +152,11 @@ class Commands(TyperGroup):
         install(self, ctx)
         return super().parse_args(ctx, args)
 
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        command = super().get_command(ctx, cmd_name)
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[Any, Any, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
         if command is not None and not isinstance(command, TyperGroup):
-            # A command's help option takes the names of the group's context (the command
-            # has no context settings of its own): -h and --help.
-            install(command, ctx)  # a group installs on itself when it parses
-        return command
+            # The command about to run (not every command listed by --help). Its help option
+            # takes the names of the group's context (the command has no context settings of
+            # its own): -h and --help. A group installs on itself when it parses.
+            install(command, ctx)
+        return name, command, rest
