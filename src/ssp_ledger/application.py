@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import msgspec
 from eventsourcing.persistence import IntegrityError, PersistenceError
@@ -42,14 +42,13 @@ from ssp_ledger.errors import (
     UnknownProjection,
 )
 from ssp_ledger.events import DomainEvent, Event
-from ssp_ledger.partnership import Partnership
 from ssp_ledger.periods import Period, parse_period
 from ssp_ledger.projection import (
     ProjectionFactory,
     ProjectionSet,
     Query,
     Table,
-    load_projections,
+    registered_projections,
 )
 from ssp_ledger.store import (
     ENV_LOCATION,
@@ -68,7 +67,11 @@ from ssp_ledger.store import (
 )
 from ssp_ledger.store.log import Writer
 from ssp_ledger.store.records import stream_hash
-from ssp_ledger.subscription import Subscription
+
+if TYPE_CHECKING:
+    # Imported where used: a ledger that only reads (a report) never decides a write.
+    from ssp_ledger.partnership import Partnership
+    from ssp_ledger.subscription import Subscription
 
 __all__ = [
     "READ_BATCH",
@@ -328,11 +331,12 @@ class Ledger:
 
     @property
     def factories(self) -> dict[str, ProjectionFactory]:
-        """The projections this ledger answers with (the registered ones unless given)."""
+        """The projections this ledger answers with (the registered ones unless given; those
+        are imported when first used, see :class:`~ssp_ledger.projection.EntryPointFactory`)."""
         if self._loaded_factories is None:
             self._loaded_factories = (
                 self._given_factories if self._given_factories is not None
-                else load_projections()
+                else registered_projections()
             )
         return self._loaded_factories
 
@@ -481,6 +485,8 @@ class Ledger:
         (appending to a broken chain would hide the break)."""
         head = self._heads.get(partnership_id)
         if head is None:
+            from ssp_ledger.partnership import Partnership
+
             head = _Head(Partnership(partnership_id), stream_id(partnership_id), 0, GENESIS)
             self._heads[partnership_id] = head
         mapper = self._log.mapper
@@ -743,6 +749,8 @@ class Ledger:
         SQLite and memory stores are polled every ``poll_interval`` seconds; PostgreSQL is
         followed with LISTEN/NOTIFY (see :mod:`ssp_ledger.subscription`).
         """
+        from ssp_ledger.subscription import Subscription
+
         start = self.position if after is None else after
         return Subscription(self._log, start, timeout=timeout, poll_interval=poll_interval,
                             batch=READ_BATCH)

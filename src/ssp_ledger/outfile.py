@@ -25,7 +25,6 @@ import contextlib
 import os
 import stat
 import sys
-import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -134,6 +133,8 @@ class OutputFile:
             return
         mode = (stat.S_IMODE(existing.st_mode) if existing is not None
                 else 0o666 & ~_umask())
+        import tempfile  # on first use: the CLI imports this module to declare options
+
         fd, self._tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.",
                                          suffix=".tmp")
         self._real = real

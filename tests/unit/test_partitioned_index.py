@@ -71,6 +71,7 @@ def test_groups_over_every_partnership_answer_as_a_naive_fold(data: st.DataObjec
     interleaved: every answer equals the naive fold and the per-partnership sum, and the
     index dumps the same bytes as one that was never queried."""
     index = PartitionedIndex(DIMENSIONS, MEASURES)
+    index.across_from = data.draw(st.sampled_from((0, 0, 3, 4096)))  # mostly the array
     quiet = PartitionedIndex(DIMENSIONS, MEASURES)  # the same additions, never queried
     live: list[Entry] = []
     steps = data.draw(st.lists(st.sampled_from(("add", "add", "add", "remove", "correct",

@@ -11,7 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from ssp_ledger.cli.render import basis_line, print_table, table_grid
+from ssp_ledger.cli.common import OutputFormat
+from ssp_ledger.cli.render import (
+    Grid,
+    basis_line,
+    plain_stream,
+    print_grid,
+    print_table,
+    render_table,
+    table_grid,
+)
 from ssp_ledger.projection import Query, Table
 
 AS_OF = dt.date(2011, 7, 31)
@@ -94,3 +103,72 @@ def test_total_row_is_bold_after_a_rule(width: int) -> None:
     table = make(("school", "minutes"), [("a", 1), ("total", 1)])
     assert table_grid(table).bold == {1}
     assert "├" in printed(table, width)
+
+
+# --------------------------------------------------------------------------- plain text
+
+ascii_texts = st.text(alphabet="ab -xy.Z1", min_size=0, max_size=30)
+
+
+def rich_printed(grid: Grid, width: int) -> str:
+    """What :func:`print_grid` prints through rich on a non-terminal console ``width`` wide."""
+    out = io.StringIO()
+    print_grid(Console(file=out, width=width, highlight=False, emoji=False, soft_wrap=False),
+               grid)
+    return out.getvalue()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(ascii_texts.filter(str.strip), min_size=1, max_size=6),
+       st.integers(0, 5), st.integers(min_value=20, max_value=200), st.data())
+def test_plain_text_is_what_rich_prints(headers: list[str], rows: int, width: int,
+                                        data: st.DataObject) -> None:
+    """Whenever :meth:`Grid.plain` answers, it is rich's output byte for byte: headers that
+    wrap, empty and spaced cells, rules, right-aligned figures, any width."""
+    n = len(headers)
+    right = frozenset(data.draw(st.sets(st.integers(0, n - 1))))
+    cells = tuple(tuple(data.draw(st.from_regex(r"\A[0-9,.-]{0,12}\Z") if i in right
+                                  else ascii_texts) for i in range(n)) for _ in range(rows))
+    rules = frozenset(data.draw(st.sets(st.integers(0, max(0, rows - 1)))))
+    bold = frozenset({rows - 1} if rows and data.draw(st.booleans()) else ())
+    grid = Grid(headers=tuple(headers), cells=cells, right=right, bold=bold, rules=rules)
+    plain = grid.plain(width)
+    if plain is not None:
+        assert plain == rich_printed(grid, width)
+
+
+def test_a_report_table_that_fits_is_printed_as_plain_text() -> None:
+    """The usual report (it fits the width of a pipe) takes the plain path, and its text is
+    rich's, title and basis lines included."""
+    columns = ("school", "sessions", "attendances", "send_attendances", "note")
+    rows = [(f"ssp-00{i}-pri-0{i}", i * 1_000, i * 21_708, 0, "a b" * i) for i in range(1, 6)]
+    table = make(columns, [*rows, ("total", 15_000, 325_620, 0, None)])
+    grid = table_grid(table)
+    plain = grid.plain(200)
+    assert plain is not None
+    assert plain == rich_printed(grid, 200)
+    assert "│ total " in plain
+    assert grid.plain(30) is None  # folded into blocks: rich's layout
+    unicode = make(("school", "sessions"), [("Zoë's", 1), ("total", 1)])
+    assert table_grid(unicode).plain(200) is None
+
+
+def test_render_table_writes_plain_text_only_where_rich_would_print_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    table = make(("school", "sessions"), [("hub", 3), ("total", 3)])
+
+    class Pipe(io.StringIO):
+        encoding = "utf-8"
+
+    out = Pipe()
+    expected = io.StringIO()
+    print_table(Console(file=expected, width=200, highlight=False, emoji=False), table, "t")
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr("sys.stdout", out)
+    render_table(None, table, OutputFormat.table, title="t")
+    assert out.getvalue() == expected.getvalue()
+    assert plain_stream(out)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert not plain_stream(out)  # rich would colour it: rich prints it

@@ -507,7 +507,7 @@ def report(
             _known_at_note(ledger, "--known-at", known)
         from ssp_ledger.cli.render import render_table
 
-        render_table(console(), table, fmt, partnership)
+        render_table(None, table, fmt, partnership)
         _checkpoint_note(ledger, checkpoint)
 
 

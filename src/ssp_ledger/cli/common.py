@@ -12,6 +12,7 @@ it, it imports no command module. It holds no domain knowledge, only the shell c
   new store where there is none; ``write`` commands need an existing ledger store.
 * **Options from the shell are untrusted**: dates, datetimes and periods are parsed here with a
   message naming the option.
+* **Values are read without pydantic** where they can be (:mod:`ssp_ledger.cli.values`).
 * **Help stays fast.** ``ssp-ledger --help`` imports this module and the command modules but no
   command's work: the ledger, rich and the research stack are imported inside the functions
   that use them (``import ssp_ledger.cli`` costs little more than ``import typer``). Help is
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
+from ssp_ledger.cli.values import Commands
 from ssp_ledger.errors import LedgerError, StoreError
 
 if TYPE_CHECKING:
@@ -87,8 +89,11 @@ OpenMode = Literal["read", "write", "create"]
 STORE_ENV = "SSP_LEDGER_STORE"
 
 #: Settings every ``typer.Typer`` of the CLI shares: plain help text (fast, see the module
-#: docstring), ``-h`` as well as ``--help``, no shell-completion commands, no rich tracebacks.
+#: docstring), ``-h`` as well as ``--help``, no shell-completion commands, no rich tracebacks,
+#: and option values read without pydantic where typer's reading would need it
+#: (:class:`~ssp_ledger.cli.values.Commands`).
 TYPER_SETTINGS: dict[str, Any] = {
+    "cls": Commands,
     "no_args_is_help": True,
     "add_completion": False,
     "pretty_exceptions_enable": False,

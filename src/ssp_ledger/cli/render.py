@@ -15,27 +15,38 @@ with no value at all are left out.
 
 Every user-supplied string shown in a rich table is wrapped in :class:`rich.text.Text`, so an
 identifier containing ``[`` is shown verbatim, never as markup.
+
+**Plain text where it is the same bytes.** Output that is not a terminal (a pipe, a file) shows
+no styles, so a table that fits the width whole is box-drawing text that :meth:`Grid.plain`
+writes directly, character for character what rich lays out (a property test holds it to
+rich's over generated tables); :func:`render_table` does so when nothing can differ (no
+terminal, no forced colour, a UTF-8 stream, every string plain ASCII, no column to fold) and
+hands everything else to rich. rich (and its layout, most of a report's time from a
+checkpoint) is imported only then.
 """
 
 from __future__ import annotations
 
+import builtins
 import csv
 import io
 import json
+import os
+import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table as RichTable
-from rich.text import Text
-
-from ssp_ledger.cli.common import OutputFormat
-from ssp_ledger.export import ROW_KIND, marked_rows
-from ssp_ledger.projection import Cell, Table
+from ssp_ledger.cli.common import PIPE_WIDTH, OutputFormat
 from ssp_ledger.projection.display import aligned, cell_text, money
 from ssp_ledger.projection.display import header as _header
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    from ssp_ledger.projection import Cell, Table
 
 __all__ = [
     "FIELD_MIN",
@@ -49,6 +60,7 @@ __all__ = [
     "cell_text",
     "long_rows",
     "money",
+    "plain_stream",
     "print_grid",
     "print_table",
     "print_unclipped",
@@ -124,6 +136,9 @@ class Grid:
         columns folding, bold rows after a rule. Given the console ``width``, a first (group)
         text column keeps a fixed width too, as wide as the room left allows, so the other
         text columns wrap first."""
+        from rich.table import Table as RichTable
+        from rich.text import Text
+
         out = RichTable()
         for i in columns:
             if i == 0 and i not in self.right and width is not None:
@@ -144,6 +159,9 @@ class Grid:
     def vertical(self) -> RichTable:
         """One record after another, a line per field (empty fields left out): the layout of a
         table too wide to fold by columns. Field names keep a fixed width; values fold."""
+        from rich.table import Table as RichTable
+        from rich.text import Text
+
         field = max(self.need_header(i) for i in range(len(self.headers)))
         out = RichTable(show_header=False)
         out.add_column(width=field, overflow="fold")
@@ -159,6 +177,60 @@ class Grid:
                                 Text(row[i], justify="right" if i in self.right else "left"),
                                 style="bold" if r in self.bold else None)
         return out
+
+    def plain(self, width: int) -> str | None:
+        """The lines rich prints for this grid on a console ``width`` wide that is not a
+        terminal (no styles), when they are certain: the table fits whole (one block, see
+        :func:`print_grid`), every string is plain ASCII, no cell wraps (a header may, between
+        words); None otherwise (rich lays it out)."""
+        columns = list(range(len(self.headers)))
+        blocks = self.blocks(width)
+        if blocks != [columns] or not all(
+                _plain(text) for text in (*self.headers, *(c for row in self.cells for c in row))):
+            return None
+        sizes: list[int] = []  # each column's content width, as rich's table measures it
+        for i in columns:
+            if i == 0 and i not in self.right:
+                room = self.need(0) + max(0, width - self.width(columns))
+                sizes.append(min(self.natural(0), room))
+            elif i in self.right:
+                sizes.append(self.need(i))
+            else:
+                sizes.append(self.natural(i))
+        if sum(sizes) + 3 * len(sizes) + 1 > width:
+            return None  # rich would narrow the columns
+        if any(len(row[i]) > sizes[i] for row in self.cells for i in columns):
+            return None  # a cell would wrap
+        heads: list[list[str]] = []
+        for i in columns:
+            lines = _wrapped(self.headers[i], sizes[i])
+            if lines is None:
+                return None
+            heads.append(lines)
+        height = max(len(lines) for lines in heads)
+
+        def line(cells: Sequence[str], bar: str) -> str:
+            return bar + bar.join(f" {cell} " for cell in cells) + bar + "\n"
+
+        def rule(left: str, fill: str, cross: str, right: str) -> str:
+            return left + cross.join(fill * (size + 2) for size in sizes) + right + "\n"
+
+        def fitted(i: int, text: str) -> str:
+            if i in self.right:
+                return text.rstrip().rjust(sizes[i])
+            return text.ljust(sizes[i])
+
+        out = [rule("┏", "━", "┳", "┓")]
+        for row in range(height):  # headers sit at the bottom of the header row
+            out.append(line([fitted(i, ([""] * (height - len(heads[i])) + heads[i])[row])
+                             for i in columns], "┃"))
+        out.append(rule("┡", "━", "╇", "┩"))
+        for r, cells in enumerate(self.cells):
+            if r and (r in self.rules or r in self.bold):
+                out.append(rule("├", "─", "┼", "┤"))
+            out.append(line([fitted(i, cells[i]) for i in columns], "│"))
+        out.append(rule("└", "─", "┴", "┘"))
+        return "".join(out)
 
     def need_header(self, index: int) -> int:
         """Width a header is planned at in the vertical layout (wraps between words)."""
@@ -195,6 +267,63 @@ class Grid:
         return blocks
 
 
+_WORDS = re.compile(r"\S+ *")
+"""A word and the spaces after it (a cell's text is printable ASCII: no other whitespace)."""
+
+
+def _plain(text: str) -> bool:
+    """Whether rich shows ``text`` as it is, one character a cell (printable ASCII)."""
+    return text.isascii() and text.isprintable()
+
+
+def _wrapped(text: str, width: int) -> list[str] | None:
+    """``text`` word-wrapped at ``width`` as rich wraps a cell: greedily, each word keeping the
+    spaces after it (a line's trailing spaces beyond ``width`` dropped); None when a word is
+    longer than ``width`` (rich folds it) or ``text`` does not start with a word."""
+    pieces = _WORDS.findall(text)
+    if not pieces or "".join(pieces) != text:
+        return None
+    lines: list[str] = []
+    current = ""
+    for piece in pieces:
+        length = len(piece.rstrip())
+        if width - len(current) >= length:
+            current += piece
+        elif length > width:
+            return None
+        else:
+            lines.append(current)
+            current = piece
+    lines.append(current)
+    return [line if len(line) <= width else line[:width] for line in lines]
+
+
+def plain_stream(stream: IO[str]) -> bool:
+    """Whether rich would print to ``stream`` with no styles and its own box characters: not a
+    terminal (nor told it is one: ``FORCE_COLOR``, ``TTY_COMPATIBLE``), not a notebook, not
+    Windows' legacy console, a UTF-8 encoding."""
+    env = os.environ
+    if sys.platform == "win32" or getattr(builtins, "get_ipython", None) is not None:
+        return False
+    if env.get("TTY_COMPATIBLE") == "1" or env.get("FORCE_COLOR"):
+        return False
+    if env.get("TTY_COMPATIBLE") != "0":
+        try:
+            if stream.isatty():
+                return False
+        except (AttributeError, ValueError):
+            return False
+    encoding = (getattr(stream, "encoding", "utf-8") or "utf-8").lower()
+    return encoding.startswith("utf")
+
+
+def _stream_width() -> int:
+    """The width :func:`~ssp_ledger.cli.common.console` gives a stream that is not a
+    terminal: ``COLUMNS`` when it is a number, else :data:`PIPE_WIDTH`."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() else PIPE_WIDTH
+
+
 def table_grid(table: Table) -> Grid:
     """The cells of ``table`` as shown to a person (pence in pounds, figures with thousands
     separators), its empty columns left out (the first, the group, is always kept)."""
@@ -223,6 +352,8 @@ def print_grid(console: Console, grid: Grid) -> None:
     another, a line per field. Text wraps; figures are never wrapped or cut. Below the width
     of the vertical layout (about 40 characters) it is printed at its natural width uncut.
     """
+    from rich.text import Text
+
     width = console.width
     blocks = grid.blocks(width)
     # Folding helps while each part still holds a few figures; narrower, a record per block
@@ -243,6 +374,8 @@ def print_grid(console: Console, grid: Grid) -> None:
 def print_table(console: Console, table: Table, title: str) -> None:
     """The title on its own line (no padding), then the table folded to the console's width
     (see :func:`print_grid`)."""
+    from rich.text import Text
+
     console.print(Text(title, style="italic"), soft_wrap=True)
     print_grid(console, table_grid(table))
 
@@ -253,6 +386,8 @@ def print_unclipped(console: Console, rendered: RichTable) -> None:
     A table whose columns cannot fit the console is printed at its natural width (the terminal
     wraps the long lines) rather than cut at the edge.
     """
+    from rich.measure import Measurement
+
     needed = Measurement.get(console, console.options.update(max_width=10_000), rendered)
     width = console.width
     if needed.minimum > width:
@@ -324,9 +459,15 @@ def table_csv(table: Table) -> str:
     ``ssp-ledger export-table --format csv``). Only when a group is labelled ``total`` too does
     a last column :data:`ROW_KIND` say which row is which (:func:`ssp_ledger.export.marked_rows`).
     """
+    from ssp_ledger.export import marked_rows
+
     return rows_csv(*marked_rows(table))
 
 
+#: The column saying which row of a CSV is a group and which the total: the value of
+#: ``ssp_ledger.export.ROW_KIND``, spelled here so that printing a table does not import the
+#: export module (a test keeps them equal).
+ROW_KIND = "row_kind"
 #: Columns of a table in long form (:func:`long_rows`): one row per figure.
 LONG_COLUMNS = ("row", ROW_KIND, "column", "value")
 
@@ -363,28 +504,55 @@ def table_markdown(table: Table, title: str) -> str:
     return f"*{_md_cell(title)}*\n\n" + rows_markdown(header, rows, right)
 
 
-def render_table(console: Console, table: Table, fmt: OutputFormat,
+def render_table(console: Console | None, table: Table, fmt: OutputFormat,
                  partnership_id: str | None = None, title: str | None = None) -> None:
-    """Print ``table`` in format ``fmt`` (the ``--format`` option of a command).
+    """Print ``table`` in format ``fmt`` (the ``--format`` option of a command) on ``console``,
+    or on standard output when it is None (as plain text when that is what rich would print,
+    see the module docstring; through :func:`~ssp_ledger.cli.common.console` otherwise).
 
     A table that carries its basis (every table :meth:`~ssp_ledger.Ledger.report` returns)
     states it: a line under the table (table and Markdown) or a ``basis`` member (JSON). Its
     notes come first, a line each. CSV stays header and rows only.
     """
     title = title if title is not None else table_title(table, partnership_id)
+    stream: IO[str] = console.file if console is not None else sys.stdout
     if fmt is OutputFormat.json:
-        console.file.write(table_json(table, partnership_id))
+        stream.write(table_json(table, partnership_id))
     elif fmt is OutputFormat.csv:
-        console.file.write(table_csv(table))
+        stream.write(table_csv(table))
     elif fmt is OutputFormat.markdown:
-        console.file.write(table_markdown(table, title))
+        stream.write(table_markdown(table, title))
         if table.notes:
-            console.file.write("\n" + "".join(f"* {_md_cell(note)}\n" for note in table.notes))
+            stream.write("\n" + "".join(f"* {_md_cell(note)}\n" for note in table.notes))
         if table.basis is not None:
-            console.file.write(f"\n*{_md_cell(basis_line(table.basis))}*\n")
+            stream.write(f"\n*{_md_cell(basis_line(table.basis))}*\n")
     else:
+        basis = basis_line(table.basis) if table.basis is not None else None
+        if console is None:
+            text = _plain_table(stream, table, title, basis)
+            if text is not None:
+                stream.write(text)
+                return
+            from ssp_ledger.cli.common import console as make_console
+
+            console = make_console()
+        from rich.text import Text
+
         print_table(console, table, title)
         for note in table.notes:
             console.print(Text(note), soft_wrap=True)
-        if table.basis is not None:
-            console.print(Text(basis_line(table.basis), style="dim"), soft_wrap=True)
+        if basis is not None:
+            console.print(Text(basis, style="dim"), soft_wrap=True)
+
+
+def _plain_table(stream: IO[str], table: Table, title: str, basis: str | None) -> str | None:
+    """What :func:`print_table`, the notes and the basis line print on ``stream``, when it is
+    certain without rich (see :meth:`Grid.plain`); None otherwise."""
+    if not plain_stream(stream) or not _plain(title) or (basis is not None and not _plain(basis)) \
+            or not all(_plain(note) for note in table.notes):
+        return None
+    body = table_grid(table).plain(_stream_width())
+    if body is None:
+        return None
+    notes = "".join(f"{note}\n" for note in table.notes)
+    return f"{title}\n{body}{notes}" + (f"{basis}\n" if basis is not None else "")

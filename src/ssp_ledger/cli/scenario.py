@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -160,6 +159,8 @@ _R = TypeVar("_R", "ScenarioResult", "EnsembleResult", "BacktestResult")
 
 def _save_plot(result: _R, target: Path, plot: Callable[[_R, Path], Path]) -> None:
     """Draw into a private folder, then write the file to ``target`` (see ssp_ledger.outfile)."""
+    import tempfile
+
     from ssp_ledger.outfile import open_output
 
     with tempfile.TemporaryDirectory(prefix="ssp-plot-") as folder:

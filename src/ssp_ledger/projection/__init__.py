@@ -19,8 +19,9 @@ The rest is machinery, one concern per module, each importing only those listed 
   how a replay reads its contributions column by column);
 * :mod:`~ssp_ledger.projection.projection_set`: :class:`ProjectionSet`, which feeds projections
   from the log (:class:`Batched` ones in batches during a replay) and checkpoints them;
-* :mod:`~ssp_ledger.projection.registry`: :func:`load_projections` (the entry-point registry)
-  and :func:`projection_fingerprint`.
+* :mod:`~ssp_ledger.projection.registry`: :func:`registered_projections` and
+  :func:`load_projections` (the entry-point registry, lazy or imported) and
+  :func:`projection_fingerprint`.
 
 Standard projections live outside the core (the ``ssp_ledger_projections`` package in the
 top-level ``projections/`` folder) and are found through the ``ssp_ledger.projections``
@@ -46,8 +47,10 @@ from ssp_ledger.projection.protocol import (
 )
 from ssp_ledger.projection.registry import (
     ENTRY_POINT_GROUP,
+    EntryPointFactory,
     load_projections,
     projection_fingerprint,
+    registered_projections,
 )
 from ssp_ledger.projection.series import Series, SeriesState
 
@@ -58,6 +61,7 @@ __all__ = [
     "Batched",
     "Cell",
     "Columns",
+    "EntryPointFactory",
     "Explainable",
     "Fact",
     "GroupedIndex",
@@ -75,4 +79,5 @@ __all__ = [
     "load_projections",
     "paused_gc",
     "projection_fingerprint",
+    "registered_projections",
 ]

@@ -415,8 +415,16 @@ class PartitionedIndex:
     and its group rows from one array per dimension holding every group's prefix sums over all
     partnerships (:class:`_Across`), built by the first such query and kept up to date by an
     overlay: a report by school is one vectorised look-up of every school plus building its
-    rows. A replay that no such query interrupts indexes nothing twice.
+    rows. A replay that no such query interrupts indexes nothing twice. A dimension with fewer
+    than :attr:`across_from` series over all partnerships is summed partnership by partnership
+    instead (a few milliseconds: less than importing numpy, which a one-off report from a
+    checkpoint then never loads).
     """
+
+    across_from: int = 4096
+    """Series of a dimension (over every partnership) from which its group sums are read from
+    one array (:class:`_Across`) rather than summed per partnership (an instance may set its
+    own, e.g. a test exercising the array with a few series)."""
 
     def __init__(self, dimensions: Sequence[str], measures: Sequence[str]) -> None:
         self.dimensions = tuple(dimensions)
@@ -449,7 +457,7 @@ class PartitionedIndex:
         :class:`_Across`)."""
         if dimension not in self.dimensions:
             raise KeyError(dimension)
-        if not self.measures:
+        if not self._uses_across(dimension):
             return _summed_groups(self._parts.values(), dimension, start, end)
         return self._across_of(dimension).groups(start, end)
 
@@ -458,9 +466,18 @@ class PartitionedIndex:
         """:meth:`groups` as report rows ``(label, *sums)``, sorted by label."""
         if dimension not in self.dimensions:
             raise KeyError(dimension)
-        if not self.measures:
+        if not self._uses_across(dimension):
             return _rows_of(_summed_groups(self._parts.values(), dimension, start, end))
         return self._across_of(dimension).rows(start, end)
+
+    def _uses_across(self, dimension: str) -> bool:
+        """Whether ``dimension`` is read from its :class:`_Across` (built, or worth building)."""
+        if not self.measures:
+            return False
+        if dimension in self._across:
+            return True
+        series = sum(len(part._dimension(dimension)) for part in self._parts.values())
+        return series >= self.across_from
 
     def _across_of(self, dimension: str) -> _Across:
         across = self._across.get(dimension)

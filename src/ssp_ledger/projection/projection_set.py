@@ -290,18 +290,17 @@ class ProjectionSet:
                 found = routes[kind] = (tuple(now), tuple(queued))
             return found
 
-        pending = iter(records)
-        first = next(pending, None)
-        if first is None:
-            return  # nothing new: a restored set's facts in force stay encoded (a cold report)
-        records = chain((first,), pending)
+        records = iter(records)
+        first = next(records, None)
+        if first is None:  # nothing new (a report from a checkpoint): the facts in force of a
+            return  # restored set stay packed
         size = self.batch_size
         current = self._current
         amending = (EventRetracted, EventCorrected)
         with paused_gc():
             try:
                 held = 0
-                for position, recorded in records:
+                for position, recorded in chain((first,), records):
                     event = recorded.event
                     if isinstance(event, amending):
                         self._step(position, recorded, route)  # reads the content it replaces

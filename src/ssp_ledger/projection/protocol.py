@@ -19,7 +19,6 @@ restart). This module is the bottom of the package: it imports only
 from __future__ import annotations
 
 import datetime as dt
-import html
 import importlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -331,6 +330,8 @@ class Table(msgspec.Struct, frozen=True, kw_only=True, eq=False):
 
     def _repr_html_(self) -> str:
         """An HTML table for notebooks: the title as caption, the total in the footer."""
+        import html
+
         figures = self._figures()
 
         def cells(row: Sequence[Cell], tag: str) -> str:
