@@ -652,9 +652,13 @@ def run_size(n: int, work: Path, args: argparse.Namespace) -> Json:
     cold_reports: Json | None = None
     if args.cold_reports:
         log("  every projection x grouping through the CLI from the checkpoint")
-        from coldstart import measure  # the sibling script, imported only when asked
-
-        cold_reports = measure(db, repeat=args.cold_reports)
+        # The sibling script, run as a program (it imports this one's helpers: no circle).
+        with tempfile.TemporaryDirectory(prefix="ssp-cold-") as tmp:
+            found = Path(tmp) / "cold.json"
+            subprocess.run([sys.executable, str(Path(__file__).with_name("coldstart.py")),
+                            "--db", db, "--repeat", str(args.cold_reports), "--out", str(found)],
+                           check=False, stdout=subprocess.DEVNULL)
+            cold_reports = json.loads(found.read_text(encoding="utf-8"))
         log(f"  slowest {cold_reports['slowest_s']:.3f} s, largest "
             f"{cold_reports['largest_rss'] / 2**20:.0f} MiB.")
     log("  done")
