@@ -345,37 +345,15 @@ class StaffFacts:
     def _batch_series(self, changes: dict[SeriesKey, int]) -> list[Series | None]:
         """The series each key of a batch adds to (None: its last fact went, so it is dropped),
         in the order of ``changes``, with the fact counts updated."""
-        out: list[Series | None] = []
-        for key, change in changes.items():
-            pid, staff, school = key
-            live = self.live.get(key, 0) + change
-            if live <= 0:
-                self.live.pop(key, None)
-                self._packed.pop(key, None)
-                by_staff = self.activity.get(pid, {})
-                by_school = by_staff.get(staff, {})
-                by_school.pop(school, None)
-                if not by_school:
-                    by_staff.pop(staff, None)
-                    if not by_staff:
-                        self.activity.pop(pid, None)
-                out.append(None)
-                continue
-            self.live[key] = live
-            by_school = self.activity.setdefault(pid, {}).setdefault(staff, {})
-            series = by_school.get(school)
-            if series is None:
-                series = by_school[school] = Series(2)
-            out.append(series)
-        return out
+        return [self._counted(key, change) for key, change in changes.items()]
 
-    def _add_activity(self, key: SeriesKey, day: dt.date, values: tuple[int, int],
-                      sign: int) -> None:
+    def _counted(self, key: SeriesKey, change: int) -> Series | None:
+        """Add ``change`` to the fact count of ``key``'s series and return the series (created
+        if new), or None when its last fact went: the series is then dropped, so the state
+        equals a rebuild without the retracted facts."""
         pid, staff, school = key
-        live = self.live.get(key, 0) + sign
+        live = self.live.get(key, 0) + change
         if live <= 0:
-            # The last fact of this series is gone: drop it, so the state equals a rebuild
-            # without the retracted facts.
             self.live.pop(key, None)
             self._packed.pop(key, None)
             by_staff = self.activity.get(pid, {})
@@ -385,13 +363,19 @@ class StaffFacts:
                 by_staff.pop(staff, None)
                 if not by_staff:
                     self.activity.pop(pid, None)
-            return
+            return None
         self.live[key] = live
         by_school = self.activity.setdefault(pid, {}).setdefault(staff, {})
         series = by_school.get(school)
         if series is None:
             series = by_school[school] = Series(2)
-        series.add(day, values)
+        return series
+
+    def _add_activity(self, key: SeriesKey, day: dt.date, values: tuple[int, int],
+                      sign: int) -> None:
+        series = self._counted(key, sign)
+        if series is not None:
+            series.add(day, values)
 
     def _note_day(self, key: SeriesKey, day: dt.date, eid: str, minutes: int,
                   sign: int) -> None:
