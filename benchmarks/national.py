@@ -42,7 +42,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -211,21 +210,7 @@ def _child_main(argv: Sequence[str]) -> int:
 
 def _spawn(script: Path, mode: str, **kwargs: object) -> Json:
     """One phase in a fresh interpreter (``run.py``'s children take the same form)."""
-    if script == RUN:
-        return run._spawn(mode, **kwargs)
-    argv = [sys.executable, str(script), "child", mode]
-    for key, value in kwargs.items():
-        if value is not None:
-            argv += [f"--{key.replace('_', '-')}", str(value)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        msg = f"benchmark phase {mode} failed (exit {proc.returncode})"
-        raise RuntimeError(msg)
-    result: Json = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["wall_s"] = time.perf_counter() - t0
-    return result
+    return run._spawn(mode, script=script, **kwargs)
 
 
 @contextlib.contextmanager

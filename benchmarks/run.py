@@ -595,8 +595,10 @@ def _child_main(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- orchestration
 
 
-def _spawn(mode: str, **kwargs: object) -> Json:
-    argv = [sys.executable, str(HERE), "child", mode]
+def _spawn(mode: str, *, script: Path = HERE, **kwargs: object) -> Json:
+    """One phase in a fresh interpreter: ``script child MODE --key value ...`` (this script's
+    children, or another benchmark's of the same form); its last stdout line is the JSON."""
+    argv = [sys.executable, str(script), "child", mode]
     for key, value in kwargs.items():
         if value is not None:
             argv += [f"--{key.replace('_', '-')}", str(value)]
