@@ -2,6 +2,7 @@
 
     python benchmarks/coldstart.py --n 100000 --out benchmarks/coldstart.json
     python benchmarks/coldstart.py --db ledger.db          # an existing store
+    python benchmarks/coldstart.py --db ledger.db --no-save --only survey   # as it is saved
 
 What a user waits for when they type ``ssp-ledger report NAME --by BY`` against a store with a
 saved checkpoint: a fresh ``python -m ssp_ledger report ...`` process per (projection,
@@ -87,13 +88,14 @@ def _timed(argv: Sequence[str], env: dict[str, str] | None = None,
 
 
 def measure(db: str, *, as_of: str = LAST_DAY.isoformat(), repeat: int = REPEAT,
-            log: Any = None) -> Json:
-    """Median wall time and peak RSS of ``ssp-ledger report`` per kind, from the checkpoint."""
+            log: Any = None, only: Sequence[str] = ()) -> Json:
+    """Median wall time and peak RSS of ``ssp-ledger report`` per kind, from the checkpoint
+    (``only``: just these projections)."""
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="ssp-pyc-") as cache:
         env = _child_env(cache)
         floor = statistics.median(_timed([python, "-c", "pass"], env)[0] for _ in range(repeat))
-        every = kinds()
+        every = [(name, by) for name, by in kinds() if not only or name in only]
         for name in sorted({name for name, _ in every}):  # fills the byte-code cache
             _timed(_argv(python, db, as_of, name, None), env)
         rows = [_kind(python, db, as_of, name, by, repeat, env, log) for name, by in every]
@@ -153,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=REPEAT)
     parser.add_argument("--out", help="JSON results file")
+    parser.add_argument("--only", action="append", default=[], metavar="PROJECTION",
+                        help="measure just this projection's kinds (repeatable)")
+    parser.add_argument("--no-save", action="store_true",
+                        help="use the store's saved checkpoint as it is (with --db)")
     args = parser.parse_args(argv)
 
     def log(text: str) -> None:
@@ -165,9 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             db = str(Path(work) / f"ledger-{args.n}.db")
             log(f"building {args.n:,} events in {db}")
             _spawn("append", db=db, n=args.n, seed=args.seed, batch=args.batch)
-        log("saving a checkpoint (a checkpoint made by other code is not used)")
-        _spawn("checkpoint", db=db)
-        result = measure(db, repeat=args.repeat, log=log)
+        if not (args.no_save and args.db):
+            log("saving a checkpoint (a checkpoint made by other code is not used)")
+            _spawn("checkpoint", db=db)
+        result = measure(db, repeat=args.repeat, log=log, only=args.only)
     result["events"] = args.n if args.db is None else None
     sys.stdout.write(render(result))
     if args.out:
