@@ -183,6 +183,10 @@ def test_runs_report_means_and_an_interval(tmp_path: Path, scenario_file: Path) 
     assert table.code == 0, table.err
     assert "means of 2 runs" in table.out
     assert "95%" in table.out
+    markdown = ssp(tmp_path, "run", scenario_file.name, "--runs", "2", "--format", "markdown")
+    assert markdown.code == 0, markdown.err
+    assert markdown.out.startswith("*participation by academic_year, 2 runs*\n\n| period |")
+    assert markdown.out.count(", 2 runs*") == len(doc["tables"])
 
 
 def test_backtest_table_csv_and_plot(tmp_path: Path, scenario_file: Path) -> None:
@@ -195,6 +199,11 @@ def test_backtest_table_csv_and_plot(tmp_path: Path, scenario_file: Path) -> Non
     run = ssp(tmp_path, "backtest", scenario_file.name, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(run.out)))
     assert {r["period"] for r in rows} == {"2008/09", "2009/10"}
+    markdown = ssp(tmp_path, "backtest", scenario_file.name, "--format", "markdown").out
+    assert markdown.splitlines()[0] == "| period | measure | recorded | modelled | error |"
+    summary = [line for line in markdown.splitlines() if line.startswith("| mean \\|error\\| |")]
+    assert len(summary) == len({r["measure"] for r in rows})  # one mean error per measure
+    assert len(markdown.splitlines()) == 2 + len(rows) + len(summary)
     assert "percentage" in ssp(tmp_path, "backtest", "--help").out
     line = one_line_error(ssp(tmp_path, "backtest", scenario_file.name, "--cutoff",
                               "2011-01-01", "--until", "2010-01-01"))

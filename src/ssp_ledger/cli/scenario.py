@@ -15,7 +15,7 @@ import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import typer
 
@@ -30,6 +30,7 @@ from ssp_ledger.cli.common import (
 from ssp_ledger.cli.progress import progress
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table as RichTable
 
     from ssp_ledger.backtest import BacktestResult
@@ -122,22 +123,41 @@ def _grid(headers: tuple[str, ...], rows: list[list[str]]) -> Grid:
                 right=frozenset(range(2, len(headers))), rules=rules)
 
 
+class _Exported(Protocol):
+    """A result that exports itself (scenario, ensemble, back-test)."""
+
+    def to_json(self) -> str: ...
+
+    def to_csv(self) -> str: ...
+
+
+def _emit(result: _Exported, fmt: OutputFormat, markdown: Callable[[], str],
+          table: Callable[[Console], None]) -> None:
+    """Write ``result`` in ``fmt``: its own JSON or CSV, ``markdown()``, or ``table`` drawn on
+    the console (the one place the scenario commands branch on the output format)."""
+    if fmt is OutputFormat.json:
+        sys.stdout.write(result.to_json())
+    elif fmt is OutputFormat.csv:
+        sys.stdout.write(result.to_csv())
+    elif fmt is OutputFormat.markdown:
+        sys.stdout.write(markdown())
+    else:
+        table(console())
+
+
 def _print_ensemble(result: EnsembleResult, fmt: OutputFormat) -> None:
     from rich.text import Text
 
     from ssp_ledger.cli.render import print_grid, rows_markdown
 
     scenario = result.scenario
-    if fmt is OutputFormat.json:
-        sys.stdout.write(result.to_json())
-    elif fmt is OutputFormat.csv:
-        sys.stdout.write(result.to_csv())
-    elif fmt is OutputFormat.markdown:
-        for name, table in result.tables.items():
-            sys.stdout.write(f"*{name} by {scenario.by}, {result.runs} runs*\n\n" + rows_markdown(
-                _RUNS_HEADERS, _runs_rows(table), right=(2, 3, 4, 5, 6)) + "\n")
-    else:
-        out = console()
+
+    def markdown() -> str:
+        return "".join(f"*{name} by {scenario.by}, {result.runs} runs*\n\n" + rows_markdown(
+            _RUNS_HEADERS, _runs_rows(table), right=(2, 3, 4, 5, 6)) + "\n"
+            for name, table in result.tables.items())
+
+    def draw(out: Console) -> None:
         out.print(Text(f"Scenario: {scenario.name} (fork {scenario.fork_date}, horizon "
                        f"{scenario.horizon}); means of {result.runs} runs (seeds from "
                        f"{scenario.seed}); 5%-95%: interval of the difference over the runs",
@@ -145,6 +165,8 @@ def _print_ensemble(result: EnsembleResult, fmt: OutputFormat) -> None:
         for name, table in result.tables.items():
             out.print(Text(f"{name} by {scenario.by}", style="italic"), soft_wrap=True)
             print_grid(out, _grid(_RUNS_HEADERS, _runs_rows(table)))
+
+    _emit(result, fmt, markdown, draw)
 
 
 def _with_base(scenario: Scenario, base: str | None) -> Scenario:
@@ -244,22 +266,22 @@ def scenario_run(
         try:
             if plot_file is not None:
                 _save_plot(result, plot_file, plot)
-            if fmt is OutputFormat.json:
-                sys.stdout.write(result.to_json())
-            elif fmt is OutputFormat.csv:
-                sys.stdout.write(result.to_csv())
-            elif fmt is OutputFormat.markdown:
-                for name, table in result.tables.items():
-                    sys.stdout.write(f"*{name} by {scenario.by}*\n\n" + rows_markdown(
-                        _DIFF_HEADERS, _diff_rows(table), right=(2, 3, 4, 5)) + "\n")
-            else:
-                out = console()
+            tables = result.tables
+
+            def markdown() -> str:
+                return "".join(f"*{name} by {scenario.by}*\n\n" + rows_markdown(
+                    _DIFF_HEADERS, _diff_rows(table), right=(2, 3, 4, 5)) + "\n"
+                    for name, table in tables.items())
+
+            def draw(out: Console) -> None:
                 out.print(Text(f"Scenario: {scenario.name} (fork {scenario.fork_date}, horizon "
                                f"{scenario.horizon}); baseline = the same model without the "
                                "reform", style="bold"), soft_wrap=True)
-                for name, table in result.tables.items():
+                for name, table in tables.items():
                     out.print(Text(f"{name} by {scenario.by}", style="italic"), soft_wrap=True)
                     print_grid(out, scenario_grid(table))
+
+            _emit(result, fmt, markdown, draw)
         finally:
             result.close()
         if plot_file is not None:
@@ -400,20 +422,16 @@ def scenario_backtest(
             _save_plot(result, plot_file, plot_backtest)
         summary = [{"period": "mean |error|", "measure": m, "recorded": None,
                     "modelled": None, "error_percent": e} for m, e in result.summary().items()]
-        if fmt is OutputFormat.json:
-            sys.stdout.write(result.to_json())
-        elif fmt is OutputFormat.csv:
-            sys.stdout.write(result.to_csv())
-        elif fmt is OutputFormat.markdown:
-            sys.stdout.write(rows_markdown(_BACKTEST_HEADERS,
-                                           _backtest_rows([*result.rows, *summary]),
-                                           right=(2, 3, 4)))
-        else:
-            out = console()
+        rows = _backtest_rows([*result.rows, *summary])
+
+        def draw(out: Console) -> None:
             out.print(Text(f"Back-test of {scenario.name}: modelled from {result.cutoff} "
                            f"(seeing only facts before it) to {result.until}, against the "
                            "record; error = 100 x (modelled - recorded) / recorded",
                            style="bold"), soft_wrap=True)
-            print_grid(out, _grid(_BACKTEST_HEADERS, _backtest_rows([*result.rows, *summary])))
+            print_grid(out, _grid(_BACKTEST_HEADERS, rows))
+
+        _emit(result, fmt, lambda: rows_markdown(_BACKTEST_HEADERS, rows, right=(2, 3, 4)),
+              draw)
         if plot_file is not None:
             sys.stderr.write(f"wrote the plot to {plot_file}\n")
