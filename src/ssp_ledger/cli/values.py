@@ -62,30 +62,19 @@ def quick_reader(annotation: Any, info: Any) -> Reader | None:
         return lambda value, ctx: value if type(value) is str else _NO
     if annotation is bool:  # a flag's value is a bool already; typer reads any other
         return lambda value, ctx: value if type(value) is bool else _NO
-    if annotation is int:
+    if annotation is int or annotation is float:
         if getattr(info, "clamp", False):
             return None
+        spelled = _INT if annotation is int else _FLOAT
 
-        def read_int(value: Any, ctx: Any) -> Any:
-            if type(value) is int:
+        def read_number(value: Any, ctx: Any) -> Any:
+            if type(value) is annotation:
                 return _within(value, info)
-            if type(value) is str and _INT.fullmatch(value):
-                return _within(int(value), info)
+            if type(value) is str and spelled.fullmatch(value):
+                return _within(annotation(value), info)
             return _NO
 
-        return read_int
-    if annotation is float:
-        if getattr(info, "clamp", False):
-            return None
-
-        def read_float(value: Any, ctx: Any) -> Any:
-            if type(value) is float:
-                return _within(value, info)
-            if type(value) is str and _FLOAT.fullmatch(value):
-                return _within(float(value), info)
-            return _NO
-
-        return read_float
+        return read_number
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         members = tuple(annotation)
         by_text: dict[str, Enum] = {}
