@@ -17,8 +17,6 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-import msgspec
-
 from ssp_ledger.periods import PeriodKind, periods_between
 from ssp_ledger.projection.checkpoint import (
     GroupedIndexState,
@@ -26,6 +24,8 @@ from ssp_ledger.projection.checkpoint import (
     SeriesState,
     decode_state,
     encode_state,
+    pack,
+    unpack,
 )
 from ssp_ledger.projection.protocol import Cell, Query, Table
 from ssp_ledger.projection.series import Series
@@ -52,21 +52,22 @@ class GroupedIndex:
         self.measures = tuple(measures)
         self.total = Series(len(self.measures))
         self._series: dict[str, dict[str, Series]] = {d: {} for d in self.dimensions}
-        self._raw: dict[str, msgspec.Raw] = {}
-        """Dimensions of a loaded index no query has read yet (still-encoded series states)."""
+        self._raw: dict[str, memoryview] = {}
+        """Dimensions of a loaded index no query has read yet (still compressed and encoded)."""
 
     def dump(self) -> GroupedIndexState:
-        """The index as data: the total and, per dimension, the encoded series of its groups.
+        """The index as data: the total and, per dimension, the series of its groups encoded and
+        compressed on their own (so a query inflates only the dimension it reads).
 
         Canonical (see :meth:`Series.dump`); a dimension still undecoded since :meth:`load` is
         written back as it was read.
         """
-        groups: dict[str, msgspec.Raw] = {}
+        groups: dict[str, memoryview] = {}
         for dim in self.dimensions:
             raw = self._raw.get(dim)
             if raw is None:
-                raw = msgspec.Raw(encode_state(
-                    {group: series.dump() for group, series in self._series[dim].items()}))
+                raw = memoryview(pack(encode_state(
+                    {group: series.dump() for group, series in self._series[dim].items()})))
             groups[dim] = raw
         return GroupedIndexState(list(self.dimensions), list(self.measures), self.total.dump(),
                                  groups)
@@ -76,7 +77,7 @@ class GroupedIndex:
         """The index :meth:`dump` described; ValueError when ``state`` is inconsistent.
 
         The total is loaded now; each dimension's series when a query first reads it (a report
-        by school never decodes the activities).
+        by school never inflates nor decodes the activities).
         """
         if len(set(state.dimensions)) != len(state.dimensions) or \
                 set(state.groups) != set(state.dimensions):
@@ -97,7 +98,7 @@ class GroupedIndex:
                 raise KeyError(dim)
             width = len(self.measures)
             try:
-                states = decode_state(raw, dict[str, SeriesState])
+                states = decode_state(unpack(raw), dict[str, SeriesState])
                 found = {group: _series(state, width) for group, state in states.items()}
             except ValueError as e:
                 msg = f"index state of dimension {dim!r}: {e}"
