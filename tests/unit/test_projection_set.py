@@ -186,7 +186,8 @@ def test_a_checkpoint_in_another_format_is_refused() -> None:
     header = msgspec.msgpack.decode(fine, type=SetState)
     for bad, message in ((msgspec.structs.replace(header, position=-1), "negative"),
                          (msgspec.structs.replace(header, compression="lzma"), "compression"),
-                         (msgspec.structs.replace(header, parts={"x": pack_part(b"")}), "unlisted")):
+                         (msgspec.structs.replace(header, parts={"x": pack_part(b"")}),
+                          "unlisted")):
         with pytest.raises(ValueError, match=message):
             _restore(msgspec.msgpack.encode(bad), ledger)
 

@@ -418,14 +418,18 @@ class PartitionedIndex:
     overlay: a report by school is one vectorised look-up of every school plus building its
     rows. A replay that no such query interrupts indexes nothing twice. A dimension with fewer
     than :attr:`across_from` series over all partnerships is summed partnership by partnership
-    instead (a few milliseconds: less than importing numpy, which a one-off report from a
-    checkpoint then never loads).
+    on its first such query (a few milliseconds: less than importing numpy and building the
+    array, which a one-off report from a checkpoint then never does); asked again, it builds
+    the array when it has :attr:`across_again_from` series or more, so a process answering many
+    queries (a service, a notebook) pays the build once and then answers in about a millisecond.
     """
 
     across_from: int = 4096
     """Series of a dimension (over every partnership) from which its group sums are read from
     one array (:class:`_Across`) rather than summed per partnership (an instance may set its
     own, e.g. a test exercising the array with a few series)."""
+    across_again_from: int = 256
+    """The same threshold from a dimension's second query over all partnerships on."""
 
     def __init__(self, dimensions: Sequence[str], measures: Sequence[str]) -> None:
         self.dimensions = tuple(dimensions)
@@ -435,6 +439,8 @@ class PartitionedIndex:
         self._parts: dict[str, GroupedIndex] = {}
         self._across: dict[str, _Across] = {}
         """Per dimension, every partnership's groups in one structure (built by queries)."""
+        self._asked: set[str] = set()
+        """Dimensions asked for over every partnership at least once."""
 
     def add(self, partnership_id: str, day: dt.date, keys: Mapping[str, str | Iterable[str]],
             values: tuple[int, ...]) -> None:
@@ -478,6 +484,9 @@ class PartitionedIndex:
         if dimension in self._across:
             return True
         series = sum(len(part._dimension(dimension)) for part in self._parts.values())
+        if dimension in self._asked:
+            return series >= min(self.across_from, self.across_again_from)
+        self._asked.add(dimension)
         return series >= self.across_from
 
     def _across_of(self, dimension: str) -> _Across:
