@@ -72,6 +72,8 @@ def test_groups_over_every_partnership_answer_as_a_naive_fold(data: st.DataObjec
     index dumps the same bytes as one that was never queried."""
     index = PartitionedIndex(DIMENSIONS, MEASURES)
     index.across_from = data.draw(st.sampled_from((0, 0, 3, 4096)))  # mostly the array
+    # from a dimension's second query on: the array, or still the sums
+    index.across_again_from = data.draw(st.sampled_from((0, 2, 256)))
     quiet = PartitionedIndex(DIMENSIONS, MEASURES)  # the same additions, never queried
     live: list[Entry] = []
     steps = data.draw(st.lists(st.sampled_from(("add", "add", "add", "remove", "correct",

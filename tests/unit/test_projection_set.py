@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import random
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
@@ -24,7 +25,15 @@ from ssp_ledger.projection import (
     handled_types,
     load_projections,
 )
-from ssp_ledger.projection.checkpoint import SetState, encode_state, pack
+from ssp_ledger.projection.checkpoint import (
+    STATE_VERSION,
+    Part,
+    SetState,
+    encode_state,
+    pack,
+    pack_part,
+    unpack_part,
+)
 from ssp_ledger.store import Recorded
 from tests.strategies import History, histories
 
@@ -118,7 +127,7 @@ def _restore(data: bytes, ledger: Ledger) -> ProjectionSet:
     return ProjectionSet.restore(data, ledger.factories, ledger.load, ledger.read)
 
 
-def _replace_part(data: bytes, name: str, part: bytes) -> bytes:
+def _replace_part(data: bytes, name: str, part: Part) -> bytes:
     state = msgspec.msgpack.decode(data, type=SetState)
     return msgspec.msgpack.encode(msgspec.structs.replace(state, parts={**state.parts, name: part}))
 
@@ -129,16 +138,33 @@ def test_restoring_reads_only_the_projection_asked_for() -> None:
     ledger.record_many(_club_history())
     data = ledger.view(None).snapshot()
     restored = _restore(data, ledger)
-    broken = _restore(_replace_part(data, "leaders", b"not a checkpoint"), ledger)
+    broken = _restore(_replace_part(data, "leaders", Part(compressed=True,
+                                                          data=memoryview(b"not a checkpoint"))),
+                      ledger)
     table = broken["participation"].report(Query(as_of=DAY))
     assert table == restored["participation"].report(Query(as_of=DAY))
     with pytest.raises(ValueError, match=r"projection 'leaders' of the checkpoint at position 3 "
                                          r"cannot be read .*not zlib data"):
         broken["leaders"]
     # a part that is valid zlib'd msgpack but not an index of this projection
-    wrong = _restore(_replace_part(data, "leaders", pack(encode_state({"a": 1}))), ledger)
-    with pytest.raises(ValueError, match="leaders: state is not an index"):
-        wrong["leaders"]
+    for compressed in (True, False):  # a part zlib'd or kept as it is
+        bad = encode_state({"a": 1})
+        part = Part(compressed=compressed, data=memoryview(pack(bad) if compressed else bad))
+        wrong = _restore(_replace_part(data, "leaders", part), ledger)
+        with pytest.raises(ValueError, match="leaders: state is not an index"):
+            wrong["leaders"]
+
+
+def test_parts_are_compressed_only_where_it_pays() -> None:
+    """A part zlib shrinks well is stored compressed; one it barely shrinks (bytes that are
+    compressed already) as it is; both read back to the same bytes."""
+    text = encode_state({"school": ["s1"] * 500})
+    noise = random.Random(7).randbytes(4096)  # incompressible, like zlib'd dimensions
+    for data, compressed in ((text, True), (noise, False)):
+        part = pack_part(data)
+        assert part.compressed is compressed
+        assert len(part.data) < len(data) or not compressed
+        assert unpack_part(part) == data
 
 
 def test_a_checkpoint_in_another_format_is_refused() -> None:
@@ -146,18 +172,22 @@ def test_a_checkpoint_in_another_format_is_refused() -> None:
     old = pickle.dumps((4, 0, None, ("participation",), {}, b""))  # an older release's format
     for data in (old, b"", b"\x80", msgspec.msgpack.encode({"format": "other", "version": 2})):
         with pytest.raises(ValueError, match=r"^checkpoint state is not the data-only format "
-                                             r"version 2 \(made by an older ssp-ledger\?\)$"):
+                                             rf"version {STATE_VERSION} \(made by an older "
+                                             r"ssp-ledger\?\)$"):
             _restore(data, ledger)
-    newer = msgspec.msgpack.encode({"format": "ssp-ledger/projections", "version": 3})
-    with pytest.raises(ValueError, match=r"version 2 \(it is version 3\)"):
-        _restore(newer, ledger)
+    for other in (2, STATE_VERSION + 1):  # the format before, and one not made yet
+        newer = msgspec.msgpack.encode({"format": "ssp-ledger/projections", "version": other})
+        with pytest.raises(ValueError, match=rf"version {STATE_VERSION} \(it is version "
+                                             rf"{other}\)"):
+            _restore(newer, ledger)
     fine = ledger.view(None).snapshot()
     with pytest.raises(ValueError, match="holds projections"):
         ProjectionSet.restore(fine, {"seen": _Seen}, ledger.load, ledger.read)
     header = msgspec.msgpack.decode(fine, type=SetState)
     for bad, message in ((msgspec.structs.replace(header, position=-1), "negative"),
                          (msgspec.structs.replace(header, compression="lzma"), "compression"),
-                         (msgspec.structs.replace(header, parts={"x": b""}), "unlisted")):
+                         (msgspec.structs.replace(header, parts={"x": pack_part(b"")}),
+                          "unlisted")):
         with pytest.raises(ValueError, match=message):
             _restore(msgspec.msgpack.encode(bad), ledger)
 

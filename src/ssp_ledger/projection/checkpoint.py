@@ -11,14 +11,20 @@ The layers, bottom up:
 * :class:`SeriesState`: one :class:`~ssp_ledger.projection.series.Series` as two byte strings of
   little-endian integers (the days, the prefix sums);
 * :class:`GroupedIndexState` and :class:`PartitionedIndexState`: the grouped indexes built from
-  series states. A dimension's series are kept as :class:`msgspec.Raw` (still-encoded msgpack),
-  so a restored index decodes only the dimensions a query reads;
+  series states. A dimension's series are kept zlib-compressed on their own (:func:`pack`), so a
+  restored index inflates and decodes only the dimensions a query reads;
 * a projection's own bytes (:meth:`~ssp_ledger.projection.protocol.Stateful.dump_state`), made
   with :func:`encode_state` and read with :func:`decode_state`;
 * :class:`SetState`: the header of a whole
   :meth:`~ssp_ledger.projection.projection_set.ProjectionSet.snapshot`, tagged
   ``format="ssp-ledger/projections"`` and versioned (:data:`STATE_VERSION`), holding each
-  stateful projection's bytes zlib-compressed (:func:`pack`, :func:`unpack`).
+  stateful projection's bytes as a :class:`Part` (:func:`pack_part`, :func:`unpack_part`):
+  zlib-compressed, unless zlib would shrink them by less than a fifth (bytes that are mostly
+  compressed already, such as an index's dimensions), in which case they are kept as they are
+  and reading them costs no inflating at all.
+
+Byte strings are decoded as :class:`memoryview` slices of the bytes read (no copy): restoring a
+set copies nothing but the part a query needs, and that one only once.
 
 :func:`encode_state` sorts every map's keys, so the bytes depend only on the state, never on the
 order in which it was built: snapshots are canonical and can be compared by hash.
@@ -36,6 +42,7 @@ __all__ = [
     "STATE_FORMAT",
     "STATE_VERSION",
     "GroupedIndexState",
+    "Part",
     "PartitionedIndexState",
     "SeriesState",
     "SetState",
@@ -43,15 +50,20 @@ __all__ = [
     "decode_state",
     "encode_state",
     "pack",
+    "pack_part",
     "unpack",
+    "unpack_part",
 ]
 
 STATE_FORMAT: Final = "ssp-ledger/projections"
 """The tag of a snapshot header (its ``format`` field)."""
-STATE_VERSION: Final = 2
-"""Version of the snapshot data; 1 was the pickle format of older releases, never read now."""
+STATE_VERSION: Final = 3
+"""Version of the snapshot data; 1 was the pickle format of older releases, 2 compressed every
+part whole and every index dimension not at all (neither is read now)."""
 COMPRESSION: Final = "zlib"
 """How each part of a snapshot is compressed (zlib, level 1, of the msgpack bytes)."""
+PLAIN_RATIO: Final = 0.8
+"""A part that zlib does not shrink below this fraction of its size is stored uncompressed."""
 
 T = TypeVar("T")
 
@@ -78,8 +90,9 @@ class GroupedIndexState(msgspec.Struct, frozen=True, array_like=True):
     """The measures, in column order."""
     total: SeriesState
     """The total over every group."""
-    groups: dict[str, msgspec.Raw]
-    """Dimension -> msgpack of ``{group: SeriesState}``, decoded when a query first reads it."""
+    groups: dict[str, memoryview]
+    """Dimension -> :func:`pack` of the msgpack of ``{group: SeriesState}``, inflated and
+    decoded when a query first reads it (a report by school never inflates the activities)."""
 
 
 class PartitionedIndexState(msgspec.Struct, frozen=True, array_like=True):
@@ -91,6 +104,15 @@ class PartitionedIndexState(msgspec.Struct, frozen=True, array_like=True):
     """The total over every partnership."""
     parts: dict[str, GroupedIndexState]
     """Partnership id -> its own index (same dimensions and measures)."""
+
+
+class Part(msgspec.Struct, frozen=True, array_like=True):
+    """One projection's bytes in a snapshot (see :func:`pack_part`)."""
+
+    compressed: bool
+    """Whether ``data`` is zlib-compressed (:data:`COMPRESSION`) or the bytes themselves."""
+    data: memoryview
+    """The bytes (a view of the snapshot read: decoding copies nothing)."""
 
 
 class SetState(msgspec.Struct, frozen=True, kw_only=True, tag=STATE_FORMAT, tag_field="format"):
@@ -106,9 +128,9 @@ class SetState(msgspec.Struct, frozen=True, kw_only=True, tag=STATE_FORMAT, tag_
     """Every projection of the set, sorted."""
     compression: str
     """How ``parts`` and ``current`` are compressed (:data:`COMPRESSION`)."""
-    parts: dict[str, bytes]
-    """Name -> :func:`pack` of that projection's ``dump_state()``, for the stateful ones only;
-    the others are replayed from the log when first used."""
+    parts: dict[str, Part]
+    """Name -> :func:`pack_part` of that projection's ``dump_state()``, for the stateful ones
+    only; the others are replayed from the log when first used."""
     current: bytes
     """:func:`pack` of the facts in force, ``{partnership_id: {event_id: position}}``."""
 
@@ -128,7 +150,7 @@ def encode_state(state: object) -> bytes:
     return _ENCODER.encode(state)
 
 
-def decode_state(data: bytes | msgspec.Raw, kind: type[T]) -> T:
+def decode_state(data: bytes | memoryview | msgspec.Raw, kind: type[T]) -> T:
     """``data`` decoded and validated as ``kind`` (any type msgspec decodes, e.g. a Struct or
     ``dict[str, SeriesState]``); ValueError when it is not one."""
     decoder = _DECODERS.get(kind)
@@ -139,17 +161,32 @@ def decode_state(data: bytes | msgspec.Raw, kind: type[T]) -> T:
 
 
 def pack(data: bytes) -> bytes:
-    """A part of a snapshot: the zlib-compressed msgpack bytes (about four times smaller)."""
+    """The zlib-compressed msgpack bytes (about four times smaller): the facts in force of a
+    snapshot, an index's dimension."""
     return zlib.compress(data, 1)
 
 
-def unpack(part: bytes) -> bytes:
+def unpack(part: bytes | memoryview) -> bytes:
     """The msgpack bytes of a :func:`pack` part; ValueError when it is not zlib data."""
     try:
         return zlib.decompress(part)
     except zlib.error as e:
         msg = f"a checkpoint part is not {COMPRESSION} data ({e})"
         raise ValueError(msg) from e
+
+
+def pack_part(data: bytes) -> Part:
+    """A projection's bytes as a snapshot keeps them: zlib-compressed, or as they are when
+    compressing saves less than a fifth (:data:`PLAIN_RATIO`)."""
+    packed = zlib.compress(data, 1)
+    if len(packed) < PLAIN_RATIO * len(data):
+        return Part(compressed=True, data=memoryview(packed))
+    return Part(compressed=False, data=memoryview(data))
+
+
+def unpack_part(part: Part) -> bytes:
+    """The bytes of a :func:`pack_part` part; ValueError when they are not zlib data."""
+    return unpack(part.data) if part.compressed else bytes(part.data)
 
 
 def decode_set(data: bytes) -> SetState:

@@ -17,8 +17,6 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-import msgspec
-
 from ssp_ledger.periods import PeriodKind, periods_between
 from ssp_ledger.projection.checkpoint import (
     GroupedIndexState,
@@ -26,6 +24,8 @@ from ssp_ledger.projection.checkpoint import (
     SeriesState,
     decode_state,
     encode_state,
+    pack,
+    unpack,
 )
 from ssp_ledger.projection.protocol import Cell, Query, Table
 from ssp_ledger.projection.series import Series
@@ -52,21 +52,22 @@ class GroupedIndex:
         self.measures = tuple(measures)
         self.total = Series(len(self.measures))
         self._series: dict[str, dict[str, Series]] = {d: {} for d in self.dimensions}
-        self._raw: dict[str, msgspec.Raw] = {}
-        """Dimensions of a loaded index no query has read yet (still-encoded series states)."""
+        self._raw: dict[str, memoryview] = {}
+        """Dimensions of a loaded index no query has read yet (still compressed and encoded)."""
 
     def dump(self) -> GroupedIndexState:
-        """The index as data: the total and, per dimension, the encoded series of its groups.
+        """The index as data: the total and, per dimension, the series of its groups encoded and
+        compressed on their own (so a query inflates only the dimension it reads).
 
         Canonical (see :meth:`Series.dump`); a dimension still undecoded since :meth:`load` is
         written back as it was read.
         """
-        groups: dict[str, msgspec.Raw] = {}
+        groups: dict[str, memoryview] = {}
         for dim in self.dimensions:
             raw = self._raw.get(dim)
             if raw is None:
-                raw = msgspec.Raw(encode_state(
-                    {group: series.dump() for group, series in self._series[dim].items()}))
+                raw = memoryview(pack(encode_state(
+                    {group: series.dump() for group, series in self._series[dim].items()})))
             groups[dim] = raw
         return GroupedIndexState(list(self.dimensions), list(self.measures), self.total.dump(),
                                  groups)
@@ -76,7 +77,7 @@ class GroupedIndex:
         """The index :meth:`dump` described; ValueError when ``state`` is inconsistent.
 
         The total is loaded now; each dimension's series when a query first reads it (a report
-        by school never decodes the activities).
+        by school never inflates nor decodes the activities).
         """
         if len(set(state.dimensions)) != len(state.dimensions) or \
                 set(state.groups) != set(state.dimensions):
@@ -97,7 +98,7 @@ class GroupedIndex:
                 raise KeyError(dim)
             width = len(self.measures)
             try:
-                states = decode_state(raw, dict[str, SeriesState])
+                states = decode_state(unpack(raw), dict[str, SeriesState])
                 found = {group: _series(state, width) for group, state in states.items()}
             except ValueError as e:
                 msg = f"index state of dimension {dim!r}: {e}"
@@ -417,14 +418,18 @@ class PartitionedIndex:
     overlay: a report by school is one vectorised look-up of every school plus building its
     rows. A replay that no such query interrupts indexes nothing twice. A dimension with fewer
     than :attr:`across_from` series over all partnerships is summed partnership by partnership
-    instead (a few milliseconds: less than importing numpy, which a one-off report from a
-    checkpoint then never loads).
+    on its first such query (a few milliseconds: less than importing numpy and building the
+    array, which a one-off report from a checkpoint then never does); asked again, it builds
+    the array when it has :attr:`across_again_from` series or more, so a process answering many
+    queries (a service, a notebook) pays the build once and then answers in about a millisecond.
     """
 
     across_from: int = 4096
     """Series of a dimension (over every partnership) from which its group sums are read from
     one array (:class:`_Across`) rather than summed per partnership (an instance may set its
     own, e.g. a test exercising the array with a few series)."""
+    across_again_from: int = 256
+    """The same threshold from a dimension's second query over all partnerships on."""
 
     def __init__(self, dimensions: Sequence[str], measures: Sequence[str]) -> None:
         self.dimensions = tuple(dimensions)
@@ -434,6 +439,8 @@ class PartitionedIndex:
         self._parts: dict[str, GroupedIndex] = {}
         self._across: dict[str, _Across] = {}
         """Per dimension, every partnership's groups in one structure (built by queries)."""
+        self._asked: set[str] = set()
+        """Dimensions asked for over every partnership at least once."""
 
     def add(self, partnership_id: str, day: dt.date, keys: Mapping[str, str | Iterable[str]],
             values: tuple[int, ...]) -> None:
@@ -477,6 +484,9 @@ class PartitionedIndex:
         if dimension in self._across:
             return True
         series = sum(len(part._dimension(dimension)) for part in self._parts.values())
+        if dimension in self._asked:
+            return series >= min(self.across_from, self.across_again_from)
+        self._asked.add(dimension)
         return series >= self.across_from
 
     def _across_of(self, dimension: str) -> _Across:

@@ -30,12 +30,15 @@ from ssp_ledger.events import EventCorrected, EventRetracted
 from ssp_ledger.projection.checkpoint import (
     COMPRESSION,
     STATE_VERSION,
+    Part,
     SetState,
     decode_set,
     decode_state,
     encode_state,
     pack,
+    pack_part,
     unpack,
+    unpack_part,
 )
 from ssp_ledger.projection.protocol import (
     Fact,
@@ -90,7 +93,7 @@ class ProjectionSet:
         """Reads the log for replaying the non-stateful projections of a restored set."""
         self._names: tuple[str, ...] = tuple(factories)
         self._loaded: dict[str, Projection] = {n: f() for n, f in factories.items()}
-        self._parts: dict[str, bytes] = {}
+        self._parts: dict[str, Part] = {}
         """Packed states of a restored set's projections not needed yet (name -> part)."""
         self._replay_to = 0
         """Position a restored set was saved at: projections without a part replay to here."""
@@ -139,7 +142,7 @@ class ProjectionSet:
             if part is None:
                 self._replay(name, projection)
             elif isinstance(projection, Stateful):
-                projection.load_state(unpack(part))
+                projection.load_state(unpack_part(part))
             else:
                 msg = "its projection class does not implement Stateful any more"
                 raise ValueError(msg)
@@ -342,7 +345,8 @@ class ProjectionSet:
         """The state of the set as data: a :class:`~ssp_ledger.projection.checkpoint.SetState`
         header with the position, the latest recorded time, the facts in force and the
         ``dump_state()`` of every :class:`~ssp_ledger.projection.protocol.Stateful` projection,
-        each part zlib-compressed so a restored set can decode one without the others.
+        each part kept apart (zlib-compressed where that pays) so a restored set can decode one
+        without the others.
         Projections that are not Stateful, or whose ``dump_state`` raises NotImplementedError,
         are left out (a restored set replays them).
 
@@ -351,7 +355,7 @@ class ProjectionSet:
         processed the same records give the same bytes. A part a restored set never needed is
         copied as it was read.
         """
-        parts: dict[str, bytes] = {}
+        parts: dict[str, Part] = {}
         for name in self._names:
             part = self._parts.get(name)
             if part is not None:  # never loaded since restored: unchanged
@@ -360,7 +364,7 @@ class ProjectionSet:
             projection = self._loaded.get(name)
             if projection is not None and isinstance(projection, Stateful):
                 with suppress(NotImplementedError):  # no state as data: replayed instead
-                    parts[name] = pack(projection.dump_state())
+                    parts[name] = pack_part(projection.dump_state())
         current = self._current_packed
         if current is None:
             current = pack(encode_state(self._current_map))

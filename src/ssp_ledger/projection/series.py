@@ -21,11 +21,11 @@ queries or checkpoints happened in between. Checkpoints are built from these sta
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import sys
 from array import array
 from bisect import bisect_right
 from contextlib import suppress
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from ssp_ledger.projection.checkpoint import SeriesState
@@ -125,7 +125,7 @@ class Series:
         if any(prefix[:width]):
             msg = "series state: the first row of prefix sums is not zero"
             raise ValueError(msg)
-        if any(a >= b for a, b in pairwise(keys)):
+        if not all(map(operator.lt, keys, keys[1:])):  # in C: a checkpoint's millions of days
             msg = "series state: day ordinals are not strictly ascending"
             raise ValueError(msg)
         out = cls(width)
