@@ -24,6 +24,7 @@ from ssp_ledger.projection import (
     handled_types,
     load_projections,
 )
+from ssp_ledger.projection.checkpoint import STATE_VERSION as V
 from ssp_ledger.projection.checkpoint import SetState, encode_state, pack
 from ssp_ledger.store import Recorded
 from tests.strategies import History, histories
@@ -145,12 +146,13 @@ def test_a_checkpoint_in_another_format_is_refused() -> None:
     ledger = Ledger.in_memory()
     old = pickle.dumps((4, 0, None, ("participation",), {}, b""))  # an older release's format
     for data in (old, b"", b"\x80", msgspec.msgpack.encode({"format": "other", "version": 2})):
-        with pytest.raises(ValueError, match=r"^checkpoint state is not the data-only format "
-                                             r"version 2 \(made by an older ssp-ledger\?\)$"):
+        with pytest.raises(ValueError, match=rf"^checkpoint state is not the data-only format "
+                                             rf"version {V} \(made by an older ssp-ledger\?\)$"):
             _restore(data, ledger)
-    newer = msgspec.msgpack.encode({"format": "ssp-ledger/projections", "version": 3})
-    with pytest.raises(ValueError, match=r"version 2 \(it is version 3\)"):
-        _restore(newer, ledger)
+    for other in (V - 1, V + 1):  # the previous version (another layout) and a newer one
+        data = msgspec.msgpack.encode({"format": "ssp-ledger/projections", "version": other})
+        with pytest.raises(ValueError, match=rf"version {V} \(it is version {other}\)"):
+            _restore(data, ledger)
     fine = ledger.view(None).snapshot()
     with pytest.raises(ValueError, match="holds projections"):
         ProjectionSet.restore(fine, {"seen": _Seen}, ledger.load, ledger.read)
