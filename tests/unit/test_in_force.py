@@ -40,12 +40,15 @@ def _run(steps: list[tuple[object, ...]]) -> tuple[FactsInForce, dict[tuple[str,
     for step in steps:
         if step[0] == "set":
             _, pid, eid, position = step
-            assert isinstance(pid, str) and isinstance(eid, str) and isinstance(position, int)
+            assert isinstance(pid, str)
+            assert isinstance(eid, str)
+            assert isinstance(position, int)
             facts.set(pid, eid, position)
             model[pid, eid] = position
         elif step[0] == "remove":
             _, pid, eid = step
-            assert isinstance(pid, str) and isinstance(eid, str)
+            assert isinstance(pid, str)
+            assert isinstance(eid, str)
             if (pid, eid) in model:
                 facts.remove(pid, eid)
                 del model[pid, eid]

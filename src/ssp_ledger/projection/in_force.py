@@ -203,12 +203,28 @@ def merge_python(block: _Block | None, recent: dict[str, int]) -> _Block | None:
     return _build(keys, [entries[k] for k in keys], odd)
 
 
+def _fresh(block: _Block | None, recent: dict[str, int]
+           ) -> tuple[list[bytes], list[int], dict[str, int]]:
+    """``recent`` as (slot keys, their positions, the block's odd dict updated with the rest).
+    The common case (every id fits a slot) is one encode of the ids joined by NUL bytes: it
+    splits back into as many keys as there are ids exactly when none holds a NUL."""
+    try:
+        keys = "\0".join(recent).encode().split(b"\0")
+    except UnicodeEncodeError:
+        pass
+    else:
+        if len(keys) == len(recent) and max(map(len, keys)) <= LONGEST:
+            return keys, list(recent.values()), dict(block.odd) if block is not None else {}
+    fresh, odd = _split(block, recent)
+    return list(fresh), list(fresh.values()), odd
+
+
 def merge_numpy(block: _Block | None, recent: dict[str, int]) -> _Block | None:
     """``block`` with ``recent`` applied, with array operations (the same block as
     :func:`merge_python`)."""
     import numpy as np
 
-    fresh, odd = _split(block, recent)
+    fresh, values, odd = _fresh(block, recent)
     count = 0 if block is None else block.count
     if not fresh:
         if block is None:
@@ -216,38 +232,48 @@ def merge_numpy(block: _Block | None, recent: dict[str, int]) -> _Block | None:
         if not count and not odd:
             return None
         return _Block(block.prefix, block.width, block.keys, block.positions, odd)
-    order = sorted(fresh)
-    ends = [order[0], order[-1]]
+    longest = max(map(len, fresh))
+    full = np.array(fresh, dtype=f"S{max(longest, 1)}")
+    order = np.argsort(full)  # the ids are distinct
+    full = full[order]
+    new_positions = np.array(values, dtype=np.int64)[order]
+    ends = [full[0].tobytes().rstrip(b"\0"), full[-1].tobytes().rstrip(b"\0")]
     if block is not None and count:
         ends.append(block.prefix)
     prefix = _common(min(ends), max(ends))  # common to the ends and the block's prefix
     cut = len(prefix)
-    width = max(len(k) for k in order) - cut
-    old = np.zeros((count, 0), np.uint8)
-    old_positions = np.zeros(0, np.int64)
+    width = longest - cut
+    extra = b""  # the part of the block's prefix its ids keep now
     if block is not None and count:
         extra = block.prefix[cut:]
         width = max(width, len(extra) + block.width)
-        old = np.zeros((count, width), np.uint8)
+    width = max(width, 1)  # numpy has no zero-width byte strings
+    old = np.zeros((count, width), np.uint8)
+    old_positions = np.zeros(0, np.int64)
+    if block is not None and count:
         old[:, :len(extra)] = np.frombuffer(extra, np.uint8)
         if block.width:
             old[:, len(extra):len(extra) + block.width] = np.frombuffer(
                 block.keys, np.uint8).reshape(count, block.width)
         old_positions = np.frombuffer(block.positions, "<i8").astype(np.int64)
-    width = max(width, 1)  # numpy has no zero-width byte strings
-    if old.shape[1] < width:
-        old = np.pad(old, ((0, 0), (0, width - old.shape[1])))
     kind = f"S{width}"
     base = old.view(kind).ravel()
-    new_keys = np.array([k[cut:] for k in order], dtype=kind)
-    new_positions = np.array([fresh[k] for k in order], dtype=np.int64)
+    cells = np.zeros((len(fresh), width), np.uint8)
+    cells[:, :longest - cut] = full.view(np.uint8).reshape(len(fresh), -1)[:, cut:longest]
+    new_keys = cells.view(kind).ravel()
     at = np.searchsorted(base, new_keys)
     hit = at < count
     hit[hit] = base[at[hit]] == new_keys[hit]
     old_positions[at[hit]] = new_positions[hit]
     add = ~hit & (new_positions != RETRACTED)
-    keys = np.insert(base, at[add], new_keys[add])
-    positions = np.insert(old_positions, at[add], new_positions[add])
+    # Insert the new keys before the slots found (both in order: no sort needed).
+    slots = at[add] + np.arange(np.count_nonzero(add))
+    old_slots = np.ones(count + len(slots), bool)
+    old_slots[slots] = False
+    keys = np.empty(len(old_slots), kind)
+    keys[old_slots], keys[slots] = base, new_keys[add]
+    positions = np.empty(len(old_slots), np.int64)
+    positions[old_slots], positions[slots] = old_positions, new_positions[add]
     keep = positions != RETRACTED
     if not keep.all():
         keys, positions = keys[keep], positions[keep]
@@ -263,12 +289,16 @@ def _canonical(prefix: bytes, keys: npt.NDArray[np.bytes_], positions: npt.NDArr
     n = len(keys)
     if n == 0:
         return _build([], [], odd)
-    cells = keys.view(np.uint8).reshape(n, keys.dtype.itemsize)
-    lengths = np.count_nonzero(cells, axis=1)  # ids hold no NUL byte: the rest is padding
-    first = cells[0, :lengths[0]].tobytes()
-    last = cells[-1, :lengths[-1]].tobytes()
+    size = keys.dtype.itemsize
+    cells = keys.view(np.uint8).reshape(n, size)
+    first = cells[0].tobytes().rstrip(b"\0")  # ids hold no NUL byte: the rest is padding
+    last = cells[-1].tobytes().rstrip(b"\0")
     more = len(_common(first, last))
-    width = int(lengths.max()) - more
+    if cells[:, -1].any():  # some suffix fills the width (the common case: no scan)
+        longest = size
+    else:
+        longest = int(np.count_nonzero(cells, axis=1).max())
+    width = longest - more
     packed = np.ascontiguousarray(cells[:, more:more + width]).tobytes()
     return _Block(prefix + first[:more], width, packed, positions.astype("<i8").tobytes(), odd)
 
