@@ -294,10 +294,8 @@ def _canonical(prefix: bytes, keys: npt.NDArray[np.bytes_], positions: npt.NDArr
     first = cells[0].tobytes().rstrip(b"\0")  # ids hold no NUL byte: the rest is padding
     last = cells[-1].tobytes().rstrip(b"\0")
     more = len(_common(first, last))
-    if cells[:, -1].any():  # some suffix fills the width (the common case: no scan)
-        longest = size
-    else:
-        longest = int(np.count_nonzero(cells, axis=1).max())
+    # Some suffix filling the width is the common case (no scan of every cell).
+    longest = size if cells[:, -1].any() else int(np.count_nonzero(cells, axis=1).max())
     width = longest - more
     packed = np.ascontiguousarray(cells[:, more:more + width]).tobytes()
     return _Block(prefix + first[:more], width, packed, positions.astype("<i8").tobytes(), odd)
