@@ -15,6 +15,7 @@ The layers, bottom up:
   restored index inflates and decodes only the dimensions a query reads;
 * a projection's own bytes (:meth:`~ssp_ledger.projection.protocol.Stateful.dump_state`), made
   with :func:`encode_state` and read with :func:`decode_state`;
+* :class:`InForceState`: one partnership's facts in force, as byte strings;
 * :class:`SetState`: the header of a whole
   :meth:`~ssp_ledger.projection.projection_set.ProjectionSet.snapshot`, tagged
   ``format="ssp-ledger/projections"`` and versioned (:data:`STATE_VERSION`), holding each
@@ -42,6 +43,7 @@ __all__ = [
     "STATE_FORMAT",
     "STATE_VERSION",
     "GroupedIndexState",
+    "InForceState",
     "Part",
     "PartitionedIndexState",
     "SeriesState",
@@ -59,7 +61,8 @@ STATE_FORMAT: Final = "ssp-ledger/projections"
 """The tag of a snapshot header (its ``format`` field)."""
 STATE_VERSION: Final = 3
 """Version of the snapshot data; 1 was the pickle format of older releases, 2 compressed every
-part whole and every index dimension not at all (neither is read now)."""
+part whole and every index dimension not at all, and held the facts in force as a nested map
+(``{partnership_id: {event_id: position}}``); neither is read now."""
 COMPRESSION: Final = "zlib"
 """How each part of a snapshot is compressed (zlib, level 1, of the msgpack bytes)."""
 PLAIN_RATIO: Final = 0.8
@@ -106,6 +109,23 @@ class PartitionedIndexState(msgspec.Struct, frozen=True, array_like=True):
     """Partnership id -> its own index (same dimensions and measures)."""
 
 
+class InForceState(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """One partnership's facts in force as plain data (see
+    :mod:`ssp_ledger.projection.in_force`): its event ids' UTF-8 bytes after a common prefix,
+    NUL-padded to one width and sorted, with the positions in the same order."""
+
+    prefix: bytes
+    """The longest prefix common to every id of ``keys``."""
+    width: int
+    """Bytes per id in ``keys`` (the longest suffix)."""
+    keys: bytes
+    """The ids' suffixes after ``prefix``, NUL-padded to ``width``, ascending."""
+    positions: bytes
+    """Log position of each id's fact in force: little-endian signed 64-bit integers."""
+    odd: dict[str, int]
+    """Ids that are kept outside ``keys`` (long ones, or holding a NUL byte) -> position."""
+
+
 class Part(msgspec.Struct, frozen=True, array_like=True):
     """One projection's bytes in a snapshot (see :func:`pack_part`)."""
 
@@ -132,7 +152,7 @@ class SetState(msgspec.Struct, frozen=True, kw_only=True, tag=STATE_FORMAT, tag_
     """Name -> :func:`pack_part` of that projection's ``dump_state()``, for the stateful ones
     only; the others are replayed from the log when first used."""
     current: bytes
-    """:func:`pack` of the facts in force, ``{partnership_id: {event_id: position}}``."""
+    """:func:`pack` of the facts in force, ``{partnership_id: InForceState}``."""
 
 
 class _Version(msgspec.Struct, frozen=True, tag=STATE_FORMAT, tag_field="format"):

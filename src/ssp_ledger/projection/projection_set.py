@@ -33,13 +33,13 @@ from ssp_ledger.projection.checkpoint import (
     Part,
     SetState,
     decode_set,
-    decode_state,
     encode_state,
     pack,
     pack_part,
     unpack,
     unpack_part,
 )
+from ssp_ledger.projection.in_force import FactsInForce
 from ssp_ledger.projection.protocol import (
     Fact,
     Projection,
@@ -99,9 +99,9 @@ class ProjectionSet:
         """Position a restored set was saved at: projections without a part replay to here."""
         self._all: tuple[Projection, ...] | None = None
         self._dispatch: dict[type, tuple[Projection, ...]] = {}
-        self._current_map: dict[str, dict[str, int]] | None = {}
-        """partnership_id -> event_id -> position of the fact in force (nested, not keyed by
-        pairs: a tuple per fact would be a fifth of a 1M-event replay's memory)."""
+        self._current_map: FactsInForce | None = FactsInForce()
+        """partnership_id -> event_id -> position of the fact in force (packed: see
+        :mod:`ssp_ledger.projection.in_force`); None while a restored set holds it packed."""
         self._current_packed: bytes | None = None
         self.position = 0
         """Notification id of the last record processed."""
@@ -192,12 +192,11 @@ class ProjectionSet:
         return found
 
     @property
-    def _current(self) -> dict[str, dict[str, int]]:
+    def _current(self) -> FactsInForce:
         if self._current_map is None:
             assert self._current_packed is not None
             try:
-                self._current_map = decode_state(unpack(self._current_packed),
-                                                 dict[str, dict[str, int]])
+                self._current_map = FactsInForce.load(unpack(self._current_packed))
             except ValueError as e:
                 msg = (f"the facts in force of the checkpoint at position {self._replay_to} "
                        f"cannot be read ({e}); call Ledger.rebuild() to replay the log")
@@ -231,12 +230,13 @@ class ProjectionSet:
         gives are handed the fact (and its sign) to apply in their next batch."""
         event = recorded.event
         current = self._current
-        in_force = current.get(event.partnership_id)
-        if in_force is None:
-            in_force = current[event.partnership_id] = {}
+        partnership_id = event.partnership_id
         if isinstance(event, EventRetracted | EventCorrected):
             key = event.target_event_id
-            old = self.fact_at(in_force[key])
+            at = current.get(partnership_id, key)
+            if at is None:
+                raise KeyError(key)
+            old = self.fact_at(at)
             now, queues = route(type(old.event))
             for p in now:
                 p.retract(old)
@@ -244,13 +244,13 @@ class ProjectionSet:
                 q.retracted.append(len(q.facts))
                 q.facts.append(old)
             if isinstance(event, EventRetracted):
-                del in_force[key]
+                current.remove(partnership_id, key)
                 fact = None
             else:
                 fact = Fact(position, recorded.recorded_at, event.replacement)
-                in_force[key] = position
+                current.set(partnership_id, key, position)
         else:
-            in_force[event.event_id] = position
+            current.set(partnership_id, event.event_id, position)
             fact = Fact(position, recorded.recorded_at, event)
         if fact is not None:
             now, queues = route(type(fact.event))
@@ -299,6 +299,7 @@ class ProjectionSet:
             return  # restored set stay packed
         size = self.batch_size
         current = self._current
+        recent = current.recent  # the hot path writes new facts there itself
         amending = (EventRetracted, EventCorrected)
         with paused_gc():
             try:
@@ -308,9 +309,9 @@ class ProjectionSet:
                     if isinstance(event, amending):
                         self._step(position, recorded, route)  # reads the content it replaces
                     else:  # _step's common case, inline (a replay spends its time here)
-                        in_force = current.get(event.partnership_id)
+                        in_force = recent.get(event.partnership_id)
                         if in_force is None:
-                            in_force = current[event.partnership_id] = {}
+                            in_force = recent[event.partnership_id] = {}
                         in_force[event.event_id] = position
                         at = recorded.recorded_at
                         fact = Fact(position, at, event)
@@ -327,17 +328,18 @@ class ProjectionSet:
                     if held >= size:
                         for queue in queues.values():
                             queue.flush()
+                        current.settle()
                         held = 0
             finally:
                 for queue in queues.values():
                     queue.flush()
+                current.settle()
 
     def contributing(self) -> Iterator[tuple[tuple[str, str], int]]:
         """(partnership_id, event_id) -> position of every fact in force, grouped by
         partnership."""
-        for partnership_id, in_force in self._current.items():
-            for event_id, position in in_force.items():
-                yield (partnership_id, event_id), position
+        for partnership_id, event_id, position in self._current.items():
+            yield (partnership_id, event_id), position
 
     # -- checkpoints
 
@@ -367,7 +369,8 @@ class ProjectionSet:
                     parts[name] = pack_part(projection.dump_state())
         current = self._current_packed
         if current is None:
-            current = pack(encode_state(self._current_map))
+            assert self._current_map is not None
+            current = pack(self._current_map.dump())
         latest = self.latest
         latest_us = None if latest is None else (latest - _EPOCH) // dt.timedelta(microseconds=1)
         return encode_state(SetState(

@@ -1,0 +1,143 @@
+"""The packed map of facts in force behaves as a plain dict, whatever the ids and the order of
+changes, merges and checkpoints (ssp_ledger.projection.in_force)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ssp_ledger.projection.checkpoint import InForceState, encode_state
+from ssp_ledger.projection.in_force import (
+    LONGEST,
+    NUMPY_FROM,
+    RETRACTED,
+    FactsInForce,
+    merge_numpy,
+    merge_python,
+)
+
+PARTNERSHIPS = st.sampled_from(["p1", "p2", "ssp-001"])
+EVENT_IDS = st.one_of(
+    st.builds(lambda n: f"p1-{n:07d}", st.integers(0, 300)),  # a shared prefix, one width
+    st.builds(lambda n: f"e{n}", st.integers(0, 3000)),  # widths differ
+    st.text(min_size=1, max_size=6),  # any text, NUL included
+    st.sampled_from(["x" * (LONGEST + 1), "a\x00", "\x00", "é", "p1-", "p1"]),
+)
+POSITIONS = st.integers(0, 2**63 - 1)
+
+# One step: ("set", pid, id, position), ("remove", pid, id), ("settle",), ("all",), ("cycle",)
+STEPS = st.lists(st.one_of(
+    st.tuples(st.just("set"), PARTNERSHIPS, EVENT_IDS, POSITIONS),
+    st.tuples(st.just("remove"), PARTNERSHIPS, EVENT_IDS),
+    st.tuples(st.sampled_from(["settle", "all", "cycle"])),
+), max_size=80)
+
+
+def _run(steps: list[tuple[object, ...]]) -> tuple[FactsInForce, dict[tuple[str, str], int]]:
+    facts = FactsInForce()
+    model: dict[tuple[str, str], int] = {}
+    for step in steps:
+        if step[0] == "set":
+            _, pid, eid, position = step
+            assert isinstance(pid, str)
+            assert isinstance(eid, str)
+            assert isinstance(position, int)
+            facts.set(pid, eid, position)
+            model[pid, eid] = position
+        elif step[0] == "remove":
+            _, pid, eid = step
+            assert isinstance(pid, str)
+            assert isinstance(eid, str)
+            if (pid, eid) in model:
+                facts.remove(pid, eid)
+                del model[pid, eid]
+            else:
+                with pytest.raises(KeyError):
+                    facts.remove(pid, eid)
+        elif step[0] == "settle":
+            facts.settle()
+        elif step[0] == "all":
+            facts.settle(everything=True)
+        else:  # through a checkpoint and back
+            facts = FactsInForce.load(facts.dump())
+    return facts, model
+
+
+@given(STEPS, st.lists(st.tuples(PARTNERSHIPS, EVENT_IDS), max_size=10))
+@settings(max_examples=300, deadline=None)
+def test_the_packed_map_answers_as_a_dict(steps: list[tuple[object, ...]],
+                                          probes: list[tuple[str, str]]) -> None:
+    facts, model = _run(steps)
+    for key in [*model, *probes]:
+        assert facts.get(*key) == model.get(key)
+    assert sorted((p, e, v) for p, e, v in facts.items()) == sorted(
+        (p, e, v) for (p, e), v in model.items())
+    assert len(facts) == len(model)
+    restored = FactsInForce.load(facts.dump())
+    assert {(p, e): v for p, e, v in restored.items()} == model
+
+
+@given(STEPS, st.randoms(use_true_random=False))
+@settings(max_examples=200, deadline=None)
+def test_the_same_facts_give_the_same_bytes(steps: list[tuple[object, ...]],
+                                            rng: object) -> None:
+    """However the facts in force were reached (order, merges, checkpoints on the way), equal
+    maps dump to equal bytes: snapshots stay canonical."""
+    facts, model = _run(steps)
+    items = list(model.items())
+    rng.shuffle(items)  # type: ignore[attr-defined]
+    other = FactsInForce()
+    for (pid, eid), position in items:
+        other.set(pid, eid, position)
+    assert other.dump() == facts.dump()
+
+
+@given(st.dictionaries(EVENT_IDS, POSITIONS, max_size=40),
+       st.dictionaries(EVENT_IDS, st.one_of(POSITIONS, st.just(RETRACTED)), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_the_numpy_merge_builds_the_reference_block(old: dict[str, int],
+                                                    recent: dict[str, int]) -> None:
+    block = merge_python(None, old)
+    expected = merge_python(block, recent)
+    got = merge_numpy(block, recent)
+    if expected is None:
+        assert got is None
+        return
+    assert got is not None
+    assert got.state() == expected.state()
+    first = merge_numpy(None, old)
+    assert (None if first is None else first.state()) == (None if block is None else block.state())
+
+
+def test_large_merges_take_the_array_path_and_keep_every_fact() -> None:
+    facts = FactsInForce()
+    model: dict[tuple[str, str], int] = {}
+    for i in range(3 * NUMPY_FROM):
+        pid = f"p{i % 2}"
+        eid = f"{pid}-{(i * 7919) % 100_003:07d}"  # arrives out of order
+        facts.set(pid, eid, i + 1)
+        model[pid, eid] = i + 1
+        if i % 1000 == 999:
+            facts.settle()
+    for i in range(0, 3 * NUMPY_FROM, 5):  # retract a fifth of them, correct another fifth
+        pid = f"p{i % 2}"
+        eid = f"{pid}-{(i * 7919) % 100_003:07d}"
+        if i % 10 == 0:
+            facts.remove(pid, eid)
+            del model[pid, eid]
+        else:
+            facts.set(pid, eid, 10**12 + i)
+            model[pid, eid] = 10**12 + i
+    facts.settle(everything=True)
+    assert {(p, e): v for p, e, v in facts.items()} == model
+    assert all(facts.get(*key) == value for key, value in model.items())
+    assert facts.get("p0", "p0-9999999") is None
+    assert FactsInForce.load(facts.dump()).dump() == facts.dump()
+
+
+def test_a_damaged_block_is_refused_in_one_line() -> None:
+    data = encode_state({"p": InForceState(prefix=b"", width=5, keys=b"ab",
+                                           positions=bytes(16), odd={})})
+    with pytest.raises(ValueError, match="facts in force of partnership 'p'"):
+        FactsInForce.load(data)
