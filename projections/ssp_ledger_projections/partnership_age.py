@@ -14,6 +14,12 @@ row: the formation gives the age, each active member's join one member and its t
 
 Checkpoints (:meth:`PartnershipAge.dump_state`) are data: the facts it remembers, embedded as
 their event Structs in a :class:`PartnershipAgeState`, by partnership and event id.
+
+Speed. Queries read the facts through an index built on first use and dropped by any change: the
+facts of each class, per partnership and for all, in the order a scan of every fact meets them
+(so sorting and tie-breaking are those of the scan). A report by a period kind asks for each
+partnership's members at the end of every period: each asks one partnership's lists, never every
+fact.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import ClassVar, TypeVar, cast
 
 import msgspec
 
@@ -61,6 +67,10 @@ class PartnershipAgeState(msgspec.Struct, frozen=True, kw_only=True,
     version: int
     facts: list[PartnershipFormed | PartnershipDissolved | SchoolJoined | SchoolLeft]
 
+
+_CLASSES: tuple[type[Structure], ...] = (
+    PartnershipFormed, PartnershipDissolved, SchoolJoined, SchoolLeft)
+"""The classes of fact kept (what :meth:`PartnershipAge.apply` remembers)."""
 
 _ENCODER = msgspec.msgpack.Encoder(order="deterministic")
 _DECODER = msgspec.msgpack.Decoder(PartnershipAgeState)
@@ -143,16 +153,21 @@ class PartnershipAge:
 
     def __init__(self) -> None:
         self._facts: dict[Key, Structure] = {}
+        self._index: dict[tuple[type, str | None], list[Structure]] | None = None
+        """Facts by (class, partnership or None for all), in scan order (built on first use,
+        dropped by any change)."""
 
     def apply(self, fact: Fact) -> None:
         """Remember formation, dissolution, joins and leaves."""
         event = fact.event
         if isinstance(event, PartnershipFormed | PartnershipDissolved | SchoolJoined | SchoolLeft):
             self._facts[(event.partnership_id, event.event_id)] = event
+            self._index = None
 
     def retract(self, fact: Fact) -> None:
         """Forget what :meth:`apply` remembered."""
         self._facts.pop((fact.event.partnership_id, fact.event.event_id), None)
+        self._index = None
 
     def dump_state(self) -> bytes:
         """The facts remembered, as canonical msgpack (a :class:`PartnershipAgeState`)."""
@@ -170,8 +185,23 @@ class PartnershipAge:
             msg = "partnership_age: load_state needs a fresh instance (this one has facts)"
             raise ValueError(msg)
         self._facts = {(f.partnership_id, f.event_id): f for f in state.facts}
+        self._index = None
 
     def _of(self, cls: type[S], partnership_id: str | None) -> list[S]:
+        """The facts of class ``cls`` of one partnership (None: of all), in the order a scan of
+        every fact meets them (:meth:`_scanned` is that scan). Do not change the list."""
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for f in self._facts.values():
+                for kind in _CLASSES:
+                    if isinstance(f, kind):
+                        index.setdefault((kind, f.partnership_id), []).append(f)
+                        index.setdefault((kind, None), []).append(f)
+        return cast("list[S]", index.get((cls, partnership_id), []))
+
+    def _scanned(self, cls: type[S], partnership_id: str | None) -> list[S]:
+        """:meth:`_of` by scanning every fact (the reference the index is tested against)."""
         return [f for f in self._facts.values() if isinstance(f, cls)
                 and (partnership_id is None or f.partnership_id == partnership_id)]
 
