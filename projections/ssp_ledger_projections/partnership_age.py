@@ -17,14 +17,16 @@ their event Structs in a :class:`PartnershipAgeState`, by partnership and event 
 
 Speed. Queries read the facts through an index built on first use and dropped by any change: the
 facts of each class, per partnership and for all, in the order a scan of every fact meets them
-(so sorting and tie-breaking are those of the scan). A report by a period kind asks for each
-partnership's members at the end of every period: each asks one partnership's lists, never every
-fact.
+(so sorting and tie-breaking are those of the scan), and per partnership its joins sorted by
+school and date with each school's leaving dates sorted. A report by a period kind asks for each
+partnership's members at the end of every period: each reads one partnership's roster (a
+bisection per member for its leaving date), never every fact.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar, cast
@@ -156,6 +158,8 @@ class PartnershipAge:
         self._index: dict[tuple[type, str | None], list[Structure]] | None = None
         """Facts by (class, partnership or None for all), in scan order (built on first use,
         dropped by any change)."""
+        self._rosters: dict[str, tuple[list[SchoolJoined], dict[str, list[dt.date]]]] = {}
+        """Per partnership, what :meth:`members` reads (built on use, dropped by any change)."""
 
     def apply(self, fact: Fact) -> None:
         """Remember formation, dissolution, joins and leaves."""
@@ -163,11 +167,13 @@ class PartnershipAge:
         if isinstance(event, PartnershipFormed | PartnershipDissolved | SchoolJoined | SchoolLeft):
             self._facts[(event.partnership_id, event.event_id)] = event
             self._index = None
+            self._rosters = {}
 
     def retract(self, fact: Fact) -> None:
         """Forget what :meth:`apply` remembered."""
         self._facts.pop((fact.event.partnership_id, fact.event.event_id), None)
         self._index = None
+        self._rosters = {}
 
     def dump_state(self) -> bytes:
         """The facts remembered, as canonical msgpack (a :class:`PartnershipAgeState`)."""
@@ -186,6 +192,7 @@ class PartnershipAge:
             raise ValueError(msg)
         self._facts = {(f.partnership_id, f.event_id): f for f in state.facts}
         self._index = None
+        self._rosters = {}
 
     def _of(self, cls: type[S], partnership_id: str | None) -> list[S]:
         """The facts of class ``cls`` of one partnership (None: of all), in the order a scan of
@@ -217,13 +224,46 @@ class PartnershipAge:
 
     def members(self, partnership_id: str, day: dt.date) -> list[MemberTenure]:
         """Every membership period of a partnership that had started by ``day``."""
+        joins, leaves = self._roster(partnership_id)
+        out: list[MemberTenure] = []
+        for join in joins:
+            if join.occurred_on > day:
+                continue
+            dates = leaves.get(join.school_id, ())
+            i = bisect_left(dates, join.occurred_on)
+            left = dates[i] if i < len(dates) and dates[i] <= day else None
+            end = day if left is None else min(left, day)
+            out.append(MemberTenure(
+                partnership_id, join.school_id, join.phase, join.occurred_on, left,
+                (end - join.occurred_on).days, left is None or left >= day,
+            ))
+        return out
+
+    def _roster(self, partnership_id: str
+                ) -> tuple[list[SchoolJoined], dict[str, list[dt.date]]]:
+        """A partnership's joins sorted by (school, date) (ties in scan order) and each
+        school's leaving dates sorted: what :meth:`members` reads, kept with the index."""
+        found = self._rosters.get(partnership_id)
+        if found is None:
+            joins = sorted(self._of(SchoolJoined, partnership_id),
+                           key=lambda j: (j.school_id, j.occurred_on))
+            leaves: dict[str, list[dt.date]] = {}
+            for leave in self._of(SchoolLeft, partnership_id):
+                leaves.setdefault(leave.school_id, []).append(leave.occurred_on)
+            for dates in leaves.values():
+                dates.sort()
+            found = self._rosters[partnership_id] = (joins, leaves)
+        return found
+
+    def _scanned_members(self, partnership_id: str, day: dt.date) -> list[MemberTenure]:
+        """:meth:`members` from a scan of every fact (the reference it is tested against)."""
         leaves: dict[str, list[dt.date]] = {}
-        for leave in self._of(SchoolLeft, partnership_id):
+        for leave in self._scanned(SchoolLeft, partnership_id):
             if leave.occurred_on <= day:
                 leaves.setdefault(leave.school_id, []).append(leave.occurred_on)
         out: list[MemberTenure] = []
         joins = sorted(
-            (j for j in self._of(SchoolJoined, partnership_id) if j.occurred_on <= day),
+            (j for j in self._scanned(SchoolJoined, partnership_id) if j.occurred_on <= day),
             key=lambda j: (j.school_id, j.occurred_on),
         )
         for join in joins:
