@@ -14,14 +14,22 @@ row: the formation gives the age, each active member's join one member and its t
 
 Checkpoints (:meth:`PartnershipAge.dump_state`) are data: the facts it remembers, embedded as
 their event Structs in a :class:`PartnershipAgeState`, by partnership and event id.
+
+Speed. Queries read the facts through an index built on first use and dropped by any change: the
+facts of each class, per partnership and for all, in the order a scan of every fact meets them
+(so sorting and tie-breaking are those of the scan), and per partnership its joins sorted by
+school and date with each school's leaving dates sorted. A report by a period kind asks for each
+partnership's members at the end of every period: each reads one partnership's roster (a
+bisection per member for its leaving date), never every fact.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import ClassVar, TypeVar, cast
 
 import msgspec
 
@@ -61,6 +69,10 @@ class PartnershipAgeState(msgspec.Struct, frozen=True, kw_only=True,
     version: int
     facts: list[PartnershipFormed | PartnershipDissolved | SchoolJoined | SchoolLeft]
 
+
+_CLASSES: tuple[type[Structure], ...] = (
+    PartnershipFormed, PartnershipDissolved, SchoolJoined, SchoolLeft)
+"""The classes of fact kept (what :meth:`PartnershipAge.apply` remembers)."""
 
 _ENCODER = msgspec.msgpack.Encoder(order="deterministic")
 _DECODER = msgspec.msgpack.Decoder(PartnershipAgeState)
@@ -143,16 +155,25 @@ class PartnershipAge:
 
     def __init__(self) -> None:
         self._facts: dict[Key, Structure] = {}
+        self._index: dict[tuple[type, str | None], list[Structure]] | None = None
+        """Facts by (class, partnership or None for all), in scan order (built on first use,
+        dropped by any change)."""
+        self._rosters: dict[str, tuple[list[SchoolJoined], dict[str, list[dt.date]]]] = {}
+        """Per partnership, what :meth:`members` reads (built on use, dropped by any change)."""
 
     def apply(self, fact: Fact) -> None:
         """Remember formation, dissolution, joins and leaves."""
         event = fact.event
         if isinstance(event, PartnershipFormed | PartnershipDissolved | SchoolJoined | SchoolLeft):
             self._facts[(event.partnership_id, event.event_id)] = event
+            self._index = None
+            self._rosters = {}
 
     def retract(self, fact: Fact) -> None:
         """Forget what :meth:`apply` remembered."""
         self._facts.pop((fact.event.partnership_id, fact.event.event_id), None)
+        self._index = None
+        self._rosters = {}
 
     def dump_state(self) -> bytes:
         """The facts remembered, as canonical msgpack (a :class:`PartnershipAgeState`)."""
@@ -170,8 +191,24 @@ class PartnershipAge:
             msg = "partnership_age: load_state needs a fresh instance (this one has facts)"
             raise ValueError(msg)
         self._facts = {(f.partnership_id, f.event_id): f for f in state.facts}
+        self._index = None
+        self._rosters = {}
 
     def _of(self, cls: type[S], partnership_id: str | None) -> list[S]:
+        """The facts of class ``cls`` of one partnership (None: of all), in the order a scan of
+        every fact meets them (:meth:`_scanned` is that scan). Do not change the list."""
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for f in self._facts.values():
+                for kind in _CLASSES:
+                    if isinstance(f, kind):
+                        index.setdefault((kind, f.partnership_id), []).append(f)
+                        index.setdefault((kind, None), []).append(f)
+        return cast("list[S]", index.get((cls, partnership_id), []))
+
+    def _scanned(self, cls: type[S], partnership_id: str | None) -> list[S]:
+        """:meth:`_of` by scanning every fact (the reference the index is tested against)."""
         return [f for f in self._facts.values() if isinstance(f, cls)
                 and (partnership_id is None or f.partnership_id == partnership_id)]
 
@@ -187,13 +224,46 @@ class PartnershipAge:
 
     def members(self, partnership_id: str, day: dt.date) -> list[MemberTenure]:
         """Every membership period of a partnership that had started by ``day``."""
+        joins, leaves = self._roster(partnership_id)
+        out: list[MemberTenure] = []
+        for join in joins:
+            if join.occurred_on > day:
+                continue
+            dates = leaves.get(join.school_id, ())
+            i = bisect_left(dates, join.occurred_on)
+            left = dates[i] if i < len(dates) and dates[i] <= day else None
+            end = day if left is None else min(left, day)
+            out.append(MemberTenure(
+                partnership_id, join.school_id, join.phase, join.occurred_on, left,
+                (end - join.occurred_on).days, left is None or left >= day,
+            ))
+        return out
+
+    def _roster(self, partnership_id: str
+                ) -> tuple[list[SchoolJoined], dict[str, list[dt.date]]]:
+        """A partnership's joins sorted by (school, date) (ties in scan order) and each
+        school's leaving dates sorted: what :meth:`members` reads, kept with the index."""
+        found = self._rosters.get(partnership_id)
+        if found is None:
+            joins = sorted(self._of(SchoolJoined, partnership_id),
+                           key=lambda j: (j.school_id, j.occurred_on))
+            leaves: dict[str, list[dt.date]] = {}
+            for leave in self._of(SchoolLeft, partnership_id):
+                leaves.setdefault(leave.school_id, []).append(leave.occurred_on)
+            for dates in leaves.values():
+                dates.sort()
+            found = self._rosters[partnership_id] = (joins, leaves)
+        return found
+
+    def _scanned_members(self, partnership_id: str, day: dt.date) -> list[MemberTenure]:
+        """:meth:`members` from a scan of every fact (the reference it is tested against)."""
         leaves: dict[str, list[dt.date]] = {}
-        for leave in self._of(SchoolLeft, partnership_id):
+        for leave in self._scanned(SchoolLeft, partnership_id):
             if leave.occurred_on <= day:
                 leaves.setdefault(leave.school_id, []).append(leave.occurred_on)
         out: list[MemberTenure] = []
         joins = sorted(
-            (j for j in self._of(SchoolJoined, partnership_id) if j.occurred_on <= day),
+            (j for j in self._scanned(SchoolJoined, partnership_id) if j.occurred_on <= day),
             key=lambda j: (j.school_id, j.occurred_on),
         )
         for join in joins:

@@ -36,11 +36,19 @@ activity dated inside it.
 Checkpoints (:meth:`Survey.dump_state`): the facts it keeps, as event Structs in a
 :class:`SurveyState`, in (partnership, event id) order. The per-pupil figures are the siblings'
 state, checkpointed under their own names.
+
+Speed. A query reads the facts through an index built from them on first use and dropped by any
+change (:class:`_Index`): returns and rolls per partnership sorted by valid date (a row's window
+is two bisections), each school's joins sorted by (valid date, event id) (its phase on a day is
+one bisection) and each partnership's first formation. It answers exactly as a scan of every fact
+would (the tests hold it to such scans); the per-pupil figures ask each sibling once per
+partnership and row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import ClassVar
@@ -162,6 +170,95 @@ class _Row:
     """Valid dates of the rolls, attendances and staff cost."""
 
 
+class _Scope:
+    """The returns and the rolls of one partnership (or of all), each sorted by valid date."""
+
+    def __init__(self, returns: list[SurveyReturned], rolls: list[RollCounted]) -> None:
+        returns.sort(key=_day)
+        rolls.sort(key=_day)
+        self.returns = returns
+        self.return_days = [f.occurred_on for f in returns]
+        self.rolls = rolls
+        self.roll_days = [f.occurred_on for f in rolls]
+
+    def returns_between(self, start: dt.date | None, end: dt.date) -> list[SurveyReturned]:
+        """The returns dated in ``[start, end]`` (``start`` None: from the first)."""
+        lo = 0 if start is None else bisect_left(self.return_days, start)
+        return self.returns[lo:bisect_right(self.return_days, end)]
+
+    def rolls_between(self, start: dt.date, end: dt.date) -> list[RollCounted]:
+        """The rolls dated in ``[start, end]``."""
+        return self.rolls[bisect_left(self.roll_days, start):bisect_right(self.roll_days, end)]
+
+    def first_day(self) -> dt.date | None:
+        """The earliest date of a return or roll, or None."""
+        days = [d[0] for d in (self.return_days, self.roll_days) if d]
+        return min(days) if days else None
+
+
+def _day(f: CorrectableEvent) -> dt.date:
+    return f.occurred_on
+
+
+def _order(f: CorrectableEvent) -> tuple[dt.date, str]:
+    return f.occurred_on, f.event_id
+
+
+class _Index:
+    """The kept facts arranged for queries (built from them in one pass, never changed).
+
+    * :meth:`scope`: a partnership's (or every partnership's) returns and rolls by date;
+    * :meth:`phase`: a school's phase on a day, from its latest join dated on or before it
+      (latest by valid date, ties to the greater event id, as :func:`_later` decides);
+    * :meth:`formed_on`: a partnership's earliest formation date.
+    """
+
+    def __init__(self, facts: Iterable[Kept]) -> None:
+        returns: dict[str, list[SurveyReturned]] = {}
+        rolls: dict[str, list[RollCounted]] = {}
+        joins: dict[School, list[SchoolJoined]] = {}
+        self._formed: dict[str, dt.date] = {}
+        for f in facts:
+            pid = f.partnership_id
+            if isinstance(f, SurveyReturned):
+                returns.setdefault(pid, []).append(f)
+            elif isinstance(f, RollCounted):
+                rolls.setdefault(pid, []).append(f)
+            elif isinstance(f, SchoolJoined):
+                joins.setdefault((pid, f.school_id), []).append(f)
+            else:
+                seen = self._formed.get(pid)
+                if seen is None or f.occurred_on < seen:
+                    self._formed[pid] = f.occurred_on
+        self._scopes: dict[str | None, _Scope] = {
+            pid: _Scope(returns.get(pid, []), rolls.get(pid, []))
+            for pid in returns.keys() | rolls.keys()}
+        self._scopes[None] = _Scope([f for fs in returns.values() for f in fs],
+                                    [f for fs in rolls.values() for f in fs])
+        self._joins: dict[School, tuple[list[dt.date], list[str]]] = {}
+        for school, found in joins.items():
+            found.sort(key=_order)
+            self._joins[school] = ([f.occurred_on for f in found], [f.phase for f in found])
+
+    def scope(self, partnership_id: str | None) -> _Scope:
+        """The returns and rolls of ``partnership_id`` (None: of every partnership)."""
+        found = self._scopes.get(partnership_id)
+        return found if found is not None else _Scope([], [])
+
+    def phase(self, school: School, day: dt.date) -> str:
+        """The phase of the school's latest join dated on or before ``day``, or ``unknown``."""
+        found = self._joins.get(school)
+        if found is None:
+            return "unknown"
+        days, phases = found
+        i = bisect_right(days, day)
+        return phases[i - 1] if i else "unknown"
+
+    def formed_on(self, partnership_id: str) -> dt.date | None:
+        """The earliest formation date of the partnership, or None."""
+        return self._formed.get(partnership_id)
+
+
 class Survey:
     """Shares of pupils meeting the survey's thresholds, and participation and cost per pupil."""
 
@@ -177,6 +274,8 @@ class Survey:
 
     def __init__(self) -> None:
         self._facts: dict[Key, Kept] = {}
+        self._index: _Index | None = None
+        """The facts arranged for queries (built on first use, dropped by any change)."""
         self._participation: Participation | None = None
         self._staff: StaffTimeCost | None = None
 
@@ -195,10 +294,12 @@ class Survey:
         event = fact.event
         if isinstance(event, PartnershipFormed | SchoolJoined | RollCounted | SurveyReturned):
             self._facts[(event.partnership_id, event.event_id)] = event
+            self._index = None
 
     def retract(self, fact: Fact) -> None:
         """Forget what :meth:`apply` remembered."""
         self._facts.pop((fact.event.partnership_id, fact.event.event_id), None)
+        self._index = None
 
     def dump_state(self) -> bytes:
         """The facts kept, as canonical msgpack (a :class:`SurveyState`)."""
@@ -216,22 +317,24 @@ class Survey:
             msg = "survey: load_state needs a fresh instance (this one has facts)"
             raise ValueError(msg)
         self._facts = {(f.partnership_id, f.event_id): f for f in state.facts}
+        self._index = None
 
     # ------------------------------------------------------------------ selection
 
-    def _selected(self, query: Query) -> Iterable[Kept]:
-        pid = query.partnership_id
-        return (f for (p, _), f in self._facts.items() if pid is None or p == pid)
+    def _indexed(self) -> _Index:
+        """The index of the facts kept (built now if a change dropped it)."""
+        if self._index is None:
+            self._index = _Index(self._facts.values())
+        return self._index
+
+    def _scope(self, query: Query) -> _Scope:
+        return self._indexed().scope(query.partnership_id)
 
     def _returns(self, query: Query, row: _Row) -> dict[School, SurveyReturned]:
         """Each school's return counted in ``row`` (the latest of its year, or of its latest
         year when the row names none)."""
         out: dict[School, SurveyReturned] = {}
-        for f in self._selected(query):
-            if not isinstance(f, SurveyReturned) or f.occurred_on > row.returns_to:
-                continue
-            if row.returns_from is not None and f.occurred_on < row.returns_from:
-                continue
+        for f in self._scope(query).returns_between(row.returns_from, row.returns_to):
             if row.year is not None and f.survey_year != row.year:
                 continue
             key = (f.partnership_id, f.school_id)
@@ -244,28 +347,23 @@ class Survey:
     def _rolls(self, query: Query, window: Period) -> dict[School, RollCounted]:
         """Each school's latest roll count dated inside ``window``."""
         out: dict[School, RollCounted] = {}
-        for f in self._selected(query):
-            if isinstance(f, RollCounted) and window.start <= f.occurred_on <= window.end:
-                key = (f.partnership_id, f.school_id)
-                seen = out.get(key)
-                if seen is None or _later(f, seen):
-                    out[key] = f
+        for f in self._scope(query).rolls_between(window.start, window.end):
+            key = (f.partnership_id, f.school_id)
+            seen = out.get(key)
+            if seen is None or _later(f, seen):
+                out[key] = f
         return out
 
     def _years(self, query: Query) -> list[str]:
         start, end = query.window
-        return sorted({f.survey_year for f in self._selected(query)
-                       if isinstance(f, SurveyReturned) and f.occurred_on <= end
-                       and (start is None or f.occurred_on >= start)})
+        return sorted({f.survey_year for f in self._scope(query).returns_between(start, end)})
 
     def _rows(self, query: Query) -> list[_Row]:
         """The rows a query asks for (before grouping by a dimension)."""
         start, end = query.window
         kind = query.period_kind
         if kind is not None:
-            firsts = [f.occurred_on for f in self._selected(query)
-                      if isinstance(f, RollCounted | SurveyReturned)]
-            lo = start if start is not None else (min(firsts) if firsts else None)
+            lo = start if start is not None else self._scope(query).first_day()
             if lo is None or lo > end:
                 return []
             return [_Row(p.label, None, max(p.start, lo), min(p.end, end),
@@ -303,21 +401,11 @@ class Survey:
         if by == "partnership":
             return pid
         if by == "phase":
-            phase = "unknown"
-            joined: SchoolJoined | None = None
-            for f in self._facts.values():
-                if (isinstance(f, SchoolJoined) and f.partnership_id == pid
-                        and f.school_id == school_id and f.occurred_on <= day
-                        and (joined is None or _later(f, joined))):
-                    joined, phase = f, f.phase
-            return phase
+            return self._indexed().phase(school, day)
         if by == "cohort":
             kind = cohort_kind(query)
-            formed = [f for f in self._facts.values()
-                      if isinstance(f, PartnershipFormed) and f.partnership_id == pid]
-            if not formed:
-                return "unknown"
-            return cohort_label(min(f.occurred_on for f in formed), day, kind)
+            formed_on = self._indexed().formed_on(pid)
+            return "unknown" if formed_on is None else cohort_label(formed_on, day, kind)
         return "total"
 
     def _per_school_activity(self, query: Query, schools: Iterable[School], window: Period
