@@ -51,6 +51,8 @@ def _outcome(runtime: Any, value: Any, param: Any, ctx: Any) -> tuple[str, Any]:
         result = runtime.coerce(value, param=param, ctx=ctx)
     except typer.BadParameter as e:
         return "error", e.format_message()
+    if isinstance(result, float) and result != result:
+        return "float", "nan"  # both read "nan" as NaN, which equals nothing, itself included
     return type(result).__name__, result
 
 

@@ -417,14 +417,17 @@ class PartitionedIndex:
     partnerships (:class:`_Across`), built by the first such query and kept up to date by an
     overlay: a report by school is one vectorised look-up of every school plus building its
     rows. A replay that no such query interrupts indexes nothing twice. A dimension with fewer
-    than :attr:`across_from` series over all partnerships is summed partnership by partnership
-    on its first such query (a few milliseconds: less than importing numpy and building the
-    array, which a one-off report from a checkpoint then never does); asked again, it builds
+    than :attr:`across_from` series over all partnerships (every dimension of a national
+    history: 10,800 schools at 10M events) is summed partnership by partnership on its first
+    such query (a few milliseconds to tens of them: less than importing numpy and building the
+    array, which a one-off report from a checkpoint then never does; resources by link at 1M,
+    5,115 series, costs a cold report 0.43 s summed and 0.55 s through a first build); asked
+    again, it builds
     the array when it has :attr:`across_again_from` series or more, so a process answering many
     queries (a service, a notebook) pays the build once and then answers in about a millisecond.
     """
 
-    across_from: int = 4096
+    across_from: int = 65_536
     """Series of a dimension (over every partnership) from which its group sums are read from
     one array (:class:`_Across`) rather than summed per partnership (an instance may set its
     own, e.g. a test exercising the array with a few series)."""
