@@ -64,6 +64,11 @@ _SAFE = 1 << 60
 _LAST_ORDINAL = dt.date.max.toordinal()
 _CELLS = 1 << 20
 """Release runs x look-up days evaluated at once (bounds the memory of a look-up)."""
+_DENSE = 1 << 19
+"""Groups x days up to which a table's activity is summed densely (:func:`_activity`)."""
+_FLOAT_EXACT = 1 << 53
+"""Integers (and sums of them) below this are exact as 64-bit floats."""
+"""Release runs x look-up days evaluated at once (bounds the memory of a look-up)."""
 
 
 def _narrowed(rows: np.ndarray) -> tuple[np.ndarray, int]:
@@ -307,25 +312,12 @@ def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar) -> Grouped
         msg = f"no grouped cost table for grouping {by!r}"
         raise ValueError(msg)
     labels, act_group, rel_group, tail_group = steps.codes(by)
-    rows = steps.act_rows
-    days = steps.act_day
-    order = np.argsort((act_group << _DAY_BITS) | days, kind="stable")
-    keys = (act_group[order] << _DAY_BITS) | days[order]
-    summed = np.cumsum(rows[order], axis=0)
-    if len(labels) > 1 and len(keys):
-        # Each group's sums start from zero: less the running sum before its first step.
-        firsts = np.searchsorted(keys, np.arange(len(labels), dtype=np.int64) << _DAY_BITS)
-        before = np.zeros((len(labels), _ACTIVITY), dtype=summed.dtype)
-        inside = firsts > 0
-        before[inside] = summed[firsts[inside] - 1]
-        summed -= before[act_group[order]]
-    last = np.ones(len(keys), dtype=bool)  # the last step of each (group, day)
-    last[:-1] = keys[1:] != keys[:-1]
+    keys, rows = _activity(steps, act_group, len(labels))
     release_order = np.argsort(rel_group, kind="stable")
     columns = [np.asarray(c, dtype=object if steps.rel_bound >= _SAFE else np.int64)
                [release_order].tolist() for c in steps.rel]
     return GroupedTable(calendar, steps.base, steps.last, steps.teaching, labels,
-                        (keys[last], summed[last]), (rel_group[release_order], columns),
+                        (keys, rows), (rel_group[release_order], columns),
                         [(g, t) for g, (_, t) in zip(tail_group, steps.tails, strict=True)],
                         steps.rel_bound + steps.act_bound)
 
@@ -339,3 +331,58 @@ def build_grouped(facts: StaffFacts, pids: Sequence[str], by: str | None,
         msg = f"no grouped cost table for grouping {by!r}"
         raise ValueError(msg)
     return table_of(walk(facts, pids, rate), by, facts.calendar)
+
+
+def _activity(steps: Walk, group: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keys ``group << 22 | day`` ascending, cumulative rows) of a table's activity: the
+    steps of each (group, day) summed, funded and hidden apart, then summed over each group's
+    days. Densely (one ``bincount`` per figure, over groups x days) when that is small and
+    every sum is exact in a float; else by sorting the steps. Columns are summed as contiguous
+    rows of a ``(column, day)`` array (a cumulative sum down a column of a row-major array is
+    several times slower)."""
+    days = steps.act_day
+    if not len(days):
+        return np.zeros(0, dtype=np.int64), np.zeros((0, _ACTIVITY), dtype=np.int64)
+    values = steps.act_values
+    hidden = steps.act_hidden
+    base = steps.base
+    span = steps.last - base + 1
+    if (values[0].dtype != object and steps.act_bound < _FLOAT_EXACT
+            and count * span <= _DENSE):
+        cell = group * span + (days - base)
+        cells = count * span
+        at = 2 * cell + hidden
+        dense = np.empty((_ACTIVITY, count, span), dtype=np.int64)
+        for c, figure in enumerate(values):
+            both = np.bincount(at, weights=figure, minlength=2 * cells).reshape(cells, 2)
+            dense[2 * c] = both[:, 0].reshape(count, span)
+            dense[2 * c + 1] = both[:, 1].reshape(count, span)
+        np.cumsum(dense, axis=2, out=dense)
+        where = np.flatnonzero(np.bincount(cell, minlength=cells))
+        g, d = np.divmod(where, span)
+        return (g << _DAY_BITS) | (d + base), dense.reshape(_ACTIVITY, cells)[:, where].T
+    key = (((group << _DAY_BITS) | days) << 1) | hidden
+    order = np.argsort(key)
+    key = key[order]
+    firsts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    key = key[firsts]
+    cell = key >> 1
+    starts = np.r_[True, cell[1:] != cell[:-1]]
+    row = np.cumsum(starts) - 1
+    keys = cell[starts]
+    side = (key & 1).astype(bool)
+    columns = np.zeros((_ACTIVITY, len(keys)), dtype=values[0].dtype)
+    for c, figure in enumerate(values):
+        sums = np.add.reduceat(figure[order], firsts)
+        columns[2 * c, row[~side]] = sums[~side]
+        columns[2 * c + 1, row[side]] = sums[side]
+    np.cumsum(columns, axis=1, out=columns)
+    # Each group's sums start from zero: less the running sum before its first day.
+    groups = keys >> _DAY_BITS
+    first_rows = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    lengths = np.diff(np.r_[first_rows, len(keys)])
+    for column in columns:
+        before = np.zeros(len(first_rows), dtype=columns.dtype)
+        before[1:] = column[first_rows[1:] - 1]
+        column -= np.repeat(before, lengths)
+    return keys, columns.T

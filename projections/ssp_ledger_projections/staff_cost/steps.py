@@ -62,7 +62,8 @@ def pair_label(pid: str, stream: str) -> str:
 class Walk:
     """The steps of every timeline of a scope at one unattributed rate (see the module doc)."""
 
-    __slots__ = ("act_bound", "act_day", "act_rows", "act_segment", "act_series", "base",
+    __slots__ = ("act_bound", "act_day", "act_hidden", "act_segment", "act_series",
+                 "act_segments", "act_values", "base",
                  "last", "rel", "rel_bound", "rel_segment", "release_segments", "segment_labels",
                  "series_school", "tails", "teaching")
 
@@ -85,8 +86,13 @@ class Walk:
         """Stretch of each activity step."""
         self.act_series: np.ndarray = np.zeros(0, dtype=np.int64)
         """Series of each activity step."""
-        self.act_rows: np.ndarray = np.zeros((0, 6), dtype=np.int64)
-        """Each activity step: minutes, pence and attendances, each funded then hidden."""
+        self.act_values: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=np.int64))
+        """Each activity step's minutes, pence and attendances (int64, or Python integers
+        where 8 bytes might not hold a sum)."""
+        self.act_hidden: np.ndarray = np.zeros(0, dtype=bool)
+        """Whether each activity step is hidden (else funded)."""
         self.act_bound = 0
         """A bound of the magnitude of any sum of activity steps."""
         self.rel_segment: list[int] = []
@@ -98,6 +104,8 @@ class Walk:
         """A bound of the magnitude of any release figure (and of its intermediates)."""
         self.release_segments: list[int] = []
         """Stretches with release time (a group even when no teaching day falls in them)."""
+        self.act_segments: list[int] = []
+        """Stretches with an activity step."""
         self.tails: list[tuple[int, OpenTail]] = []
         """(stretch, tail) of each assignment open after :attr:`last`."""
 
@@ -109,19 +117,17 @@ class Walk:
         if by is None:
             of_segment = [TOTAL] * len(self.segment_labels["role"])
         elif by == PAIRS:
-            of_segment = list(map(pair_label, self.segment_labels["partnership"],
-                                  self.segment_labels["funding_stream"]))
+            pairs = self.segment_labels["partnership"], self.segment_labels["funding_stream"]
+            named = {pair: pair_label(*pair) for pair in set(zip(*pairs, strict=True))}
+            of_segment = [named[pair] for pair in zip(*pairs, strict=True)]
         else:
             of_segment = self.segment_labels[by]
         of_release = self.segment_labels["school"] if by_series else of_segment
-        used_segments = sorted(set(self.rel_segment) | set(self.release_segments))
-        names = {of_release[s] for s in used_segments}
-        if len(self.act_day):
-            if by_series:
-                series_used = np.unique(self.act_series).tolist()
-                names.update(self.series_school[i] for i in series_used)
-            else:
-                names.update(of_segment[s] for s in np.unique(self.act_segment).tolist())
+        names = {of_release[s] for s in self.release_segments}
+        if by_series:
+            names.update(self.series_school)  # every series has a step
+        else:
+            names.update(of_segment[s] for s in self.act_segments)
         labels = sorted(names)
         index = {name: g for g, name in enumerate(labels)}
         if by_series:
@@ -290,44 +296,46 @@ def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
     else:
         flat = np.frombuffer(b"".join(array("q", p).tobytes() for p in prefixes),
                              dtype=np.int64)
-    sums = flat.astype(np.int64).reshape(-1, 2)
+    sums: Any = flat.astype(np.int64)
+    top = int(np.abs(sums).max()) if len(sums) else 0
+    if top >= 1 << 61:
+        sums = sums.astype(object)  # steps and their differences as Python integers
     count = len(days)
     series = np.repeat(np.arange(len(keys), dtype=np.int64), lengths)
-    row = np.arange(count, dtype=np.int64) + series  # each day's row before it, in ``sums``
-    before = sums[row]
-    after = sums[row + 1]
-    step = after - before  # the day's own minutes and attendances
+    row = 2 * (np.arange(count, dtype=np.int64) + series)  # each day's sums before it
+    minutes_before = sums[row]
+    minutes_after = sums[row + 2]
+    minutes_step = minutes_after - minutes_before  # the day's own minutes
+    seen_step = sums[row + 3] - sums[row + 1]  # and attendances
     person = np.asarray(series_person, dtype=np.int64)[series]
     starts = (np.asarray(seg_person, dtype=np.int64) << _DAY_BITS) | np.asarray(seg_start,
                                                                                dtype=np.int64)
     segment = np.searchsorted(starts, (person << _DAY_BITS) | days, side="right") - 1
     new = np.ones(count, dtype=bool)  # the first day of a stretch in a series
     new[1:] = (series[1:] != series[:-1]) | (segment[1:] != segment[:-1])
-    run = np.cumsum(new) - 1
-    anchor = before[new, 0][run]  # minutes before the stretch's first day
-    top = int(np.abs(sums).max()) if len(sums) else 0
+    firsts = np.flatnonzero(new)
+    anchor = np.repeat(minutes_before[firsts], np.diff(np.r_[firsts, count]))
     rates_top = max(map(abs, seg_rate), default=0)
-    variation = float(np.abs(step.astype(np.float64)).sum()) + count
+    variation = (int(np.abs(minutes_step).sum()) + int(np.abs(seen_step).sum()) + count
+                 if 4 * top * count < _SAFE else 4 * top * count)
     exact = (4 * top + 1) * (rates_top + 1) < _SAFE and variation * (rates_top + 1) < _SAFE
     dtype: Any = np.int64 if exact else object
     rates: Any = np.asarray(seg_rate, dtype=dtype)[segment]
-    minutes: Any = (after[:, 0] - anchor).astype(dtype)
+    minutes: Any = minutes_after - anchor if exact else (
+        minutes_after.astype(object) - anchor.astype(object))
     pence: Any = minutes * rates // 60
-    earlier: Any = np.zeros(count, dtype=dtype)
-    earlier[1:] = pence[:-1]
-    earlier[new] = 0
-    pence_step: Any = pence - earlier
-    funded = _funded(days, np.asarray(seg_stream, dtype=np.int64)[segment], stream_levels)
-    rows: Any = np.zeros((count, 6), dtype=dtype)
-    hidden = ~funded
-    for col, values in ((0, step[:, 0]), (2, pence_step), (4, step[:, 1])):
-        rows[funded, col] = values[funded]
-        rows[hidden, col + 1] = values[hidden]
+    pence_step: Any = pence.copy()
+    pence_step[1:] -= pence[:-1]
+    pence_step[firsts] = pence[firsts]
     out.act_day = days
     out.act_segment = segment
+    out.act_segments = np.flatnonzero(np.bincount(segment, minlength=len(seg_start))).tolist()
     out.act_series = series
-    out.act_rows = rows
-    out.act_bound = int(variation * (rates_top + 1)) + 1
+    out.act_values = (minutes_step if exact else minutes_step.astype(object), pence_step,
+                      seen_step if exact else seen_step.astype(object))
+    out.act_hidden = ~_funded(days, np.asarray(seg_stream, dtype=np.int64)[segment],
+                              stream_levels)
+    out.act_bound = variation * (rates_top + 1) + 1
 
 
 def _funded(days: np.ndarray, stream: np.ndarray, levels: list[StreamLevels]) -> np.ndarray:
