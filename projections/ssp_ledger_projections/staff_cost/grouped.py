@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -64,8 +64,10 @@ _SAFE = 1 << 60
 _LAST_ORDINAL = dt.date.max.toordinal()
 _CELLS = 1 << 20
 """Release runs x look-up days evaluated at once (bounds the memory of a look-up)."""
-_DENSE = 1 << 19
+_DENSE = 1 << 18
 """Groups x days up to which a table's activity is summed densely (:func:`_activity`)."""
+_STEPS = 1 << 16
+"""Activity steps summed at once (bounds the memory of the temporaries)."""
 _FLOAT_EXACT = 1 << 53
 """Integers (and sums of them) below this are exact as 64-bit floats."""
 """Release runs x look-up days evaluated at once (bounds the memory of a look-up)."""
@@ -311,8 +313,8 @@ def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar) -> Grouped
     if by is not None and by != PAIRS and by not in GROUPINGS:
         msg = f"no grouped cost table for grouping {by!r}"
         raise ValueError(msg)
-    labels, act_group, rel_group, tail_group = steps.codes(by)
-    keys, rows = _activity(steps, act_group, len(labels))
+    labels, act_code, by_series, rel_group, tail_group = steps.codes(by)
+    keys, rows = _activity(steps, act_code, by_series, len(labels))
     release_order = np.argsort(rel_group, kind="stable")
     columns = [np.asarray(c, dtype=object if steps.rel_bound >= _SAFE else np.int64)
                [release_order].tolist() for c in steps.rel]
@@ -333,35 +335,65 @@ def build_grouped(facts: StaffFacts, pids: Sequence[str], by: str | None,
     return table_of(walk(facts, pids, rate), by, facts.calendar)
 
 
-def _activity(steps: Walk, group: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """(keys ``group << 22 | day`` ascending, cumulative rows) of a table's activity: the
-    steps of each (group, day) summed, funded and hidden apart, then summed over each group's
-    days. Densely (one ``bincount`` per figure, over groups x days) when that is small and
-    every sum is exact in a float; else by sorting the steps. Columns are summed as contiguous
-    rows of a ``(column, day)`` array (a cumulative sum down a column of a row-major array is
-    several times slower)."""
+def _activity(steps: Walk, code: np.ndarray, by_series: bool, count: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(keys ``group << 22 | day`` ascending, cumulative rows) of a table's activity (each
+    step's group: ``code`` of its series if ``by_series``, else of its stretch): the steps of
+    each (group, day) summed, funded and hidden apart, then summed over each group's days.
+    Densely, a block of groups at a time (``bincount`` over groups x days), when every sum is
+    exact in a float; else by sorting the steps. Columns are summed as contiguous rows of a
+    ``(column, cell)`` array (a cumulative sum down a column of a row-major array is several
+    times slower)."""
     days = steps.act_day
     if not len(days):
         return np.zeros(0, dtype=np.int64), np.zeros((0, _ACTIVITY), dtype=np.int64)
+    group = code[steps.act_series if by_series else steps.act_segment].astype(np.int32)
+    if steps.act_values[0].dtype == object or steps.act_bound >= _FLOAT_EXACT:
+        return _sorted_activity(steps, group, count)
     values = steps.act_values
     hidden = steps.act_hidden
     base = steps.base
     span = steps.last - base + 1
-    if (values[0].dtype != object and steps.act_bound < _FLOAT_EXACT
-            and count * span <= _DENSE):
-        cell = group * span + (days - base)
-        cells = count * span
-        at = 2 * cell + hidden
-        dense = np.empty((_ACTIVITY, count, span), dtype=np.int64)
-        for c, figure in enumerate(values):
-            both = np.bincount(at, weights=figure, minlength=2 * cells).reshape(cells, 2)
-            dense[2 * c] = both[:, 0].reshape(count, span)
-            dense[2 * c + 1] = both[:, 1].reshape(count, span)
-        np.cumsum(dense, axis=2, out=dense)
-        where = np.flatnonzero(np.bincount(cell, minlength=cells))
+    block = max(1, _DENSE // span)
+    # Steps by group (stable: by day within a group is not needed, cells are dense).
+    order = np.argsort(group, kind="stable") if count > block else None
+    ends = (np.searchsorted(group[order], np.arange(0, count + block, block))
+            if order is not None else np.asarray([0, len(days)]))
+    keys: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    for b, g0 in enumerate(range(0, count, block)):
+        g1 = min(count, g0 + block)
+        cells = (g1 - g0) * span
+        dense = np.zeros((_ACTIVITY, cells), dtype=np.int64)
+        seen = np.zeros(cells, dtype=bool)
+        lo, hi = int(ends[b]), int(ends[b + 1])
+        for start in range(lo, hi, _STEPS):
+            pick: Any = (slice(start, min(hi, start + _STEPS)) if order is None
+                         else order[start:min(hi, start + _STEPS)])
+            cell = (group[pick] - g0).astype(np.int64) * span + (days[pick] - base)
+            at = 2 * cell + hidden[pick]
+            for c, figure in enumerate(values):
+                both = np.bincount(at, weights=figure[pick], minlength=2 * cells)
+                dense[2 * c] += both[0::2].astype(np.int64)
+                dense[2 * c + 1] += both[1::2].astype(np.int64)
+            seen[cell] = True
+        np.cumsum(dense.reshape(_ACTIVITY, g1 - g0, span), axis=2,
+                  out=dense.reshape(_ACTIVITY, g1 - g0, span))
+        where = np.flatnonzero(seen)
         g, d = np.divmod(where, span)
-        return (g << _DAY_BITS) | (d + base), dense.reshape(_ACTIVITY, cells)[:, where].T
-    key = (((group << _DAY_BITS) | days) << 1) | hidden
+        keys.append(((g + g0) << _DAY_BITS) | (d + base))
+        rows.append(dense[:, where].T)
+    return (np.concatenate(keys), np.concatenate(rows)) if len(keys) > 1 else (
+        keys[0], rows[0])
+
+
+def _sorted_activity(steps: Walk, group: np.ndarray, count: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_activity` by sorting the steps by (group, day, hidden): for figures a float
+    might not hold exactly (Python integers where 8 bytes might not either)."""
+    days = steps.act_day
+    values = steps.act_values
+    key = (((group.astype(np.int64) << _DAY_BITS) | days) << 1) | steps.act_hidden
     order = np.argsort(key)
     key = key[order]
     firsts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])

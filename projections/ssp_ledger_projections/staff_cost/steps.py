@@ -109,10 +109,12 @@ class Walk:
         self.tails: list[tuple[int, OpenTail]] = []
         """(stretch, tail) of each assignment open after :attr:`last`."""
 
-    def codes(self, by: str | None) -> tuple[list[str], np.ndarray, np.ndarray, list[int]]:
-        """(sorted labels, group of each activity step, group of each release run, group of
-        each tail) of grouping ``by`` (None: one group, :data:`TOTAL`; :data:`PAIRS`; or one
-        of :data:`~.grouped.GROUPINGS`). Only groups with a step or with release time."""
+    def codes(self, by: str | None) -> tuple[list[str], np.ndarray, bool, np.ndarray, list[int]]:
+        """(sorted labels; the group of each stretch, or of each series when
+        ``by_series``; ``by_series``; the group of each release run; of each tail) of grouping
+        ``by`` (None: one group, :data:`TOTAL`; :data:`PAIRS`; or one of
+        :data:`~.grouped.GROUPINGS`). Only groups with a step or with release time; an
+        activity step's group is that of its stretch (or series)."""
         by_series = by == "school"
         if by is None:
             of_segment = [TOTAL] * len(self.segment_labels["role"])
@@ -130,16 +132,12 @@ class Walk:
             names.update(of_segment[s] for s in self.act_segments)
         labels = sorted(names)
         index = {name: g for g, name in enumerate(labels)}
-        if by_series:
-            act = np.asarray([index.get(n, -1) for n in self.series_school],
-                             dtype=np.int64)[self.act_series]
-        else:
-            act = np.asarray([index.get(n, -1) for n in of_segment],
-                             dtype=np.int64)[self.act_segment]
+        act = np.asarray([index.get(n, -1) for n in (
+            self.series_school if by_series else of_segment)], dtype=np.int64)
         rel_of = [index.get(n, -1) for n in of_release]
         release = np.asarray([rel_of[s] for s in self.rel_segment], dtype=np.int64)
         tails = [rel_of[s] for s, _ in self.tails]
-        return labels, act, release, tails
+        return labels, act, by_series, release, tails
 
 
 class _Person:
@@ -283,65 +281,121 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate) -> Walk
     return out
 
 
+_CHUNK = 1 << 16
+"""Days of series computed at once (bounds the memory of the temporaries)."""
+
+
 def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
               series_person: list[int], seg_start: list[int], seg_person: list[int],
               seg_rate: list[int], seg_stream: list[int],
               stream_levels: list[StreamLevels]) -> None:
     """Fill ``out``'s activity steps (see the module doc) from every series' packed days and
-    prefix sums and every stretch's start, rate and stream."""
+    prefix sums and every stretch's start, rate and stream, a chunk of series at a time: in
+    8-byte integers, or again in Python integers when a bound says 8 bytes might not hold a
+    figure or a sum."""
+    starts = (np.asarray(seg_person, dtype=np.int64) << _DAY_BITS) | np.asarray(
+        seg_start, dtype=np.int64)
+    streams = np.asarray(seg_stream, dtype=np.int64)
+    rates_top = max(map(abs, seg_rate), default=0)
+    person = np.asarray(series_person, dtype=np.int64)
+    chunks: list[tuple[int, int]] = []
+    first = size = 0
+    for i, k in enumerate(keys):
+        size += len(k)
+        if size >= _CHUNK or i + 1 == len(keys):
+            chunks.append((first, i + 1))
+            first, size = i + 1, 0
+    total = sum(map(len, keys))
+    changes = _changes(stream_levels)
+    for exact in (True, False):
+        rates: Any = np.asarray(seg_rate, dtype=np.int64 if exact else object)
+        dtype: Any = np.int64 if exact else object
+        out.act_day = np.empty(total, dtype=np.int32)
+        out.act_series = np.empty(total, dtype=np.int32)
+        out.act_segment = np.empty(total, dtype=np.int32)
+        out.act_values = (np.empty(total, dtype=dtype), np.empty(total, dtype=dtype),
+                          np.empty(total, dtype=dtype))
+        out.act_hidden = np.empty(total, dtype=bool)
+        top = 0
+        variation = 0.0
+        at = 0
+        for lo, hi in chunks:
+            size, chunk_variation, chunk_top = _chunk(
+                out, at, keys[lo:hi], prefixes[lo:hi], lo, person, starts, rates, streams,
+                changes, exact=exact)
+            at += size
+            top = max(top, chunk_top)
+            variation += chunk_variation
+        if not exact or ((4 * top + 1) * (rates_top + 1) < _SAFE
+                         and (int(variation) + 1) * (rates_top + 1) < _SAFE):
+            break
+    out.act_segments = np.flatnonzero(np.bincount(out.act_segment,
+                                                  minlength=len(seg_start))).tolist()
+    out.act_bound = (int(variation) + 1) * (rates_top + 1) + 1
+
+
+def _chunk(out: Walk, at: int, keys: list[array[int]], prefixes: list[array[int]],
+           offset: int, series_person: np.ndarray, starts: np.ndarray, seg_rate: np.ndarray,
+           seg_stream: np.ndarray, changes: tuple[np.ndarray, np.ndarray, np.ndarray], *,
+           exact: bool) -> tuple[int, float, int]:
+    """Write the activity steps of some series (the ``offset``-th on) into ``out``'s arrays
+    from index ``at``: (how many, a bound of the sum of the minutes' and attendances' sizes,
+    the largest size of a prefix sum)."""
     lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
     days = np.frombuffer(b"".join(k.tobytes() for k in keys), dtype=np.int32).astype(np.int64)
-    if all(p.typecode == "i" for p in prefixes):
-        flat = np.frombuffer(b"".join(p.tobytes() for p in prefixes), dtype=np.int32)
-    else:
-        flat = np.frombuffer(b"".join(array("q", p).tobytes() for p in prefixes),
-                             dtype=np.int64)
-    sums: Any = flat.astype(np.int64)
+    sums: Any = _joined(prefixes)
     top = int(np.abs(sums).max()) if len(sums) else 0
-    if top >= 1 << 61:
+    if not exact:
         sums = sums.astype(object)  # steps and their differences as Python integers
     count = len(days)
-    series = np.repeat(np.arange(len(keys), dtype=np.int64), lengths)
-    row = 2 * (np.arange(count, dtype=np.int64) + series)  # each day's sums before it
-    minutes_before = sums[row]
-    minutes_after = sums[row + 2]
-    minutes_step = minutes_after - minutes_before  # the day's own minutes
-    seen_step = sums[row + 3] - sums[row + 1]  # and attendances
-    person = np.asarray(series_person, dtype=np.int64)[series]
-    starts = (np.asarray(seg_person, dtype=np.int64) << _DAY_BITS) | np.asarray(seg_start,
-                                                                               dtype=np.int64)
-    segment = np.searchsorted(starts, (person << _DAY_BITS) | days, side="right") - 1
+    end = at + count
+    series = np.repeat(np.arange(offset, offset + len(keys), dtype=np.int64), lengths)
+    row = 2 * (np.arange(count, dtype=np.int64) + series - offset)  # sums before each day
+    before = sums[row]
+    after = sums[row + 2]
+    minutes_step, pence_step, seen_step = (values[at:end] for values in out.act_values)
+    np.subtract(after, before, out=minutes_step)  # the day's own minutes
+    np.subtract(sums[row + 3], sums[row + 1], out=seen_step)  # and attendances
+    del row, sums
+    variation = (float(np.abs(minutes_step.astype(np.float64)).sum())
+                 + float(np.abs(seen_step.astype(np.float64)).sum()) + count)
+    segment = np.searchsorted(
+        starts, (series_person[series] << _DAY_BITS) | days, side="right") - 1
     new = np.ones(count, dtype=bool)  # the first day of a stretch in a series
     new[1:] = (series[1:] != series[:-1]) | (segment[1:] != segment[:-1])
     firsts = np.flatnonzero(new)
-    anchor = np.repeat(minutes_before[firsts], np.diff(np.r_[firsts, count]))
-    rates_top = max(map(abs, seg_rate), default=0)
-    variation = (int(np.abs(minutes_step).sum()) + int(np.abs(seen_step).sum()) + count
-                 if 4 * top * count < _SAFE else 4 * top * count)
-    exact = (4 * top + 1) * (rates_top + 1) < _SAFE and variation * (rates_top + 1) < _SAFE
-    dtype: Any = np.int64 if exact else object
-    rates: Any = np.asarray(seg_rate, dtype=dtype)[segment]
-    minutes: Any = minutes_after - anchor if exact else (
-        minutes_after.astype(object) - anchor.astype(object))
-    pence: Any = minutes * rates // 60
-    pence_step: Any = pence.copy()
+    # Cumulative minutes from the stretch's start, and their pence at its rate.
+    minutes = after - np.repeat(before[firsts], np.diff(np.r_[firsts, count]))
+    del before, after
+    pence: Any = minutes * seg_rate[segment] // 60
+    del minutes
+    pence_step[:] = pence
     pence_step[1:] -= pence[:-1]
     pence_step[firsts] = pence[firsts]
-    out.act_day = days
-    out.act_segment = segment
-    out.act_segments = np.flatnonzero(np.bincount(segment, minlength=len(seg_start))).tolist()
-    out.act_series = series
-    out.act_values = (minutes_step if exact else minutes_step.astype(object), pence_step,
-                      seen_step if exact else seen_step.astype(object))
-    out.act_hidden = ~_funded(days, np.asarray(seg_stream, dtype=np.int64)[segment],
-                              stream_levels)
-    out.act_bound = variation * (rates_top + 1) + 1
+    out.act_day[at:end] = days
+    out.act_series[at:end] = series
+    out.act_segment[at:end] = segment
+    out.act_hidden[at:end] = ~_funded(days, seg_stream[segment], changes)
+    return count, variation, top
 
 
-def _funded(days: np.ndarray, stream: np.ndarray, levels: list[StreamLevels]) -> np.ndarray:
-    """Whether each day's stream (index into ``levels``, -1 none) has a level above 0 then."""
-    if not levels:
-        return np.zeros(len(days), dtype=bool)
+def _joined(arrays: list[array[int]]) -> np.ndarray:
+    """Packed 4- and 8-byte integer arrays end to end, as int64 (one ``frombuffer`` per run of
+    one item size)."""
+    parts: list[np.ndarray] = []
+    start = 0
+    for end in range(1, len(arrays) + 1):
+        if end == len(arrays) or arrays[end].typecode != arrays[start].typecode:
+            dtype = np.int32 if arrays[start].typecode == "i" else np.int64
+            parts.append(np.frombuffer(b"".join(a.tobytes() for a in arrays[start:end]),
+                                       dtype=dtype).astype(np.int64))
+            start = end
+    return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+
+def _changes(levels: list[StreamLevels]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The change days of every stream as keys ``stream << 22 | day`` (ascending), whether the
+    level from each is above 0 (one more False at the end), and each stream's first key."""
     change_keys: list[int] = []
     positive: list[bool] = []
     firsts: list[int] = []
@@ -350,10 +404,19 @@ def _funded(days: np.ndarray, stream: np.ndarray, levels: list[StreamLevels]) ->
         firsts.append(len(change_keys))
         change_keys += [(q << _DAY_BITS) | d for d in on]
         positive += [v > 0 for v in values]
+    return (np.asarray(change_keys, dtype=np.int64), np.asarray([*positive, False], dtype=bool),
+            np.asarray(firsts, dtype=np.int64))
+
+
+def _funded(days: np.ndarray, stream: np.ndarray,
+            changes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Whether each day's stream (an index of :func:`_changes`, -1 none) has a level above 0
+    then."""
+    keys, flags, firsts = changes
+    if not len(firsts):
+        return np.zeros(len(days), dtype=bool)
     has = stream >= 0
     q = np.where(has, stream, 0)
-    k = np.searchsorted(np.asarray(change_keys, dtype=np.int64), (q << _DAY_BITS) | days,
-                        side="right") - 1
-    flags = np.asarray([*positive, False], dtype=bool)  # k = -1 reads the False at the end
-    found = has & (k >= np.asarray(firsts, dtype=np.int64)[q])
-    return found & flags[np.where(found, k, -1)]
+    k = np.searchsorted(keys, (q << _DAY_BITS) | days, side="right") - 1
+    found = has & (k >= firsts[q])
+    return found & flags[np.where(found, k, -1)]  # k = -1 reads the False at the end
