@@ -35,8 +35,9 @@ from ssp_ledger_projections.staff_cost.costing import ZERO, Columns
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import DAY, Segment, StaffFacts
 
-__all__ = ["CostTable", "OpenTail", "Piece", "Plan", "ReleaseRun", "TableCosting", "build_table",
-           "plan_of", "release_deltas", "release_runs", "unattributed_column"]
+__all__ = ["CostTable", "OpenTail", "Piece", "Plan", "ReleaseRun", "TableCosting",
+           "assignment_pieces", "build_table", "plan_of", "release_deltas", "release_runs",
+           "unattributed_column"]
 
 _new = tuple.__new__
 """``_new(Columns, values)``: ``Columns._make`` without its checks (on every cached answer)."""
@@ -82,6 +83,24 @@ class Plan(NamedTuple):
     """Activity series by school."""
     days: dict[str, list[dt.date]]
     """Days each series has entries on, ascending."""
+
+
+def assignment_pieces(levels: StreamLevels | None, first: int, last: int) -> list[Piece]:
+    """The pieces of an assignment over the days (ordinals) ``[first, last]``: cut at the
+    changes of its stream's ``levels`` inside, each funded when the level in force on its
+    first day is above 0 (never without a stream)."""
+    if levels is None:
+        return [Piece(first, last, False)]
+    days, values = levels.steps()
+    i = bisect_right(days, first)
+    funded = i > 0 and values[i - 1] > 0
+    out: list[Piece] = []
+    for k in range(i, bisect_right(days, last)):
+        out.append(Piece(first, days[k] - 1, funded))
+        first = days[k]
+        funded = values[k] > 0
+    out.append(Piece(first, last, funded))
+    return out
 
 
 class ReleaseRun(NamedTuple):
@@ -377,11 +396,7 @@ def _walk(facts: StaffFacts, pid: str, plans: list[Plan], horizon: dt.date,
                 continue
             start = a.occurred_on
             levels = facts.stream_of(pid, a)
-            bounds = [start, *levels.changes_in(start, end)] if levels is not None else [start]
-            lasts = [*(b - DAY for b in bounds[1:]), end]
-            pieces = [Piece(b.toordinal(), last.toordinal(),
-                            levels is not None and levels.level(b) > 0)
-                      for b, last in zip(bounds, lasts, strict=True)]
+            pieces = assignment_pieces(levels, start.toordinal(), end.toordinal())
             builder.release_time(a, pieces, seg.end is None)
             for school, s in plan.series.items():
                 on = plan.days[school]

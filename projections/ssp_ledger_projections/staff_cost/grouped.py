@@ -62,10 +62,12 @@ _DAY_BITS = 22
 _SAFE = 1 << 60
 """Bound under which every figure a look-up adds or subtracts stays inside 64-bit integers."""
 _LAST_ORDINAL = dt.date.max.toordinal()
-_CELLS = 1 << 20
+_CELLS = 1 << 18
 """Release runs x look-up days evaluated at once (bounds the memory of a look-up)."""
-_DENSE = 1 << 18
+_DENSE = 1 << 17
 """Groups x days up to which a table's activity is summed densely (:func:`_activity`)."""
+_SUMMED_AT = 4
+"""Look-up days up to which :class:`_Summed` sums the steps rather than build rows."""
 _STEPS = 1 << 16
 """Activity steps summed at once (bounds the memory of the temporaries)."""
 _FLOAT_EXACT = 1 << 53
@@ -83,9 +85,62 @@ def _narrowed(rows: np.ndarray) -> tuple[np.ndarray, int]:
         dtype = np.int32
     elif top < 1 << 62:
         dtype = np.int64
-    out = np.zeros((len(rows) + 1, rows.shape[1]), dtype=dtype)
+    out: np.ndarray = np.zeros((len(rows) + 1, rows.shape[1]), dtype=dtype)
     out[1:] = rows
     return out, top
+
+
+class _Cumulative:
+    """Activity as cumulative rows: every group's back to back, keyed by (group, day with
+    steps); row k + 1 holds the cumulative columns of key k, group g's keys start at
+    ``_start[g]``; a look-up is one bisection per group and day."""
+
+    __slots__ = ("_keys", "_rows", "_start", "top")
+
+    def __init__(self, keys: np.ndarray, rows: np.ndarray, count: int) -> None:
+        self._keys = keys
+        self._start = np.searchsorted(keys, np.arange(count, dtype=np.int64) << _DAY_BITS)
+        self._rows, self.top = _narrowed(rows)
+
+    def at(self, day: np.ndarray, picked: np.ndarray) -> np.ndarray:
+        """The columns of groups ``picked`` summed up to each of ``day``: ``[day, group, 6]``."""
+        keys = (picked << _DAY_BITS)[None, :] | day[:, None]
+        k = np.searchsorted(self._keys, keys, side="right")
+        found: np.ndarray = self._rows[np.where(k > self._start[picked], k, 0)]
+        return found
+
+
+class _Summed:
+    """Activity of many groups (more groups x days than :data:`_DENSE`), summed from the
+    walk's steps at each look-up: a ``bincount`` per figure over the steps up to the day, so a
+    cold report of one range keeps no row per (group, day). The first look-up of more than
+    :data:`_SUMMED_AT` days builds the cumulative rows (:class:`_Cumulative`) instead. Only
+    for figures whose every sum is exact in a float."""
+
+    __slots__ = ("_built", "_count", "_group", "_steps", "top")
+
+    def __init__(self, steps: Walk, group: np.ndarray, count: int) -> None:
+        self._steps = steps
+        self._group = group
+        self._count = count
+        self._built: _Cumulative | None = None
+        self.top = steps.act_bound
+
+    def at(self, day: np.ndarray, picked: np.ndarray) -> np.ndarray:
+        """The columns of groups ``picked`` summed up to each of ``day``: ``[day, group, 6]``."""
+        steps, group, count = self._steps, self._group, self._count
+        if self._built is None and len(day) > _SUMMED_AT:
+            self._built = _Cumulative(*_dense_activity(steps, group, count), count)
+        if self._built is not None:
+            return self._built.at(day, picked)
+        out = np.zeros((len(day), len(picked), _ACTIVITY), dtype=np.int64)
+        for m, upto in enumerate(day.tolist()):
+            chosen = steps.act_day <= upto
+            at = 2 * group[chosen].astype(np.int64) + steps.act_hidden[chosen]
+            for c, figure in enumerate(steps.act_values):
+                both = np.bincount(at, weights=figure[chosen], minlength=2 * count)
+                out[m, :, 2 * c:2 * c + 2] = both.reshape(count, 2)[picked]
+        return out
 
 
 class GroupedTable:
@@ -95,16 +150,16 @@ class GroupedTable:
     every group at once: a handful of vectorised operations whatever the number of groups.
     """
 
-    __slots__ = ("_act", "_act_keys", "_act_start", "_calendar", "_dtype", "_rel",
+    __slots__ = ("_activity", "_calendar", "_dtype", "_rel",
                  "_rel_first", "_rel_funded", "_rel_groups", "_rel_lo", "_rel_n",
                  "_tail_funded", "_tail_group", "_tails", "_teaching", "base", "groups",
                  "labels", "last", "teaching")
 
     def __init__(self, calendar: TeachingCalendar, base: int, last: int, teaching: list[int],
-                 labels: list[str], activity: tuple[np.ndarray, np.ndarray],
+                 labels: list[str], activity: _Cumulative | _Summed,
                  release: tuple[np.ndarray, list[list[int]]], tails: list[tuple[int, OpenTail]],
                  bound: int) -> None:
-        """``activity``: (keys ``group << 22 | day`` ascending, cumulative rows); ``release``:
+        """``activity``: the activity of every group; ``release``:
         (group of each run, ascending; the runs' columns as :attr:`~.steps.Walk.rel`);
         ``tails``: (group, :class:`~.cumulative.OpenTail`); ``bound``: of every figure."""
         self._calendar = calendar
@@ -119,13 +174,8 @@ class GroupedTable:
         self.groups = {name: g for g, name in enumerate(labels)}
         """Each group's position in :attr:`labels`."""
         self._teaching = np.asarray(teaching, dtype=np.int64)
-        count = len(labels)
-        # Activity rows of every group back to back, keyed by (group, day): row k + 1 holds the
-        # cumulative columns of key k; group g's keys start at _act_start[g].
-        keys, rows = activity
-        self._act_keys = keys
-        self._act_start = np.searchsorted(keys, np.arange(count, dtype=np.int64) << _DAY_BITS)
-        self._act, top = _narrowed(rows)
+        self._activity = activity
+        top = activity.top
         # Open tails: release from the table's last day on, per group.
         self._tail_group = np.asarray([g for g, _ in tails], dtype=np.int64)
         growth = sum(t.per_week * (t.hourly + 1) for _, t in tails) * _LAST_ORDINAL
@@ -154,7 +204,7 @@ class GroupedTable:
         """Release minutes and pence (funded, hidden, funded, hidden) of every group (or of
         ``group``) up to the ``taught``-th teaching day of the table: ``[day, group, 4]``."""
         count = len(self.labels) if group is None else 1
-        out = np.zeros((len(taught), count, 4), dtype=self._dtype)
+        out: np.ndarray = np.zeros((len(taught), count, 4), dtype=self._dtype)
         groups, firsts = self._rel_groups, self._rel_first
         lo, n, funded = self._rel_lo, self._rel_n, self._rel_funded
         done, per_week, hourly = self._rel
@@ -198,10 +248,7 @@ class GroupedTable:
         day = np.minimum(at, self.last)
         # Release: each run's teaching days up to ``day``, in closed form.
         release = self._release(np.searchsorted(self._teaching, day, side="right"), group)
-        # Activity: the row of the group's last day with steps up to ``day``.
-        keys = (picked << _DAY_BITS)[None, :] | day[:, None]
-        k = np.searchsorted(self._act_keys, keys, side="right")
-        activity: np.ndarray = self._act[np.where(k > self._act_start[picked], k, 0)].astype(work)
+        activity: np.ndarray = self._activity.at(day, picked).astype(work)
         out[..., 0:2] = release[..., 0:2]  # release minutes funded, hidden
         out[..., 2:4] = activity[..., 0:2]  # activity minutes funded, hidden
         out[..., 4:6] = release[..., 2:4] + activity[..., 2:4]  # pence funded, hidden
@@ -314,12 +361,21 @@ def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar) -> Grouped
         msg = f"no grouped cost table for grouping {by!r}"
         raise ValueError(msg)
     labels, act_code, by_series, rel_group, tail_group = steps.codes(by)
-    keys, rows = _activity(steps, act_code, by_series, len(labels))
+    count = len(labels)
+    group = act_code[steps.act_series if by_series else steps.act_segment].astype(np.int32)
+    activity: _Cumulative | _Summed
+    if len(steps.act_day) and (steps.act_values[0].dtype == object
+                               or steps.act_bound >= _FLOAT_EXACT):
+        activity = _Cumulative(*_sorted_activity(steps, group, count), count)
+    elif count * (steps.last - steps.base + 1) > _DENSE:
+        activity = _Summed(steps, group, count)
+    else:
+        activity = _Cumulative(*_dense_activity(steps, group, count), count)
     release_order = np.argsort(rel_group, kind="stable")
     columns = [np.asarray(c, dtype=object if steps.rel_bound >= _SAFE else np.int64)
                [release_order].tolist() for c in steps.rel]
     return GroupedTable(calendar, steps.base, steps.last, steps.teaching, labels,
-                        (keys, rows), (rel_group[release_order], columns),
+                        activity, (rel_group[release_order], columns),
                         [(g, t) for g, (_, t) in zip(tail_group, steps.tails, strict=True)],
                         steps.rel_bound + steps.act_bound)
 
@@ -335,21 +391,17 @@ def build_grouped(facts: StaffFacts, pids: Sequence[str], by: str | None,
     return table_of(walk(facts, pids, rate), by, facts.calendar)
 
 
-def _activity(steps: Walk, code: np.ndarray, by_series: bool, count: int
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """(keys ``group << 22 | day`` ascending, cumulative rows) of a table's activity (each
-    step's group: ``code`` of its series if ``by_series``, else of its stretch): the steps of
-    each (group, day) summed, funded and hidden apart, then summed over each group's days.
-    Densely, a block of groups at a time (``bincount`` over groups x days), when every sum is
-    exact in a float; else by sorting the steps. Columns are summed as contiguous rows of a
-    ``(column, cell)`` array (a cumulative sum down a column of a row-major array is several
-    times slower)."""
+def _dense_activity(steps: Walk, group: np.ndarray, count: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(keys ``group << 22 | day`` ascending, cumulative rows) of a table's activity (``group``:
+    of each step): the steps of each (group, day) summed, funded and hidden apart, then
+    summed over each group's days; densely, a block of groups at a time (``bincount`` over
+    groups x days, exact: every sum is below :data:`_FLOAT_EXACT`). Columns are summed as
+    contiguous rows of a ``(column, cell)`` array (a cumulative sum down a column of a
+    row-major array is several times slower)."""
     days = steps.act_day
     if not len(days):
         return np.zeros(0, dtype=np.int64), np.zeros((0, _ACTIVITY), dtype=np.int64)
-    group = code[steps.act_series if by_series else steps.act_segment].astype(np.int32)
-    if steps.act_values[0].dtype == object or steps.act_bound >= _FLOAT_EXACT:
-        return _sorted_activity(steps, group, count)
     values = steps.act_values
     hidden = steps.act_hidden
     base = steps.base
@@ -389,10 +441,13 @@ def _activity(steps: Walk, code: np.ndarray, by_series: bool, count: int
 
 def _sorted_activity(steps: Walk, group: np.ndarray, count: int
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_activity` by sorting the steps by (group, day, hidden): for figures a float
-    might not hold exactly (Python integers where 8 bytes might not either)."""
+    """:func:`_dense_activity` by sorting the steps by (group, day, hidden): for figures a
+    float might not hold exactly (Python integers where 8 bytes might not either)."""
     days = steps.act_day
-    values = steps.act_values
+    if not len(days):
+        return np.zeros(0, dtype=np.int64), np.zeros((0, _ACTIVITY), dtype=np.int64)
+    wide: Any = object if steps.act_values[0].dtype == object else np.int64
+    values = [figure.astype(wide) for figure in steps.act_values]  # sums of 4-byte ones
     key = (((group.astype(np.int64) << _DAY_BITS) | days) << 1) | steps.act_hidden
     order = np.argsort(key)
     key = key[order]
@@ -403,7 +458,7 @@ def _sorted_activity(steps: Walk, group: np.ndarray, count: int
     row = np.cumsum(starts) - 1
     keys = cell[starts]
     side = (key & 1).astype(bool)
-    columns = np.zeros((_ACTIVITY, len(keys)), dtype=values[0].dtype)
+    columns = np.zeros((_ACTIVITY, len(keys)), dtype=wide)
     for c, figure in enumerate(values):
         sums = np.add.reduceat(figure[order], firsts)
         columns[2 * c, row[~side]] = sums[~side]

@@ -30,16 +30,20 @@ import datetime as dt
 import json
 from array import array
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from ssp_ledger.projection import Series
+from ssp_ledger.events import StaffAssigned
 from ssp_ledger_projections.funding_levels import StreamLevels
 from ssp_ledger_projections.staff_cost.costing import NONE_LABEL, UNATTRIBUTED, label
-from ssp_ledger_projections.staff_cost.cumulative import OpenTail, Piece, release_runs
+from ssp_ledger_projections.staff_cost.cumulative import (
+    OpenTail,
+    assignment_pieces,
+    release_runs,
+)
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
-from ssp_ledger_projections.staff_cost.state import DAY, Segment, StaffFacts
+from ssp_ledger_projections.staff_cost.state import Segment, StaffFacts
 
 __all__ = ["PAIRS", "TOTAL", "Walk", "pair_label", "walk"]
 
@@ -62,9 +66,9 @@ def pair_label(pid: str, stream: str) -> str:
 class Walk:
     """The steps of every timeline of a scope at one unattributed rate (see the module doc)."""
 
-    __slots__ = ("act_bound", "act_day", "act_hidden", "act_segment", "act_series",
-                 "act_segments", "act_values", "base",
-                 "last", "rel", "rel_bound", "rel_segment", "release_segments", "segment_labels",
+    __slots__ = ("act_bound", "act_day", "act_hidden", "act_segment", "act_segments",
+                 "act_series", "act_values", "base", "last", "people", "rel", "rel_bound",
+                 "rel_segment", "release_segments", "segment_person", "segment_terms",
                  "series_school", "tails", "teaching")
 
     def __init__(self, base: int, last: int, teaching: list[int]) -> None:
@@ -74,10 +78,12 @@ class Walk:
         """Ordinal of the last day anything changes but open assignments' release."""
         self.teaching = teaching
         """Teaching days in ``[base, last]``, ascending."""
-        self.segment_labels: dict[str, list[str]] = {
-            "role": [], "funding_stream": [], "staff": [], "school": [], "partnership": []}
-        """Per stretch, its label in each grouping (``school``: the assignment's school, what
-        release time is filed under)."""
+        self.people: list[tuple[str, str]] = []
+        """(partnership, staff label) of each person walked."""
+        self.segment_person: list[int] = []
+        """Per stretch, its person."""
+        self.segment_terms: list[StaffAssigned | None] = []
+        """Per stretch, its assignment (None: a gap)."""
         self.series_school: list[str] = []
         """Per series, its school's label (what activity is filed under by school)."""
         self.act_day: np.ndarray = np.zeros(0, dtype=np.int64)
@@ -116,15 +122,8 @@ class Walk:
         :data:`~.grouped.GROUPINGS`). Only groups with a step or with release time; an
         activity step's group is that of its stretch (or series)."""
         by_series = by == "school"
-        if by is None:
-            of_segment = [TOTAL] * len(self.segment_labels["role"])
-        elif by == PAIRS:
-            pairs = self.segment_labels["partnership"], self.segment_labels["funding_stream"]
-            named = {pair: pair_label(*pair) for pair in set(zip(*pairs, strict=True))}
-            of_segment = [named[pair] for pair in zip(*pairs, strict=True)]
-        else:
-            of_segment = self.segment_labels[by]
-        of_release = self.segment_labels["school"] if by_series else of_segment
+        of_segment = self.segment_labels(by)
+        of_release = self.segment_labels("school") if by_series else of_segment
         names = {of_release[s] for s in self.release_segments}
         if by_series:
             names.update(self.series_school)  # every series has a step
@@ -138,6 +137,31 @@ class Walk:
         release = np.asarray([rel_of[s] for s in self.rel_segment], dtype=np.int64)
         tails = [rel_of[s] for s, _ in self.tails]
         return labels, act, by_series, release, tails
+
+
+    def segment_labels(self, by: str | None) -> list[str]:
+        """Each stretch's label in grouping ``by`` (``school``: its assignment's school, what
+        release time is filed under)."""
+        terms = self.segment_terms
+        if by is None:
+            return [TOTAL] * len(terms)
+        if by in ("staff", "partnership"):
+            column = 1 if by == "staff" else 0
+            people = [person[column] for person in self.people]
+            return [people[p] for p in self.segment_person]
+        if by == PAIRS:
+            pids = self.segment_labels("partnership")
+            streams = self.segment_labels("funding_stream")
+            named = {pair: pair_label(*pair) for pair in set(zip(pids, streams, strict=True))}
+            return [named[pair] for pair in zip(pids, streams, strict=True)]
+        if by == "role":
+            return [UNATTRIBUTED if a is None else a.role for a in terms]
+        if by == "funding_stream":
+            return [NONE_LABEL if a is None else label(a.funding_stream) for a in terms]
+        if by == "school":
+            return [NONE_LABEL if a is None else label(a.school_id) for a in terms]
+        msg = f"no grouped cost table for grouping {by!r}"
+        raise ValueError(msg)
 
 
 class _Person:
@@ -166,7 +190,7 @@ def _people(facts: StaffFacts, pids: Sequence[str]
             timeline = facts.timeline(pid, staff)
             packed: list[tuple[str, array[int], array[int]]] = []
             for school, s in facts.series_of(pid, staff).items():
-                keys, prefix = Series.packed(s)
+                keys, prefix = s.packed()
                 if keys:
                     packed.append((school, keys, prefix))
                     starts.append(keys[0])
@@ -196,12 +220,10 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate) -> Walk
         return Walk(nothing, nothing - 1, [])
     out = Walk(first, horizon, facts.calendar.teaching_ordinals(first, horizon))
     teaching = out.teaching
-    horizon_day = dt.date.fromordinal(horizon)
-    labels = out.segment_labels
-    roles, streams, staffs = labels["role"], labels["funding_stream"], labels["staff"]
-    schools, partnerships = labels["school"], labels["partnership"]
+    out.people = [(person.pid, label(person.staff)) for person in people]
+    terms = out.segment_terms
     seg_start: list[int] = []
-    seg_person: list[int] = []
+    seg_person = out.segment_person
     seg_rate: list[int] = []
     seg_stream: list[int] = []
     stream_index: dict[tuple[str, str], int] = {}
@@ -209,34 +231,29 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate) -> Walk
     keys: list[array[int]] = []
     prefixes: list[array[int]] = []
     series_person: list[int] = []
-    rel = out.rel
+    lo_of, count_of, done_of, per_week_of, hourly_of, funded_of = out.rel
+    rel_segment = out.rel_segment
     rel_bound = 0
+    gap_rate = rate.at
     for p, person in enumerate(people):
-        pid = person.pid
-        staff = label(person.staff)
         for school, k, prefix in person.series:
             keys.append(k)
             prefixes.append(prefix)
             series_person.append(p)
             out.series_school.append(label(school))
+        pid = person.pid
         for seg in rate.cut_gaps(person.timeline):
             s = len(seg_start)
             seg_start.append(0 if seg.start is None else seg.start.toordinal())
             seg_person.append(p)
-            staffs.append(staff)
-            partnerships.append(pid)
             a = seg.assignment
+            terms.append(a)
             if a is None:
-                seg_rate.append(rate.at(seg.start))
+                seg_rate.append(gap_rate(seg.start))
                 seg_stream.append(-1)
-                roles.append(UNATTRIBUTED)
-                streams.append(NONE_LABEL)
-                schools.append(NONE_LABEL)
                 continue
-            seg_rate.append(a.hourly_cost_pence)
-            roles.append(a.role)
-            streams.append(label(a.funding_stream))
-            schools.append(label(a.school_id))
+            hourly = a.hourly_cost_pence
+            seg_rate.append(hourly)
             levels = facts.stream_of(pid, a)
             q = -1
             if levels is not None:
@@ -246,34 +263,29 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate) -> Walk
                     q = stream_index[key] = len(stream_levels)
                     stream_levels.append(levels)
             seg_stream.append(q)
-            per_week, hourly = a.release_minutes_per_week, a.hourly_cost_pence
+            per_week = a.release_minutes_per_week
             if not per_week:
                 continue
             out.release_segments.append(s)
-            start = a.occurred_on
-            end = horizon_day if seg.end is None else seg.end
-            bounds = [start, *levels.changes_in(start, end)] if levels is not None else [start]
-            lasts = [*(b - DAY for b in bounds[1:]), end]
-            pieces = [Piece(b.toordinal(), last.toordinal(),
-                            levels is not None and levels.level(b) > 0)
-                      for b, last in zip(bounds, lasts, strict=True)]
+            start = a.occurred_on.toordinal()
+            end = horizon if seg.end is None else seg.end.toordinal()
+            pieces = assignment_pieces(levels, start, end)
             days = 0
             for run in release_runs(teaching, pieces):
                 count = run.hi - run.lo
                 days = run.done + count
-                out.rel_segment.append(s)
-                rel[0].append(run.lo)
-                rel[1].append(count)
-                rel[2].append(run.done)
-                rel[3].append(per_week)
-                rel[4].append(hourly)
-                rel[5].append(1 if run.funded else 0)
+                rel_segment.append(s)
+                lo_of.append(run.lo)
+                count_of.append(count)
+                done_of.append(run.done)
+                per_week_of.append(per_week)
+                hourly_of.append(hourly)
+                funded_of.append(1 if run.funded else 0)
             rel_bound += abs(per_week) * days * (abs(hourly) + 1) + 1
             if seg.end is None:
                 minutes = per_week * days // 5
-                out.tails.append((s, OpenTail(start.toordinal(), per_week, hourly,
-                                              pieces[-1].funded, minutes,
-                                              minutes * hourly // 60, days)))
+                out.tails.append((s, OpenTail(start, per_week, hourly, pieces[-1].funded,
+                                              minutes, minutes * hourly // 60, days)))
     out.rel_bound = rel_bound
     if keys:
         _activity(out, keys, prefixes, series_person, seg_start, seg_person, seg_rate,
@@ -291,8 +303,8 @@ def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
               stream_levels: list[StreamLevels]) -> None:
     """Fill ``out``'s activity steps (see the module doc) from every series' packed days and
     prefix sums and every stretch's start, rate and stream, a chunk of series at a time: in
-    8-byte integers, or again in Python integers when a bound says 8 bytes might not hold a
-    figure or a sum."""
+    8-byte integers (kept in 4 bytes when they fit), or again in Python integers when a bound
+    says 8 bytes might not hold a figure or a sum."""
     starts = (np.asarray(seg_person, dtype=np.int64) << _DAY_BITS) | np.asarray(
         seg_start, dtype=np.int64)
     streams = np.asarray(seg_stream, dtype=np.int64)
@@ -307,27 +319,35 @@ def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
             first, size = i + 1, 0
     total = sum(map(len, keys))
     changes = _changes(stream_levels)
-    for exact in (True, False):
+    # 4-byte figures where they fit (most), else 8-byte, else Python integers.
+    for dtype in (np.int32, np.int64, object):
+        exact = dtype is not object
         rates: Any = np.asarray(seg_rate, dtype=np.int64 if exact else object)
-        dtype: Any = np.int64 if exact else object
         out.act_day = np.empty(total, dtype=np.int32)
         out.act_series = np.empty(total, dtype=np.int32)
         out.act_segment = np.empty(total, dtype=np.int32)
         out.act_values = (np.empty(total, dtype=dtype), np.empty(total, dtype=dtype),
                           np.empty(total, dtype=dtype))
         out.act_hidden = np.empty(total, dtype=bool)
-        top = 0
+        top = largest = 0
         variation = 0.0
         at = 0
         for lo, hi in chunks:
-            size, chunk_variation, chunk_top = _chunk(
+            size, chunk_variation, chunk_top, figures = _chunk(
                 out, at, keys[lo:hi], prefixes[lo:hi], lo, person, starts, rates, streams,
                 changes, exact=exact)
-            at += size
             top = max(top, chunk_top)
             variation += chunk_variation
-        if not exact or ((4 * top + 1) * (rates_top + 1) < _SAFE
-                         and (int(variation) + 1) * (rates_top + 1) < _SAFE):
+            if dtype is np.int32:
+                largest = max(largest, *(int(np.abs(f).max()) if size else 0 for f in figures))
+                if largest >= 1 << 31:
+                    break
+            for stored, figure in zip(out.act_values, figures, strict=True):
+                stored[at:at + size] = figure
+            at += size
+        fits = (4 * top + 1) * (rates_top + 1) < _SAFE and (
+            int(variation) + 1) * (rates_top + 1) < _SAFE
+        if not exact or (fits and largest < 1 << 31):
             break
     out.act_segments = np.flatnonzero(np.bincount(out.act_segment,
                                                   minlength=len(seg_start))).tolist()
@@ -337,10 +357,11 @@ def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
 def _chunk(out: Walk, at: int, keys: list[array[int]], prefixes: list[array[int]],
            offset: int, series_person: np.ndarray, starts: np.ndarray, seg_rate: np.ndarray,
            seg_stream: np.ndarray, changes: tuple[np.ndarray, np.ndarray, np.ndarray], *,
-           exact: bool) -> tuple[int, float, int]:
-    """Write the activity steps of some series (the ``offset``-th on) into ``out``'s arrays
-    from index ``at``: (how many, a bound of the sum of the minutes' and attendances' sizes,
-    the largest size of a prefix sum)."""
+           exact: bool) -> tuple[int, float, int, tuple[Any, Any, Any]]:
+    """The activity steps of some series (the ``offset``-th on): their days, series, stretches
+    and funded flags written into ``out``'s arrays from index ``at``; (how many, a bound of
+    the sum of the minutes' and attendances' sizes, the largest size of a prefix sum, and the
+    minutes, pence and attendances of each step)."""
     lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
     days = np.frombuffer(b"".join(k.tobytes() for k in keys), dtype=np.int32).astype(np.int64)
     sums: Any = _joined(prefixes)
@@ -353,9 +374,8 @@ def _chunk(out: Walk, at: int, keys: list[array[int]], prefixes: list[array[int]
     row = 2 * (np.arange(count, dtype=np.int64) + series - offset)  # sums before each day
     before = sums[row]
     after = sums[row + 2]
-    minutes_step, pence_step, seen_step = (values[at:end] for values in out.act_values)
-    np.subtract(after, before, out=minutes_step)  # the day's own minutes
-    np.subtract(sums[row + 3], sums[row + 1], out=seen_step)  # and attendances
+    minutes_step = after - before  # the day's own minutes
+    seen_step = sums[row + 3] - sums[row + 1]  # and attendances
     del row, sums
     variation = (float(np.abs(minutes_step.astype(np.float64)).sum())
                  + float(np.abs(seen_step.astype(np.float64)).sum()) + count)
@@ -369,14 +389,14 @@ def _chunk(out: Walk, at: int, keys: list[array[int]], prefixes: list[array[int]
     del before, after
     pence: Any = minutes * seg_rate[segment] // 60
     del minutes
-    pence_step[:] = pence
+    pence_step: Any = pence.copy()
     pence_step[1:] -= pence[:-1]
     pence_step[firsts] = pence[firsts]
     out.act_day[at:end] = days
     out.act_series[at:end] = series
     out.act_segment[at:end] = segment
     out.act_hidden[at:end] = ~_funded(days, seg_stream[segment], changes)
-    return count, variation, top
+    return count, variation, top, (minutes_step, pence_step, seen_step)
 
 
 def _joined(arrays: list[array[int]]) -> np.ndarray:
@@ -418,5 +438,5 @@ def _funded(days: np.ndarray, stream: np.ndarray,
     has = stream >= 0
     q = np.where(has, stream, 0)
     k = np.searchsorted(keys, (q << _DAY_BITS) | days, side="right") - 1
-    found = has & (k >= firsts[q])
-    return found & flags[np.where(found, k, -1)]  # k = -1 reads the False at the end
+    found: np.ndarray = has & (k >= firsts[q])
+    return cast("np.ndarray", found & flags[np.where(found, k, -1)])  # -1: the False at the end
