@@ -64,8 +64,10 @@ _SAFE = 1 << 60
 _LAST_ORDINAL = dt.date.max.toordinal()
 _CELLS = 1 << 18
 """Release runs x look-up days evaluated at once (bounds the memory of a look-up)."""
-_DENSE = 1 << 17
+_DENSE = 1 << 16
 """Groups x days up to which a table's activity is summed densely (:func:`_activity`)."""
+_SCANS = 4
+"""Blocks of groups up to which :func:`_dense_activity` scans every step per block."""
 _SUMMED_AT = 4
 """Look-up days up to which :class:`_Summed` sums the steps rather than build rows."""
 _STEPS = 1 << 16
@@ -362,7 +364,7 @@ def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar) -> Grouped
         raise ValueError(msg)
     labels, act_code, by_series, rel_group, tail_group = steps.codes(by)
     count = len(labels)
-    group = act_code[steps.act_series if by_series else steps.act_segment].astype(np.int32)
+    group = act_code[steps.act_series() if by_series else steps.act_segment].astype(np.int32)
     activity: _Cumulative | _Summed
     if len(steps.act_day) and (steps.act_values[0].dtype == object
                                or steps.act_bound >= _FLOAT_EXACT):
@@ -407,10 +409,11 @@ def _dense_activity(steps: Walk, group: np.ndarray, count: int
     base = steps.base
     span = steps.last - base + 1
     block = max(1, _DENSE // span)
-    # Steps by group (stable: by day within a group is not needed, cells are dense).
-    order = np.argsort(group, kind="stable") if count > block else None
+    blocks = -(-count // block)
+    # A few blocks scan every step each; more read the steps sorted by group.
+    order = np.argsort(group, kind="stable") if blocks > _SCANS else None
     ends = (np.searchsorted(group[order], np.arange(0, count + block, block))
-            if order is not None else np.asarray([0, len(days)]))
+            if order is not None else np.asarray([0, len(days)] * blocks))
     keys: list[np.ndarray] = []
     rows: list[np.ndarray] = []
     for b, g0 in enumerate(range(0, count, block)):
@@ -418,10 +421,13 @@ def _dense_activity(steps: Walk, group: np.ndarray, count: int
         cells = (g1 - g0) * span
         dense = np.zeros((_ACTIVITY, cells), dtype=np.int64)
         seen = np.zeros(cells, dtype=bool)
-        lo, hi = int(ends[b]), int(ends[b + 1])
+        lo, hi = (int(ends[b]), int(ends[b + 1])) if order is not None else (0, len(days))
         for start in range(lo, hi, _STEPS):
             pick: Any = (slice(start, min(hi, start + _STEPS)) if order is None
                          else order[start:min(hi, start + _STEPS)])
+            if order is None and blocks > 1:
+                inside = group[pick]
+                pick = start + np.flatnonzero((inside >= g0) & (inside < g1))
             cell = (group[pick] - g0).astype(np.int64) * span + (days[pick] - base)
             at = 2 * cell + hidden[pick]
             for c, figure in enumerate(values):

@@ -67,9 +67,9 @@ class Walk:
     """The steps of every timeline of a scope at one unattributed rate (see the module doc)."""
 
     __slots__ = ("act_bound", "act_day", "act_hidden", "act_segment", "act_segments",
-                 "act_series", "act_values", "base", "last", "people", "rel", "rel_bound",
+                 "act_values", "base", "last", "people", "rel", "rel_bound",
                  "rel_segment", "release_segments", "segment_person", "segment_terms",
-                 "series_school", "tails", "teaching")
+                 "series_days", "series_school", "tails", "teaching")
 
     def __init__(self, base: int, last: int, teaching: list[int]) -> None:
         self.base = base
@@ -90,8 +90,8 @@ class Walk:
         """Day ordinal of each activity step."""
         self.act_segment: np.ndarray = np.zeros(0, dtype=np.int64)
         """Stretch of each activity step."""
-        self.act_series: np.ndarray = np.zeros(0, dtype=np.int64)
-        """Series of each activity step."""
+        self.series_days: list[int] = []
+        """Activity steps of each series (a series' steps follow the previous one's)."""
         self.act_values: tuple[np.ndarray, np.ndarray, np.ndarray] = (
             np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
             np.zeros(0, dtype=np.int64))
@@ -114,6 +114,10 @@ class Walk:
         """Stretches with an activity step."""
         self.tails: list[tuple[int, OpenTail]] = []
         """(stretch, tail) of each assignment open after :attr:`last`."""
+
+    def act_series(self) -> np.ndarray:
+        """The series of each activity step."""
+        return np.repeat(np.arange(len(self.series_days), dtype=np.int32), self.series_days)
 
     def codes(self, by: str | None) -> tuple[list[str], np.ndarray, bool, np.ndarray, list[int]]:
         """(sorted labels; the group of each stretch, or of each series when
@@ -317,14 +321,14 @@ def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
         if size >= _CHUNK or i + 1 == len(keys):
             chunks.append((first, i + 1))
             first, size = i + 1, 0
-    total = sum(map(len, keys))
+    out.series_days = list(map(len, keys))
+    total = sum(out.series_days)
     changes = _changes(stream_levels)
     # 4-byte figures where they fit (most), else 8-byte, else Python integers.
     for dtype in (np.int32, np.int64, object):
         exact = dtype is not object
         rates: Any = np.asarray(seg_rate, dtype=np.int64 if exact else object)
         out.act_day = np.empty(total, dtype=np.int32)
-        out.act_series = np.empty(total, dtype=np.int32)
         out.act_segment = np.empty(total, dtype=np.int32)
         out.act_values = (np.empty(total, dtype=dtype), np.empty(total, dtype=dtype),
                           np.empty(total, dtype=dtype))
@@ -393,7 +397,6 @@ def _chunk(out: Walk, at: int, keys: list[array[int]], prefixes: list[array[int]
     pence_step[1:] -= pence[:-1]
     pence_step[firsts] = pence[firsts]
     out.act_day[at:end] = days
-    out.act_series[at:end] = series
     out.act_segment[at:end] = segment
     out.act_hidden[at:end] = ~_funded(days, seg_stream[segment], changes)
     return count, variation, top, (minutes_step, pence_step, seen_step)
