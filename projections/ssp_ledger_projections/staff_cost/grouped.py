@@ -119,10 +119,11 @@ class _Summed:
     :data:`_SUMMED_AT` days builds the cumulative rows (:class:`_Cumulative`) instead. Only
     for figures whose every sum is exact in a float."""
 
-    __slots__ = ("_built", "_count", "_group", "_steps", "top")
+    __slots__ = ("_built", "_count", "_dense", "_group", "_steps", "top")
 
-    def __init__(self, steps: Walk, group: np.ndarray, count: int) -> None:
+    def __init__(self, steps: Walk, group: np.ndarray, count: int, dense: int) -> None:
         self._steps = steps
+        self._dense = dense
         self._group = group
         self._count = count
         self._built: _Cumulative | None = None
@@ -132,7 +133,7 @@ class _Summed:
         """The columns of groups ``picked`` summed up to each of ``day``: ``[day, group, 6]``."""
         steps, group, count = self._steps, self._group, self._count
         if self._built is None and len(day) > _SUMMED_AT:
-            self._built = _Cumulative(*_dense_activity(steps, group, count), count)
+            self._built = _Cumulative(*_dense_activity(steps, group, count, self._dense), count)
         if self._built is not None:
             return self._built.at(day, picked)
         out = np.zeros((len(day), len(picked), _ACTIVITY), dtype=np.int64)
@@ -355,29 +356,40 @@ class GroupCosting:
 # --------------------------------------------------------------------------- building
 
 
-def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar) -> GroupedTable:
+def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar, *,
+             activity: str | None = None, dense: int = _DENSE) -> GroupedTable:
     """The table of grouping ``by`` (None: one group, :data:`TOTAL`; :data:`PAIRS`; or one of
-    :data:`GROUPINGS`) of the steps of a walk: the activity steps sorted by (group, day) and
-    summed per group (one row per day with steps), the release runs sorted by group."""
+    :data:`GROUPINGS`) of the steps of a walk: activity summed per (group, day) then over each
+    group's days, the release runs sorted by group.
+
+    How activity is summed (every way gives the same figures): ``"dense"`` (groups x days, in
+    blocks of ``dense`` cells), ``"summed"`` (at each look-up), ``"sorted"`` (by sorting the
+    steps); None chooses: sorted when a float might not hold a sum exactly, summed when groups
+    x days exceed ``dense``, else dense.
+    """
     if by is not None and by != PAIRS and by not in GROUPINGS:
         msg = f"no grouped cost table for grouping {by!r}"
         raise ValueError(msg)
     labels, act_code, by_series, rel_group, tail_group = steps.codes(by)
     count = len(labels)
     group = act_code[steps.act_series() if by_series else steps.act_segment].astype(np.int32)
-    activity: _Cumulative | _Summed
-    if len(steps.act_day) and (steps.act_values[0].dtype == object
-                               or steps.act_bound >= _FLOAT_EXACT):
-        activity = _Cumulative(*_sorted_activity(steps, group, count), count)
-    elif count * (steps.last - steps.base + 1) > _DENSE:
-        activity = _Summed(steps, group, count)
+    if activity is None:
+        inexact = len(steps.act_day) and (steps.act_values[0].dtype == object
+                                          or steps.act_bound >= _FLOAT_EXACT)
+        activity = "sorted" if inexact else (
+            "summed" if count * (steps.last - steps.base + 1) > dense else "dense")
+    summed: _Cumulative | _Summed
+    if activity == "sorted":
+        summed = _Cumulative(*_sorted_activity(steps, group, count), count)
+    elif activity == "summed":
+        summed = _Summed(steps, group, count, dense)
     else:
-        activity = _Cumulative(*_dense_activity(steps, group, count), count)
+        summed = _Cumulative(*_dense_activity(steps, group, count, dense), count)
     release_order = np.argsort(rel_group, kind="stable")
     columns = [np.asarray(c, dtype=object if steps.rel_bound >= _SAFE else np.int64)
                [release_order].tolist() for c in steps.rel]
     return GroupedTable(calendar, steps.base, steps.last, steps.teaching, labels,
-                        activity, (rel_group[release_order], columns),
+                        summed, (rel_group[release_order], columns),
                         [(g, t) for g, (_, t) in zip(tail_group, steps.tails, strict=True)],
                         steps.rel_bound + steps.act_bound)
 
@@ -393,7 +405,7 @@ def build_grouped(facts: StaffFacts, pids: Sequence[str], by: str | None,
     return table_of(walk(facts, pids, rate), by, facts.calendar)
 
 
-def _dense_activity(steps: Walk, group: np.ndarray, count: int
+def _dense_activity(steps: Walk, group: np.ndarray, count: int, dense_cells: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(keys ``group << 22 | day`` ascending, cumulative rows) of a table's activity (``group``:
     of each step): the steps of each (group, day) summed, funded and hidden apart, then
@@ -408,7 +420,7 @@ def _dense_activity(steps: Walk, group: np.ndarray, count: int
     hidden = steps.act_hidden
     base = steps.base
     span = steps.last - base + 1
-    block = max(1, _DENSE // span)
+    block = max(1, dense_cells // span)
     blocks = -(-count // block)
     # A few blocks scan every step each; more read the steps sorted by group.
     order = np.argsort(group, kind="stable") if blocks > _SCANS else None

@@ -56,6 +56,8 @@ _DAY_BITS = 22
 """Bits of a day ordinal in a key ``index << 22 | day`` (``date.max`` is below ``2 ** 22``)."""
 _SAFE = 1 << 60
 """Bound under which figures and their sums are computed as 8-byte integers."""
+_CHUNK = 1 << 16
+"""Days of series computed at once (bounds the memory of the temporaries)."""
 
 
 def pair_label(pid: str, stream: str) -> str:
@@ -215,9 +217,11 @@ def _people(facts: StaffFacts, pids: Sequence[str]
     return people, min(starts), max(max(starts), max(marks, default=0))
 
 
-def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate) -> Walk:
+def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
+         chunk: int = _CHUNK) -> Walk:
     """The steps of every timeline of partnerships ``pids``, unattributed minutes at ``rate``:
-    O(stretches + runs) in Python, O(activity days) in numpy."""
+    O(stretches + runs) in Python, O(activity days) in numpy, about ``chunk`` days at a
+    time."""
     people, first, horizon = _people(facts, pids)
     if first is None or horizon is None:
         nothing = dt.date.max.toordinal() + 1  # every day is before the table: all zeros
@@ -293,18 +297,14 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate) -> Walk
     out.rel_bound = rel_bound
     if keys:
         _activity(out, keys, prefixes, series_person, seg_start, seg_person, seg_rate,
-                  seg_stream, stream_levels)
+                  seg_stream, stream_levels, chunk)
     return out
-
-
-_CHUNK = 1 << 16
-"""Days of series computed at once (bounds the memory of the temporaries)."""
 
 
 def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
               series_person: list[int], seg_start: list[int], seg_person: list[int],
               seg_rate: list[int], seg_stream: list[int],
-              stream_levels: list[StreamLevels]) -> None:
+              stream_levels: list[StreamLevels], chunk: int) -> None:
     """Fill ``out``'s activity steps (see the module doc) from every series' packed days and
     prefix sums and every stretch's start, rate and stream, a chunk of series at a time: in
     8-byte integers (kept in 4 bytes when they fit), or again in Python integers when a bound
@@ -318,14 +318,14 @@ def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
     first = size = 0
     for i, k in enumerate(keys):
         size += len(k)
-        if size >= _CHUNK or i + 1 == len(keys):
+        if size >= chunk or i + 1 == len(keys):
             chunks.append((first, i + 1))
             first, size = i + 1, 0
     out.series_days = list(map(len, keys))
     total = sum(out.series_days)
     changes = _changes(stream_levels)
     # 4-byte figures where they fit (most), else 8-byte, else Python integers.
-    for dtype in (np.int32, np.int64, object):
+    for dtype in (np.int32, np.int64, object) if rates_top < _SAFE else (object,):
         exact = dtype is not object
         rates: Any = np.asarray(seg_rate, dtype=np.int64 if exact else object)
         out.act_day = np.empty(total, dtype=np.int32)
