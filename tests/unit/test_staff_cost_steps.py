@@ -6,9 +6,13 @@ bytes or beyond."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from array import array
 from collections.abc import Sequence
 from itertools import pairwise
 
+import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,3 +139,26 @@ def test_assignment_pieces_cut_at_the_stream_changes(changes: list[tuple[int, in
         inside = levels.changes_in(day, dt.date.fromordinal(piece.last))
         assert inside == []  # no change cuts a piece
     assert assignment_pieces(None, start, last) == [Piece(start, last, False)]
+
+
+@pytest.mark.parametrize("days", [[5, 3], [0, 7], [7, 7], [3, 4, 4]])
+def test_a_state_whose_series_days_are_out_of_order_is_refused(days: list[int]) -> None:
+    """The days of every series are checked at once when a state is loaded; the error names
+    the series."""
+    events = [ClubRun(partnership_id="p", occurred_on=dt.date(2010, 1, d), event_id=f"c{d}",
+                      club_id="c", school_id=school, activity="dance", participants=3,
+                      staff_minutes=30, staff_id="t")
+              for school in ("a", "b") for d in (4, 5, 6)]
+    state = staff_cost(events).facts.dump()
+    ordinals = array("i", [dt.date(2010, 1, 1).toordinal() + d if d else 0 for d in days])
+    if sys.byteorder == "big":
+        ordinals.byteswap()
+    entries = list(state.activity)
+    entries[1] = msgspec.structs.replace(entries[1], days=ordinals.tobytes())
+    fresh = StaffTimeCost()
+    with pytest.raises(ValueError, match=r"series \('p', 't', 'b'\)"):
+        fresh.facts.load(msgspec.structs.replace(state, activity=entries))
+    fresh = StaffTimeCost()
+    fresh.facts.load(state)  # the state as dumped loads
+    assert fresh.facts.days_with_entries("p", "t", "b") == [
+        dt.date(2010, 1, d) for d in (4, 5, 6)]
