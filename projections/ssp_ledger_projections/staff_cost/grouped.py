@@ -50,7 +50,6 @@ __all__ = ["GROUPINGS", "PAIRS", "TOTAL", "GroupCosting", "GroupedTable", "build
 GROUPINGS: tuple[str, ...] = ("role", "school", "funding_stream", "staff")
 """Groupings a table can be built for (besides ``None``: one group, the total)."""
 
-
 _new = tuple.__new__
 _ACTIVITY = 6
 """Values per activity row: minutes, pence, attendances, each funded then hidden."""
@@ -65,7 +64,8 @@ _LAST_ORDINAL = dt.date.max.toordinal()
 _CELLS = 1 << 18
 """Release runs x look-up days evaluated at once (bounds the memory of a look-up)."""
 _DENSE = 1 << 16
-"""Groups x days up to which a table's activity is summed densely (:func:`_activity`)."""
+"""Groups x days of a block of :func:`_dense_activity`; a table of more groups x days sums
+its activity at look-up (:class:`_Summed`)."""
 _SCANS = 4
 """Blocks of groups up to which :func:`_dense_activity` scans every step per block."""
 _SUMMED_AT = 4
@@ -74,7 +74,6 @@ _STEPS = 1 << 16
 """Activity steps summed at once (bounds the memory of the temporaries)."""
 _FLOAT_EXACT = 1 << 53
 """Integers (and sums of them) below this are exact as 64-bit floats."""
-"""Release runs x look-up days evaluated at once (bounds the memory of a look-up)."""
 
 
 def _narrowed(rows: np.ndarray) -> tuple[np.ndarray, int]:

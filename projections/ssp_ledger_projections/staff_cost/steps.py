@@ -97,8 +97,8 @@ class Walk:
         self.act_values: tuple[np.ndarray, np.ndarray, np.ndarray] = (
             np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
             np.zeros(0, dtype=np.int64))
-        """Each activity step's minutes, pence and attendances (int64, or Python integers
-        where 8 bytes might not hold a sum)."""
+        """Each activity step's minutes, pence and attendances (4-byte integers where every one
+        fits, else 8-byte, or Python integers where 8 bytes might not hold a sum)."""
         self.act_hidden: np.ndarray = np.zeros(0, dtype=bool)
         """Whether each activity step is hidden (else funded)."""
         self.act_bound = 0
