@@ -94,6 +94,11 @@ class StreamLevels:
         """Date of the last change, or None when the stream has none."""
         return dt.date.fromordinal(self._days[-1]) if self._days else None
 
+    def steps(self) -> tuple[list[int], list[int]]:
+        """(day ordinals of the changes, ascending; the level in force from each): the step
+        function :meth:`level` reads, for a caller vectorising over many days."""
+        return self._days, self._levels
+
     def in_force(self, day: dt.date) -> FundingChanged | None:
         """The ``FundingChanged`` in force on ``day`` (None before the first)."""
         i = bisect_right(self._days, day.toordinal()) - 1

@@ -42,6 +42,8 @@ This module assembles :class:`StaffTimeCost` from the rooms of
   :mod:`~ssp_ledger_projections.staff_cost.grouped`: cumulative tables (a partnership's total;
   every group of a grouping, for one partnership or all of them), answering exactly as the
   piece-by-piece costing in O(log n) per group;
+* :mod:`~ssp_ledger_projections.staff_cost.steps`: every timeline's steps as numpy arrays, which
+  the grouped tables sum (one walk per scope, shared by its groupings);
 * :mod:`~ssp_ledger_projections.staff_cost.cache`: which costing answers, tables built on the
   :attr:`StaffTimeCost.tables_after`-th answer after the last change of their scope;
 * :mod:`~ssp_ledger_projections.staff_cost.covered`: what the funding received covers;

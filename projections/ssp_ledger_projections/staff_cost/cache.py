@@ -11,9 +11,14 @@ Three kinds of cumulative table answer exactly as the piece-by-piece reference
   group for the total, periods and funded split, so a national answer does not visit each
   partnership.
 
-A table is built on the :attr:`CumulativeCosts.tables_after`-th answer from it since the last
-change of its scope (earlier answers are costed piece by piece, so a one-off question, or a
-scope written to between every two questions, never pays for a table it does not reuse). A fact
+A partnership's table is built on the :attr:`CumulativeCosts.tables_after`-th answer from it
+since the last change of its scope (earlier answers are costed piece by piece, so a one-off
+question, or a scope written to between every two questions, never pays for a table it does not
+reuse); a national table one answer earlier (on the first with the default), since building it
+from a walk (:mod:`.steps`) costs less than one national answer piece by piece. The walk of a
+scope (its steps, at one rate) is kept too, so the tables of several groupings of one scope walk
+the facts once; the covered figures read the national table by (partnership, stream),
+:data:`~.steps.PAIRS`, all partnerships and ranges in one look-up. A fact
 that moves staff time drops its partnership's tables and every national one
 (:attr:`~.state.StaffFacts.derived`, :attr:`~.state.StaffFacts.derived_all`). Grouped tables
 are built for one ``default_hourly_cost_pence`` each; a scope keeps the
@@ -33,9 +38,10 @@ from ssp_ledger_projections.staff_cost.cumulative import (
     build_table,
     unattributed_column,
 )
-from ssp_ledger_projections.staff_cost.grouped import TOTAL, GroupedTable, build_grouped
+from ssp_ledger_projections.staff_cost.grouped import TOTAL, GroupedTable, table_of
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import StaffFacts
+from ssp_ledger_projections.staff_cost.steps import PAIRS, Walk, walk
 
 __all__ = ["TABLES_KEPT", "CumulativeCosts"]
 
@@ -64,9 +70,12 @@ class CumulativeCosts:
         self._grouped_misses: dict[str, dict[_Key, int]] = {}
         self._national: dict[_Key, GroupedTable] = {}
         self._national_misses: dict[_Key, int] = {}
+        self._walks: dict[str, dict[UnattributedRate, Walk]] = {}
+        self._national_walk: dict[UnattributedRate, Walk] = {}
         # Forgotten when a fact comes or goes: the partnership's, and every national one.
-        facts.derived += (self._tables, self._misses, self._grouped, self._grouped_misses)
-        facts.derived_all += (self._national, self._national_misses)
+        facts.derived += (self._tables, self._misses, self._grouped, self._grouped_misses,
+                          self._walks)
+        facts.derived_all += (self._national, self._national_misses, self._national_walk)
 
     # ------------------------------------------------------------------ one partnership
 
@@ -135,6 +144,12 @@ class CumulativeCosts:
         return labels, np.array(rows, dtype=object if large else np.int64).reshape(
             len(rows), len(Columns._fields))
 
+    def pair_table(self, rate: UnattributedRate) -> GroupedTable | None:
+        """The national table by (partnership, stream), :data:`~.steps.PAIRS`, if built or
+        due (None: fewer than two partnerships, or still costed piece by piece)."""
+        pids = self._facts.partnerships(None)
+        return self._table(None, PAIRS, rate, pids) if len(pids) > 1 else None
+
     def _table(self, scope: str | None, by: str | None, rate: UnattributedRate,
                pids: list[str]) -> GroupedTable | None:
         """The grouped table of ``scope`` (a partnership, or None: all of ``pids``), if built or
@@ -142,23 +157,34 @@ class CumulativeCosts:
         key = (by, rate)
         if scope is None:
             tables, misses = self._national, self._national_misses
+            due = max(1, self.tables_after - 1)
         else:
             if not self._facts.knows(scope):
                 return None  # nothing to cost; unknown ids leave no trace
             tables = self._grouped.setdefault(scope, {})
             misses = self._grouped_misses.setdefault(scope, {})
+            due = self.tables_after
         table = tables.get(key)
         if table is not None:
             return table
         missed = misses.get(key, 0) + 1
-        if missed < self.tables_after:
+        if missed < due:
             misses[key] = missed
             return None
         misses.pop(key, None)
         if len(tables) >= TABLES_KEPT:
             tables.pop(next(iter(tables)))
-        table = tables[key] = build_grouped(self._facts, pids, by, rate)
+        table = tables[key] = table_of(self._walk(scope, rate, pids), by, self._facts.calendar)
         return table
+
+    def _walk(self, scope: str | None, rate: UnattributedRate, pids: list[str]) -> Walk:
+        """The steps of ``scope`` at ``rate`` (the last rate walked is kept per scope)."""
+        walks = self._national_walk if scope is None else self._walks.setdefault(scope, {})
+        found = walks.get(rate)
+        if found is None:
+            walks.clear()
+            found = walks[rate] = walk(self._facts, pids, rate)
+        return found
 
     # ------------------------------------------------------------------ monitoring
 
@@ -169,6 +195,6 @@ class CumulativeCosts:
     def built_grouped(self) -> frozenset[tuple[str | None, str | None]]:
         """(scope, grouping) of every grouped table built: scope a partnership, or None for
         every partnership; grouping None for the national total (for monitoring and tests)."""
-        return frozenset({(None, by) for by, _ in self._national}
+        return frozenset({(None, by) for by, _ in self._national if by != PAIRS}
                          | {(pid, by) for pid, tables in self._grouped.items()
                             for by, _ in tables})

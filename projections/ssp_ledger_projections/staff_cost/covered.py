@@ -32,9 +32,10 @@ stream; where ``received < funded`` (the *funding* side binds) covered is the mo
 each ``FundingChanged`` of the pair contributes what it paid over the range (the same steps the
 funding projection explains). The contributions add up to the figure exactly.
 
-**Cost.** One look-up per partnership with funding per range (the partnership's cumulative
-table by funding stream, built on reuse by :class:`~.cache.CumulativeCosts`), and one per stream
-for the money. Unattributed minutes are never funded, so the tables used are those of the
+**Cost.** Over every partnership, one look-up of the national table by (partnership, stream)
+for every range at once; over one partnership, one look-up per range (its cumulative table by
+funding stream, built on reuse by :class:`~.cache.CumulativeCosts`); and one per stream and
+range for the money. Unattributed minutes are never funded, so the tables used are those of the
 shipped unattributed rate whatever the query's.
 """
 
@@ -46,10 +47,13 @@ from typing import NamedTuple
 
 from ssp_ledger_projections.funding_levels import FundingLevels, StreamLevels
 from ssp_ledger_projections.staff_cost.cache import CumulativeCosts
+from ssp_ledger_projections.staff_cost.costing import Columns
 from ssp_ledger_projections.staff_cost.rates import shipped_rate
+from ssp_ledger_projections.staff_cost.steps import pair_label
 
 __all__ = ["Coverage", "Pair"]
 
+_PENCE_FUNDED = Columns._fields.index("pence_funded")
 Range = tuple[dt.date | None, dt.date]
 """(first day or None: from the beginning, last day)."""
 
@@ -92,7 +96,18 @@ class Coverage:
         """For each range, the :class:`Pair` of every (partnership, stream) with funding."""
         out: list[dict[tuple[str, str], Pair]] = [{} for _ in ranges]
         rate = shipped_rate()
-        for pid, streams in self._streams(partnership_id).items():
+        by_pid = self._streams(partnership_id)
+        table = self._costs.pair_table(rate) if partnership_id is None and by_pid else None
+        if table is not None:  # every partnership and range in one look-up
+            funded = table.ranges(ranges)[..., _PENCE_FUNDED].tolist()
+            for pid, streams in by_pid.items():
+                for stream, levels in streams:
+                    g = table.groups.get(pair_label(pid, stream))
+                    for k, (start, end) in enumerate(ranges):
+                        out[k][(pid, stream)] = Pair(0 if g is None else funded[k][g],
+                                                     levels.received(start, end))
+            return out
+        for pid, streams in by_pid.items():
             for k, (start, end) in enumerate(ranges):
                 funded = self._costs.grouped(pid, "funding_stream", rate, start, end)
                 for stream, levels in streams:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate, pairwise
 from operator import add, sub
 from typing import NamedTuple
@@ -35,7 +35,8 @@ from ssp_ledger_projections.staff_cost.costing import ZERO, Columns
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import DAY, Segment, StaffFacts
 
-__all__ = ["CostTable", "OpenTail", "Piece", "Plan", "TableCosting", "build_table", "plan_of",
+__all__ = ["CostTable", "OpenTail", "Piece", "Plan", "ReleaseRun", "TableCosting",
+           "assignment_pieces", "build_table", "plan_of", "release_deltas", "release_runs",
            "unattributed_column"]
 
 _new = tuple.__new__
@@ -59,6 +60,8 @@ class OpenTail(NamedTuple):
     """Release minutes from its start through the table's last day."""
     pence: int
     """Their cost."""
+    days: int
+    """Teaching days from its start through the table's last day."""
 
 
 class Piece(NamedTuple):
@@ -80,6 +83,61 @@ class Plan(NamedTuple):
     """Activity series by school."""
     days: dict[str, list[dt.date]]
     """Days each series has entries on, ascending."""
+
+
+def assignment_pieces(levels: StreamLevels | None, first: int, last: int) -> list[Piece]:
+    """The pieces of an assignment over the days (ordinals) ``[first, last]``: cut at the
+    changes of its stream's ``levels`` inside, each funded when the level in force on its
+    first day is above 0 (never without a stream)."""
+    if levels is None:
+        return [Piece(first, last, False)]
+    days, values = levels.steps()
+    i = bisect_right(days, first)
+    funded = i > 0 and values[i - 1] > 0
+    out: list[Piece] = []
+    for k in range(i, bisect_right(days, last)):
+        out.append(Piece(first, days[k] - 1, funded))
+        first = days[k]
+        funded = values[k] > 0
+    out.append(Piece(first, last, funded))
+    return out
+
+
+class ReleaseRun(NamedTuple):
+    """The teaching days of one piece of an assignment among a table's teaching days."""
+
+    lo: int
+    """Index of its first teaching day among the table's."""
+    hi: int
+    """One past the index of its last."""
+    done: int
+    """Teaching days of the assignment before it (its release so far is
+    ``per_week * done // 5`` minutes)."""
+    funded: bool
+    """Whether the piece is funded."""
+
+
+def release_runs(teaching: Sequence[int], pieces: Iterable[Piece]) -> Iterator[ReleaseRun]:
+    """The runs of teaching days of an assignment's pieces (back to back from its start) among
+    a table's ``teaching`` days (ordinals, ascending); pieces without a teaching day are left
+    out. Release minutes after ``k`` teaching days are ``per_week * k // 5`` (their cost
+    ``minutes * hourly // 60``), so a run's steps are differences of those at ``done`` ..
+    ``done + hi - lo`` (:func:`release_deltas`), and the tables sum them per piece."""
+    done = 0
+    for piece in pieces:
+        lo = bisect_left(teaching, piece.first)
+        hi = bisect_right(teaching, piece.last)
+        if hi > lo:
+            yield ReleaseRun(lo, hi, done, piece.funded)
+            done += hi - lo
+
+
+def release_deltas(per_week: int, hourly: int, run: ReleaseRun) -> tuple[list[int], list[int]]:
+    """Release minutes and pence of each teaching day of ``run``: the steps of the cumulative
+    ``per_week * k // 5`` and its cost (so they add up to the difference exactly)."""
+    minutes = [per_week * k // 5 for k in range(run.done, run.done + run.hi - run.lo + 1)]
+    pence = [m * hourly // 60 for m in minutes]
+    return list(map(sub, minutes[1:], minutes)), list(map(sub, pence[1:], pence))
 
 
 def packed(values: Iterable[int]) -> Sequence[int]:
@@ -213,25 +271,19 @@ class _TableBuilder:
         per_week, rate = a.release_minutes_per_week, a.hourly_cost_pence
         if not per_week:
             return
-        teaching = self.teaching
-        done = 0  # teaching days of the assignment before the piece
-        minutes = pence = 0
-        for piece in pieces:
-            lo = bisect_left(teaching, piece.first)
-            hi = bisect_right(teaching, piece.last)
-            if hi == lo:
-                continue
-            cum_minutes = [per_week * k // 5 for k in range(done, done + hi - lo + 1)]
-            cum_pence = [m * rate // 60 for m in cum_minutes]
-            done += hi - lo
-            minutes, pence = cum_minutes[-1], cum_pence[-1]
-            m_col = self.release[0 if piece.funded else 1]
-            p_col = self.release[2 if piece.funded else 3]
-            m_col[lo:hi] = map(add, m_col[lo:hi], map(sub, cum_minutes[1:], cum_minutes))
-            p_col[lo:hi] = map(add, p_col[lo:hi], map(sub, cum_pence[1:], cum_pence))
+        days = 0
+        for run in release_runs(self.teaching, pieces):
+            minute_steps, pence_steps = release_deltas(per_week, rate, run)
+            lo, hi = run.lo, run.hi
+            days = run.done + hi - lo
+            m_col = self.release[0 if run.funded else 1]
+            p_col = self.release[2 if run.funded else 3]
+            m_col[lo:hi] = map(add, m_col[lo:hi], minute_steps)
+            p_col[lo:hi] = map(add, p_col[lo:hi], pence_steps)
         if is_open:
+            minutes = per_week * days // 5
             self.tails.append(OpenTail(a.occurred_on.toordinal(), per_week, rate,
-                                       pieces[-1].funded, minutes, pence))
+                                       pieces[-1].funded, minutes, minutes * rate // 60, days))
 
     def minutes(self, series: Series, days: Sequence[dt.date], anchor: dt.date | None,
                 a: StaffAssigned | None, levels: StreamLevels | None) -> None:
@@ -344,11 +396,7 @@ def _walk(facts: StaffFacts, pid: str, plans: list[Plan], horizon: dt.date,
                 continue
             start = a.occurred_on
             levels = facts.stream_of(pid, a)
-            bounds = [start, *levels.changes_in(start, end)] if levels is not None else [start]
-            lasts = [*(b - DAY for b in bounds[1:]), end]
-            pieces = [Piece(b.toordinal(), last.toordinal(),
-                            levels is not None and levels.level(b) > 0)
-                      for b, last in zip(bounds, lasts, strict=True)]
+            pieces = assignment_pieces(levels, start.toordinal(), end.toordinal())
             builder.release_time(a, pieces, seg.end is None)
             for school, s in plan.series.items():
                 on = plan.days[school]

@@ -2,75 +2,57 @@
 
 :mod:`.cumulative` answers a partnership's total (and its periods and funded split) from one
 table. A :class:`GroupedTable` does the same for every group of a grouping at once (``role``,
-``school``, ``funding_stream``, ``staff``; or one group, ``""``, for the total) and for a
-*scope*: one partnership, or every partnership together (what a national report asks), so a
-grouped or national answer is O(log n) per group instead of a walk over every piece.
+``school``, ``funding_stream``, ``staff``; one group, ``""``, for the total; or
+(partnership, stream) pairs, :data:`~.steps.PAIRS`) and for a *scope*: one partnership, or
+every partnership together (what a national report asks), so a grouped or national answer is a
+few array operations instead of a walk over every piece.
 
-The figures are the same steps :mod:`.cumulative` sums (each figure a difference of a cumulative
+The figures are the steps :mod:`.steps` computes (each figure a difference of a cumulative
 integer function anchored at its segment's start, see :mod:`.costing`), filed under the group
 of the piece they belong to, so a group's figures over a range equal the piece-by-piece costing
 exactly, pence included. Per group a table keeps:
 
-* **release time** by *teaching day*, densely, from the group's first release step to its last
-  (release accrues on every teaching day of an assignment, so it is dense where it exists and
-  absent elsewhere): four cumulative columns, minutes and pence, funded and hidden;
+* **release time** as runs of teaching days of constant funded status
+  (:func:`~.cumulative.release_runs`): a look-up counts each run's teaching days up to the day
+  and evaluates the closed form ``per_week * k // 5`` (and its cost) there, minus its value at
+  the run's start, so nothing is kept per teaching day;
 * **activity** by the days it has steps on only (sparse): six cumulative columns, minutes, pence
   and attendances, funded and hidden; unattributed minutes are costed at the table's rate (a
   table is built for one ``default_hourly_cost_pence``);
 * the **open tails**: assignments still open after the table's last day, whose release keeps
   accruing in closed form (:class:`~.cumulative.OpenTail`).
 
-A look-up is one bisection of the table's teaching days (shared by every group) plus one
-bisection of the group's activity days. Tables are caches built by
-:class:`~.cache.CumulativeCosts`; a checkpoint never holds one.
+A look-up is one bisection of the table's teaching days (shared by every group), one
+evaluation per release run and one bisection of the group's activity days. Tables are caches
+built by :class:`~.cache.CumulativeCosts` (from a :class:`~.steps.Walk` it keeps, so tables of
+several groupings share one walk); a checkpoint never holds one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
-from itertools import accumulate, pairwise
-from operator import add, sub
-from typing import cast
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any, cast
 
 import numpy as np
 
-from ssp_ledger.events import StaffAssigned
 from ssp_ledger.periods import TeachingCalendar
-from ssp_ledger.projection import Series
-from ssp_ledger_projections.funding_levels import StreamLevels
-from ssp_ledger_projections.staff_cost.costing import (
-    NONE_LABEL,
-    UNATTRIBUTED,
-    ZERO,
-    Columns,
-    Tags,
-    label,
-)
-from ssp_ledger_projections.staff_cost.cumulative import (
-    OpenTail,
-    Piece,
-    Plan,
-    plan_of,
-)
+from ssp_ledger_projections.staff_cost.costing import ZERO, Columns
+from ssp_ledger_projections.staff_cost.cumulative import OpenTail
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
-from ssp_ledger_projections.staff_cost.state import DAY, StaffFacts
+from ssp_ledger_projections.staff_cost.state import StaffFacts
+from ssp_ledger_projections.staff_cost.steps import PAIRS, TOTAL, Walk, walk
 
-__all__ = ["GROUPINGS", "GroupCosting", "GroupedTable", "build_grouped"]
+__all__ = ["GROUPINGS", "PAIRS", "TOTAL", "GroupCosting", "GroupedTable", "build_grouped",
+           "table_of"]
 
 GROUPINGS: tuple[str, ...] = ("role", "school", "funding_stream", "staff")
 """Groupings a table can be built for (besides ``None``: one group, the total)."""
-TOTAL = ""
-"""The one group of a table built for no grouping."""
 
 _new = tuple.__new__
-_RELEASE = 4
-"""Values per release row: minutes funded, minutes hidden, pence funded, pence hidden."""
 _ACTIVITY = 6
 """Values per activity row: minutes, pence, attendances, each funded then hidden."""
-_STEP = 1 + _ACTIVITY
-"""Values per activity step while building: the day's ordinal, then the row."""
 _WIDTH = len(Columns._fields)
 """Columns of a look-up."""
 _DAY_BITS = 22
@@ -79,45 +61,88 @@ _DAY_BITS = 22
 _SAFE = 1 << 60
 """Bound under which every figure a look-up adds or subtracts stays inside 64-bit integers."""
 _LAST_ORDINAL = dt.date.max.toordinal()
+_CELLS = 1 << 18
+"""Release runs x look-up days evaluated at once (bounds the memory of a look-up)."""
+_DENSE = 1 << 16
+"""Groups x days of a block of :func:`_dense_activity`; a table of more groups x days sums
+its activity at look-up (:class:`_Summed`)."""
+_SCANS = 4
+"""Blocks of groups up to which :func:`_dense_activity` scans every step per block."""
+_SUMMED_AT = 4
+"""Look-up days up to which :class:`_Summed` sums the steps rather than build rows."""
+_STEPS = 1 << 16
+"""Activity steps summed at once (bounds the memory of the temporaries)."""
+_FLOAT_EXACT = 1 << 53
+"""Integers (and sums of them) below this are exact as 64-bit floats."""
 
 
-def _stored(values: list[int], width: int, bound: list[int]) -> np.ndarray:
-    """``values`` as a ``(rows, width)`` array with a zero first row (where a look-up that
-    finds nothing reads): 4-byte integers where they fit, else 8-byte, else Python integers;
-    the largest magnitude is added to ``bound[0]``."""
-    rows = np.zeros((1 + len(values) // width, width), dtype=np.int64)
-    try:
-        rows[1:] = np.asarray(values, dtype=np.int64).reshape(-1, width)
-    except OverflowError:
-        rows = rows.astype(object)
-        rows[1:] = np.array(values, dtype=object).reshape(-1, width)
-    if len(values):
-        top = max(int(rows.max()), -int(rows.min()))
-        bound[0] += top
-        if top < 1 << 31:
-            return rows.astype(np.int32)
-    return rows
+def _narrowed(rows: np.ndarray) -> tuple[np.ndarray, int]:
+    """``rows`` (int64 or Python integers) with a zero first row prepended (where a look-up
+    that finds nothing reads), as 4-byte integers where they fit; and their largest
+    magnitude."""
+    top = max(int(rows.max()), -int(rows.min())) if rows.size else 0
+    dtype: type = object if rows.dtype == object else np.int64
+    if top < 1 << 31:
+        dtype = np.int32
+    elif top < 1 << 62:
+        dtype = np.int64
+    out: np.ndarray = np.zeros((len(rows) + 1, rows.shape[1]), dtype=dtype)
+    out[1:] = rows
+    return out, top
 
 
-class _Group:
-    """One group's cumulative columns while a table is assembled (see the module doc)."""
+class _Cumulative:
+    """Activity as cumulative rows: every group's back to back, keyed by (group, day with
+    steps); row k + 1 holds the cumulative columns of key k, group g's keys start at
+    ``_start[g]``; a look-up is one bisection per group and day."""
 
-    __slots__ = ("activity", "days", "release", "release_lo", "tails")
+    __slots__ = ("_keys", "_rows", "_start", "top")
 
-    def __init__(self, release_lo: int, release: list[int], days: list[int],
-                 activity: list[int], tails: list[OpenTail]) -> None:
-        self.release_lo = release_lo
-        """Index, among the table's teaching days, of the first release row."""
-        self.release = release
-        """Cumulative release rows (:data:`_RELEASE` wide), one per teaching day from
-        ``release_lo``; after the last row release stays put (until the tails, after the
-        table's last day)."""
-        self.days = days
-        """Ordinals of the days with activity steps, ascending."""
-        self.activity = activity
-        """Cumulative activity rows (:data:`_ACTIVITY` wide), one per day of :attr:`days`."""
-        self.tails = tails
-        """The group's assignments still open after the table's last day."""
+    def __init__(self, keys: np.ndarray, rows: np.ndarray, count: int) -> None:
+        self._keys = keys
+        self._start = np.searchsorted(keys, np.arange(count, dtype=np.int64) << _DAY_BITS)
+        self._rows, self.top = _narrowed(rows)
+
+    def at(self, day: np.ndarray, picked: np.ndarray) -> np.ndarray:
+        """The columns of groups ``picked`` summed up to each of ``day``: ``[day, group, 6]``."""
+        keys = (picked << _DAY_BITS)[None, :] | day[:, None]
+        k = np.searchsorted(self._keys, keys, side="right")
+        found: np.ndarray = self._rows[np.where(k > self._start[picked], k, 0)]
+        return found
+
+
+class _Summed:
+    """Activity of many groups (more groups x days than :data:`_DENSE`), summed from the
+    walk's steps at each look-up: a ``bincount`` per figure over the steps up to the day, so a
+    cold report of one range keeps no row per (group, day). The first look-up of more than
+    :data:`_SUMMED_AT` days builds the cumulative rows (:class:`_Cumulative`) instead. Only
+    for figures whose every sum is exact in a float."""
+
+    __slots__ = ("_built", "_count", "_dense", "_group", "_steps", "top")
+
+    def __init__(self, steps: Walk, group: np.ndarray, count: int, dense: int) -> None:
+        self._steps = steps
+        self._dense = dense
+        self._group = group
+        self._count = count
+        self._built: _Cumulative | None = None
+        self.top = steps.act_bound
+
+    def at(self, day: np.ndarray, picked: np.ndarray) -> np.ndarray:
+        """The columns of groups ``picked`` summed up to each of ``day``: ``[day, group, 6]``."""
+        steps, group, count = self._steps, self._group, self._count
+        if self._built is None and len(day) > _SUMMED_AT:
+            self._built = _Cumulative(*_dense_activity(steps, group, count, self._dense), count)
+        if self._built is not None:
+            return self._built.at(day, picked)
+        out = np.zeros((len(day), len(picked), _ACTIVITY), dtype=np.int64)
+        for m, upto in enumerate(day.tolist()):
+            chosen = steps.act_day <= upto
+            at = 2 * group[chosen].astype(np.int64) + steps.act_hidden[chosen]
+            for c, figure in enumerate(steps.act_values):
+                both = np.bincount(at, weights=figure[chosen], minlength=2 * count)
+                out[m, :, 2 * c:2 * c + 2] = both.reshape(count, 2)[picked]
+        return out
 
 
 class GroupedTable:
@@ -127,12 +152,18 @@ class GroupedTable:
     every group at once: a handful of vectorised operations whatever the number of groups.
     """
 
-    __slots__ = ("_act", "_act_keys", "_act_start", "_calendar", "_dtype", "_rel",
-                 "_rel_len", "_rel_lo", "_rel_off", "_tail_funded", "_tail_group", "_tails",
-                 "_teaching", "base", "groups", "labels", "last", "teaching")
+    __slots__ = ("_activity", "_calendar", "_dtype", "_rel",
+                 "_rel_first", "_rel_funded", "_rel_groups", "_rel_lo", "_rel_n",
+                 "_tail_funded", "_tail_group", "_tails", "_teaching", "base", "groups",
+                 "labels", "last", "teaching")
 
     def __init__(self, calendar: TeachingCalendar, base: int, last: int, teaching: list[int],
-                 groups: dict[str, _Group]) -> None:
+                 labels: list[str], activity: _Cumulative | _Summed,
+                 release: tuple[np.ndarray, list[list[int]]], tails: list[tuple[int, OpenTail]],
+                 bound: int) -> None:
+        """``activity``: the activity of every group; ``release``:
+        (group of each run, ascending; the runs' columns as :attr:`~.steps.Walk.rel`);
+        ``tails``: (group, :class:`~.cumulative.OpenTail`); ``bound``: of every figure."""
         self._calendar = calendar
         self.base = base
         """Ordinal of the first day of the table (nothing before it)."""
@@ -140,41 +171,70 @@ class GroupedTable:
         """Ordinal of its last day; later days change only the open tails' release."""
         self.teaching = teaching
         """Ordinals of the teaching days in ``[base, last]``, ascending."""
-        self.labels = sorted(groups)
+        self.labels = labels
         """Group labels, sorted: the order of every look-up's rows."""
-        self.groups = {name: g for g, name in enumerate(self.labels)}
+        self.groups = {name: g for g, name in enumerate(labels)}
         """Each group's position in :attr:`labels`."""
         self._teaching = np.asarray(teaching, dtype=np.int64)
-        parts = [groups[name] for name in self.labels]
-        bound = [0]
-        # Release rows of every group back to back (after a zero row): group g's rows are
-        # _rel[_rel_off[g]:_rel_off[g] + _rel_len[g]], from teaching day _rel_lo[g].
-        lengths = [len(g.release) // _RELEASE for g in parts]
-        self._rel_len = np.asarray(lengths, dtype=np.int64)
-        self._rel_off = np.cumsum([1, *lengths[:-1]], dtype=np.int64)[:len(parts)]
-        self._rel_lo = np.asarray([g.release_lo for g in parts], dtype=np.int64)
-        self._rel = _stored([v for g in parts for v in g.release], _RELEASE, bound)
-        # Activity rows of every group back to back, keyed by (group, day): row k + 1 holds the
-        # cumulative columns of key k; group g's keys start at _act_start[g].
-        counts = [len(g.days) for g in parts]
-        self._act_start = np.cumsum([0, *counts[:-1]], dtype=np.int64)[:len(parts)]
-        self._act_keys = np.asarray([(i << _DAY_BITS) | d for i, g in enumerate(parts)
-                                     for d in g.days], dtype=np.int64)
-        self._act = _stored([v for g in parts for v in g.activity], _ACTIVITY, bound)
+        self._activity = activity
+        top = activity.top
         # Open tails: release from the table's last day on, per group.
-        tails = [(i, t) for i, g in enumerate(parts) for t in g.tails]
-        self._tail_group = np.asarray([i for i, _ in tails], dtype=np.int64)
+        self._tail_group = np.asarray([g for g, _ in tails], dtype=np.int64)
         growth = sum(t.per_week * (t.hourly + 1) for _, t in tails) * _LAST_ORDINAL
-        self._dtype: type = np.int64 if 4 * (bound[0] + growth) < _SAFE else object
+        self._dtype: type = np.int64 if 4 * (bound + top + growth) < _SAFE else object
         """Integers of every look-up: 8-byte when no figure can leave their range."""
         work = self._dtype
-        # Per tail: teaching days from its start to the table's last day, then its terms.
+        # Release runs, by group: first teaching index, length, then (in the look-up's
+        # integers) teaching days before, minutes per week, hourly pence; and the groups
+        # present with the index of their first run.
+        groups, columns = release
+        self._rel_lo = np.asarray(columns[0], dtype=np.int64)
+        self._rel_n = np.asarray(columns[1], dtype=np.int64)
+        self._rel: list[np.ndarray] = [np.asarray(columns[c], dtype=work) for c in (2, 3, 4)]
+        self._rel_funded = np.asarray(columns[5], dtype=bool)
+        present = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]) if len(groups) else (
+            np.zeros(0, dtype=np.int64))
+        self._rel_first = present
+        self._rel_groups = groups[present] if len(groups) else np.zeros(0, dtype=np.int64)
         self._tails: list[np.ndarray] = [
-            np.asarray([calendar.teaching_days_between(t.start, last) for _, t in tails],
-                       dtype=work),
+            np.asarray([t.days for _, t in tails], dtype=work),
             *(np.asarray([getattr(t, field) for _, t in tails], dtype=work)
               for field in ("per_week", "hourly", "minutes", "pence"))]
         self._tail_funded = np.asarray([t.funded for _, t in tails], dtype=bool)
+
+    def _release(self, taught: np.ndarray, group: int | None) -> np.ndarray:
+        """Release minutes and pence (funded, hidden, funded, hidden) of every group (or of
+        ``group``) up to the ``taught``-th teaching day of the table: ``[day, group, 4]``."""
+        count = len(self.labels) if group is None else 1
+        out: np.ndarray = np.zeros((len(taught), count, 4), dtype=self._dtype)
+        groups, firsts = self._rel_groups, self._rel_first
+        lo, n, funded = self._rel_lo, self._rel_n, self._rel_funded
+        done, per_week, hourly = self._rel
+        if group is not None:
+            g = int(np.searchsorted(groups, group))
+            if g == len(groups) or groups[g] != group:
+                return out
+            end = int(firsts[g + 1]) if g + 1 < len(firsts) else len(lo)
+            pick = slice(int(firsts[g]), end)
+            lo, n, funded, done, per_week, hourly = (
+                lo[pick], n[pick], funded[pick], done[pick], per_week[pick], hourly[pick])
+            groups = np.zeros(1, dtype=np.int64)
+            firsts = np.zeros(1, dtype=np.int64)
+        if not len(lo):
+            return out
+        start_minutes = per_week * done // 5
+        start_pence = start_minutes * hourly // 60
+        step = max(1, _CELLS // len(lo))
+        for b in range(0, len(taught), step):
+            days = np.clip(taught[b:b + step, None] - lo, 0, n) + done
+            minutes = per_week * days // 5
+            pence = minutes * hourly // 60 - start_pence
+            minutes -= start_minutes
+            for col, values, flag in ((0, minutes, True), (1, minutes, False),
+                                      (2, pence, True), (3, pence, False)):
+                kept = np.where(funded == flag, values, 0)
+                out[b:b + step, groups, col] = np.add.reduceat(kept, firsts, axis=1)
+        return out
 
     def columns_at(self, ordinals: Sequence[int], group: int | None = None) -> np.ndarray:
         """Columns summed over every day up to each of ``ordinals`` (inclusive), of every
@@ -188,16 +248,9 @@ class GroupedTable:
         if not len(picked):
             return out
         day = np.minimum(at, self.last)
-        # Release: the row of the last teaching day up to ``day`` (the group's last row after
-        # its release ends; none before it starts).
-        taught = np.searchsorted(self._teaching, day, side="right")
-        r = np.minimum(taught[:, None] - 1 - self._rel_lo[picked],
-                       self._rel_len[picked] - 1)
-        release: np.ndarray = self._rel[np.where(r >= 0, self._rel_off[picked] + r, 0)].astype(work)
-        # Activity: the row of the group's last day with steps up to ``day``.
-        keys = (picked << _DAY_BITS)[None, :] | day[:, None]
-        k = np.searchsorted(self._act_keys, keys, side="right")
-        activity: np.ndarray = self._act[np.where(k > self._act_start[picked], k, 0)].astype(work)
+        # Release: each run's teaching days up to ``day``, in closed form.
+        release = self._release(np.searchsorted(self._teaching, day, side="right"), group)
+        activity: np.ndarray = self._activity.at(day, picked).astype(work)
         out[..., 0:2] = release[..., 0:2]  # release minutes funded, hidden
         out[..., 2:4] = activity[..., 0:2]  # activity minutes funded, hidden
         out[..., 4:6] = release[..., 2:4] + activity[..., 2:4]  # pence funded, hidden
@@ -235,6 +288,19 @@ class GroupedTable:
             return np.zeros((len(self.labels), _WIDTH), dtype=self._dtype)
         both = self.columns_at([last, first])
         return cast("np.ndarray", both[0] - both[1])
+
+    def ranges(self, ranges: Sequence[tuple[dt.date | None, dt.date]]) -> np.ndarray:
+        """Every group's columns over each of ``ranges`` (:meth:`between_all` of each, in one
+        look-up): an array ``[range, group, column]``."""
+        ends = [end.toordinal() for _, end in ranges]
+        befores = [0 if start is None else start.toordinal() - 1 for start, _ in ranges]
+        found = self.columns_at([*ends, *befores])
+        count = len(ranges)
+        out = found[:count] - found[count:]
+        for k, (start, end) in enumerate(ranges):
+            if start is not None and end < start:
+                out[k] = 0
+        return cast("np.ndarray", out)
 
     def upto(self, ordinal: int) -> dict[str, Columns]:
         """Every group's columns over every day up to ``ordinal`` (inclusive)."""
@@ -289,181 +355,138 @@ class GroupCosting:
 # --------------------------------------------------------------------------- building
 
 
-class _Steps:
-    """One group's steps while a table is built."""
+def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar, *,
+             activity: str | None = None, dense: int = _DENSE) -> GroupedTable:
+    """The table of grouping ``by`` (None: one group, :data:`TOTAL`; :data:`PAIRS`; or one of
+    :data:`GROUPINGS`) of the steps of a walk: activity summed per (group, day) then over each
+    group's days, the release runs sorted by group.
 
-    __slots__ = ("activity", "release", "tails")
-
-    def __init__(self) -> None:
-        self.release: list[tuple[int, list[int], list[int], bool]] = []
-        """Release pieces: (first teaching index, minute steps, pence steps, funded)."""
-        self.activity: list[int] = []
-        """Activity steps, :data:`_STEP` values each (ordinal first), in no particular order."""
-        self.tails: list[OpenTail] = []
-
-
-class _Builder:
-    """Files the steps of timelines under their groups."""
-
-    def __init__(self, calendar: TeachingCalendar, base: int, last: int,
-                 rate: UnattributedRate) -> None:
-        self.calendar = calendar
-        self.base = base
-        self.last = last
-        self.rate = rate
-        self.teaching = calendar.teaching_ordinals(base, last)
-        self.steps: dict[str, _Steps] = {}
-
-    def _of(self, group: str) -> _Steps:
-        found = self.steps.get(group)
-        if found is None:
-            found = self.steps[group] = _Steps()
-        return found
-
-    def release_time(self, group: str, a: StaffAssigned, pieces: list[Piece],
-                     is_open: bool) -> None:
-        """Steps of ``a``'s release time over its pieces (back to back from its start)."""
-        per_week, rate = a.release_minutes_per_week, a.hourly_cost_pence
-        if not per_week:
-            return
-        steps = self._of(group)
-        teaching = self.teaching
-        done = minutes = pence = 0
-        for piece in pieces:
-            lo = bisect_left(teaching, piece.first)
-            hi = bisect_right(teaching, piece.last)
-            if hi == lo:
-                continue
-            cum_minutes = [per_week * k // 5 for k in range(done, done + hi - lo + 1)]
-            cum_pence = [m * rate // 60 for m in cum_minutes]
-            done += hi - lo
-            minutes, pence = cum_minutes[-1], cum_pence[-1]
-            steps.release.append((lo, list(map(sub, cum_minutes[1:], cum_minutes)),
-                                  list(map(sub, cum_pence[1:], cum_pence)), piece.funded))
-        if is_open:
-            steps.tails.append(OpenTail(a.occurred_on.toordinal(), per_week, rate,
-                                        pieces[-1].funded, minutes, pence))
-
-    def minutes(self, group: str, series: Series, days: Sequence[dt.date],
-                anchor: dt.date | None, a: StaffAssigned | None,
-                levels: StreamLevels | None) -> None:
-        """Steps of one series' activity over ``days`` (one stretch's days with entries,
-        ascending), cumulated from ``anchor``, at the terms of ``a`` (None: unattributed, at
-        the table's rate)."""
-        if not days:
-            return
-        out = self._of(group).activity
-        base = (0, 0) if anchor is None else series.upto(anchor - DAY)
-        rate = self.rate.at(anchor) if a is None else a.hourly_cost_pence
-        minutes = seen = pence = 0
-        for day in days:
-            upto = series.upto(day)
-            now_minutes, now_seen = upto[0] - base[0], upto[1] - base[1]
-            if now_minutes == minutes and now_seen == seen:
-                continue
-            now_pence = now_minutes * rate // 60
-            dm, dp, ds = now_minutes - minutes, now_pence - pence, now_seen - seen
-            if a is not None and levels is not None and levels.level(day) > 0:
-                out += (day.toordinal(), dm, 0, dp, 0, ds, 0)
-            else:
-                out += (day.toordinal(), 0, dm, 0, dp, 0, ds)
-            minutes, seen, pence = now_minutes, now_seen, now_pence
-
-    def table(self) -> GroupedTable:
-        """The cumulative table of the steps filed."""
-        return GroupedTable(self.calendar, self.base, self.last, self.teaching,
-                            {name: _finish(steps) for name, steps in sorted(self.steps.items())})
-
-
-def _finish(steps: _Steps) -> _Group:
-    """One group's cumulative columns from its steps."""
-    release: list[int] = []
-    lo = 0
-    if steps.release:
-        lo = min(p[0] for p in steps.release)
-        hi = max(p[0] + len(p[1]) for p in steps.release)
-        columns = [[0] * (hi - lo) for _ in range(_RELEASE)]
-        for first, minute_steps, pence_steps, funded in steps.release:
-            at = first - lo
-            end = at + len(minute_steps)
-            m_col = columns[0 if funded else 1]
-            p_col = columns[2 if funded else 3]
-            m_col[at:end] = map(add, m_col[at:end], minute_steps)
-            p_col[at:end] = map(add, p_col[at:end], pence_steps)
-        release = [v for row in zip(*(accumulate(c) for c in columns), strict=True)
-                   for v in row]
-    flat = steps.activity
-    count = len(flat) // _STEP
-    order = sorted(range(count), key=lambda i: flat[_STEP * i])
-    days: list[int] = []
-    rows: list[int] = []
-    running = [0] * _ACTIVITY
-    for i in order:
-        k = _STEP * i
-        running = list(map(add, running, flat[k + 1:k + _STEP]))
-        if days and days[-1] == flat[k]:
-            rows[-_ACTIVITY:] = running
-        else:
-            days.append(flat[k])
-            rows += running
-    return _Group(lo, release, days, rows, steps.tails)
-
-
-def _walk(facts: StaffFacts, pid: str, plans: list[Plan], horizon: dt.date,
-          builder: _Builder, group_of: Callable[[Tags], str]) -> None:
-    """File the steps of every timeline of partnership ``pid`` through ``horizon``."""
-    for plan in plans:
-        staff = label(plan.staff)
-        for seg in builder.rate.cut_gaps(plan.timeline):
-            a = seg.assignment
-            end = horizon if seg.end is None else seg.end
-            if a is None:
-                for school, s in plan.series.items():
-                    on = plan.days[school]
-                    lo = 0 if seg.start is None else bisect_left(on, seg.start)
-                    group = group_of(Tags(UNATTRIBUTED, label(school), NONE_LABEL, staff,
-                                          "hidden"))
-                    builder.minutes(group, s, on[lo:bisect_right(on, end)], seg.start, None,
-                                    None)
-                continue
-            start = a.occurred_on
-            stream = label(a.funding_stream)
-            levels = facts.stream_of(pid, a)
-            bounds = [start, *levels.changes_in(start, end)] if levels is not None else [start]
-            lasts = [*(b - DAY for b in bounds[1:]), end]
-            pieces = [Piece(b.toordinal(), last.toordinal(),
-                            levels is not None and levels.level(b) > 0)
-                      for b, last in zip(bounds, lasts, strict=True)]
-            builder.release_time(group_of(Tags(a.role, label(a.school_id), stream, staff, "")),
-                                 a, pieces, seg.end is None)
-            for school, s in plan.series.items():
-                on = plan.days[school]
-                builder.minutes(group_of(Tags(a.role, label(school), stream, staff, "")), s,
-                                on[bisect_left(on, start):bisect_right(on, end)], start, a,
-                                levels)
+    How activity is summed (every way gives the same figures): ``"dense"`` (groups x days, in
+    blocks of ``dense`` cells), ``"summed"`` (at each look-up), ``"sorted"`` (by sorting the
+    steps); None chooses: sorted when a float might not hold a sum exactly, summed when groups
+    x days exceed ``dense``, else dense.
+    """
+    if by is not None and by != PAIRS and by not in GROUPINGS:
+        msg = f"no grouped cost table for grouping {by!r}"
+        raise ValueError(msg)
+    labels, act_code, by_series, rel_group, tail_group = steps.codes(by)
+    count = len(labels)
+    group = act_code[steps.act_series() if by_series else steps.act_segment].astype(np.int32)
+    if activity is None:
+        inexact = len(steps.act_day) and (steps.act_values[0].dtype == object
+                                          or steps.act_bound >= _FLOAT_EXACT)
+        activity = "sorted" if inexact else (
+            "summed" if count * (steps.last - steps.base + 1) > dense else "dense")
+    summed: _Cumulative | _Summed
+    if activity == "sorted":
+        summed = _Cumulative(*_sorted_activity(steps, group, count), count)
+    elif activity == "summed":
+        summed = _Summed(steps, group, count, dense)
+    else:
+        summed = _Cumulative(*_dense_activity(steps, group, count, dense), count)
+    release_order = np.argsort(rel_group, kind="stable")
+    columns = [np.asarray(c, dtype=object if steps.rel_bound >= _SAFE else np.int64)
+               [release_order].tolist() for c in steps.rel]
+    return GroupedTable(calendar, steps.base, steps.last, steps.teaching, labels,
+                        summed, (rel_group[release_order], columns),
+                        [(g, t) for g, (_, t) in zip(tail_group, steps.tails, strict=True)],
+                        steps.rel_bound + steps.act_bound)
 
 
 def build_grouped(facts: StaffFacts, pids: Sequence[str], by: str | None,
                   rate: UnattributedRate) -> GroupedTable:
     """The table of grouping ``by`` (None: one group, :data:`TOTAL`) over partnerships
-    ``pids``, unattributed minutes costed at ``rate``: O(teaching days x groups with release
-    + activity days x series)."""
-    if by is not None and by not in GROUPINGS:
+    ``pids``, unattributed minutes costed at ``rate``: :func:`table_of` a fresh
+    :func:`~.steps.walk`."""
+    if by is not None and by != PAIRS and by not in GROUPINGS:
         msg = f"no grouped cost table for grouping {by!r}"
         raise ValueError(msg)
-    planned = [(pid, *plan_of(facts, pid)) for pid in pids]
-    firsts = [first for _, _, first, _ in planned if first is not None]
-    horizons = [last for _, _, _, last in planned if last is not None]
-    if not firsts or not horizons:
-        nothing = dt.date.max.toordinal() + 1  # every day is before the table: all zeros
-        return _Builder(facts.calendar, nothing, nothing - 1, rate).table()
-    horizon = max(horizons)
-    builder = _Builder(facts.calendar, min(firsts).toordinal(), horizon.toordinal(), rate)
+    return table_of(walk(facts, pids, rate), by, facts.calendar)
 
-    def group_of(tags: Tags) -> str:
-        return TOTAL if by is None else str(getattr(tags, by))
 
-    for pid, plans, first, _ in planned:
-        if first is not None:
-            _walk(facts, pid, plans, horizon, builder, group_of)
-    return builder.table()
+def _dense_activity(steps: Walk, group: np.ndarray, count: int, dense_cells: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(keys ``group << 22 | day`` ascending, cumulative rows) of a table's activity (``group``:
+    of each step): the steps of each (group, day) summed, funded and hidden apart, then
+    summed over each group's days; densely, a block of groups at a time (``bincount`` over
+    groups x days, exact: every sum is below :data:`_FLOAT_EXACT`). Columns are summed as
+    contiguous rows of a ``(column, cell)`` array (a cumulative sum down a column of a
+    row-major array is several times slower)."""
+    days = steps.act_day
+    if not len(days):
+        return np.zeros(0, dtype=np.int64), np.zeros((0, _ACTIVITY), dtype=np.int64)
+    values = steps.act_values
+    hidden = steps.act_hidden
+    base = steps.base
+    span = steps.last - base + 1
+    block = max(1, dense_cells // span)
+    blocks = -(-count // block)
+    # A few blocks scan every step each; more read the steps sorted by group.
+    order = np.argsort(group, kind="stable") if blocks > _SCANS else None
+    ends = (np.searchsorted(group[order], np.arange(0, count + block, block))
+            if order is not None else np.asarray([0, len(days)] * blocks))
+    keys: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    for b, g0 in enumerate(range(0, count, block)):
+        g1 = min(count, g0 + block)
+        cells = (g1 - g0) * span
+        dense = np.zeros((_ACTIVITY, cells), dtype=np.int64)
+        seen = np.zeros(cells, dtype=bool)
+        lo, hi = (int(ends[b]), int(ends[b + 1])) if order is not None else (0, len(days))
+        for start in range(lo, hi, _STEPS):
+            pick: Any = (slice(start, min(hi, start + _STEPS)) if order is None
+                         else order[start:min(hi, start + _STEPS)])
+            if order is None and blocks > 1:
+                inside = group[pick]
+                pick = start + np.flatnonzero((inside >= g0) & (inside < g1))
+            cell = (group[pick] - g0).astype(np.int64) * span + (days[pick] - base)
+            at = 2 * cell + hidden[pick]
+            for c, figure in enumerate(values):
+                both = np.bincount(at, weights=figure[pick], minlength=2 * cells)
+                dense[2 * c] += both[0::2].astype(np.int64)
+                dense[2 * c + 1] += both[1::2].astype(np.int64)
+            seen[cell] = True
+        np.cumsum(dense.reshape(_ACTIVITY, g1 - g0, span), axis=2,
+                  out=dense.reshape(_ACTIVITY, g1 - g0, span))
+        where = np.flatnonzero(seen)
+        g, d = np.divmod(where, span)
+        keys.append(((g + g0) << _DAY_BITS) | (d + base))
+        rows.append(dense[:, where].T)
+    return (np.concatenate(keys), np.concatenate(rows)) if len(keys) > 1 else (
+        keys[0], rows[0])
+
+
+def _sorted_activity(steps: Walk, group: np.ndarray, count: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_dense_activity` by sorting the steps by (group, day, hidden): for figures a
+    float might not hold exactly (Python integers where 8 bytes might not either)."""
+    days = steps.act_day
+    if not len(days):
+        return np.zeros(0, dtype=np.int64), np.zeros((0, _ACTIVITY), dtype=np.int64)
+    wide: Any = object if steps.act_values[0].dtype == object else np.int64
+    values = [figure.astype(wide) for figure in steps.act_values]  # sums of 4-byte ones
+    key = (((group.astype(np.int64) << _DAY_BITS) | days) << 1) | steps.act_hidden
+    order = np.argsort(key)
+    key = key[order]
+    firsts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    key = key[firsts]
+    cell = key >> 1
+    starts = np.r_[True, cell[1:] != cell[:-1]]
+    row = np.cumsum(starts) - 1
+    keys = cell[starts]
+    side = (key & 1).astype(bool)
+    columns = np.zeros((_ACTIVITY, len(keys)), dtype=wide)
+    for c, figure in enumerate(values):
+        sums = np.add.reduceat(figure[order], firsts)
+        columns[2 * c, row[~side]] = sums[~side]
+        columns[2 * c + 1, row[side]] = sums[side]
+    np.cumsum(columns, axis=1, out=columns)
+    # Each group's sums start from zero: less the running sum before its first day.
+    groups = keys >> _DAY_BITS
+    first_rows = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    lengths = np.diff(np.r_[first_rows, len(keys)])
+    for column in columns:
+        before = np.zeros(len(first_rows), dtype=columns.dtype)
+        before[1:] = column[first_rows[1:] - 1]
+        column -= np.repeat(before, lengths)
+    return keys, columns.T

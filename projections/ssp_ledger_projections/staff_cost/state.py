@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
+import numpy as np
 
 from ssp_ledger.events import (
     ClubRun,
@@ -478,8 +479,8 @@ class StaffFacts:
             self.live[key] = entry.facts
             self.activity.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = series
             if entry.days:
-                _ordinals(entry.days, key)  # checked now; the ids when first read
                 packed[key] = (entry.days, entry.ids)
+        _check_days(packed)  # the days now, all at once; the ids when first read
 
     def _unpack(self, key: SeriesKey) -> None:
         """Decode the ids of a loaded series' days into :attr:`same_day` (first use only)."""
@@ -664,6 +665,26 @@ def _pack_days(held: Mapping[dt.date, str | SameDay] | None) -> tuple[bytes, msg
     if sys.byteorder == "big":
         ordinals.byteswap()
     return ordinals.tobytes(), msgspec.Raw(_IDS_ENCODER.encode(DayIdsState(firsts, shared)))
+
+
+def _check_days(packed: Mapping[SeriesKey, tuple[bytes, msgspec.Raw]]) -> None:
+    """Check the day ordinals of every series of a state at once, as :func:`_ordinals` checks
+    one (ValueError naming the first series that fails)."""
+    keys = list(packed)
+    blobs = [packed[key][0] for key in keys]
+    if any(len(blob) % 4 for blob in blobs):
+        for key, blob in zip(keys, blobs, strict=True):
+            _ordinals(blob, key)
+    lengths = np.fromiter((len(blob) // 4 for blob in blobs), dtype=np.int64, count=len(blobs))
+    days = np.frombuffer(b"".join(blobs), dtype="<i4")
+    dated = (days >= 1) & (days <= _LAST_ORDINAL)
+    fine = dated.copy()
+    fine[1:] &= days[1:] > days[:-1]
+    firsts = np.cumsum(lengths) - lengths  # a series' first day follows no day of its own
+    fine[firsts] = dated[firsts]
+    if not fine.all():
+        at = int(np.searchsorted(np.cumsum(lengths), int(np.argmin(fine)), side="right"))
+        _ordinals(blobs[at], keys[at])  # raises, naming the series
 
 
 def _ordinals(days: bytes, key: SeriesKey) -> list[int]:

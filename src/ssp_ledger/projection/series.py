@@ -305,6 +305,16 @@ class Series:
         lo = self.upto_ordinal(start.toordinal() - 1)
         return tuple(a - b for a, b in zip(hi, lo, strict=True))
 
+    def packed(self) -> tuple[array[int], array[int]]:
+        """(days, sums) as kept, for a caller vectorising over many series at once: the
+        ordinals of the days with a non-zero net entry, ascending (4-byte), and the prefix sums
+        row-major (``width`` values a row, ``days + 1`` rows, row ``r`` summing the days before
+        ``days[r]``; 4-byte, or 8-byte once one needed it). Pending additions are merged first.
+        The arrays are the series' own: read them, never change them."""
+        if self._days or self._bulk_days:
+            self._build()
+        return self._keys, self._prefix
+
     def first_day(self) -> dt.date | None:
         """Earliest date with a non-zero net entry, or None."""
         if self._days or self._bulk_days:

@@ -1,0 +1,445 @@
+"""Every step of the staff-time figures of some partnerships, as arrays: what a grouped table sums.
+
+A cumulative table (:mod:`.grouped`) needs, for each timeline of each person, the steps
+:mod:`.cumulative` defines: each activity day's minutes, attendances and pence (the step of the
+cumulative pence ``minutes * rate // 60`` of its stretch, anchored at the stretch's start), funded
+or hidden by the level in force on that day; and each assignment's release time, in runs of
+teaching days of constant funded status (:func:`~.cumulative.release_runs`). :func:`walk`
+computes them once for a scope (one partnership, or every one) and one unattributed rate; a
+:class:`Walk` then files them under any grouping (:meth:`Walk.codes`) without walking again.
+
+How, without a Python step per day: every series' merged days and prefix sums
+(:meth:`~ssp_ledger.projection.Series.packed`) are concatenated; one ``searchsorted`` of
+``person << 22 | day`` among the starts of every person's stretches finds each day's stretch;
+a stretch's days are consecutive, so the cumulative minutes from its anchor are the series'
+prefix sums less the one before the stretch's first day, the cumulative pence is their floor
+division, and a step is the difference with the day before in the same stretch (0 at its first
+day): exactly the steps :class:`~.cumulative.CostTable`'s day-by-day walk takes. A day's funded
+flag is one more ``searchsorted`` among the change days of every stream. Figures that 8-byte
+integers might not hold (a bound of the pence is checked first) are computed as Python integers
+in object arrays: slower, never wrong.
+
+Release time is kept per run (first teaching day, length, teaching days before it, terms): a
+look-up evaluates the closed form ``per_week * k // 5`` at the run's day count, so nothing is
+expanded per teaching day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from array import array
+from collections.abc import Sequence
+from typing import Any, cast
+
+import numpy as np
+
+from ssp_ledger.events import StaffAssigned
+from ssp_ledger_projections.funding_levels import StreamLevels
+from ssp_ledger_projections.staff_cost.costing import NONE_LABEL, UNATTRIBUTED, label
+from ssp_ledger_projections.staff_cost.cumulative import (
+    OpenTail,
+    assignment_pieces,
+    release_runs,
+)
+from ssp_ledger_projections.staff_cost.rates import UnattributedRate
+from ssp_ledger_projections.staff_cost.state import Segment, StaffFacts
+
+__all__ = ["PAIRS", "TOTAL", "Walk", "pair_label", "walk"]
+
+TOTAL = ""
+"""The one group of a table built for no grouping."""
+PAIRS = "partnership_stream"
+"""Grouping by (partnership, funding stream), labelled by :func:`pair_label`: what the covered
+figures (:mod:`.covered`) read, for every partnership at once."""
+_DAY_BITS = 22
+"""Bits of a day ordinal in a key ``index << 22 | day`` (``date.max`` is below ``2 ** 22``)."""
+_SAFE = 1 << 60
+"""Bound under which figures and their sums are computed as 8-byte integers."""
+_CHUNK = 1 << 16
+"""Days of series computed at once (bounds the memory of the temporaries)."""
+
+
+def pair_label(pid: str, stream: str) -> str:
+    """The label of a (partnership, stream) group of :data:`PAIRS` (unambiguous: JSON)."""
+    return json.dumps([pid, stream])
+
+
+class Walk:
+    """The steps of every timeline of a scope at one unattributed rate (see the module doc)."""
+
+    __slots__ = ("act_bound", "act_day", "act_hidden", "act_segment", "act_segments",
+                 "act_values", "base", "last", "people", "rel", "rel_bound",
+                 "rel_segment", "release_segments", "segment_person", "segment_terms",
+                 "series_days", "series_school", "tails", "teaching")
+
+    def __init__(self, base: int, last: int, teaching: list[int]) -> None:
+        self.base = base
+        """Ordinal of the first day anything changes."""
+        self.last = last
+        """Ordinal of the last day anything changes but open assignments' release."""
+        self.teaching = teaching
+        """Teaching days in ``[base, last]``, ascending."""
+        self.people: list[tuple[str, str]] = []
+        """(partnership, staff label) of each person walked."""
+        self.segment_person: list[int] = []
+        """Per stretch, its person."""
+        self.segment_terms: list[StaffAssigned | None] = []
+        """Per stretch, its assignment (None: a gap)."""
+        self.series_school: list[str] = []
+        """Per series, its school's label (what activity is filed under by school)."""
+        self.act_day: np.ndarray = np.zeros(0, dtype=np.int64)
+        """Day ordinal of each activity step."""
+        self.act_segment: np.ndarray = np.zeros(0, dtype=np.int64)
+        """Stretch of each activity step."""
+        self.series_days: list[int] = []
+        """Activity steps of each series (a series' steps follow the previous one's)."""
+        self.act_values: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=np.int64))
+        """Each activity step's minutes, pence and attendances (4-byte integers where every one
+        fits, else 8-byte, or Python integers where 8 bytes might not hold a sum)."""
+        self.act_hidden: np.ndarray = np.zeros(0, dtype=bool)
+        """Whether each activity step is hidden (else funded)."""
+        self.act_bound = 0
+        """A bound of the magnitude of any sum of activity steps."""
+        self.rel_segment: list[int] = []
+        """Stretch of each release run."""
+        self.rel: list[list[int]] = [[], [], [], [], [], []]
+        """Per release run: first teaching index, teaching days, teaching days before it,
+        minutes per week, hourly pence, funded (0 or 1)."""
+        self.rel_bound = 0
+        """A bound of the magnitude of any release figure (and of its intermediates)."""
+        self.release_segments: list[int] = []
+        """Stretches with release time (a group even when no teaching day falls in them)."""
+        self.act_segments: list[int] = []
+        """Stretches with an activity step."""
+        self.tails: list[tuple[int, OpenTail]] = []
+        """(stretch, tail) of each assignment open after :attr:`last`."""
+
+    def act_series(self) -> np.ndarray:
+        """The series of each activity step."""
+        return np.repeat(np.arange(len(self.series_days), dtype=np.int32), self.series_days)
+
+    def codes(self, by: str | None) -> tuple[list[str], np.ndarray, bool, np.ndarray, list[int]]:
+        """(sorted labels; the group of each stretch, or of each series when
+        ``by_series``; ``by_series``; the group of each release run; of each tail) of grouping
+        ``by`` (None: one group, :data:`TOTAL`; :data:`PAIRS`; or one of
+        :data:`~.grouped.GROUPINGS`). Only groups with a step or with release time; an
+        activity step's group is that of its stretch (or series)."""
+        by_series = by == "school"
+        of_segment = self.segment_labels(by)
+        of_release = self.segment_labels("school") if by_series else of_segment
+        names = {of_release[s] for s in self.release_segments}
+        if by_series:
+            names.update(self.series_school)  # every series has a step
+        else:
+            names.update(of_segment[s] for s in self.act_segments)
+        labels = sorted(names)
+        index = {name: g for g, name in enumerate(labels)}
+        act = np.asarray([index.get(n, -1) for n in (
+            self.series_school if by_series else of_segment)], dtype=np.int64)
+        rel_of = [index.get(n, -1) for n in of_release]
+        release = np.asarray([rel_of[s] for s in self.rel_segment], dtype=np.int64)
+        tails = [rel_of[s] for s, _ in self.tails]
+        return labels, act, by_series, release, tails
+
+
+    def segment_labels(self, by: str | None) -> list[str]:
+        """Each stretch's label in grouping ``by`` (``school``: its assignment's school, what
+        release time is filed under)."""
+        terms = self.segment_terms
+        if by is None:
+            return [TOTAL] * len(terms)
+        if by in ("staff", "partnership"):
+            column = 1 if by == "staff" else 0
+            people = [person[column] for person in self.people]
+            return [people[p] for p in self.segment_person]
+        if by == PAIRS:
+            pids = self.segment_labels("partnership")
+            streams = self.segment_labels("funding_stream")
+            named = {pair: pair_label(*pair) for pair in set(zip(pids, streams, strict=True))}
+            return [named[pair] for pair in zip(pids, streams, strict=True)]
+        if by == "role":
+            return [UNATTRIBUTED if a is None else a.role for a in terms]
+        if by == "funding_stream":
+            return [NONE_LABEL if a is None else label(a.funding_stream) for a in terms]
+        if by == "school":
+            return [NONE_LABEL if a is None else label(a.school_id) for a in terms]
+        msg = f"no grouped cost table for grouping {by!r}"
+        raise ValueError(msg)
+
+
+class _Person:
+    """One person's stretches and series, and the first and last day they change anything."""
+
+    __slots__ = ("pid", "series", "staff", "timeline")
+
+    def __init__(self, pid: str, staff: str, timeline: tuple[Segment, ...],
+                 series: list[tuple[str, array[int], array[int]]]) -> None:
+        self.pid = pid
+        self.staff = staff
+        self.timeline = timeline
+        self.series = series
+
+
+def _people(facts: StaffFacts, pids: Sequence[str]
+            ) -> tuple[list[_Person], int | None, int | None]:
+    """Every person of ``pids`` with their series' packed days and sums, and the first and
+    last day anything changes (the days :func:`~.cumulative.plan_of` gives, from the series'
+    days rather than the facts' dates)."""
+    people: list[_Person] = []
+    starts: list[int] = []
+    marks: list[int] = []
+    for pid in pids:
+        for staff in facts.staff_of(pid):
+            timeline = facts.timeline(pid, staff)
+            packed: list[tuple[str, array[int], array[int]]] = []
+            for school, s in facts.series_of(pid, staff).items():
+                keys, prefix = s.packed()
+                if keys:
+                    packed.append((school, keys, prefix))
+                    starts.append(keys[0])
+                    marks.append(keys[-1])
+            for seg in timeline:
+                a = seg.assignment
+                if a is None:
+                    continue
+                starts.append(a.occurred_on.toordinal())
+                if seg.end is not None:
+                    marks.append(seg.end.toordinal())
+                levels = facts.stream_of(pid, a)
+                if levels is not None and (changed := levels.last_day()) is not None:
+                    marks.append(changed.toordinal())  # the level after the table stays put
+            people.append(_Person(pid, staff, timeline, packed))
+    if not starts:
+        return people, None, None
+    return people, min(starts), max(max(starts), max(marks, default=0))
+
+
+def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
+         chunk: int = _CHUNK) -> Walk:
+    """The steps of every timeline of partnerships ``pids``, unattributed minutes at ``rate``:
+    O(stretches + runs) in Python, O(activity days) in numpy, about ``chunk`` days at a
+    time."""
+    people, first, horizon = _people(facts, pids)
+    if first is None or horizon is None:
+        nothing = dt.date.max.toordinal() + 1  # every day is before the table: all zeros
+        return Walk(nothing, nothing - 1, [])
+    out = Walk(first, horizon, facts.calendar.teaching_ordinals(first, horizon))
+    teaching = out.teaching
+    out.people = [(person.pid, label(person.staff)) for person in people]
+    terms = out.segment_terms
+    seg_start: list[int] = []
+    seg_person = out.segment_person
+    seg_rate: list[int] = []
+    seg_stream: list[int] = []
+    stream_index: dict[tuple[str, str], int] = {}
+    stream_levels: list[StreamLevels] = []
+    keys: list[array[int]] = []
+    prefixes: list[array[int]] = []
+    series_person: list[int] = []
+    lo_of, count_of, done_of, per_week_of, hourly_of, funded_of = out.rel
+    rel_segment = out.rel_segment
+    rel_bound = 0
+    gap_rate = rate.at
+    for p, person in enumerate(people):
+        for school, k, prefix in person.series:
+            keys.append(k)
+            prefixes.append(prefix)
+            series_person.append(p)
+            out.series_school.append(label(school))
+        pid = person.pid
+        for seg in rate.cut_gaps(person.timeline):
+            s = len(seg_start)
+            seg_start.append(0 if seg.start is None else seg.start.toordinal())
+            seg_person.append(p)
+            a = seg.assignment
+            terms.append(a)
+            if a is None:
+                seg_rate.append(gap_rate(seg.start))
+                seg_stream.append(-1)
+                continue
+            hourly = a.hourly_cost_pence
+            seg_rate.append(hourly)
+            levels = facts.stream_of(pid, a)
+            q = -1
+            if levels is not None:
+                key = (pid, a.funding_stream or "")
+                q = stream_index.get(key, -1)
+                if q < 0:
+                    q = stream_index[key] = len(stream_levels)
+                    stream_levels.append(levels)
+            seg_stream.append(q)
+            per_week = a.release_minutes_per_week
+            if not per_week:
+                continue
+            out.release_segments.append(s)
+            start = a.occurred_on.toordinal()
+            end = horizon if seg.end is None else seg.end.toordinal()
+            pieces = assignment_pieces(levels, start, end)
+            days = 0
+            for run in release_runs(teaching, pieces):
+                count = run.hi - run.lo
+                days = run.done + count
+                rel_segment.append(s)
+                lo_of.append(run.lo)
+                count_of.append(count)
+                done_of.append(run.done)
+                per_week_of.append(per_week)
+                hourly_of.append(hourly)
+                funded_of.append(1 if run.funded else 0)
+            rel_bound += abs(per_week) * days * (abs(hourly) + 1) + 1
+            if seg.end is None:
+                minutes = per_week * days // 5
+                out.tails.append((s, OpenTail(start, per_week, hourly, pieces[-1].funded,
+                                              minutes, minutes * hourly // 60, days)))
+    out.rel_bound = rel_bound
+    if keys:
+        _activity(out, keys, prefixes, series_person, seg_start, seg_person, seg_rate,
+                  seg_stream, stream_levels, chunk)
+    return out
+
+
+def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
+              series_person: list[int], seg_start: list[int], seg_person: list[int],
+              seg_rate: list[int], seg_stream: list[int],
+              stream_levels: list[StreamLevels], chunk: int) -> None:
+    """Fill ``out``'s activity steps (see the module doc) from every series' packed days and
+    prefix sums and every stretch's start, rate and stream, a chunk of series at a time: in
+    8-byte integers (kept in 4 bytes when they fit), or again in Python integers when a bound
+    says 8 bytes might not hold a figure or a sum."""
+    starts = (np.asarray(seg_person, dtype=np.int64) << _DAY_BITS) | np.asarray(
+        seg_start, dtype=np.int64)
+    streams = np.asarray(seg_stream, dtype=np.int64)
+    rates_top = max(map(abs, seg_rate), default=0)
+    person = np.asarray(series_person, dtype=np.int64)
+    chunks: list[tuple[int, int]] = []
+    first = size = 0
+    for i, k in enumerate(keys):
+        size += len(k)
+        if size >= chunk or i + 1 == len(keys):
+            chunks.append((first, i + 1))
+            first, size = i + 1, 0
+    out.series_days = list(map(len, keys))
+    total = sum(out.series_days)
+    changes = _changes(stream_levels)
+    # 4-byte figures where they fit (most), else 8-byte, else Python integers.
+    for dtype in (np.int32, np.int64, object) if rates_top < _SAFE else (object,):
+        exact = dtype is not object
+        rates: Any = np.asarray(seg_rate, dtype=np.int64 if exact else object)
+        out.act_day = np.empty(total, dtype=np.int32)
+        out.act_segment = np.empty(total, dtype=np.int32)
+        out.act_values = (np.empty(total, dtype=dtype), np.empty(total, dtype=dtype),
+                          np.empty(total, dtype=dtype))
+        out.act_hidden = np.empty(total, dtype=bool)
+        top = largest = 0
+        variation = 0.0
+        at = 0
+        for lo, hi in chunks:
+            size, chunk_variation, chunk_top, figures = _chunk(
+                out, at, keys[lo:hi], prefixes[lo:hi], lo, person, starts, rates, streams,
+                changes, exact=exact)
+            top = max(top, chunk_top)
+            variation += chunk_variation
+            if dtype is np.int32:
+                largest = max(largest, *(int(np.abs(f).max()) if size else 0 for f in figures))
+                if largest >= 1 << 31:
+                    break
+            for stored, figure in zip(out.act_values, figures, strict=True):
+                stored[at:at + size] = figure
+            at += size
+        fits = (4 * top + 1) * (rates_top + 1) < _SAFE and (
+            int(variation) + 1) * (rates_top + 1) < _SAFE
+        if not exact or (fits and largest < 1 << 31):
+            break
+    out.act_segments = np.flatnonzero(np.bincount(out.act_segment,
+                                                  minlength=len(seg_start))).tolist()
+    out.act_bound = (int(variation) + 1) * (rates_top + 1) + 1
+
+
+def _chunk(out: Walk, at: int, keys: list[array[int]], prefixes: list[array[int]],
+           offset: int, series_person: np.ndarray, starts: np.ndarray, seg_rate: np.ndarray,
+           seg_stream: np.ndarray, changes: tuple[np.ndarray, np.ndarray, np.ndarray], *,
+           exact: bool) -> tuple[int, float, int, tuple[Any, Any, Any]]:
+    """The activity steps of some series (the ``offset``-th on): their days, series, stretches
+    and funded flags written into ``out``'s arrays from index ``at``; (how many, a bound of
+    the sum of the minutes' and attendances' sizes, the largest size of a prefix sum, and the
+    minutes, pence and attendances of each step)."""
+    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+    days = np.frombuffer(b"".join(k.tobytes() for k in keys), dtype=np.int32).astype(np.int64)
+    sums: Any = _joined(prefixes)
+    top = int(np.abs(sums).max()) if len(sums) else 0
+    if not exact:
+        sums = sums.astype(object)  # steps and their differences as Python integers
+    count = len(days)
+    end = at + count
+    series = np.repeat(np.arange(offset, offset + len(keys), dtype=np.int64), lengths)
+    row = 2 * (np.arange(count, dtype=np.int64) + series - offset)  # sums before each day
+    before = sums[row]
+    after = sums[row + 2]
+    minutes_step = after - before  # the day's own minutes
+    seen_step = sums[row + 3] - sums[row + 1]  # and attendances
+    del row, sums
+    variation = (float(np.abs(minutes_step.astype(np.float64)).sum())
+                 + float(np.abs(seen_step.astype(np.float64)).sum()) + count)
+    segment = np.searchsorted(
+        starts, (series_person[series] << _DAY_BITS) | days, side="right") - 1
+    new = np.ones(count, dtype=bool)  # the first day of a stretch in a series
+    new[1:] = (series[1:] != series[:-1]) | (segment[1:] != segment[:-1])
+    firsts = np.flatnonzero(new)
+    # Cumulative minutes from the stretch's start, and their pence at its rate.
+    minutes = after - np.repeat(before[firsts], np.diff(np.r_[firsts, count]))
+    del before, after
+    pence: Any = minutes * seg_rate[segment] // 60
+    del minutes
+    pence_step: Any = pence.copy()
+    pence_step[1:] -= pence[:-1]
+    pence_step[firsts] = pence[firsts]
+    out.act_day[at:end] = days
+    out.act_segment[at:end] = segment
+    out.act_hidden[at:end] = ~_funded(days, seg_stream[segment], changes)
+    return count, variation, top, (minutes_step, pence_step, seen_step)
+
+
+def _joined(arrays: list[array[int]]) -> np.ndarray:
+    """Packed 4- and 8-byte integer arrays end to end, as int64 (one ``frombuffer`` per run of
+    one item size)."""
+    parts: list[np.ndarray] = []
+    start = 0
+    for end in range(1, len(arrays) + 1):
+        if end == len(arrays) or arrays[end].typecode != arrays[start].typecode:
+            dtype = np.int32 if arrays[start].typecode == "i" else np.int64
+            parts.append(np.frombuffer(b"".join(a.tobytes() for a in arrays[start:end]),
+                                       dtype=dtype).astype(np.int64))
+            start = end
+    return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+
+def _changes(levels: list[StreamLevels]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The change days of every stream as keys ``stream << 22 | day`` (ascending), whether the
+    level from each is above 0 (one more False at the end), and each stream's first key."""
+    change_keys: list[int] = []
+    positive: list[bool] = []
+    firsts: list[int] = []
+    for q, stream_levels in enumerate(levels):
+        on, values = stream_levels.steps()
+        firsts.append(len(change_keys))
+        change_keys += [(q << _DAY_BITS) | d for d in on]
+        positive += [v > 0 for v in values]
+    return (np.asarray(change_keys, dtype=np.int64), np.asarray([*positive, False], dtype=bool),
+            np.asarray(firsts, dtype=np.int64))
+
+
+def _funded(days: np.ndarray, stream: np.ndarray,
+            changes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Whether each day's stream (an index of :func:`_changes`, -1 none) has a level above 0
+    then."""
+    keys, flags, firsts = changes
+    if not len(firsts):
+        return np.zeros(len(days), dtype=bool)
+    has = stream >= 0
+    q = np.where(has, stream, 0)
+    k = np.searchsorted(keys, (q << _DAY_BITS) | days, side="right") - 1
+    found: np.ndarray = has & (k >= firsts[q])
+    return cast("np.ndarray", found & flags[np.where(found, k, -1)])  # -1: the False at the end
