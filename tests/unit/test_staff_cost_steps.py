@@ -112,6 +112,11 @@ def test_every_summing_of_every_walk_answers_as_piece_by_piece(data: st.DataObje
     first = ways[0].columns_at(ordinals).tolist()
     for table in ways[1:]:
         assert table.columns_at(ordinals).tolist() == first
+    # One group at a time, on a fresh table: its first look-up evaluates the release runs, the
+    # next ones read the release kept per teaching day; every one gives that group's rows.
+    fresh = table_of(steps, by, p.facts.calendar)
+    for g in range(len(fresh.labels)):
+        assert fresh.columns_at(ordinals, g).tolist() == [[row[g]] for row in first], (by, g)
 
 
 @SETTINGS
