@@ -72,6 +72,11 @@ _RELEASE_DENSE = 1 << 20
 """(Teaching days + 1) x groups up to which a table asked again keeps its release time per
 teaching day (:meth:`GroupedTable._release`): 32 MiB of 8-byte integers at most."""
 _SUMMED_AT = 4
+_KEEP_STEPS = 1 << 16
+"""Activity steps from which a :class:`_Summed` asked again builds its rows (below, summing
+the steps at each look-up costs less than the rows: one partnership's table, say)."""
+_KEEP_RUNS = 2048
+"""Release runs from which a table asked again keeps its release per teaching day."""
 """Look-up days up to which :class:`_Summed` sums the steps rather than build rows."""
 _STEPS = 1 << 16
 """Activity steps summed at once (bounds the memory of the temporaries)."""
@@ -117,28 +122,33 @@ class _Cumulative:
 class _Summed:
     """Activity of many groups (more groups x days than :data:`_DENSE`), summed from the
     walk's steps at each look-up: a ``bincount`` per figure over the steps up to the day, so a
-    cold report of one range keeps no row per (group, day). A second look-up, or a first of
-    more than :data:`_SUMMED_AT` days, builds the cumulative rows (:class:`_Cumulative`) and
-    reads them from then on: each summed look-up is O(steps), so a process asking again (a
-    service, a notebook, a benchmark's warm queries) pays the build once and then bisects.
+    cold report of one range keeps no row per (group, day). A first look-up of more than
+    :data:`_SUMMED_AT` days, or a second of a table of :data:`_KEEP_STEPS` steps or more (a
+    national one), builds the cumulative rows (:class:`_Cumulative`) and reads them from then
+    on: each summed look-up is O(steps), so a process asking again (a service, a notebook, a
+    benchmark's warm queries) pays the build once and then bisects, while one partnership's
+    table, asked once per row of a survey, keeps summing its few steps.
     Only for figures whose every sum is exact in a float."""
 
-    __slots__ = ("_asked", "_built", "_count", "_dense", "_group", "_steps", "top")
+    __slots__ = ("_asked", "_built", "_count", "_dense", "_group", "_keep", "_steps", "top")
 
-    def __init__(self, steps: Walk, group: np.ndarray, count: int, dense: int) -> None:
+    def __init__(self, steps: Walk, group: np.ndarray, count: int, dense: int,
+                 keep: int = _KEEP_STEPS) -> None:
         self._steps = steps
         self._dense = dense
         self._group = group
         self._count = count
         self._built: _Cumulative | None = None
         self._asked = False
-        """Whether a look-up was summed already (the next one builds)."""
+        """Whether a look-up was summed already (the next one builds, from ``keep`` steps)."""
+        self._keep = keep
         self.top = steps.act_bound
 
     def at(self, day: np.ndarray, picked: np.ndarray) -> np.ndarray:
         """The columns of groups ``picked`` summed up to each of ``day``: ``[day, group, 6]``."""
         steps, group, count = self._steps, self._group, self._count
-        if self._built is None and (self._asked or len(day) > _SUMMED_AT):
+        if self._built is None and (len(day) > _SUMMED_AT or (
+                self._asked and len(steps.act_day) >= self._keep)):
             self._built = _Cumulative(*_dense_activity(steps, group, count, self._dense), count)
         self._asked = True
         if self._built is not None:
@@ -161,14 +171,14 @@ class GroupedTable:
     """
 
     __slots__ = ("_activity", "_calendar", "_dtype", "_rel", "_rel_asked", "_rel_dense",
-                 "_rel_first", "_rel_funded", "_rel_groups", "_rel_lo", "_rel_n",
+                 "_rel_first", "_rel_funded", "_rel_groups", "_rel_keep", "_rel_lo", "_rel_n",
                  "_tail_funded", "_tail_group", "_tails", "_teaching", "base", "groups",
                  "labels", "last", "teaching")
 
     def __init__(self, calendar: TeachingCalendar, base: int, last: int, teaching: list[int],
                  labels: list[str], activity: _Cumulative | _Summed,
                  release: tuple[np.ndarray, list[list[int]]], tails: list[tuple[int, OpenTail]],
-                 bound: int) -> None:
+                 bound: int, keep_runs: int = _KEEP_RUNS) -> None:
         """``activity``: the activity of every group; ``release``:
         (group of each run, ascending; the runs' columns as :attr:`~.steps.Walk.rel`);
         ``tails``: (group, :class:`~.cumulative.OpenTail`); ``bound``: of every figure."""
@@ -209,6 +219,8 @@ class GroupedTable:
             *(np.asarray([getattr(t, field) for _, t in tails], dtype=work)
               for field in ("per_week", "hourly", "minutes", "pence"))]
         self._tail_funded = np.asarray([t.funded for _, t in tails], dtype=bool)
+        self._rel_keep = keep_runs
+        """Release runs from which the table asked again keeps its release per teaching day."""
         self._rel_asked = False
         """Whether release time was looked up already (see :meth:`_release`)."""
         self._rel_dense: np.ndarray | None = None
@@ -220,12 +232,14 @@ class GroupedTable:
         ``group``) up to the ``taught``-th teaching day of the table: ``[day, group, 4]``.
 
         The first look-up evaluates each release run in closed form (O(runs): a cold report
-        keeps nothing per teaching day). The second, when the table is small enough
-        (:data:`_RELEASE_DENSE`), evaluates the same closed form once at every teaching index
+        keeps nothing per teaching day). The second, when the table has many runs
+        (:data:`_KEEP_RUNS`, a national table) and few enough groups (:data:`_RELEASE_DENSE`),
+        evaluates the same closed form once at every teaching index
         and keeps the result, so every later look-up is one indexing, whatever the runs: the
         same function at every argument it can take, so the same figures."""
         dense = self._rel_dense
         if dense is None and self._rel_asked and self._dtype is np.int64 and (
+                len(self._rel_lo) >= self._rel_keep) and (
                 (len(self.teaching) + 1) * len(self.labels) <= _RELEASE_DENSE):
             every = np.arange(len(self.teaching) + 1, dtype=np.int64)
             dense = self._rel_dense = self._evaluated(every, None)
@@ -388,7 +402,8 @@ class GroupCosting:
 
 
 def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar, *,
-             activity: str | None = None, dense: int = _DENSE) -> GroupedTable:
+             activity: str | None = None, dense: int = _DENSE,
+             keep: tuple[int, int] = (_KEEP_STEPS, _KEEP_RUNS)) -> GroupedTable:
     """The table of grouping ``by`` (None: one group, :data:`TOTAL`; :data:`PAIRS`; or one of
     :data:`GROUPINGS`) of the steps of a walk: activity summed per (group, day) then over each
     group's days, the release runs sorted by group.
@@ -396,7 +411,9 @@ def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar, *,
     How activity is summed (every way gives the same figures): ``"dense"`` (groups x days, in
     blocks of ``dense`` cells), ``"summed"`` (at each look-up), ``"sorted"`` (by sorting the
     steps); None chooses: sorted when a float might not hold a sum exactly, summed when groups
-    x days exceed ``dense``, else dense.
+    x days exceed ``dense``, else dense. ``keep``: the activity steps and the release runs from
+    which a table asked again keeps rows rather than summing at each look-up (the same figures
+    either way; tests set them to 0 to exercise both).
     """
     if by is not None and by != PAIRS and by not in GROUPINGS:
         msg = f"no grouped cost table for grouping {by!r}"
@@ -413,7 +430,7 @@ def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar, *,
     if activity == "sorted":
         summed = _Cumulative(*_sorted_activity(steps, group, count), count)
     elif activity == "summed":
-        summed = _Summed(steps, group, count, dense)
+        summed = _Summed(steps, group, count, dense, keep[0])
     else:
         summed = _Cumulative(*_dense_activity(steps, group, count, dense), count)
     release_order = np.argsort(rel_group, kind="stable")
@@ -422,7 +439,7 @@ def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar, *,
     return GroupedTable(calendar, steps.base, steps.last, steps.teaching, labels,
                         summed, (rel_group[release_order], columns),
                         [(g, t) for g, (_, t) in zip(tail_group, steps.tails, strict=True)],
-                        steps.rel_bound + steps.act_bound)
+                        steps.rel_bound + steps.act_bound, keep[1])
 
 
 def build_grouped(facts: StaffFacts, pids: Sequence[str], by: str | None,
