@@ -190,6 +190,9 @@ class LevelsTable:
         ordered = sorted(streams, key=lambda s: (s[1], s[0]))  # by name, then partnership
         self.names = sorted({name for _, name, _ in ordered})
         """Stream names, sorted."""
+        self.order = [(pid, name) for pid, name, _ in ordered]
+        """(partnership_id, stream name) of each stream, in the table's order (by name, then
+        partnership): the columns of :meth:`received_each`."""
         self._name_of = np.asarray([self.names.index(name) for _, name, _ in ordered],
                                    dtype=np.int64)
         keys: list[int] = []
@@ -232,19 +235,28 @@ class LevelsTable:
         days = self._cum[row] + level * (paid[:, None] - self._paid[row])
         return level, days
 
+    def received_each(self, ranges: Sequence[tuple[dt.date | None, dt.date]]) -> Any:
+        """Pence each stream received over each ``[start, end]`` (``start`` None: from the
+        beginning): an array ``[range, stream]``, streams in :attr:`order`, each its
+        :meth:`StreamLevels.received` (0 over an empty range)."""
+        count = len(ranges)
+        if not len(self._starts):
+            return np.zeros((count, 0), dtype=np.int64)
+        ends = [end.toordinal() for _, end in ranges]
+        befores = [0 if start is None else start.toordinal() - 1 for start, _ in ranges]
+        _, days = self._at([*ends, *befores])
+        amounts = days // DAYS_PER_YEAR
+        out = amounts[:count] - amounts[count:]
+        empty = [k for k, (start, end) in enumerate(ranges) if start is not None and end < start]
+        out[empty] = 0
+        return out
+
     def received(self, ranges: Sequence[tuple[dt.date | None, dt.date]]) -> list[int]:
         """Pence received over each ``[start, end]`` (``start`` None: from the beginning),
         summed over the streams: each stream's :meth:`StreamLevels.received`, added up."""
         if not len(self._starts):
             return [0] * len(ranges)
-        ends = [end.toordinal() for _, end in ranges]
-        befores = [0 if start is None else start.toordinal() - 1 for start, _ in ranges]
-        _, days = self._at([*ends, *befores])
-        amounts = days // DAYS_PER_YEAR
-        count = len(ranges)
-        out = amounts[:count] - amounts[count:]
-        return [0 if start is not None and end < start else total
-                for (start, end), total in zip(ranges, _row_sums(out), strict=True)]
+        return _row_sums(self.received_each(ranges))
 
     def levels(self, days: list[dt.date]) -> list[int]:
         """Summed annual level in force on each of ``days``."""

@@ -202,6 +202,19 @@ def test_covered_properties(data: st.DataObject) -> None:
     assert 0 <= covered <= total["funded_pence"]
     assert covered <= _received(p, None, start, end)
     assert covered == _reference(p, None, start, end)
+    # The national figures come from whole arrays; pair by pair gives the same, in order.
+    ranges = [(start, end), (None, end), (end, end), (end + dt.timedelta(days=1), end)]
+    expected: list[list[tuple[str, int]]] = []
+    for found in p.coverage.pairs(None, ranges):
+        sums: dict[str, int] = {}
+        for (_, stream), pair in found.items():
+            sums[stream] = sums.get(stream, 0) + pair.covered
+        expected.append(list(sums.items()))
+    assert [list(d.items()) for d in p.coverage.by_stream(None, ranges)] == expected
+    levels = p.funding_levels.table(None)
+    assert levels.received_each(ranges).tolist() == [
+        [p.funding_levels.stream(pid, name).received(s, e)  # type: ignore[union-attr]
+         for pid, name in levels.order] for s, e in ranges]
     # Additive over partnerships, streams and the funded split.
     assert covered == sum(int(_ask(p, as_of, period=period, pid=pid).row("total")
                               ["covered_pence"] or 0) for pid in ("p", "q"))

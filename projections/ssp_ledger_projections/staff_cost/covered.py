@@ -45,6 +45,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
+
 from ssp_ledger_projections.funding_levels import FundingLevels, StreamLevels
 from ssp_ledger_projections.staff_cost.cache import CumulativeCosts
 from ssp_ledger_projections.staff_cost.costing import Columns
@@ -118,13 +120,55 @@ class Coverage:
 
     def by_stream(self, partnership_id: str | None, ranges: Sequence[Range]
                   ) -> list[dict[str, int]]:
-        """For each range, covered pence by stream (summed over partnerships)."""
+        """For each range, covered pence by stream (summed over partnerships): over every
+        partnership, a few array operations on the national (partnership, stream) cost table
+        and the funding levels' table (:meth:`_national_by_stream`); else pair by pair."""
+        if partnership_id is None:
+            national = self._national_by_stream(ranges)
+            if national is not None:
+                return national
         out: list[dict[str, int]] = []
         for found in self.pairs(partnership_id, ranges):
             sums: dict[str, int] = {}
             for (_, stream), pair in found.items():
                 sums[stream] = sums.get(stream, 0) + pair.covered
             out.append(sums)
+        return out
+
+    def _national_by_stream(self, ranges: Sequence[Range]) -> list[dict[str, int]] | None:
+        """:meth:`by_stream` over every partnership from whole arrays: each pair's funded
+        pence (its group of the cost table, 0 without one) and money received (its column of
+        the levels' table), their minimum, summed by stream name. The same sums as adding up
+        :meth:`pairs` (a test holds them equal); None when there is no funding."""
+        levels = self._levels.table(None)
+        table = self._costs.pair_table(shipped_rate()) if levels.order else None
+        if table is None:
+            return None
+        funded_all = table.ranges(ranges)[..., _PENCE_FUNDED]
+        where = np.asarray([table.groups.get(pair_label(pid, name), -1)
+                            for pid, name in levels.order], dtype=np.int64)
+        if funded_all.shape[1]:
+            funded = np.where(where >= 0, funded_all[:, np.maximum(where, 0)], 0)
+        else:  # no funded cost in any pair
+            funded = np.zeros((len(ranges), len(where)), dtype=np.int64)
+        received = levels.received_each(ranges)
+        if funded.dtype == object or received.dtype == object:
+            covered = np.asarray([[min(int(f), int(r)) for f, r in zip(fs, rs, strict=True)]
+                                  for fs, rs in zip(funded.tolist(), received.tolist(),
+                                                    strict=True)], dtype=object)
+        else:
+            covered = np.minimum(funded.astype(np.int64), received.astype(np.int64))
+        names = sorted({name for _, name in levels.order})
+        column = [names.index(name) for _, name in levels.order]
+        shown = sorted(range(len(names)),  # names in the order pairs() meets them
+                       key=lambda i: min((pid, name) for pid, name in levels.order
+                                         if name == names[i]))
+        out: list[dict[str, int]] = []
+        for row in covered.tolist():
+            sums = [0] * len(names)
+            for c, value in zip(column, row, strict=True):
+                sums[c] += value
+            out.append({names[i]: sums[i] for i in shown})
         return out
 
     def total(self, partnership_id: str | None, ranges: Sequence[Range]) -> list[int]:
