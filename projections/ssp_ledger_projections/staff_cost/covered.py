@@ -83,6 +83,9 @@ class Coverage:
     def __init__(self, costs: CumulativeCosts, levels: FundingLevels) -> None:
         self._costs = costs
         self._levels = levels
+        self._where: tuple[object, object, np.ndarray] | None = None
+        """(levels' table, cost table, each stream's group in the cost table): the last
+        national look-up's column map, reused while both tables are the same objects."""
 
     def _streams(self, partnership_id: str | None) -> dict[str, list[tuple[str, StreamLevels]]]:
         """Streams with a funding change, by partnership."""
@@ -145,8 +148,13 @@ class Coverage:
         if table is None:
             return None
         funded_all = table.ranges(ranges)[..., _PENCE_FUNDED]
-        where = np.asarray([table.groups.get(pair_label(pid, name), -1)
-                            for pid, name in levels.order], dtype=np.int64)
+        cached = self._where
+        if cached is not None and cached[0] is levels and cached[1] is table:
+            where = cached[2]
+        else:
+            where = np.asarray([table.groups.get(pair_label(pid, name), -1)
+                                for pid, name in levels.order], dtype=np.int64)
+            self._where = (levels, table, where)
         if funded_all.shape[1]:
             funded = np.where(where >= 0, funded_all[:, np.maximum(where, 0)], 0)
         else:  # no funded cost in any pair
