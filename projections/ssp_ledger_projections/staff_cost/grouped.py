@@ -68,9 +68,13 @@ _DENSE = 1 << 16
 its activity at look-up (:class:`_Summed`)."""
 _SCANS = 4
 """Blocks of groups up to which :func:`_dense_activity` scans every step per block."""
-_RELEASE_DENSE = 1 << 20
+_RELEASE_DENSE = 1 << 22
 """(Teaching days + 1) x groups up to which a table asked again keeps its release time per
-teaching day (:meth:`GroupedTable._release`): 32 MiB of 8-byte integers at most."""
+teaching day (:meth:`GroupedTable._release`): 64 MiB of 4-byte integers, 128 of 8-byte, at
+most (the national (partnership, stream) table at 10M events: 2.6 million)."""
+_STEPPED = 1 << 22
+"""Release steps (a run's teaching days) filed at once while keeping release per day (bounds
+the temporaries of :meth:`GroupedTable._stepped`)."""
 _SUMMED_AT = 4
 _KEEP_STEPS = 1 << 16
 """Activity steps from which a :class:`_Summed` asked again builds its rows (below, summing
@@ -234,20 +238,59 @@ class GroupedTable:
         The first look-up evaluates each release run in closed form (O(runs): a cold report
         keeps nothing per teaching day). The second, when the table has many runs
         (:data:`_KEEP_RUNS`, a national table) and few enough groups (:data:`_RELEASE_DENSE`),
-        evaluates the same closed form once at every teaching index
-        and keeps the result, so every later look-up is one indexing, whatever the runs: the
-        same function at every argument it can take, so the same figures."""
+        keeps every group's release at every teaching index (:meth:`_stepped`: each run's
+        per-day steps of the same closed form, summed), so every later look-up is one
+        indexing, whatever the runs."""
         dense = self._rel_dense
         if dense is None and self._rel_asked and self._dtype is np.int64 and (
                 len(self._rel_lo) >= self._rel_keep) and (
                 (len(self.teaching) + 1) * len(self.labels) <= _RELEASE_DENSE):
-            every = np.arange(len(self.teaching) + 1, dtype=np.int64)
-            dense = self._rel_dense = self._evaluated(every, None)
+            dense = self._rel_dense = self._stepped()
         self._rel_asked = True
         if dense is not None:
             picked: np.ndarray = dense[taught] if group is None else dense[taught][:, [group]]
             return picked
         return self._evaluated(taught, group)
+
+    def _stepped(self) -> np.ndarray:
+        """Every group's release at every teaching index ``[0, len(teaching)]``:
+        ``[index, group, 4]``. Run r adds, on each of its teaching days k = 1..n (index
+        lo + k), the step of its closed form, ``f(done + k) - f(done + k - 1)`` (minutes
+        ``per_week * d // 5``, pence ``minutes * hourly // 60``); the sums of the steps up to an
+        index telescope to :meth:`_evaluated` there. O(the runs' days), not runs x days."""
+        count, last = len(self.labels), len(self.teaching)
+        lo, n, funded = self._rel_lo, self._rel_n, self._rel_funded
+        done, per_week, hourly = (np.asarray(c, dtype=np.int64) for c in self._rel)
+        run_group = np.repeat(self._rel_groups, np.diff(np.r_[self._rel_first, len(lo)]))
+        steps = np.zeros((last + 1) * count * 4, dtype=np.int64)
+        filed = np.cumsum(n)
+        start = 0
+        while start < len(lo):
+            before = int(filed[start - 1]) if start else 0
+            stop = max(start + 1, int(np.searchsorted(filed, before + _STEPPED, side="right")))
+            runs = np.arange(start, stop)
+            counts = n[runs]
+            total = int(counts.sum())
+            start = stop
+            if not total:
+                continue
+            run = np.repeat(runs, counts)
+            k = np.arange(1, total + 1) - np.repeat(np.cumsum(counts) - counts, counts)
+            index = lo[run] + k
+            days = done[run] + k
+            weekly, rate = per_week[run], hourly[run]
+            minutes = weekly * days // 5
+            earlier = weekly * (days - 1) // 5
+            hidden = (~funded[run]).astype(np.int64)
+            inside = index <= last
+            cell = ((index * count + run_group[run]) * 4 + hidden)[inside]
+            np.add.at(steps, cell, (minutes - earlier)[inside])  # minutes: column 0 or 1
+            np.add.at(steps, cell + 2,  # pence: column 2 or 3
+                      (minutes * rate // 60 - earlier * rate // 60)[inside])
+        dense = steps.reshape(last + 1, count, 4).cumsum(axis=0)
+        if dense.size and int(dense.min()) >= -(1 << 31) and int(dense.max()) < 1 << 31:
+            return dense.astype(np.int32)
+        return dense
 
     def _evaluated(self, taught: np.ndarray, group: int | None) -> np.ndarray:
         """:meth:`_release` in closed form, run by run."""
