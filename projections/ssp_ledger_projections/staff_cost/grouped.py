@@ -15,7 +15,9 @@ exactly, pence included. Per group a table keeps:
 * **release time** as runs of teaching days of constant funded status
   (:func:`~.cumulative.release_runs`): a look-up counts each run's teaching days up to the day
   and evaluates the closed form ``per_week * k // 5`` (and its cost) there, minus its value at
-  the run's start, so nothing is kept per teaching day;
+  the run's start, so a cold report keeps nothing per teaching day (a large table asked again
+  keeps every group's release per teaching day instead, built once from the runs' daily
+  steps: see :meth:`GroupedTable._release`);
 * **activity** by the days it has steps on only (sparse): six cumulative columns, minutes, pence
   and attendances, funded and hidden; unattributed minutes are costed at the table's rate (a
   table is built for one ``default_hourly_cost_pence``);
@@ -23,7 +25,8 @@ exactly, pence included. Per group a table keeps:
   accruing in closed form (:class:`~.cumulative.OpenTail`).
 
 A look-up is one bisection of the table's teaching days (shared by every group), one
-evaluation per release run and one bisection of the group's activity days. Tables are caches
+evaluation per release run (or, once kept, one indexing) and one bisection of the group's
+activity days (or, for a table of many groups asked once, a sum of its steps). Tables are caches
 built by :class:`~.cache.CumulativeCosts` (from a :class:`~.steps.Walk` it keeps, so tables of
 several groupings share one walk); a checkpoint never holds one.
 """
