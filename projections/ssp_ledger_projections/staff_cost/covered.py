@@ -98,25 +98,22 @@ class Coverage:
 
     def pairs(self, partnership_id: str | None, ranges: Sequence[Range]
               ) -> list[dict[tuple[str, str], Pair]]:
-        """For each range, the :class:`Pair` of every (partnership, stream) with funding."""
+        """For each range, the :class:`Pair` of every (partnership, stream) with funding, in
+        (partnership, stream) order."""
+        if partnership_id is None:
+            national = self._national(ranges)
+            if national is not None:  # every partnership and range in one look-up
+                order, funded, received = national
+                listed = sorted(range(len(order)), key=order.__getitem__)
+                return [{order[j]: Pair(int(fs[j]), int(rs[j])) for j in listed}
+                        for fs, rs in zip(funded.tolist(), received.tolist(), strict=True)]
         out: list[dict[tuple[str, str], Pair]] = [{} for _ in ranges]
         rate = shipped_rate()
-        by_pid = self._streams(partnership_id)
-        table = self._costs.pair_table(rate) if partnership_id is None and by_pid else None
-        if table is not None:  # every partnership and range in one look-up
-            funded = table.ranges(ranges)[..., _PENCE_FUNDED].tolist()
-            for pid, streams in by_pid.items():
-                for stream, levels in streams:
-                    g = table.groups.get(pair_label(pid, stream))
-                    for k, (start, end) in enumerate(ranges):
-                        out[k][(pid, stream)] = Pair(0 if g is None else funded[k][g],
-                                                     levels.received(start, end))
-            return out
-        for pid, streams in by_pid.items():
+        for pid, streams in self._streams(partnership_id).items():
             for k, (start, end) in enumerate(ranges):
-                funded = self._costs.grouped(pid, "funding_stream", rate, start, end)
+                found_funded = self._costs.grouped(pid, "funding_stream", rate, start, end)
                 for stream, levels in streams:
-                    found = funded.get(stream)
+                    found = found_funded.get(stream)
                     out[k][(pid, stream)] = Pair(found.pence_funded if found is not None else 0,
                                                  levels.received(start, end))
         return out
@@ -124,25 +121,42 @@ class Coverage:
     def by_stream(self, partnership_id: str | None, ranges: Sequence[Range]
                   ) -> list[dict[str, int]]:
         """For each range, covered pence by stream (summed over partnerships): over every
-        partnership, a few array operations on the national (partnership, stream) cost table
-        and the funding levels' table (:meth:`_national_by_stream`); else pair by pair."""
-        if partnership_id is None:
-            national = self._national_by_stream(ranges)
-            if national is not None:
-                return national
-        out: list[dict[str, int]] = []
-        for found in self.pairs(partnership_id, ranges):
-            sums: dict[str, int] = {}
-            for (_, stream), pair in found.items():
-                sums[stream] = sums.get(stream, 0) + pair.covered
-            out.append(sums)
-        return out
+        partnership, the minimum of whole arrays (:meth:`_national`) summed by stream name;
+        else pair by pair. Streams in the order :meth:`pairs` lists them."""
+        national = self._national(ranges) if partnership_id is None else None
+        if national is None:
+            out: list[dict[str, int]] = []
+            for found in self.pairs(partnership_id, ranges):
+                sums: dict[str, int] = {}
+                for (_, stream), pair in found.items():
+                    sums[stream] = sums.get(stream, 0) + pair.covered
+                out.append(sums)
+            return out
+        order, funded, received = national
+        if funded.dtype == object or received.dtype == object:
+            covered = np.asarray([[min(int(f), int(r)) for f, r in zip(fs, rs, strict=True)]
+                                  for fs, rs in zip(funded.tolist(), received.tolist(),
+                                                    strict=True)], dtype=object)
+        else:
+            covered = np.minimum(funded.astype(np.int64), received.astype(np.int64))
+        names = sorted({name for _, name in order})
+        column = [names.index(name) for _, name in order]
+        shown = sorted(range(len(names)),  # names in the order pairs() meets them
+                       key=lambda i: min(pair for pair in order if pair[1] == names[i]))
+        by_name: list[dict[str, int]] = []
+        for row in covered.tolist():
+            sums_of = [0] * len(names)
+            for c, value in zip(column, row, strict=True):
+                sums_of[c] += value
+            by_name.append({names[i]: sums_of[i] for i in shown})
+        return by_name
 
-    def _national_by_stream(self, ranges: Sequence[Range]) -> list[dict[str, int]] | None:
-        """:meth:`by_stream` over every partnership from whole arrays: each pair's funded
-        pence (its group of the cost table, 0 without one) and money received (its column of
-        the levels' table), their minimum, summed by stream name. The same sums as adding up
-        :meth:`pairs` (a test holds them equal); None when there is no funding."""
+    def _national(self, ranges: Sequence[Range]
+                  ) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray] | None:
+        """Every (partnership, stream) with funding over every partnership, from whole arrays:
+        the pairs (the levels' table's order), each pair's funded pence (its group of the
+        national pair table, 0 without one) and money received, as arrays ``[range, pair]``;
+        None when there is no funding or no national table (fewer than two partnerships)."""
         levels = self._levels.table(None)
         table = self._costs.pair_table(shipped_rate()) if levels.order else None
         if table is None:
@@ -159,25 +173,7 @@ class Coverage:
             funded = np.where(where >= 0, funded_all[:, np.maximum(where, 0)], 0)
         else:  # no funded cost in any pair
             funded = np.zeros((len(ranges), len(where)), dtype=np.int64)
-        received = levels.received_each(ranges)
-        if funded.dtype == object or received.dtype == object:
-            covered = np.asarray([[min(int(f), int(r)) for f, r in zip(fs, rs, strict=True)]
-                                  for fs, rs in zip(funded.tolist(), received.tolist(),
-                                                    strict=True)], dtype=object)
-        else:
-            covered = np.minimum(funded.astype(np.int64), received.astype(np.int64))
-        names = sorted({name for _, name in levels.order})
-        column = [names.index(name) for _, name in levels.order]
-        shown = sorted(range(len(names)),  # names in the order pairs() meets them
-                       key=lambda i: min((pid, name) for pid, name in levels.order
-                                         if name == names[i]))
-        out: list[dict[str, int]] = []
-        for row in covered.tolist():
-            sums = [0] * len(names)
-            for c, value in zip(column, row, strict=True):
-                sums[c] += value
-            out.append({names[i]: sums[i] for i in shown})
-        return out
+        return levels.order, funded, levels.received_each(ranges)
 
     def total(self, partnership_id: str | None, ranges: Sequence[Range]) -> list[int]:
         """For each range, covered pence of every pair."""
