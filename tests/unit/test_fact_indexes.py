@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,7 +29,7 @@ from ssp_ledger.events import (
     SurveyReturned,
 )
 from ssp_ledger.periods import Period, academic_year, periods_between
-from ssp_ledger.projection import Fact, Query
+from ssp_ledger.projection import Fact, Query, Table
 from ssp_ledger_projections.partnership_age import (
     MemberTenure,
     PartnershipAge,
@@ -200,6 +200,28 @@ def test_survey_index_matches_the_scans(facts: list[Kept], day: D, other: D) -> 
         assert scope.first_day() == (min(firsts) if firsts else None)
 
 
+class _Reporting(Protocol):
+    def apply(self, fact: Fact) -> None: ...
+
+    def retract(self, fact: Fact) -> None: ...
+
+    def report(self, query: Query) -> Table: ...
+
+
+def _in_step(fast: _Reporting, slow: _Reporting, facts: list[Fact], query: Query,
+             data: st.DataObject) -> None:
+    """Apply ``facts`` to both, comparing their reports between changes at drawn moments (so
+    a stale index would show), then retract a few drawn facts from both."""
+    for fact in facts:
+        fast.apply(fact)
+        slow.apply(fact)
+        if data.draw(st.booleans()):
+            assert fast.report(query) == slow.report(query)
+    for fact in data.draw(st.lists(st.sampled_from(facts), max_size=5)):
+        fast.retract(fact)
+        slow.retract(fact)
+
+
 BYS = (None, "school", "phase", "partnership", "cohort", "year", "academic_year", "term",
        "calendar_year")
 
@@ -218,15 +240,7 @@ def test_survey_reports_match_the_scanning_survey(facts: list[Kept], data: st.Da
         params["cohort"] = data.draw(st.sampled_from(("formed", "age")))
     pid = data.draw(st.none() | st.sampled_from(PIDS))
     query = Query(as_of=day, by=by, partnership_id=pid, params=params)
-    applied = [Fact(i, T0, e) for i, e in enumerate(facts, start=1)]
-    for fact in applied:
-        fast.apply(fact)
-        slow.apply(fact)
-        if data.draw(st.booleans()):
-            assert fast.report(query) == slow.report(query)
-    for fact in data.draw(st.lists(st.sampled_from(applied), max_size=5)):
-        fast.retract(fact)
-        slow.retract(fact)
+    _in_step(fast, slow, [Fact(i, T0, e) for i, e in enumerate(facts, start=1)], query, data)
     assert fast.report(query) == slow.report(query)
     restored = Survey()
     restored.load_state(fast.dump_state())
@@ -281,14 +295,7 @@ def test_partnership_age_index_matches_the_scan(facts: list[Fact], data: st.Data
     by = data.draw(st.sampled_from((None, "school", "phase", "cohort", "academic_year",
                                     "term")))
     query = Query(as_of=day, by=by, partnership_id=data.draw(st.none() | st.sampled_from(PIDS)))
-    for fact in facts:
-        fast.apply(fact)
-        slow.apply(fact)
-        if data.draw(st.booleans()):
-            assert fast.report(query) == slow.report(query)
-    for fact in data.draw(st.lists(st.sampled_from(facts), max_size=5)):
-        fast.retract(fact)
-        slow.retract(fact)
+    _in_step(fast, slow, facts, query, data)
     classes = (PartnershipFormed, PartnershipDissolved, SchoolJoined, SchoolLeft)
     for cls in classes:
         for pid in (None, *PIDS):
