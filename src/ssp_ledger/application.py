@@ -28,12 +28,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import msgspec
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from ssp_ledger.checkpoints import restore_checkpoint
+from ssp_ledger.checkpoints import restore_checkpoint, unreadable_note
 from ssp_ledger.errors import (
     InputError,
     LedgerError,
@@ -50,6 +50,7 @@ from ssp_ledger.projection import (
     Table,
     registered_projections,
 )
+from ssp_ledger.projection.checkpoint import UnreadableCheckpoint
 from ssp_ledger.store import (
     ENV_LOCATION,
     GENESIS,
@@ -67,6 +68,8 @@ from ssp_ledger.store import (
 )
 from ssp_ledger.store.log import Writer
 from ssp_ledger.store.records import stream_hash
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     # Imported where used: a ledger that only reads (a report) never decides a write.
@@ -545,8 +548,23 @@ class Ledger:
 
     def partnerships(self) -> list[str]:
         """Ids of the partnerships with at least one event (from the live projections' view)."""
-        live = self.view(None)
-        return sorted({pid for (pid, _), _ in live.contributing()})
+        return self._trusting(
+            lambda: sorted({pid for (pid, _), _ in self.view(None).contributing()}))
+
+    def _trusting(self, answer: Callable[[], _T]) -> _T:
+        """``answer()``; if a part of the restored checkpoint fails when first needed (its hash,
+        its decoding: :class:`UnreadableCheckpoint`), the checkpoint is dropped with a one-line
+        note and ``answer()`` is asked again of a replay of the log."""
+        with self._lock:
+            try:
+                return answer()
+            except UnreadableCheckpoint as e:
+                if self.checkpoint is None or not self._use_checkpoint:
+                    raise
+                note = unreadable_note(self.checkpoint, e)
+                self.rebuild()
+                self.checkpoint_note = note
+            return answer()
 
     # ------------------------------------------------------------------ projections
 
@@ -795,7 +813,7 @@ class Ledger:
                     self._checked.clear()
                 self._checked[key] = checked
         query = _query(day, moment, by, checked[0], partnership_id, params)
-        with self._lock:  # the view answering and the basis stated are the same one
+        def answer() -> Table:  # the view answering and the basis stated are the same one
             live = self._live
             if moment is None and live is not None and self._log.changed() == self._live_token:
                 view = live  # nothing stored since it was caught up
@@ -803,6 +821,8 @@ class Ledger:
                 view = self.view(moment)
             table = view[projection].report(query)
             return msgspec.structs.replace(table, basis=self._basis_dict(view, moment))
+
+        return self._trusting(answer)
 
     def _check_report(self, projection: object, by: object, period: object,
                       partnership_id: object, params: Mapping[str, object]) -> tuple[Period | None]:

@@ -31,7 +31,8 @@ from ssp_ledger.projection import (
     Table,
     projection_fingerprint,
 )
-from ssp_ledger.store import GENESIS, Binding, Checkpoint, EventLog, stream_id
+from ssp_ledger.projection.checkpoint import decode_set, read_header, read_part
+from ssp_ledger.store import GENESIS, Binding, Checkpoint, EventLog, OpenCheckpoint, stream_id
 from ssp_ledger.store.mapper import describe_row
 
 __all__ = [
@@ -345,16 +346,16 @@ def _compare(rebuild: _Rebuild, problems: list[Problem]) -> CheckpointCheck:
     heads = rebuild.heads or {}
     found = sorted((k, v, h) for k, (v, h) in heads.items())
     stored = sorted((h.stream, h.version, h.hash) for h in binding.heads)
-    why = ""
-    if hashlib.sha256(checkpoint.state).digest() != binding.state_sha256:
-        why = "its state does not match its own hash (altered in the store)"
+    why = _stored_state_problem(checkpoint, binding)
+    if why:
+        pass
     elif found != stored or binding.count != sum(v for _, v, _ in found):
         why = "it was built from a log that differs from this one up to its position"
     else:
-        state = rebuild.projections.snapshot()
+        state = rebuild.projections.snapshot_parts()
         if rebuild.projections.position != position:
             why = f"the log has no record at its position {position}"
-        elif hashlib.sha256(state).digest() != binding.state_sha256:
+        elif state.digest != binding.state_sha256:
             why = ("its state differs from the state rebuilt from the log up to its position "
                    "(forged or computed by faulty code)")
     if why:
@@ -362,6 +363,30 @@ def _compare(rebuild: _Rebuild, problems: list[Problem]) -> CheckpointCheck:
         return CheckpointCheck(name, position, "mismatch", why)
     return CheckpointCheck(name, position, "verified",
                            "rebuilt from the log up to its position: identical state")
+
+
+def _stored_state_problem(checkpoint: Checkpoint, binding: Binding) -> str:
+    """What is wrong with a stored state on its own ("" when nothing): its header must hash to
+    the binding's digest and lay out parts that each hash to what the header says. (Whether
+    the state is the one the log produces is checked against the rebuild.)"""
+    state = checkpoint.state_bytes
+    read = OpenCheckpoint.of(checkpoint).read
+    try:
+        header = read_header(len(state), read)
+    except ValueError as e:
+        return f"its state cannot be read ({e})"
+    if hashlib.sha256(header).digest() != binding.state_sha256:
+        return "its state does not match its own hash (altered in the store)"
+    try:
+        layout = decode_set(header, len(state))
+    except ValueError as e:
+        return f"its state cannot be read ({e})"
+    for name, ref in (*sorted(layout.parts.items()), ("facts in force", layout.current)):
+        try:
+            read_part(ref, len(header), read)
+        except ValueError as e:
+            return f"its part {name!r} cannot be read ({e})"
+    return ""
 
 
 def digest(ledger: Ledger) -> Digest:

@@ -25,7 +25,17 @@ from ssp_ledger.audit import digest, verify
 from ssp_ledger.checkpoints import make_checkpoint
 from ssp_ledger.errors import StoreError
 from ssp_ledger.projection import ProjectionSet
-from ssp_ledger.projection.checkpoint import STATE_FORMAT
+from ssp_ledger.projection.checkpoint import (
+    MAGIC,
+    STATE_FORMAT,
+    Part,
+    bytes_reader,
+    decode_set,
+    encode_set,
+    encode_state,
+    pack_part,
+    read_header,
+)
 from ssp_ledger.runner import ProjectionRunner
 from ssp_ledger.store import Binding
 from tests.adversarial.attack import (
@@ -34,11 +44,13 @@ from tests.adversarial.attack import (
     RECORDS,
     TARGET,
     TARGET_EVENT,
+    FileState,
     assert_ok,
     build_store,
     club,
     copy_store,
     figures,
+    file_state,
     interleaved,
     rewrite_history,
     sql,
@@ -82,9 +94,15 @@ def checkpoint_row(path: Path, name: str = "default") -> dict[str, Any]:
 
 
 def rebound(path: Path, state: bytes) -> bytes:
-    """The binding of ``path``'s checkpoint with its state hash recomputed for ``state``."""
+    """The binding of ``path``'s checkpoint with its state hash recomputed for ``state`` (the
+    hash of its header, or of the whole bytes when they have none)."""
     binding = Binding.decode(checkpoint_row(path)["row"]["anchor"])
-    return msgspec.structs.replace(binding, state_sha256=hashlib.sha256(state).digest()).encode()
+    try:
+        hashed = read_header(len(state), bytes_reader(state))
+    except ValueError:
+        hashed = state
+    return msgspec.structs.replace(binding,
+                                   state_sha256=hashlib.sha256(hashed).digest()).encode()
 
 
 def transplant(donor: Path, target: Path) -> None:
@@ -448,9 +466,190 @@ def test_a_state_too_big_for_a_stored_blob_is_refused_in_one_line(
         size = len(projections.snapshot())
         fits = make_checkpoint(ledger.log, "big", projections, ledger.factories, versions,
                                dt.datetime.now(dt.UTC), max_bytes=size)
-        assert fits.state == projections.snapshot()
+        assert fits.state_bytes == projections.snapshot()
+        assert fits.state_size == size
         with pytest.raises(StoreError, match=f"is {size:,} bytes, over the {size - 1:,}") as e:
             make_checkpoint(ledger.log, "big", projections, ledger.factories, versions,
                             dt.datetime.now(dt.UTC), max_bytes=size - 1)
         assert "\n" not in str(e.value)
         assert ledger.log.load_checkpoint("big") is None
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def _assert_unwritten(store: Path, before: FileState) -> None:
+    """The store's bytes and time as they were, and no page in SQLite's write-ahead log."""
+    assert file_state(store) == before
+    wal = Path(f"{store}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def _layout(state: bytes) -> tuple[bytes, Any]:
+    """The prefix and header of stored state bytes, and the header decoded."""
+    header = read_header(len(state), bytes_reader(state))
+    return header, decode_set(header, len(state))
+
+
+def _flip(state: bytes, name: str) -> bytes:
+    """``state`` with one byte changed in the middle of part ``name`` ("current": the facts in
+    force); the header, and so the binding, left as they were."""
+    header, layout = _layout(state)
+    ref = layout.current if name == "current" else layout.parts[name]
+    at = len(header) + ref.offset + ref.length // 2
+    return state[:at] + bytes([state[at] ^ 0x5A]) + state[at + 1:]
+
+
+def _store_with_state(checkpointed: Path, tmp_path: Path, edit: str) -> Path:
+    """A copy of the checkpointed store whose checkpoint state was edited as ``edit`` says
+    (the binding recomputed only where ``edit`` says so)."""
+    store = copy_store(checkpointed, tmp_path / "store")
+    state = bytes(checkpoint_row(store)["row"]["state"])
+    header, layout = _layout(state)
+    body = state[len(header):]
+    rebind = False
+
+    def relaid(header_state: Any) -> bytes:
+        encoded = encode_state(header_state)
+        return MAGIC + len(encoded).to_bytes(4, "big") + encoded + body
+
+    if edit == "flip-participation":
+        state = _flip(state, "participation")
+    elif edit == "flip-leaders":
+        state = _flip(state, "leaders")
+    elif edit == "flip-current":
+        state = _flip(state, "current")
+    elif edit == "header-unbound":  # a part moved in the header, binding left alone
+        ref = layout.parts["participation"]
+        state = relaid(msgspec.structs.replace(layout, parts={
+            **layout.parts, "participation": msgspec.structs.replace(ref, offset=0)}))
+    elif edit in ("outside", "overlap", "length"):  # header edited and rebound
+        names = sorted(layout.parts)
+        first, second = layout.parts[names[0]], layout.parts[names[1]]
+        changed = {"outside": {names[1]: msgspec.structs.replace(second, offset=len(state))},
+                   "overlap": {names[1]: msgspec.structs.replace(second, offset=first.offset)},
+                   "length": {names[0]: msgspec.structs.replace(first,
+                                                                length=first.length + 7)}}[edit]
+        state = relaid(msgspec.structs.replace(layout, parts={**layout.parts, **changed}))
+        rebind = True
+    elif edit == "malformed-participation":  # matches its (recomputed) hash, not an index
+        parts = {name: Part(compressed=ref.compressed,
+                            data=memoryview(body[ref.offset:ref.offset + ref.length]))
+                 for name, ref in layout.parts.items()}
+        current = layout.current
+        parts["participation"] = pack_part(encode_state({"not": "an index"}))
+        state = encode_set(position=layout.position, latest_us=layout.latest_us,
+                           names=layout.names, parts=parts,
+                           current=Part(compressed=current.compressed, data=memoryview(
+                               body[current.offset:current.offset + current.length]))).join()
+        rebind = True
+    else:
+        raise AssertionError(edit)
+    if rebind:
+        sql(store, ("UPDATE ssp_projection_checkpoints SET state=?, anchor=?",
+                    [state, rebound(store, state)]))
+    else:
+        sql(store, ("UPDATE ssp_projection_checkpoints SET state=?", [state]))
+    return store
+
+
+@pytest.mark.parametrize(("edit", "note"), [
+    ("flip-participation", "projection 'participation' of the checkpoint at position "
+                           f"{RECORDS} cannot be read (its bytes do not match their hash"),
+    ("malformed-participation", "projection 'participation' of the checkpoint at position "
+                                f"{RECORDS} cannot be read ("),
+    ("header-unbound", "its state does not match its own hash (altered in the store)"),
+    ("outside", "cannot be read (checkpoint state is not the data-only format"),
+    ("overlap", "does not follow the one before it"),
+    ("length", "does not follow the one before it"),
+])
+def test_an_edited_part_or_layout_gives_a_replay_and_one_line(
+        checkpointed: Path, tmp_path: Path, edit: str, note: str) -> None:
+    """A checkpoint row edited in the store: a byte of the part a report reads (its hash in
+    the header left alone), that part replaced by bytes that match a recomputed hash but are
+    not its state, the header edited without or with a recomputed binding (offsets pointing
+    outside the state, overlapping parts, a length that disagrees): the report prints exactly
+    what a replay prints, says in one line why, never writes, and verify flags the row."""
+    store = _store_with_state(checkpointed, tmp_path, edit)
+    before = file_state(store)
+    assert_report_is_a_replay(store, note)
+    _assert_unwritten(store, before)
+    assert figures(store, checkpoint="default") == figures(store)
+    with Ledger.open(store, mode="read") as ledger:
+        report = verify(ledger)
+    [check] = report.checkpoints
+    assert check.status == "mismatch"
+    assert [p.kind for p in report.problems] == ["checkpoint"]
+    run = ssp(store.parent, "verify", "--store", store.name)
+    assert run.code == 1
+    assert "Traceback" not in run.err
+
+
+@pytest.mark.parametrize(("edit", "why"), [
+    ("flip-leaders", "its part 'leaders' cannot be read (its bytes do not match their hash"),
+    ("flip-current", "its part 'facts in force' cannot be read (its bytes do not match"),
+])
+def test_an_edited_part_a_report_does_not_read_is_left_unread_and_verify_flags_it(
+        checkpointed: Path, tmp_path: Path, edit: str, why: str) -> None:
+    """A byte changed in a part the report does not need (another projection's, or the facts
+    in force, which a report with nothing to catch up never reads): the report still answers
+    from the checkpoint, with the right figures, reading only what it needs; verify reads every
+    part and names the damaged one."""
+    store = _store_with_state(checkpointed, tmp_path, edit)
+    before = file_state(store)
+    with Ledger.open(store, mode="read", checkpoint="default") as ledger:
+        table = ledger.report("participation", as_of=AS_OF_DATE, by="school")
+        assert ledger.checkpoint_position == RECORDS
+        assert table.basis is not None
+        assert table.basis["checkpoint"] == f"'default' at {RECORDS}"
+    with Ledger.open(store, mode="read") as ledger:
+        assert ledger.report("participation", as_of=AS_OF_DATE, by="school").rows == table.rows
+        [check] = verify(ledger).checkpoints
+    _assert_unwritten(store, before)
+    assert check.status == "mismatch"
+    assert why in check.detail
+
+
+def test_a_damaged_part_found_while_catching_up_gives_a_replay(
+        checkpointed: Path, tmp_path: Path) -> None:
+    """Records stored after the checkpoint make a report read the facts in force: when that
+    part fails its hash, the report answers from a replay and the note says why."""
+    store = _store_with_state(checkpointed, tmp_path, "flip-current")
+    with Ledger.open(store, mode="write") as ledger:
+        ledger.record(club("tyne", 20, participants=5))
+    with Ledger.open(store, mode="read", checkpoint="default") as ledger:
+        table = ledger.report("participation", as_of=AS_OF_DATE, by="school")
+        assert ledger.checkpoint_position is None
+        assert "the facts in force of the checkpoint" in ledger.checkpoint_note
+        assert ledger.checkpoint_note.endswith("replayed the log")
+    with Ledger.open(store, mode="read") as ledger:
+        assert ledger.report("participation", as_of=AS_OF_DATE, by="school").rows == table.rows
+
+
+def test_a_state_that_is_not_a_blob_gives_a_replay(checkpointed: Path, tmp_path: Path) -> None:
+    """A state column holding text (or NULL) instead of a blob: one line, a replay."""
+    store = copy_store(checkpointed, tmp_path / "store")
+    sql(store, "UPDATE ssp_projection_checkpoints SET state='SSPLstat and then some text'")
+    note, started = note_of(store)
+    assert started is None
+    assert "its state is text, not a blob" in note
+    assert "\n" not in note
+    assert figures(store, checkpoint="default") == figures(store)
+
+
+def test_a_runner_resumes_from_and_saves_the_new_layout(checkpointed: Path,
+                                                         tmp_path: Path) -> None:
+    """The runner resumes from a checkpoint read by parts, saves the next one in pieces, and
+    the saved state is byte for byte the snapshot of a replay to the same position."""
+    store = copy_store(checkpointed, tmp_path / "store")
+    with Ledger.open(store, mode="write") as ledger:
+        ledger.record(club("wear", 21, participants=3))
+    with ProjectionRunner(str(store), name="default") as runner:
+        assert runner.resumed_from == RECORDS
+        runner.catch_up()
+    saved = bytes(checkpoint_row(store)["row"]["state"])
+    with Ledger.open(store, mode="read") as ledger:
+        replay = ProjectionSet(ledger.factories, ledger.log.load)
+        replay.process_all(ledger.read())
+        assert saved == replay.snapshot()
+        assert verify(ledger).ok

@@ -26,12 +26,19 @@ from ssp_ledger.projection import (
     load_projections,
 )
 from ssp_ledger.projection.checkpoint import (
+    MAGIC,
     STATE_VERSION,
     Part,
+    PartRef,
     SetState,
+    UnreadableCheckpoint,
+    bytes_reader,
+    decode_set,
+    encode_set,
     encode_state,
     pack,
     pack_part,
+    read_header,
     unpack_part,
 )
 from ssp_ledger.store import Recorded
@@ -127,32 +134,179 @@ def _restore(data: bytes, ledger: Ledger) -> ProjectionSet:
     return ProjectionSet.restore(data, ledger.factories, ledger.load, ledger.read)
 
 
-def _replace_part(data: bytes, name: str, part: Part) -> bytes:
-    state = msgspec.msgpack.decode(data, type=SetState)
-    return msgspec.msgpack.encode(msgspec.structs.replace(state, parts={**state.parts, name: part}))
+def _header(data: bytes) -> SetState:
+    """The checked header of snapshot bytes."""
+    return decode_set(read_header(len(data), bytes_reader(data)), len(data))
+
+
+def _pieces(data: bytes) -> tuple[SetState, dict[str, Part], Part]:
+    """The header, every projection's part and the facts in force of snapshot bytes."""
+    raw = read_header(len(data), bytes_reader(data))
+    state = decode_set(raw, len(data))
+    start = len(raw)
+
+    def part(ref: PartRef) -> Part:
+        return Part(compressed=ref.compressed,
+                    data=memoryview(data[start + ref.offset:start + ref.offset + ref.length]))
+
+    return state, {name: part(ref) for name, ref in state.parts.items()}, part(state.current)
+
+
+def _relaid(data: bytes, parts: Mapping[str, Part] | None = None,
+            current: Part | None = None) -> bytes:
+    """``data`` with some parts replaced, laid out again with every hash recomputed (what
+    someone who can write the store and rehash everything could make)."""
+    state, old, old_current = _pieces(data)
+    return encode_set(position=state.position, latest_us=state.latest_us, names=state.names,
+                      parts={**old, **(parts or {})}, current=current or old_current).join()
+
+
+def _with_header(data: bytes, header: SetState | bytes) -> bytes:
+    """``data``'s body behind another header (its own prefix recomputed)."""
+    raw = read_header(len(data), bytes_reader(data))
+    encoded = header if isinstance(header, bytes) else encode_state(header)
+    return MAGIC + len(encoded).to_bytes(4, "big") + encoded + data[len(raw):]
+
+
+def _flipped(data: bytes, name: str) -> bytes:
+    """``data`` with one byte of part ``name`` (or of the facts in force) changed, its hash
+    left as it was: an edit of the stored state."""
+    raw = read_header(len(data), bytes_reader(data))
+    state = decode_set(raw, len(data))
+    ref = state.current if name == "current" else state.parts[name]
+    at = len(raw) + ref.offset + ref.length // 2
+    return data[:at] + bytes([data[at] ^ 0x5A]) + data[at + 1:]
 
 
 def test_restoring_reads_only_the_projection_asked_for() -> None:
-    """A cold start answers one report without decoding the other projections."""
+    """A cold start answers one report without reading the other projections' parts."""
     ledger = Ledger.in_memory()
     ledger.record_many(_club_history())
     data = ledger.view(None).snapshot()
     restored = _restore(data, ledger)
-    broken = _restore(_replace_part(data, "leaders", Part(compressed=True,
-                                                          data=memoryview(b"not a checkpoint"))),
+    broken = _restore(_relaid(data, {"leaders": Part(compressed=True,
+                                                     data=memoryview(b"not a checkpoint"))}),
                       ledger)
     table = broken["participation"].report(Query(as_of=DAY))
     assert table == restored["participation"].report(Query(as_of=DAY))
-    with pytest.raises(ValueError, match=r"projection 'leaders' of the checkpoint at position 3 "
-                                         r"cannot be read .*not zlib data"):
+    with pytest.raises(UnreadableCheckpoint, match=r"projection 'leaders' of the checkpoint at "
+                                                   r"position 3 cannot be read .*not zlib data"):
         broken["leaders"]
     # a part that is valid zlib'd msgpack but not an index of this projection
     for compressed in (True, False):  # a part zlib'd or kept as it is
         bad = encode_state({"a": 1})
         part = Part(compressed=compressed, data=memoryview(pack(bad) if compressed else bad))
-        wrong = _restore(_replace_part(data, "leaders", part), ledger)
-        with pytest.raises(ValueError, match="leaders: state is not an index"):
+        wrong = _restore(_relaid(data, {"leaders": part}), ledger)
+        with pytest.raises(UnreadableCheckpoint, match="leaders: state is not an index"):
             wrong["leaders"]
+
+
+def test_a_part_is_used_only_if_it_matches_its_hash() -> None:
+    """A byte of one part changed in the store (its hash in the header left alone): the other
+    parts still answer; that one is refused in one line when first needed, never decoded."""
+    ledger = Ledger.in_memory()
+    ledger.record_many(_club_history())
+    data = ledger.view(None).snapshot()
+    expected = ledger.view(None)["participation"].report(Query(as_of=DAY))
+    for name in ("leaders", "participation"):
+        edited = _restore(_flipped(data, name), ledger)
+        other = "participation" if name == "leaders" else "leaders"
+        edited[other].report(Query(as_of=DAY))
+        with pytest.raises(UnreadableCheckpoint) as e:
+            edited[name]
+        message = str(e.value)
+        assert message == (f"projection {name!r} of the checkpoint at position 3 cannot be read "
+                           "(its bytes do not match their hash in the header (altered in the "
+                           "store))")
+        with pytest.raises(UnreadableCheckpoint):  # and so is a snapshot that would copy it
+            _restore(_flipped(data, name), ledger).snapshot()
+    assert _restore(data, ledger)["participation"].report(Query(as_of=DAY)) == expected
+    with pytest.raises(UnreadableCheckpoint, match=r"the facts in force of the checkpoint at "
+                                                   r"position 3 cannot be read .*hash"):
+        list(_restore(_flipped(data, "current"), ledger).contributing())
+
+
+def test_a_part_read_from_a_failing_store_is_refused_in_one_line() -> None:
+    """The store failing to give a part's bytes (a read error, a short read) is refused like a
+    damaged part: one line, no traceback of the store's."""
+    from ssp_ledger.errors import StoreError
+
+    ledger = Ledger.in_memory()
+    ledger.record_many(_club_history())
+    data = ledger.view(None).snapshot()
+    header = read_header(len(data), bytes_reader(data))
+
+    def failing(offset: int, length: int) -> bytes:
+        if offset >= len(header):
+            msg = "disk I/O error\nsecond line"
+            raise StoreError(msg)
+        return data[offset:offset + length]
+
+    def short(offset: int, length: int) -> bytes:
+        end = offset + (length - 1 if offset >= len(header) else length)
+        return data[offset:end]
+
+    for read, why in ((failing, "disk I/O error"), (short, "of the part's")):
+        restored = ProjectionSet.restore_from(header, len(data), read, ledger.factories,
+                                              ledger.load, ledger.read)
+        with pytest.raises(UnreadableCheckpoint, match=why) as e:
+            restored["participation"]
+        assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("edit", ["outside", "overlap", "gap", "longer", "shorter", "order",
+                                  "hash-length", "header-past-end", "cut-in-header",
+                                  "body-cut", "body-longer"])
+def test_a_layout_that_does_not_tile_the_state_is_refused_before_any_part_is_read(
+        edit: str) -> None:
+    """Offsets pointing outside the state, parts sharing bytes or leaving gaps, lengths that
+    disagree with the state's size, a header longer than the state: each is refused in one
+    line when the header is read, before any part is."""
+    ledger = Ledger.in_memory()
+    ledger.record_many(_club_history())
+    data = ledger.view(None).snapshot()
+    state = _header(data)
+    names = sorted(state.parts)
+    first, second = state.parts[names[0]], state.parts[names[1]]
+
+    def moved(name: str, **changes: object) -> SetState:
+        ref = msgspec.structs.replace(state.parts[name], **changes)
+        return msgspec.structs.replace(state, parts={**state.parts, name: ref})
+
+    def current(**changes: object) -> SetState:
+        return msgspec.structs.replace(
+            state, current=msgspec.structs.replace(state.current, **changes))
+
+    raw = read_header(len(data), bytes_reader(data))
+    swapped = msgspec.structs.replace(state, parts={
+        **state.parts, names[0]: msgspec.structs.replace(first, offset=second.offset),
+        names[1]: msgspec.structs.replace(second, offset=first.offset)})
+    edited = {
+        "outside": lambda: _with_header(data, current(offset=10**9)),
+        "overlap": lambda: _with_header(data, moved(names[1], offset=first.offset)),
+        "gap": lambda: _with_header(data, moved(names[1], offset=second.offset + 1)),
+        "longer": lambda: _with_header(data, moved(names[0], length=first.length + 1)),
+        "shorter": lambda: _with_header(data, current(length=state.current.length - 1)),
+        "order": lambda: _with_header(data, swapped),
+        "hash-length": lambda: _with_header(data, moved(names[0], sha256=b"short")),
+        "header-past-end": lambda: MAGIC + (len(data) * 2).to_bytes(4, "big") + data[12:],
+        "cut-in-header": lambda: data[:len(raw) - 3],
+        "body-cut": lambda: data[:-5],
+        "body-longer": lambda: data + b"\x00",
+    }[edit]()
+    reads: list[tuple[int, int]] = []
+    reader = bytes_reader(edited)
+
+    def read(offset: int, length: int) -> bytes:
+        reads.append((offset, length))
+        return reader(offset, length)
+
+    with pytest.raises(ValueError, match=f"^checkpoint state is not the data-only format version "
+                                         f"{STATE_VERSION}: ") as e:
+        ProjectionSet.restore_from(read_header(len(edited), read), len(edited), read,
+                                   ledger.factories, ledger.load, ledger.read)
+    assert "\n" not in str(e.value)
+    assert [offset for offset, _ in reads] == [0]  # the header alone (it is short)
 
 
 def test_parts_are_compressed_only_where_it_pays() -> None:
@@ -170,46 +324,50 @@ def test_parts_are_compressed_only_where_it_pays() -> None:
 def test_a_checkpoint_in_another_format_is_refused() -> None:
     ledger = Ledger.in_memory()
     old = pickle.dumps((4, 0, None, ("participation",), {}, b""))  # an older release's format
-    for data in (old, b"", b"\x80", msgspec.msgpack.encode({"format": "other", "version": 2})):
+    older = msgspec.msgpack.encode({"format": "ssp-ledger/projections", "version": 3})
+    for data in (old, b"", b"\x80", older, MAGIC, MAGIC + b"\x00\x00\x00\x02\x80\x80",
+                 msgspec.msgpack.encode({"format": "other", "version": 2})):
         with pytest.raises(ValueError, match=r"^checkpoint state is not the data-only format "
                                              rf"version {STATE_VERSION} \(made by an older "
                                              r"ssp-ledger\?\)$"):
             _restore(data, ledger)
-    for other in (2, STATE_VERSION + 1):  # the format before, and one not made yet
+    fine = ledger.view(None).snapshot()
+    for other in (3, STATE_VERSION + 1):  # the format before, and one not made yet
         newer = msgspec.msgpack.encode({"format": "ssp-ledger/projections", "version": other})
         with pytest.raises(ValueError, match=rf"version {STATE_VERSION} \(it is version "
                                              rf"{other}\)"):
-            _restore(newer, ledger)
-    fine = ledger.view(None).snapshot()
+            _restore(_with_header(fine, newer), ledger)
     with pytest.raises(ValueError, match="holds projections"):
         ProjectionSet.restore(fine, {"seen": _Seen}, ledger.load, ledger.read)
-    header = msgspec.msgpack.decode(fine, type=SetState)
-    for bad, message in ((msgspec.structs.replace(header, position=-1), "negative"),
-                         (msgspec.structs.replace(header, compression="lzma"), "compression"),
-                         (msgspec.structs.replace(header, parts={"x": pack_part(b"")}),
-                          "unlisted")):
+    header = _header(fine)
+    for bad, message in ((_with_header(fine, msgspec.structs.replace(header, position=-1)),
+                          "negative"),
+                         (_with_header(fine, msgspec.structs.replace(header, compression="lzma")),
+                          "compression"),
+                         (_relaid(fine, {"x": pack_part(b"")}), "unlisted")):
         with pytest.raises(ValueError, match=message):
-            _restore(msgspec.msgpack.encode(bad), ledger)
+            _restore(bad, ledger)
 
 
 def test_a_damaged_map_of_facts_in_force_is_refused_on_use() -> None:
     ledger = Ledger.in_memory()
     ledger.record_many(_club_history())
-    header = msgspec.msgpack.decode(ledger.view(None).snapshot(), type=SetState)
-    damaged = msgspec.structs.replace(header, current=pack(encode_state({"p": {"c1": "x"}})))
-    restored = _restore(msgspec.msgpack.encode(damaged), ledger)
-    with pytest.raises(ValueError, match="facts in force of the checkpoint at position 3"):
+    data = ledger.view(None).snapshot()
+    damaged = _relaid(data, current=pack_part(encode_state({"p": {"c1": "x"}})))
+    restored = _restore(damaged, ledger)
+    with pytest.raises(UnreadableCheckpoint,
+                       match="facts in force of the checkpoint at position 3"):
         list(restored.contributing())
 
 
 def test_catching_up_nothing_leaves_the_facts_in_force_unread() -> None:
-    """A cold report (restored set, no new record) never decodes the map of facts in force,
+    """A cold report (restored set, no new record) never reads the map of facts in force,
     the largest part of a checkpoint; the first new record does."""
     ledger = Ledger.in_memory()
     ledger.record_many(_club_history())
-    header = msgspec.msgpack.decode(ledger.view(None).snapshot(), type=SetState)
-    damaged = msgspec.structs.replace(header, current=b"not zlib data")
-    restored = _restore(msgspec.msgpack.encode(damaged), ledger)
+    damaged = _relaid(ledger.view(None).snapshot(),
+                      current=Part(compressed=True, data=memoryview(b"not zlib data")))
+    restored = _restore(damaged, ledger)
     restored.process_all(iter(()))
     expected = ledger.view(None)["participation"].report(Query(as_of=DAY))
     assert restored["participation"].report(Query(as_of=DAY)) == expected
@@ -405,7 +563,7 @@ def test_stateful_projections_are_loaded_and_the_others_replayed() -> None:
     ledger.record_many(_club_history())
     live = ledger.view(None)
     data = live.snapshot()
-    assert set(msgspec.msgpack.decode(data, type=SetState).parts) == {"kept"}
+    assert set(_header(data).parts) == {"kept"}
     ledger.record(ClubRun(partnership_id="p", occurred_on=dt.date(2007, 1, 10), event_id="c2",
                           club_id="c", school_id="s0", activity="dance", participants=3))
     reads: list[tuple[int, int]] = []

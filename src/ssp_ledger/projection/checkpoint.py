@@ -16,13 +16,23 @@ The layers, bottom up:
 * a projection's own bytes (:meth:`~ssp_ledger.projection.protocol.Stateful.dump_state`), made
   with :func:`encode_state` and read with :func:`decode_state`;
 * :class:`InForceState`: one partnership's facts in force, as byte strings;
-* :class:`SetState`: the header of a whole
-  :meth:`~ssp_ledger.projection.projection_set.ProjectionSet.snapshot`, tagged
-  ``format="ssp-ledger/projections"`` and versioned (:data:`STATE_VERSION`), holding each
-  stateful projection's bytes as a :class:`Part` (:func:`pack_part`, :func:`unpack_part`):
-  zlib-compressed, unless zlib would shrink them by less than a fifth (bytes that are mostly
-  compressed already, such as an index's dimensions), in which case they are kept as they are
-  and reading them costs no inflating at all.
+* the *layout* of a whole :meth:`~ssp_ledger.projection.projection_set.ProjectionSet.snapshot`:
+  a short prefix (:data:`MAGIC` and the header's length), then the header, a
+  :class:`SetState` tagged ``format="ssp-ledger/projections"`` and versioned
+  (:data:`STATE_VERSION`), then the *body*: each stateful projection's bytes as a part
+  (:func:`pack_part`: zlib-compressed, unless zlib would shrink them by less than a fifth, as for
+  bytes that are mostly compressed already such as an index's dimensions), in name order, and
+  last the facts in force. The header lists every part's offset in the body, length and
+  SHA-256 (:class:`PartRef`), so one SHA-256 over the prefix and header (:attr:`Snapshot.digest`,
+  what a checkpoint's binding holds) vouches for every byte: a reader fetches the header, checks
+  it, then fetches and checks each part only when a query first needs it (:func:`read_part`).
+
+The layout is checked before any part is read (:func:`decode_set`): the parts must follow one
+another in that order, without gap or overlap, and end where the state ends, so an offset that
+points outside the state, two parts sharing bytes or a length that disagrees with the state's size
+is refused in one line. A part is decoded only after its bytes match their hash; one that does not
+(or whose content, though it matches, is not what its projection reads) raises
+:class:`UnreadableCheckpoint`, and the ledger answers from the log instead.
 
 Byte strings are decoded as :class:`memoryview` slices of the bytes read (no copy): restoring a
 set copies nothing but the part a query needs, and that one only once.
@@ -33,42 +43,70 @@ order in which it was built: snapshots are canonical and can be compared by hash
 
 from __future__ import annotations
 
+import hashlib
 import zlib
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 import msgspec
 
 __all__ = [
     "COMPRESSION",
+    "MAGIC",
     "STATE_FORMAT",
     "STATE_VERSION",
     "GroupedIndexState",
     "InForceState",
     "Part",
+    "PartRef",
     "PartitionedIndexState",
+    "ReadRange",
     "SeriesState",
     "SetState",
+    "Snapshot",
+    "UnreadableCheckpoint",
+    "bytes_reader",
     "decode_set",
     "decode_state",
+    "encode_set",
     "encode_state",
     "pack",
     "pack_part",
+    "read_header",
+    "read_part",
     "unpack",
     "unpack_part",
 ]
 
 STATE_FORMAT: Final = "ssp-ledger/projections"
 """The tag of a snapshot header (its ``format`` field)."""
-STATE_VERSION: Final = 3
+STATE_VERSION: Final = 4
 """Version of the snapshot data; 1 was the pickle format of older releases, 2 compressed every
-part whole and every index dimension not at all, and held the facts in force as a nested map
-(``{partnership_id: {event_id: position}}``); neither is read now."""
+part whole and every index dimension not at all, 3 was one msgpack map holding every part (read
+and hashed whole); none of them is read now."""
 COMPRESSION: Final = "zlib"
 """How each part of a snapshot is compressed (zlib, level 1, of the msgpack bytes)."""
 PLAIN_RATIO: Final = 0.8
 """A part that zlib does not shrink below this fraction of its size is stored uncompressed."""
+MAGIC: Final = b"SSPLstat"
+"""The first bytes of a snapshot; the 4 after them are the header's length (big-endian)."""
+PREFIX: Final = len(MAGIC) + 4
+MAX_HEADER: Final = 1 << 24
+"""Longest header read (a header is a few hundred bytes per projection)."""
+FIRST_READ: Final = 4096
+"""Bytes read first from a stored state: the prefix and, nearly always, the whole header."""
+
+ReadRange = Callable[[int, int], bytes]
+"""``read(offset, length)``: that range of a snapshot's bytes as stored (fewer bytes when the
+state ends first; :class:`~ssp_ledger.errors.StoreError` when the store cannot be read)."""
 
 T = TypeVar("T")
+
+
+class UnreadableCheckpoint(ValueError):
+    """A restored snapshot's part (or the map of facts in force) cannot be used: its bytes do
+    not match their hash, cannot be read from the store, or do not decode. The message is one
+    line; the ledger then drops the checkpoint and replays the log."""
 
 
 class SeriesState(msgspec.Struct, frozen=True, array_like=True):
@@ -127,12 +165,25 @@ class InForceState(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
 
 
 class Part(msgspec.Struct, frozen=True, array_like=True):
-    """One projection's bytes in a snapshot (see :func:`pack_part`)."""
+    """One projection's bytes as a snapshot stores them (see :func:`pack_part`)."""
 
     compressed: bool
     """Whether ``data`` is zlib-compressed (:data:`COMPRESSION`) or the bytes themselves."""
     data: memoryview
-    """The bytes (a view of the snapshot read: decoding copies nothing)."""
+    """The bytes as stored."""
+
+
+class PartRef(msgspec.Struct, frozen=True, array_like=True):
+    """Where one part lies in a snapshot's body, and what it must hash to."""
+
+    offset: int
+    """First byte, counted from the end of the header."""
+    length: int
+    """Number of bytes."""
+    compressed: bool
+    """Whether the bytes are zlib-compressed (:data:`COMPRESSION`)."""
+    sha256: bytes
+    """SHA-256 of the bytes as stored."""
 
 
 class SetState(msgspec.Struct, frozen=True, kw_only=True, tag=STATE_FORMAT, tag_field="format"):
@@ -147,18 +198,43 @@ class SetState(msgspec.Struct, frozen=True, kw_only=True, tag=STATE_FORMAT, tag_
     names: list[str]
     """Every projection of the set, sorted."""
     compression: str
-    """How ``parts`` and ``current`` are compressed (:data:`COMPRESSION`)."""
-    parts: dict[str, Part]
-    """Name -> :func:`pack_part` of that projection's ``dump_state()``, for the stateful ones
-    only; the others are replayed from the log when first used."""
-    current: bytes
-    """:func:`pack` of the facts in force, ``{partnership_id: InForceState}``."""
+    """How the parts are compressed (:data:`COMPRESSION`)."""
+    parts: dict[str, PartRef]
+    """Name -> where the :func:`pack_part` of that projection's ``dump_state()`` lies, for the
+    stateful ones only; the others are replayed from the log when first used."""
+    current: PartRef
+    """Where the facts in force lie (``{partnership_id: InForceState}``), after every part."""
 
 
 class _Version(msgspec.Struct, frozen=True, tag=STATE_FORMAT, tag_field="format"):
     """Just enough of a header to tell its version (other fields are skipped)."""
 
     version: int
+
+
+class Snapshot:
+    """A snapshot as :func:`encode_set` lays it out: the prefix and header, then the parts, kept
+    apart so that a store can write them one after the other without joining them."""
+
+    __slots__ = ("chunks", "header", "size")
+
+    def __init__(self, header: bytes, parts: tuple[bytes, ...]) -> None:
+        self.header = header
+        """The prefix and the header."""
+        self.chunks = (header, *parts)
+        """The header, then every part in body order: their concatenation is the snapshot."""
+        self.size = sum(len(c) for c in self.chunks)
+        """Length of the whole snapshot in bytes."""
+
+    @property
+    def digest(self) -> bytes:
+        """SHA-256 of the prefix and header; it covers every part (the header holds their
+        hashes), so it identifies the whole snapshot."""
+        return hashlib.sha256(self.header).digest()
+
+    def join(self) -> bytes:
+        """The whole snapshot as one byte string."""
+        return b"".join(self.chunks)
 
 
 _ENCODER: Final = msgspec.msgpack.Encoder(order="deterministic")
@@ -181,8 +257,7 @@ def decode_state(data: bytes | memoryview | msgspec.Raw, kind: type[T]) -> T:
 
 
 def pack(data: bytes) -> bytes:
-    """The zlib-compressed msgpack bytes (about four times smaller): the facts in force of a
-    snapshot, an index's dimension."""
+    """The zlib-compressed msgpack bytes (about four times smaller): an index's dimension."""
     return zlib.compress(data, 1)
 
 
@@ -201,6 +276,7 @@ def pack_part(data: bytes) -> Part:
     packed = zlib.compress(data, 1)
     if len(packed) < PLAIN_RATIO * len(data):
         return Part(compressed=True, data=memoryview(packed))
+    del packed
     return Part(compressed=False, data=memoryview(data))
 
 
@@ -209,25 +285,123 @@ def unpack_part(part: Part) -> bytes:
     return unpack(part.data) if part.compressed else bytes(part.data)
 
 
-def decode_set(data: bytes) -> SetState:
-    """The header of snapshot bytes; ValueError with a one-line message for anything that is not
-    a :class:`SetState` of :data:`STATE_VERSION` (an older pickle checkpoint, another version,
-    damaged bytes)."""
-    expected = f"checkpoint state is not the data-only format version {STATE_VERSION}"
+def encode_set(*, position: int, latest_us: int | None, names: list[str],
+               parts: Mapping[str, Part], current: Part) -> Snapshot:
+    """Lay out a snapshot: the header, then ``parts`` in name order, then ``current``.
+
+    Each part's hash is taken here, once; nothing is copied (the :class:`Snapshot` keeps the
+    parts' own bytes)."""
+    refs: dict[str, PartRef] = {}
+    body: list[bytes] = []
+    offset = 0
+
+    def place(part: Part) -> PartRef:
+        nonlocal offset
+        data = part.data.obj if _whole(part.data) else bytes(part.data)
+        assert isinstance(data, bytes)
+        ref = PartRef(offset=offset, length=len(data), compressed=part.compressed,
+                      sha256=hashlib.sha256(data).digest())
+        body.append(data)
+        offset += len(data)
+        return ref
+
+    for name in sorted(parts):
+        refs[name] = place(parts[name])
+    current_ref = place(current)
+    header = encode_state(SetState(
+        version=STATE_VERSION, position=position, latest_us=latest_us, names=sorted(names),
+        compression=COMPRESSION, parts=refs, current=current_ref))
+    return Snapshot(MAGIC + len(header).to_bytes(4, "big") + header, tuple(body))
+
+
+def _whole(view: memoryview) -> bool:
+    """Whether ``view`` is all of a bytes object (so the object itself can be kept)."""
+    return isinstance(view.obj, bytes) and view.nbytes == len(view.obj)
+
+
+_EXPECTED: Final = f"checkpoint state is not the data-only format version {STATE_VERSION}"
+
+
+def read_header(size: int, read: ReadRange) -> bytes:
+    """The prefix and header of a snapshot of ``size`` bytes (what :attr:`Snapshot.digest`
+    hashes), fetched through ``read``; ValueError with a one-line message when the state does
+    not start as one."""
+    first = bytes(read(0, min(size, FIRST_READ)))
+    if not first.startswith(MAGIC) or len(first) < PREFIX:
+        msg = f"{_EXPECTED} (made by an older ssp-ledger?)"
+        raise ValueError(msg)
+    length = int.from_bytes(first[len(MAGIC):PREFIX], "big")
+    end = PREFIX + length
+    if length > MAX_HEADER or end > size:
+        msg = f"{_EXPECTED}: its header length {length} runs past the state's {size} bytes"
+        raise ValueError(msg)
+    if end > len(first):
+        first += bytes(read(len(first), end - len(first)))
+    if len(first) < end:
+        msg = f"{_EXPECTED}: the state ends inside its header"
+        raise ValueError(msg)
+    return first[:end]
+
+
+def decode_set(header: bytes, size: int | None = None) -> SetState:
+    """The :class:`SetState` of a snapshot's prefix and header (:func:`read_header`), checked:
+    ValueError with a one-line message for anything that is not a header of
+    :data:`STATE_VERSION` (an older checkpoint, another version, damaged bytes), or whose parts
+    do not follow one another in order, without gap or overlap, to the end of the ``size``
+    bytes of the snapshot (when given)."""
+    if not header.startswith(MAGIC) or len(header) < PREFIX:
+        msg = f"{_EXPECTED} (made by an older ssp-ledger?)"
+        raise ValueError(msg)
+    data = memoryview(header)[PREFIX:PREFIX + int.from_bytes(header[len(MAGIC):PREFIX], "big")]
     try:
         version = decode_state(data, _Version).version
     except ValueError:
-        msg = f"{expected} (made by an older ssp-ledger?)"
+        msg = f"{_EXPECTED} (made by an older ssp-ledger?)"
         raise ValueError(msg) from None
     if version != STATE_VERSION:
-        msg = f"{expected} (it is version {version})"
+        msg = f"{_EXPECTED} (it is version {version})"
         raise ValueError(msg)
     try:
         state = decode_state(data, SetState)
     except ValueError as e:
-        msg = f"{expected}: {e}"
+        msg = f"{_EXPECTED}: {e}"
         raise ValueError(msg) from None
     if state.compression != COMPRESSION:
-        msg = f"{expected}: unknown compression {state.compression!r}"
+        msg = f"{_EXPECTED}: unknown compression {state.compression!r}"
+        raise ValueError(msg)
+    expected = 0
+    for name, ref in (*sorted(state.parts.items()), ("facts in force", state.current)):
+        if ref.offset != expected or ref.length < 0 or len(ref.sha256) != 32:
+            msg = (f"{_EXPECTED}: its part {name!r} (bytes {ref.offset}..+{ref.length}) does "
+                   "not follow the one before it")
+            raise ValueError(msg)
+        expected += ref.length
+    if size is not None and PREFIX + len(data) + expected != size:
+        msg = (f"{_EXPECTED}: its parts end at byte {PREFIX + len(data) + expected}, the "
+               f"state at {size}")
         raise ValueError(msg)
     return state
+
+
+def read_part(ref: PartRef, start: int, read: ReadRange) -> bytes:
+    """The bytes of the part at ``ref`` of a snapshot whose body begins at ``start``, read
+    through ``read``, checked against their hash and inflated; ValueError (one line) when they
+    cannot be read, do not match or are not zlib data."""
+    data = read(start + ref.offset, ref.length)
+    if len(data) != ref.length:
+        msg = f"it holds {len(data)} of the part's {ref.length} bytes"
+        raise ValueError(msg)
+    if hashlib.sha256(data).digest() != ref.sha256:
+        msg = "its bytes do not match their hash in the header (altered in the store)"
+        raise ValueError(msg)
+    return unpack(data) if ref.compressed else bytes(data)
+
+
+def bytes_reader(data: bytes) -> ReadRange:
+    """``read(offset, length)`` over snapshot bytes held in memory."""
+    view = memoryview(data)
+
+    def read(offset: int, length: int) -> bytes:
+        return bytes(view[offset:offset + length])
+
+    return read

@@ -6,13 +6,16 @@ correction into ``retract(old fact)`` then ``apply(new fact)``, a retraction int
 ``retract(old fact)``, so projections only ever add and remove facts.
 
 Checkpoints are data, never code. :meth:`ProjectionSet.snapshot` writes a versioned header
-(:class:`~ssp_ledger.projection.checkpoint.SetState`) holding the position, the facts in force
-and, for each projection implementing :class:`~ssp_ledger.projection.protocol.Stateful`, the
-bytes of its ``dump_state()``. A projection that cannot describe its state as data is left out
-and, after :meth:`ProjectionSet.restore`, *replayed* from the log up to the checkpoint's
-position when first used. Snapshot bytes are canonical for a log prefix: a set fed records 1..n
-in one go, or restored from a snapshot at k and fed k+1..n, or asked any queries meanwhile, gives
-the same bytes (so :meth:`ProjectionSet.state_digest` can check a checkpoint against a replay).
+(:class:`~ssp_ledger.projection.checkpoint.SetState`) holding the position and where each part
+lies, with its hash, then the parts: for each projection implementing
+:class:`~ssp_ledger.projection.protocol.Stateful`, the bytes of its ``dump_state()``, and the
+facts in force. A restored set reads (through the store) and checks each part only when it is
+first needed; a part that fails raises
+:class:`~ssp_ledger.projection.checkpoint.UnreadableCheckpoint`. A projection that cannot
+describe its state as data is left out and, after :meth:`ProjectionSet.restore`, *replayed*
+from the log up to the checkpoint's position when first used. Snapshot bytes are canonical for a
+log prefix: a set fed records 1..n in one go, or restored from a snapshot at k and fed k+1..n,
+or asked any queries meanwhile, gives the same bytes (so :meth:`ProjectionSet.state_digest` can check a checkpoint against a replay).
 """
 
 from __future__ import annotations
@@ -28,16 +31,17 @@ from typing import ClassVar, Protocol, Self, runtime_checkable
 from ssp_ledger.errors import UnknownProjection
 from ssp_ledger.events import EventCorrected, EventRetracted
 from ssp_ledger.projection.checkpoint import (
-    COMPRESSION,
-    STATE_VERSION,
     Part,
-    SetState,
+    PartRef,
+    ReadRange,
+    Snapshot,
+    UnreadableCheckpoint,
+    bytes_reader,
     decode_set,
-    encode_state,
-    pack,
+    encode_set,
     pack_part,
-    unpack,
-    unpack_part,
+    read_header,
+    read_part,
 )
 from ssp_ledger.projection.in_force import FactsInForce
 from ssp_ledger.projection.protocol import (
@@ -49,7 +53,7 @@ from ssp_ledger.projection.protocol import (
 )
 from ssp_ledger.store import Recorded
 
-__all__ = ["BATCH", "Batched", "ProjectionSet", "ReadLog", "paused_gc"]
+__all__ = ["BATCH", "Batched", "ProjectionSet", "ReadLog", "UnreadableCheckpoint", "paused_gc"]
 
 ReadLog = Callable[[int, int], Iterable[tuple[int, Recorded]]]
 """``read(start, stop)``: the (position, record) pairs of the log from ``start`` to ``stop``
@@ -93,8 +97,11 @@ class ProjectionSet:
         """Reads the log for replaying the non-stateful projections of a restored set."""
         self._names: tuple[str, ...] = tuple(factories)
         self._loaded: dict[str, Projection] = {n: f() for n, f in factories.items()}
-        self._parts: dict[str, Part] = {}
-        """Packed states of a restored set's projections not needed yet (name -> part)."""
+        self._parts: dict[str, PartRef] = {}
+        """Where the states of a restored set's projections not needed yet lie (name -> ref)."""
+        self._source: tuple[ReadRange, int] | None = None
+        """How a restored set reads its snapshot: ``read(offset, length)`` and where the body
+        begins (see :func:`~ssp_ledger.projection.checkpoint.read_part`)."""
         self._replay_to = 0
         """Position a restored set was saved at: projections without a part replay to here."""
         self._all: tuple[Projection, ...] | None = None
@@ -102,7 +109,8 @@ class ProjectionSet:
         self._current_map: FactsInForce | None = FactsInForce()
         """partnership_id -> event_id -> position of the fact in force (packed: see
         :mod:`ssp_ledger.projection.in_force`); None while a restored set holds it packed."""
-        self._current_packed: bytes | None = None
+        self._current_ref: PartRef | None = None
+        """Where a restored set's facts in force lie while not needed yet."""
         self.position = 0
         """Notification id of the last record processed."""
         self.latest: dt.datetime | None = None
@@ -138,24 +146,41 @@ class ProjectionSet:
         projection = self._loaded[name] = self._factories[name]()
         try:
             self._attach(projection)
-            part = self._parts.get(name)
-            if part is None:
+            ref = self._parts.get(name)
+            if ref is None:
                 self._replay(name, projection)
             elif isinstance(projection, Stateful):
-                projection.load_state(unpack_part(part))
+                projection.load_state(self._read_part(ref, f"projection {name!r}"))
             else:
                 msg = "its projection class does not implement Stateful any more"
                 raise ValueError(msg)
+        except UnreadableCheckpoint:
+            del self._loaded[name]
+            raise
         except ValueError as e:
             del self._loaded[name]
-            msg = (f"projection {name!r} of the checkpoint at position {self._replay_to} cannot "
-                   f"be read ({e}); call Ledger.rebuild() to replay the log")
-            raise ValueError(msg) from e
+            raise self._unreadable(f"projection {name!r}", e) from e
         except BaseException:
             del self._loaded[name]
             raise
         self._parts.pop(name, None)
         return projection
+
+    def _read_part(self, ref: PartRef, what: str) -> bytes:
+        """The checked bytes of a part of the snapshot this set was restored from."""
+        assert self._source is not None  # a set holding refs was restored
+        read, start = self._source
+        try:
+            return read_part(ref, start, read)
+        except UnreadableCheckpoint:
+            raise
+        except Exception as e:  # ValueError, or the store failing to read (StoreError)
+            raise self._unreadable(what, e) from e
+
+    def _unreadable(self, what: str, why: Exception) -> UnreadableCheckpoint:
+        reason = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
+        return UnreadableCheckpoint(
+            f"{what} of the checkpoint at position {self._replay_to} cannot be read ({reason})")
 
     def _replay(self, name: str, projection: Projection) -> None:
         """Bring a fresh, attached ``projection`` to the restored position by replaying the log
@@ -194,14 +219,13 @@ class ProjectionSet:
     @property
     def _current(self) -> FactsInForce:
         if self._current_map is None:
-            assert self._current_packed is not None
+            assert self._current_ref is not None
+            data = self._read_part(self._current_ref, "the facts in force")
             try:
-                self._current_map = FactsInForce.load(unpack(self._current_packed))
+                self._current_map = FactsInForce.load(data)
             except ValueError as e:
-                msg = (f"the facts in force of the checkpoint at position {self._replay_to} "
-                       f"cannot be read ({e}); call Ledger.rebuild() to replay the log")
-                raise ValueError(msg) from e
-            self._current_packed = None
+                raise self._unreadable("the facts in force", e) from e
+            self._current_ref = None
         return self._current_map
 
     def fact_at(self, position: int) -> Fact:
@@ -344,43 +368,63 @@ class ProjectionSet:
     # -- checkpoints
 
     def snapshot(self) -> bytes:
-        """The state of the set as data: a :class:`~ssp_ledger.projection.checkpoint.SetState`
-        header with the position, the latest recorded time, the facts in force and the
-        ``dump_state()`` of every :class:`~ssp_ledger.projection.protocol.Stateful` projection,
-        each part kept apart (zlib-compressed where that pays) so a restored set can decode one
-        without the others.
-        Projections that are not Stateful, or whose ``dump_state`` raises NotImplementedError,
-        are left out (a restored set replays them).
+        """The state of the set as data (:meth:`snapshot_parts`, joined into one byte string).
 
         The bytes are canonical for the log prefix the set has processed: whatever queries were
         asked, and whether the set was restored from a snapshot on the way, two sets that
-        processed the same records give the same bytes. A part a restored set never needed is
-        copied as it was read.
+        processed the same records give the same bytes.
+        """
+        return self.snapshot_parts().join()
+
+    def snapshot_parts(self) -> Snapshot:
+        """The state of the set as data, laid out by
+        :func:`~ssp_ledger.projection.checkpoint.encode_set`: a header with the position, the
+        latest recorded time and where each part lies (with its hash), then the ``dump_state()``
+        of every :class:`~ssp_ledger.projection.protocol.Stateful` projection and the facts in
+        force, each part kept apart (zlib-compressed where that pays) so a restored set can read
+        one without the others. The parts stay separate byte strings (a store writes them one
+        after the other), and each projection's own bytes are compressed, then dropped, before
+        the next one is dumped, so saving holds the packed state once, not several copies.
+
+        Projections that are not Stateful, or whose ``dump_state`` raises NotImplementedError,
+        are left out (a restored set replays them). A part a restored set never needed is read
+        back, checked against its hash and copied as it was (UnreadableCheckpoint when it fails).
         """
         parts: dict[str, Part] = {}
         for name in self._names:
-            part = self._parts.get(name)
-            if part is not None:  # never loaded since restored: unchanged
-                parts[name] = part
+            ref = self._parts.get(name)
+            if ref is not None:  # never loaded since restored: unchanged
+                parts[name] = self._stored(ref, f"projection {name!r}")
                 continue
             projection = self._loaded.get(name)
             if projection is not None and isinstance(projection, Stateful):
                 with suppress(NotImplementedError):  # no state as data: replayed instead
                     parts[name] = pack_part(projection.dump_state())
-        current = self._current_packed
-        if current is None:
+        if self._current_ref is not None:
+            current = self._stored(self._current_ref, "the facts in force")
+        else:
             assert self._current_map is not None
-            current = pack(self._current_map.dump())
+            current = pack_part(self._current_map.dump())
         latest = self.latest
         latest_us = None if latest is None else (latest - _EPOCH) // dt.timedelta(microseconds=1)
-        return encode_state(SetState(
-            version=STATE_VERSION, position=self.position, latest_us=latest_us,
-            names=sorted(self._names), compression=COMPRESSION, parts=parts, current=current))
+        return encode_set(position=self.position, latest_us=latest_us, names=list(self._names),
+                          parts=parts, current=current)
+
+    def _stored(self, ref: PartRef, what: str) -> Part:
+        """A part of the snapshot this set was restored from, as stored (checked)."""
+        assert self._source is not None
+        read, start = self._source
+        data = read(start + ref.offset, ref.length) if ref.length else b""
+        if len(data) != ref.length or hashlib.sha256(data).digest() != ref.sha256:
+            raise self._unreadable(what, ValueError(
+                "its bytes do not match their hash in the header (altered in the store)"))
+        return Part(compressed=ref.compressed, data=memoryview(data))
 
     def state_digest(self) -> str:
-        """SHA-256 (hex) of :meth:`snapshot`: equal for two sets that processed the same records
-        (e.g. a restored checkpoint and a replay of the log up to its position)."""
-        return hashlib.sha256(self.snapshot()).hexdigest()
+        """SHA-256 (hex) of the header of :meth:`snapshot` (which holds every part's hash):
+        equal for two sets that processed the same records (e.g. a restored checkpoint and a
+        replay of the log up to its position)."""
+        return self.snapshot_parts().digest.hex()
 
     @classmethod
     def restore(cls, data: bytes, factories: Mapping[str, ProjectionFactory],
@@ -392,7 +436,19 @@ class ProjectionSet:
         given its state (or replayed) when first used. ValueError, with a one-line message, when
         ``data`` is not a snapshot of this format and version or names other projections.
         """
-        state = decode_set(data)
+        reader = bytes_reader(data)
+        return cls.restore_from(read_header(len(data), reader), len(data), reader, factories,
+                                load, read)
+
+    @classmethod
+    def restore_from(cls, header: bytes, size: int, reader: ReadRange,
+                     factories: Mapping[str, ProjectionFactory],
+                     load: Callable[[int], Recorded], read: ReadLog) -> Self:
+        """Rebuild a set from a stored snapshot of ``size`` bytes whose prefix and header
+        (:func:`~ssp_ledger.projection.checkpoint.read_header`) are ``header``; each part is
+        fetched through ``reader`` and checked against its hash when first needed. ValueError,
+        with a one-line message, as for :meth:`restore`."""
+        state = decode_set(header, size)
         if set(state.names) != set(factories):
             msg = (f"checkpoint state holds projections {', '.join(sorted(state.names))}, not "
                    f"{', '.join(sorted(factories))}")
@@ -409,8 +465,9 @@ class ProjectionSet:
         out._names = tuple(factories)
         out._read = read
         out._parts = dict(state.parts)
+        out._source = (reader, len(header))
         out._current_map = None
-        out._current_packed = state.current
+        out._current_ref = state.current
         out.position = out._replay_to = state.position
         if state.latest_us is not None:
             out.latest = _EPOCH + dt.timedelta(microseconds=state.latest_us)

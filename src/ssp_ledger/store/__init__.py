@@ -20,6 +20,7 @@ from ssp_ledger.store.log import (
     EventLog,
     Head,
     Mode,
+    OpenCheckpoint,
     tracking_name,
 )
 from ssp_ledger.store.mapper import BatchEncoder, MsgspecMapper, MsgspecTranscoder
@@ -47,6 +48,7 @@ __all__ = [
     "Mode",
     "MsgspecMapper",
     "MsgspecTranscoder",
+    "OpenCheckpoint",
     "Recorded",
     "backend_of",
     "open_log",

@@ -16,7 +16,10 @@ eventsourcing tracking record in one transaction (:meth:`EventLog.save_checkpoin
 :class:`Checkpoint` is plain data: its ``state`` is the data-only encoding of
 :mod:`ssp_ledger.projection.checkpoint` and its ``binding`` (:class:`Binding`) ties it to the log
 it was built from: the number of records, the head (version and record hash) of every stream at
-its position and the SHA-256 of the state.
+its position and the SHA-256 of the state's header (which holds the hash of every part).
+:meth:`EventLog.open_checkpoint` gives a checkpoint without its state, and a way to read any
+range of the state (:class:`OpenCheckpoint`): a report reads the header and the one part it needs,
+never the whole state.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -44,6 +47,7 @@ __all__ = [
     "Head",
     "Mode",
     "NewRow",
+    "OpenCheckpoint",
     "RawRow",
     "Writer",
     "tracking_name",
@@ -94,7 +98,8 @@ class Binding(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/checkpo
     heads: list[Head]
     """Head of every stream at the position, sorted by stream."""
     state_sha256: bytes
-    """SHA-256 of the checkpoint's state bytes."""
+    """SHA-256 of the checkpoint state's header (see
+    :attr:`ssp_ledger.projection.checkpoint.Snapshot.digest`), which holds every part's hash."""
     latest_us: int | None = None
     """Latest recorded time among those records (microseconds since 1970, UTC)."""
 
@@ -128,10 +133,54 @@ class Checkpoint:
     """Identifies the projection classes, code and state format the state was made with."""
     binding: bytes
     """:class:`Binding` (msgpack): what ties the state to the log up to ``position``."""
-    state: bytes
-    """Data-only projection state (:meth:`ssp_ledger.projection.ProjectionSet.snapshot`)."""
+    state: bytes | tuple[bytes, ...]
+    """Data-only projection state (:meth:`ssp_ledger.projection.ProjectionSet.snapshot`): the
+    bytes (a loaded checkpoint), or pieces whose concatenation is the state (as
+    :func:`~ssp_ledger.checkpoints.make_checkpoint` makes it, so that a store writes them one
+    after the other instead of joining them first)."""
     saved_at: dt.datetime
     """When it was written (UTC)."""
+
+    @property
+    def state_bytes(self) -> bytes:
+        """The state as one byte string."""
+        state = self.state
+        return state if isinstance(state, bytes) else b"".join(state)
+
+    @property
+    def state_size(self) -> int:
+        """Length of the state in bytes."""
+        state = self.state
+        return len(state) if isinstance(state, bytes) else sum(len(s) for s in state)
+
+
+@dataclass(frozen=True)
+class OpenCheckpoint:
+    """A stored checkpoint without its state: the state's size and a way to read any range of
+    it from the store (:meth:`EventLog.open_checkpoint`)."""
+
+    name: str
+    position: int
+    fingerprint: str
+    binding: bytes
+    saved_at: dt.datetime
+    size: int
+    """Length of the stored state in bytes."""
+    read: Callable[[int, int], bytes]
+    """``read(offset, length)``: that range of the state as stored *now* (fewer bytes past its
+    end; :class:`~ssp_ledger.errors.StoreError` when the store cannot be read). A checkpoint
+    saved again meanwhile gives other bytes: readers check each range against its hash."""
+
+    @classmethod
+    def of(cls, checkpoint: Checkpoint) -> OpenCheckpoint:
+        """A checkpoint already read whole, as one to read by ranges (from its bytes)."""
+        view = memoryview(checkpoint.state_bytes)
+
+        def read(offset: int, length: int) -> bytes:
+            return bytes(view[offset:offset + length])
+
+        return cls(checkpoint.name, checkpoint.position, checkpoint.fingerprint,
+                   checkpoint.binding, checkpoint.saved_at, view.nbytes, read)
 
 
 @dataclass
@@ -248,6 +297,13 @@ class EventLog(ABC):
     @abstractmethod
     def load_checkpoint(self, name: str) -> Checkpoint | None:
         """The checkpoint called ``name``, or None."""
+
+    def open_checkpoint(self, name: str) -> OpenCheckpoint | None:
+        """The checkpoint called ``name`` without its state, which is read by ranges when
+        needed (None when there is none). This default reads the whole state now (a store in
+        memory holds it anyway); SQLite and PostgreSQL read only the ranges asked for."""
+        found = self.load_checkpoint(name)
+        return None if found is None else OpenCheckpoint.of(found)
 
     @abstractmethod
     def checkpoint_names(self) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from eventsourcing.persistence import ApplicationRecorder, Tracking
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory, POPOTrackingRecorder
@@ -72,7 +73,7 @@ class POPOCheckpointRecorder(POPOTrackingRecorder):
             tracking = Tracking(tracking_name(checkpoint.name), checkpoint.position)
             self._assert_tracking_uniqueness(tracking)
             self._insert_tracking(tracking)
-            self._checkpoints[checkpoint.name] = checkpoint
+            self._checkpoints[checkpoint.name] = replace(checkpoint, state=checkpoint.state_bytes)
 
     def load_checkpoint(self, name: str) -> Checkpoint | None:
         """Read one checkpoint."""

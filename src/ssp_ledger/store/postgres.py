@@ -25,6 +25,8 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from eventsourcing.persistence import (
@@ -44,7 +46,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from ssp_ledger.errors import StoreError
 from ssp_ledger.store.app import RecorderLog, construct, create_with_retries
-from ssp_ledger.store.log import Checkpoint, Mode, RawRow, tracking_name
+from ssp_ledger.store.log import Checkpoint, Mode, OpenCheckpoint, RawRow, tracking_name
 
 __all__ = [
     "INSERT_CHUNK",
@@ -194,6 +196,10 @@ class PostgresCheckpointRecorder(PostgresTrackingRecorder):
             "name text PRIMARY KEY, position bigint NOT NULL, fingerprint text NOT NULL, "
             "anchor bytea NOT NULL, state bytea NOT NULL, saved_at timestamptz NOT NULL)"
         ).format(*table))
+        # Kept uncompressed by PostgreSQL (the state is compressed already): substring() of a
+        # part then reads that part's TOAST chunks only, not the whole value.
+        self.sql_create_statements.append(SQL(
+            "ALTER TABLE {0}.{1} ALTER COLUMN state SET STORAGE EXTERNAL").format(*table))
         self._upsert_checkpoint = SQL(
             "INSERT INTO {0}.{1} VALUES (%s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (name) DO UPDATE SET position=EXCLUDED.position, "
@@ -202,6 +208,13 @@ class PostgresCheckpointRecorder(PostgresTrackingRecorder):
         ).format(*table)
         self._select_checkpoint = SQL(
             "SELECT position, fingerprint, anchor, state, saved_at FROM {0}.{1} WHERE name=%s"
+        ).format(*table)
+        self._open_checkpoint = SQL(
+            "SELECT position, fingerprint, anchor, octet_length(state) AS size, saved_at "
+            "FROM {0}.{1} WHERE name=%s"
+        ).format(*table)
+        self._read_state = SQL(
+            "SELECT substring(state FROM %s FOR %s) AS part FROM {0}.{1} WHERE name=%s"
         ).format(*table)
         self._delete_checkpoint = SQL("DELETE FROM {0}.{1} WHERE name=%s").format(*table)
         self._checkpoint_names = SQL("SELECT name FROM {0}.{1} ORDER BY name").format(*table)
@@ -220,7 +233,7 @@ class PostgresCheckpointRecorder(PostgresTrackingRecorder):
                 curs, Tracking(tracking_name(checkpoint.name), checkpoint.position))
             curs.execute(self._upsert_checkpoint, (
                 checkpoint.name, checkpoint.position, checkpoint.fingerprint, checkpoint.binding,
-                checkpoint.state, checkpoint.saved_at))
+                checkpoint.state_bytes, checkpoint.saved_at))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def load_checkpoint(self, name: str) -> Checkpoint | None:
@@ -236,6 +249,32 @@ class PostgresCheckpointRecorder(PostgresTrackingRecorder):
             raise StoreError(msg)
         return Checkpoint(name, int(row["position"]), str(row["fingerprint"]),
                           bytes(row["anchor"]), bytes(row["state"]), saved_at)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def open_checkpoint(self, name: str) -> OpenCheckpoint | None:
+        """One checkpoint without its state; ranges of it are read with ``substring()``."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._open_checkpoint, (name,))
+            row = curs.fetchone()
+        if row is None:
+            return None
+        saved_at = row["saved_at"]
+        if not isinstance(saved_at, dt.datetime) or row["size"] is None:
+            msg = f"checkpoint {name!r} is damaged"
+            raise StoreError(msg)
+        return OpenCheckpoint(name, int(row["position"]), str(row["fingerprint"]),
+                              bytes(row["anchor"]), saved_at, int(row["size"]),
+                              partial(self.read_state, name))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def read_state(self, name: str, offset: int, length: int) -> bytes:
+        """Bytes ``offset .. offset+length`` of checkpoint ``name``'s state as stored now."""
+        if length <= 0:
+            return b""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._read_state, (offset + 1, length, name))
+            row = curs.fetchone()
+        return b"" if row is None or row["part"] is None else bytes(row["part"])
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def checkpoint_names(self) -> list[str]:
@@ -333,6 +372,27 @@ class PostgresLog(RecorderLog):
             return super().load_checkpoint(name)
         except PersistenceError:
             return None
+
+    def open_checkpoint(self, name: str) -> OpenCheckpoint | None:
+        """One checkpoint without its state (None where a read-only open finds no checkpoints
+        table); its ranges are read with ``substring()`` when asked for."""
+        recorder = self._checkpoint_recorder()
+        try:
+            found: OpenCheckpoint | None = recorder.open_checkpoint(name)
+        except PersistenceError:
+            return None
+        if found is None:
+            return None
+
+        def read(offset: int, length: int) -> bytes:
+            try:
+                data: bytes = recorder.read_state(name, offset, length)
+            except PersistenceError as e:
+                msg = f"cannot read checkpoint {name!r} of store {_shown(self.location)}: {e}"
+                raise StoreError(msg) from e
+            return data
+
+        return replace(found, read=read)
 
     def checkpoint_names(self) -> list[str]:
         """Names of the stored checkpoints ([] without a checkpoints table)."""

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -44,6 +45,7 @@ from ssp_ledger.store.log import (
     EventLog,
     Mode,
     NewRow,
+    OpenCheckpoint,
     RawRow,
     Writer,
     tracking_name,
@@ -154,17 +156,34 @@ class SQLiteCheckpointRecorder(SQLiteTrackingRecorder):
         ]
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """Tracking insert and checkpoint upsert in one SQLite transaction."""
+        """Tracking insert and checkpoint upsert in one SQLite transaction.
+
+        A state in pieces is not joined: the row is written with a zero-filled blob of the
+        state's size, then each piece is written into it in turn (SQLite's incremental blob
+        I/O), so neither a joined copy of the state nor SQLite's own copy of a bound parameter
+        is ever held.
+        """
+        state = checkpoint.state
         with self.datastore.transaction(commit=True) as c:
             self._insert_tracking(c, Tracking(tracking_name(checkpoint.name), checkpoint.position))
+            pieces = isinstance(state, tuple)
             c.execute(
-                f"INSERT INTO {CHECKPOINTS_TABLE} VALUES (?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO {CHECKPOINTS_TABLE} VALUES "
+                f"(?, ?, ?, ?, {'zeroblob(?)' if pieces else '?'}, ?) "
                 "ON CONFLICT (name) DO UPDATE SET position=excluded.position, "
                 "fingerprint=excluded.fingerprint, anchor=excluded.anchor, "
                 "state=excluded.state, saved_at=excluded.saved_at",
                 (checkpoint.name, checkpoint.position, checkpoint.fingerprint, checkpoint.binding,
-                 checkpoint.state, checkpoint.saved_at.isoformat()),
+                 checkpoint.state_size if pieces else state, checkpoint.saved_at.isoformat()),
             )
+            if isinstance(state, tuple):
+                cursor = c.sqlite_cursor
+                cursor.execute(f"SELECT rowid FROM {CHECKPOINTS_TABLE} WHERE name=?",
+                               (checkpoint.name,))
+                rowid = int(cursor.fetchone()[0])
+                with cursor.connection.blobopen(CHECKPOINTS_TABLE, "state", rowid) as blob:
+                    for piece in state:
+                        blob.write(piece)
 
     def load_checkpoint(self, name: str) -> Checkpoint | None:
         """Read one checkpoint."""
@@ -597,6 +616,46 @@ class SQLiteLog(EventLog):
             raise
         except (PersistenceError, sqlite3.Error) as e:
             msg = f"cannot write a checkpoint to store {self.location!r}: {e}"
+            raise StoreError(msg) from e
+
+    def open_checkpoint(self, name: str) -> OpenCheckpoint | None:
+        """One checkpoint without its state, whose ranges are read when asked for: through
+        SQLite's incremental blob I/O on a read-only store (only the pages of the range are
+        read), ``substr()`` otherwise."""
+        if not self._has_checkpoints:
+            return None
+        if self._conn is None:
+            self._checkpoint_recorder()  # creates the table on a writable store
+        rows = self._query(f"SELECT position, fingerprint, anchor, typeof(state), "
+                           f"length(state), saved_at, rowid FROM {CHECKPOINTS_TABLE} "
+                           "WHERE name=?", (name,))
+        if not rows:
+            return None
+        position, fingerprint, binding, kind, size, saved_at, rowid = rows[0]
+        if kind != "blob":
+            msg = f"checkpoint {name!r} is damaged: its state is {kind}, not a blob"
+            raise StoreError(msg)
+        head = _checkpoint(name, (position, fingerprint, binding, b"", saved_at))
+        return OpenCheckpoint(name, head.position, head.fingerprint, head.binding, head.saved_at,
+                              int(size), partial(self._read_state, name, int(rowid)))
+
+    def _read_state(self, name: str, rowid: int, offset: int, length: int) -> bytes:
+        """Bytes ``offset .. offset+length`` of checkpoint ``name``'s state as stored now."""
+        if length <= 0:
+            return b""
+        if self._conn is None:
+            rows = self._query(f"SELECT substr(state, ?, ?) FROM {CHECKPOINTS_TABLE} "
+                               "WHERE name=? AND typeof(state)='blob'",
+                               (offset + 1, length, name))
+            return bytes(rows[0][0]) if rows else b""
+        try:
+            with self._conn.blobopen(CHECKPOINTS_TABLE, "state", rowid, readonly=True) as blob:
+                if offset >= len(blob):
+                    return b""
+                blob.seek(offset)
+                return blob.read(length)
+        except sqlite3.Error as e:
+            msg = f"cannot read checkpoint {name!r} of store {self.location!r}: {e}"
             raise StoreError(msg) from e
 
     def load_checkpoint(self, name: str) -> Checkpoint | None:
