@@ -15,7 +15,8 @@ first needed; a part that fails raises
 describe its state as data is left out and, after :meth:`ProjectionSet.restore`, *replayed*
 from the log up to the checkpoint's position when first used. Snapshot bytes are canonical for a
 log prefix: a set fed records 1..n in one go, or restored from a snapshot at k and fed k+1..n,
-or asked any queries meanwhile, gives the same bytes (so :meth:`ProjectionSet.state_digest` can check a checkpoint against a replay).
+or asked any queries meanwhile, gives the same bytes (so :meth:`ProjectionSet.state_digest` can
+check a checkpoint against a replay).
 """
 
 from __future__ import annotations
