@@ -369,7 +369,7 @@ def _stored_state_problem(checkpoint: Checkpoint, binding: Binding) -> str:
     """What is wrong with a stored state on its own ("" when nothing): its header must hash to
     the binding's digest and lay out parts that each hash to what the header says. (Whether
     the state is the one the log produces is checked against the rebuild.)"""
-    state = checkpoint.state_bytes
+    state = checkpoint.state
     read = OpenCheckpoint.of(checkpoint).read
     try:
         header = read_header(len(state), read)

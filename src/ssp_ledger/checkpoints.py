@@ -66,7 +66,7 @@ def make_checkpoint(log: EventLog, name: str, projections: ProjectionSet,
     to its last version at the set's position. StoreError when the state is longer than
     ``max_bytes`` (a store could not keep it: see :data:`MAX_STATE_BYTES`)."""
     position = projections.position
-    state = projections.snapshot_parts()  # kept in pieces: the store writes them in turn
+    state = projections.snapshot_parts()  # each part packed in turn, the header hashed once
     if state.size > max_bytes:
         msg = (f"the projections' state at position {position} is {state.size:,} bytes, over "
                f"the {max_bytes:,} a store keeps in one checkpoint; open the ledger without "
@@ -78,7 +78,7 @@ def make_checkpoint(log: EventLog, name: str, projections: ProjectionSet,
                       state_sha256=state.digest,
                       latest_us=None if latest is None else to_us(latest))
     return Checkpoint(name, position, projection_fingerprint(factories), binding.encode(),
-                      state.chunks, saved_at)
+                      state.join(release=True), saved_at)
 
 
 def restore_checkpoint(log: EventLog, name: str, factories: Mapping[str, ProjectionFactory],

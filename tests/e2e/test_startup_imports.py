@@ -99,6 +99,17 @@ def test_a_report_from_a_checkpoint_imports_only_what_it_needs(store: Path) -> N
     assert "ssp_ledger_projections.participation" in modules  # the test can fail
 
 
+def test_a_csv_report_from_a_checkpoint_imports_only_what_it_needs(store: Path) -> None:
+    """CSV output (what scripts ask for) adds no module: not the export module either."""
+    out, err, modules = _run(store.parent, "report", "participation", "--as-of", "2013-12-31",
+                             "--by", "school", "--format", "csv", "--store", str(store))
+    assert out.startswith("school,"), (out, err)
+    assert err == ""
+    imported = [m for m in modules if m.startswith(NOT_IMPORTED)]
+    assert imported == [], imported
+    assert "ssp_ledger_projections.participation" in modules  # the test can fail
+
+
 def test_a_replayed_report_still_loads_every_projection(store: Path) -> None:
     """The reference for the test above: without the checkpoint every projection is fed."""
     out, _, modules = _run(store.parent, "report", "participation", "--as-of", "2013-12-31",

@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from ssp_ledger import ClubRun, Ledger
+from ssp_ledger.cli import render
 from ssp_ledger.cli.render import table_csv, table_json
 from ssp_ledger.events import PartnershipFormed, SchoolJoined
 from ssp_ledger.projection import Query, Table
@@ -107,6 +108,22 @@ def test_json_and_csv_tell_the_total_from_a_group_called_total() -> None:
     plain = Table.answer("demo", Query(as_of=AS_OF, by="school"), ("school", "n"),
                          [("a", 1), ("total", 1)])
     assert table_csv(plain) == "school,n\na,1\ntotal,1\n"  # no ambiguity: no extra column
+
+
+def test_csv_output_marks_rows_as_export_table_does() -> None:
+    """``report --format csv`` spells the export module's row marking itself (so printing does
+    not import it): the two agree on every kind of table."""
+    from ssp_ledger import export
+
+    assert render.ROW_KIND == export.ROW_KIND
+    query = Query(as_of=AS_OF, by="school")
+    tables = [grouped(),
+              Table.answer("demo", query, ("school", "n"), [("a", 1), ("total", 1)]),
+              Table.answer("demo", query, ("school", "n"), [("total", 2), ("b", 1)]),
+              Table.answer("demo", Query(as_of=AS_OF), ("group", "n"), [("total", 3)]),
+              Table.answer("demo", query, ("school", "n"), [])]
+    for table in tables:
+        assert render.marked_rows(table) == export.marked_rows(table)
 
 
 def test_a_school_called_total_does_not_collide_in_a_ledger_report() -> None:

@@ -457,11 +457,20 @@ def table_csv(table: Table) -> str:
 
     The total, when there is one, is the last row and labelled ``total`` (the same bytes as
     ``ssp-ledger export-table --format csv``). Only when a group is labelled ``total`` too does
-    a last column :data:`ROW_KIND` say which row is which (:func:`ssp_ledger.export.marked_rows`).
+    a last column :data:`ROW_KIND` say which row is which (:func:`marked_rows`).
     """
-    from ssp_ledger.export import marked_rows
-
     return rows_csv(*marked_rows(table))
+
+
+def marked_rows(table: Table) -> tuple[tuple[str, ...], list[tuple[Cell, ...]]]:
+    """The columns and rows of ``table`` as a flat file holds them: the same as
+    :func:`ssp_ledger.export.marked_rows` (``export-table``), spelled here so that printing a
+    table as CSV does not import the export module (a test keeps the two equal)."""
+    if not any(row and row[0] == "total" for row in table.groups):
+        return tuple(table.columns), [tuple(row) for row in table.rows]
+    kinds = ["group"] * len(table.groups) + (["total"] if table.total is not None else [])
+    return ((*table.columns, ROW_KIND),
+            [(*row, kind) for row, kind in zip(table.rows, kinds, strict=True)])
 
 
 #: The column saying which row of a CSV is a group and which the total: the value of

@@ -213,8 +213,8 @@ class _Version(msgspec.Struct, frozen=True, tag=STATE_FORMAT, tag_field="format"
 
 
 class Snapshot:
-    """A snapshot as :func:`encode_set` lays it out: the prefix and header, then the parts, kept
-    apart so that a store can write them one after the other without joining them."""
+    """A snapshot as :func:`encode_set` lays it out: the prefix and header, then the parts (each
+    projection's packed bytes as they were made: nothing is copied until :meth:`join`)."""
 
     __slots__ = ("chunks", "header", "size")
 
@@ -232,9 +232,13 @@ class Snapshot:
         hashes), so it identifies the whole snapshot."""
         return hashlib.sha256(self.header).digest()
 
-    def join(self) -> bytes:
-        """The whole snapshot as one byte string."""
-        return b"".join(self.chunks)
+    def join(self, *, release: bool = False) -> bytes:
+        """The whole snapshot as one byte string (``release``: then drop the pieces, so the
+        caller holding this snapshot does not hold the state twice)."""
+        joined = b"".join(self.chunks)
+        if release:
+            self.chunks = (self.header,)
+        return joined
 
 
 _ENCODER: Final = msgspec.msgpack.Encoder(order="deterministic")

@@ -133,25 +133,10 @@ class Checkpoint:
     """Identifies the projection classes, code and state format the state was made with."""
     binding: bytes
     """:class:`Binding` (msgpack): what ties the state to the log up to ``position``."""
-    state: bytes | tuple[bytes, ...]
-    """Data-only projection state (:meth:`ssp_ledger.projection.ProjectionSet.snapshot`): the
-    bytes (a loaded checkpoint), or pieces whose concatenation is the state (as
-    :func:`~ssp_ledger.checkpoints.make_checkpoint` makes it, so that a store writes them one
-    after the other instead of joining them first)."""
+    state: bytes
+    """Data-only projection state (:meth:`ssp_ledger.projection.ProjectionSet.snapshot`)."""
     saved_at: dt.datetime
     """When it was written (UTC)."""
-
-    @property
-    def state_bytes(self) -> bytes:
-        """The state as one byte string."""
-        state = self.state
-        return state if isinstance(state, bytes) else b"".join(state)
-
-    @property
-    def state_size(self) -> int:
-        """Length of the state in bytes."""
-        state = self.state
-        return len(state) if isinstance(state, bytes) else sum(len(s) for s in state)
 
 
 @dataclass(frozen=True)
@@ -174,7 +159,7 @@ class OpenCheckpoint:
     @classmethod
     def of(cls, checkpoint: Checkpoint) -> OpenCheckpoint:
         """A checkpoint already read whole, as one to read by ranges (from its bytes)."""
-        view = memoryview(checkpoint.state_bytes)
+        view = memoryview(checkpoint.state)
 
         def read(offset: int, length: int) -> bytes:
             return bytes(view[offset:offset + length])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 from eventsourcing.persistence import ApplicationRecorder, Tracking
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory, POPOTrackingRecorder
@@ -73,7 +72,7 @@ class POPOCheckpointRecorder(POPOTrackingRecorder):
             tracking = Tracking(tracking_name(checkpoint.name), checkpoint.position)
             self._assert_tracking_uniqueness(tracking)
             self._insert_tracking(tracking)
-            self._checkpoints[checkpoint.name] = replace(checkpoint, state=checkpoint.state_bytes)
+            self._checkpoints[checkpoint.name] = checkpoint
 
     def load_checkpoint(self, name: str) -> Checkpoint | None:
         """Read one checkpoint."""

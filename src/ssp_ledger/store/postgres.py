@@ -233,7 +233,7 @@ class PostgresCheckpointRecorder(PostgresTrackingRecorder):
                 curs, Tracking(tracking_name(checkpoint.name), checkpoint.position))
             curs.execute(self._upsert_checkpoint, (
                 checkpoint.name, checkpoint.position, checkpoint.fingerprint, checkpoint.binding,
-                checkpoint.state_bytes, checkpoint.saved_at))
+                checkpoint.state, checkpoint.saved_at))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def load_checkpoint(self, name: str) -> Checkpoint | None:
