@@ -7,6 +7,7 @@ the hooks: :meth:`make_location` (and, for tamper tests, :meth:`tamper`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -32,7 +33,23 @@ from ssp_ledger import (
 from ssp_ledger.audit import Digest, digest, verify
 from ssp_ledger.errors import UnknownPartnership
 from ssp_ledger.runner import ProjectionRunner
-from ssp_ledger.store import GENESIS, record_hash, stream_id
+from ssp_ledger.projection.checkpoint import (
+    Part,
+    PartRef,
+    bytes_reader,
+    decode_set,
+    encode_set,
+    pack_part,
+    read_header,
+)
+from ssp_ledger.store import (
+    GENESIS,
+    Binding,
+    Checkpoint,
+    OpenCheckpoint,
+    record_hash,
+    stream_id,
+)
 from ssp_ledger.synthetic import SyntheticConfig, generate
 from tests.strategies import FORMED
 from tests.unit.test_partnership import club, formed, joined
@@ -114,6 +131,11 @@ class LedgerBackendCases:
 
     def tamper(self, ledger: Ledger, position: int) -> None:
         """Change one byte of the stored state at ``position``, behind the ledger's back."""
+        raise NotImplementedError
+
+    def set_checkpoint_state(self, ledger: Ledger, checkpoint: Checkpoint) -> None:
+        """Overwrite the stored row of ``checkpoint`` (state and binding) behind the ledger's
+        back."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ plumbing
@@ -556,6 +578,125 @@ class LedgerBackendCases:
         fast.rebuild()  # a rebuild ignores the checkpoint
         assert figures(fast) == figures(ledger)
         assert fast.checkpoint_position is None
+
+    # ------------------------------------------------------------------ checkpoints by parts
+
+    def _checkpointed_reader(self) -> tuple[Ledger, Ledger, list[DomainEvent]]:
+        """A store holding checkpoint ``default`` of a synthetic history, and a second Ledger
+        object reading it from that checkpoint (the same in-memory store where not shared), and
+        the rest of the history, not recorded yet."""
+        ledger, tail = self._synthetic_store()
+        self.make_runner(ledger).catch_up()
+        if self.shared:
+            return ledger, self.open_again(mode="read", checkpoint="default"), tail
+        reader = Ledger.in_memory()
+        reader._log = ledger.log  # the same in-memory store, as a second object
+        reader.checkpoint, reader._use_checkpoint = "default", True
+        return ledger, reader, tail
+
+    def test_a_checkpoint_is_read_by_ranges(self) -> None:
+        """open_checkpoint gives the row without its state and reads any range of it as
+        stored: the same bytes as load_checkpoint, short past the end."""
+        ledger, _, _ = self._checkpointed_reader()
+        whole = ledger.log.load_checkpoint("default")
+        opened = ledger.log.open_checkpoint("default")
+        assert whole is not None
+        assert opened is not None
+        assert ledger.log.open_checkpoint("nothing-saved") is None
+        state = whole.state
+        assert (opened.name, opened.position, opened.fingerprint, opened.binding,
+                opened.saved_at, opened.size) == (
+            whole.name, whole.position, whole.fingerprint, whole.binding, whole.saved_at,
+            len(state))
+        size = len(state)
+        for offset, length in ((0, 12), (0, size), (5, 1), (size // 3, size // 3),
+                               (size - 7, 7), (size - 3, 10), (size, 5), (size + 9, 4), (1, 0)):
+            assert opened.read(offset, length) == state[offset:offset + length], (offset, length)
+
+    def test_a_report_from_a_checkpoint_reads_the_header_and_the_parts_it_needs(self) -> None:
+        """A report by one projection reads the state's header and that projection's part:
+        no other projection's part and not the facts in force (nothing to catch up)."""
+        ledger, reader, _ = self._checkpointed_reader()
+        opened = ledger.log.open_checkpoint("default")
+        assert opened is not None
+        header = read_header(opened.size, opened.read)
+        layout = decode_set(header, opened.size)
+        ranges: list[tuple[int, int]] = []
+        log = reader.log
+        real = log.open_checkpoint
+
+        def counted(name: str) -> OpenCheckpoint | None:
+            found = real(name)
+            if found is None:
+                return None
+
+            def read(offset: int, length: int) -> bytes:
+                ranges.append((offset, length))
+                return found.read(offset, length)
+
+            return dataclasses.replace(found, read=read)
+
+        log.open_checkpoint = counted  # type: ignore[method-assign]
+        table = reader.participation(as_of=AS_OF, by="school")
+        assert reader.checkpoint_position == opened.position, reader.checkpoint_note
+        assert table == ledger.participation(as_of=AS_OF, by="school")
+        part = layout.parts["participation"]
+        start = len(header)
+        assert ranges[0][0] == 0
+        assert (start + part.offset, part.length) in ranges
+        read_bytes = sum(length for _, length in ranges)
+        assert read_bytes <= len(header) + part.length + 4096
+        for name, ref in (*layout.parts.items(), ("current", layout.current)):
+            if name != "participation":
+                assert (start + ref.offset, ref.length) not in ranges, name
+
+    @pytest.mark.parametrize("edit", ["part", "malformed", "current"])
+    def test_an_edited_checkpoint_part_gives_a_replay(self, edit: str) -> None:
+        """A byte of the part a report needs changed in the store (its hash left alone), or
+        that part replaced by well-hashed bytes that are not its state (binding recomputed),
+        or the facts in force damaged while a record waits to be caught up: the report
+        answers what a replay answers, and says why in one line."""
+        ledger, reader, tail = self._checkpointed_reader()
+        whole = ledger.log.load_checkpoint("default")
+        assert whole is not None
+        state = whole.state
+        header = read_header(len(state), bytes_reader(state))
+        layout = decode_set(header, len(state))
+        start = len(header)
+        binding = whole.binding
+        if edit in ("part", "current"):
+            ref = layout.parts["participation"] if edit == "part" else layout.current
+            at = start + ref.offset + ref.length // 2
+            state = state[:at] + bytes([state[at] ^ 0x5A]) + state[at + 1:]
+        else:
+            body = state[start:]
+
+            def kept(ref: PartRef) -> Part:
+                return Part(compressed=ref.compressed,
+                            data=memoryview(body[ref.offset:ref.offset + ref.length]))
+
+            parts = {name: kept(ref) for name, ref in layout.parts.items()}
+            parts["participation"] = pack_part(b"\x81\xa3not\xa8an index")
+            snapshot = encode_set(position=layout.position, latest_us=layout.latest_us,
+                                  names=layout.names, parts=parts, current=kept(layout.current))
+            state = snapshot.join()
+            binding = msgspec.structs.replace(
+                Binding.decode(binding), state_sha256=snapshot.digest).encode()
+        self.set_checkpoint_state(ledger, dataclasses.replace(whole, state=state,
+                                                              binding=binding))
+        if edit == "current":
+            ledger.record_many(tail[:20])
+        table = reader.participation(as_of=AS_OF, by="school")
+        assert table == ledger.participation(as_of=AS_OF, by="school")
+        assert reader.checkpoint_position is None
+        note = reader.checkpoint_note
+        assert note.startswith("checkpoint 'default' is damaged: ")
+        assert note.endswith("replayed the log")
+        assert "\n" not in note
+        assert ("the facts in force" if edit == "current" else "projection 'participation'") \
+            in note
+        [check] = verify(ledger).checkpoints
+        assert check.status == "mismatch"
 
     def test_runner_resumes_after_a_crash_exactly_once(self) -> None:
         ledger, tail = self._synthetic_store()

@@ -11,7 +11,7 @@ from typing import ClassVar
 import pytest
 
 from ssp_ledger import Ledger, StoreError
-from ssp_ledger.store import ENV_LOCATION, backend_of, store_env
+from ssp_ledger.store import ENV_LOCATION, Checkpoint, backend_of, store_env
 from tests.integration.conftest import ledger_url
 from tests.integration.ledger_cases import LedgerBackendCases
 
@@ -38,6 +38,10 @@ class TestMemoryLedger(LedgerBackendCases):
         rows[position - 1] = dataclasses.replace(rows[position - 1],
                                                  state=_flip(rows[position - 1].state))
 
+    def set_checkpoint_state(self, ledger: Ledger, checkpoint: Checkpoint) -> None:
+        recorder = ledger.log._checkpoint_recorder()  # type: ignore[attr-defined]
+        recorder._checkpoints[checkpoint.name] = checkpoint
+
 
 class TestSQLiteLedger(LedgerBackendCases):
     backend: ClassVar[str] = "sqlite"
@@ -51,6 +55,11 @@ class TestSQLiteLedger(LedgerBackendCases):
                                     (position,)).fetchone()
             conn.execute("UPDATE stored_events SET state=? WHERE rowid=?",
                          (_flip(state), position))
+
+    def set_checkpoint_state(self, ledger: Ledger, checkpoint: Checkpoint) -> None:
+        with sqlite3.connect(self.location) as conn:
+            conn.execute("UPDATE ssp_projection_checkpoints SET state=?, anchor=? WHERE name=?",
+                         (checkpoint.state, checkpoint.binding, checkpoint.name))
 
 
 class TestPostgresLedger(LedgerBackendCases):
@@ -74,6 +83,17 @@ class TestPostgresLedger(LedgerBackendCases):
             assert row is not None
             conn.execute(sql.SQL("UPDATE {} SET state=%s WHERE notification_id=%s").format(
                 table), (_flip(bytes(row["state"])), position))
+
+    def set_checkpoint_state(self, ledger: Ledger, checkpoint: Checkpoint) -> None:
+        import psycopg
+        from psycopg import sql
+
+        recorder = ledger.log._checkpoint_recorder()  # type: ignore[attr-defined]
+        table = sql.Identifier(recorder.datastore.schema, recorder.checkpoints_table_name)
+        with recorder.datastore.get_connection() as conn:
+            assert isinstance(conn, psycopg.Connection)
+            conn.execute(sql.SQL("UPDATE {} SET state=%s, anchor=%s WHERE name=%s").format(
+                table), (checkpoint.state, checkpoint.binding, checkpoint.name))
 
     def test_postgres_tables_live_in_the_schema_of_the_url(self, postgres_server: str) -> None:
         ledger = self.make_ledger()
