@@ -38,7 +38,7 @@ from typing import Self
 from eventsourcing.persistence import IntegrityError
 
 from ssp_ledger.application import Ledger, utc_now
-from ssp_ledger.checkpoints import fit_checkpoint, make_checkpoint
+from ssp_ledger.checkpoints import fit_checkpoint, make_checkpoint, unreadable_note
 from ssp_ledger.errors import LedgerError, StoreError, UnknownProjection
 from ssp_ledger.projection import (
     ProjectionFactory,
@@ -46,6 +46,7 @@ from ssp_ledger.projection import (
     paused_gc,
     projection_fingerprint,
 )
+from ssp_ledger.projection.checkpoint import UnreadableCheckpoint
 from ssp_ledger.store import Clock, Recorded
 from ssp_ledger.subscription import Subscription
 
@@ -172,7 +173,7 @@ class ProjectionRunner:
         self.log.wait(self.name, position, timeout)
 
     def _resume(self) -> ProjectionSet:
-        checkpoint = self.log.load_checkpoint(self.name)
+        checkpoint = self.log.open_checkpoint(self.name)  # its parts are read one by one
         restored: ProjectionSet | None = None
         self._versions: dict[str, int] = {}
         if checkpoint is None:
@@ -180,6 +181,12 @@ class ProjectionRunner:
         else:
             restored, binding, note = fit_checkpoint(self.log, checkpoint, self.factories,
                                                      self.log.read)
+            if restored is not None:
+                try:  # every projection is fed from here on: check every part now
+                    restored.load_all()
+                except UnreadableCheckpoint as e:
+                    restored, binding = None, None
+                    note = unreadable_note(self.name, e)
             if restored is None or binding is None:
                 # Made by other code, or the log changed under it: start again from 0. The
                 # tracking record goes too, or position 0.. could never be committed again.

@@ -652,3 +652,24 @@ def test_a_runner_resumes_from_and_saves_the_new_layout(checkpointed: Path,
         replay.process_all(ledger.read())
         assert saved == replay.snapshot()
         assert verify(ledger).ok
+
+
+@pytest.mark.parametrize("edit", ["flip-leaders", "flip-current"])
+def test_a_runner_resuming_from_an_edited_part_rebuilds_from_position_0(
+        checkpointed: Path, tmp_path: Path, edit: str) -> None:
+    """The runner feeds every projection, so it checks every part as it resumes: a damaged
+    one, even of a projection no report asked for, makes it start again from position 0 (in
+    one line) and save a checkpoint that is the state of a replay."""
+    store = _store_with_state(checkpointed, tmp_path, edit)
+    with ProjectionRunner(str(store), name="default") as runner:
+        assert runner.resumed_from == 0
+        note = runner.resume_note
+        assert note.startswith("checkpoint 'default' is damaged: ")
+        assert note.endswith("rebuilding from position 0")
+        assert "\n" not in note
+        runner.catch_up()
+    with Ledger.open(store, mode="read") as ledger:
+        assert verify(ledger).ok
+        replay = ProjectionSet(ledger.factories, ledger.log.load)
+        replay.process_all(ledger.read())
+    assert bytes(checkpoint_row(store)["row"]["state"]) == replay.snapshot()

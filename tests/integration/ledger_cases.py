@@ -32,7 +32,6 @@ from ssp_ledger import (
 )
 from ssp_ledger.audit import Digest, digest, verify
 from ssp_ledger.errors import UnknownPartnership
-from ssp_ledger.runner import ProjectionRunner
 from ssp_ledger.projection.checkpoint import (
     Part,
     PartRef,
@@ -42,6 +41,7 @@ from ssp_ledger.projection.checkpoint import (
     pack_part,
     read_header,
 )
+from ssp_ledger.runner import ProjectionRunner
 from ssp_ledger.store import (
     GENESIS,
     Binding,

@@ -167,6 +167,14 @@ class ProjectionSet:
         self._parts.pop(name, None)
         return projection
 
+    def load_all(self) -> None:
+        """Load every projection and the facts in force now (a restored set otherwise loads
+        each when first needed): UnreadableCheckpoint, at once, when a part of the snapshot
+        fails. For a caller that will feed every projection anyway (the runner)."""
+        for name in self._names:
+            self._get(name)
+        self._current  # noqa: B018 -- the property reads and checks the part
+
     def _read_part(self, ref: PartRef, what: str) -> bytes:
         """The checked bytes of a part of the snapshot this set was restored from."""
         assert self._source is not None  # a set holding refs was restored
