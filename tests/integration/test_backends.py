@@ -104,6 +104,24 @@ class TestPostgresLedger(LedgerBackendCases):
         checkpoints = ledger.log.app.checkpoint_recorder()  # type: ignore[attr-defined]
         assert checkpoints.checkpoints_table_name == "sspledger_checkpoints"
 
+    def test_the_checkpoint_state_is_stored_uncompressed_by_postgres(self) -> None:
+        """The state column is EXTERNAL (compressed already by the ledger), so substring()
+        reads a part's TOAST chunks only; opening the store again leaves it so."""
+        import psycopg
+
+        ledger = self.make_ledger()
+        self.make_runner(ledger).catch_up()
+        self.open_again(mode="write")
+        recorder = ledger.log._checkpoint_recorder()  # type: ignore[attr-defined]
+        with recorder.datastore.get_connection() as conn:
+            assert isinstance(conn, psycopg.Connection)
+            row = conn.execute(
+                "SELECT attstorage FROM pg_attribute WHERE attrelid = "
+                "(quote_ident(%s) || '.' || quote_ident(%s))::regclass AND attname = 'state'",
+                (recorder.datastore.schema, recorder.checkpoints_table_name)).fetchone()
+        assert row is not None
+        assert row["attstorage"] == "e"
+
 
 # --------------------------------------------------------------------------- choosing a store
 

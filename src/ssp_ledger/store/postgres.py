@@ -42,7 +42,7 @@ from eventsourcing.postgres import (
     PostgresTrackingRecorder,
 )
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from ssp_ledger.errors import StoreError
 from ssp_ledger.store.app import RecorderLog, construct, create_with_retries
@@ -197,9 +197,14 @@ class PostgresCheckpointRecorder(PostgresTrackingRecorder):
             "anchor bytea NOT NULL, state bytea NOT NULL, saved_at timestamptz NOT NULL)"
         ).format(*table))
         # Kept uncompressed by PostgreSQL (the state is compressed already): substring() of a
-        # part then reads that part's TOAST chunks only, not the whole value.
+        # part then reads that part's TOAST chunks only, not the whole value. Altered only when
+        # it is not so yet (ALTER TABLE would lock the table at every open).
         self.sql_create_statements.append(SQL(
-            "ALTER TABLE {0}.{1} ALTER COLUMN state SET STORAGE EXTERNAL").format(*table))
+            "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
+            "(quote_ident({2}) || '.' || quote_ident({3}))::regclass AND attname = 'state' "
+            "AND attstorage <> 'e') THEN "
+            "ALTER TABLE {0}.{1} ALTER COLUMN state SET STORAGE EXTERNAL; END IF; END $$"
+        ).format(*table, Literal(self.datastore.schema), Literal(self.checkpoints_table_name)))
         self._upsert_checkpoint = SQL(
             "INSERT INTO {0}.{1} VALUES (%s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (name) DO UPDATE SET position=EXCLUDED.position, "
