@@ -650,6 +650,25 @@ class LedgerBackendCases:
             if name != "participation":
                 assert (start + ref.offset, ref.length) not in ranges, name
 
+    def test_a_reader_keeps_answering_while_a_runner_saves_again(self) -> None:
+        """A reader restored from the checkpoint reads a part only when first asked; if a
+        runner has saved the checkpoint again by then, the reader rebuilds that projection from
+        the log (the bytes at the old offsets belong to another state): right figures, no
+        note of damage, and the checkpoint still in use."""
+        ledger, reader, tail = self._checkpointed_reader()
+        first = reader.participation(as_of=AS_OF, by="school")
+        position = reader.checkpoint_position
+        assert position is not None
+        ledger.record_many(tail)
+        runner = self.make_runner(ledger)
+        runner.catch_up()
+        assert runner.saved_position > position
+        for name in ("leaders", "staff_time_cost", "participation"):
+            assert reader.report(name, as_of=AS_OF) == ledger.report(name, as_of=AS_OF), name
+        assert reader.checkpoint_position == position
+        assert reader.checkpoint_note.startswith("loaded checkpoint 'default'")
+        assert first.basis is not None
+
     @pytest.mark.parametrize("edit", ["part", "malformed", "current"])
     def test_an_edited_checkpoint_part_gives_a_replay(self, edit: str) -> None:
         """A byte of the part a report needs changed in the store (its hash left alone), or

@@ -642,3 +642,50 @@ def test_an_additive_projection_checkpoints_its_index_only_when_that_is_all_it_k
     other = PartitionedIndex(("activity",), ("clubs", "attendances"))
     with pytest.raises(ValueError, match=r"trained: state indexes dimensions \['activity'\]"):
         copy.load_state(encode_state(other.dump()))
+
+
+def test_a_checkpoint_saved_again_since_is_not_taken_for_a_damaged_one() -> None:
+    """A set restored from a stored checkpoint reads its parts later; when a runner has saved
+    the checkpoint again meanwhile, the bytes at those offsets belong to another state. The set
+    sees that the header changed and rebuilds what it still needs from the log instead (no
+    error): the same answers and the same snapshot as a replay to its position."""
+    ledger = Ledger.in_memory()
+    ledger.record_many(_club_history())
+    first = ledger.view(None).snapshot()
+    stored = [first]
+
+    def read(offset: int, length: int) -> bytes:
+        return stored[0][offset:offset + length]
+
+    restored = ProjectionSet.restore_from(read_header(len(first), read), len(first), read,
+                                          ledger.factories, ledger.load, ledger.read)
+    expected = {name: _restore(first, ledger)[name].report(Query(as_of=DAY))
+                for name in ("participation", "leaders")}
+    assert restored["participation"].report(Query(as_of=DAY)) == expected["participation"]
+    ledger.record(ClubRun(partnership_id="p", occurred_on=DAY, club_id="k9", school_id="s0",
+                          activity="golf", participants=2, event_id="c9"))
+    stored[0] = ledger.view(None).snapshot()  # saved again, at position 4
+    assert restored["leaders"].report(Query(as_of=DAY)) == expected["leaders"]
+    assert restored.snapshot() == first  # unread parts rebuilt, not copied from the new state
+    restored.process_all(ledger.read(4))  # the facts in force, rebuilt from the log too
+    assert restored.snapshot() == stored[0]
+
+
+def test_a_set_restored_before_a_save_rebuilds_its_facts_in_force_from_the_log() -> None:
+    ledger = Ledger.in_memory()
+    ledger.record_many(_club_history())
+    first = ledger.view(None).snapshot()
+    stored = [first]
+
+    def read(offset: int, length: int) -> bytes:
+        return stored[0][offset:offset + length]
+
+    restored = ProjectionSet.restore_from(read_header(len(first), read), len(first), read,
+                                          ledger.factories, ledger.load, ledger.read)
+    ledger.record(ClubRun(partnership_id="p", occurred_on=DAY, club_id="c", school_id="s0",
+                          activity="golf", participants=2, event_id="c9"))
+    stored[0] = b"gone"  # deleted and saved shorter: nothing of it can be read
+    restored.process_all(ledger.read(4))
+    assert sorted(restored.contributing()) == sorted(ledger.view(None).contributing())
+    assert restored["participation"].report(Query(as_of=DAY)) == \
+        ledger.view(None)["participation"].report(Query(as_of=DAY))

@@ -103,6 +103,9 @@ class ProjectionSet:
         self._source: tuple[ReadRange, int] | None = None
         """How a restored set reads its snapshot: ``read(offset, length)`` and where the body
         begins (see :func:`~ssp_ledger.projection.checkpoint.read_part`)."""
+        self._header = b""
+        """The prefix and header a restored set was restored from (to tell a checkpoint saved
+        again since from a damaged one)."""
         self._replay_to = 0
         """Position a restored set was saved at: projections without a part replay to here."""
         self._all: tuple[Projection, ...] | None = None
@@ -151,7 +154,14 @@ class ProjectionSet:
             if ref is None:
                 self._replay(name, projection)
             elif isinstance(projection, Stateful):
-                projection.load_state(self._read_part(ref, f"projection {name!r}"))
+                try:
+                    data = self._read_part(ref, f"projection {name!r}")
+                except UnreadableCheckpoint:
+                    if not self._saved_again():
+                        raise
+                    self._replay(name, projection)  # its part is gone: rebuilt from the log
+                else:
+                    projection.load_state(data)
             else:
                 msg = "its projection class does not implement Stateful any more"
                 raise ValueError(msg)
@@ -174,6 +184,17 @@ class ProjectionSet:
         for name in self._names:
             self._get(name)
         self._current  # noqa: B018 -- the property reads and checks the part
+
+    def _saved_again(self) -> bool:
+        """Whether the stored checkpoint no longer starts with the header this set was restored
+        from: saved again since (a runner following the log), so a part read now belongs to
+        another state. A part that fails while the header is unchanged is damaged instead."""
+        assert self._source is not None
+        read, _ = self._source
+        try:
+            return bytes(read(0, len(self._header))) != self._header
+        except Exception:  # the row cannot be read any more: not the one restored
+            return True
 
     def _read_part(self, ref: PartRef, what: str) -> bytes:
         """The checked bytes of a part of the snapshot this set was restored from."""
@@ -229,13 +250,34 @@ class ProjectionSet:
     def _current(self) -> FactsInForce:
         if self._current_map is None:
             assert self._current_ref is not None
-            data = self._read_part(self._current_ref, "the facts in force")
             try:
-                self._current_map = FactsInForce.load(data)
-            except ValueError as e:
-                raise self._unreadable("the facts in force", e) from e
+                data = self._read_part(self._current_ref, "the facts in force")
+            except UnreadableCheckpoint:
+                if not self._saved_again():
+                    raise
+                self._current_map = self._replayed_facts()
+            else:
+                try:
+                    self._current_map = FactsInForce.load(data)
+                except ValueError as e:
+                    raise self._unreadable("the facts in force", e) from e
             self._current_ref = None
         return self._current_map
+
+    def _replayed_facts(self) -> FactsInForce:
+        """The facts in force at the restored position, from the log (when the checkpoint was
+        saved again before they were first needed: they are needed before any record is
+        applied, so the set is still at that position)."""
+        assert self._read is not None
+        assert self.position == self._replay_to
+        private = ProjectionSet({}, self._load)
+        private.process_all(self._read(1, self._replay_to))
+        if private.position != self._replay_to:
+            msg = (f"the log ends at position {private.position}, before the checkpoint's "
+                   f"{self._replay_to}")
+            raise self._unreadable("the facts in force", ValueError(msg))
+        assert private._current_map is not None
+        return private._current_map
 
     def fact_at(self, position: int) -> Fact:
         """The fact whose content in force was stored at ``position``."""
@@ -403,28 +445,40 @@ class ProjectionSet:
         for name in self._names:
             ref = self._parts.get(name)
             if ref is not None:  # never loaded since restored: unchanged
-                parts[name] = self._stored(ref, f"projection {name!r}")
-                continue
+                stored = self._stored(ref, f"projection {name!r}")
+                if stored is not None:
+                    parts[name] = stored
+                    continue
+                self._get(name)  # the checkpoint was saved again since: rebuilt from the log
             projection = self._loaded.get(name)
             if projection is not None and isinstance(projection, Stateful):
                 with suppress(NotImplementedError):  # no state as data: replayed instead
                     parts[name] = pack_part(projection.dump_state())
+        current = None
         if self._current_ref is not None:
             current = self._stored(self._current_ref, "the facts in force")
-        else:
-            assert self._current_map is not None
-            current = pack_part(self._current_map.dump())
+        if current is None:
+            current = pack_part(self._current.dump())
         latest = self.latest
         latest_us = None if latest is None else (latest - _EPOCH) // dt.timedelta(microseconds=1)
         return encode_set(position=self.position, latest_us=latest_us, names=list(self._names),
                           parts=parts, current=current)
 
-    def _stored(self, ref: PartRef, what: str) -> Part:
-        """A part of the snapshot this set was restored from, as stored (checked)."""
+    def _stored(self, ref: PartRef, what: str) -> Part | None:
+        """A part of the snapshot this set was restored from, as stored (checked); None when
+        the checkpoint was saved again since (the part must be rebuilt), UnreadableCheckpoint
+        when it is damaged."""
         assert self._source is not None
         read, start = self._source
-        data = read(start + ref.offset, ref.length) if ref.length else b""
+        try:
+            data = read(start + ref.offset, ref.length) if ref.length else b""
+        except Exception as e:
+            if self._saved_again():
+                return None
+            raise self._unreadable(what, e) from e
         if len(data) != ref.length or hashlib.sha256(data).digest() != ref.sha256:
+            if self._saved_again():
+                return None
             raise self._unreadable(what, ValueError(
                 "its bytes do not match their hash in the header (altered in the store)"))
         return Part(compressed=ref.compressed, data=memoryview(data))
@@ -475,6 +529,7 @@ class ProjectionSet:
         out._read = read
         out._parts = dict(state.parts)
         out._source = (reader, len(header))
+        out._header = bytes(header)
         out._current_map = None
         out._current_ref = state.current
         out.position = out._replay_to = state.position
