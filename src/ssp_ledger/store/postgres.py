@@ -11,7 +11,10 @@ them in ``tests/integration/test_recorders.py``):
   12 MB, which eventsourcing's single ``unnest`` statement reaches at ~30,000 of our events. It
   also reads plain rows (with their positions) by stream for the port.
 * :class:`PostgresCheckpointRecorder` stores projection checkpoints beside eventsourcing's
-  tracking table and writes both in one transaction.
+  tracking table and writes both in one transaction. The state (hundreds of megabytes at ten
+  million events) is streamed with a binary ``COPY`` in slices of :data:`COPY_SLICE` bytes into
+  a temporary table and moved from there by the upsert: a bound parameter would make psycopg
+  hold two more copies of it in the client.
 
 Both retry eventsourcing's ``create_table`` a few times: it re-runs its (idempotent) DDL on every
 open, and PostgreSQL fails some of several processes doing so at once ("tuple concurrently
@@ -47,6 +50,12 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 from ssp_ledger.errors import StoreError
 from ssp_ledger.store.app import RecorderLog, construct, create_with_retries
 from ssp_ledger.store.log import Checkpoint, Mode, OpenCheckpoint, RawRow, tracking_name
+
+COPY_SLICE = 8 << 20
+"""Bytes of a checkpoint's state handed to one ``COPY`` write."""
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+"""The binary ``COPY`` signature, flags and (empty) header extension."""
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 
 __all__ = [
     "INSERT_CHUNK",
@@ -205,8 +214,14 @@ class PostgresCheckpointRecorder(PostgresTrackingRecorder):
             "AND attstorage <> 'e') THEN "
             "ALTER TABLE {0}.{1} ALTER COLUMN state SET STORAGE EXTERNAL; END IF; END $$"
         ).format(*table, Literal(self.datastore.schema), Literal(self.checkpoints_table_name)))
+        self._stage_checkpoint = (
+            SQL("CREATE TEMPORARY TABLE IF NOT EXISTS ssp_checkpoint_stage (state bytea) "
+                "ON COMMIT DELETE ROWS"),
+            SQL("ALTER TABLE ssp_checkpoint_stage ALTER COLUMN state SET STORAGE EXTERNAL"),
+            SQL("COPY ssp_checkpoint_stage (state) FROM STDIN (FORMAT BINARY)"),
+        )
         self._upsert_checkpoint = SQL(
-            "INSERT INTO {0}.{1} VALUES (%s, %s, %s, %s, %s, %s) "
+            "INSERT INTO {0}.{1} SELECT %s, %s, %s, %s, state, %s FROM ssp_checkpoint_stage "
             "ON CONFLICT (name) DO UPDATE SET position=EXCLUDED.position, "
             "fingerprint=EXCLUDED.fingerprint, anchor=EXCLUDED.anchor, state=EXCLUDED.state, "
             "saved_at=EXCLUDED.saved_at"
@@ -232,13 +247,23 @@ class PostgresCheckpointRecorder(PostgresTrackingRecorder):
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """Tracking insert and checkpoint upsert in one transaction."""
+        """Tracking insert and checkpoint upsert in one transaction; the state streamed in by
+        ``COPY`` (see the module docstring)."""
+        state = memoryview(checkpoint.state)
+        create, external, copy = self._stage_checkpoint
         with self.datastore.transaction(commit=True) as curs:
             self._insert_tracking(
                 curs, Tracking(tracking_name(checkpoint.name), checkpoint.position))
+            curs.execute(create)
+            curs.execute(external)
+            with curs.copy(copy) as rows:
+                rows.write(_COPY_HEADER + (1).to_bytes(2, "big") + len(state).to_bytes(4, "big"))
+                for start in range(0, len(state), COPY_SLICE):
+                    rows.write(state[start:start + COPY_SLICE])
+                rows.write(_COPY_TRAILER)
             curs.execute(self._upsert_checkpoint, (
                 checkpoint.name, checkpoint.position, checkpoint.fingerprint, checkpoint.binding,
-                checkpoint.state, checkpoint.saved_at))
+                checkpoint.saved_at))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def load_checkpoint(self, name: str) -> Checkpoint | None:
