@@ -242,14 +242,28 @@ class MsgspecMapper(Mapper[uuid.UUID]):
 
         A row of a current-version event (every row but corrections and rows stored by older
         code) is decoded here; any other row, or one that fails here, goes through
-        :meth:`decode`, which upcasts, or raises its usual error.
+        :meth:`decode`, which upcasts, or raises its usual error (after the rows before it
+        have been yielded).
         """
+        decoded, damage = self.decode_batch(rows)
+        yield from decoded
+        if damage is not None:
+            raise damage
+
+    def decode_batch(self, rows: Iterable[Row]
+                     ) -> tuple[list[tuple[int, Recorded]], DamagedRecord | None]:
+        """:meth:`decode_rows` as a list, eagerly: the (rowid, record) pairs of the rows up to
+        the first damaged one, and the :class:`~ssp_ledger.errors.DamagedRecord` naming that
+        one (None: every row decoded). A replay reads the log this way, a batch at a time,
+        without a generator step per row."""
         env_decode = self._envelope_decoder.decode
         fast = self._fast_decoders
         uuids = self._uuids
         sealed = bool(self.cipher or self.compressor)
         last_us: int | None = None
         recorded_at = EPOCH
+        out: list[tuple[int, Recorded]] = []
+        append = out.append
         for rowid, oid, version, topic, state in rows:
             try:
                 if version.__class__ is not int or version < 1:
@@ -270,8 +284,12 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                     event=decode_event(env.event),
                 )
             except Exception:  # decode() redoes it, and raises the right error
-                rec = self._decode_slow(rowid, oid, version, topic, state)
-            yield rowid, rec
+                try:
+                    rec = self._decode_slow(rowid, oid, version, topic, state)
+                except DamagedRecord as e:
+                    return out, e
+            append((rowid, rec))
+        return out, None
 
     def _decode_slow(self, rowid: int, oid: Any, version: Any, topic: Any, state: Any
                      ) -> Recorded:
