@@ -41,8 +41,8 @@ from ssp_ledger.projection import (
     ProjectionSet,
     Query,
     Series,
+    columnar,
 )
-from ssp_ledger.projection import columnar
 from ssp_ledger.projection.projection_set import Batched
 from ssp_ledger.projection.series import add_netted
 from ssp_ledger.store import Recorded
