@@ -43,6 +43,7 @@ from ssp_ledger.projection import (
     Series,
     columnar,
 )
+from ssp_ledger.projection.in_force import FactsInForce
 from ssp_ledger.projection.projection_set import Batched
 from ssp_ledger.projection.series import add_netted
 from ssp_ledger.store import Recorded
@@ -376,3 +377,25 @@ def test_a_few_facts_are_applied_one_by_one_and_many_in_batches() -> None:
         assert (counting.batches, counting.seen) == (batches, seen)
         assert counting.report(Query(as_of=dt.date(2011, 1, 1))).totals == {
             "group": "total", "sessions": 3}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(("p1", "p2")),
+                                   st.sampled_from(("e1", "e2", "e3", "p1-0000001", "é", "a\x00")),
+                                   st.integers(1, 2**40)), max_size=12), max_size=6),
+       st.booleans())
+def test_facts_in_force_set_many_equals_set(chunks: list[list[tuple[str, str, int]]],
+                                           one_partnership: bool) -> None:
+    """A replay's chunk of facts in force (one partnership's run, or mixed; ids repeated: the
+    last wins), then merged: the same map and the same bytes as one set() at a time."""
+    one, many = FactsInForce(), FactsInForce()
+    for chunk in chunks:
+        if one_partnership:
+            chunk = [("p1", eid, position) for _, eid, position in chunk]
+        for pid, eid, position in chunk:
+            one.set(pid, eid, position)
+        many.set_many([c[0] for c in chunk], [c[1] for c in chunk], [c[2] for c in chunk])
+        for pid, eid, _ in chunk:
+            assert many.get(pid, eid) == one.get(pid, eid)
+        many.settle()
+    assert many.dump() == one.dump()

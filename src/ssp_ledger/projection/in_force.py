@@ -344,8 +344,18 @@ class FactsInForce:
     def set_many(self, partnership_ids: Iterable[str], event_ids: Iterable[str],
                  positions: Iterable[int]) -> None:
         """:meth:`set` of each (partnership, event id, position), in order, leaving the merge
-        to the caller's next :meth:`settle` (a replay settles between its batches)."""
+        to the caller's next :meth:`settle` (a replay settles between its batches).
+
+        A run of one partnership (a log is mostly written a partnership's batch at a time) is
+        one C-level dictionary update."""
         recent = self.recent
+        partnership_ids = list(partnership_ids)
+        if partnership_ids and partnership_ids.count(partnership_ids[0]) == len(partnership_ids):
+            found = recent.get(partnership_ids[0])
+            if found is None:
+                found = recent[partnership_ids[0]] = {}
+            found.update(zip(event_ids, positions, strict=True))
+            return
         for partnership_id, event_id, position in zip(partnership_ids, event_ids, positions,
                                                       strict=True):
             try:
