@@ -59,10 +59,12 @@ inclusive, in order (e.g. :meth:`Ledger.read <ssp_ledger.application.Ledger.read
 _T = TypeVar("_T")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-BATCH = 20_000
+BATCH = 5_000
 """Records a replay reads before handing the facts gathered to each :class:`Batched`
-projection (large enough that a batch costs a few array operations per series it touches)."""
-CHUNK = 5_000
+projection: large enough that a batch costs a few array operations per series it touches,
+small enough that the batch's events are still in the processor's cache when the projections
+read them (a 1M-event replay measured about 10% faster than with 20,000; docs/performance.md)."""
+CHUNK = 500
 """Records :meth:`ProjectionSet.process_all` takes from its iterator at a time (a chunk is
 routed a kind at a time; a batch is several chunks)."""
 MIN_BATCH = 512
