@@ -17,6 +17,7 @@ import msgspec
 
 from ssp_ledger.events import ClubRun, CompetitionHeld, CorrectableEvent, SchoolJoined
 from ssp_ledger.projection import AdditiveProjection, Columns, Fact, Query
+from ssp_ledger.projection.additive import split_by_kind
 
 __all__ = ["STATE_VERSION", "Participation", "ParticipationState", "SchoolPhase"]
 
@@ -123,16 +124,17 @@ class Participation(AdditiveProjection):
     def apply_batch(self, facts: Sequence[Fact], signs: Sequence[int]) -> None:
         """:meth:`apply`/:meth:`retract` of each fact, in order: the phases one by one, the
         activity as one columnar batch (:meth:`AdditiveProjection.index_batch`)."""
-        phases = self._phases
-        for fact, sign in zip(facts, signs, strict=True):
-            event = fact.event
-            if isinstance(event, SchoolJoined):
+        by_kind = split_by_kind(facts, signs)
+        joined = by_kind.get(SchoolJoined)
+        if joined is not None:  # in log order (the only facts that move the phases)
+            phases = self._phases
+            for event, sign in zip(*joined, strict=True):
                 key = (event.partnership_id, event.event_id)
                 if sign > 0:
                     phases[key] = (event.school_id, event.phase)
                 else:
                     phases.pop(key, None)
-        self.index_batch(facts, signs)
+        self.index_batch(facts, signs, by_kind)
 
     def derived(self, query: Query) -> Mapping[str, tuple[str, Callable[[str], str]]]:
         """``phase`` from ``school``, using the schools of the partnership asked about.

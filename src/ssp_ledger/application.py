@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import hashlib
+import operator
 import os
 import random
 import threading
@@ -51,6 +52,7 @@ from ssp_ledger.projection import (
     registered_projections,
 )
 from ssp_ledger.projection.checkpoint import UnreadableCheckpoint
+from ssp_ledger.projection.projection_set import in_chunks
 from ssp_ledger.store import (
     ENV_LOCATION,
     GENESIS,
@@ -98,6 +100,8 @@ KNOWN_AT_MARKS_EVERY = 20_000
 _MAX_MARKS = 4
 #: Distinct report arguments remembered as checked (see Ledger.report).
 _MAX_CHECKED = 256
+_RECORD = operator.itemgetter(1)
+_STREAM_NUMBER = operator.attrgetter("originator_id.int")
 
 
 def utc_now() -> dt.datetime:
@@ -463,7 +467,7 @@ class Ledger:
             return BatchResult(0, duplicates, self.position, None)
         self._last_recorded_at = recorded_at
         if live is not None and kept is not None and ids and live.position == ids[0] - 1:
-            self._feed(live, zip(ids, kept, strict=True))
+            self._feed(live, [list(zip(ids, kept, strict=True))])
             self._live_token = None  # a concurrent writer may have stored more: read to check
         return BatchResult(count, duplicates, ids[-1] if ids else self.position, recorded_at)
 
@@ -568,22 +572,31 @@ class Ledger:
 
     # ------------------------------------------------------------------ projections
 
-    def _feed(self, view: ProjectionSet, records: Iterable[tuple[int, Recorded]]) -> None:
-        """Apply records to the live view, noting each stream's last version (for the basis)."""
-        last: dict[uuid.UUID, int] = {}  # by stream object: no hex string per record
+    def _feed(self, view: ProjectionSet,
+              chunks: Iterable[Sequence[tuple[int, Recorded]]]) -> None:
+        """Apply consecutive lists of records to the live view, noting each stream's last
+        version (for the basis)."""
+        last: dict[int, Recorded] = {}  # by the stream's 128-bit number: no UUID hash per record
 
-        def noted() -> Iterator[tuple[int, Recorded]]:
-            for item in records:
-                rec = item[1]
-                last[rec.originator_id] = rec.originator_version
-                yield item
+        def noted() -> Iterator[Sequence[tuple[int, Recorded]]]:
+            for chunk in chunks:
+                recs = list(map(_RECORD, chunk))
+                last.update(zip(map(_STREAM_NUMBER, recs), recs, strict=True))
+                yield chunk
 
         try:
-            view.process_all(noted())
+            view.process_chunks(noted())
         finally:
             versions = self._live_versions
-            for stream, version in last.items():
-                versions[stream.hex] = version
+            for rec in last.values():
+                versions[rec.originator_id.hex] = rec.originator_version
+
+    def _read_chunks(self, start: int) -> Iterator[list[tuple[int, Recorded]]]:
+        """:meth:`read` from ``start`` in lists (one per round trip to the store), reporting
+        progress while :attr:`progress` is set."""
+        if self.progress is None:
+            return self._log.read_chunks(start)
+        return in_chunks(self.read(start), READ_BATCH)
 
     def view(self, known_at: dt.datetime | None = None) -> ProjectionSet:
         """The projections as of everything recorded (``known_at`` None) or as known at a
@@ -605,7 +618,7 @@ class Ledger:
                 live = self._live
                 token = self._log.changed()
                 if token != self._live_token:  # nothing stored since: no reading at all
-                    self._feed(live, self.read(live.position + 1))
+                    self._feed(live, self._read_chunks(live.position + 1))
                     self._live_token = token
                 return live
             if not isinstance(known_at, dt.datetime):

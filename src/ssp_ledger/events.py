@@ -95,9 +95,34 @@ class Event(
     _literal_fields: ClassVar[dict[str, tuple[str, ...]]] = {}
     _int_fields: ClassVar[tuple[str, ...]] = ()
     _text_fields: ClassVar[tuple[str, ...]] = ()
+    _required: ClassVar[tuple[str, ...]] = ()
+    """Text fields that must not be empty (nor blank), checked in this order after the common
+    rules."""
+    _required_if_set: ClassVar[tuple[str, ...]] = ()
+    """Optional text fields that must not be empty (nor blank) when given, checked next."""
+    _not_above: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """``(part, whole)`` integer fields where ``part`` may not exceed ``whole``, checked next;
+    then :meth:`check`."""
 
     def __post_init__(self) -> None:
-        self._check_common()
+        self._validate()
+
+    def _validate(self) -> None:
+        """Every rule of the event, in order: the common field rules, the required text fields,
+        the ``part <= whole`` pairs, then the class's own :meth:`check`. Each class replaces it
+        at import with the same checks unrolled into one function
+        (:func:`_compile_validate`)."""
+        Event._check_common(self)
+        for name in self._required:
+            _require(getattr(self, name), name)
+        for name in self._required_if_set:
+            value = getattr(self, name)
+            if value is not None:
+                _require(value, name)
+        for part, whole in self._not_above:
+            if getattr(self, part) > getattr(self, whole):
+                raise ValueError(f"{part} ({getattr(self, part)}) exceeds "
+                                 f"{whole} ({getattr(self, whole)})")
         self.check()
 
     def _check_common(self) -> None:
@@ -148,9 +173,7 @@ class PartnershipFormed(Event, frozen=True, kw_only=True):
     strategy: str = "PESSCL"
     """Free text naming the national strategy it was formed under (e.g. PESSCL, PESSYP)."""
 
-    def check(self) -> None:
-        _require(self.name, "name")
-        _require(self.hub_school_id, "hub_school_id")
+    _required: ClassVar[tuple[str, ...]] = ("name", "hub_school_id")
 
 
 class SchoolJoined(Event, frozen=True, kw_only=True):
@@ -163,8 +186,7 @@ class SchoolJoined(Event, frozen=True, kw_only=True):
     phase: Phase
     """secondary, primary, special or sports_college."""
 
-    def check(self) -> None:
-        _require(self.school_id, "school_id")
+    _required: ClassVar[tuple[str, ...]] = ("school_id",)
 
 
 class SchoolLeft(Event, frozen=True, kw_only=True):
@@ -175,8 +197,7 @@ class SchoolLeft(Event, frozen=True, kw_only=True):
     reason: str = ""
     """Why it left."""
 
-    def check(self) -> None:
-        _require(self.school_id, "school_id")
+    _required: ClassVar[tuple[str, ...]] = ("school_id",)
 
 
 class StaffAssigned(Event, frozen=True, kw_only=True):
@@ -198,11 +219,8 @@ class StaffAssigned(Event, frozen=True, kw_only=True):
     funding_stream: str | None = None
     """Funding stream paying for the release, or None when it is hidden in salary budgets."""
 
-    def check(self) -> None:
-        _require(self.staff_id, "staff_id")
-        _require(self.school_id, "school_id")
-        if self.funding_stream is not None:
-            _require(self.funding_stream, "funding_stream")
+    _required: ClassVar[tuple[str, ...]] = ("staff_id", "school_id")
+    _required_if_set: ClassVar[tuple[str, ...]] = ("funding_stream",)
 
 
 class StaffReleased(Event, frozen=True, kw_only=True):
@@ -213,8 +231,7 @@ class StaffReleased(Event, frozen=True, kw_only=True):
     reason: str = ""
     """Why (end of funding, left post, ...)."""
 
-    def check(self) -> None:
-        _require(self.staff_id, "staff_id")
+    _required: ClassVar[tuple[str, ...]] = ("staff_id",)
 
 
 class FundingChanged(Event, frozen=True, kw_only=True):
@@ -229,8 +246,7 @@ class FundingChanged(Event, frozen=True, kw_only=True):
     citation: str = ""
     """Source of the figure (grant letter, DfE announcement, audit report)."""
 
-    def check(self) -> None:
-        _require(self.funding_stream, "funding_stream")
+    _required: ClassVar[tuple[str, ...]] = ("funding_stream",)
 
 
 class PartnershipDissolved(Event, frozen=True, kw_only=True):
@@ -248,8 +264,7 @@ class ObjectiveSet(Event, frozen=True, kw_only=True):
     text: str
     """What the objective is."""
 
-    def check(self) -> None:
-        _require(self.objective_id, "objective_id")
+    _required: ClassVar[tuple[str, ...]] = ("objective_id",)
 
 
 class EvaluationRecorded(Event, frozen=True, kw_only=True):
@@ -262,8 +277,7 @@ class EvaluationRecorded(Event, frozen=True, kw_only=True):
     independent: bool = False
     """True when carried out by someone outside the partnership."""
 
-    def check(self) -> None:
-        _require(self.objective_id, "objective_id")
+    _required: ClassVar[tuple[str, ...]] = ("objective_id",)
 
 
 # --------------------------------------------------------------------------- activity
@@ -300,15 +314,8 @@ class ClubRun(Event, frozen=True, kw_only=True):
         """Version 1 had no ``setting``: every club then was an after-school club."""
         state["setting"] = "after_school"
 
-    def check(self) -> None:
-        _require(self.club_id, "club_id")
-        _require(self.school_id, "school_id")
-        _require(self.activity, "activity")
-        if self.send_participants > self.participants:
-            raise ValueError(
-                f"send_participants ({self.send_participants}) exceeds "
-                f"participants ({self.participants})"
-            )
+    _required: ClassVar[tuple[str, ...]] = ("club_id", "school_id", "activity")
+    _not_above: ClassVar[tuple[tuple[str, str], ...]] = (("send_participants", "participants"),)
 
 
 class CompetitionHeld(Event, frozen=True, kw_only=True):
@@ -325,8 +332,9 @@ class CompetitionHeld(Event, frozen=True, kw_only=True):
     staff_minutes: int = 0
     """Staff minutes spent organising and running it."""
 
+    _required: ClassVar[tuple[str, ...]] = ("activity",)
+
     def check(self) -> None:
-        _require(self.activity, "activity")
         if not self.school_ids:
             raise ValueError("school_ids must name at least one school")
         if len(set(self.school_ids)) != len(self.school_ids):
@@ -349,9 +357,7 @@ class LeaderTrained(Event, frozen=True, kw_only=True):
     minutes: int = 0
     """Staff minutes spent delivering the training."""
 
-    def check(self) -> None:
-        _require(self.school_id, "school_id")
-        _require(self.award, "award")
+    _required: ClassVar[tuple[str, ...]] = ("school_id", "award")
 
 
 class CpdDelivered(Event, frozen=True, kw_only=True):
@@ -364,8 +370,7 @@ class CpdDelivered(Event, frozen=True, kw_only=True):
     minutes: int
     """Length in minutes (staff time of the deliverer)."""
 
-    def check(self) -> None:
-        _require(self.topic, "topic")
+    _required: ClassVar[tuple[str, ...]] = ("topic",)
 
 
 class ResourceShared(Event, frozen=True, kw_only=True):
@@ -382,9 +387,9 @@ class ResourceShared(Event, frozen=True, kw_only=True):
     value_pence: int = 0
     """Estimated value of what was shared, in pence."""
 
+    _required: ClassVar[tuple[str, ...]] = ("from_school_id", "to_school_id")
+
     def check(self) -> None:
-        _require(self.from_school_id, "from_school_id")
-        _require(self.to_school_id, "to_school_id")
         if self.from_school_id == self.to_school_id:
             raise ValueError("from_school_id and to_school_id must differ")
 
@@ -404,8 +409,7 @@ class RollCounted(Event, frozen=True, kw_only=True):
     pupils_on_roll: int
     """Pupils on roll on the day of the count."""
 
-    def check(self) -> None:
-        _require(self.school_id, "school_id")
+    _required: ClassVar[tuple[str, ...]] = ("school_id",)
 
 
 class SurveyReturned(Event, frozen=True, kw_only=True):
@@ -430,8 +434,9 @@ class SurveyReturned(Event, frozen=True, kw_only=True):
     """Of those, pupils doing at least three hours a week; None when the survey did not ask
     (before 2008/09). Never above ``pupils_2_hours``."""
 
+    _required: ClassVar[tuple[str, ...]] = ("school_id",)
+
     def check(self) -> None:
-        _require(self.school_id, "school_id")
         m = _SURVEY_YEAR.match(self.survey_year)
         if m is None or (int(m["first"]) + 1) % 100 != int(m["second"]):
             raise ValueError(
@@ -504,9 +509,9 @@ class EventCorrected(Event, frozen=True, kw_only=True):
     replacement: CorrectableEvent
     """The event as it should have been recorded."""
 
+    _required: ClassVar[tuple[str, ...]] = ("target_event_id", "reason")
+
     def check(self) -> None:
-        _require(self.target_event_id, "target_event_id")
-        _require(self.reason, "reason")
         if self.replacement.event_id != self.target_event_id:
             raise ValueError(
                 f"replacement.event_id ({self.replacement.event_id!r}) must equal "
@@ -526,9 +531,9 @@ class EventRetracted(Event, frozen=True, kw_only=True):
     reason: str
     """Why it was withdrawn (shown to auditors)."""
 
+    _required: ClassVar[tuple[str, ...]] = ("target_event_id", "reason")
+
     def check(self) -> None:
-        _require(self.target_event_id, "target_event_id")
-        _require(self.reason, "reason")
         if self.target_event_id == self.event_id:
             raise ValueError("a retraction cannot target itself")
 
@@ -573,6 +578,7 @@ def _prepare_field_rules(cls: type[Event]) -> None:
     cls._int_fields = tuple(ints)
     cls._text_fields = tuple(texts)
     cls._check_common = _compile_common_check(cls)  # type: ignore[method-assign]
+    cls._validate = _compile_validate(cls)  # type: ignore[method-assign]
 
 
 def _compile_common_check(cls: type[Event]) -> Any:
@@ -583,6 +589,19 @@ def _compile_common_check(cls: type[Event]) -> Any:
     import. Same checks, same order, same exceptions and messages (``test_fast_checks``
     compares the two on every field of every class).
     """
+    return _compiled(cls, "_check_common", validate=False)
+
+
+def _compile_validate(cls: type[Event]) -> Any:
+    """One straight-line function doing what :meth:`Event._validate` does for ``cls``: the
+    unrolled common checks, then the required fields and ``part <= whole`` pairs inline, then
+    :meth:`Event.check` only where the class defines rules of its own. A decoded club session
+    (most of a replay) is then checked by a single Python call: same checks, same order, same
+    exceptions and messages (``test_fast_validation`` compares the two)."""
+    return _compiled(cls, "_validate", validate=True)
+
+
+def _compiled(cls: type[Event], function: str, *, validate: bool) -> Any:
     consts: dict[str, Any] = {"MIN_DATE": MIN_DATE, "MAX_DATE": MAX_DATE, "_int": int,
                               "_bool": bool, "_type": type}
 
@@ -592,7 +611,7 @@ def _compile_common_check(cls: type[Event]) -> Any:
         return key
 
     lines = [
-        "def _check_common(self):",
+        f"def {function}(self):",
         "    day = self.occurred_on",
         "    if not MIN_DATE <= day <= MAX_DATE:",
         "        raise ValueError(",
@@ -627,10 +646,26 @@ def _compile_common_check(cls: type[Event]) -> Any:
                   f"        raise ValueError(f'{{{negative}}}{{value}}')",
                   f"    if value > {limit}:",
                   f"        raise ValueError(f'{{{too_large}}}{{value}} > {limit})')"]
+    if validate:
+        for field in cls._required:
+            empty = const(f"{field} must not be empty")
+            lines += [f"    if not self.{field}.strip():",
+                      f"        raise ValueError({empty})"]
+        for field in cls._required_if_set:
+            empty = const(f"{field} must not be empty")
+            lines += [f"    value = self.{field}",
+                      "    if value is not None and not value.strip():",
+                      f"        raise ValueError({empty})"]
+        for part, whole in cls._not_above:
+            lines += [f"    if self.{part} > self.{whole}:",
+                      f"        raise ValueError(f'{part} ({{self.{part}}}) exceeds '",
+                      f"                         f'{whole} ({{self.{whole}}})')"]
+        if cls.check is not Event.check:
+            lines.append("    self.check()")
     namespace: dict[str, Any] = dict(consts)
     exec("\n".join(lines), namespace)  # the source is built above from field names only
-    check = namespace["_check_common"]
-    check.__qualname__ = f"{cls.__qualname__}._check_common"
+    check = namespace[function]
+    check.__qualname__ = f"{cls.__qualname__}.{function}"
     return check
 
 

@@ -179,6 +179,13 @@ def test_a_corrupt_row_gives_the_same_error_on_both_paths(tmp_path: Path,
             list(ledger.read())
         assert str(fast.value) == str(generic.value)
         assert len(list(ledger.read(1, stop=29))) == 29
+        # A replay's reading, a round trip at a time: the rows before the damaged one, then
+        # the same error.
+        chunks = ledger.log.read_chunks()
+        assert [p for p, _ in next(chunks)] == list(range(1, 30))
+        with pytest.raises(ValueError, match="cannot decode stored event") as chunked:
+            next(chunks)
+        assert str(chunked.value) == str(generic.value)
 
 
 def test_insert_rows_returns_the_ids_of_its_rows_under_concurrency(tmp_path: Path) -> None:

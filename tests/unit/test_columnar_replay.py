@@ -41,8 +41,11 @@ from ssp_ledger.projection import (
     ProjectionSet,
     Query,
     Series,
+    columnar,
 )
+from ssp_ledger.projection.in_force import FactsInForce
 from ssp_ledger.projection.projection_set import Batched
+from ssp_ledger.projection.series import add_netted
 from ssp_ledger.store import Recorded
 from tests.strategies import ACTIVITIES, FakeClock, History, dates, histories
 
@@ -252,19 +255,57 @@ def test_add_columns_equals_add_one_by_one(rows: list[tuple[str, int, str | tupl
     for pid, day, school, activity, values in rows:
         one.add(pid, dt.date.fromordinal(day), {"school": school, "activity": activity}, values)
     many = PartitionedIndex(_DIMS, ("n", "pence"))
+    keyed = PartitionedIndex(_DIMS, ("n", "pence"))  # rows as key tuples (the replay's form)
     half = len(rows) // 2
     for batch in (rows[:half], rows[half:]):
         many.add_columns([r[0] for r in batch], [r[1] for r in batch],
                          {"school": [r[2] for r in batch], "activity": [r[3] for r in batch]},
                          [r[4] for r in batch])
+        keyed.add_keyed([(r[0], r[2], r[3]) for r in batch], [r[1] for r in batch],
+                        np.array([r[4] for r in batch], dtype=np.int64).reshape(len(batch), 2))
         # a grouped query over all partnerships between batches (it builds structures that
         # the next batch must not leave stale)
         many.table("t", Query(as_of=dt.date.fromordinal(733_020), by="school"))
+        keyed.table("t", Query(as_of=dt.date.fromordinal(733_020), by="school"))
     assert many.dump() == one.dump()
+    assert keyed.dump() == one.dump()
     for pid in (None, "p", "q"):
         for by in (None, "school", "activity", "term"):
             query = Query(as_of=dt.date.fromordinal(733_020), by=by, partnership_id=pid)
             assert many.table("t", query) == one.table("t", query)
+            assert keyed.table("t", query) == one.table("t", query)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_add_netted_equals_add_ordinal(data: st.DataObject) -> None:
+    """Rows netted per (series, day) and handed to each series as packed slices (or, when a
+    sum is too large for that, as arrays): the series equal ones given each row, also on top
+    of rows added before (some with 8-byte sums) and with some codes going nowhere."""
+    width = data.draw(st.integers(0, 3))
+    big = data.draw(st.booleans())
+    one = [Series(width) for _ in range(4)]
+    many = [Series(width) for _ in range(4)]
+    for _ in range(data.draw(st.integers(1, 3))):
+        rows = _rows(data.draw, width, big)
+        codes = [data.draw(st.integers(0, 4)) for _ in rows]  # 4: no series
+        for code, (day, row) in zip(codes, rows, strict=True):
+            if code < 4:
+                one[code].add_ordinal(day, row)
+        add_netted(lambda code: many[code] if code < 4 else None,
+                   np.array(codes, dtype=np.int64),
+                   np.array([d for d, _ in rows], dtype=np.int64),
+                   np.array([r for _, r in rows], dtype=np.int64).reshape(len(rows), width))
+    for a, b in zip(one, many, strict=True):
+        assert b.dump() == a.dump()
+
+
+@given(st.lists(st.sampled_from((int, str, bytes, float)), max_size=40))
+def test_grouped_gives_each_label_its_indexes_in_order(labels: list[type]) -> None:
+    expected: dict[type, list[int]] = {}
+    for i, label in enumerate(labels):
+        expected.setdefault(label, []).append(i)
+    assert columnar.grouped(labels) == list(expected.items())
 
 
 class _Counting(AdditiveProjection):
@@ -336,3 +377,25 @@ def test_a_few_facts_are_applied_one_by_one_and_many_in_batches() -> None:
         assert (counting.batches, counting.seen) == (batches, seen)
         assert counting.report(Query(as_of=dt.date(2011, 1, 1))).totals == {
             "group": "total", "sessions": 3}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(("p1", "p2")),
+                                   st.sampled_from(("e1", "e2", "e3", "p1-0000001", "é", "a\x00")),
+                                   st.integers(1, 2**40)), max_size=12), max_size=6),
+       st.booleans())
+def test_facts_in_force_set_many_equals_set(chunks: list[list[tuple[str, str, int]]],
+                                           one_partnership: bool) -> None:
+    """A replay's chunk of facts in force (one partnership's run, or mixed; ids repeated: the
+    last wins), then merged: the same map and the same bytes as one set() at a time."""
+    one, many = FactsInForce(), FactsInForce()
+    for chunk in chunks:
+        if one_partnership:
+            chunk = [("p1", eid, position) for _, eid, position in chunk]
+        for pid, eid, position in chunk:
+            one.set(pid, eid, position)
+        many.set_many([c[0] for c in chunk], [c[1] for c in chunk], [c[2] for c in chunk])
+        for pid, eid, _ in chunk:
+            assert many.get(pid, eid) == one.get(pid, eid)
+        many.settle()
+    assert many.dump() == one.dump()

@@ -330,13 +330,11 @@ class StaffFacts:
                 if series is not None:
                     series.add_ordinal(ordinal, row)
         else:
+            from ssp_ledger.projection.series import add_netted
+
             np = columnar.np
-            for code, days, sums in columnar.by_series(np.array(codes, dtype=np.int64),
-                                                      np.array(ordinals, dtype=np.int64),
-                                                      matrix):
-                series = series_of[code]
-                if series is not None:
-                    series.add_many(days, sums)
+            add_netted(series_of.__getitem__, np.array(codes, dtype=np.int64),
+                       np.array(ordinals, dtype=np.int64), matrix)
         for pid in touched:
             for cache in self.derived:
                 cache.pop(pid, None)

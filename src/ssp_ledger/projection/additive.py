@@ -37,7 +37,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ssp_ledger.events import CorrectableEvent
 from ssp_ledger.periods import parse_period
@@ -48,8 +48,9 @@ from ssp_ledger.projection.protocol import Fact, Query, Table
 if TYPE_CHECKING:
     from ssp_ledger.projection.columnar import Ints
 
-__all__ = ["AdditiveProjection", "Columns"]
+__all__ = ["AdditiveProjection", "Columns", "split_by_kind"]
 
+_EVENT = attrgetter("event")
 _PARTNERSHIP = attrgetter("partnership_id")
 _DAY = attrgetter("occurred_on")
 
@@ -76,6 +77,15 @@ class Columns:
         getter = self.keys[dimension]
         return list(map(attrgetter(getter) if isinstance(getter, str) else getter, events))
 
+    def keyed(self, dimensions: Sequence[str], events: list[Any]) -> list[tuple[Any, ...]]:
+        """``(partnership_id, group of each of dimensions)`` of each event: one C-level
+        ``attrgetter`` pass when every key is an attribute name."""
+        getters = [self.keys[d] for d in dimensions]
+        if getters and all(isinstance(g, str) for g in getters):
+            return list(map(attrgetter("partnership_id", *cast("list[str]", getters)), events))
+        return list(zip(map(_PARTNERSHIP, events),
+                        *(self.groups(d, events) for d in dimensions), strict=True))
+
     def rows(self, events: list[Any], signs: list[int], width: int) -> Ints | None:
         """The signed values of each event as an ``(n, width)`` int64 array (None: one does
         not fit in 64 bits)."""
@@ -100,6 +110,25 @@ class Columns:
             out *= np.array(signs, dtype=np.int64)[:, None]
         return out
 
+
+
+def split_by_kind(facts: Sequence[Fact], signs: Sequence[int]
+                  ) -> dict[type, tuple[list[Any], list[int]]]:
+    """The events of ``facts`` and their signs by event class (classes in first-appearance
+    order, each one's events in the order given), split with C-level filters."""
+    from ssp_ledger.projection import columnar  # numpy, on first use
+
+    events = list(map(_EVENT, facts))
+    groups = columnar.grouped(list(map(type, events)))
+    if len(groups) == 1:
+        return {groups[0][0]: (events, list(signs))}  # type: ignore[dict-item]
+    signed = -1 in signs
+    out: dict[type, tuple[list[Any], list[int]]] = {}
+    for kind, chosen in groups:
+        of_kind = list(map(events.__getitem__, chosen))
+        out[kind] = (of_kind,  # type: ignore[index]
+                     list(map(signs.__getitem__, chosen)) if signed else [1] * len(of_kind))
+    return out
 
 
 class AdditiveProjection:
@@ -194,14 +223,16 @@ class AdditiveProjection:
             return
         self.index_batch(facts, signs)
 
-    def index_batch(self, facts: Sequence[Fact], signs: Sequence[int]) -> None:
+    def index_batch(self, facts: Sequence[Fact], signs: Sequence[int],
+                    by_kind: Mapping[type, tuple[list[Any], list[int]]] | None = None) -> None:
         """Add (sign 1) or subtract (sign -1) the contributions of ``facts`` to the index, as
         :meth:`apply` and :meth:`retract` would one by one, in one columnar batch.
 
         Events of a class named in :attr:`columns` are read column by column (attribute
-        getters mapped over the batch); the others through :meth:`contribution`.
+        getters mapped over the batch); the others through :meth:`contribution`. A subclass
+        that has split the batch already (:func:`split_by_kind`) passes ``by_kind``.
         """
-        if self.columns and self._index_by_columns(facts, signs):
+        if self.columns and self._index_by_columns(facts, signs, by_kind):
             return
         dimensions = self.dimensions
         pids: list[str] = []
@@ -223,22 +254,22 @@ class AdditiveProjection:
             values.append(row if sign > 0 else tuple(-v for v in row))
         self.index.add_columns(pids, ordinals, dict(keyed), values)
 
-    def _index_by_columns(self, facts: Sequence[Fact], signs: Sequence[int]) -> bool:
+    def _index_by_columns(self, facts: Sequence[Fact], signs: Sequence[int],
+                          by_kind: Mapping[type, tuple[list[Any], list[int]]] | None = None
+                          ) -> bool:
         """:meth:`index_batch` reading the classes of :attr:`columns` column by column; False
-        (nothing added) when a value does not fit in 64 bits."""
+        (nothing added) when a value does not fit in 64 bits. ``by_kind``: the batch already
+        split by :func:`split_by_kind`."""
         from ssp_ledger.projection import columnar  # numpy, on first use
 
-        events = [fact.event for fact in facts]
-        kinds = list(map(type, events))
-        pids: list[str] = []
+        if by_kind is None:
+            by_kind = split_by_kind(facts, signs)
+        dimensions = self.dimensions
+        keyed: list[tuple[Any, ...]] = []  # (partnership, group of each dimension) per row
         ordinals: list[int] = []
-        keys: dict[str, list[str | Iterable[str]]] = {d: [] for d in self.dimensions}
         blocks: list[Ints] = []
         width = len(self.measures)
-        for kind in dict.fromkeys(kinds):
-            chosen = [i for i, k in enumerate(kinds) if k is kind]
-            of_kind = [events[i] for i in chosen]
-            kind_signs = [signs[i] for i in chosen]
+        for kind, (of_kind, kind_signs) in by_kind.items():
             read = self.columns.get(kind)
             if read is None:
                 values: list[tuple[int, ...]] = []
@@ -247,24 +278,20 @@ class AdditiveProjection:
                     if found is None:
                         continue
                     named, row = found
-                    pids.append(event.partnership_id)
+                    keyed.append((event.partnership_id, *(named[d] for d in dimensions)))
                     ordinals.append(event.occurred_on.toordinal())
-                    for dim, column in keys.items():
-                        column.append(named[dim])
                     values.append(row if sign > 0 else tuple(-v for v in row))
                 block = columnar.int_matrix(values, width)
             else:
                 block = read.rows(of_kind, kind_signs, width)
                 if block is not None:
-                    pids.extend(map(_PARTNERSHIP, of_kind))
+                    keyed.extend(read.keyed(dimensions, of_kind))
                     ordinals.extend(map(dt.date.toordinal, map(_DAY, of_kind)))
-                    for dim, column in keys.items():
-                        column.extend(read.groups(dim, of_kind))
             if block is None:
                 return False
             blocks.append(block)
         if blocks:
-            self.index.add_columns(pids, ordinals, keys, columnar.np.concatenate(blocks))
+            self.index.add_keyed(keyed, ordinals, columnar.np.concatenate(blocks))
         return True
 
     def report(self, query: Query) -> Table:

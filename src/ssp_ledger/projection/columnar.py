@@ -25,8 +25,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DAY_BITS", "PREFIX_BOUND", "Ints", "by_day", "by_series", "extended", "from_buffer",
-           "int_matrix", "np", "small"]
+__all__ = ["DAY_BITS", "PREFIX_BOUND", "Ints", "Netted", "by_day", "by_series", "extended",
+           "from_buffer", "grouped", "int_matrix", "netted", "np", "small"]
 
 Ints = npt.NDArray[np.int64]
 """A numpy array of 64-bit integers."""
@@ -130,3 +130,46 @@ def by_series(codes: Ints, days: Ints, rows: Ints) -> Iterator[tuple[int, Ints, 
         # copies, not views: a series may hold them pending for long, and a view would keep
         # the whole batch's arrays alive with it
         yield code, day_of[lo:hi].copy(), sums[lo:hi].copy()
+
+
+Netted = tuple[list[int], list[int], bytes, bytes]
+"""What :func:`netted` gives: the distinct codes (ascending), the bounds of each code's days
+(``bounds[i]:bounds[i + 1]``, one more than the codes), every code's distinct days as native
+4-byte integers and their summed rows as native 8-byte integers, both in that order."""
+
+
+def netted(codes: Ints, days: Ints, rows: Ints) -> Netted | None:
+    """:func:`by_series` packed: the same days and sums, as two byte strings a series appends
+    slices of (no array per code), or None when a summed row is not :func:`small` (then
+    :func:`by_series` and :meth:`Series.add_many <ssp_ledger.projection.series.Series.add_many>`
+    decide, row by row)."""
+    if len(codes) == 0:
+        return [], [0], b"", b""
+    keys = (codes << DAY_BITS) | days
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    starts = _starts(keys)
+    sums = _reduce(rows[order], starts)
+    if not small(sums):
+        return None
+    keys = keys[starts]
+    series = keys >> DAY_BITS
+    bounds = _starts(series).tolist()
+    distinct = series[bounds].tolist()
+    bounds.append(len(series))
+    return (distinct, bounds, (keys & _DAY_MASK).astype(np.int32).tobytes(),
+            np.ascontiguousarray(sums, dtype=np.int64).tobytes())
+
+
+def grouped(labels: Sequence[object]) -> list[tuple[object, list[int]]]:
+    """Each distinct label of ``labels`` (hashable, e.g. event classes), in first-appearance
+    order, with the indexes where it occurs, ascending: one stable sort of small codes,
+    whatever the number of labels (a filter per label would pass over the batch each time)."""
+    distinct = list(dict.fromkeys(labels))
+    if len(distinct) <= 1:
+        return [(label, list(range(len(labels)))) for label in distinct]
+    code_of = dict(zip(distinct, range(len(distinct)), strict=True))
+    codes = np.fromiter(map(code_of.__getitem__, labels), dtype=np.intp, count=len(labels))
+    order = np.argsort(codes, kind="stable").tolist()
+    bounds = [0, *np.cumsum(np.bincount(codes, minlength=len(distinct))).tolist()]
+    return [(label, order[bounds[i]:bounds[i + 1]]) for i, label in enumerate(distinct)]

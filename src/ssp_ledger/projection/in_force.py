@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Final
 
 from ssp_ledger.projection.checkpoint import InForceState, decode_state, encode_state
@@ -340,6 +340,28 @@ class FactsInForce:
             recent = self.recent[partnership_id] = {}
         recent[event_id] = position
         self._changed()
+
+    def set_many(self, partnership_ids: Iterable[str], event_ids: Iterable[str],
+                 positions: Iterable[int]) -> None:
+        """:meth:`set` of each (partnership, event id, position), in order, leaving the merge
+        to the caller's next :meth:`settle` (a replay settles between its batches).
+
+        A run of one partnership (a log is mostly written a partnership's batch at a time) is
+        one C-level dictionary update."""
+        recent = self.recent
+        partnership_ids = list(partnership_ids)
+        if partnership_ids and partnership_ids.count(partnership_ids[0]) == len(partnership_ids):
+            found = recent.get(partnership_ids[0])
+            if found is None:
+                found = recent[partnership_ids[0]] = {}
+            found.update(zip(event_ids, positions, strict=True))
+            return
+        for partnership_id, event_id, position in zip(partnership_ids, event_ids, positions,
+                                                      strict=True):
+            try:
+                recent[partnership_id][event_id] = position
+            except KeyError:
+                recent[partnership_id] = {event_id: position}
 
     def remove(self, partnership_id: str, event_id: str) -> None:
         """Take ``event_id`` out of force (KeyError when it is not in force)."""

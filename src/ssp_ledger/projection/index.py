@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from ssp_ledger.periods import PeriodKind, periods_between
 from ssp_ledger.projection.checkpoint import (
@@ -28,7 +28,7 @@ from ssp_ledger.projection.checkpoint import (
     unpack,
 )
 from ssp_ledger.projection.protocol import Cell, Query, Table
-from ssp_ledger.projection.series import Series
+from ssp_ledger.projection.series import Series, add_netted
 
 if TYPE_CHECKING:
     from ssp_ledger.projection.columnar import Ints
@@ -240,6 +240,26 @@ def _table(index: _Sums, name: str, query: Query,
         rows = []
     return Table.answer(name, query, (query.by or "group", *index.measures), rows,
                         total=("total", *index.between(start, end)))
+
+
+_L = TypeVar("_L")
+
+
+def _numbered(labels: Sequence[_L]) -> dict[_L, int]:
+    """The index of each of ``labels`` (distinct) in the sequence."""
+    return {label: i for i, label in enumerate(labels)}
+
+
+def _plain_groups(column: Sequence[object]) -> list[str] | None:
+    """The distinct groups of a column naming one group (a ``str``) per row, in
+    first-appearance order; None when a row names several (or none)."""
+    try:
+        groups = list(dict.fromkeys(column))
+    except TypeError:  # an unhashable collection of groups
+        return None
+    if all(type(group) is str for group in groups):
+        return cast("list[str]", groups)
+    return None
 
 
 def _summed_groups(parts: Iterable[GroupedIndex], dimension: str, start: dt.date | None,
@@ -509,6 +529,59 @@ class PartitionedIndex:
         """Undo an :meth:`add` with the same arguments."""
         self.add(partnership_id, day, keys, tuple(-v for v in values))
 
+    def add_keyed(self, keyed: Sequence[tuple[Any, ...]], ordinals: Sequence[int],
+                  values: Ints) -> None:
+        """:meth:`add_columns` with each row's keys as one tuple, ``(partnership_id, group of
+        each dimension in order)``, and ``values`` an ``(n, measures)`` int64 array.
+
+        Rows naming one group (a ``str``) per dimension, the common case, are coded once per
+        distinct tuple: each dimension's series codes are then one array look-up, not a pass
+        over the rows. Anything else goes through :meth:`add_columns`. The index is the same
+        either way.
+        """
+        count = len(keyed)
+        if count == 0:
+            return
+        from ssp_ledger.projection import columnar  # numpy, on first use
+
+        distinct = list(dict.fromkeys(keyed))
+        np = columnar.np
+        if (not all(type(x) is str for key in distinct for x in key)
+                or not columnar.small(values)):
+            columns = list(zip(*keyed, strict=True))
+            self.add_columns(columns[0], ordinals,
+                             dict(zip(self.dimensions, columns[1:], strict=True)), values)
+            return
+        self._across.clear()  # as add_columns does
+        key_codes = np.fromiter(map(_numbered(distinct).__getitem__,
+                                    keyed), dtype=np.int64, count=count)
+        days = np.array(ordinals, dtype=np.int64)
+        self.total.add_many(*columnar.by_day(days, values))
+        ids = list(dict.fromkeys(key[0] for key in distinct))  # first appearance, as add does
+        parts: list[GroupedIndex] = []
+        for pid in ids:
+            part = self._parts.get(pid)
+            if part is None:
+                part = self._parts[pid] = GroupedIndex(self.dimensions, self.measures)
+            parts.append(part)
+        code_of = _numbered(ids)
+        part_of_key = np.array([code_of[key[0]] for key in distinct], dtype=np.int64)
+        codes = part_of_key[key_codes]
+        add_netted(lambda code: parts[code].total, codes, days, values)
+        for j, dim in enumerate(self.dimensions, start=1):
+            groups = list(dict.fromkeys(key[j] for key in distinct))
+            width = len(groups)
+            group_of = _numbered(groups)
+            series_of_key = part_of_key * width + np.array(
+                [group_of[key[j]] for key in distinct], dtype=np.int64)
+
+            def series_of(code: int, dim: str = dim, groups: list[str] = groups,
+                          width: int = width) -> Series:
+                part_code, group_code = divmod(code, width)
+                return parts[part_code].series_for(dim, groups[group_code])
+
+            add_netted(series_of, series_of_key[key_codes], days, values)
+
     def add_columns(self, partnership_ids: Sequence[str], ordinals: Sequence[int],
                     keys: Mapping[str, Sequence[str | Iterable[str]]],
                     values: Sequence[Sequence[int]] | Ints) -> None:
@@ -542,21 +615,21 @@ class PartitionedIndex:
         days = np.array(ordinals, dtype=np.int64)
         self.total.add_many(*columnar.by_day(days, rows))
         ids = list(dict.fromkeys(partnership_ids))  # first-appearance order, as add makes them
-        code_of = {pid: i for i, pid in enumerate(ids)}
-        codes = np.array([code_of[pid] for pid in partnership_ids], dtype=np.int64)
+        codes = np.fromiter(map(_numbered(ids).__getitem__, partnership_ids),
+                            dtype=np.int64, count=count)
         parts: list[GroupedIndex] = []
         for pid in ids:
             part = self._parts.get(pid)
             if part is None:
                 part = self._parts[pid] = GroupedIndex(self.dimensions, self.measures)
             parts.append(part)
-        for code, part_days, sums in columnar.by_series(codes, days, rows):
-            parts[code].total.add_many(part_days, sums)
+        add_netted(lambda code: parts[code].total, codes, days, rows)
         for dim in self.dimensions:
             column = keys[dim]
             labels: Sequence[str]
             taken: Ints | None = None  # rows of the labels, when a row names several groups
-            if set(map(type, column)) <= {str}:  # one group per row (the common case)
+            groups = _plain_groups(column)
+            if groups is not None:  # one group per row (the common case)
                 labels = cast("Sequence[str]", column)
             else:
                 chosen: list[int] = []
@@ -567,19 +640,24 @@ class PartitionedIndex:
                         named.append(group)
                 taken = np.array(chosen, dtype=np.int64)
                 labels = named
-            groups = list(dict.fromkeys(labels))
-            group_of = {group: i for i, group in enumerate(groups)}
-            series_codes = np.array([group_of[g] for g in labels], dtype=np.int64)
+                groups = list(dict.fromkeys(labels))
+            width = len(groups)
+            series_codes = np.fromiter(
+                map(_numbered(groups).__getitem__, labels), dtype=np.int64,
+                count=len(labels))
             if taken is None:
-                series_codes += codes * len(groups)
+                series_codes += codes * width
                 found_days, found_rows = days, rows
             else:
-                series_codes += codes[taken] * len(groups)
+                series_codes += codes[taken] * width
                 found_days, found_rows = days[taken], rows[taken]
-            for code, group_days, sums in columnar.by_series(series_codes, found_days,
-                                                            found_rows):
-                part_code, group_code = divmod(code, len(groups))
-                parts[part_code].series_for(dim, groups[group_code]).add_many(group_days, sums)
+
+            def series_of(code: int, dim: str = dim, groups: list[str] = groups,
+                          width: int = width) -> Series:
+                part_code, group_code = divmod(code, width)
+                return parts[part_code].series_for(dim, groups[group_code])
+
+            add_netted(series_of, series_codes, found_days, found_rows)
 
     def dump(self) -> PartitionedIndexState:
         """The index as data (canonical: see :meth:`GroupedIndex.dump`)."""

@@ -25,6 +25,7 @@ import operator
 import sys
 from array import array
 from bisect import bisect_right
+from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,7 @@ from ssp_ledger.projection.checkpoint import SeriesState
 if TYPE_CHECKING:
     from ssp_ledger.projection.columnar import Ints
 
-__all__ = ["Series", "SeriesState"]
+__all__ = ["Series", "SeriesState", "add_netted"]
 
 _BIG_ENDIAN = sys.byteorder == "big"
 
@@ -182,6 +183,28 @@ class Series:
             # times the merged sums, and each merge (linear in both) is amortised O(1) a row.
             self._build()
 
+    def add_packed(self, ordinals: bytes, rows: bytes) -> None:
+        """:meth:`add_many` of days and rows given as native 4-byte and 8-byte integers (slices
+        of what :func:`~ssp_ledger.projection.columnar.netted` gives), whose rows are
+        :func:`~ssp_ledger.projection.columnar.small`: what :meth:`add_many` appends, without
+        an array per call."""
+        if not ordinals or self.width == 0:
+            return
+        from ssp_ledger.projection import columnar
+
+        if self._prefix.typecode == "q" and not columnar.small(self._prefix_rows(),
+                                                               columnar.PREFIX_BOUND):
+            np = columnar.np
+            self.add_many(np.frombuffer(ordinals, dtype=np.int32).astype(np.int64),
+                          np.frombuffer(rows, dtype=np.int64).reshape(-1, self.width))
+            return
+        if self._days:
+            self._build()  # one kind of pending additions at a time
+        self._bulk_days.frombytes(ordinals)
+        self._bulk_rows.frombytes(rows)
+        if len(self._bulk_days) >= 2 * len(self._keys) + 256:
+            self._build()  # as add_many does
+
     def _prefix_rows(self) -> Ints:
         """The merged prefix sums as an ``(days + 1, width)`` int64 array (a view when 8-byte)."""
         from ssp_ledger.projection import columnar
@@ -320,6 +343,31 @@ class Series:
         if self._days or self._bulk_days:
             self._build()
         return dt.date.fromordinal(self._keys[0]) if self._keys else None
+
+
+def add_netted(series_of: Callable[[int], Series | None], codes: Ints, days: Ints,
+               rows: Ints) -> None:
+    """Row ``i`` of ``rows`` added on day ``days[i]`` to the series ``series_of(codes[i])``
+    (None: to none), netted per (code, day) first: what :meth:`Series.add_ordinal` of each row
+    gives, with each series handed one packed slice
+    (:func:`~ssp_ledger.projection.columnar.netted`, :meth:`Series.add_packed`), or, when a
+    summed row is too large for that, its arrays (:meth:`Series.add_many`)."""
+    from ssp_ledger.projection import columnar
+
+    found = columnar.netted(codes, days, rows)
+    if found is None:
+        for code, series_days, sums in columnar.by_series(codes, days, rows):
+            series = series_of(code)
+            if series is not None:
+                series.add_many(series_days, sums)
+        return
+    distinct, bounds, day_bytes, row_bytes = found
+    size = 8 * rows.shape[1]
+    for i, code in enumerate(distinct):
+        series = series_of(code)
+        if series is not None:
+            lo, hi = bounds[i], bounds[i + 1]
+            series.add_packed(day_bytes[4 * lo:4 * hi], row_bytes[size * lo:size * hi])
 
 
 def _extended(prefix: array[int], row: list[int]) -> array[int]:

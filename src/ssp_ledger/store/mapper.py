@@ -40,6 +40,16 @@ class _Envelope(msgspec.Struct, array_like=True, frozen=True):
     event: msgspec.Raw
 
 
+class _FastEnvelope(msgspec.Struct, array_like=True, frozen=True):
+    """:class:`_Envelope` with the versions map left encoded: the batch decoder compares its
+    bytes with those a current row of the class carries, without building a dict per row."""
+
+    versions: msgspec.Raw
+    recorded_at_us: int
+    prev_hash: bytes
+    event: msgspec.Raw
+
+
 def _versions(event: Event) -> dict[str, int]:
     """class_version of the event and of a correction's replacement, where above 1."""
     out: dict[str, int] = {}
@@ -118,15 +128,18 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         # code: their envelope's versions depend on the replacement, and they may need upcasting.
         #   class -> (topic, msgpack of the envelope's versions map)
         self._envelope_parts: dict[type, tuple[str, bytes]] = {}
-        #   topic -> (decode of the current class, the versions map a current row carries)
-        self._fast_decoders: dict[str, tuple[Callable[[Any], Any], dict[str, int]]] = {}
+        #   topic -> (decode of the current class, the msgpack of the versions map a current
+        #   row carries)
+        self._fast_decoders: dict[str, tuple[Callable[[Any], Any], msgspec.Raw]] = {}
+        self._fast_envelope = msgspec.msgpack.Decoder(_FastEnvelope)
         for name, cls in EVENT_TYPES.items():
             if cls is EventCorrected:
                 continue
             versions = {name: cls.class_version} if cls.class_version > 1 else {}
             topic = self._topics[cls]
             self._envelope_parts[cls] = (topic, self._encoder.encode(versions))
-            self._fast_decoders[topic] = (self._event_decoders[name].decode, versions)
+            self._fast_decoders[topic] = (self._event_decoders[name].decode,
+                                          msgspec.Raw(self._encoder.encode(versions)))
         self._uuids: dict[str, uuid.UUID] = {}
 
     # -- encode
@@ -242,36 +255,66 @@ class MsgspecMapper(Mapper[uuid.UUID]):
 
         A row of a current-version event (every row but corrections and rows stored by older
         code) is decoded here; any other row, or one that fails here, goes through
-        :meth:`decode`, which upcasts, or raises its usual error.
+        :meth:`decode`, which upcasts, or raises its usual error (after the rows before it
+        have been yielded).
         """
-        env_decode = self._envelope_decoder.decode
+        decoded, damage = self.decode_batch(rows)
+        yield from decoded
+        if damage is not None:
+            raise damage
+
+    def decode_batch(self, rows: Iterable[Row]
+                     ) -> tuple[list[tuple[int, Recorded]], DamagedRecord | None]:
+        """:meth:`decode_rows` as a list, eagerly: the (rowid, record) pairs of the rows up to
+        the first damaged one, and the :class:`~ssp_ledger.errors.DamagedRecord` naming that
+        one (None: every row decoded). A replay reads the log this way, a batch at a time,
+        without a generator step per row."""
+        env_decode = self._fast_envelope.decode
         fast = self._fast_decoders
         uuids = self._uuids
         sealed = bool(self.cipher or self.compressor)
         last_us: int | None = None
         recorded_at = EPOCH
+        # Rows come in runs of one stream and one class: the last look-ups are kept, and a
+        # string comparison replaces hashing each row's fresh strings.
+        last_topic: object = None
+        decode_event: Callable[[Any], Any] = _never
+        versions = msgspec.Raw(b"")
+        last_oid: object = None
+        stream = _NO_STREAM  # never used: the first row looks its stream up
+        out: list[tuple[int, Recorded]] = []
+        append = out.append
         for rowid, oid, version, topic, state in rows:
             try:
                 if version.__class__ is not int or version < 1:
                     raise _NotFast  # a damaged row: decode() names what is wrong
                 env = env_decode(self.unseal(state) if sealed else state)
-                decode_event, versions = fast[topic]
+                if topic != last_topic or topic.__class__ is not str:
+                    decode_event, versions = fast[topic]
+                    last_topic = topic
                 if env.versions != versions:
                     raise _NotFast  # leave it to decode()
                 us = env.recorded_at_us
                 if us != last_us:
                     recorded_at = from_us(us)
                     last_us = us
+                if oid != last_oid or oid.__class__ is not str:
+                    stream = uuids[oid]
+                    last_oid = oid
                 rec = Recorded(
-                    originator_id=uuids[oid],
+                    originator_id=stream,
                     originator_version=version,
                     recorded_at=recorded_at,
                     prev_hash=env.prev_hash,
                     event=decode_event(env.event),
                 )
             except Exception:  # decode() redoes it, and raises the right error
-                rec = self._decode_slow(rowid, oid, version, topic, state)
-            yield rowid, rec
+                try:
+                    rec = self._decode_slow(rowid, oid, version, topic, state)
+                except DamagedRecord as e:
+                    return out, e
+            append((rowid, rec))
+        return out, None
 
     def _decode_slow(self, rowid: int, oid: Any, version: Any, topic: Any, state: Any
                      ) -> Recorded:
@@ -292,6 +335,13 @@ class MsgspecMapper(Mapper[uuid.UUID]):
             inner = EVENT_TYPES[replacement["type"]]
             _upcast_state(inner, replacement, env.versions.get(inner.__name__, 1))
         return msgspec.convert(state, type=EVENT_TYPES[name])  # type: ignore[return-value]
+
+
+_NO_STREAM = uuid.UUID(int=0)
+
+
+def _never(_: Any) -> Any:
+    raise _NotFast  # no class looked up yet (never called: the first row looks one up)
 
 
 class _NotFast(Exception):  # an internal signal, never escapes

@@ -1,0 +1,59 @@
+"""Each event class's unrolled validation does exactly what the generic one does.
+
+Every event is validated on construction and on every decode (each replay), so each class
+compiles its rules into one function at import (``events._compile_validate``): the common field
+rules, the required text fields, the ``part <= whole`` pairs and, where the class has rules of
+its own, :meth:`Event.check`. These tests hold it to the generic :meth:`Event._validate`
+(which loops over the same declarations) on every field of every class set to every kind of
+bad value, one or two fields at a time: the same outcome, exception type and message.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import msgspec
+import pytest
+
+from ssp_ledger.events import ClubRun, Event, StaffAssigned
+from tests.unit.test_fast_checks import PROBES, club, one_of_each, outcome
+
+
+@pytest.mark.parametrize("event", one_of_each(), ids=lambda e: type(e).__name__)
+def test_unrolled_validation_equals_the_generic_validation(event: Event) -> None:
+    cls = type(event)
+    assert cls._validate is not Event._validate
+    assert outcome(cls._validate, event) is None
+    names = [f.name for f in msgspec.structs.fields(cls)]
+    tried = 0
+    for first, second in itertools.chain(
+            ((name, None) for name in names),
+            itertools.combinations(names, 2)):
+        for value in PROBES:
+            broken = msgspec.structs.replace(event)
+            msgspec.structs.force_setattr(broken, first, value)
+            if second is not None:
+                msgspec.structs.force_setattr(broken, second, value)
+            expected = outcome(Event._validate, broken)
+            assert outcome(cls._validate, broken) == expected, (first, second, value)
+            tried += expected is not None
+    assert tried
+
+
+def test_the_rules_run_in_order_on_construction_and_decoding() -> None:
+    """Common rules first, then the required fields in order, then the pairs, then check()."""
+    with pytest.raises(ValueError, match=r"^participants must not be negative; got -1$"):
+        club(club_id="", participants=-1)
+    with pytest.raises(ValueError, match=r"^club_id must not be empty$"):
+        club(club_id=" ", school_id="", send_participants=99)
+    with pytest.raises(ValueError, match=r"^school_id must not be empty$"):
+        club(school_id="", send_participants=99)
+    with pytest.raises(ValueError, match=r"^send_participants \(13\) exceeds participants \(12\)$"):
+        club(send_participants=13)
+    data = msgspec.json.encode(club()).replace(b'"activity":"football"', b'"activity":"  "')
+    with pytest.raises(msgspec.ValidationError, match=r"activity must not be empty"):
+        msgspec.json.decode(data, type=ClubRun)
+    assigned = next(e for e in one_of_each() if isinstance(e, StaffAssigned))
+    with pytest.raises(ValueError, match=r"^funding_stream must not be empty$"):
+        msgspec.structs.replace(assigned, funding_stream=" ")
+    assert msgspec.structs.replace(assigned, funding_stream=None).funding_stream is None
