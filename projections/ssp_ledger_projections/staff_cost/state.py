@@ -59,8 +59,14 @@ from ssp_ledger.events import (
     StaffReleased,
 )
 from ssp_ledger.periods import ONE_DAY, TeachingCalendar
-from ssp_ledger.projection import Series, SeriesState
+from ssp_ledger.projection import Series
 from ssp_ledger_projections.funding_levels import FundingLevels, StreamLevels
+from ssp_ledger_projections.staff_cost.columns import (
+    ActivityColumns,
+    ActivityState,
+    SeriesKey,
+    arrays_of,
+)
 
 __all__ = [
     "STATE_VERSION",
@@ -76,9 +82,6 @@ __all__ = [
 DAY = ONE_DAY  # the calendar's one day (ssp_ledger.periods)
 _EMPTY: Mapping[str, Series] = {}
 _T = TypeVar("_T")
-
-SeriesKey = tuple[str, str, str]
-"""(partnership, staff member or "", school or "") of an activity series."""
 
 
 class Activity(NamedTuple):
@@ -138,7 +141,7 @@ class Segment:
     """The terms in force, or None for a gap."""
 
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 """Version of :class:`StaffFactsState`; a checkpoint of another version is refused."""
 
 
@@ -172,29 +175,10 @@ class DayIdsState(msgspec.Struct, frozen=True, array_like=True):
     """The ids of the facts one series holds, day by day (:attr:`StaffFacts.same_day`)."""
 
     firsts: list[str]
-    """Per day (in the order of :attr:`SeriesEntryState.days`): the id of the fact whose
-    minutes are derived (the only one on most days)."""
+    """Per day (in the order of the series' days, :attr:`.columns.ActivityState.days`): the
+    id of the fact whose minutes are derived (the only one on most days)."""
     shared: list[SharedDayState]
     """The days with several facts, by ascending index."""
-
-
-class SeriesEntryState(msgspec.Struct, frozen=True, array_like=True):
-    """One activity series: its key, how many facts it holds, its sums and its days."""
-
-    partnership_id: str
-    staff_id: str
-    """"" when the facts name no staff member."""
-    school_id: str
-    """"" for CPD."""
-    facts: int
-    """Facts in the series (at least 1)."""
-    series: SeriesState
-    """Minutes and attendances by day."""
-    days: bytes
-    """Ordinals of the days with facts that move a figure, ascending (4-byte little-endian)."""
-    ids: msgspec.Raw
-    """msgpack of the :class:`DayIdsState` of those days: kept encoded by a loaded instance
-    until a change or an explanation first reads them (reports never do)."""
 
 
 class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",
@@ -206,7 +190,9 @@ class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger
     assignments: list[StaffAssigned]
     releases: list[ReleaseState]
     funding: list[FundingChanged]
-    activity: list[SeriesEntryState]
+    activity: ActivityState
+    """Every activity series, columnar (:mod:`.columns`): the days of a series are those of
+    its sums, and its ids are those of the same days."""
 
 
 class StaffFacts:
@@ -221,15 +207,15 @@ class StaffFacts:
         """``StaffAssigned`` by partnership, staff member and event id."""
         self.releases: dict[str, dict[str, dict[str, dt.date]]] = {}
         """``StaffReleased`` dates by partnership, staff member and event id."""
-        self.activity: dict[str, dict[str, dict[str, Series]]] = {}
-        """Activity (minutes, attendances) by partnership, staff member and school."""
-        self.live: dict[SeriesKey, int] = {}
-        """How many facts each activity series holds."""
+        self._activity: dict[str, dict[str, dict[str, Series]]] = {}
+        self._live: dict[SeriesKey, int] = {}
         self.same_day: dict[SeriesKey, dict[dt.date, str | SameDay]] = {}
         """Ids of the activity facts with minutes or attendances, by series and day (a series
         still in :attr:`_packed` is not here yet)."""
-        self._packed: dict[SeriesKey, tuple[bytes, msgspec.Raw]] = {}
-        """Series of a loaded state whose days' ids are still encoded (day ordinals, ids)."""
+        self._packed_ids: dict[SeriesKey, tuple[bytes, msgspec.Raw]] = {}
+        self._columns: ActivityColumns | None = None
+        """The activity series of a loaded state, columnar, until something needs them as
+        :attr:`activity` (a change, an explanation, a piece-by-piece costing)."""
         # Derived caches, rebuilt on use:
         self._timelines: dict[tuple[str, str], tuple[Segment, ...]] = {}
         self._first_days: dict[str, dt.date | None] = {}
@@ -239,6 +225,42 @@ class StaffFacts:
         self.derived_all: list[dict[Any, Any]] = []
         """Caches over every partnership (e.g. national tables), which a change of any
         partnership's facts empties."""
+
+    @property
+    def activity(self) -> dict[str, dict[str, dict[str, Series]]]:
+        """Activity (minutes, attendances) by partnership, staff member and school."""
+        if self._columns is not None:
+            self._materialise()
+        return self._activity
+
+    @property
+    def live(self) -> dict[SeriesKey, int]:
+        """How many facts each activity series holds."""
+        if self._columns is not None:
+            self._materialise()
+        return self._live
+
+    @property
+    def _packed(self) -> dict[SeriesKey, tuple[bytes, msgspec.Raw]]:
+        """Series of a loaded state whose days' ids are still encoded (day ordinals, ids)."""
+        if self._columns is not None:
+            self._materialise()
+        return self._packed_ids
+
+    def _materialise(self) -> None:
+        """Turn the columnar activity of a loaded state into :attr:`activity`, :attr:`live`
+        and :attr:`_packed` (ValueError when its ids cannot be read; nothing is kept then)."""
+        assert self._columns is not None
+        activity: dict[str, dict[str, dict[str, Series]]] = {}
+        live: dict[SeriesKey, int] = {}
+        packed: dict[SeriesKey, tuple[bytes, msgspec.Raw]] = {}
+        for key, facts, series, days in self._columns.series():
+            live[key] = facts
+            activity.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = series
+            if days[0]:
+                packed[key] = days
+        self._activity, self._live, self._packed_ids = activity, live, packed
+        self._columns = None
 
     # ------------------------------------------------------------------ updates
 
@@ -417,20 +439,29 @@ class StaffFacts:
 
     def dump(self) -> StaffFactsState:
         """The facts as data, canonical: the same facts applied in the same order give an equal
-        state, whatever was asked or cached in between (caches are left out). The days of a
-        series a loaded instance never unpacked are copied as they were read."""
-        activity: list[SeriesEntryState] = []
-        packed = self._packed
-        for pid in sorted(self.activity):
-            by_staff = self.activity[pid]
-            for staff in sorted(by_staff):
-                for school in sorted(by_staff[staff]):
-                    key = (pid, staff, school)
-                    found = packed.get(key)
-                    days, ids = found if found is not None else _pack_days(
-                        self.same_day.get(key))
-                    activity.append(SeriesEntryState(pid, staff, school, self.live[key],
-                                                     by_staff[staff][school].dump(), days, ids))
+        state, whatever was asked or cached in between (caches are left out). The activity of
+        a loaded instance that no change touched is written back as it was read; the days of a
+        series never unpacked are copied as they were read."""
+        columns = self._columns
+        if columns is not None:
+            activity = columns.state
+        else:
+            series: list[tuple[SeriesKey, int, Series, msgspec.Raw]] = []
+            packed = self._packed_ids
+            for pid in sorted(self._activity):
+                by_staff = self._activity[pid]
+                for staff in sorted(by_staff):
+                    for school in sorted(by_staff[staff]):
+                        key = (pid, staff, school)
+                        s = by_staff[staff][school]
+                        found = packed.get(key)
+                        days, ids = found if found is not None else _pack_days(
+                            self.same_day.get(key))
+                        if days != _le_ordinals(s.packed()[0]):
+                            msg = f"staff facts: the days of series {key} are not its sums'"
+                            raise AssertionError(msg)  # a bug: every day with a fact moves one
+                        series.append((key, self._live[key], s, ids))
+            activity = ActivityColumns.build(series)
         return StaffFactsState(
             version=STATE_VERSION,
             assignments=[by_id[eid] for pid in sorted(self.assignments)
@@ -447,18 +478,21 @@ class StaffFacts:
     def load(self, state: StaffFactsState) -> None:
         """Take the facts of :meth:`dump` (on an instance that has none yet).
 
-        The ids of each series' days stay encoded until a change or an explanation first reads
-        them (:meth:`_unpack`); reports read only the sums, the days and the timelines.
-        Raises ValueError when the state is not one :meth:`dump` could give (the ids of a
-        series' days are checked when unpacked).
+        The activity stays columnar (:mod:`.columns`) until a change, an explanation or a
+        piece-by-piece costing needs it as Series (:meth:`_materialise`), and the ids of each
+        series' days stay encoded until a change or an explanation first reads them
+        (:meth:`_unpack`): a report reads only the arrays, the timelines and the levels.
+        Raises ValueError when the state is not one :meth:`dump` could give (the ids are
+        checked when read).
         """
         if state.version != STATE_VERSION:
             msg = f"staff facts state version {state.version} is not {STATE_VERSION}"
             raise ValueError(msg)
-        if (self.assignments or self.releases or self.activity or self._packed
+        if (self.assignments or self.releases or self._activity or self._columns is not None
                 or self.funding_levels.streams(None)):
             msg = "staff facts: load_state needs a fresh instance (this one has facts)"
             raise ValueError(msg)
+        columns = ActivityColumns.load(state.activity)
         for a in state.assignments:
             _keep(self.assignments, a.partnership_id, a.staff_id, a.event_id, a, 1)
         for r in state.releases:
@@ -466,21 +500,7 @@ class StaffFacts:
                   _date(r.last_day, "release"), 1)
         for f in state.funding:
             self.funding_levels.add(f)
-        packed = self._packed
-        for entry in state.activity:
-            key = (entry.partnership_id, entry.staff_id, entry.school_id)
-            if entry.facts < 1 or key in self.live:
-                msg = f"staff facts: series {key} holds {entry.facts} facts or comes twice"
-                raise ValueError(msg)
-            series = Series.load(entry.series)
-            if series.width != 2:
-                msg = f"staff facts: series {key} has {series.width} measures, not 2"
-                raise ValueError(msg)
-            self.live[key] = entry.facts
-            self.activity.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = series
-            if entry.days:
-                packed[key] = (entry.days, entry.ids)
-        _check_days(packed)  # the days now, all at once; the ids when first read
+        self._columns = columns if columns.keys else None
 
     def _unpack(self, key: SeriesKey) -> None:
         """Decode the ids of a loaded series' days into :attr:`same_day` (first use only)."""
@@ -514,15 +534,32 @@ class StaffFacts:
         """The partnership asked about, or every one with staff or activity, sorted."""
         if partnership_id is not None:
             return [partnership_id]
-        return sorted(set(self.assignments) | set(self.activity))
+        return sorted(set(self.assignments) | set(self._active()))
+
+    def _active(self) -> Mapping[str, Any]:
+        """The partnerships with activity: with the staff members of theirs with a series."""
+        return self._activity if self._columns is None else self._columns.people()
 
     def knows(self, pid: str) -> bool:
         """Whether the partnership has any assignment or activity."""
-        return pid in self.assignments or pid in self.activity
+        return pid in self.assignments or pid in self._active()
 
     def staff_of(self, pid: str) -> list[str]:
         """Staff members of a partnership with an assignment or activity ("" for none), sorted."""
-        return sorted(set(self.assignments.get(pid, {})) | set(self.activity.get(pid, {})))
+        return sorted(set(self.assignments.get(pid, {})) | set(self._active().get(pid, ())))
+
+    def activity_arrays(self, pids: Sequence[str]
+                        ) -> tuple[list[SeriesKey], np.ndarray, np.ndarray, np.ndarray]:
+        """The activity series of ``pids`` (sorted) as arrays, by key: (keys, days per series,
+        their day ordinals end to end, each day's own minutes and attendances ``[day, 2]``);
+        what the walk (:mod:`.steps`) reads. Views of a loaded state's arrays, or built from
+        the series."""
+        if self._columns is not None:
+            return self._columns.select(pids)
+        series = [((pid, staff, school), by_school[school])
+                  for pid in pids for staff, by_school in sorted(
+                      self._activity.get(pid, {}).items()) for school in sorted(by_school)]
+        return arrays_of(series)
 
     def series_of(self, pid: str, staff: str) -> Mapping[str, Series]:
         """A person's activity series by school."""
@@ -559,8 +596,13 @@ class StaffFacts:
             else:
                 days = [a.occurred_on for by_id in self.assignments.get(pid, {}).values()
                         for a in by_id.values()]
-                days += [d for by_school in self.activity.get(pid, {}).values()
-                         for s in by_school.values() if (d := s.first_day()) is not None]
+                if self._columns is not None:
+                    found = self._columns.first_day(pid)
+                    if found is not None:
+                        days.append(dt.date.fromordinal(found))
+                else:
+                    days += [d for by_school in self._activity.get(pid, {}).values()
+                             for s in by_school.values() if (d := s.first_day()) is not None]
                 low = min(days) if days else None
                 if self.knows(pid):
                     self._first_days[pid] = low  # unknown ids are not remembered
@@ -647,7 +689,7 @@ _LAST_ORDINAL = dt.date.max.toordinal()
 
 
 def _pack_days(held: Mapping[dt.date, str | SameDay] | None) -> tuple[bytes, msgspec.Raw]:
-    """The days of one series as :class:`SeriesEntryState` keeps them (ordinals, encoded ids),
+    """The days of one series as :attr:`_packed` keeps them (ordinals, encoded ids),
     canonical: days ascending, the other facts of a shared day by id."""
     if not held:
         return _NO_DAYS
@@ -667,24 +709,12 @@ def _pack_days(held: Mapping[dt.date, str | SameDay] | None) -> tuple[bytes, msg
     return ordinals.tobytes(), msgspec.Raw(_IDS_ENCODER.encode(DayIdsState(firsts, shared)))
 
 
-def _check_days(packed: Mapping[SeriesKey, tuple[bytes, msgspec.Raw]]) -> None:
-    """Check the day ordinals of every series of a state at once, as :func:`_ordinals` checks
-    one (ValueError naming the first series that fails)."""
-    keys = list(packed)
-    blobs = [packed[key][0] for key in keys]
-    if any(len(blob) % 4 for blob in blobs):
-        for key, blob in zip(keys, blobs, strict=True):
-            _ordinals(blob, key)
-    lengths = np.fromiter((len(blob) // 4 for blob in blobs), dtype=np.int64, count=len(blobs))
-    days = np.frombuffer(b"".join(blobs), dtype="<i4")
-    dated = (days >= 1) & (days <= _LAST_ORDINAL)
-    fine = dated.copy()
-    fine[1:] &= days[1:] > days[:-1]
-    firsts = np.cumsum(lengths) - lengths  # a series' first day follows no day of its own
-    fine[firsts] = dated[firsts]
-    if not fine.all():
-        at = int(np.searchsorted(np.cumsum(lengths), int(np.argmin(fine)), side="right"))
-        _ordinals(blobs[at], keys[at])  # raises, naming the series
+def _le_ordinals(days: array[int]) -> bytes:
+    """A series' day ordinals as :func:`_pack_days` writes them (4-byte little-endian)."""
+    if sys.byteorder == "big":
+        days = array("i", days)
+        days.byteswap()
+    return days.tobytes()
 
 
 def _ordinals(days: bytes, key: SeriesKey) -> list[int]:

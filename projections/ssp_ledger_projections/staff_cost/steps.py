@@ -8,13 +8,14 @@ teaching days of constant funded status (:func:`~.cumulative.release_runs`). :fu
 computes them once for a scope (one partnership, or every one) and one unattributed rate; a
 :class:`Walk` then files them under any grouping (:meth:`Walk.codes`) without walking again.
 
-How, without a Python step per day: every series' merged days and prefix sums
-(:meth:`~ssp_ledger.projection.Series.packed`) are concatenated; one ``searchsorted`` of
-``person << 22 | day`` among the starts of every person's stretches finds each day's stretch;
-a stretch's days are consecutive, so the cumulative minutes from its anchor are the series'
-prefix sums less the one before the stretch's first day, the cumulative pence is their floor
-division, and a step is the difference with the day before in the same stretch (0 at its first
-day): exactly the steps :class:`~.cumulative.CostTable`'s day-by-day walk takes. A day's funded
+How, without a Python step per day: every series' days and each day's own minutes and
+attendances come as arrays end to end (:meth:`~.state.StaffFacts.activity_arrays`: a loaded
+checkpoint's arrays as they are, :mod:`.columns`); one ``searchsorted`` of ``person << 22 |
+day`` among the starts of every person's stretches finds each day's stretch; a stretch's days
+are consecutive, so the cumulative minutes from its anchor are a running sum less the one
+before the stretch's first day, the cumulative pence is their floor division, and a step is
+the difference with the day before in the same stretch (0 at its first day): exactly the
+steps :class:`~.cumulative.CostTable`'s day-by-day walk takes. A day's funded
 flag is one more ``searchsorted`` among the change days of every stream. Figures that 8-byte
 integers might not hold (a bound of the pence is checked first) are computed as Python integers
 in object arrays: slower, never wrong.
@@ -28,9 +29,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from array import array
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -170,37 +170,42 @@ class Walk:
         raise ValueError(msg)
 
 
-class _Person:
-    """One person's stretches and series, and the first and last day they change anything."""
+class _Person(NamedTuple):
+    """One person: partnership, staff member and timeline."""
 
-    __slots__ = ("pid", "series", "staff", "timeline")
+    pid: str
+    staff: str
+    timeline: tuple[Segment, ...]
 
-    def __init__(self, pid: str, staff: str, timeline: tuple[Segment, ...],
-                 series: list[tuple[str, array[int], array[int]]]) -> None:
-        self.pid = pid
-        self.staff = staff
-        self.timeline = timeline
-        self.series = series
+
+class _Series(NamedTuple):
+    """The activity series of a walk's people, as arrays (:meth:`~.state.StaffFacts.
+    activity_arrays`), series without a day left out."""
+
+    person: list[int]
+    """Each series' person."""
+    schools: list[str]
+    """Each series' school."""
+    lengths: np.ndarray
+    """Days of each series (int64)."""
+    days: np.ndarray
+    """Their day ordinals end to end (int32)."""
+    values: np.ndarray
+    """Each day's own minutes and attendances ``[day, 2]`` (int64)."""
 
 
 def _people(facts: StaffFacts, pids: Sequence[str]
-            ) -> tuple[list[_Person], int | None, int | None]:
-    """Every person of ``pids`` with their series' packed days and sums, and the first and
-    last day anything changes (the days :func:`~.cumulative.plan_of` gives, from the series'
-    days rather than the facts' dates)."""
+            ) -> tuple[list[_Person], _Series, int | None, int | None]:
+    """Every person of ``pids``, their series' days and values, and the first and last day
+    anything changes (the days :func:`~.cumulative.plan_of` gives, from the series' days
+    rather than the facts' dates)."""
     people: list[_Person] = []
+    index: dict[tuple[str, str], int] = {}
     starts: list[int] = []
     marks: list[int] = []
     for pid in pids:
         for staff in facts.staff_of(pid):
             timeline = facts.timeline(pid, staff)
-            packed: list[tuple[str, array[int], array[int]]] = []
-            for school, s in facts.series_of(pid, staff).items():
-                keys, prefix = s.packed()
-                if keys:
-                    packed.append((school, keys, prefix))
-                    starts.append(keys[0])
-                    marks.append(keys[-1])
             for seg in timeline:
                 a = seg.assignment
                 if a is None:
@@ -211,10 +216,22 @@ def _people(facts: StaffFacts, pids: Sequence[str]
                 levels = facts.stream_of(pid, a)
                 if levels is not None and (changed := levels.last_day()) is not None:
                     marks.append(changed.toordinal())  # the level after the table stays put
-            people.append(_Person(pid, staff, timeline, packed))
+            index[(pid, staff)] = len(people)
+            people.append(_Person(pid, staff, timeline))
+    keys, lengths, days, values = facts.activity_arrays(pids)
+    if len(lengths) and not lengths.all():
+        kept = np.flatnonzero(lengths).tolist()
+        keys = [keys[i] for i in kept]
+        lengths = lengths[kept]
+    series = _Series([index[pid, staff] for pid, staff, _ in keys],
+                     [school for _, _, school in keys], lengths, days, values)
+    if len(days):
+        ends = np.cumsum(lengths)
+        starts.append(int(days[ends - lengths].min()))
+        marks.append(int(days[ends - 1].max()))
     if not starts:
-        return people, None, None
-    return people, min(starts), max(max(starts), max(marks, default=0))
+        return people, series, None, None
+    return people, series, min(starts), max(max(starts), max(marks, default=0))
 
 
 def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
@@ -222,7 +239,7 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
     """The steps of every timeline of partnerships ``pids``, unattributed minutes at ``rate``:
     O(stretches + runs) in Python, O(activity days) in numpy, about ``chunk`` days at a
     time."""
-    people, first, horizon = _people(facts, pids)
+    people, series, first, horizon = _people(facts, pids)
     if first is None or horizon is None:
         nothing = dt.date.max.toordinal() + 1  # every day is before the table: all zeros
         return Walk(nothing, nothing - 1, [])
@@ -236,19 +253,12 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
     seg_stream: list[int] = []
     stream_index: dict[tuple[str, str], int] = {}
     stream_levels: list[StreamLevels] = []
-    keys: list[array[int]] = []
-    prefixes: list[array[int]] = []
-    series_person: list[int] = []
     lo_of, count_of, done_of, per_week_of, hourly_of, funded_of = out.rel
     rel_segment = out.rel_segment
     rel_bound = 0
     gap_rate = rate.at
+    out.series_school = list(map(label, series.schools))
     for p, person in enumerate(people):
-        for school, k, prefix in person.series:
-            keys.append(k)
-            prefixes.append(prefix)
-            series_person.append(p)
-            out.series_school.append(label(school))
         pid = person.pid
         for seg in rate.cut_gaps(person.timeline):
             s = len(seg_start)
@@ -295,34 +305,35 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
                 out.tails.append((s, OpenTail(start, per_week, hourly, pieces[-1].funded,
                                               minutes, minutes * hourly // 60, days)))
     out.rel_bound = rel_bound
-    if keys:
-        _activity(out, keys, prefixes, series_person, seg_start, seg_person, seg_rate,
-                  seg_stream, stream_levels, chunk)
+    if len(series.days):
+        _activity(out, series, seg_start, seg_person, seg_rate, seg_stream, stream_levels,
+                  chunk)
     return out
 
 
-def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
-              series_person: list[int], seg_start: list[int], seg_person: list[int],
-              seg_rate: list[int], seg_stream: list[int],
-              stream_levels: list[StreamLevels], chunk: int) -> None:
-    """Fill ``out``'s activity steps (see the module doc) from every series' packed days and
-    prefix sums and every stretch's start, rate and stream, a chunk of series at a time: in
-    8-byte integers (kept in 4 bytes when they fit), or again in Python integers when a bound
-    says 8 bytes might not hold a figure or a sum."""
+def _activity(out: Walk, series: _Series, seg_start: list[int], seg_person: list[int],
+              seg_rate: list[int], seg_stream: list[int], stream_levels: list[StreamLevels],
+              chunk: int) -> None:
+    """Fill ``out``'s activity steps (see the module doc) from every series' days and values
+    and every stretch's start, rate and stream, a chunk of series at a time: in 8-byte
+    integers (kept in 4 bytes when they fit), or again in Python integers when a bound says 8
+    bytes might not hold a figure or a sum."""
     starts = (np.asarray(seg_person, dtype=np.int64) << _DAY_BITS) | np.asarray(
         seg_start, dtype=np.int64)
     streams = np.asarray(seg_stream, dtype=np.int64)
     rates_top = max(map(abs, seg_rate), default=0)
-    person = np.asarray(series_person, dtype=np.int64)
+    person = np.asarray(series.person, dtype=np.int64)
+    lengths = series.lengths
+    offsets = np.r_[0, np.cumsum(lengths)].tolist()
     chunks: list[tuple[int, int]] = []
     first = size = 0
-    for i, k in enumerate(keys):
-        size += len(k)
-        if size >= chunk or i + 1 == len(keys):
+    for i, n in enumerate(lengths.tolist()):
+        size += n
+        if size >= chunk or i + 1 == len(lengths):
             chunks.append((first, i + 1))
             first, size = i + 1, 0
-    out.series_days = list(map(len, keys))
-    total = sum(out.series_days)
+    out.series_days = lengths.tolist()
+    total = offsets[-1]
     changes = _changes(stream_levels)
     # 4-byte figures where they fit (most), else 8-byte, else Python integers.
     for dtype in (np.int32, np.int64, object) if rates_top < _SAFE else (object,):
@@ -333,24 +344,22 @@ def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
         out.act_values = (np.empty(total, dtype=dtype), np.empty(total, dtype=dtype),
                           np.empty(total, dtype=dtype))
         out.act_hidden = np.empty(total, dtype=bool)
-        top = largest = 0
+        largest = 0
         variation = 0.0
-        at = 0
         for lo, hi in chunks:
-            size, chunk_variation, chunk_top, figures = _chunk(
-                out, at, keys[lo:hi], prefixes[lo:hi], lo, person, starts, rates, streams,
-                changes, exact=exact)
-            top = max(top, chunk_top)
+            at, end = offsets[lo], offsets[hi]
+            chunk_variation, figures = _chunk(
+                out, at, lengths[lo:hi], series.days[at:end], series.values[at:end], lo,
+                person, starts, rates, streams, changes, exact=exact)
             variation += chunk_variation
             if dtype is np.int32:
-                largest = max(largest, *(int(np.abs(f).max()) if size else 0 for f in figures))
+                largest = max(largest, *(int(np.abs(f).max()) if end > at else 0
+                                         for f in figures))
                 if largest >= 1 << 31:
                     break
             for stored, figure in zip(out.act_values, figures, strict=True):
-                stored[at:at + size] = figure
-            at += size
-        fits = (4 * top + 1) * (rates_top + 1) < _SAFE and (
-            int(variation) + 1) * (rates_top + 1) < _SAFE
+                stored[at:end] = figure
+        fits = (int(variation) + 1) * (rates_top + 1) < _SAFE
         if not exact or (fits and largest < 1 << 31):
             break
     out.act_segments = np.flatnonzero(np.bincount(out.act_segment,
@@ -358,62 +367,46 @@ def _activity(out: Walk, keys: list[array[int]], prefixes: list[array[int]],
     out.act_bound = (int(variation) + 1) * (rates_top + 1) + 1
 
 
-def _chunk(out: Walk, at: int, keys: list[array[int]], prefixes: list[array[int]],
+def _chunk(out: Walk, at: int, lengths: np.ndarray, days32: np.ndarray, values: np.ndarray,
            offset: int, series_person: np.ndarray, starts: np.ndarray, seg_rate: np.ndarray,
            seg_stream: np.ndarray, changes: tuple[np.ndarray, np.ndarray, np.ndarray], *,
-           exact: bool) -> tuple[int, float, int, tuple[Any, Any, Any]]:
-    """The activity steps of some series (the ``offset``-th on): their days, series, stretches
-    and funded flags written into ``out``'s arrays from index ``at``; (how many, a bound of
-    the sum of the minutes' and attendances' sizes, the largest size of a prefix sum, and the
-    minutes, pence and attendances of each step)."""
-    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
-    days = np.frombuffer(b"".join(k.tobytes() for k in keys), dtype=np.int32).astype(np.int64)
-    sums: Any = _joined(prefixes)
-    top = int(np.abs(sums).max()) if len(sums) else 0
-    if not exact:
-        sums = sums.astype(object)  # steps and their differences as Python integers
-    count = len(days)
+           exact: bool) -> tuple[float, tuple[Any, Any, Any]]:
+    """The activity steps of some series (the ``offset``-th on, with ``lengths`` days each,
+    ``values`` each day's own minutes and attendances): their days, series, stretches and
+    funded flags written into ``out``'s arrays from index ``at``; (a bound of the sum of the
+    minutes' and attendances' sizes, and the minutes, pence and attendances of each step).
+    The cumulative minutes of a stretch are a running sum of the chunk's minutes less the
+    running sum before the stretch's first day: every intermediate is at most that bound."""
+    count = len(days32)
     end = at + count
-    series = np.repeat(np.arange(offset, offset + len(keys), dtype=np.int64), lengths)
-    row = 2 * (np.arange(count, dtype=np.int64) + series - offset)  # sums before each day
-    before = sums[row]
-    after = sums[row + 2]
-    minutes_step = after - before  # the day's own minutes
-    seen_step = sums[row + 3] - sums[row + 1]  # and attendances
-    del row, sums
+    days = days32.astype(np.int64)
+    minutes_step: Any = values[:, 0]  # the day's own minutes
+    seen_step: Any = values[:, 1]  # and attendances
     variation = (float(np.abs(minutes_step.astype(np.float64)).sum())
                  + float(np.abs(seen_step.astype(np.float64)).sum()) + count)
+    if not exact:
+        minutes_step = minutes_step.astype(object)  # Python integers: never overflow
+        seen_step = seen_step.astype(object)
+    series = np.repeat(np.arange(offset, offset + len(lengths), dtype=np.int64), lengths)
     segment = np.searchsorted(
         starts, (series_person[series] << _DAY_BITS) | days, side="right") - 1
     new = np.ones(count, dtype=bool)  # the first day of a stretch in a series
     new[1:] = (series[1:] != series[:-1]) | (segment[1:] != segment[:-1])
     firsts = np.flatnonzero(new)
     # Cumulative minutes from the stretch's start, and their pence at its rate.
-    minutes = after - np.repeat(before[firsts], np.diff(np.r_[firsts, count]))
-    del before, after
+    running = np.cumsum(minutes_step)
+    minutes = running - np.repeat(running[firsts] - minutes_step[firsts],
+                                  np.diff(np.r_[firsts, count]))
+    del running
     pence: Any = minutes * seg_rate[segment] // 60
     del minutes
     pence_step: Any = pence.copy()
     pence_step[1:] -= pence[:-1]
     pence_step[firsts] = pence[firsts]
-    out.act_day[at:end] = days
+    out.act_day[at:end] = days32
     out.act_segment[at:end] = segment
     out.act_hidden[at:end] = ~_funded(days, seg_stream[segment], changes)
-    return count, variation, top, (minutes_step, pence_step, seen_step)
-
-
-def _joined(arrays: list[array[int]]) -> np.ndarray:
-    """Packed 4- and 8-byte integer arrays end to end, as int64 (one ``frombuffer`` per run of
-    one item size)."""
-    parts: list[np.ndarray] = []
-    start = 0
-    for end in range(1, len(arrays) + 1):
-        if end == len(arrays) or arrays[end].typecode != arrays[start].typecode:
-            dtype = np.int32 if arrays[start].typecode == "i" else np.int64
-            parts.append(np.frombuffer(b"".join(a.tobytes() for a in arrays[start:end]),
-                                       dtype=dtype).astype(np.int64))
-            start = end
-    return np.concatenate(parts) if len(parts) != 1 else parts[0]
+    return variation, (minutes_step, pence_step, seen_step)
 
 
 def _changes(levels: list[StreamLevels]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
