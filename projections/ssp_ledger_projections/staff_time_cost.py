@@ -102,6 +102,7 @@ from ssp_ledger_projections.staff_cost.rates import (
     unattributed_rate,
 )
 from ssp_ledger_projections.staff_cost.state import StaffFacts, StaffFactsState
+from ssp_ledger_projections.staff_cost.steps import plan_state
 
 __all__ = [
     "COLUMNS",
@@ -198,7 +199,10 @@ class StaffTimeCost:
     def dump_state(self) -> bytes:
         """The facts as canonical msgpack (:class:`~ssp_ledger_projections.staff_cost.state.
         StaffFactsState`): no cache, no tuning (``tables_after``), no code."""
-        return _ENCODER.encode(self.facts.dump())
+        state = self.facts.dump()
+        kept = self.facts.kept_plan()
+        plan = kept[0] if kept is not None else plan_state(self.facts, state.assignments)
+        return _ENCODER.encode(msgspec.structs.replace(state, plan=plan))
 
     def load_state(self, data: bytes) -> None:
         """Take the facts of :meth:`dump_state` bytes (on a fresh instance); ValueError when

@@ -12,15 +12,17 @@ import zlib
 import msgspec
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
-from ssp_ledger.events import ClubRun, CpdDelivered, StaffAssigned
+from ssp_ledger.events import ClubRun, CorrectableEvent, CpdDelivered, StaffAssigned
 from ssp_ledger.projection import Fact, Query
 from ssp_ledger.projection.checkpoint import pack
 from ssp_ledger_projections.staff_cost.columns import _ENCODER, ActivityColumns
-from ssp_ledger_projections.staff_cost.rates import rate_of
+from ssp_ledger_projections.staff_cost.rates import rate_of, shipped_rate
 from ssp_ledger_projections.staff_cost.state import StaffFactsState
-from ssp_ledger_projections.staff_cost.steps import walk
+from ssp_ledger_projections.staff_cost.steps import Walk, planned, walk, walk_planned
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost
+from tests.strategies import History, histories
 
 T0 = dt.datetime(2012, 1, 1, tzinfo=dt.UTC)
 DAY = dt.date(2010, 1, 4)
@@ -180,3 +182,103 @@ def test_an_empty_state_round_trips() -> None:
     assert loaded.dump_state() == empty.dump_state()
     state = msgspec.msgpack.decode(empty.dump_state(), type=StaffFactsState)
     assert ActivityColumns.load(state.activity).keys == []
+
+
+# --------------------------------------------------------------------------- the kept walk plan
+
+
+def _same_walk(a: Walk, b: Walk) -> None:
+    for name in ("base", "last", "teaching", "people", "segment_person", "segment_terms",
+                 "series_school", "series_days", "rel_segment", "rel", "rel_bound",
+                 "release_segments", "act_segments", "tails", "act_bound"):
+        assert getattr(a, name) == getattr(b, name), name
+    for x, y in ((a.act_day, b.act_day), (a.act_segment, b.act_segment),
+                 (a.act_hidden, b.act_hidden), *zip(a.act_values, b.act_values, strict=True)):
+        assert x.tolist() == y.tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(histories(max_activity=20), histories(pid="q", max_activity=10))
+def test_the_kept_plan_walks_as_the_facts(history: History, other: History) -> None:
+    """A loaded state's national walk at the shipped rate, from its kept plan, equals the walk
+    computed from the facts (and a report from it equals the original's)."""
+    original = StaffTimeCost()
+    events = [e for e in (*history.events, *other.events) if isinstance(e, CorrectableEvent)]
+    for i, e in enumerate(events, start=1):
+        original.apply(Fact(i, T0, e))
+    loaded = StaffTimeCost()
+    loaded.load_state(original.dump_state())
+    pids = original.facts.partnerships(None)
+    rate = shipped_rate()
+    kept = planned(loaded.facts, pids, rate)
+    if not pids or original.first_day() is None:
+        return
+    assert kept is not None
+    _same_walk(walk_planned(loaded.facts, *kept, chunk=7), walk(original.facts, pids, rate))
+    assert planned(loaded.facts, pids, rate_of(2500)) is None  # a flat rate walks afresh
+    day = history.horizon + dt.timedelta(days=200)
+    for by in (None, "role", "school", "term"):
+        for _ in range(2):
+            q = Query(as_of=day, by=by)
+            assert loaded.report(q) == original.report(q)
+    assert loaded.dump_state() == original.dump_state()
+
+
+def test_a_change_drops_the_kept_plan() -> None:
+    loaded = StaffTimeCost()
+    loaded.load_state(_fed().dump_state())
+    assert loaded.facts.kept_plan() is not None
+    loaded.apply(Fact(999, T0, StaffAssigned(
+        partnership_id="p", occurred_on=DAY, event_id="p-b", staff_id="u", role="COACH",
+        school_id="s1", release_minutes_per_week=60, hourly_cost_pence=2000)))
+    assert loaded.facts.kept_plan() is None
+
+
+def _plan_with(**fields: object) -> bytes:
+    state = _state()
+    assert state.plan is not None
+    plan = msgspec.structs.replace(state.plan, **fields)
+    return msgspec.msgpack.encode(msgspec.structs.replace(state, plan=plan))
+
+
+BAD_PLANS = {
+    "no partnerships": {"pids": []},
+    "partnerships unsorted": {"pids": ["q", "p"]},
+    "other partnerships": {"pids": ["p", "x"]},
+    "an odd rate": {"rate": [1]},
+    "days not dates": {"base": 0},
+    "people cut short": {"people_pid": b"\0\0"},
+    "a person of no partnership": {"people_pid": _i4(0, 9, 1, 1)},
+    "people of other staff": {"people_staff": ["", "x", "", "t"]},
+    "streams of unequal lengths": {"stream_name": ["x"]},
+    "stretches of unequal lengths": {"seg_start": _i4(1)},
+    "a stretch of no assignment": {"seg_terms": _i4(*([99] * 8))},
+    "stretches out of order": {"seg_start": _i4(*([5] * 8))},
+    "runs of unequal lengths": {"rel_funded": b"\1\1\1"},
+    "rates cut short": {"seg_rate": b"\0" * 12},
+    "tails of unequal lengths": {"tail_funded": b""},
+}
+
+
+@pytest.mark.parametrize("fields", BAD_PLANS.values(), ids=list(BAD_PLANS))
+def test_a_malformed_plan_is_refused_at_load(fields: dict[str, object]) -> None:
+    state = _state()
+    assert state.plan is not None
+    if "seg_terms" in fields or "seg_start" in fields and len(fields["seg_start"]) > 4:
+        count = len(state.plan.seg_person) // 4
+        key = "seg_terms" if "seg_terms" in fields else "seg_start"
+        fields = {key: _i4(*([99 if key == "seg_terms" else 5] * count))}
+    with pytest.raises(ValueError, match=r"^staff facts: [^\n]*$"):
+        StaffTimeCost().load_state(_plan_with(**fields))
+
+
+def test_a_plan_naming_a_stream_without_levels_is_refused_when_walked() -> None:
+    state = _state()
+    assert state.plan is not None
+    count = len(state.plan.seg_person) // 4
+    data = _plan_with(stream_pid=["p"], stream_name=["nowhere"],
+                      seg_stream=_i4(*([0] * count)))
+    loaded = StaffTimeCost()
+    loaded.load_state(data)
+    with pytest.raises(ValueError, match="staff facts: the walk plan names stream"):
+        loaded.report(Query(as_of=DAY + dt.timedelta(days=90), by="role"))

@@ -41,7 +41,7 @@ from ssp_ledger_projections.staff_cost.cumulative import (
 from ssp_ledger_projections.staff_cost.grouped import TOTAL, GroupedTable, table_of
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import StaffFacts
-from ssp_ledger_projections.staff_cost.steps import PAIRS, Walk, walk
+from ssp_ledger_projections.staff_cost.steps import PAIRS, Walk, planned, walk, walk_planned
 
 __all__ = ["TABLES_KEPT", "CumulativeCosts"]
 
@@ -183,7 +183,9 @@ class CumulativeCosts:
         found = walks.get(rate)
         if found is None:
             walks.clear()
-            found = walks[rate] = walk(self._facts, pids, rate)
+            kept = planned(self._facts, pids, rate) if scope is None else None
+            found = walks[rate] = (walk(self._facts, pids, rate) if kept is None
+                                   else walk_planned(self._facts, *kept))
         return found
 
     # ------------------------------------------------------------------ monitoring

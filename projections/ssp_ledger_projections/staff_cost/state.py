@@ -181,6 +181,59 @@ class DayIdsState(msgspec.Struct, frozen=True, array_like=True):
     """The days with several facts, by ascending index."""
 
 
+class WalkPlanState(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """What the national walk (:func:`~.steps.walk` of every partnership at the shipped
+    unattributed rate) computes in Python before its arrays: every person's stretches, the
+    release runs of their assignments and the open tails, as little-endian 4-byte integers
+    (rates 8-byte). Derived from the facts beside it, in the same checkpoint (so bound to the
+    same log position); :mod:`.steps` writes and reads it, :meth:`StaffFacts.load` checks its
+    shape (:func:`_check_plan`)."""
+
+    pids: list[str]
+    """The partnerships walked, ascending."""
+    rate: list[int]
+    """The unattributed rate walked at: (first day's ordinal, pence) of each value, flat."""
+    base: int
+    """Ordinal of the first day anything changes."""
+    last: int
+    """Ordinal of the last day anything changes but open assignments' release."""
+    people_pid: bytes
+    """Each person's partnership (an index of :attr:`pids`)."""
+    people_staff: list[str]
+    """Each person's staff member ("" for none)."""
+    seg_person: bytes
+    """Each stretch's person (ascending)."""
+    seg_start: bytes
+    """Each stretch's first day (0: from the beginning), ascending within a person."""
+    seg_terms: bytes
+    """Each stretch's assignment (an index of :attr:`StaffFactsState.assignments`; -1: a gap)."""
+    seg_stream: bytes
+    """Each stretch's stream levels (an index of :attr:`stream_pid`; -1: none)."""
+    seg_rate: bytes
+    """Each stretch's hourly pence (8-byte)."""
+    stream_pid: list[str]
+    stream_name: list[str]
+    """The (partnership, stream) of each stream with levels, in walk order."""
+    rel_segment: bytes
+    """Each release run's stretch (an assignment), ascending."""
+    rel_lo: bytes
+    """Each run's first teaching day (an index of the walk's teaching days)."""
+    rel_count: bytes
+    """Each run's teaching days."""
+    rel_done: bytes
+    """Teaching days of the assignment before each run."""
+    rel_funded: bytes
+    """Whether each run is funded (one byte, 0 or 1)."""
+    release_segments: bytes
+    """The stretches with release time (assignments), ascending."""
+    release_days: bytes
+    """Teaching days of each of those through the walk's last day."""
+    tail_segments: bytes
+    """The stretches still open after the last day (a subset of :attr:`release_segments`)."""
+    tail_funded: bytes
+    """Whether each tail's last piece is funded (one byte, 0 or 1)."""
+
+
 class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",
                       tag_field="format"):
     """Everything :class:`StaffFacts` knows, as data, in a canonical order (by partnership,
@@ -193,6 +246,8 @@ class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger
     activity: ActivityState
     """Every activity series, columnar (:mod:`.columns`): the days of a series are those of
     its sums, and its ids are those of the same days."""
+    plan: WalkPlanState | None = None
+    """The national walk's stretches (derived; None when there is no partnership)."""
 
 
 class StaffFacts:
@@ -222,7 +277,10 @@ class StaffFacts:
         self.derived: list[dict[str, Any]] = [self._first_days]
         """Caches by partnership that a change of the partnership's facts drops; a cache
         derived from these facts (e.g. the cumulative tables) registers here."""
-        self.derived_all: list[dict[Any, Any]] = []
+        self._plan: dict[str, tuple[WalkPlanState, list[StaffAssigned]]] = {}
+        """The national walk's plan of a loaded state, with the assignments its stretches
+        index, until a change (see :meth:`kept_plan`)."""
+        self.derived_all: list[dict[Any, Any]] = [self._plan]
         """Caches over every partnership (e.g. national tables), which a change of any
         partnership's facts empties."""
 
@@ -501,6 +559,23 @@ class StaffFacts:
         for f in state.funding:
             self.funding_levels.add(f)
         self._columns = columns if columns.keys else None
+        if state.plan is not None:
+            plan = state.plan
+            _check_plan(plan, len(state.assignments))
+            people = np.frombuffer(plan.people_pid, dtype="<i4").tolist()
+            known = {(pid, staff) for pid in self.partnerships(None)
+                     for staff in self.staff_of(pid)}
+            if plan.pids != self.partnerships(None) or len(known) != len(people) or any(
+                    (plan.pids[p], staff) not in known
+                    for p, staff in zip(people, plan.people_staff, strict=True)):
+                msg = "staff facts: the walk plan's people are not those of the facts"
+                raise ValueError(msg)
+            self._plan["national"] = (plan, state.assignments)
+
+    def kept_plan(self) -> tuple[WalkPlanState, list[StaffAssigned]] | None:
+        """The national walk's plan a loaded state came with, and the assignments (in the
+        state's order) its stretches index, while no fact has changed since."""
+        return self._plan.get("national")
 
     def _unpack(self, key: SeriesKey) -> None:
         """Decode the ids of a loaded series' days into :attr:`same_day` (first use only)."""
@@ -707,6 +782,72 @@ def _pack_days(held: Mapping[dt.date, str | SameDay] | None) -> tuple[bytes, msg
     if sys.byteorder == "big":
         ordinals.byteswap()
     return ordinals.tobytes(), msgspec.Raw(_IDS_ENCODER.encode(DayIdsState(firsts, shared)))
+
+
+def _check_plan(plan: WalkPlanState, assignments: int) -> None:
+    """ValueError (one line) unless ``plan`` has the shape :mod:`.steps` writes: arrays of
+    matching lengths, every index in range, stretches ascending by person and first day,
+    release runs and tails on assignments. What its figures are is the facts' to say: a
+    checkpoint is bound to the log it was built from."""
+    def ints(data: bytes, what: str, size: int = 4) -> np.ndarray:
+        if len(data) % size:
+            msg = f"staff facts: the walk plan's {what} has {len(data)} bytes"
+            raise ValueError(msg)
+        return np.frombuffer(data, dtype=f"<i{size}").astype(np.int64)
+
+    def fail(what: str) -> None:
+        msg = f"staff facts: the walk plan's {what}"
+        raise ValueError(msg)
+
+    if not plan.pids or any(a >= b for a, b in zip(plan.pids, plan.pids[1:])):
+        fail("partnerships are not ascending")
+    if len(plan.rate) % 2 or not plan.rate:
+        fail("rate is not (day, pence) pairs")
+    if not 1 <= plan.base <= plan.last + 1 <= _LAST_ORDINAL + 1:
+        fail(f"days {plan.base}..{plan.last} are not dates")
+    people = ints(plan.people_pid, "people")
+    if len(people) != len(plan.people_staff) or (
+            len(people) and (people.min() < 0 or people.max() >= len(plan.pids))):
+        fail("people do not match its partnerships")
+    streams = len(plan.stream_pid)
+    if len(plan.stream_name) != streams:
+        fail("streams do not match")
+    person, start, terms, stream = (ints(getattr(plan, f"seg_{f}"), f"stretches' {f}")
+                                    for f in ("person", "start", "terms", "stream"))
+    count = len(person)
+    if not len(start) == len(terms) == len(stream) == len(ints(plan.seg_rate, "rates", 8)
+                                                          ) == count:
+        fail("stretches have columns of different lengths")
+    if count and (person.min() < 0 or person.max() >= len(people) or start.min() < 0
+                  or start.max() > _LAST_ORDINAL or terms.min() < -1
+                  or terms.max() >= assignments or stream.min() < -1
+                  or stream.max() >= streams):
+        fail("stretches index outside its people, assignments or streams")
+    keys = (person << 22) | start
+    if count > 1 and not (keys[1:] > keys[:-1]).all():
+        fail("stretches are not ascending by person and day")
+    runs = [ints(getattr(plan, f"rel_{f}"), f"runs' {f}") for f in ("segment", "lo", "count",
+                                                                      "done")]
+    flags = np.frombuffer(plan.rel_funded, dtype=np.uint8)
+    if any(len(column) != len(flags) for column in runs):
+        fail("release runs have columns of different lengths")
+    rel = ints(plan.release_segments, "release stretches")
+    days = ints(plan.release_days, "release days")
+    tails = ints(plan.tail_segments, "tails")
+    if len(days) != len(rel) or len(tails) != len(plan.tail_funded):
+        fail("release stretches or tails have columns of different lengths")
+    for what, column in (("runs", runs[0]), ("release stretches", rel), ("tails", tails)):
+        if len(column) and (column.min() < 0 or column.max() >= count
+                            or (terms[column] < 0).any()
+                            or (len(column) > 1 and (column[1:] < column[:-1]).any())):
+            fail(f"{what} are not ascending stretches of assignments")
+    if len(flags) and (min(int(c.min()) for c in runs[1:]) < 0 or int(flags.max()) > 1):
+        fail("release runs have negative days or flags other than 0 and 1")
+    if len(days) and int(days.min()) < 0:
+        fail("release stretches have negative days")
+    if len(tails) and (not np.isin(tails, rel).all()
+                       or int(np.frombuffer(plan.tail_funded, dtype=np.uint8).max()) > 1):
+        fail("tails are not release stretches, or have flags other than 0 and 1")
 
 
 def _le_ordinals(days: array[int]) -> bytes:

@@ -42,10 +42,11 @@ from ssp_ledger_projections.staff_cost.cumulative import (
     assignment_pieces,
     release_runs,
 )
-from ssp_ledger_projections.staff_cost.rates import UnattributedRate
-from ssp_ledger_projections.staff_cost.state import Segment, StaffFacts
+from ssp_ledger_projections.staff_cost.rates import UnattributedRate, shipped_rate
+from ssp_ledger_projections.staff_cost.state import Segment, StaffFacts, WalkPlanState
 
-__all__ = ["PAIRS", "TOTAL", "Walk", "pair_label", "walk"]
+__all__ = ["PAIRS", "TOTAL", "Walk", "pair_label", "plan_state", "planned", "walk",
+           "walk_planned"]
 
 TOTAL = ""
 """The one group of a table built for no grouping."""
@@ -218,13 +219,8 @@ def _people(facts: StaffFacts, pids: Sequence[str]
                     marks.append(changed.toordinal())  # the level after the table stays put
             index[(pid, staff)] = len(people)
             people.append(_Person(pid, staff, timeline))
-    keys, lengths, days, values = facts.activity_arrays(pids)
-    if len(lengths) and not lengths.all():
-        kept = np.flatnonzero(lengths).tolist()
-        keys = [keys[i] for i in kept]
-        lengths = lengths[kept]
-    series = _Series([index[pid, staff] for pid, staff, _ in keys],
-                     [school for _, _, school in keys], lengths, days, values)
+    series = _series_of(facts, pids, index)
+    lengths, days = series.lengths, series.days
     if len(days):
         ends = np.cumsum(lengths)
         starts.append(int(days[ends - lengths].min()))
@@ -234,15 +230,57 @@ def _people(facts: StaffFacts, pids: Sequence[str]
     return people, series, min(starts), max(max(starts), max(marks, default=0))
 
 
+def _series_of(facts: StaffFacts, pids: Sequence[str], index: dict[tuple[str, str], int]
+               ) -> _Series:
+    """The activity series of ``pids`` with a day, each with its person (``index``)."""
+    keys, lengths, days, values = facts.activity_arrays(pids)
+    if len(lengths) and not lengths.all():
+        kept = np.flatnonzero(lengths).tolist()
+        keys = [keys[i] for i in kept]
+        lengths = lengths[kept]
+    person: list[int] = []
+    for pid, staff, _ in keys:
+        p = index.get((pid, staff))
+        if p is None:
+            msg = f"staff facts: the walk plan has no person for ({pid!r}, {staff!r})"
+            raise ValueError(msg)
+        person.append(p)
+    return _Series(person, [school for _, _, school in keys], lengths, days, values)
+
+
+class _Stretches(NamedTuple):
+    """Every stretch of a walk (what :func:`_activity` reads besides the series), the levels
+    of the streams they index, and the release days of each stretch with release time."""
+
+    start: list[int]
+    person: list[int]
+    rate: list[int]
+    stream: list[int]
+    levels: list[StreamLevels]
+    streams: list[tuple[str, str]]
+    release_days: list[int]
+
+
 def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
          chunk: int = _CHUNK) -> Walk:
     """The steps of every timeline of partnerships ``pids``, unattributed minutes at ``rate``:
     O(stretches + runs) in Python, O(activity days) in numpy, about ``chunk`` days at a
     time."""
+    out, series, stretches = _stretches(facts, pids, rate)
+    if len(series.days):
+        _activity(out, series, stretches.start, stretches.person, stretches.rate,
+                  stretches.stream, stretches.levels, chunk)
+    return out
+
+
+def _stretches(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate
+               ) -> tuple[Walk, _Series, _Stretches]:
+    """The Python part of :func:`walk`: every person's stretches, release runs and tails
+    (filled into the walk), and the series and stretches its arrays are computed from."""
     people, series, first, horizon = _people(facts, pids)
     if first is None or horizon is None:
         nothing = dt.date.max.toordinal() + 1  # every day is before the table: all zeros
-        return Walk(nothing, nothing - 1, [])
+        return Walk(nothing, nothing - 1, []), series, _Stretches([], [], [], [], [], [], [])
     out = Walk(first, horizon, facts.calendar.teaching_ordinals(first, horizon))
     teaching = out.teaching
     out.people = [(person.pid, label(person.staff)) for person in people]
@@ -253,6 +291,7 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
     seg_stream: list[int] = []
     stream_index: dict[tuple[str, str], int] = {}
     stream_levels: list[StreamLevels] = []
+    release_days: list[int] = []
     lo_of, count_of, done_of, per_week_of, hourly_of, funded_of = out.rel
     rel_segment = out.rel_segment
     rel_bound = 0
@@ -300,14 +339,123 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
                 hourly_of.append(hourly)
                 funded_of.append(1 if run.funded else 0)
             rel_bound += abs(per_week) * days * (abs(hourly) + 1) + 1
+            release_days.append(days)
             if seg.end is None:
                 minutes = per_week * days // 5
                 out.tails.append((s, OpenTail(start, per_week, hourly, pieces[-1].funded,
                                               minutes, minutes * hourly // 60, days)))
     out.rel_bound = rel_bound
+    return out, series, _Stretches(seg_start, seg_person, seg_rate, seg_stream, stream_levels,
+                                   list(stream_index), release_days)
+
+
+# --------------------------------------------------------------------------- the kept plan
+
+
+def _rate_key(rate: UnattributedRate) -> list[int]:
+    """A dated rate as :attr:`~.state.WalkPlanState.rate` keeps it (flat rates: none)."""
+    if rate.parameter is None:
+        return []
+    return [n for v in rate.values for n in (v.effective_from.toordinal(), v.pence)]
+
+
+def _i4(values: Sequence[int]) -> bytes:
+    return np.asarray(values, dtype="<i4").tobytes()
+
+
+def plan_state(facts: StaffFacts, assignments: Sequence[StaffAssigned]
+               ) -> WalkPlanState | None:
+    """The stretches of the national walk at the shipped rate as checkpoint data
+    (:class:`~.state.WalkPlanState`), its assignments indexed in ``assignments`` (the
+    state's order); None without a partnership or a day."""
+    pids = facts.partnerships(None)
+    rate = shipped_rate()
+    out, _, st = _stretches(facts, pids, rate) if pids else (None, None, None)
+    if out is None or st is None or not out.people:
+        return None
+    of_assignment = {id(a): i for i, a in enumerate(assignments)}
+    pid_index = {pid: i for i, pid in enumerate(pids)}
+    people = [(person.pid, person.staff) for person in _people(facts, pids)[0]]
+    release = out.release_segments
+    tails = out.tails
+    return WalkPlanState(
+        pids=list(pids), rate=_rate_key(rate), base=out.base, last=out.last,
+        people_pid=_i4([pid_index[pid] for pid, _ in people]),
+        people_staff=[staff for _, staff in people],
+        seg_person=_i4(st.person), seg_start=_i4(st.start),
+        seg_terms=_i4([-1 if a is None else of_assignment[id(a)] for a in out.segment_terms]),
+        seg_stream=_i4(st.stream), seg_rate=np.asarray(st.rate, dtype="<i8").tobytes(),
+        stream_pid=[pid for pid, _ in st.streams], stream_name=[name for _, name in st.streams],
+        rel_segment=_i4(out.rel_segment), rel_lo=_i4(out.rel[0]), rel_count=_i4(out.rel[1]),
+        rel_done=_i4(out.rel[2]), rel_funded=bytes(out.rel[5]),
+        release_segments=_i4(release), release_days=_i4(st.release_days),
+        tail_segments=_i4([s for s, _ in tails]),
+        tail_funded=bytes(1 if t.funded else 0 for _, t in tails))
+
+
+def planned(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate
+            ) -> tuple[WalkPlanState, list[StaffAssigned]] | None:
+    """The plan a loaded state kept, when it is the walk of ``pids`` at ``rate`` and no fact
+    changed since."""
+    kept = facts.kept_plan()
+    if kept is None or kept[0].pids != list(pids) or kept[0].rate != _rate_key(rate):
+        return None
+    return kept
+
+
+def walk_planned(facts: StaffFacts, plan: WalkPlanState,
+                 assignments: Sequence[StaffAssigned], *, chunk: int = _CHUNK) -> Walk:
+    """:func:`walk` of the plan's partnerships at its rate, from the kept stretches (the
+    Python part read back as arrays) and the series' arrays: equal to the walk computed."""
+    out = Walk(plan.base, plan.last, facts.calendar.teaching_ordinals(plan.base, plan.last))
+    pids = plan.pids
+
+    def ints(data: bytes) -> list[int]:
+        return np.frombuffer(data, dtype="<i4").tolist()
+
+    people = list(zip((pids[p] for p in ints(plan.people_pid)), plan.people_staff,
+                      strict=True))
+    out.people = [(pid, label(staff)) for pid, staff in people]
+    index = {person: p for p, person in enumerate(people)}
+    terms = [None if i < 0 else assignments[i] for i in ints(plan.seg_terms)]
+    out.segment_terms = terms
+    out.segment_person = ints(plan.seg_person)
+    levels: list[StreamLevels] = []
+    for pid, name in zip(plan.stream_pid, plan.stream_name, strict=True):
+        found = facts.funding_levels.stream(pid, name)
+        if found is None:
+            msg = f"staff facts: the walk plan names stream {name!r} of {pid!r} without levels"
+            raise ValueError(msg)
+        levels.append(found)
+    rel_segment = ints(plan.rel_segment)
+    run_terms = [terms[s] for s in rel_segment]
+    out.rel_segment = rel_segment
+    out.rel = [ints(plan.rel_lo), ints(plan.rel_count), ints(plan.rel_done),
+               [a.release_minutes_per_week for a in run_terms if a is not None],
+               [a.hourly_cost_pence for a in run_terms if a is not None],
+               list(plan.rel_funded)]
+    out.release_segments = ints(plan.release_segments)
+    days_of = dict(zip(out.release_segments, ints(plan.release_days), strict=True))
+    bound = 0
+    for s, days in days_of.items():
+        a = terms[s]
+        assert a is not None  # checked when loaded: release stretches are assignments
+        bound += abs(a.release_minutes_per_week) * days * (abs(a.hourly_cost_pence) + 1) + 1
+    out.rel_bound = bound
+    for s, funded in zip(ints(plan.tail_segments), plan.tail_funded, strict=True):
+        a = terms[s]
+        assert a is not None
+        days = days_of[s]
+        per_week, hourly = a.release_minutes_per_week, a.hourly_cost_pence
+        minutes = per_week * days // 5
+        out.tails.append((s, OpenTail(a.occurred_on.toordinal(), per_week, hourly,
+                                      bool(funded), minutes, minutes * hourly // 60, days)))
+    series = _series_of(facts, pids, index)
+    out.series_school = list(map(label, series.schools))
     if len(series.days):
-        _activity(out, series, seg_start, seg_person, seg_rate, seg_stream, stream_levels,
-                  chunk)
+        _activity(out, series, ints(plan.seg_start), out.segment_person,
+                  np.frombuffer(plan.seg_rate, dtype="<i8").tolist(), ints(plan.seg_stream),
+                  levels, chunk)
     return out
 
 
