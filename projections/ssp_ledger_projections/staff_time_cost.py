@@ -59,6 +59,7 @@ are left out and rebuilt on use.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar, cast
 
@@ -102,7 +103,7 @@ from ssp_ledger_projections.staff_cost.rates import (
     unattributed_rate,
 )
 from ssp_ledger_projections.staff_cost.state import StaffFacts, StaffFactsState
-from ssp_ledger_projections.staff_cost.steps import plan_state
+from ssp_ledger_projections.staff_cost.steps import SCHOOLS, plan_state
 
 __all__ = [
     "COLUMNS",
@@ -297,6 +298,23 @@ class StaffTimeCost:
         sums = self._by_period(partnership_id, kind, start, end,
                                rate_of(default_hourly_cost_pence))
         return {group: CostSummary.from_sums(row) for group, row in sums.items()}
+
+    def school_costs(self, ranges: Sequence[tuple[dt.date | None, dt.date]], *,
+                     default_hourly_cost_pence: int | None = None
+                     ) -> list[dict[tuple[str, str], int]]:
+        """Total pence of every (partnership, school label) of every partnership over each of
+        ``ranges``: what :meth:`report` by school of each partnership gives as
+        ``total_pence`` (release time under the assignment's school, activity under its own),
+        from one table of every partnership (the survey's per-pupil costs)."""
+        found = self.cumulative.every_group(SCHOOLS, rate_of(default_hourly_cost_pence), ranges)
+        out: list[dict[tuple[str, str], int]] = []
+        for groups in found:
+            costs: dict[tuple[str, str], int] = {}
+            for name, columns in groups.items():
+                pid, school = json.loads(name)
+                costs[(pid, school)] = columns.pence_funded + columns.pence_hidden
+            out.append(costs)
+        return out
 
     def cost(self, query: Query) -> CostSummary:
         """Total figures over the query's window and partnership (its grouping is ignored)."""

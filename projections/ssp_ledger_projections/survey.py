@@ -419,16 +419,18 @@ class Survey:
         for pid, school_id in schools:
             wanted.setdefault(pid, set()).add(school_id)
         rate = default_hourly_cost(query)
+        # Staff cost of every school of every partnership at once (one table, one look-up).
+        costs = staff.school_costs([(window.start, window.end)],
+                                   default_hourly_cost_pence=rate)[0]
         for pid in sorted(wanted):
             sub = Query(as_of=window.end, by="school", period=window, partnership_id=pid,
                         params={} if rate is None else {"default_hourly_cost_pence": rate})
             attendances = {r["school"]: r["attendances"]
                            for r in participation.report(sub).to_dicts()}
-            costs = {r["school"]: r["total_pence"] for r in staff.report(sub).to_dicts()}
             for school_id in wanted[pid]:
-                a, c = attendances.get(school_id, 0), costs.get(school_id, 0)
+                a = attendances.get(school_id, 0)
                 out[(pid, school_id)] = (a if isinstance(a, int) else 0,
-                                         c if isinstance(c, int) else 0)
+                                         costs.get((pid, school_id), 0))
         return out
 
     def _figures(self, query: Query, row: _Row) -> dict[str, _Sums]:

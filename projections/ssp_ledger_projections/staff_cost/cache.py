@@ -28,6 +28,7 @@ are built for one ``default_hourly_cost_pence`` each; a scope keeps the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -41,7 +42,15 @@ from ssp_ledger_projections.staff_cost.cumulative import (
 from ssp_ledger_projections.staff_cost.grouped import TOTAL, GroupedTable, table_of
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import StaffFacts
-from ssp_ledger_projections.staff_cost.steps import PAIRS, Walk, planned, walk, walk_planned
+from ssp_ledger_projections.staff_cost.steps import (
+    PAIRS,
+    SCHOOLS,
+    Walk,
+    pair_label,
+    planned,
+    walk,
+    walk_planned,
+)
 
 __all__ = ["TABLES_KEPT", "CumulativeCosts"]
 
@@ -143,6 +152,32 @@ class CumulativeCosts:
         large = any(abs(v) >= _SAFE for row in rows for v in row)
         return labels, np.array(rows, dtype=object if large else np.int64).reshape(
             len(rows), len(Columns._fields))
+
+    def every_group(self, by: str, rate: UnattributedRate,
+                    ranges: Sequence[tuple[dt.date | None, dt.date]]
+                    ) -> list[dict[str, Columns]]:
+        """Columns of every group of ``by`` over every partnership (a grouping such as
+        :data:`~.steps.SCHOOLS` whose labels name the partnership), over each of ``ranges``:
+        one look-up of one table of every partnership, even of one (piece by piece while
+        tables wait, :attr:`tables_after`). Groups with nothing in a range may be present,
+        with zeros."""
+        pids = self._facts.partnerships(None)
+        table = self._table(None, by, rate, pids) if pids else None
+        if table is not None:
+            found = table.ranges(ranges).tolist()
+            return [dict(zip(table.labels, map(Columns._make, rows), strict=True))
+                    for rows in found]
+        out: list[dict[str, Columns]] = [{} for _ in ranges]
+        of_school = by == SCHOOLS
+        for pid in pids:
+            pieces = self.pieces(pid, rate)
+            for k, (start, end) in enumerate(ranges):
+                for group, columns in pieces.grouped("school" if of_school else by, start,
+                                                     end).items():
+                    name = pair_label(pid, group) if of_school else group
+                    held = out[k].get(name)
+                    out[k][name] = columns if held is None else held.plus(columns)
+        return out
 
     def pair_table(self, rate: UnattributedRate) -> GroupedTable | None:
         """The national table by (partnership, stream), :data:`~.steps.PAIRS`, if built or

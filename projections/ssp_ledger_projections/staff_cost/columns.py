@@ -229,7 +229,12 @@ class ActivityColumns:
         """(keys, days per series, day ordinals, values) of the series of ``pids`` (sorted),
         in key order: views of the whole arrays when every series is picked."""
         firsts, ends = self.span(pids)
-        ranges = [(a, b) for a, b in zip(firsts, ends, strict=True) if b > a]
+        ranges: list[tuple[int, int]] = []
+        for a, b in zip(firsts, ends, strict=True):
+            if b > a:
+                if ranges and ranges[-1][1] == a:  # adjacent partnerships: one slice
+                    a = ranges.pop()[0]
+                ranges.append((a, b))
         lengths = np.diff(self.offsets)
         if len(ranges) == 1 and ranges[0] == (0, len(self.keys)):
             return self.keys, lengths, self.days, self.values

@@ -45,7 +45,7 @@ from ssp_ledger_projections.staff_cost.costing import ZERO, Columns
 from ssp_ledger_projections.staff_cost.cumulative import OpenTail
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import StaffFacts
-from ssp_ledger_projections.staff_cost.steps import PAIRS, TOTAL, Walk, walk
+from ssp_ledger_projections.staff_cost.steps import PAIRS, SCHOOLS, TOTAL, Walk, walk
 
 __all__ = ["GROUPINGS", "PAIRS", "TOTAL", "GroupCosting", "GroupedTable", "build_grouped",
            "table_of"]
@@ -461,7 +461,7 @@ def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar, *,
     which a table asked again keeps rows rather than summing at each look-up (the same figures
     either way; tests set them to 0 to exercise both).
     """
-    if by is not None and by != PAIRS and by not in GROUPINGS:
+    if by is not None and by not in (PAIRS, SCHOOLS) and by not in GROUPINGS:
         msg = f"no grouped cost table for grouping {by!r}"
         raise ValueError(msg)
     labels, act_code, by_series, rel_group, tail_group = steps.codes(by)
@@ -493,7 +493,7 @@ def build_grouped(facts: StaffFacts, pids: Sequence[str], by: str | None,
     """The table of grouping ``by`` (None: one group, :data:`TOTAL`) over partnerships
     ``pids``, unattributed minutes costed at ``rate``: :func:`table_of` a fresh
     :func:`~.steps.walk`."""
-    if by is not None and by != PAIRS and by not in GROUPINGS:
+    if by is not None and by not in (PAIRS, SCHOOLS) and by not in GROUPINGS:
         msg = f"no grouped cost table for grouping {by!r}"
         raise ValueError(msg)
     return table_of(walk(facts, pids, rate), by, facts.calendar)

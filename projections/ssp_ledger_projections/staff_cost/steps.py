@@ -45,11 +45,14 @@ from ssp_ledger_projections.staff_cost.cumulative import (
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate, shipped_rate
 from ssp_ledger_projections.staff_cost.state import Segment, StaffFacts, WalkPlanState
 
-__all__ = ["PAIRS", "TOTAL", "Walk", "pair_label", "plan_state", "planned", "walk",
+__all__ = ["PAIRS", "SCHOOLS", "TOTAL", "Walk", "pair_label", "plan_state", "planned", "walk",
            "walk_planned"]
 
 TOTAL = ""
 """The one group of a table built for no grouping."""
+SCHOOLS = "partnership_school"
+"""Grouping by (partnership, school), labelled by :func:`pair_label` (school labels as in a
+report by school): what the survey reads of every partnership at once."""
 PAIRS = "partnership_stream"
 """Grouping by (partnership, funding stream), labelled by :func:`pair_label`: what the covered
 figures (:mod:`.covered`) read, for every partnership at once."""
@@ -72,7 +75,7 @@ class Walk:
     __slots__ = ("act_bound", "act_day", "act_hidden", "act_segment", "act_segments",
                  "act_values", "base", "last", "people", "rel", "rel_bound",
                  "rel_segment", "release_segments", "segment_person", "segment_terms",
-                 "series_days", "series_school", "tails", "teaching")
+                 "series_days", "series_person", "series_school", "tails", "teaching")
 
     def __init__(self, base: int, last: int, teaching: list[int]) -> None:
         self.base = base
@@ -88,6 +91,8 @@ class Walk:
         self.segment_terms: list[StaffAssigned | None] = []
         """Per stretch, its assignment (None: a gap)."""
         self.series_school: list[str] = []
+        self.series_person: list[int] = []
+        """Per series, its person."""
         """Per series, its school's label (what activity is filed under by school)."""
         self.act_day: np.ndarray = np.zeros(0, dtype=np.int64)
         """Day ordinal of each activity step."""
@@ -128,23 +133,40 @@ class Walk:
         ``by`` (None: one group, :data:`TOTAL`; :data:`PAIRS`; or one of
         :data:`~.grouped.GROUPINGS`). Only groups with a step or with release time; an
         activity step's group is that of its stretch (or series)."""
-        by_series = by == "school"
+        by_series = by in ("school", SCHOOLS)
         of_segment = self.segment_labels(by)
-        of_release = self.segment_labels("school") if by_series else of_segment
+        of_release = self.segment_labels("school") if by == "school" else of_segment
+        of_series = self.series_labels(by) if by_series else []
         names = {of_release[s] for s in self.release_segments}
         if by_series:
-            names.update(self.series_school)  # every series has a step
+            names.update(of_series)  # every series has a step
         else:
             names.update(of_segment[s] for s in self.act_segments)
         labels = sorted(names)
         index = {name: g for g, name in enumerate(labels)}
         act = np.asarray([index.get(n, -1) for n in (
-            self.series_school if by_series else of_segment)], dtype=np.int64)
+            of_series if by_series else of_segment)], dtype=np.int64)
         rel_of = [index.get(n, -1) for n in of_release]
         release = np.asarray([rel_of[s] for s in self.rel_segment], dtype=np.int64)
         tails = [rel_of[s] for s, _ in self.tails]
         return labels, act, by_series, release, tails
 
+
+    def series_labels(self, by: str | None) -> list[str]:
+        """Each series' label in a grouping that files activity by series (``school``: its
+        school; :data:`SCHOOLS`: its partnership and school)."""
+        if by == SCHOOLS:
+            people = self.people
+            named: dict[tuple[str, str], str] = {}
+            out: list[str] = []
+            for p, school in zip(self.series_person, self.series_school, strict=True):
+                pair = (people[p][0], school)
+                found = named.get(pair)
+                if found is None:
+                    found = named[pair] = pair_label(*pair)
+                out.append(found)
+            return out
+        return self.series_school
 
     def segment_labels(self, by: str | None) -> list[str]:
         """Each stretch's label in grouping ``by`` (``school``: its assignment's school, what
@@ -167,6 +189,11 @@ class Walk:
             return [NONE_LABEL if a is None else label(a.funding_stream) for a in terms]
         if by == "school":
             return [NONE_LABEL if a is None else label(a.school_id) for a in terms]
+        if by == SCHOOLS:
+            pids = self.segment_labels("partnership")
+            schools = self.segment_labels("school")
+            named = {pair: pair_label(*pair) for pair in set(zip(pids, schools, strict=True))}
+            return [named[pair] for pair in zip(pids, schools, strict=True)]
         msg = f"no grouped cost table for grouping {by!r}"
         raise ValueError(msg)
 
@@ -267,6 +294,7 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
     O(stretches + runs) in Python, O(activity days) in numpy, about ``chunk`` days at a
     time."""
     out, series, stretches = _stretches(facts, pids, rate)
+    out.series_person = series.person
     if len(series.days):
         _activity(out, series, stretches.start, stretches.person, stretches.rate,
                   stretches.stream, stretches.levels, chunk)
@@ -452,6 +480,7 @@ def walk_planned(facts: StaffFacts, plan: WalkPlanState,
                                       bool(funded), minutes, minutes * hourly // 60, days)))
     series = _series_of(facts, pids, index)
     out.series_school = list(map(label, series.schools))
+    out.series_person = series.person
     if len(series.days):
         _activity(out, series, ints(plan.seg_start), out.segment_person,
                   np.frombuffer(plan.seg_rate, dtype="<i8").tolist(), ints(plan.seg_stream),
