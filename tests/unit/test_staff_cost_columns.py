@@ -135,11 +135,16 @@ MALFORMED = {
     "too few fact counts": {"facts": _i4(1)},
     "a series of no facts": {"facts": _i4(1, 0, 1, 1, 1, 1)},
     "negative day counts": {"lengths": _i4(-1, 1, 1, 1, 1, 1)},
-    "days that do not add up": {"days": _i4(1)},
-    "day ordinals cut short": {"days": b"\1\0"},
-    "an unknown item size": {"itemsize": 2},
-    "values cut short": {"values": b"\1\0\0\0"},
-    "eight-byte values that fit four": {"itemsize": 8},
+    "days that do not add up": {"days": b"\0\0"},
+    "day ordinals cut short": {"days": b"\1"},
+    "an unknown day size": {"day_size": 3},
+    "days that are not offsets from the first": {"day0": 1000},
+    "days that do not start at the first": {"days": b"\1\0" * 30},
+    "no first day": {"day0": 0},
+    "four-byte days that fit two": {"day_size": 4},
+    "an unknown item size": {"itemsize": 3},
+    "values cut short": {"values": b"\1\0\0"},
+    "eight-byte values that fit two": {"itemsize": 8},
 }
 
 
@@ -147,16 +152,23 @@ MALFORMED = {
 def test_malformed_columns_are_refused_at_load(fields: dict[str, object]) -> None:
     state = _state()
     fields = dict(fields)
+    assert state.activity.itemsize == 2
+    assert state.activity.day_size == 2
     if fields.get("itemsize") == 8:  # the same values, eight bytes each
-        values = np.frombuffer(state.activity.values, dtype="<i4").astype("<i8").tobytes()
+        values = np.frombuffer(state.activity.values, dtype="<i2").astype("<i8").tobytes()
         fields["values"] = values
+    if fields.get("day_size") == 4:  # the same days, four bytes each
+        fields["days"] = np.frombuffer(state.activity.days, dtype="<u2").astype(
+            "<i4").tobytes()
+    if fields.get("day0") == 1000:
+        fields["day0"] = state.activity.day0 + 10**7
     with pytest.raises(ValueError, match=r"^staff facts: [^\n]*$"):
         StaffTimeCost().load_state(_with(**fields))
 
 
 def test_a_day_with_nothing_is_refused() -> None:
     values = bytearray(_state().activity.values)
-    values[:8] = bytes(8)
+    values[:4] = bytes(4)
     with pytest.raises(ValueError, match="staff facts: an activity day has no minutes"):
         StaffTimeCost().load_state(_with(values=bytes(values)))
 

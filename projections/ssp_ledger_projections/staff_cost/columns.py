@@ -11,9 +11,10 @@ series' keys (partnership, staff member, school):
 * ``facts``: how many facts each series holds;
 * ``offsets``: where each series' days start in ``days`` (one more at the end: their count);
 * ``days``: the ordinals of every series' days with a non-zero net entry, ascending within a
-  series (4-byte);
+  series (kept as offsets from the least day: 2 bytes each over a span under 180 years);
 * ``values``: each of those days' own minutes and attendances (the series' row of the day, not
-  its prefix sum): a series' prefix sums are the cumulative sums of its rows;
+  its prefix sum; 2 bytes each when they all fit): a series' prefix sums are the cumulative
+  sums of its rows;
 * ``ids``: the ids of the facts on those days (one encoded :class:`~.state.DayIdsState` per
   series), compressed apart (:func:`~ssp_ledger.projection.checkpoint.pack`): only a change or an
   explanation reads them, so a report never even inflates them.
@@ -21,13 +22,13 @@ series' keys (partnership, staff member, school):
 :class:`ActivityState` is that as checkpoint data; :meth:`ActivityColumns.load` checks it with a
 few whole-array operations (ValueError in one line for anything :meth:`ActivityColumns.build`
 could not have written); :meth:`ActivityColumns.series` turns it back into Series objects (what a
-change needs). The state is canonical: the same series give the same bytes (values 4-byte unless
-one needs 8; the ids of a series exactly as :class:`~.state.StaffFacts` encodes them).
+change needs). The state is canonical: the same series give the same bytes (days and values in
+the fewest bytes that hold them all; the ids of a series exactly as :class:`~.state.StaffFacts`
+encodes them).
 """
 
 from __future__ import annotations
 
-import sys
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -66,12 +67,18 @@ class ActivityState(msgspec.Struct, frozen=True, array_like=True):
     """Facts in each series (at least 1): 4-byte little-endian."""
     lengths: bytes
     """Days of each series: 4-byte little-endian."""
+    day0: int
+    """The least day ordinal of any series (0 when there is no day)."""
+    day_size: int
+    """Bytes of each day in :attr:`days`: 2, or 4 when the days span 65,536 or more."""
     days: bytes
-    """Every series' day ordinals in turn, ascending within a series: 4-byte little-endian."""
+    """Every series' day ordinals in turn, ascending within a series, less :attr:`day0`:
+    little-endian, unsigned of 2 bytes or signed of 4."""
     itemsize: int
-    """Bytes of each value: 4, or 8 when one needs it."""
+    """Bytes of each value: 2, 4 or 8, the fewest that hold every one."""
     values: bytes
-    """Each day's minutes and attendances, row-major, little-endian of ``itemsize`` bytes."""
+    """Each day's minutes and attendances, row-major, little-endian signed of ``itemsize``
+    bytes."""
     ids: bytes
     """:func:`~ssp_ledger.projection.checkpoint.pack` of the msgpack list of each series'
     encoded :class:`~.state.DayIdsState`."""
@@ -81,12 +88,23 @@ def _le(values: np.ndarray, dtype: str) -> bytes:
     return values.astype(dtype, copy=False).tobytes()
 
 
-def _ints(data: bytes, what: str, size: int = 4) -> np.ndarray:
+def _ints(data: bytes, what: str, size: int = 4, *, unsigned: bool = False) -> np.ndarray:
     """Little-endian integers of ``size`` bytes (ValueError when the length does not divide)."""
     if len(data) % size:
         msg = f"staff facts: {len(data)} bytes of {what} is not a multiple of {size}"
         raise ValueError(msg)
-    return np.frombuffer(data, dtype="<i4" if size == 4 else "<i8")
+    return np.frombuffer(data, dtype=f"<{'u' if unsigned else 'i'}{size}")
+
+
+def _size(values: np.ndarray, sizes: tuple[int, ...] = (2, 4, 8)) -> int:
+    """The fewest bytes of ``sizes`` whose signed integers hold every one of ``values``."""
+    if not values.size:
+        return sizes[0]
+    low, high = int(values.min()), int(values.max())
+    for size in sizes:
+        if -(1 << (8 * size - 1)) <= low and high < 1 << (8 * size - 1):
+            return size
+    return sizes[-1]
 
 
 class ActivityColumns:
@@ -120,14 +138,18 @@ class ActivityColumns:
         """The state of ``series`` ((key, facts, series, encoded ids of its days), by key),
         canonical."""
         keys, lengths, days, values = arrays_of([(key, s) for key, _, s, _ in series])
-        small = not values.size or (int(values.min()) >= -_INT32 and int(values.max()) < _INT32)
+        itemsize = _size(values)
+        day0 = int(days.min()) if len(days) else 0
+        offsets = days.astype(np.int64) - day0
+        day_size = 2 if not len(days) or int(offsets.max()) < 1 << 16 else 4
         ids = _ENCODER.encode([raw for _, _, _, raw in series])
         return ActivityState(
             partnerships=[k[0] for k in keys], staff=[k[1] for k in keys],
             schools=[k[2] for k in keys],
             facts=_le(np.asarray([f for _, f, _, _ in series], dtype=np.int64), "<i4"),
-            lengths=_le(lengths, "<i4"), days=_le(days, "<i4"), itemsize=4 if small else 8,
-            values=_le(values, "<i4" if small else "<i8"), ids=pack(ids))
+            lengths=_le(lengths, "<i4"), day0=day0, day_size=day_size,
+            days=_le(offsets, "<u2" if day_size == 2 else "<i4"), itemsize=itemsize,
+            values=_le(values, f"<i{itemsize}"), ids=pack(ids))
 
     @classmethod
     def load(cls, state: ActivityState) -> ActivityColumns:
@@ -152,15 +174,28 @@ class ActivityColumns:
         if n and (int(facts.min()) < 1 or int(lengths.min()) < 0):
             msg = "staff facts: an activity series holds no fact or a negative number of days"
             raise ValueError(msg)
-        days = _ints(state.days, "day ordinals")
+        if state.day_size not in (2, 4):
+            msg = f"staff facts: activity days of {state.day_size} bytes (expected 2 or 4)"
+            raise ValueError(msg)
+        relative = _ints(state.days, "day ordinals", state.day_size,
+                         unsigned=state.day_size == 2)
+        if len(relative) and (int(relative.min()) != 0 or (
+                state.day_size == 4 and int(relative.max()) < 1 << 16)):
+            msg = f"staff facts: activity days are not the canonical offsets from {state.day0}"
+            raise ValueError(msg)
+        if not 0 <= state.day0 <= _LAST_ORDINAL or (state.day0 == 0) != (not len(relative)):
+            msg = f"staff facts: activity days start at ordinal {state.day0}"
+            raise ValueError(msg)
+        days = (relative.astype(np.int64) + state.day0) if len(relative) else np.zeros(
+            0, dtype=np.int64)
         if len(days) != int(lengths.sum()):
             msg = f"staff facts: {len(days)} day ordinals for series of {int(lengths.sum())}"
             raise ValueError(msg)
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         _check_days(days, offsets)
-        if state.itemsize not in (4, 8):
-            msg = f"staff facts: activity values of {state.itemsize} bytes (expected 4 or 8)"
+        if state.itemsize not in (2, 4, 8):
+            msg = f"staff facts: activity values of {state.itemsize} bytes (expected 2, 4 or 8)"
             raise ValueError(msg)
         raw = _ints(state.values, "activity values", state.itemsize)
         if len(raw) != WIDTH * len(days):
@@ -168,9 +203,7 @@ class ActivityColumns:
             raise ValueError(msg)
         values = raw.astype(np.int64).reshape(-1, WIDTH)
         _check_values(values, state.itemsize)
-        if sys.byteorder == "big":  # pragma: no cover - little-endian machines
-            days = days.astype(np.int32)
-        return cls(keys, facts, offsets, days, values, state.ids, state)
+        return cls(keys, facts, offsets, days.astype(np.int32), values, state.ids, state)
 
     # ------------------------------------------------------------------ reading
 
@@ -288,17 +321,16 @@ def _check_days(days: np.ndarray, offsets: np.ndarray) -> None:
 
 
 def _check_values(values: np.ndarray, itemsize: int) -> None:
-    """Every day moves a figure (a series keeps no day whose entries cancelled), 8 bytes only
-    when 4 do not hold a value, and no prefix sum beyond :data:`_BOUND`."""
+    """Every day moves a figure (a series keeps no day whose entries cancelled), values of
+    the fewest bytes that hold them, and no prefix sum beyond :data:`_BOUND`."""
     if not len(values):
         return
-    if not values.any(axis=1).all():
+    if not ((values[:, 0] != 0) | (values[:, 1] != 0)).all():
         msg = "staff facts: an activity day has no minutes and no attendances"
         raise ValueError(msg)
-    if itemsize == 8:
-        if int(values.min()) >= -_INT32 and int(values.max()) < _INT32:
-            msg = "staff facts: 8-byte activity values that all fit in 4 bytes"
-            raise ValueError(msg)
-        if float(np.abs(values.astype(np.float64)).sum()) >= _BOUND:
-            msg = "staff facts: activity values too large to sum"
-            raise ValueError(msg)
+    if _size(values) != itemsize:
+        msg = f"staff facts: activity values of {itemsize} bytes, not the fewest that hold them"
+        raise ValueError(msg)
+    if itemsize == 8 and float(np.abs(values.astype(np.float64)).sum()) >= _BOUND:
+        msg = "staff facts: activity values too large to sum"
+        raise ValueError(msg)
