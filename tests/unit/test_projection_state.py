@@ -223,13 +223,13 @@ def test_inconsistent_staff_facts_are_refused() -> None:
     days, ids that do not match the days (refused when a change first reads them). More
     malformed columnar states in test_staff_cost_columns."""
     from ssp_ledger.events import ClubRun
+    from ssp_ledger.projection.checkpoint import pack
     from ssp_ledger_projections.staff_cost.columns import _ENCODER
     from ssp_ledger_projections.staff_cost.state import (
         DayIdsState,
         SharedDayState,
         StaffFactsState,
     )
-    from ssp_ledger.projection.checkpoint import pack
 
     day0 = dt.date(2008, 1, 1)
     club = ClubRun(partnership_id="p", occurred_on=day0, club_id="k", school_id="s",

@@ -276,7 +276,7 @@ BAD_PLANS = {
 def test_a_malformed_plan_is_refused_at_load(fields: dict[str, object]) -> None:
     state = _state()
     assert state.plan is not None
-    if "seg_terms" in fields or "seg_start" in fields and len(fields["seg_start"]) > 4:
+    if "seg_terms" in fields or ("seg_start" in fields and len(fields["seg_start"]) > 4):
         count = len(state.plan.seg_person) // 4
         key = "seg_terms" if "seg_terms" in fields else "seg_start"
         fields = {key: _i4(*([99 if key == "seg_terms" else 5] * count))}

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ssp_ledger.events import CorrectableEvent
-from ssp_ledger.projection import Fact, Query
 from ssp_ledger.periods import parse_period
+from ssp_ledger.projection import Fact, Query
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost
 from tests.strategies import History, dates, histories
 

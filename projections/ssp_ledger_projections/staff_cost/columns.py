@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from typing import Any
 
 import msgspec
@@ -162,7 +163,7 @@ class ActivityColumns:
                   f"{len(state.schools)} schools of activity series"
             raise ValueError(msg)
         keys = list(zip(state.partnerships, state.staff, state.schools, strict=True))
-        if any(a >= b for a, b in zip(keys, keys[1:])):
+        if any(a >= b for a, b in pairwise(keys)):
             msg = "staff facts: activity series are not in ascending key order (or repeat one)"
             raise ValueError(msg)
         facts = _ints(state.facts, "fact counts").astype(np.int64)

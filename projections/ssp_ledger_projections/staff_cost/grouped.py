@@ -160,13 +160,20 @@ class _Summed:
         self._asked = True
         if self._built is not None:
             return self._built.at(day, picked)
+        # One pass over the steps for every day asked: each step's slot is the first day
+        # asked on or after it (steps after the last are left out); its sums per (slot,
+        # group, hidden), summed down the slots, are the sums up to each day.
+        bounds, slot_of = np.unique(day, return_inverse=True)
+        slot = np.searchsorted(bounds, steps.act_day, side="left")
+        chosen = slot < len(bounds)
+        cell = ((slot[chosen] * count + group[chosen]) * 2
+                + steps.act_hidden[chosen])
+        cells = len(bounds) * count * 2
         out = np.zeros((len(day), len(picked), _ACTIVITY), dtype=np.int64)
-        for m, upto in enumerate(day.tolist()):
-            chosen = steps.act_day <= upto
-            at = 2 * group[chosen].astype(np.int64) + steps.act_hidden[chosen]
-            for c, figure in enumerate(steps.act_values):
-                both = np.bincount(at, weights=figure[chosen], minlength=2 * count)
-                out[m, :, 2 * c:2 * c + 2] = both.reshape(count, 2)[picked]
+        for c, figure in enumerate(steps.act_values):
+            sums = np.bincount(cell, weights=figure[chosen], minlength=cells).reshape(
+                len(bounds), count, 2).cumsum(axis=0)
+            out[:, :, 2 * c:2 * c + 2] = sums[slot_of][:, picked]
         return out
 
 

@@ -42,6 +42,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
@@ -799,7 +800,7 @@ def _check_plan(plan: WalkPlanState, assignments: int) -> None:
         msg = f"staff facts: the walk plan's {what}"
         raise ValueError(msg)
 
-    if not plan.pids or any(a >= b for a, b in zip(plan.pids, plan.pids[1:])):
+    if not plan.pids or any(a >= b for a, b in pairwise(plan.pids)):
         fail("partnerships are not ascending")
     if len(plan.rate) % 2 or not plan.rate:
         fail("rate is not (day, pence) pairs")

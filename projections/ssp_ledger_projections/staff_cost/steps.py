@@ -439,7 +439,7 @@ def walk_planned(facts: StaffFacts, plan: WalkPlanState,
     pids = plan.pids
 
     def ints(data: bytes) -> list[int]:
-        return np.frombuffer(data, dtype="<i4").tolist()
+        return cast("list[int]", np.frombuffer(data, dtype="<i4").tolist())
 
     people = list(zip((pids[p] for p in ints(plan.people_pid)), plan.people_staff,
                       strict=True))
