@@ -306,15 +306,11 @@ class StaffTimeCost:
         ``ranges``: what :meth:`report` by school of each partnership gives as
         ``total_pence`` (release time under the assignment's school, activity under its own),
         from one table of every partnership (the survey's per-pupil costs)."""
-        found = self.cumulative.every_group(SCHOOLS, rate_of(default_hourly_cost_pence), ranges)
-        out: list[dict[tuple[str, str], int]] = []
-        for groups in found:
-            costs: dict[tuple[str, str], int] = {}
-            for name, columns in groups.items():
-                pid, school = json.loads(name)
-                costs[(pid, school)] = columns.pence_funded + columns.pence_hidden
-            out.append(costs)
-        return out
+        labels, found = self.cumulative.every_group(SCHOOLS, rate_of(default_hourly_cost_pence),
+                                                    ranges)
+        keys: list[tuple[str, str]] = [(pid, school) for pid, school in map(json.loads, labels)]
+        return [{key: columns.pence_funded + columns.pence_hidden
+                 for key, columns in zip(keys, row, strict=True)} for row in found]
 
     def cost(self, query: Query) -> CostSummary:
         """Total figures over the query's window and partnership (its grouping is ignored)."""

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ssp_ledger_projections.staff_cost.costing import Columns, Costing, PieceCosting
+from ssp_ledger_projections.staff_cost.costing import ZERO, Columns, Costing, PieceCosting
 from ssp_ledger_projections.staff_cost.cumulative import (
     CostTable,
     TableCosting,
@@ -155,19 +155,18 @@ class CumulativeCosts:
 
     def every_group(self, by: str, rate: UnattributedRate,
                     ranges: Sequence[tuple[dt.date | None, dt.date]]
-                    ) -> list[dict[str, Columns]]:
-        """Columns of every group of ``by`` over every partnership (a grouping such as
-        :data:`~.steps.SCHOOLS` whose labels name the partnership), over each of ``ranges``:
-        one look-up of one table of every partnership, even of one (piece by piece while
-        tables wait, :attr:`tables_after`). Groups with nothing in a range may be present,
-        with zeros."""
+                    ) -> tuple[list[str], list[list[Columns]]]:
+        """(labels, each range's columns of each labelled group) of grouping ``by`` over
+        every partnership (a grouping such as :data:`~.steps.SCHOOLS` whose labels name the
+        partnership), over each of ``ranges``: one look-up of one table of every partnership,
+        even of one (piece by piece while tables wait, :attr:`tables_after`). Groups with
+        nothing in a range may be present, with zeros."""
         pids = self._facts.partnerships(None)
         table = self._table(None, by, rate, pids) if pids else None
         if table is not None:
-            found = table.ranges(ranges).tolist()
-            return [dict(zip(table.labels, map(Columns._make, rows), strict=True))
-                    for rows in found]
-        out: list[dict[str, Columns]] = [{} for _ in ranges]
+            return table.labels, [list(map(Columns._make, rows))
+                                  for rows in table.ranges(ranges).tolist()]
+        found: list[dict[str, Columns]] = [{} for _ in ranges]
         of_school = by == SCHOOLS
         for pid in pids:
             pieces = self.pieces(pid, rate)
@@ -175,9 +174,10 @@ class CumulativeCosts:
                 for group, columns in pieces.grouped("school" if of_school else by, start,
                                                      end).items():
                     name = pair_label(pid, group) if of_school else group
-                    held = out[k].get(name)
-                    out[k][name] = columns if held is None else held.plus(columns)
-        return out
+                    held = found[k].get(name)
+                    found[k][name] = columns if held is None else held.plus(columns)
+        labels = sorted({name for groups in found for name in groups})
+        return labels, [[groups.get(name, ZERO) for name in labels] for groups in found]
 
     def pair_table(self, rate: UnattributedRate) -> GroupedTable | None:
         """The national table by (partnership, stream), :data:`~.steps.PAIRS`, if built or

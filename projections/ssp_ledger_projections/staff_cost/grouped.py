@@ -78,7 +78,9 @@ most (the national (partnership, stream) table at 10M events: 2.6 million)."""
 _STEPPED = 1 << 22
 """Release steps (a run's teaching days) filed at once while keeping release per day (bounds
 the temporaries of :meth:`GroupedTable._stepped`)."""
-_SUMMED_AT = 4
+_SUMMED_AT = 256
+"""Days a first look-up of a :class:`_Summed` sums in its one pass over the steps; more build
+the cumulative rows (a look-up's cells are days x groups)."""
 _KEEP_STEPS = 1 << 16
 """Activity steps from which a :class:`_Summed` asked again builds its rows (below, summing
 the steps at each look-up costs less than the rows: one partnership's table, say)."""
