@@ -52,8 +52,10 @@ This module assembles :class:`StaffTimeCost` from the rooms of
 * :mod:`~ssp_ledger_projections.staff_cost.explain`: the facts behind a figure.
 
 Checkpoints are data only (:meth:`StaffTimeCost.dump_state`): the facts as msgspec Structs in a
-canonical order. Tables, timelines and the teaching calendar's per-year counts are caches: they
-are left out and rebuilt on use.
+canonical order, the activity series as a few arrays, and the national walk's plan derived from
+them (:mod:`~ssp_ledger_projections.staff_cost.state`), so a cold national report reads arrays
+and walks only their numpy part. Tables, timelines and the teaching calendar's per-year counts
+are caches: they are left out and rebuilt on use.
 """
 
 from __future__ import annotations

@@ -213,7 +213,9 @@ class CumulativeCosts:
         return table
 
     def _walk(self, scope: str | None, rate: UnattributedRate, pids: list[str]) -> Walk:
-        """The steps of ``scope`` at ``rate`` (the last rate walked is kept per scope)."""
+        """The steps of ``scope`` at ``rate`` (the last rate walked is kept per scope): the
+        national walk at the shipped rate of a state loaded and not changed since reads the
+        plan the checkpoint kept (:func:`~.steps.walk_planned`)."""
         walks = self._national_walk if scope is None else self._walks.setdefault(scope, {})
         found = walks.get(rate)
         if found is None:

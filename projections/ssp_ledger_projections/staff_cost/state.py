@@ -18,14 +18,25 @@ from it at query time (:mod:`.costing`, :mod:`.cumulative`, :mod:`.explain`):
 
 The facts are checkpointed as plain data (:class:`StaffFactsState`, see :meth:`StaffFacts.dump`):
 msgspec Structs with the events embedded as their own Struct classes, in a canonical order, so
-the same facts applied in the same order always give the same bytes. A series' days are kept
-columnar (their ordinals as one byte string, the ids as one encoded :class:`DayIdsState`), and a
-loaded instance leaves those ids encoded until a change or an explanation reads them: reports
-read only the days, so a cold report builds no per-fact object of the staff time.
+the same facts applied in the same order always give the same bytes. The activity series are
+kept columnar (:mod:`.columns`: every series' days and each day's values as a few arrays, the
+ids of each day's facts as one encoded :class:`DayIdsState` per series, compressed apart). A
+loaded instance keeps those arrays as they are until a change, an explanation or a
+piece-by-piece costing needs :class:`~ssp_ledger.projection.Series` objects (:attr:`activity`
+then builds them), and the ids encoded until a change or an explanation reads them: a cold
+report reads the arrays, so it builds no per-series or per-fact object of the staff time.
+
+Beside the facts, the state keeps one thing derived from them (:class:`WalkPlanState`): the
+stretches, release runs and open tails of every person as the national walk at the shipped
+unattributed rate computes them in Python (:func:`~.steps.plan_state`). It is bound to the same
+log position as the facts, rebuilt with them (so ``ssp-ledger verify`` compares it too), checked
+for shape when loaded (:func:`_check_plan`), and forgotten by the first change
+(:meth:`StaffFacts.kept_plan`), after which a dump computes it afresh.
 
 Derived from those and cached until a fact of the person (or partnership) comes or goes: each
 person's *timeline* (:class:`Segment`: assignments and the gaps around them, covering every day)
-and each partnership's first day. A checkpoint keeps the facts, never the caches.
+and each partnership's first day. A checkpoint keeps the facts (and the plan), never the
+caches.
 
 Timelines: an assignment runs until the day before the same person's next ``StaffAssigned``, or
 to the first ``StaffReleased`` dated on or after its start (inclusive), or stays open. Two

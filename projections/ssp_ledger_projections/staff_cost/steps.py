@@ -23,6 +23,11 @@ in object arrays: slower, never wrong.
 Release time is kept per run (first teaching day, length, teaching days before it, terms): a
 look-up evaluates the closed form ``per_week * k // 5`` at the run's day count, so nothing is
 expanded per teaching day.
+
+The Python part (stretches, runs, tails: O(stretches + runs)) of the national walk at the shipped
+rate is what a checkpoint keeps beside the facts (:func:`plan_state`, a
+:class:`~.state.WalkPlanState`); a loaded state's first national walk reads it back
+(:func:`walk_planned`, equal to :func:`walk`: tests compare them) and computes only the arrays.
 """
 
 from __future__ import annotations
