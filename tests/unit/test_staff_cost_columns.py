@@ -294,3 +294,25 @@ def test_a_plan_naming_a_stream_without_levels_is_refused_when_walked() -> None:
     loaded.load_state(data)
     with pytest.raises(ValueError, match="staff facts: the walk plan names stream"):
         loaded.report(Query(as_of=DAY + dt.timedelta(days=90), by="role"))
+
+
+@pytest.mark.parametrize("fields", [
+    {"day_size": 3}, {"day_stretch": b""}, {"day_hidden": b""}, {"day_hidden": None},
+    {"day_stretch": None}, {"day_size": 2}])
+def test_malformed_days_of_a_plan_are_refused_when_walked(fields: dict[str, object]) -> None:
+    """The per-day stretches and flags are checked when the national walk first reads them
+    (they need the series' people): a one-line ValueError naming the staff facts."""
+    state = _state()
+    assert state.plan is not None
+    count = len(state.plan.day_stretch)  # one byte a day here
+    if fields.get("day_hidden", 0) is None:  # an unused bit set
+        fields = {"day_hidden": state.plan.day_hidden[:-1] + b"\xff"}
+    elif fields.get("day_stretch", 0) is None:  # a stretch past its person's
+        fields = {"day_stretch": b"\xff" * count}
+    elif fields.get("day_size") == 2:  # two bytes where one holds every stretch
+        fields = {"day_size": 2, "day_stretch": np.frombuffer(
+            state.plan.day_stretch, dtype=np.uint8).astype("<u2").tobytes()}
+    loaded = StaffTimeCost()
+    loaded.load_state(_plan_with(**fields))
+    with pytest.raises(ValueError, match=r"^staff facts: the walk plan[^\n]*$"):
+        loaded.report(Query(as_of=DAY + dt.timedelta(days=90), by="role"))

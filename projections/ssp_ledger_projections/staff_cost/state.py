@@ -244,6 +244,14 @@ class WalkPlanState(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     """The stretches still open after the last day (a subset of :attr:`release_segments`)."""
     tail_funded: bytes
     """Whether each tail's last piece is funded (one byte, 0 or 1)."""
+    day_size: int
+    """Bytes of each entry of :attr:`day_stretch`: 1, 2 or 4, the fewest that hold them."""
+    day_stretch: bytes
+    """Each activity day's stretch (in the walk's order of series and days, series without a
+    day left out), as its index among its person's stretches: unsigned little-endian."""
+    day_hidden: bytes
+    """Whether each activity day's step is hidden, bit-packed (``numpy.packbits``, first day
+    in the highest bit; unused bits 0)."""
 
 
 class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",

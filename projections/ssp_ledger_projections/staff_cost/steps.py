@@ -403,9 +403,18 @@ def plan_state(facts: StaffFacts, assignments: Sequence[StaffAssigned]
     state's order); None without a partnership or a day."""
     pids = facts.partnerships(None)
     rate = shipped_rate()
-    out, _, st = _stretches(facts, pids, rate) if pids else (None, None, None)
-    if out is None or st is None or not out.people:
+    out, series, st = _stretches(facts, pids, rate) if pids else (None, None, None)
+    if out is None or st is None or series is None or not out.people:
         return None
+    stretch = np.zeros(0, dtype=np.int64)
+    hidden = np.zeros(0, dtype=bool)
+    if len(series.days):
+        _activity(out, series, st.start, st.person, st.rate, st.stream, st.levels, _CHUNK)
+        firsts = np.searchsorted(np.asarray(st.person, dtype=np.int64),
+                                 np.asarray(series.person, dtype=np.int64))
+        stretch = out.act_segment.astype(np.int64) - np.repeat(firsts, series.lengths)
+        hidden = out.act_hidden
+    size = next(n for n in (1, 2, 4) if not len(stretch) or int(stretch.max()) < 1 << 8 * n)
     of_assignment = {id(a): i for i, a in enumerate(assignments)}
     pid_index = {pid: i for i, pid in enumerate(pids)}
     people = [(person.pid, person.staff) for person in _people(facts, pids)[0]]
@@ -423,7 +432,9 @@ def plan_state(facts: StaffFacts, assignments: Sequence[StaffAssigned]
         rel_done=_i4(out.rel[2]), rel_funded=bytes(out.rel[5]),
         release_segments=_i4(release), release_days=_i4(st.release_days),
         tail_segments=_i4([s for s, _ in tails]),
-        tail_funded=bytes(1 if t.funded else 0 for _, t in tails))
+        tail_funded=bytes(1 if t.funded else 0 for _, t in tails), day_size=size,
+        day_stretch=stretch.astype(f"<u{size}").tobytes(),
+        day_hidden=np.packbits(hidden).tobytes())
 
 
 def planned(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate
@@ -489,17 +500,47 @@ def walk_planned(facts: StaffFacts, plan: WalkPlanState,
     if len(series.days):
         _activity(out, series, ints(plan.seg_start), out.segment_person,
                   np.frombuffer(plan.seg_rate, dtype="<i8").tolist(), ints(plan.seg_stream),
-                  levels, chunk)
+                  levels, chunk, _known(plan, series))
     return out
+
+
+def _known(plan: WalkPlanState, series: _Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each activity day's stretch (an index of the walk's) and hidden flag, as the plan kept
+    them; ValueError (one line) when they do not fit the series and stretches."""
+    count = len(series.days)
+    size = plan.day_size
+    if size not in (1, 2, 4) or len(plan.day_stretch) != size * count or len(
+            plan.day_hidden) != (count + 7) // 8:
+        msg = (f"staff facts: the walk plan keeps {len(plan.day_stretch)} bytes of stretches "
+               f"and {len(plan.day_hidden)} of flags for {count} activity days")
+        raise ValueError(msg)
+    seg_person = np.frombuffer(plan.seg_person, dtype="<i4")
+    people = len(plan.people_staff)
+    bounds = np.searchsorted(seg_person, np.arange(people + 1, dtype=np.int64))
+    persons = np.asarray(series.person, dtype=np.int64)
+    base = bounds[persons]  # each series' person's first stretch, and how many they have
+    limit = bounds[persons + 1] - base
+    offset = np.frombuffer(plan.day_stretch, dtype=f"<u{size}")
+    top = np.maximum.reduceat(offset, np.cumsum(series.lengths) - series.lengths)
+    bits = np.unpackbits(np.frombuffer(plan.day_hidden, dtype=np.uint8))
+    if (top >= limit).any() or bits[count:].any() or (
+            size > 1 and int(top.max()) < 1 << 4 * size):
+        msg = ("staff facts: the walk plan's activity days name stretches of other people, "
+               "set unused flags or take more bytes than they need")
+        raise ValueError(msg)
+    stretch = np.repeat(base, series.lengths)
+    stretch += offset
+    return stretch, bits[:count].view(bool)
 
 
 def _activity(out: Walk, series: _Series, seg_start: list[int], seg_person: list[int],
               seg_rate: list[int], seg_stream: list[int], stream_levels: list[StreamLevels],
-              chunk: int) -> None:
+              chunk: int, known: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Fill ``out``'s activity steps (see the module doc) from every series' days and values
     and every stretch's start, rate and stream, a chunk of series at a time: in 8-byte
     integers (kept in 4 bytes when they fit), or again in Python integers when a bound says 8
-    bytes might not hold a figure or a sum."""
+    bytes might not hold a figure or a sum. ``known``: each day's stretch and hidden flag
+    already (a kept plan's), so neither is searched."""
     starts = (np.asarray(seg_person, dtype=np.int64) << _DAY_BITS) | np.asarray(
         seg_start, dtype=np.int64)
     streams = np.asarray(seg_stream, dtype=np.int64)
@@ -532,7 +573,8 @@ def _activity(out: Walk, series: _Series, seg_start: list[int], seg_person: list
             at, end = offsets[lo], offsets[hi]
             chunk_variation, figures = _chunk(
                 out, at, lengths[lo:hi], series.days[at:end], series.values[at:end], lo,
-                person, starts, rates, streams, changes, exact=exact)
+                person, starts, rates, streams, changes, exact=exact,
+                known=None if known is None else (known[0][at:end], known[1][at:end]))
             variation += chunk_variation
             if dtype is np.int32:
                 largest = max(largest, *(int(np.abs(f).max()) if end > at else 0
@@ -552,7 +594,8 @@ def _activity(out: Walk, series: _Series, seg_start: list[int], seg_person: list
 def _chunk(out: Walk, at: int, lengths: np.ndarray, days32: np.ndarray, values: np.ndarray,
            offset: int, series_person: np.ndarray, starts: np.ndarray, seg_rate: np.ndarray,
            seg_stream: np.ndarray, changes: tuple[np.ndarray, np.ndarray, np.ndarray], *,
-           exact: bool) -> tuple[float, tuple[Any, Any, Any]]:
+           exact: bool, known: tuple[np.ndarray, np.ndarray] | None = None
+           ) -> tuple[float, tuple[Any, Any, Any]]:
     """The activity steps of some series (the ``offset``-th on, with ``lengths`` days each,
     ``values`` each day's own minutes and attendances): their days, series, stretches and
     funded flags written into ``out``'s arrays from index ``at``; (a bound of the sum of the
@@ -561,7 +604,6 @@ def _chunk(out: Walk, at: int, lengths: np.ndarray, days32: np.ndarray, values: 
     running sum before the stretch's first day: every intermediate is at most that bound."""
     count = len(days32)
     end = at + count
-    days = days32.astype(np.int64)
     minutes_step: Any = values[:, 0]  # the day's own minutes
     seen_step: Any = values[:, 1]  # and attendances
     variation = (float(np.abs(minutes_step.astype(np.float64)).sum())
@@ -569,11 +611,17 @@ def _chunk(out: Walk, at: int, lengths: np.ndarray, days32: np.ndarray, values: 
     if not exact:
         minutes_step = minutes_step.astype(object)  # Python integers: never overflow
         seen_step = seen_step.astype(object)
-    series = np.repeat(np.arange(offset, offset + len(lengths), dtype=np.int64), lengths)
-    segment = np.searchsorted(
-        starts, (series_person[series] << _DAY_BITS) | days, side="right") - 1
-    new = np.ones(count, dtype=bool)  # the first day of a stretch in a series
-    new[1:] = (series[1:] != series[:-1]) | (segment[1:] != segment[:-1])
+    new = np.zeros(count, dtype=bool)  # the first day of a stretch in a series
+    new[(np.cumsum(lengths) - lengths)[lengths > 0]] = True
+    if known is None:
+        days = days32.astype(np.int64)
+        series = np.repeat(np.arange(offset, offset + len(lengths), dtype=np.int64), lengths)
+        segment = np.searchsorted(
+            starts, (series_person[series] << _DAY_BITS) | days, side="right") - 1
+        hidden = ~_funded(days, seg_stream[segment], changes)
+    else:
+        segment, hidden = known
+    new[1:] |= segment[1:] != segment[:-1]
     firsts = np.flatnonzero(new)
     # Cumulative minutes from the stretch's start, and their pence at its rate.
     running = np.cumsum(minutes_step)
@@ -587,7 +635,7 @@ def _chunk(out: Walk, at: int, lengths: np.ndarray, days32: np.ndarray, values: 
     pence_step[firsts] = pence[firsts]
     out.act_day[at:end] = days32
     out.act_segment[at:end] = segment
-    out.act_hidden[at:end] = ~_funded(days, seg_stream[segment], changes)
+    out.act_hidden[at:end] = hidden
     return variation, (minutes_step, pence_step, seen_step)
 
 
