@@ -167,9 +167,12 @@ class _Summed:
         # group, hidden), summed down the slots, are the sums up to each day.
         bounds, slot_of = np.unique(day, return_inverse=True)
         slot = np.searchsorted(bounds, steps.act_day, side="left")
-        chosen = slot < len(bounds)
-        cell = ((slot[chosen] * count + group[chosen]) * 2
-                + steps.act_hidden[chosen])
+        inside = slot < len(bounds)
+        # Every step on or before the last day asked (the usual case): no copy of the steps.
+        chosen: slice | np.ndarray = slice(None) if inside.all() else inside
+        cell = slot[chosen] * (2 * count)
+        cell += 2 * group[chosen]
+        cell += steps.act_hidden[chosen]
         cells = len(bounds) * count * 2
         out = np.zeros((len(day), len(picked), _ACTIVITY), dtype=np.int64)
         for c, figure in enumerate(steps.act_values):
