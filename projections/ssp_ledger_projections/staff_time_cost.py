@@ -311,8 +311,10 @@ class StaffTimeCost:
         labels, found = self.cumulative.every_group(SCHOOLS, rate_of(default_hourly_cost_pence),
                                                     ranges)
         keys: list[tuple[str, str]] = [(pid, school) for pid, school in map(json.loads, labels)]
-        return [{key: columns.pence_funded + columns.pence_hidden
-                 for key, columns in zip(keys, row, strict=True)} for row in found]
+        funded, hidden = Columns._fields.index("pence_funded"), Columns._fields.index(
+            "pence_hidden")
+        pence = found[:, :, funded] + found[:, :, hidden]
+        return [dict(zip(keys, row, strict=True)) for row in pence.tolist()]
 
     def cost(self, query: Query) -> CostSummary:
         """Total figures over the query's window and partnership (its grouping is ignored)."""

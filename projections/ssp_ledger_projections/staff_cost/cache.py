@@ -155,8 +155,9 @@ class CumulativeCosts:
 
     def every_group(self, by: str, rate: UnattributedRate,
                     ranges: Sequence[tuple[dt.date | None, dt.date]]
-                    ) -> tuple[list[str], list[list[Columns]]]:
-        """(labels, each range's columns of each labelled group) of grouping ``by`` over
+                    ) -> tuple[list[str], np.ndarray]:
+        """(labels, an array ``[range, group, column]`` in :class:`~.costing.Columns` order;
+        integers are Python ones where 8 bytes might not hold a figure) of grouping ``by`` over
         every partnership (a grouping such as :data:`~.steps.SCHOOLS` whose labels name the
         partnership), over each of ``ranges``: one look-up of one table of every partnership,
         even of one (piece by piece while tables wait, :attr:`tables_after`). Groups with
@@ -164,8 +165,7 @@ class CumulativeCosts:
         pids = self._facts.partnerships(None)
         table = self._table(None, by, rate, pids) if pids else None
         if table is not None:
-            return table.labels, [list(map(Columns._make, rows))
-                                  for rows in table.ranges(ranges).tolist()]
+            return table.labels, table.ranges(ranges)
         found: list[dict[str, Columns]] = [{} for _ in ranges]
         of_school = by == SCHOOLS
         for pid in pids:
@@ -177,7 +177,10 @@ class CumulativeCosts:
                     held = found[k].get(name)
                     found[k][name] = columns if held is None else held.plus(columns)
         labels = sorted({name for groups in found for name in groups})
-        return labels, [[groups.get(name, ZERO) for name in labels] for groups in found]
+        rows = [[groups.get(name, ZERO) for name in labels] for groups in found]
+        large = any(abs(v) >= _SAFE for row in rows for columns in row for v in columns)
+        return labels, np.array(rows, dtype=object if large else np.int64).reshape(
+            len(ranges), len(labels), len(Columns._fields))
 
     def pair_table(self, rate: UnattributedRate) -> GroupedTable | None:
         """The national table by (partnership, stream), :data:`~.steps.PAIRS`, if built or
