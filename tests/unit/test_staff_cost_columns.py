@@ -316,3 +316,18 @@ def test_malformed_days_of_a_plan_are_refused_when_walked(fields: dict[str, obje
     loaded.load_state(_plan_with(**fields))
     with pytest.raises(ValueError, match=r"^staff facts: the walk plan[^\n]*$"):
         loaded.report(Query(as_of=DAY + dt.timedelta(days=90), by="role"))
+
+
+def test_series_built_for_a_costing_leave_the_ids_packed() -> None:
+    """A piece-by-piece costing needs Series but never the ids: a state whose ids cannot be
+    read still answers it, and the first change then refuses the ids."""
+    original = _fed()
+    loaded = StaffTimeCost()
+    loaded.load_state(_with(ids=b"not zlib"))
+    q = Query(as_of=DAY + dt.timedelta(days=90), by="school", partnership_id="p")
+    assert loaded.report(q) == original.report(q)
+    assert loaded.facts._columns is None  # the series were built
+    with pytest.raises(ValueError, match="staff facts: the ids of the activity days"):
+        loaded.apply(Fact(999, T0, ClubRun(
+            partnership_id="p", occurred_on=DAY, event_id="p-z", club_id="k", school_id="s0",
+            activity="dance", participants=2, staff_minutes=5, staff_id="t")))

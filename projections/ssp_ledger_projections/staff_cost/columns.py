@@ -208,9 +208,9 @@ class ActivityColumns:
 
     # ------------------------------------------------------------------ reading
 
-    def series(self) -> Iterator[tuple[SeriesKey, int, Series, tuple[bytes, msgspec.Raw]]]:
-        """Each series as a change needs it: (key, facts, Series, (its days' ordinals as
-        4-byte little-endian, encoded ids)). ValueError when the ids cannot be read."""
+    def id_lists(self) -> list[msgspec.Raw]:
+        """Each series' encoded ids (inflated and split now); ValueError when they cannot be
+        read or do not match the series."""
         try:
             ids = _IDS.decode(unpack(self.ids))
         except ValueError as e:
@@ -219,6 +219,11 @@ class ActivityColumns:
         if len(ids) != len(self.keys):
             msg = f"staff facts: ids of {len(ids)} activity series for {len(self.keys)}"
             raise ValueError(msg)
+        return ids
+
+    def series(self) -> Iterator[tuple[SeriesKey, int, Series, bytes]]:
+        """Each series as a change needs it: (key, facts, Series, its days' ordinals as 4-byte
+        little-endian); the ids of those days are :meth:`id_lists`'."""
         offsets = self.offsets.tolist()
         cumulative = np.cumsum(self.values, axis=0)
         for i, key in enumerate(self.keys):
@@ -231,7 +236,7 @@ class ActivityColumns:
             days = _le(self.days[lo:hi], "<i4")
             series = Series.load(SeriesState(WIDTH, days, 4 if fits else 8,
                                              _le(prefix, "<i4" if fits else "<i8")))
-            yield key, int(self.facts[i]), series, (days, ids[i])
+            yield key, int(self.facts[i]), series, days
 
     def people(self) -> dict[str, list[str]]:
         """The staff members ("" for none) with a series, sorted, by partnership."""

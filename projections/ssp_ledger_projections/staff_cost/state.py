@@ -291,6 +291,9 @@ class StaffFacts:
         self._columns: ActivityColumns | None = None
         """The activity series of a loaded state, columnar, until something needs them as
         :attr:`activity` (a change, an explanation, a piece-by-piece costing)."""
+        self._pending_ids: tuple[ActivityColumns, list[tuple[SeriesKey, bytes]]] | None = None
+        """Once the series are built: the loaded columns and each series' days, until a change
+        or an explanation needs the ids of those days (:attr:`_packed`)."""
         # Derived caches, rebuilt on use:
         self._timelines: dict[tuple[str, str], tuple[Segment, ...]] = {}
         self._first_days: dict[str, dt.date | None] = {}
@@ -323,21 +326,29 @@ class StaffFacts:
         """Series of a loaded state whose days' ids are still encoded (day ordinals, ids)."""
         if self._columns is not None:
             self._materialise()
+        if self._pending_ids is not None:
+            columns, days = self._pending_ids
+            ids = columns.id_lists()  # ValueError when they cannot be read: kept pending
+            self._packed_ids = {key: (on, raw) for (key, on), raw in zip(days, ids, strict=True)
+                                if on and key in self._live}
+            self._pending_ids = None
         return self._packed_ids
 
     def _materialise(self) -> None:
-        """Turn the columnar activity of a loaded state into :attr:`activity`, :attr:`live`
-        and :attr:`_packed` (ValueError when its ids cannot be read; nothing is kept then)."""
-        assert self._columns is not None
+        """Turn the columnar activity of a loaded state into :attr:`activity` and
+        :attr:`live`; the ids of the series' days follow when :attr:`_packed` is first read
+        (a piece-by-piece costing never reads them)."""
+        columns = self._columns
+        assert columns is not None
         activity: dict[str, dict[str, dict[str, Series]]] = {}
         live: dict[SeriesKey, int] = {}
-        packed: dict[SeriesKey, tuple[bytes, msgspec.Raw]] = {}
-        for key, facts, series, days in self._columns.series():
+        days: list[tuple[SeriesKey, bytes]] = []
+        for key, facts, series, on in columns.series():
             live[key] = facts
             activity.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = series
-            if days[0]:
-                packed[key] = days
-        self._activity, self._live, self._packed_ids = activity, live, packed
+            days.append((key, on))
+        self._activity, self._live = activity, live
+        self._pending_ids = (columns, days)
         self._columns = None
 
     # ------------------------------------------------------------------ updates
@@ -525,7 +536,7 @@ class StaffFacts:
             activity = columns.state
         else:
             series: list[tuple[SeriesKey, int, Series, msgspec.Raw]] = []
-            packed = self._packed_ids
+            packed = self._packed
             for pid in sorted(self._activity):
                 by_staff = self._activity[pid]
                 for staff in sorted(by_staff):
@@ -567,7 +578,7 @@ class StaffFacts:
             msg = f"staff facts state version {state.version} is not {STATE_VERSION}"
             raise ValueError(msg)
         if (self.assignments or self.releases or self._activity or self._columns is not None
-                or self.funding_levels.streams(None)):
+                or self._pending_ids is not None or self.funding_levels.streams(None)):
             msg = "staff facts: load_state needs a fresh instance (this one has facts)"
             raise ValueError(msg)
         columns = ActivityColumns.load(state.activity)
