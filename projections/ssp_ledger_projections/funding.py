@@ -244,6 +244,7 @@ class Funding:
         levels = self.staff.funding_levels.table(pid)  # every stream at once
 
         rows: list[tuple[Cell, ...]] = []
+        cost_total: int | None = None
         if kind is not None:
             lo = start
             if lo is None:
@@ -256,6 +257,9 @@ class Funding:
                 spans = [(max(p.start, lo), min(p.end, end)) for p in periods]
                 in_force = levels.levels([b for _, b in spans])
                 received = levels.received(spans)
+                # The periods cover [lo, end] and nothing costs before lo: their costs add up
+                # to the window's (cost_by_period's contract), so one look-up answers both.
+                cost_total = sum(c.total_pence for c in costs.values())
                 for period, level, got in zip(periods, in_force, received, strict=True):
                     cost = costs[period.label].total_pence
                     if rows or level or got or cost:  # leading empty periods left out
@@ -267,8 +271,9 @@ class Funding:
                              "; ".join(row.reasons), "; ".join(row.citations), None, None))
         level_total = levels.levels([end])[0]
         received_total = levels.received([(start, end)])[0]
-        cost_total = self.staff.cost_between(start, end, partnership_id=pid,
-                                             default_hourly_cost_pence=rate).total_pence
+        if cost_total is None:
+            cost_total = self.staff.cost_between(start, end, partnership_id=pid,
+                                                 default_hourly_cost_pence=rate).total_pence
         rows.append(("total", level_total, received_total, None, None, None, cost_total,
                      cost_total - received_total))
         return Table.answer(self.name, query, (kind or "funding_stream", *COLUMNS), rows)

@@ -52,13 +52,16 @@ This module assembles :class:`StaffTimeCost` from the rooms of
 * :mod:`~ssp_ledger_projections.staff_cost.explain`: the facts behind a figure.
 
 Checkpoints are data only (:meth:`StaffTimeCost.dump_state`): the facts as msgspec Structs in a
-canonical order. Tables, timelines and the teaching calendar's per-year counts are caches: they
-are left out and rebuilt on use.
+canonical order, the activity series as a few arrays, and the national walk's plan derived from
+them (:mod:`~ssp_ledger_projections.staff_cost.state`), so a cold national report reads arrays
+and walks only their numpy part. Tables, timelines and the teaching calendar's per-year counts
+are caches: they are left out and rebuilt on use.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar, cast
 
@@ -102,6 +105,7 @@ from ssp_ledger_projections.staff_cost.rates import (
     unattributed_rate,
 )
 from ssp_ledger_projections.staff_cost.state import StaffFacts, StaffFactsState
+from ssp_ledger_projections.staff_cost.steps import SCHOOLS, plan_state
 
 __all__ = [
     "COLUMNS",
@@ -198,7 +202,10 @@ class StaffTimeCost:
     def dump_state(self) -> bytes:
         """The facts as canonical msgpack (:class:`~ssp_ledger_projections.staff_cost.state.
         StaffFactsState`): no cache, no tuning (``tables_after``), no code."""
-        return _ENCODER.encode(self.facts.dump())
+        state = self.facts.dump()
+        kept = self.facts.kept_plan()
+        plan = kept[0] if kept is not None else plan_state(self.facts, state.assignments)
+        return _ENCODER.encode(msgspec.structs.replace(state, plan=plan))
 
     def load_state(self, data: bytes) -> None:
         """Take the facts of :meth:`dump_state` bytes (on a fresh instance); ValueError when
@@ -293,6 +300,21 @@ class StaffTimeCost:
         sums = self._by_period(partnership_id, kind, start, end,
                                rate_of(default_hourly_cost_pence))
         return {group: CostSummary.from_sums(row) for group, row in sums.items()}
+
+    def school_costs(self, ranges: Sequence[tuple[dt.date | None, dt.date]], *,
+                     default_hourly_cost_pence: int | None = None
+                     ) -> list[dict[tuple[str, str], int]]:
+        """Total pence of every (partnership, school label) of every partnership over each of
+        ``ranges``: what :meth:`report` by school of each partnership gives as
+        ``total_pence`` (release time under the assignment's school, activity under its own),
+        from one table of every partnership (the survey's per-pupil costs)."""
+        labels, found = self.cumulative.every_group(SCHOOLS, rate_of(default_hourly_cost_pence),
+                                                    ranges)
+        keys: list[tuple[str, str]] = [(pid, school) for pid, school in map(json.loads, labels)]
+        funded, hidden = Columns._fields.index("pence_funded"), Columns._fields.index(
+            "pence_hidden")
+        pence = found[:, :, funded] + found[:, :, hidden]
+        return [dict(zip(keys, row, strict=True)) for row in pence.tolist()]
 
     def cost(self, query: Query) -> CostSummary:
         """Total figures over the query's window and partnership (its grouping is ignored)."""

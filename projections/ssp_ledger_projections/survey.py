@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -408,9 +408,20 @@ class Survey:
             return "unknown" if formed_on is None else cohort_label(formed_on, day, kind)
         return "total"
 
-    def _per_school_activity(self, query: Query, schools: Iterable[School], window: Period
-                             ) -> dict[School, tuple[int, int]]:
-        """(attendances, staff cost pence) of each school over ``window`` from the siblings."""
+    def _staff_costs(self, query: Query, rows: Sequence[_Row]
+                     ) -> list[Mapping[School, int]]:
+        """Staff cost pence of every school over each row's window, every row in one look-up
+        of one table of every partnership (:meth:`StaffTimeCost.school_costs`)."""
+        staff = self._staff
+        if staff is None or self._participation is None or not rows:
+            return [{} for _ in rows]
+        return list(staff.school_costs([(row.window.start, row.window.end) for row in rows],
+                                       default_hourly_cost_pence=default_hourly_cost(query)))
+
+    def _per_school_activity(self, query: Query, schools: Iterable[School], window: Period,
+                             costs: Mapping[School, int]) -> dict[School, tuple[int, int]]:
+        """(attendances, staff cost pence) of each school over ``window``: attendances from
+        the participation sibling, costs from ``costs`` (:meth:`_staff_costs`)."""
         participation, staff = self._participation, self._staff
         out: dict[School, tuple[int, int]] = {}
         if participation is None or staff is None:
@@ -424,22 +435,23 @@ class Survey:
                         params={} if rate is None else {"default_hourly_cost_pence": rate})
             attendances = {r["school"]: r["attendances"]
                            for r in participation.report(sub).to_dicts()}
-            costs = {r["school"]: r["total_pence"] for r in staff.report(sub).to_dicts()}
             for school_id in wanted[pid]:
-                a, c = attendances.get(school_id, 0), costs.get(school_id, 0)
+                a = attendances.get(school_id, 0)
                 out[(pid, school_id)] = (a if isinstance(a, int) else 0,
-                                         c if isinstance(c, int) else 0)
+                                         costs.get((pid, school_id), 0))
         return out
 
-    def _figures(self, query: Query, row: _Row) -> dict[str, _Sums]:
-        """The row's sums, per group of the query's dimension (or one group)."""
+    def _figures(self, query: Query, row: _Row, costs: Mapping[School, int]
+                 ) -> dict[str, _Sums]:
+        """The row's sums, per group of the query's dimension (or one group); ``costs``: the
+        staff cost of each school over the row's window."""
         grouped: dict[str, _Sums] = {}
         day = row.window.end
         for school, event in self._returns(query, row).items():
             grouped.setdefault(self._group_of(query, school, day), _Sums()).add(
                 _of_return(event))
         rolls = self._rolls(query, row.window) if row.window.start <= row.window.end else {}
-        activity = self._per_school_activity(query, rolls, row.window)
+        activity = self._per_school_activity(query, rolls, row.window, costs)
         for school, roll in rolls.items():
             attendances, cost = activity.get(school, (0, 0))
             grouped.setdefault(self._group_of(query, school, day), _Sums()).add(_Sums(
@@ -456,8 +468,9 @@ class Survey:
         rows: list[tuple[Cell, ...]] = []
         total = _Sums()
         year_of_total: str | None = None
-        for row in self._rows(query):
-            grouped = self._figures(query, row)
+        every = self._rows(query)
+        for row, costs in zip(every, self._staff_costs(query, every), strict=True):
+            grouped = self._figures(query, row, costs)
             if dimension:
                 year_of_total = row.year
                 for label in sorted(grouped):

@@ -219,45 +219,48 @@ def test_another_projections_state_is_refused(kind: str) -> None:
 
 
 def test_inconsistent_staff_facts_are_refused() -> None:
-    """Typed data that no dump could give: a bad day ordinal, a series of the wrong width, ids
-    that do not match the days (refused when a change first reads them)."""
+    """Typed data that no dump could give: a bad day ordinal, values that do not match the
+    days, ids that do not match the days (refused when a change first reads them). More
+    malformed columnar states in test_staff_cost_columns."""
     from ssp_ledger.events import ClubRun
-    from ssp_ledger.projection import Series
+    from ssp_ledger.projection.checkpoint import pack
+    from ssp_ledger_projections.staff_cost.columns import _ENCODER
     from ssp_ledger_projections.staff_cost.state import (
         DayIdsState,
-        SeriesEntryState,
         SharedDayState,
         StaffFactsState,
     )
 
     day0 = dt.date(2008, 1, 1)
+    club = ClubRun(partnership_id="p", occurred_on=day0, club_id="k", school_id="s",
+                   activity="x", participants=1, staff_minutes=30, event_id="c")
+    good = StaffTimeCost()
+    good.apply(Fact(1, T0, club))
+    state = msgspec.msgpack.decode(good.dump_state(), type=StaffFactsState)
 
-    def entry(width: int, day: int, facts: int = 1,
-              ids: DayIdsState = DayIdsState(["c"], [])) -> bytes:  # noqa: B008
-        series = Series(width)
-        series.add(day0, (1,) * width)
-        state = StaffFactsState(version=2, assignments=[], releases=[], funding=[], activity=[
-            SeriesEntryState("p", "", "s", facts, series.dump(), day.to_bytes(4, "little",
-                                                                             signed=True),
-                             msgspec.Raw(msgspec.msgpack.encode(ids)))])
-        return msgspec.msgpack.encode(state)
+    def changed(**fields: object) -> bytes:
+        activity = msgspec.structs.replace(state.activity, **fields)
+        return msgspec.msgpack.encode(msgspec.structs.replace(state, activity=activity))
 
-    StaffTimeCost().load_state(entry(2, day0.toordinal()))  # well formed
-    for bad in (entry(3, 1), entry(2, -5), entry(2, 10**9), entry(2, 1, facts=0)):
+    StaffTimeCost().load_state(changed())  # well formed
+    for bad in (changed(day0=0), changed(day0=-5), changed(day0=10**9),
+                changed(days=(1).to_bytes(2, "little")),
+                changed(facts=(0).to_bytes(4, "little")),
+                changed(values=b"\0" * 4), changed(values=b"\1" * 6), changed(itemsize=3)):
         with pytest.raises(ValueError, match="staff facts"):
             StaffTimeCost().load_state(bad)
     loaded = StaffTimeCost()
-    loaded.load_state(entry(2, 1))
+    loaded.load_state(changed())
     with pytest.raises(ValueError, match="fresh"):
-        loaded.load_state(entry(2, 1))
+        loaded.load_state(changed())
     fact = Fact(9, dt.datetime(2008, 1, 2, tzinfo=dt.UTC),
-                ClubRun(partnership_id="p", occurred_on=day0, club_id="k", school_id="s",
-                        activity="x", participants=1, staff_minutes=30, event_id="d"))
+                msgspec.structs.replace(club, event_id="d"))
     for ids in (DayIdsState([], []), DayIdsState(["c", "e"], []),
                 DayIdsState(["c"], [SharedDayState(1, [])]),
                 DayIdsState(["c"], [SharedDayState(0, [])])):
         loaded = StaffTimeCost()
-        loaded.load_state(entry(2, day0.toordinal(), ids=ids))  # the ids are read on use
+        packed = pack(_ENCODER.encode([msgspec.Raw(msgspec.msgpack.encode(ids))]))
+        loaded.load_state(changed(ids=packed))  # the ids are read on use
         with pytest.raises(ValueError, match="staff facts: series"):
             loaded.apply(fact)
 

@@ -3,6 +3,8 @@
 
 Imports point downwards only:
 
+* :mod:`.columns`: the activity series as a few arrays (how a checkpoint keeps them, what the
+  walk reads);
 * :mod:`.state`: the facts (assignments, releases, activity series, ids of same-day facts) and
   the timelines derived from them; the funding levels come from
   :mod:`ssp_ledger_projections.funding_levels`, shared with the funding projection;

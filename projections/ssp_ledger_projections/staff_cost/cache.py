@@ -28,10 +28,11 @@ are built for one ``default_hourly_cost_pence`` each; a scope keeps the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import numpy as np
 
-from ssp_ledger_projections.staff_cost.costing import Columns, Costing, PieceCosting
+from ssp_ledger_projections.staff_cost.costing import ZERO, Columns, Costing, PieceCosting
 from ssp_ledger_projections.staff_cost.cumulative import (
     CostTable,
     TableCosting,
@@ -41,7 +42,15 @@ from ssp_ledger_projections.staff_cost.cumulative import (
 from ssp_ledger_projections.staff_cost.grouped import TOTAL, GroupedTable, table_of
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import StaffFacts
-from ssp_ledger_projections.staff_cost.steps import PAIRS, Walk, walk
+from ssp_ledger_projections.staff_cost.steps import (
+    PAIRS,
+    SCHOOLS,
+    Walk,
+    pair_label,
+    planned,
+    walk,
+    walk_planned,
+)
 
 __all__ = ["TABLES_KEPT", "CumulativeCosts"]
 
@@ -144,6 +153,35 @@ class CumulativeCosts:
         return labels, np.array(rows, dtype=object if large else np.int64).reshape(
             len(rows), len(Columns._fields))
 
+    def every_group(self, by: str, rate: UnattributedRate,
+                    ranges: Sequence[tuple[dt.date | None, dt.date]]
+                    ) -> tuple[list[str], np.ndarray]:
+        """(labels, an array ``[range, group, column]`` in :class:`~.costing.Columns` order;
+        integers are Python ones where 8 bytes might not hold a figure) of grouping ``by`` over
+        every partnership (a grouping such as :data:`~.steps.SCHOOLS` whose labels name the
+        partnership), over each of ``ranges``: one look-up of one table of every partnership,
+        even of one (piece by piece while tables wait, :attr:`tables_after`). Groups with
+        nothing in a range may be present, with zeros."""
+        pids = self._facts.partnerships(None)
+        table = self._table(None, by, rate, pids) if pids else None
+        if table is not None:
+            return table.labels, table.ranges(ranges)
+        found: list[dict[str, Columns]] = [{} for _ in ranges]
+        of_school = by == SCHOOLS
+        for pid in pids:
+            pieces = self.pieces(pid, rate)
+            for k, (start, end) in enumerate(ranges):
+                for group, columns in pieces.grouped("school" if of_school else by, start,
+                                                     end).items():
+                    name = pair_label(pid, group) if of_school else group
+                    held = found[k].get(name)
+                    found[k][name] = columns if held is None else held.plus(columns)
+        labels = sorted({name for groups in found for name in groups})
+        rows = [[groups.get(name, ZERO) for name in labels] for groups in found]
+        large = any(abs(v) >= _SAFE for row in rows for columns in row for v in columns)
+        return labels, np.array(rows, dtype=object if large else np.int64).reshape(
+            len(ranges), len(labels), len(Columns._fields))
+
     def pair_table(self, rate: UnattributedRate) -> GroupedTable | None:
         """The national table by (partnership, stream), :data:`~.steps.PAIRS`, if built or
         due (None: fewer than two partnerships, or still costed piece by piece)."""
@@ -178,12 +216,16 @@ class CumulativeCosts:
         return table
 
     def _walk(self, scope: str | None, rate: UnattributedRate, pids: list[str]) -> Walk:
-        """The steps of ``scope`` at ``rate`` (the last rate walked is kept per scope)."""
+        """The steps of ``scope`` at ``rate`` (the last rate walked is kept per scope): the
+        national walk at the shipped rate of a state loaded and not changed since reads the
+        plan the checkpoint kept (:func:`~.steps.walk_planned`)."""
         walks = self._national_walk if scope is None else self._walks.setdefault(scope, {})
         found = walks.get(rate)
         if found is None:
             walks.clear()
-            found = walks[rate] = walk(self._facts, pids, rate)
+            kept = planned(self._facts, pids, rate) if scope is None else None
+            found = walks[rate] = (walk(self._facts, pids, rate) if kept is None
+                                   else walk_planned(self._facts, *kept))
         return found
 
     # ------------------------------------------------------------------ monitoring

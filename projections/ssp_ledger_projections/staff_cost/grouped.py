@@ -45,7 +45,7 @@ from ssp_ledger_projections.staff_cost.costing import ZERO, Columns
 from ssp_ledger_projections.staff_cost.cumulative import OpenTail
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import StaffFacts
-from ssp_ledger_projections.staff_cost.steps import PAIRS, TOTAL, Walk, walk
+from ssp_ledger_projections.staff_cost.steps import PAIRS, SCHOOLS, TOTAL, Walk, walk
 
 __all__ = ["GROUPINGS", "PAIRS", "TOTAL", "GroupCosting", "GroupedTable", "build_grouped",
            "table_of"]
@@ -78,7 +78,9 @@ most (the national (partnership, stream) table at 10M events: 2.6 million)."""
 _STEPPED = 1 << 22
 """Release steps (a run's teaching days) filed at once while keeping release per day (bounds
 the temporaries of :meth:`GroupedTable._stepped`)."""
-_SUMMED_AT = 4
+_SUMMED_AT = 256
+"""Days a first look-up of a :class:`_Summed` sums in its one pass over the steps; more build
+the cumulative rows (a look-up's cells are days x groups)."""
 _KEEP_STEPS = 1 << 16
 """Activity steps from which a :class:`_Summed` asked again builds its rows (below, summing
 the steps at each look-up costs less than the rows: one partnership's table, say)."""
@@ -160,13 +162,23 @@ class _Summed:
         self._asked = True
         if self._built is not None:
             return self._built.at(day, picked)
+        # One pass over the steps for every day asked: each step's slot is the first day
+        # asked on or after it (steps after the last are left out); its sums per (slot,
+        # group, hidden), summed down the slots, are the sums up to each day.
+        bounds, slot_of = np.unique(day, return_inverse=True)
+        slot = np.searchsorted(bounds, steps.act_day, side="left")
+        inside = slot < len(bounds)
+        # Every step on or before the last day asked (the usual case): no copy of the steps.
+        chosen: slice | np.ndarray = slice(None) if inside.all() else inside
+        cell = slot[chosen] * (2 * count)
+        cell += 2 * group[chosen]
+        cell += steps.act_hidden[chosen]
+        cells = len(bounds) * count * 2
         out = np.zeros((len(day), len(picked), _ACTIVITY), dtype=np.int64)
-        for m, upto in enumerate(day.tolist()):
-            chosen = steps.act_day <= upto
-            at = 2 * group[chosen].astype(np.int64) + steps.act_hidden[chosen]
-            for c, figure in enumerate(steps.act_values):
-                both = np.bincount(at, weights=figure[chosen], minlength=2 * count)
-                out[m, :, 2 * c:2 * c + 2] = both.reshape(count, 2)[picked]
+        for c, figure in enumerate(steps.act_values):
+            sums = np.bincount(cell, weights=figure[chosen], minlength=cells).reshape(
+                len(bounds), count, 2).cumsum(axis=0)
+            out[:, :, 2 * c:2 * c + 2] = sums[slot_of][:, picked]
         return out
 
 
@@ -461,7 +473,7 @@ def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar, *,
     which a table asked again keeps rows rather than summing at each look-up (the same figures
     either way; tests set them to 0 to exercise both).
     """
-    if by is not None and by != PAIRS and by not in GROUPINGS:
+    if by is not None and by not in (PAIRS, SCHOOLS) and by not in GROUPINGS:
         msg = f"no grouped cost table for grouping {by!r}"
         raise ValueError(msg)
     labels, act_code, by_series, rel_group, tail_group = steps.codes(by)
@@ -493,7 +505,7 @@ def build_grouped(facts: StaffFacts, pids: Sequence[str], by: str | None,
     """The table of grouping ``by`` (None: one group, :data:`TOTAL`) over partnerships
     ``pids``, unattributed minutes costed at ``rate``: :func:`table_of` a fresh
     :func:`~.steps.walk`."""
-    if by is not None and by != PAIRS and by not in GROUPINGS:
+    if by is not None and by not in (PAIRS, SCHOOLS) and by not in GROUPINGS:
         msg = f"no grouped cost table for grouping {by!r}"
         raise ValueError(msg)
     return table_of(walk(facts, pids, rate), by, facts.calendar)

@@ -18,14 +18,25 @@ from it at query time (:mod:`.costing`, :mod:`.cumulative`, :mod:`.explain`):
 
 The facts are checkpointed as plain data (:class:`StaffFactsState`, see :meth:`StaffFacts.dump`):
 msgspec Structs with the events embedded as their own Struct classes, in a canonical order, so
-the same facts applied in the same order always give the same bytes. A series' days are kept
-columnar (their ordinals as one byte string, the ids as one encoded :class:`DayIdsState`), and a
-loaded instance leaves those ids encoded until a change or an explanation reads them: reports
-read only the days, so a cold report builds no per-fact object of the staff time.
+the same facts applied in the same order always give the same bytes. The activity series are
+kept columnar (:mod:`.columns`: every series' days and each day's values as a few arrays, the
+ids of each day's facts as one encoded :class:`DayIdsState` per series, compressed apart). A
+loaded instance keeps those arrays as they are until a change, an explanation or a
+piece-by-piece costing needs :class:`~ssp_ledger.projection.Series` objects (:attr:`activity`
+then builds them), and the ids encoded until a change or an explanation reads them: a cold
+report reads the arrays, so it builds no per-series or per-fact object of the staff time.
+
+Beside the facts, the state keeps one thing derived from them (:class:`WalkPlanState`): the
+stretches, release runs and open tails of every person as the national walk at the shipped
+unattributed rate computes them in Python (:func:`~.steps.plan_state`). It is bound to the same
+log position as the facts, rebuilt with them (so ``ssp-ledger verify`` compares it too), checked
+for shape when loaded (:func:`_check_plan`), and forgotten by the first change
+(:meth:`StaffFacts.kept_plan`), after which a dump computes it afresh.
 
 Derived from those and cached until a fact of the person (or partnership) comes or goes: each
 person's *timeline* (:class:`Segment`: assignments and the gaps around them, covering every day)
-and each partnership's first day. A checkpoint keeps the facts, never the caches.
+and each partnership's first day. A checkpoint keeps the facts (and the plan), never the
+caches.
 
 Timelines: an assignment runs until the day before the same person's next ``StaffAssigned``, or
 to the first ``StaffReleased`` dated on or after its start (inclusive), or stays open. Two
@@ -42,6 +53,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
@@ -59,8 +71,14 @@ from ssp_ledger.events import (
     StaffReleased,
 )
 from ssp_ledger.periods import ONE_DAY, TeachingCalendar
-from ssp_ledger.projection import Series, SeriesState
+from ssp_ledger.projection import Series
 from ssp_ledger_projections.funding_levels import FundingLevels, StreamLevels
+from ssp_ledger_projections.staff_cost.columns import (
+    ActivityColumns,
+    ActivityState,
+    SeriesKey,
+    arrays_of,
+)
 
 __all__ = [
     "STATE_VERSION",
@@ -76,9 +94,6 @@ __all__ = [
 DAY = ONE_DAY  # the calendar's one day (ssp_ledger.periods)
 _EMPTY: Mapping[str, Series] = {}
 _T = TypeVar("_T")
-
-SeriesKey = tuple[str, str, str]
-"""(partnership, staff member or "", school or "") of an activity series."""
 
 
 class Activity(NamedTuple):
@@ -138,7 +153,7 @@ class Segment:
     """The terms in force, or None for a gap."""
 
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 """Version of :class:`StaffFactsState`; a checkpoint of another version is refused."""
 
 
@@ -172,29 +187,71 @@ class DayIdsState(msgspec.Struct, frozen=True, array_like=True):
     """The ids of the facts one series holds, day by day (:attr:`StaffFacts.same_day`)."""
 
     firsts: list[str]
-    """Per day (in the order of :attr:`SeriesEntryState.days`): the id of the fact whose
-    minutes are derived (the only one on most days)."""
+    """Per day (in the order of the series' days, :attr:`.columns.ActivityState.days`): the
+    id of the fact whose minutes are derived (the only one on most days)."""
     shared: list[SharedDayState]
     """The days with several facts, by ascending index."""
 
 
-class SeriesEntryState(msgspec.Struct, frozen=True, array_like=True):
-    """One activity series: its key, how many facts it holds, its sums and its days."""
+class WalkPlanState(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """What the national walk (:func:`~.steps.walk` of every partnership at the shipped
+    unattributed rate) computes in Python before its arrays: every person's stretches, the
+    release runs of their assignments and the open tails, as little-endian 4-byte integers
+    (rates 8-byte). Derived from the facts beside it, in the same checkpoint (so bound to the
+    same log position); :mod:`.steps` writes and reads it, :meth:`StaffFacts.load` checks its
+    shape (:func:`_check_plan`)."""
 
-    partnership_id: str
-    staff_id: str
-    """"" when the facts name no staff member."""
-    school_id: str
-    """"" for CPD."""
-    facts: int
-    """Facts in the series (at least 1)."""
-    series: SeriesState
-    """Minutes and attendances by day."""
-    days: bytes
-    """Ordinals of the days with facts that move a figure, ascending (4-byte little-endian)."""
-    ids: msgspec.Raw
-    """msgpack of the :class:`DayIdsState` of those days: kept encoded by a loaded instance
-    until a change or an explanation first reads them (reports never do)."""
+    pids: list[str]
+    """The partnerships walked, ascending."""
+    rate: list[int]
+    """The unattributed rate walked at: (first day's ordinal, pence) of each value, flat."""
+    base: int
+    """Ordinal of the first day anything changes."""
+    last: int
+    """Ordinal of the last day anything changes but open assignments' release."""
+    people_pid: bytes
+    """Each person's partnership (an index of :attr:`pids`)."""
+    people_staff: list[str]
+    """Each person's staff member ("" for none)."""
+    seg_person: bytes
+    """Each stretch's person (ascending)."""
+    seg_start: bytes
+    """Each stretch's first day (0: from the beginning), ascending within a person."""
+    seg_terms: bytes
+    """Each stretch's assignment (an index of :attr:`StaffFactsState.assignments`; -1: a gap)."""
+    seg_stream: bytes
+    """Each stretch's stream levels (an index of :attr:`stream_pid`; -1: none)."""
+    seg_rate: bytes
+    """Each stretch's hourly pence (8-byte)."""
+    stream_pid: list[str]
+    stream_name: list[str]
+    """The (partnership, stream) of each stream with levels, in walk order."""
+    rel_segment: bytes
+    """Each release run's stretch (an assignment), ascending."""
+    rel_lo: bytes
+    """Each run's first teaching day (an index of the walk's teaching days)."""
+    rel_count: bytes
+    """Each run's teaching days."""
+    rel_done: bytes
+    """Teaching days of the assignment before each run."""
+    rel_funded: bytes
+    """Whether each run is funded (one byte, 0 or 1)."""
+    release_segments: bytes
+    """The stretches with release time (assignments), ascending."""
+    release_days: bytes
+    """Teaching days of each of those through the walk's last day."""
+    tail_segments: bytes
+    """The stretches still open after the last day (a subset of :attr:`release_segments`)."""
+    tail_funded: bytes
+    """Whether each tail's last piece is funded (one byte, 0 or 1)."""
+    day_size: int
+    """Bytes of each entry of :attr:`day_stretch`: 1, 2 or 4, the fewest that hold them."""
+    day_stretch: bytes
+    """Each activity day's stretch (in the walk's order of series and days, series without a
+    day left out), as its index among its person's stretches: unsigned little-endian."""
+    day_hidden: bytes
+    """Whether each activity day's step is hidden, bit-packed (``numpy.packbits``, first day
+    in the highest bit; unused bits 0)."""
 
 
 class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",
@@ -206,7 +263,11 @@ class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger
     assignments: list[StaffAssigned]
     releases: list[ReleaseState]
     funding: list[FundingChanged]
-    activity: list[SeriesEntryState]
+    activity: ActivityState
+    """Every activity series, columnar (:mod:`.columns`): the days of a series are those of
+    its sums, and its ids are those of the same days."""
+    plan: WalkPlanState | None = None
+    """The national walk's stretches (derived; None when there is no partnership)."""
 
 
 class StaffFacts:
@@ -221,24 +282,74 @@ class StaffFacts:
         """``StaffAssigned`` by partnership, staff member and event id."""
         self.releases: dict[str, dict[str, dict[str, dt.date]]] = {}
         """``StaffReleased`` dates by partnership, staff member and event id."""
-        self.activity: dict[str, dict[str, dict[str, Series]]] = {}
-        """Activity (minutes, attendances) by partnership, staff member and school."""
-        self.live: dict[SeriesKey, int] = {}
-        """How many facts each activity series holds."""
+        self._activity: dict[str, dict[str, dict[str, Series]]] = {}
+        self._live: dict[SeriesKey, int] = {}
         self.same_day: dict[SeriesKey, dict[dt.date, str | SameDay]] = {}
         """Ids of the activity facts with minutes or attendances, by series and day (a series
         still in :attr:`_packed` is not here yet)."""
-        self._packed: dict[SeriesKey, tuple[bytes, msgspec.Raw]] = {}
-        """Series of a loaded state whose days' ids are still encoded (day ordinals, ids)."""
+        self._packed_ids: dict[SeriesKey, tuple[bytes, msgspec.Raw]] = {}
+        self._columns: ActivityColumns | None = None
+        """The activity series of a loaded state, columnar, until something needs them as
+        :attr:`activity` (a change, an explanation, a piece-by-piece costing)."""
+        self._pending_ids: tuple[ActivityColumns, list[tuple[SeriesKey, bytes]]] | None = None
+        """Once the series are built: the loaded columns and each series' days, until a change
+        or an explanation needs the ids of those days (:attr:`_packed`)."""
         # Derived caches, rebuilt on use:
         self._timelines: dict[tuple[str, str], tuple[Segment, ...]] = {}
         self._first_days: dict[str, dt.date | None] = {}
         self.derived: list[dict[str, Any]] = [self._first_days]
         """Caches by partnership that a change of the partnership's facts drops; a cache
         derived from these facts (e.g. the cumulative tables) registers here."""
-        self.derived_all: list[dict[Any, Any]] = []
+        self._plan: dict[str, tuple[WalkPlanState, list[StaffAssigned]]] = {}
+        """The national walk's plan of a loaded state, with the assignments its stretches
+        index, until a change (see :meth:`kept_plan`)."""
+        self.derived_all: list[dict[Any, Any]] = [self._plan]
         """Caches over every partnership (e.g. national tables), which a change of any
         partnership's facts empties."""
+
+    @property
+    def activity(self) -> dict[str, dict[str, dict[str, Series]]]:
+        """Activity (minutes, attendances) by partnership, staff member and school."""
+        if self._columns is not None:
+            self._materialise()
+        return self._activity
+
+    @property
+    def live(self) -> dict[SeriesKey, int]:
+        """How many facts each activity series holds."""
+        if self._columns is not None:
+            self._materialise()
+        return self._live
+
+    @property
+    def _packed(self) -> dict[SeriesKey, tuple[bytes, msgspec.Raw]]:
+        """Series of a loaded state whose days' ids are still encoded (day ordinals, ids)."""
+        if self._columns is not None:
+            self._materialise()
+        if self._pending_ids is not None:
+            columns, days = self._pending_ids
+            ids = columns.id_lists()  # ValueError when they cannot be read: kept pending
+            self._packed_ids = {key: (on, raw) for (key, on), raw in zip(days, ids, strict=True)
+                                if on and key in self._live}
+            self._pending_ids = None
+        return self._packed_ids
+
+    def _materialise(self) -> None:
+        """Turn the columnar activity of a loaded state into :attr:`activity` and
+        :attr:`live`; the ids of the series' days follow when :attr:`_packed` is first read
+        (a piece-by-piece costing never reads them)."""
+        columns = self._columns
+        assert columns is not None
+        activity: dict[str, dict[str, dict[str, Series]]] = {}
+        live: dict[SeriesKey, int] = {}
+        days: list[tuple[SeriesKey, bytes]] = []
+        for key, facts, series, on in columns.series():
+            live[key] = facts
+            activity.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = series
+            days.append((key, on))
+        self._activity, self._live = activity, live
+        self._pending_ids = (columns, days)
+        self._columns = None
 
     # ------------------------------------------------------------------ updates
 
@@ -415,20 +526,29 @@ class StaffFacts:
 
     def dump(self) -> StaffFactsState:
         """The facts as data, canonical: the same facts applied in the same order give an equal
-        state, whatever was asked or cached in between (caches are left out). The days of a
-        series a loaded instance never unpacked are copied as they were read."""
-        activity: list[SeriesEntryState] = []
-        packed = self._packed
-        for pid in sorted(self.activity):
-            by_staff = self.activity[pid]
-            for staff in sorted(by_staff):
-                for school in sorted(by_staff[staff]):
-                    key = (pid, staff, school)
-                    found = packed.get(key)
-                    days, ids = found if found is not None else _pack_days(
-                        self.same_day.get(key))
-                    activity.append(SeriesEntryState(pid, staff, school, self.live[key],
-                                                     by_staff[staff][school].dump(), days, ids))
+        state, whatever was asked or cached in between (caches are left out). The activity of
+        a loaded instance that no change touched is written back as it was read; the days of a
+        series never unpacked are copied as they were read."""
+        columns = self._columns
+        if columns is not None:
+            activity = columns.state
+        else:
+            series: list[tuple[SeriesKey, int, Series, msgspec.Raw]] = []
+            packed = self._packed
+            for pid in sorted(self._activity):
+                by_staff = self._activity[pid]
+                for staff in sorted(by_staff):
+                    for school in sorted(by_staff[staff]):
+                        key = (pid, staff, school)
+                        s = by_staff[staff][school]
+                        found = packed.get(key)
+                        days, ids = found if found is not None else _pack_days(
+                            self.same_day.get(key))
+                        if days != _le_ordinals(s.packed()[0]):
+                            msg = f"staff facts: the days of series {key} are not its sums'"
+                            raise AssertionError(msg)  # a bug: every day with a fact moves one
+                        series.append((key, self._live[key], s, ids))
+            activity = ActivityColumns.build(series)
         return StaffFactsState(
             version=STATE_VERSION,
             assignments=[by_id[eid] for pid in sorted(self.assignments)
@@ -445,18 +565,21 @@ class StaffFacts:
     def load(self, state: StaffFactsState) -> None:
         """Take the facts of :meth:`dump` (on an instance that has none yet).
 
-        The ids of each series' days stay encoded until a change or an explanation first reads
-        them (:meth:`_unpack`); reports read only the sums, the days and the timelines.
-        Raises ValueError when the state is not one :meth:`dump` could give (the ids of a
-        series' days are checked when unpacked).
+        The activity stays columnar (:mod:`.columns`) until a change, an explanation or a
+        piece-by-piece costing needs it as Series (:meth:`_materialise`), and the ids of each
+        series' days stay encoded until a change or an explanation first reads them
+        (:meth:`_unpack`): a report reads only the arrays, the timelines and the levels.
+        Raises ValueError when the state is not one :meth:`dump` could give (the ids are
+        checked when read).
         """
         if state.version != STATE_VERSION:
             msg = f"staff facts state version {state.version} is not {STATE_VERSION}"
             raise ValueError(msg)
-        if (self.assignments or self.releases or self.activity or self._packed
-                or self.funding_levels.streams(None)):
+        if (self.assignments or self.releases or self._activity or self._columns is not None
+                or self._pending_ids is not None or self.funding_levels.streams(None)):
             msg = "staff facts: load_state needs a fresh instance (this one has facts)"
             raise ValueError(msg)
+        columns = ActivityColumns.load(state.activity)
         for a in state.assignments:
             _keep(self.assignments, a.partnership_id, a.staff_id, a.event_id, a, 1)
         for r in state.releases:
@@ -464,21 +587,24 @@ class StaffFacts:
                   _date(r.last_day, "release"), 1)
         for f in state.funding:
             self.funding_levels.add(f)
-        packed = self._packed
-        for entry in state.activity:
-            key = (entry.partnership_id, entry.staff_id, entry.school_id)
-            if entry.facts < 1 or key in self.live:
-                msg = f"staff facts: series {key} holds {entry.facts} facts or comes twice"
+        self._columns = columns if columns.keys else None
+        if state.plan is not None:
+            plan = state.plan
+            _check_plan(plan, len(state.assignments))
+            people = np.frombuffer(plan.people_pid, dtype="<i4").tolist()
+            known = {(pid, staff) for pid in self.partnerships(None)
+                     for staff in self.staff_of(pid)}
+            if plan.pids != self.partnerships(None) or len(known) != len(people) or any(
+                    (plan.pids[p], staff) not in known
+                    for p, staff in zip(people, plan.people_staff, strict=True)):
+                msg = "staff facts: the walk plan's people are not those of the facts"
                 raise ValueError(msg)
-            series = Series.load(entry.series)
-            if series.width != 2:
-                msg = f"staff facts: series {key} has {series.width} measures, not 2"
-                raise ValueError(msg)
-            self.live[key] = entry.facts
-            self.activity.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = series
-            if entry.days:
-                packed[key] = (entry.days, entry.ids)
-        _check_days(packed)  # the days now, all at once; the ids when first read
+            self._plan["national"] = (plan, state.assignments)
+
+    def kept_plan(self) -> tuple[WalkPlanState, list[StaffAssigned]] | None:
+        """The national walk's plan a loaded state came with, and the assignments (in the
+        state's order) its stretches index, while no fact has changed since."""
+        return self._plan.get("national")
 
     def _unpack(self, key: SeriesKey) -> None:
         """Decode the ids of a loaded series' days into :attr:`same_day` (first use only)."""
@@ -512,15 +638,32 @@ class StaffFacts:
         """The partnership asked about, or every one with staff or activity, sorted."""
         if partnership_id is not None:
             return [partnership_id]
-        return sorted(set(self.assignments) | set(self.activity))
+        return sorted(set(self.assignments) | set(self._active()))
+
+    def _active(self) -> Mapping[str, Any]:
+        """The partnerships with activity: with the staff members of theirs with a series."""
+        return self._activity if self._columns is None else self._columns.people()
 
     def knows(self, pid: str) -> bool:
         """Whether the partnership has any assignment or activity."""
-        return pid in self.assignments or pid in self.activity
+        return pid in self.assignments or pid in self._active()
 
     def staff_of(self, pid: str) -> list[str]:
         """Staff members of a partnership with an assignment or activity ("" for none), sorted."""
-        return sorted(set(self.assignments.get(pid, {})) | set(self.activity.get(pid, {})))
+        return sorted(set(self.assignments.get(pid, {})) | set(self._active().get(pid, ())))
+
+    def activity_arrays(self, pids: Sequence[str]
+                        ) -> tuple[list[SeriesKey], np.ndarray, np.ndarray, np.ndarray]:
+        """The activity series of ``pids`` (sorted) as arrays, by key: (keys, days per series,
+        their day ordinals end to end, each day's own minutes and attendances ``[day, 2]``);
+        what the walk (:mod:`.steps`) reads. Views of a loaded state's arrays, or built from
+        the series."""
+        if self._columns is not None:
+            return self._columns.select(pids)
+        series = [((pid, staff, school), by_school[school])
+                  for pid in pids for staff, by_school in sorted(
+                      self._activity.get(pid, {}).items()) for school in sorted(by_school)]
+        return arrays_of(series)
 
     def series_of(self, pid: str, staff: str) -> Mapping[str, Series]:
         """A person's activity series by school."""
@@ -557,8 +700,13 @@ class StaffFacts:
             else:
                 days = [a.occurred_on for by_id in self.assignments.get(pid, {}).values()
                         for a in by_id.values()]
-                days += [d for by_school in self.activity.get(pid, {}).values()
-                         for s in by_school.values() if (d := s.first_day()) is not None]
+                if self._columns is not None:
+                    found = self._columns.first_day(pid)
+                    if found is not None:
+                        days.append(dt.date.fromordinal(found))
+                else:
+                    days += [d for by_school in self._activity.get(pid, {}).values()
+                             for s in by_school.values() if (d := s.first_day()) is not None]
                 low = min(days) if days else None
                 if self.knows(pid):
                     self._first_days[pid] = low  # unknown ids are not remembered
@@ -645,7 +793,7 @@ _LAST_ORDINAL = dt.date.max.toordinal()
 
 
 def _pack_days(held: Mapping[dt.date, str | SameDay] | None) -> tuple[bytes, msgspec.Raw]:
-    """The days of one series as :class:`SeriesEntryState` keeps them (ordinals, encoded ids),
+    """The days of one series as :attr:`_packed` keeps them (ordinals, encoded ids),
     canonical: days ascending, the other facts of a shared day by id."""
     if not held:
         return _NO_DAYS
@@ -665,24 +813,78 @@ def _pack_days(held: Mapping[dt.date, str | SameDay] | None) -> tuple[bytes, msg
     return ordinals.tobytes(), msgspec.Raw(_IDS_ENCODER.encode(DayIdsState(firsts, shared)))
 
 
-def _check_days(packed: Mapping[SeriesKey, tuple[bytes, msgspec.Raw]]) -> None:
-    """Check the day ordinals of every series of a state at once, as :func:`_ordinals` checks
-    one (ValueError naming the first series that fails)."""
-    keys = list(packed)
-    blobs = [packed[key][0] for key in keys]
-    if any(len(blob) % 4 for blob in blobs):
-        for key, blob in zip(keys, blobs, strict=True):
-            _ordinals(blob, key)
-    lengths = np.fromiter((len(blob) // 4 for blob in blobs), dtype=np.int64, count=len(blobs))
-    days = np.frombuffer(b"".join(blobs), dtype="<i4")
-    dated = (days >= 1) & (days <= _LAST_ORDINAL)
-    fine = dated.copy()
-    fine[1:] &= days[1:] > days[:-1]
-    firsts = np.cumsum(lengths) - lengths  # a series' first day follows no day of its own
-    fine[firsts] = dated[firsts]
-    if not fine.all():
-        at = int(np.searchsorted(np.cumsum(lengths), int(np.argmin(fine)), side="right"))
-        _ordinals(blobs[at], keys[at])  # raises, naming the series
+def _check_plan(plan: WalkPlanState, assignments: int) -> None:
+    """ValueError (one line) unless ``plan`` has the shape :mod:`.steps` writes: arrays of
+    matching lengths, every index in range, stretches ascending by person and first day,
+    release runs and tails on assignments. What its figures are is the facts' to say: a
+    checkpoint is bound to the log it was built from."""
+    def ints(data: bytes, what: str, size: int = 4) -> np.ndarray:
+        if len(data) % size:
+            msg = f"staff facts: the walk plan's {what} has {len(data)} bytes"
+            raise ValueError(msg)
+        return np.frombuffer(data, dtype=f"<i{size}").astype(np.int64)
+
+    def fail(what: str) -> None:
+        msg = f"staff facts: the walk plan's {what}"
+        raise ValueError(msg)
+
+    if not plan.pids or any(a >= b for a, b in pairwise(plan.pids)):
+        fail("partnerships are not ascending")
+    if len(plan.rate) % 2 or not plan.rate:
+        fail("rate is not (day, pence) pairs")
+    if not 1 <= plan.base <= plan.last + 1 <= _LAST_ORDINAL + 1:
+        fail(f"days {plan.base}..{plan.last} are not dates")
+    people = ints(plan.people_pid, "people")
+    if len(people) != len(plan.people_staff) or (
+            len(people) and (people.min() < 0 or people.max() >= len(plan.pids))):
+        fail("people do not match its partnerships")
+    streams = len(plan.stream_pid)
+    if len(plan.stream_name) != streams:
+        fail("streams do not match")
+    person, start, terms, stream = (ints(getattr(plan, f"seg_{f}"), f"stretches' {f}")
+                                    for f in ("person", "start", "terms", "stream"))
+    count = len(person)
+    if not len(start) == len(terms) == len(stream) == len(ints(plan.seg_rate, "rates", 8)
+                                                          ) == count:
+        fail("stretches have columns of different lengths")
+    if count and (person.min() < 0 or person.max() >= len(people) or start.min() < 0
+                  or start.max() > _LAST_ORDINAL or terms.min() < -1
+                  or terms.max() >= assignments or stream.min() < -1
+                  or stream.max() >= streams):
+        fail("stretches index outside its people, assignments or streams")
+    keys = (person << 22) | start
+    if count > 1 and not (keys[1:] > keys[:-1]).all():
+        fail("stretches are not ascending by person and day")
+    runs = [ints(getattr(plan, f"rel_{f}"), f"runs' {f}") for f in ("segment", "lo", "count",
+                                                                      "done")]
+    flags = np.frombuffer(plan.rel_funded, dtype=np.uint8)
+    if any(len(column) != len(flags) for column in runs):
+        fail("release runs have columns of different lengths")
+    rel = ints(plan.release_segments, "release stretches")
+    days = ints(plan.release_days, "release days")
+    tails = ints(plan.tail_segments, "tails")
+    if len(days) != len(rel) or len(tails) != len(plan.tail_funded):
+        fail("release stretches or tails have columns of different lengths")
+    for what, column in (("runs", runs[0]), ("release stretches", rel), ("tails", tails)):
+        if len(column) and (column.min() < 0 or column.max() >= count
+                            or (terms[column] < 0).any()
+                            or (len(column) > 1 and (column[1:] < column[:-1]).any())):
+            fail(f"{what} are not ascending stretches of assignments")
+    if len(flags) and (min(int(c.min()) for c in runs[1:]) < 0 or int(flags.max()) > 1):
+        fail("release runs have negative days or flags other than 0 and 1")
+    if len(days) and int(days.min()) < 0:
+        fail("release stretches have negative days")
+    if len(tails) and (not np.isin(tails, rel).all()
+                       or int(np.frombuffer(plan.tail_funded, dtype=np.uint8).max()) > 1):
+        fail("tails are not release stretches, or have flags other than 0 and 1")
+
+
+def _le_ordinals(days: array[int]) -> bytes:
+    """A series' day ordinals as :func:`_pack_days` writes them (4-byte little-endian)."""
+    if sys.byteorder == "big":
+        days = array("i", days)
+        days.byteswap()
+    return days.tobytes()
 
 
 def _ordinals(days: bytes, key: SeriesKey) -> list[int]:
