@@ -56,6 +56,8 @@ from ssp_ledger_projections.staff_cost.steps import pair_label
 __all__ = ["Coverage", "Pair"]
 
 _PENCE_FUNDED = Columns._fields.index("pence_funded")
+_SAFE = 1 << 62
+"""Sums of covered pence below this are computed as 8-byte integers."""
 Range = tuple[dt.date | None, dt.date]
 """(first day or None: from the beginning, last day)."""
 
@@ -86,6 +88,8 @@ class Coverage:
         self._where: tuple[object, object, np.ndarray] | None = None
         """(levels' table, cost table, each stream's group in the cost table): the last
         national look-up's column map, reused while both tables are the same objects."""
+        self._columns: tuple[list[tuple[str, str]], list[str], np.ndarray, list[int]] | None = None
+        """The last :meth:`_stream_columns` answer, with the pairs it was for."""
 
     def _streams(self, partnership_id: str | None) -> dict[str, list[tuple[str, StreamLevels]]]:
         """Streams with a funding change, by partnership."""
@@ -139,17 +143,39 @@ class Coverage:
                                                     strict=True)], dtype=object)
         else:
             covered = np.minimum(funded.astype(np.int64), received.astype(np.int64))
+        names, onehot, shown = self._stream_columns(order)
+        if covered.dtype != object and len(order) and (
+                int(np.abs(covered).max(initial=0)) < _SAFE // len(order)):
+            summed = (covered @ onehot).tolist()  # exact: every sum is below 2**62
+        else:
+            column = onehot.argmax(axis=1).tolist()
+            summed = []
+            for row in covered.tolist():
+                sums_of = [0] * len(names)
+                for c, value in zip(column, row, strict=True):
+                    sums_of[c] += value
+                summed.append(sums_of)
+        return [{names[i]: sums_of[i] for i in shown} for sums_of in summed]
+
+    def _stream_columns(self, order: list[tuple[str, str]]
+                        ) -> tuple[list[str], np.ndarray, list[int]]:
+        """For the national pairs ``order``: the stream names (sorted), a ``[pair, name]``
+        0/1 matrix filing each pair under its stream, and the names' indexes in the order
+        :meth:`pairs` meets them; kept while the pairs are the same."""
+        kept = self._columns
+        if kept is not None and kept[0] == order:
+            return kept[1], kept[2], kept[3]
         names = sorted({name for _, name in order})
-        column = [names.index(name) for _, name in order]
-        shown = sorted(range(len(names)),  # names in the order pairs() meets them
-                       key=lambda i: min(pair for pair in order if pair[1] == names[i]))
-        by_name: list[dict[str, int]] = []
-        for row in covered.tolist():
-            sums_of = [0] * len(names)
-            for c, value in zip(column, row, strict=True):
-                sums_of[c] += value
-            by_name.append({names[i]: sums_of[i] for i in shown})
-        return by_name
+        where = {name: i for i, name in enumerate(names)}
+        onehot = np.zeros((len(order), len(names)), dtype=np.int64)
+        first: dict[str, tuple[str, str]] = {}
+        for j, pair in enumerate(order):
+            onehot[j, where[pair[1]]] = 1
+            if pair[1] not in first or pair < first[pair[1]]:
+                first[pair[1]] = pair
+        shown = sorted(range(len(names)), key=lambda i: first[names[i]])
+        self._columns = (list(order), names, onehot, shown)
+        return names, onehot, shown
 
     def _national(self, ranges: Sequence[Range]
                   ) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray] | None:
