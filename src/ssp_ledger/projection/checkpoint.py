@@ -87,8 +87,8 @@ STATE_FORMAT: Final = "ssp-ledger/projections"
 STATE_VERSION: Final = 5
 """Version of the snapshot data; 1 was the pickle format of older releases, 2 compressed every
 part whole and every index dimension not at all, 3 was one msgpack map holding every part (read
-and hashed whole), 4 kept an index dimension's integers unshuffled (:func:`shuffle`); none of
-them is read now."""
+and hashed whole), 4 kept an index dimension's integers and the facts in force unshuffled
+(:func:`shuffle`); none of them is read now."""
 COMPRESSION: Final = "zlib"
 """How each part of a snapshot is compressed (zlib, level 1, of the msgpack bytes)."""
 PLAIN_RATIO: Final = 0.8
@@ -163,9 +163,12 @@ class InForceState(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     width: int
     """Bytes per id in ``keys`` (the longest suffix)."""
     keys: bytes
-    """The ids' suffixes after ``prefix``, NUL-padded to ``width``, ascending."""
+    """The ids' suffixes after ``prefix``, NUL-padded to ``width``, ascending; in a snapshot
+    (since version 5) as byte planes of ``width`` (:func:`shuffle`: the first byte of every id,
+    then the second...), which compress to next to nothing for ids numbered in sequence."""
     positions: bytes
-    """Log position of each id's fact in force: little-endian signed 64-bit integers."""
+    """Log position of each id's fact in force: little-endian signed 64-bit integers; in a
+    snapshot as byte planes (:func:`shuffle`)."""
     odd: dict[str, int]
     """Ids that are kept outside ``keys`` (long ones, or holding a NUL byte) -> position."""
 
