@@ -25,7 +25,9 @@ from ssp_ledger.projection.checkpoint import (
     decode_state,
     encode_state,
     pack,
+    shuffle,
     unpack,
+    unshuffle,
 )
 from ssp_ledger.projection.protocol import Cell, Query, Table
 from ssp_ledger.projection.series import Series, add_netted
@@ -44,6 +46,20 @@ def _series(state: SeriesState, width: int) -> Series:
     return Series.load(state)
 
 
+def _planes(state: SeriesState) -> SeriesState:
+    """A series state as a dimension stores it: its integers as byte planes (:func:`shuffle`)."""
+    return SeriesState(state.width, shuffle(state.keys, 4), state.itemsize,
+                       shuffle(state.prefix, state.itemsize))
+
+
+def _from_planes(state: SeriesState, width: int) -> Series:
+    """:func:`_series` of a state :func:`_planes` made (an item size other than 4 or 8 is left
+    for :meth:`Series.load` to refuse)."""
+    itemsize = state.itemsize if state.itemsize in (4, 8) else 1
+    return _series(SeriesState(state.width, unshuffle(state.keys, 4), state.itemsize,
+                               unshuffle(state.prefix, itemsize)), width)
+
+
 class GroupedIndex:
     """A :class:`Series` for the total and one per value of each grouping dimension."""
 
@@ -56,8 +72,10 @@ class GroupedIndex:
         """Dimensions of a loaded index no query has read yet (still compressed and encoded)."""
 
     def dump(self) -> GroupedIndexState:
-        """The index as data: the total and, per dimension, the series of its groups encoded and
-        compressed on their own (so a query inflates only the dimension it reads).
+        """The index as data: the total and, per dimension, the series of its groups encoded
+        (their integers as byte planes, which compress better:
+        :func:`~ssp_ledger.projection.checkpoint.shuffle`) and compressed on their own (so a
+        query inflates only the dimension it reads).
 
         Canonical (see :meth:`Series.dump`); a dimension still undecoded since :meth:`load` is
         written back as it was read.
@@ -67,7 +85,8 @@ class GroupedIndex:
             raw = self._raw.get(dim)
             if raw is None:
                 raw = memoryview(pack(encode_state(
-                    {group: series.dump() for group, series in self._series[dim].items()})))
+                    {group: _planes(series.dump())
+                     for group, series in self._series[dim].items()})))
             groups[dim] = raw
         return GroupedIndexState(list(self.dimensions), list(self.measures), self.total.dump(),
                                  groups)
@@ -99,7 +118,7 @@ class GroupedIndex:
             width = len(self.measures)
             try:
                 states = decode_state(unpack(raw), dict[str, SeriesState])
-                found = {group: _series(state, width) for group, state in states.items()}
+                found = {group: _from_planes(state, width) for group, state in states.items()}
             except ValueError as e:
                 msg = f"index state of dimension {dim!r}: {e}"
                 raise ValueError(msg) from None

@@ -44,6 +44,7 @@ from ssp_ledger.projection.checkpoint import (
     pack_part,
     read_header,
     read_part,
+    release_free_memory,
 )
 from ssp_ledger.projection.in_force import FactsInForce
 from ssp_ledger.projection.protocol import (
@@ -481,7 +482,9 @@ class ProjectionSet:
         force, each part kept apart (zlib-compressed where that pays) so a restored set can read
         one without the others. The parts stay separate byte strings (a store writes them one
         after the other), and each projection's own bytes are compressed, then dropped, before
-        the next one is dumped, so saving holds the packed state once, not several copies.
+        the next one is dumped, so saving holds the packed state once, not several copies; the
+        C heap's free pages are handed back after each part (:func:`~ssp_ledger.projection.
+        checkpoint.release_free_memory`), so one part's garbage does not add to the next's peak.
 
         Projections that are not Stateful, or whose ``dump_state`` raises NotImplementedError,
         are left out (a restored set replays them). A part a restored set never needed is read
@@ -500,11 +503,13 @@ class ProjectionSet:
             if projection is not None and isinstance(projection, Stateful):
                 with suppress(NotImplementedError):  # no state as data: replayed instead
                     parts[name] = pack_part(projection.dump_state())
+                    release_free_memory()  # this dump's garbage, before the next one's
         current = None
         if self._current_ref is not None:
             current = self._stored(self._current_ref, "the facts in force")
         if current is None:
             current = pack_part(self._current.dump())
+            release_free_memory()
         latest = self.latest
         latest_us = None if latest is None else (latest - _EPOCH) // dt.timedelta(microseconds=1)
         return encode_set(position=self.position, latest_us=latest_us, names=list(self._names),
