@@ -104,7 +104,7 @@ from ssp_ledger_projections.staff_cost.rates import (
     rate_of,
     unattributed_rate,
 )
-from ssp_ledger_projections.staff_cost.state import StaffFacts, StaffFactsState
+from ssp_ledger_projections.staff_cost.state import StaffFacts, pack_state, unpack_state
 from ssp_ledger_projections.staff_cost.steps import SCHOOLS, plan_state
 
 __all__ = [
@@ -125,8 +125,6 @@ __all__ = [
 ]
 
 
-_ENCODER = msgspec.msgpack.Encoder(order="deterministic")
-_DECODER = msgspec.msgpack.Decoder(StaffFactsState)
 
 
 def _cells(group: str, figures: Figures, covered: int | None) -> tuple[Cell, ...]:
@@ -200,17 +198,18 @@ class StaffTimeCost:
     # ------------------------------------------------------------------ protocol: Stateful
 
     def dump_state(self) -> bytes:
-        """The facts as canonical msgpack (:class:`~ssp_ledger_projections.staff_cost.state.
-        StaffFactsState`): no cache, no tuning (``tables_after``), no code."""
+        """The facts as canonical bytes (:class:`~ssp_ledger_projections.staff_cost.state.
+        StaffFactsState` as :func:`~ssp_ledger_projections.staff_cost.state.pack_state` keeps
+        it): no cache, no tuning (``tables_after``), no code."""
         state = self.facts.dump()
         kept = self.facts.kept_plan()
         plan = kept[0] if kept is not None else plan_state(self.facts, state.assignments)
-        return _ENCODER.encode(msgspec.structs.replace(state, plan=plan))
+        return pack_state(msgspec.structs.replace(state, plan=plan))
 
     def load_state(self, data: bytes) -> None:
         """Take the facts of :meth:`dump_state` bytes (on a fresh instance); ValueError when
         they are not such bytes."""
-        self.facts.load(_DECODER.decode(data))
+        self.facts.load(unpack_state(data))
 
     @property
     def tables_after(self) -> int:

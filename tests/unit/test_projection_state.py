@@ -228,7 +228,8 @@ def test_inconsistent_staff_facts_are_refused() -> None:
     from ssp_ledger_projections.staff_cost.state import (
         DayIdsState,
         SharedDayState,
-        StaffFactsState,
+        pack_state,
+        unpack_state,
     )
 
     day0 = dt.date(2008, 1, 1)
@@ -236,11 +237,11 @@ def test_inconsistent_staff_facts_are_refused() -> None:
                    activity="x", participants=1, staff_minutes=30, event_id="c")
     good = StaffTimeCost()
     good.apply(Fact(1, T0, club))
-    state = msgspec.msgpack.decode(good.dump_state(), type=StaffFactsState)
+    state = unpack_state(good.dump_state())
 
     def changed(**fields: object) -> bytes:
         activity = msgspec.structs.replace(state.activity, **fields)
-        return msgspec.msgpack.encode(msgspec.structs.replace(state, activity=activity))
+        return pack_state(msgspec.structs.replace(state, activity=activity))
 
     StaffTimeCost().load_state(changed())  # well formed
     for bad in (changed(day0=0), changed(day0=-5), changed(day0=10**9),

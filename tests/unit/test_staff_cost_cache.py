@@ -497,3 +497,21 @@ def test_standalone_funding_keeps_and_checkpoints_its_own_staff_cost() -> None:
     assert copy.dump_state() == funding.dump_state()
     assert Ledger.in_memory(projections={"funding": Funding}).funding(
         as_of=dt.date(2010, 1, 1)).row("total")["staff_cost_pence"] == 0
+
+
+def test_the_first_national_total_sums_the_pair_table_then_builds_its_own() -> None:
+    """A cold national report asks covered pence first (the table by partnership and stream):
+    its total, periods and funded split are that table's groups summed, exactly as costed
+    piece by piece; the next national total builds the total's own table."""
+    facts = [*small_history(),
+             *(msgspec.structs.replace(e, partnership_id="q") for e in small_history())]
+    reference = staff_cost(facts, tables_after=NEVER)
+    day = dt.date(2009, 12, 31)
+    for by, period in ((None, None), ("term", None), ("funded", "2007/08"),
+                       (None, "2007-02-10..2009-06-30")):
+        cached = staff_cost(facts, tables_after=1)
+        q = query(day, by, period)
+        assert cached.report(q) == reference.report(q)
+        assert cached.cumulative.built_grouped() == set()  # the pair table only
+        assert cached.report(q) == reference.report(q)
+        assert (None, None) in cached.cumulative.built_grouped()

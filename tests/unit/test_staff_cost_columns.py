@@ -19,7 +19,7 @@ from ssp_ledger.projection import Fact, Query
 from ssp_ledger.projection.checkpoint import pack
 from ssp_ledger_projections.staff_cost.columns import _ENCODER, ActivityColumns
 from ssp_ledger_projections.staff_cost.rates import rate_of, shipped_rate
-from ssp_ledger_projections.staff_cost.state import StaffFactsState
+from ssp_ledger_projections.staff_cost.state import StaffFactsState, pack_state, unpack_state
 from ssp_ledger_projections.staff_cost.steps import Walk, planned, walk, walk_planned
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost
 from tests.strategies import History, histories
@@ -53,13 +53,13 @@ def _fed() -> StaffTimeCost:
 
 
 def _state() -> StaffFactsState:
-    return msgspec.msgpack.decode(_fed().dump_state(), type=StaffFactsState)
+    return unpack_state(_fed().dump_state())
 
 
 def _with(**fields: object) -> bytes:
     state = _state()
     activity = msgspec.structs.replace(state.activity, **fields)
-    return msgspec.msgpack.encode(msgspec.structs.replace(state, activity=activity))
+    return pack_state(msgspec.structs.replace(state, activity=activity))
 
 
 def _i4(*values: int) -> bytes:
@@ -119,7 +119,7 @@ def test_values_of_eight_bytes_round_trip() -> None:
             partnership_id="p", occurred_on=DAY + dt.timedelta(days=1), event_id=f"d{i}",
             club_id="k", school_id="s", activity="dance", participants=9_000_000,
             staff_minutes=9_000_000)))
-    state = msgspec.msgpack.decode(big.dump_state(), type=StaffFactsState)
+    state = unpack_state(big.dump_state())
     assert state.activity.itemsize == 8
     loaded = StaffTimeCost()
     loaded.load_state(big.dump_state())
@@ -192,7 +192,7 @@ def test_an_empty_state_round_trips() -> None:
     loaded = StaffTimeCost()
     loaded.load_state(empty.dump_state())
     assert loaded.dump_state() == empty.dump_state()
-    state = msgspec.msgpack.decode(empty.dump_state(), type=StaffFactsState)
+    state = unpack_state(empty.dump_state())
     assert ActivityColumns.load(state.activity).keys == []
 
 
@@ -250,7 +250,7 @@ def _plan_with(**fields: object) -> bytes:
     state = _state()
     assert state.plan is not None
     plan = msgspec.structs.replace(state.plan, **fields)
-    return msgspec.msgpack.encode(msgspec.structs.replace(state, plan=plan))
+    return pack_state(msgspec.structs.replace(state, plan=plan))
 
 
 BAD_PLANS = {
@@ -331,3 +331,48 @@ def test_series_built_for_a_costing_leave_the_ids_packed() -> None:
         loaded.apply(Fact(999, T0, ClubRun(
             partnership_id="p", occurred_on=DAY, event_id="p-z", club_id="k", school_id="s0",
             activity="dance", participants=2, staff_minutes=5, staff_id="t")))
+
+
+def test_the_stored_state_keeps_the_ids_beside_the_compressed_body() -> None:
+    """A checkpoint keeps the staff part as it is (zlib would not shrink it by a fifth), so a
+    report inflates the body alone; the bytes are canonical and round-trip."""
+    from ssp_ledger.projection.checkpoint import pack_part
+    from ssp_ledger_projections.staff_cost.state import StaffFactsPart
+
+    data = _fed().dump_state()
+    part = msgspec.msgpack.decode(data, type=StaffFactsPart)
+    state = _state()
+    assert part.ids == state.activity.ids
+    assert msgspec.msgpack.decode(zlib.decompress(part.body),
+                                  type=StaffFactsState).activity.ids == b""
+    assert pack_state(state) == data
+    big = StaffTimeCost()
+    for i in range(300):
+        big.apply(Fact(i + 1, T0, ClubRun(
+            partnership_id=f"p{i % 7}", occurred_on=DAY + dt.timedelta(days=i), club_id="k",
+            event_id=f"e{i:05d}-{i * 7919 % 10007}", school_id=f"s{i % 5}", activity="dance",
+            participants=i % 9, staff_minutes=30 + i % 11, staff_id=f"t{i % 3}")))
+    assert not pack_part(big.dump_state()).compressed
+
+
+@pytest.mark.parametrize("data", [
+    msgspec.msgpack.encode({"format": "ssp-ledger/staff-facts", "version": 3,
+                            "assignments": [], "releases": [], "funding": [],
+                            "activity": []}),
+    msgspec.msgpack.encode({"format": "ssp-ledger/staff-facts", "version": 4,
+                            "body": b"not zlib", "ids": b""}),
+    msgspec.msgpack.encode({"format": "ssp-ledger/staff-facts", "version": 4,
+                            "body": zlib.compress(b"\x93\x01\x02\x03"), "ids": b""}),
+])
+def test_an_older_or_malformed_stored_state_is_refused_in_one_line(data: bytes) -> None:
+    with pytest.raises(ValueError, match=r"^[^\n]+$"):
+        StaffTimeCost().load_state(data)
+
+
+def test_a_body_holding_the_ids_is_refused() -> None:
+    state = _state()
+    body = zlib.compress(msgspec.msgpack.encode(state), 1)
+    data = msgspec.msgpack.encode({"format": "ssp-ledger/staff-facts", "version": 4,
+                                   "body": body, "ids": state.activity.ids})
+    with pytest.raises(ValueError, match="staff facts: the state's body holds ids"):
+        StaffTimeCost().load_state(data)

@@ -39,7 +39,12 @@ from ssp_ledger_projections.staff_cost.cumulative import (
     build_table,
     unattributed_column,
 )
-from ssp_ledger_projections.staff_cost.grouped import TOTAL, GroupedTable, table_of
+from ssp_ledger_projections.staff_cost.grouped import (
+    TOTAL,
+    EveryGroupCosting,
+    GroupedTable,
+    table_of,
+)
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import StaffFacts
 from ssp_ledger_projections.staff_cost.steps import (
@@ -117,6 +122,14 @@ class CumulativeCosts:
         partnership or, ``partnership_id`` None, of every one: the national table when built."""
         pids = self._facts.partnerships(partnership_id)
         if partnership_id is None and len(pids) > 1:
+            key = (None, rate)
+            pairs = self._national.get((PAIRS, rate))
+            if pairs is not None and key not in self._national and key not in (
+                    self._national_misses):
+                # The first national total since the pair table was built sums its groups
+                # (a cold report asks covered pence first); the next builds its own table.
+                self._national_misses[key] = 1
+                return [EveryGroupCosting(pairs)]
             table = self._table(None, None, rate, pids)
             if table is not None:
                 return [table.group(TOTAL)]

@@ -47,8 +47,8 @@ from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import StaffFacts
 from ssp_ledger_projections.staff_cost.steps import PAIRS, SCHOOLS, TOTAL, Walk, walk
 
-__all__ = ["GROUPINGS", "PAIRS", "TOTAL", "GroupCosting", "GroupedTable", "build_grouped",
-           "table_of"]
+__all__ = ["GROUPINGS", "PAIRS", "TOTAL", "EveryGroupCosting", "GroupCosting", "GroupedTable",
+           "build_grouped", "table_of"]
 
 GROUPINGS: tuple[str, ...] = ("role", "school", "funding_stream", "staff")
 """Groupings a table can be built for (besides ``None``: one group, the total)."""
@@ -192,7 +192,7 @@ class GroupedTable:
     __slots__ = ("_activity", "_calendar", "_dtype", "_rel", "_rel_asked", "_rel_dense",
                  "_rel_first", "_rel_funded", "_rel_groups", "_rel_keep", "_rel_lo", "_rel_n",
                  "_tail_funded", "_tail_group", "_tails", "_teaching", "base", "groups",
-                 "labels", "last", "teaching")
+                 "labels", "last", "last_rows", "teaching")
 
     def __init__(self, calendar: TeachingCalendar, base: int, last: int, teaching: list[int],
                  labels: list[str], activity: _Cumulative | _Summed,
@@ -238,6 +238,9 @@ class GroupedTable:
             *(np.asarray([getattr(t, field) for _, t in tails], dtype=work)
               for field in ("per_week", "hourly", "minutes", "pence"))]
         self._tail_funded = np.asarray([t.funded for _, t in tails], dtype=bool)
+        self.last_rows: dict[int, np.ndarray] = {}
+        """Every group's row of each ordinal of the last look-up of every group (a row depends
+        on its ordinal alone): :class:`EveryGroupCosting` reads them again."""
         self._rel_keep = keep_runs
         """Release runs from which the table asked again keeps its release per teaching day."""
         self._rel_asked = False
@@ -363,6 +366,8 @@ class GroupedTable:
         if len(self._tail_group):
             for b in np.flatnonzero(at > self.last).tolist():
                 self._add_tails(out[b], int(at[b]), group)
+        if group is None:
+            self.last_rows = dict(zip(ordinals, out.copy(), strict=True))
         return out
 
     def _add_tails(self, row: np.ndarray, ordinal: int, group: int | None) -> None:
@@ -417,6 +422,46 @@ class GroupedTable:
     def group(self, name: str) -> GroupCosting:
         """One group's figures as a :class:`~.costing.Costing`."""
         return GroupCosting(self, name)
+
+
+class EveryGroupCosting:
+    """:class:`~.costing.Costing` of every group of a :class:`GroupedTable` together: each
+    look-up's rows summed. The groups of a grouping file every costed piece in exactly one
+    group, so this is the table of one group, :data:`TOTAL`, read from a table already built
+    for another grouping (the sums stay exact: the table's integers bound every figure of the
+    walk, whatever the group)."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: GroupedTable) -> None:
+        self._table = table
+
+    def _at(self, ordinals: list[int]) -> list[Columns]:
+        """The sums up to each ordinal: from the rows of the table's last look-up where it
+        had them (0 before the table's first day), else by a look-up."""
+        table = self._table
+        kept = table.last_rows
+        if all(o < table.base or o in kept for o in ordinals):
+            return [ZERO if o < table.base else _new(Columns, kept[o].sum(axis=0).tolist())
+                    for o in ordinals]
+        found = table.columns_at(ordinals).sum(axis=1).tolist()
+        return [_new(Columns, row) for row in found]
+
+    def between(self, start: dt.date | None, end: dt.date) -> Columns:
+        """See :meth:`~.costing.Costing.between`: two look-ups."""
+        last = end.toordinal()
+        if start is None:
+            return self._at([last])[0]
+        first = start.toordinal()
+        if last < first:
+            return ZERO
+        hi, lo = self._at([last, first - 1])
+        return hi.minus(lo)
+
+    def periods(self, starts: Sequence[dt.date], end: dt.date) -> list[Columns]:
+        """See :meth:`~.costing.Costing.periods`: one look-up per period bound."""
+        at = self._at([*(s.toordinal() - 1 for s in starts), end.toordinal()])
+        return [b.minus(a) for a, b in pairwise(at)]
 
 
 def _by_label(labels: list[str], rows: np.ndarray) -> dict[str, Columns]:

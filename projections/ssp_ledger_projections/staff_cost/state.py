@@ -72,6 +72,7 @@ from ssp_ledger.events import (
 )
 from ssp_ledger.periods import ONE_DAY, TeachingCalendar
 from ssp_ledger.projection import Series
+from ssp_ledger.projection.checkpoint import pack, unpack
 from ssp_ledger_projections.funding_levels import FundingLevels, StreamLevels
 from ssp_ledger_projections.staff_cost.columns import (
     ActivityColumns,
@@ -87,8 +88,11 @@ __all__ = [
     "Segment",
     "SeriesKey",
     "StaffFacts",
+    "StaffFactsPart",
     "StaffFactsState",
     "activity_of",
+    "pack_state",
+    "unpack_state",
 ]
 
 DAY = ONE_DAY  # the calendar's one day (ssp_ledger.periods)
@@ -153,8 +157,9 @@ class Segment:
     """The terms in force, or None for a gap."""
 
 
-STATE_VERSION = 3
-"""Version of :class:`StaffFactsState`; a checkpoint of another version is refused."""
+STATE_VERSION = 4
+"""Version of :class:`StaffFactsState` and :class:`StaffFactsPart`; a checkpoint of another
+version is refused."""
 
 
 class ReleaseState(msgspec.Struct, frozen=True, array_like=True):
@@ -268,6 +273,50 @@ class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger
     its sums, and its ids are those of the same days."""
     plan: WalkPlanState | None = None
     """The national walk's stretches (derived; None when there is no partnership)."""
+
+
+class StaffFactsPart(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",
+                     tag_field="format"):
+    """A :class:`StaffFactsState` as a checkpoint stores it (:func:`pack_state`): everything but
+    the activity's ids zlib-compressed in :attr:`body`, the ids (compressed on their own
+    already, :mod:`.columns`) beside it. Neither compresses further, so the checkpoint keeps the
+    part as it is and a report inflates the body only: the ids, nearly incompressible and read
+    only by a change or an explanation, are never inflated twice (the whole state compressed
+    again by the checkpoint made every report inflate them)."""
+
+    version: int
+    body: bytes = b""
+    """zlib of the msgpack of the :class:`StaffFactsState`, its activity's ``ids`` empty."""
+    ids: bytes = b""
+    """The activity's :attr:`~.columns.ActivityState.ids`."""
+
+
+_STATE_ENCODER = msgspec.msgpack.Encoder(order="deterministic")
+_STATE_DECODER = msgspec.msgpack.Decoder(StaffFactsState)
+_PART_DECODER = msgspec.msgpack.Decoder(StaffFactsPart)
+
+
+def pack_state(state: StaffFactsState) -> bytes:
+    """The canonical bytes of ``state`` as a checkpoint keeps them (:class:`StaffFactsPart`)."""
+    activity = state.activity
+    body = msgspec.structs.replace(state, activity=msgspec.structs.replace(activity, ids=b""))
+    return _STATE_ENCODER.encode(StaffFactsPart(
+        version=state.version, body=pack(_STATE_ENCODER.encode(body)), ids=activity.ids))
+
+
+def unpack_state(data: bytes) -> StaffFactsState:
+    """The state of :func:`pack_state` bytes; ValueError (one line) when they are not such
+    bytes, or of another :data:`STATE_VERSION`."""
+    part = _PART_DECODER.decode(data)
+    if part.version != STATE_VERSION:
+        msg = f"staff facts state version {part.version} is not {STATE_VERSION}"
+        raise ValueError(msg)
+    state = _STATE_DECODER.decode(unpack(part.body))
+    if state.activity.ids:
+        msg = "staff facts: the state's body holds ids (they are kept beside it)"
+        raise ValueError(msg)
+    return msgspec.structs.replace(
+        state, activity=msgspec.structs.replace(state.activity, ids=part.ids))
 
 
 class StaffFacts:
