@@ -591,9 +591,9 @@ class Ledger:
             for rec in last.values():
                 versions[rec.originator_id.hex] = rec.originator_version
 
-    def _read_chunks(self, start: int) -> Iterator[list[tuple[int, Recorded]]]:
-        """:meth:`read` from ``start`` in lists (one per round trip to the store), reporting
-        progress while :attr:`progress` is set."""
+    def read_chunks(self, start: int = 1) -> Iterator[list[tuple[int, Recorded]]]:
+        """:meth:`read` from ``start`` in consecutive lists (one per round trip to the store,
+        decoded a list at a time), reporting progress while :attr:`progress` is set."""
         if self.progress is None:
             return self._log.read_chunks(start)
         return in_chunks(self.read(start), READ_BATCH)
@@ -618,7 +618,7 @@ class Ledger:
                 live = self._live
                 token = self._log.changed()
                 if token != self._live_token:  # nothing stored since: no reading at all
-                    self._feed(live, self._read_chunks(live.position + 1))
+                    self._feed(live, self.read_chunks(live.position + 1))
                     self._live_token = token
                 return live
             if not isinstance(known_at, dt.datetime):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import signal
 import sys
 import threading
@@ -59,6 +60,8 @@ DEFAULT_CHECKPOINT_EVERY = 10_000
 #: Records read before they are applied together while catching up (see
 #: :meth:`~ssp_ledger.projection.ProjectionSet.process_all`: batched projections sum columns).
 CATCH_UP_CHUNK = 20_000
+_RECORD = operator.itemgetter(1)
+_STREAM_NUMBER = operator.attrgetter("originator_id.int")
 
 
 class ProjectionRunner:
@@ -219,12 +222,15 @@ class ProjectionRunner:
         :meth:`ProjectionSet.process_all`, so batched projections get their columnar path,
         then checkpoint if one is due; return how many were applied."""
         start = self._set.position
-        fresh = [item for item in chunk if item[0] > start]  # not already reflected
+        fresh = chunk if not chunk or chunk[0][0] > start else [  # not already reflected
+            item for item in chunk if item[0] > start]
         if not fresh:
             return 0
         self._set.process_all(fresh)
+        records = list(map(_RECORD, fresh))  # each stream's last record, by its 128-bit number
+        last = dict(zip(map(_STREAM_NUMBER, records), records, strict=True))
         versions = self._versions
-        for _, recorded in fresh:
+        for recorded in last.values():
             versions[recorded.originator_id.hex] = recorded.originator_version
         self._pending += len(fresh)
         if self._due(fresh[-1][0]) <= 0:
@@ -268,23 +274,47 @@ class ProjectionRunner:
         return applied
 
     def _catch_up(self, limit: int | None) -> int:
+        """Apply the records after the set's position, a run at a time: a run ends where a
+        checkpoint falls due (so checkpoints are taken at the same positions as record by
+        record), at :data:`CATCH_UP_CHUNK` records, at ``limit`` or when :meth:`stop` is
+        called. The log is read in lists (:meth:`Ledger.read_chunks`) and cut by slicing; the
+        record where a run may end is found by jumping ahead: the due count can only grow with
+        the position, so no record before ``pending + min(CATCH_UP_CHUNK, due)`` can end it."""
         applied = 0
         while True:
-            chunk: list[tuple[int, Recorded]] = []
-            # Ledger.read: the store's fastest read path (plain rows and msgspec on SQLite)
-            for position, recorded in self.ledger.read(self._set.position + 1):
-                if self._stop.is_set() or (limit is not None and applied + len(chunk) >= limit):
-                    return applied + self._apply_many(chunk)
-                chunk.append((position, recorded))
-                # A chunk ends where a checkpoint falls due, so checkpoints are taken at the
-                # same positions as record by record.
-                if len(chunk) >= min(CATCH_UP_CHUNK, self._due(position)):
-                    applied += self._apply_many(chunk)
-                    chunk = []
-                    if self._set.position != position:
-                        break  # another runner's further checkpoint: read on from there
-            else:
-                return applied + self._apply_many(chunk)
+            run: list[tuple[int, Recorded]] = []
+            restart = False
+            for got in self.ledger.read_chunks(self._set.position + 1):
+                i, n = 0, len(got)
+                while i < n:
+                    if self._stop.is_set():
+                        return applied + self._apply_many(run)
+                    if limit is not None:
+                        room = limit - applied - len(run)
+                        if room <= 0:
+                            return applied + self._apply_many(run)
+                        n_here = min(n, i + room)
+                    else:
+                        n_here = n
+                    # The first record of got[i:] at which the run could end.
+                    end = i + max(0, min(CATCH_UP_CHUNK, self._due(got[i][0])) - len(run) - 1)
+                    if end >= n_here:
+                        run += got[i:n_here]
+                        i = n_here
+                        continue
+                    run += got[i:end + 1]
+                    i = end + 1
+                    position = got[end][0]
+                    if len(run) >= min(CATCH_UP_CHUNK, self._due(position)):
+                        applied += self._apply_many(run)
+                        run = []
+                        if self._set.position != position:
+                            restart = True  # another runner's further checkpoint: read on
+                            break
+                if restart:
+                    break
+            if not restart:
+                return applied + self._apply_many(run)
 
     def follow(self, *, timeout: float | None = None, idle: float = 1.0,
                poll_interval: float = 0.1) -> int:
