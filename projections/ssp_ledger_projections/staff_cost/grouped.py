@@ -424,7 +424,33 @@ class GroupedTable:
         return GroupCosting(self, name)
 
 
-class EveryGroupCosting:
+class _CumulativeCosting:
+    """:class:`~.costing.Costing` from cumulative sums: ``between`` and ``periods`` as
+    differences of :meth:`_at`, the columns summed up to each ordinal (inclusive)."""
+
+    __slots__ = ()
+
+    def _at(self, ordinals: list[int]) -> list[Columns]:
+        raise NotImplementedError
+
+    def between(self, start: dt.date | None, end: dt.date) -> Columns:
+        """See :meth:`~.costing.Costing.between`: two look-ups."""
+        last = end.toordinal()
+        if start is None:
+            return self._at([last])[0]
+        first = start.toordinal()
+        if last < first:
+            return ZERO
+        hi, lo = self._at([last, first - 1])
+        return hi.minus(lo)
+
+    def periods(self, starts: Sequence[dt.date], end: dt.date) -> list[Columns]:
+        """See :meth:`~.costing.Costing.periods`: one look-up per period bound."""
+        at = self._at([*(s.toordinal() - 1 for s in starts), end.toordinal()])
+        return [b.minus(a) for a, b in pairwise(at)]
+
+
+class EveryGroupCosting(_CumulativeCosting):
     """:class:`~.costing.Costing` of every group of a :class:`GroupedTable` together: each
     look-up's rows summed. The groups of a grouping file every costed piece in exactly one
     group, so this is the table of one group, :data:`TOTAL`, read from a table already built
@@ -447,28 +473,12 @@ class EveryGroupCosting:
         found = table.columns_at(ordinals).sum(axis=1).tolist()
         return [_new(Columns, row) for row in found]
 
-    def between(self, start: dt.date | None, end: dt.date) -> Columns:
-        """See :meth:`~.costing.Costing.between`: two look-ups."""
-        last = end.toordinal()
-        if start is None:
-            return self._at([last])[0]
-        first = start.toordinal()
-        if last < first:
-            return ZERO
-        hi, lo = self._at([last, first - 1])
-        return hi.minus(lo)
-
-    def periods(self, starts: Sequence[dt.date], end: dt.date) -> list[Columns]:
-        """See :meth:`~.costing.Costing.periods`: one look-up per period bound."""
-        at = self._at([*(s.toordinal() - 1 for s in starts), end.toordinal()])
-        return [b.minus(a) for a, b in pairwise(at)]
-
 
 def _by_label(labels: list[str], rows: np.ndarray) -> dict[str, Columns]:
     return dict(zip(labels, (_new(Columns, row) for row in rows.tolist()), strict=True))
 
 
-class GroupCosting:
+class GroupCosting(_CumulativeCosting):
     """:class:`~.costing.Costing` of one group of a :class:`GroupedTable` (all zeros for a
     group the table does not have)."""
 
@@ -483,22 +493,6 @@ class GroupCosting:
             return [ZERO] * len(ordinals)
         found = self._table.columns_at(ordinals, self._group)[:, 0].tolist()
         return [_new(Columns, row) for row in found]
-
-    def between(self, start: dt.date | None, end: dt.date) -> Columns:
-        """See :meth:`~.costing.Costing.between`: two look-ups."""
-        last = end.toordinal()
-        if start is None:
-            return self._at([last])[0]
-        first = start.toordinal()
-        if last < first:
-            return ZERO
-        hi, lo = self._at([last, first - 1])
-        return hi.minus(lo)
-
-    def periods(self, starts: Sequence[dt.date], end: dt.date) -> list[Columns]:
-        """See :meth:`~.costing.Costing.periods`: one look-up per period bound."""
-        at = self._at([*(s.toordinal() - 1 for s in starts), end.toordinal()])
-        return [b.minus(a) for a, b in pairwise(at)]
 
 
 # --------------------------------------------------------------------------- building
