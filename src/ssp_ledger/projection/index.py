@@ -484,15 +484,19 @@ class PartitionedIndex:
         self._asked: set[str] = set()
         """Dimensions asked for over every partnership at least once."""
 
+    def _part(self, partnership_id: str) -> GroupedIndex:
+        """The partnership's index, made empty on its first fact."""
+        part = self._parts.get(partnership_id)
+        if part is None:
+            part = self._parts[partnership_id] = GroupedIndex(self.dimensions, self.measures)
+        return part
+
     def add(self, partnership_id: str, day: dt.date, keys: Mapping[str, str | Iterable[str]],
             values: tuple[int, ...]) -> None:
         """Add to the partnership's index and to the total."""
         ordinal = day.toordinal()
         self.total.add_ordinal(ordinal, values)
-        part = self._parts.get(partnership_id)
-        if part is None:
-            part = self._parts[partnership_id] = GroupedIndex(self.dimensions, self.measures)
-        part.add(day, keys, values)
+        self._part(partnership_id).add(day, keys, values)
         if self._across:
             for dim, across in list(self._across.items()):
                 across.add(ordinal, keys[dim], values)
@@ -577,12 +581,7 @@ class PartitionedIndex:
         days = np.array(ordinals, dtype=np.int64)
         self.total.add_many(*columnar.by_day(days, values))
         ids = list(dict.fromkeys(key[0] for key in distinct))  # first appearance, as add does
-        parts: list[GroupedIndex] = []
-        for pid in ids:
-            part = self._parts.get(pid)
-            if part is None:
-                part = self._parts[pid] = GroupedIndex(self.dimensions, self.measures)
-            parts.append(part)
+        parts = [self._part(pid) for pid in ids]
         code_of = _numbered(ids)
         part_of_key = np.array([code_of[key[0]] for key in distinct], dtype=np.int64)
         codes = part_of_key[key_codes]
@@ -636,12 +635,7 @@ class PartitionedIndex:
         ids = list(dict.fromkeys(partnership_ids))  # first-appearance order, as add makes them
         codes = np.fromiter(map(_numbered(ids).__getitem__, partnership_ids),
                             dtype=np.int64, count=count)
-        parts: list[GroupedIndex] = []
-        for pid in ids:
-            part = self._parts.get(pid)
-            if part is None:
-                part = self._parts[pid] = GroupedIndex(self.dimensions, self.measures)
-            parts.append(part)
+        parts = [self._part(pid) for pid in ids]
         add_netted(lambda code: parts[code].total, codes, days, rows)
         for dim in self.dimensions:
             column = keys[dim]
