@@ -644,6 +644,18 @@ def test_an_additive_projection_checkpoints_its_index_only_when_that_is_all_it_k
         copy.load_state(encode_state(other.dump()))
 
 
+def _restored_from(stored: list[bytes], ledger: Ledger) -> ProjectionSet:
+    """A set restored from the snapshot in ``stored[0]``, reading its parts from there when it
+    first needs them (so replacing ``stored[0]`` is saving the checkpoint again)."""
+
+    def read(offset: int, length: int) -> bytes:
+        return stored[0][offset:offset + length]
+
+    size = len(stored[0])
+    return ProjectionSet.restore_from(read_header(size, read), size, read, ledger.factories,
+                                      ledger.load, ledger.read)
+
+
 def test_a_checkpoint_saved_again_since_is_not_taken_for_a_damaged_one() -> None:
     """A set restored from a stored checkpoint reads its parts later; when a runner has saved
     the checkpoint again meanwhile, the bytes at those offsets belong to another state. The set
@@ -653,12 +665,7 @@ def test_a_checkpoint_saved_again_since_is_not_taken_for_a_damaged_one() -> None
     ledger.record_many(_club_history())
     first = ledger.view(None).snapshot()
     stored = [first]
-
-    def read(offset: int, length: int) -> bytes:
-        return stored[0][offset:offset + length]
-
-    restored = ProjectionSet.restore_from(read_header(len(first), read), len(first), read,
-                                          ledger.factories, ledger.load, ledger.read)
+    restored = _restored_from(stored, ledger)
     expected = {name: _restore(first, ledger)[name].report(Query(as_of=DAY))
                 for name in ("participation", "leaders")}
     assert restored["participation"].report(Query(as_of=DAY)) == expected["participation"]
@@ -676,12 +683,7 @@ def test_a_set_restored_before_a_save_rebuilds_its_facts_in_force_from_the_log()
     ledger.record_many(_club_history())
     first = ledger.view(None).snapshot()
     stored = [first]
-
-    def read(offset: int, length: int) -> bytes:
-        return stored[0][offset:offset + length]
-
-    restored = ProjectionSet.restore_from(read_header(len(first), read), len(first), read,
-                                          ledger.factories, ledger.load, ledger.read)
+    restored = _restored_from(stored, ledger)
     ledger.record(ClubRun(partnership_id="p", occurred_on=DAY, club_id="c", school_id="s0",
                           activity="golf", participants=2, event_id="c9"))
     stored[0] = b"gone"  # deleted and saved shorter: nothing of it can be read
