@@ -610,6 +610,10 @@ def _compiled(cls: type[Event], function: str, *, validate: bool) -> Any:
         consts[key] = value
         return key
 
+    def not_blank(name: str) -> list[str]:
+        return [f"    if not self.{name}.strip():",
+                f"        raise ValueError({const(f'{name} must not be empty')})"]
+
     lines = [
         f"def {function}(self):",
         "    day = self.occurred_on",
@@ -620,9 +624,7 @@ def _compiled(cls: type[Event], function: str, *, validate: bool) -> Any:
         "        )",
     ]
     for name in ("partnership_id", "event_id"):
-        empty = const(f"{name} must not be empty")
-        lines += [f"    if not self.{name}.strip():",
-                  f"        raise ValueError({empty})"]
+        lines += not_blank(name)
     for name in cls._text_fields:
         too_long = const(f"{name} is longer than {MAX_TEXT} characters")
         lines += [f"    if len(self.{name}) > {MAX_TEXT}:",
@@ -648,9 +650,7 @@ def _compiled(cls: type[Event], function: str, *, validate: bool) -> Any:
                   f"        raise ValueError(f'{{{too_large}}}{{value}} > {limit})')"]
     if validate:
         for field in cls._required:
-            empty = const(f"{field} must not be empty")
-            lines += [f"    if not self.{field}.strip():",
-                      f"        raise ValueError({empty})"]
+            lines += not_blank(field)
         for field in cls._required_if_set:
             empty = const(f"{field} must not be empty")
             lines += [f"    value = self.{field}",
