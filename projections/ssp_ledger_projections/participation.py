@@ -10,6 +10,7 @@ and the phase of each ``SchoolJoined`` fact, in a :class:`ParticipationState`.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import ClassVar
 
@@ -18,6 +19,7 @@ import msgspec
 from ssp_ledger.events import ClubRun, CompetitionHeld, CorrectableEvent, SchoolJoined
 from ssp_ledger.projection import AdditiveProjection, Columns, Fact, Query
 from ssp_ledger.projection.additive import split_by_kind
+from ssp_ledger.projection.index import every_group_between
 
 __all__ = ["STATE_VERSION", "Participation", "ParticipationState", "SchoolPhase"]
 
@@ -135,6 +137,18 @@ class Participation(AdditiveProjection):
                 else:
                     phases.pop(key, None)
         self.index_batch(facts, signs, by_kind)
+
+    def school_attendances(self, ranges: Sequence[tuple[dt.date | None, dt.date]]
+                           ) -> list[dict[tuple[str, str], int]]:
+        """Attendances of every (partnership, school) over each of ``ranges`` (``(start,
+        end)``, start None: from the first day): what :meth:`report` by school of each
+        partnership gives as ``attendances`` (a school it leaves out, or maps to 0), for every
+        partnership and range in one vectorised look-up
+        (:func:`~ssp_ledger.projection.index.every_group_between`; the survey's attendances
+        per pupil on roll)."""
+        labels, sums = every_group_between(self.index, "school",
+                                           self.measures.index("attendances"), ranges)
+        return [dict(zip(labels, row, strict=True)) for row in sums]
 
     def derived(self, query: Query) -> Mapping[str, tuple[str, Callable[[str], str]]]:
         """``phase`` from ``school``, using the schools of the partnership asked about.

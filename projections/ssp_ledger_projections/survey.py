@@ -33,24 +33,32 @@ the window. ``year`` gives one row per survey year with a return in the window. 
 (``academic_year``, ``term``, ...) gives one row per period, counting the returns, rolls and
 activity dated inside it.
 
-Checkpoints (:meth:`Survey.dump_state`): the facts it keeps, as event Structs in a
-:class:`SurveyState`, in (partnership, event id) order. The per-pupil figures are the siblings'
-state, checkpointed under their own names.
+Checkpoints (:meth:`Survey.dump_state`): the fields it reads of the facts it keeps, as plain
+columns (lists of strings and integers, days as ordinals) per kind of fact, in (partnership,
+event id) order: a :class:`SurveyState`. Loading one builds no event: a cold report reads its
+figures from the columns. The per-pupil figures are the siblings' state, checkpointed under
+their own names.
 
-Speed. A query reads the facts through an index built from them on first use and dropped by any
-change (:class:`_Index`): returns and rolls per partnership sorted by valid date (a row's window
-is two bisections), each school's joins sorted by (valid date, event id) (its phase on a day is
-one bisection) and each partnership's first formation. It answers exactly as a scan of every fact
-would (the tests hold it to such scans); the per-pupil figures ask each sibling once per
-partnership and row.
+Speed. The facts are kept as plain tuples per kind (:meth:`Survey.apply` takes what a report
+reads from each event). A query reads them through an index built from them on first use and
+dropped by any change (:class:`_Index`): returns (also per survey year) and rolls per
+partnership sorted by valid date (a row's window is two bisections), each school's joins sorted
+by (valid date, event id) (its phase on a day is one bisection) and each partnership's first
+formation. The per-pupil figures of every school, partnership and row come from one look-up of
+each sibling (:meth:`Participation.school_attendances
+<ssp_ledger_projections.participation.Participation.school_attendances>` and
+:meth:`StaffTimeCost.school_costs
+<ssp_ledger_projections.staff_time_cost.StaffTimeCost.school_costs>`). It answers exactly as
+the scans of every fact and the report of each sibling per partnership and row would (the tests
+hold it to such a reference, ``tests/unit/test_fact_indexes.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import msgspec
@@ -71,8 +79,9 @@ from ssp_ledger_projections.staff_time_cost import StaffTimeCost, default_hourly
 
 __all__ = ["COLUMNS", "STATE_VERSION", "Survey", "SurveyState"]
 
-STATE_VERSION = 1
-"""Version of :class:`SurveyState`; a checkpoint of another version is refused."""
+STATE_VERSION = 2
+"""Version of :class:`SurveyState`; a checkpoint of another version is refused (1 kept the
+facts as events)."""
 
 COLUMNS: tuple[str, ...] = (
     "survey_year",
@@ -93,68 +102,110 @@ COLUMNS: tuple[str, ...] = (
 
 Kept = PartnershipFormed | SchoolJoined | RollCounted | SurveyReturned
 Key = tuple[str, str]
+"""(partnership id, event id)."""
 School = tuple[str, str]
 """(partnership id, school id)."""
+Joined = tuple[int, str, str]
+"""A join: (day ordinal, school id, phase)."""
+Roll = tuple[int, str, str, str, int]
+"""A roll count: (day ordinal, event id, partnership id, school id, pupils on roll)."""
+Return = tuple[int, str, str, str, str, int, int, int | None]
+"""A survey return: (day ordinal, event id, partnership id, school id, survey year, pupils
+surveyed, pupils at two hours, pupils at three hours or None)."""
+
+_FIRST_DAY, _LAST_DAY = dt.date.min.toordinal(), dt.date.max.toordinal()
+
+
+class Formations(msgspec.Struct, frozen=True, array_like=True):
+    """The ``PartnershipFormed`` facts kept, as columns."""
+
+    partnership_ids: list[str]
+    event_ids: list[str]
+    days: list[int]
+    """Valid dates as ``date.toordinal()``."""
+
+
+class Joins(msgspec.Struct, frozen=True, array_like=True):
+    """The ``SchoolJoined`` facts kept, as columns."""
+
+    partnership_ids: list[str]
+    event_ids: list[str]
+    days: list[int]
+    school_ids: list[str]
+    phases: list[str]
+
+
+class Rolls(msgspec.Struct, frozen=True, array_like=True):
+    """The ``RollCounted`` facts kept, as columns."""
+
+    partnership_ids: list[str]
+    event_ids: list[str]
+    days: list[int]
+    school_ids: list[str]
+    pupils_on_roll: list[int]
+
+
+class Returns(msgspec.Struct, frozen=True, array_like=True):
+    """The ``SurveyReturned`` facts kept, as columns."""
+
+    partnership_ids: list[str]
+    event_ids: list[str]
+    days: list[int]
+    school_ids: list[str]
+    survey_years: list[str]
+    pupils_on_roll: list[int]
+    pupils_2_hours: list[int]
+    pupils_3_hours: list[int | None]
 
 
 class SurveyState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/survey",
                   tag_field="format"):
-    """The facts a Survey keeps, by partnership and event id."""
+    """The facts a Survey keeps (the fields it reads), per kind, by partnership and event id."""
 
     version: int
-    facts: list[PartnershipFormed | SchoolJoined | RollCounted | SurveyReturned]
+    formations: Formations
+    joins: Joins
+    rolls: Rolls
+    returns: Returns
+
+
+class _Version(msgspec.Struct, frozen=True, tag="ssp-ledger/survey", tag_field="format"):
+    """Just the version of a state (other fields are skipped), read first."""
+
+    version: int
 
 
 _ENCODER = msgspec.msgpack.Encoder(order="deterministic")
+_VERSION = msgspec.msgpack.Decoder(_Version)
 _DECODER = msgspec.msgpack.Decoder(SurveyState)
 
-
-@dataclass
-class _Sums:
-    """The additive figures of a row."""
-
-    returns: int = 0
-    surveyed_pupils: int = 0
-    pupils_2_hours: int = 0
-    asked_3_hours_pupils: int = 0
-    pupils_3_hours: int = 0
-    pupils_on_roll: int = 0
-    attendances: int = 0
-    staff_cost_pence: int = 0
-
-    def add(self, other: _Sums) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-
-    def cells(self, year: str | None, per_pupil: bool) -> tuple[Cell, ...]:
-        def ratio(scale: int, num: int, den: int) -> int | None:
-            return scale * num // den if den else None
-
-        roll = self.pupils_on_roll
-        return (
-            year, self.returns, self.surveyed_pupils, self.pupils_2_hours,
-            ratio(1000, self.pupils_2_hours, self.surveyed_pupils),
-            self.asked_3_hours_pupils, self.pupils_3_hours,
-            ratio(1000, self.pupils_3_hours, self.asked_3_hours_pupils),
-            roll,
-            self.attendances if per_pupil else None,
-            ratio(100, self.attendances, roll) if per_pupil else None,
-            self.staff_cost_pence if per_pupil else None,
-            ratio(1, self.staff_cost_pence, roll) if per_pupil else None,
-        )
+_RETURNS, _SURVEYED, _TWO, _ASKED_3, _THREE, _ROLL, _ATTENDANCES, _COST = range(8)
+"""Positions of the additive figures of a row in its list of sums (:func:`_cells`)."""
+_WIDTH = 8
 
 
-def _of_return(event: SurveyReturned) -> _Sums:
-    asked = event.pupils_3_hours is not None
-    return _Sums(returns=1, surveyed_pupils=event.pupils_on_roll,
-                 pupils_2_hours=event.pupils_2_hours,
-                 asked_3_hours_pupils=event.pupils_on_roll if asked else 0,
-                 pupils_3_hours=event.pupils_3_hours or 0)
+def _cells(sums: Sequence[int], year: str | None, per_pupil: bool) -> tuple[Cell, ...]:
+    """A row's cells after its label, from its sums."""
+    def ratio(scale: int, num: int, den: int) -> int | None:
+        return scale * num // den if den else None
+
+    roll, attendances, cost = sums[_ROLL], sums[_ATTENDANCES], sums[_COST]
+    return (
+        year, sums[_RETURNS], sums[_SURVEYED], sums[_TWO],
+        ratio(1000, sums[_TWO], sums[_SURVEYED]),
+        sums[_ASKED_3], sums[_THREE],
+        ratio(1000, sums[_THREE], sums[_ASKED_3]),
+        roll,
+        attendances if per_pupil else None,
+        ratio(100, attendances, roll) if per_pupil else None,
+        cost if per_pupil else None,
+        ratio(1, cost, roll) if per_pupil else None,
+    )
 
 
-def _later(a: CorrectableEvent, b: CorrectableEvent) -> bool:
-    """True when ``a`` replaces ``b`` (later valid date; ties to the greater event id)."""
-    return (a.occurred_on, a.event_id) > (b.occurred_on, b.event_id)
+def _added(into: list[int], sums: Sequence[int]) -> None:
+    for i in range(_WIDTH):
+        into[i] += sums[i]
 
 
 @dataclass(frozen=True)
@@ -171,37 +222,46 @@ class _Row:
 
 
 class _Scope:
-    """The returns and the rolls of one partnership (or of all), each sorted by valid date."""
+    """The returns (all, and per survey year) and the rolls of one partnership (or of all),
+    each sorted by valid date."""
 
-    def __init__(self, returns: list[SurveyReturned], rolls: list[RollCounted]) -> None:
-        returns.sort(key=_day)
-        rolls.sort(key=_day)
+    def __init__(self, returns: list[Return], rolls: list[Roll]) -> None:
+        returns.sort()
+        rolls.sort()
         self.returns = returns
-        self.return_days = [f.occurred_on for f in returns]
+        self.return_days = [f[0] for f in returns]
+        by_year: dict[str, list[Return]] = {}
+        for f in returns:
+            by_year.setdefault(f[4], []).append(f)
+        self.by_year = {year: ([f[0] for f in found], found) for year, found in by_year.items()}
         self.rolls = rolls
-        self.roll_days = [f.occurred_on for f in rolls]
+        self.roll_days = [f[0] for f in rolls]
 
-    def returns_between(self, start: dt.date | None, end: dt.date) -> list[SurveyReturned]:
-        """The returns dated in ``[start, end]`` (``start`` None: from the first)."""
-        lo = 0 if start is None else bisect_left(self.return_days, start)
-        return self.returns[lo:bisect_right(self.return_days, end)]
+    def returns_between(self, start: int | None, end: int, year: str | None = None
+                        ) -> list[Return]:
+        """The returns dated in ``[start, end]`` (ordinals; ``start`` None: from the first),
+        of survey year ``year`` (None: of any)."""
+        if year is None:
+            days, found = self.return_days, self.returns
+        else:
+            days, found = self.by_year.get(year, ([], []))
+        lo = 0 if start is None else bisect_left(days, start)
+        return found[lo:bisect_right(days, end)]
 
-    def rolls_between(self, start: dt.date, end: dt.date) -> list[RollCounted]:
-        """The rolls dated in ``[start, end]``."""
+    def years_between(self, start: int | None, end: int) -> list[str]:
+        """The survey years of the returns dated in ``[start, end]``, sorted."""
+        return sorted(year for year, (days, _) in self.by_year.items()
+                      if bisect_right(days, end) > (0 if start is None
+                                                    else bisect_left(days, start)))
+
+    def rolls_between(self, start: int, end: int) -> list[Roll]:
+        """The rolls dated in ``[start, end]`` (ordinals)."""
         return self.rolls[bisect_left(self.roll_days, start):bisect_right(self.roll_days, end)]
 
     def first_day(self) -> dt.date | None:
         """The earliest date of a return or roll, or None."""
         days = [d[0] for d in (self.return_days, self.roll_days) if d]
-        return min(days) if days else None
-
-
-def _day(f: CorrectableEvent) -> dt.date:
-    return f.occurred_on
-
-
-def _order(f: CorrectableEvent) -> tuple[dt.date, str]:
-    return f.occurred_on, f.event_id
+        return dt.date.fromordinal(min(days)) if days else None
 
 
 class _Index:
@@ -209,36 +269,37 @@ class _Index:
 
     * :meth:`scope`: a partnership's (or every partnership's) returns and rolls by date;
     * :meth:`phase`: a school's phase on a day, from its latest join dated on or before it
-      (latest by valid date, ties to the greater event id, as :func:`_later` decides);
+      (latest by valid date, ties to the greater event id);
     * :meth:`formed_on`: a partnership's earliest formation date.
     """
 
-    def __init__(self, facts: Iterable[Kept]) -> None:
-        returns: dict[str, list[SurveyReturned]] = {}
-        rolls: dict[str, list[RollCounted]] = {}
-        joins: dict[School, list[SchoolJoined]] = {}
-        self._formed: dict[str, dt.date] = {}
-        for f in facts:
-            pid = f.partnership_id
-            if isinstance(f, SurveyReturned):
-                returns.setdefault(pid, []).append(f)
-            elif isinstance(f, RollCounted):
-                rolls.setdefault(pid, []).append(f)
-            elif isinstance(f, SchoolJoined):
-                joins.setdefault((pid, f.school_id), []).append(f)
-            else:
-                seen = self._formed.get(pid)
-                if seen is None or f.occurred_on < seen:
-                    self._formed[pid] = f.occurred_on
+    def __init__(self, formed: Mapping[Key, int], joined: Mapping[Key, Joined],
+                 rolls: Mapping[Key, tuple[int, str, int]],
+                 returns: Mapping[Key, tuple[int, str, str, int, int, int | None]]) -> None:
+        by_pid_returns: dict[str, list[Return]] = {}
+        for (pid, eid), (day, school, year, pupils, two, three) in returns.items():
+            by_pid_returns.setdefault(pid, []).append(
+                (day, eid, pid, school, year, pupils, two, three))
+        by_pid_rolls: dict[str, list[Roll]] = {}
+        for (pid, eid), (day, school, pupils) in rolls.items():
+            by_pid_rolls.setdefault(pid, []).append((day, eid, pid, school, pupils))
         self._scopes: dict[str | None, _Scope] = {
-            pid: _Scope(returns.get(pid, []), rolls.get(pid, []))
-            for pid in returns.keys() | rolls.keys()}
-        self._scopes[None] = _Scope([f for fs in returns.values() for f in fs],
-                                    [f for fs in rolls.values() for f in fs])
-        self._joins: dict[School, tuple[list[dt.date], list[str]]] = {}
-        for school, found in joins.items():
-            found.sort(key=_order)
-            self._joins[school] = ([f.occurred_on for f in found], [f.phase for f in found])
+            pid: _Scope(by_pid_returns.get(pid, []), by_pid_rolls.get(pid, []))
+            for pid in by_pid_returns.keys() | by_pid_rolls.keys()}
+        self._scopes[None] = _Scope([f for fs in by_pid_returns.values() for f in fs],
+                                    [f for fs in by_pid_rolls.values() for f in fs])
+        joins: dict[School, list[tuple[int, str, str]]] = {}
+        for (pid, eid), (day, school_id, phase) in joined.items():
+            joins.setdefault((pid, school_id), []).append((day, eid, phase))
+        self._joins: dict[School, tuple[list[int], list[str]]] = {}
+        for member, found in joins.items():
+            found.sort()
+            self._joins[member] = ([f[0] for f in found], [f[2] for f in found])
+        self._formed: dict[str, int] = {}
+        for (pid, _), day in formed.items():
+            seen = self._formed.get(pid)
+            if seen is None or day < seen:
+                self._formed[pid] = day
 
     def scope(self, partnership_id: str | None) -> _Scope:
         """The returns and rolls of ``partnership_id`` (None: of every partnership)."""
@@ -251,12 +312,13 @@ class _Index:
         if found is None:
             return "unknown"
         days, phases = found
-        i = bisect_right(days, day)
+        i = bisect_right(days, day.toordinal())
         return phases[i - 1] if i else "unknown"
 
     def formed_on(self, partnership_id: str) -> dt.date | None:
         """The earliest formation date of the partnership, or None."""
-        return self._formed.get(partnership_id)
+        found = self._formed.get(partnership_id)
+        return None if found is None else dt.date.fromordinal(found)
 
 
 class Survey:
@@ -273,7 +335,15 @@ class Survey:
     """Names of the projections :meth:`attach` reads attendances and staff cost from."""
 
     def __init__(self) -> None:
-        self._facts: dict[Key, Kept] = {}
+        # What a report reads of each fact kept, per kind, by (partnership id, event id).
+        self._formed: dict[Key, int] = {}
+        """Formations: day ordinal."""
+        self._joined: dict[Key, Joined] = {}
+        self._rolls: dict[Key, tuple[int, str, int]] = {}
+        """Roll counts: (day ordinal, school id, pupils on roll)."""
+        self._returns: dict[Key, tuple[int, str, str, int, int, int | None]] = {}
+        """Returns: (day ordinal, school id, survey year, pupils surveyed, at two hours, at
+        three hours or None)."""
         self._index: _Index | None = None
         """The facts arranged for queries (built on first use, dropped by any change)."""
         self._participation: Participation | None = None
@@ -289,34 +359,94 @@ class Survey:
         self._participation = participation if isinstance(participation, Participation) else None
         self._staff = staff if isinstance(staff, StaffTimeCost) else None
 
+    def _forget(self, key: Key) -> None:
+        self._formed.pop(key, None)
+        self._joined.pop(key, None)
+        self._rolls.pop(key, None)
+        self._returns.pop(key, None)
+        self._index = None
+
     def apply(self, fact: Fact) -> None:
-        """Remember formations, joins, rolls and survey returns."""
+        """Remember formations, joins, rolls and survey returns (what a report reads of
+        them)."""
         event = fact.event
-        if isinstance(event, PartnershipFormed | SchoolJoined | RollCounted | SurveyReturned):
-            self._facts[(event.partnership_id, event.event_id)] = event
-            self._index = None
+        if not isinstance(event, PartnershipFormed | SchoolJoined | RollCounted
+                          | SurveyReturned):
+            return
+        key = (event.partnership_id, event.event_id)
+        self._forget(key)  # an id names one fact, whatever its kind
+        day = event.occurred_on.toordinal()
+        if isinstance(event, SurveyReturned):
+            self._returns[key] = (day, event.school_id, event.survey_year,
+                                  event.pupils_on_roll, event.pupils_2_hours,
+                                  event.pupils_3_hours)
+        elif isinstance(event, RollCounted):
+            self._rolls[key] = (day, event.school_id, event.pupils_on_roll)
+        elif isinstance(event, SchoolJoined):
+            self._joined[key] = (day, event.school_id, event.phase)
+        else:
+            self._formed[key] = day
 
     def retract(self, fact: Fact) -> None:
         """Forget what :meth:`apply` remembered."""
-        self._facts.pop((fact.event.partnership_id, fact.event.event_id), None)
-        self._index = None
+        self._forget((fact.event.partnership_id, fact.event.event_id))
 
     def dump_state(self) -> bytes:
-        """The facts kept, as canonical msgpack (a :class:`SurveyState`)."""
-        facts = [self._facts[key] for key in sorted(self._facts)]
-        return _ENCODER.encode(SurveyState(version=STATE_VERSION, facts=facts))
+        """The facts kept, as canonical msgpack columns (a :class:`SurveyState`)."""
+        formed = sorted(self._formed.items())
+        joined = sorted(self._joined.items())
+        rolls = sorted(self._rolls.items())
+        returns = sorted(self._returns.items())
+        formations = Formations([k[0] for k, _ in formed], [k[1] for k, _ in formed],
+                                [day for _, day in formed])
+        joins = Joins([k[0] for k, _ in joined], [k[1] for k, _ in joined],
+                      [f[0] for _, f in joined], [f[1] for _, f in joined],
+                      [f[2] for _, f in joined])
+        counts = Rolls([k[0] for k, _ in rolls], [k[1] for k, _ in rolls],
+                       [f[0] for _, f in rolls], [f[1] for _, f in rolls],
+                       [f[2] for _, f in rolls])
+        made = Returns([k[0] for k, _ in returns], [k[1] for k, _ in returns],
+                       [f[0] for _, f in returns], [f[1] for _, f in returns],
+                       [f[2] for _, f in returns], [f[3] for _, f in returns],
+                       [f[4] for _, f in returns], [f[5] for _, f in returns])
+        return _ENCODER.encode(SurveyState(version=STATE_VERSION, formations=formations,
+                                           joins=joins, rolls=counts, returns=made))
 
     def load_state(self, data: bytes) -> None:
         """Take the facts of :meth:`dump_state` bytes (on a fresh instance); ValueError when
         they are not such bytes."""
-        state = _DECODER.decode(data)
-        if state.version != STATE_VERSION:
-            msg = f"survey state version {state.version} is not {STATE_VERSION}"
+        version = _VERSION.decode(data).version
+        if version != STATE_VERSION:
+            msg = f"survey state version {version} is not {STATE_VERSION}"
             raise ValueError(msg)
-        if self._facts:
+        state = _DECODER.decode(data)
+        if self._formed or self._joined or self._rolls or self._returns:
             msg = "survey: load_state needs a fresh instance (this one has facts)"
             raise ValueError(msg)
-        self._facts = {(f.partnership_id, f.event_id): f for f in state.facts}
+        kinds = (("formations", state.formations), ("joins", state.joins),
+                 ("rolls", state.rolls), ("returns", state.returns))
+        for name, columns in kinds:
+            lengths = {len(getattr(columns, f)) for f in columns.__struct_fields__}
+            if len(lengths) > 1:
+                msg = f"survey state: its {name} columns differ in length ({sorted(lengths)})"
+                raise ValueError(msg)
+            if columns.days and (min(columns.days) < _FIRST_DAY
+                                 or max(columns.days) > _LAST_DAY):
+                msg = f"survey state: a day of its {name} is not a date"
+                raise ValueError(msg)
+        keys = [list(zip(c.partnership_ids, c.event_ids, strict=True)) for _, c in kinds]
+        if len({k for found in keys for k in found}) != sum(map(len, keys)):
+            msg = "survey state: an event id is kept twice"
+            raise ValueError(msg)
+        f, j, r, s = state.formations, state.joins, state.rolls, state.returns
+        self._formed = dict(zip(keys[0], f.days, strict=True))
+        self._joined = dict(zip(keys[1], zip(j.days, j.school_ids, j.phases, strict=True),
+                                strict=True))
+        self._rolls = dict(zip(keys[2], zip(r.days, r.school_ids, r.pupils_on_roll,
+                                            strict=True), strict=True))
+        self._returns = dict(zip(keys[3], zip(s.days, s.school_ids, s.survey_years,
+                                              s.pupils_on_roll, s.pupils_2_hours,
+                                              s.pupils_3_hours, strict=True), strict=True))
         self._index = None
 
     # ------------------------------------------------------------------ selection
@@ -324,39 +454,39 @@ class Survey:
     def _indexed(self) -> _Index:
         """The index of the facts kept (built now if a change dropped it)."""
         if self._index is None:
-            self._index = _Index(self._facts.values())
+            self._index = _Index(self._formed, self._joined, self._rolls, self._returns)
         return self._index
 
     def _scope(self, query: Query) -> _Scope:
         return self._indexed().scope(query.partnership_id)
 
-    def _returns(self, query: Query, row: _Row) -> dict[School, SurveyReturned]:
+    def _counted(self, query: Query, row: _Row) -> dict[School, Return]:
         """Each school's return counted in ``row`` (the latest of its year, or of its latest
         year when the row names none)."""
-        out: dict[School, SurveyReturned] = {}
-        for f in self._scope(query).returns_between(row.returns_from, row.returns_to):
-            if row.year is not None and f.survey_year != row.year:
-                continue
-            key = (f.partnership_id, f.school_id)
+        out: dict[School, Return] = {}
+        start = None if row.returns_from is None else row.returns_from.toordinal()
+        found = self._scope(query).returns_between(start, row.returns_to.toordinal(), row.year)
+        if row.year is not None:  # one year: the latest by (day, event id), and they are sorted
+            for f in found:
+                out[(f[2], f[3])] = f
+            return out
+        for f in found:
+            key = (f[2], f[3])
             seen = out.get(key)
-            if seen is None or (f.survey_year, f.occurred_on, f.event_id) > (
-                    seen.survey_year, seen.occurred_on, seen.event_id):
+            if seen is None or (f[4], f[0], f[1]) > (seen[4], seen[0], seen[1]):
                 out[key] = f
         return out
 
-    def _rolls(self, query: Query, window: Period) -> dict[School, RollCounted]:
-        """Each school's latest roll count dated inside ``window``."""
-        out: dict[School, RollCounted] = {}
-        for f in self._scope(query).rolls_between(window.start, window.end):
-            key = (f.partnership_id, f.school_id)
-            seen = out.get(key)
-            if seen is None or _later(f, seen):
-                out[key] = f
-        return out
+    def _rolls_in(self, query: Query, window: Period) -> dict[School, Roll]:
+        """Each school's latest roll count dated inside ``window`` (by day, then event id: the
+        order they are sorted in)."""
+        return {(f[2], f[3]): f for f in self._scope(query).rolls_between(
+            window.start.toordinal(), window.end.toordinal())}
 
     def _years(self, query: Query) -> list[str]:
         start, end = query.window
-        return sorted({f.survey_year for f in self._scope(query).returns_between(start, end)})
+        return self._scope(query).years_between(None if start is None else start.toordinal(),
+                                                end.toordinal())
 
     def _rows(self, query: Query) -> list[_Row]:
         """The rows a query asks for (before grouping by a dimension)."""
@@ -392,21 +522,36 @@ class Survey:
 
     # ------------------------------------------------------------------ figures
 
-    def _group_of(self, query: Query, school: School, day: dt.date) -> str:
-        """The label of ``school`` under the query's grouping, seen on ``day``."""
-        pid, school_id = school
+    def _labels(self, query: Query, day: dt.date) -> Callable[[School], str]:
+        """The label of a school under the query's grouping, seen on ``day`` (remembered per
+        school or partnership for the row)."""
         by = query.by
         if by == "school":
-            return school_id
+            return lambda school: school[1]
         if by == "partnership":
-            return pid
+            return lambda school: school[0]
+        index = self._indexed()
         if by == "phase":
-            return self._indexed().phase(school, day)
+            return lambda school: index.phase(school, day)
+        seen: dict[str, str] = {}
         if by == "cohort":
-            kind = cohort_kind(query)
-            formed_on = self._indexed().formed_on(pid)
-            return "unknown" if formed_on is None else cohort_label(formed_on, day, kind)
-        return "total"
+            def cohort(school: School) -> str:
+                pid = school[0]
+                found = seen.get(pid)
+                if found is None:
+                    formed_on = index.formed_on(pid)
+                    found = seen[pid] = "unknown" if formed_on is None else cohort_label(
+                        formed_on, day, cohort_kind(query))
+                return found
+            return cohort
+        return lambda school: "total"
+
+    def _group_of(self, query: Query, school: School, day: dt.date) -> str:
+        """The label of ``school`` under the query's grouping, seen on ``day``."""
+        return self._labels(query, day)(school)
+
+    def _per_pupil(self) -> bool:
+        return self._participation is not None and self._staff is not None
 
     def _staff_costs(self, query: Query, rows: Sequence[_Row]
                      ) -> list[Mapping[School, int]]:
@@ -418,74 +563,72 @@ class Survey:
         return list(staff.school_costs([(row.window.start, row.window.end) for row in rows],
                                        default_hourly_cost_pence=default_hourly_cost(query)))
 
-    def _per_school_activity(self, query: Query, schools: Iterable[School], window: Period,
-                             costs: Mapping[School, int]) -> dict[School, tuple[int, int]]:
-        """(attendances, staff cost pence) of each school over ``window``: attendances from
-        the participation sibling, costs from ``costs`` (:meth:`_staff_costs`)."""
-        participation, staff = self._participation, self._staff
-        out: dict[School, tuple[int, int]] = {}
-        if participation is None or staff is None:
-            return out
-        wanted: dict[str, set[str]] = {}
-        for pid, school_id in schools:
-            wanted.setdefault(pid, set()).add(school_id)
-        rate = default_hourly_cost(query)
-        for pid in sorted(wanted):
-            sub = Query(as_of=window.end, by="school", period=window, partnership_id=pid,
-                        params={} if rate is None else {"default_hourly_cost_pence": rate})
-            attendances = {r["school"]: r["attendances"]
-                           for r in participation.report(sub).to_dicts()}
-            for school_id in wanted[pid]:
-                a = attendances.get(school_id, 0)
-                out[(pid, school_id)] = (a if isinstance(a, int) else 0,
-                                         costs.get((pid, school_id), 0))
-        return out
+    def _attendances(self, rows: Sequence[_Row]) -> list[Mapping[School, int]]:
+        """Club attendances of every school over each row's window, every row in one look-up
+        of every partnership (:meth:`Participation.school_attendances`)."""
+        participation = self._participation
+        if participation is None or self._staff is None or not rows:
+            return [{} for _ in rows]
+        return list(participation.school_attendances(
+            [(row.window.start, row.window.end) for row in rows]))
 
-    def _figures(self, query: Query, row: _Row, costs: Mapping[School, int]
-                 ) -> dict[str, _Sums]:
-        """The row's sums, per group of the query's dimension (or one group); ``costs``: the
-        staff cost of each school over the row's window."""
-        grouped: dict[str, _Sums] = {}
-        day = row.window.end
-        for school, event in self._returns(query, row).items():
-            grouped.setdefault(self._group_of(query, school, day), _Sums()).add(
-                _of_return(event))
-        rolls = self._rolls(query, row.window) if row.window.start <= row.window.end else {}
-        activity = self._per_school_activity(query, rolls, row.window, costs)
-        for school, roll in rolls.items():
-            attendances, cost = activity.get(school, (0, 0))
-            grouped.setdefault(self._group_of(query, school, day), _Sums()).add(_Sums(
-                pupils_on_roll=roll.pupils_on_roll, attendances=attendances,
-                staff_cost_pence=cost))
+    def _figures(self, query: Query, row: _Row, attendances: Mapping[School, int],
+                 costs: Mapping[School, int]) -> dict[str, list[int]]:
+        """The row's sums (:func:`_cells` order), per group of the query's dimension (or one
+        group); ``attendances`` and ``costs``: each school's over the row's window."""
+        grouped: dict[str, list[int]] = {}
+        label = self._labels(query, row.window.end)
+        for school, f in self._counted(query, row).items():
+            group = label(school)
+            sums = grouped.get(group)
+            if sums is None:
+                sums = grouped[group] = [0] * _WIDTH
+            sums[_RETURNS] += 1
+            sums[_SURVEYED] += f[5]
+            sums[_TWO] += f[6]
+            three = f[7]
+            if three is not None:
+                sums[_ASKED_3] += f[5]
+                sums[_THREE] += three
+        if row.window.start <= row.window.end:
+            for school, roll in self._rolls_in(query, row.window).items():
+                group = label(school)
+                sums = grouped.get(group)
+                if sums is None:
+                    sums = grouped[group] = [0] * _WIDTH
+                sums[_ROLL] += roll[4]
+                sums[_ATTENDANCES] += attendances.get(school, 0)
+                sums[_COST] += costs.get(school, 0)
         return grouped
 
     def report(self, query: Query) -> Table:
         """Rows per group (or survey year, or period), then a ``total`` row; see the module
         docstring. Raises ValueError for an unknown grouping, cohort kind or year."""
         query.check_grouping(self.name, self.groupings)
-        per_pupil = self._participation is not None and self._staff is not None
+        per_pupil = self._per_pupil()
         dimension = query.by in ("school", "phase", "partnership", "cohort")
         rows: list[tuple[Cell, ...]] = []
-        total = _Sums()
+        total = [0] * _WIDTH
         year_of_total: str | None = None
         every = self._rows(query)
-        for row, costs in zip(every, self._staff_costs(query, every), strict=True):
-            grouped = self._figures(query, row, costs)
+        for row, attendances, costs in zip(every, self._attendances(every),
+                                           self._staff_costs(query, every), strict=True):
+            grouped = self._figures(query, row, attendances, costs)
             if dimension:
                 year_of_total = row.year
                 for label in sorted(grouped):
-                    rows.append((label, *grouped[label].cells(row.year, per_pupil)))
-                    total.add(grouped[label])
+                    rows.append((label, *_cells(grouped[label], row.year, per_pupil)))
+                    _added(total, grouped[label])
                 continue
-            sums = _Sums()
+            sums = [0] * _WIDTH
             for part in grouped.values():
-                sums.add(part)
-            total.add(sums)
+                _added(sums, part)
+            _added(total, sums)
             if query.by is None:
                 year_of_total = row.year
             else:
-                rows.append((row.label, *sums.cells(row.year, per_pupil)))
-        rows.append(("total", *total.cells(year_of_total, per_pupil)))
+                rows.append((row.label, *_cells(sums, row.year, per_pupil)))
+        rows.append(("total", *_cells(total, year_of_total, per_pupil)))
         return Table.answer(self.name, query, (query.by or "group", *COLUMNS), rows)
 
     # ------------------------------------------------------------------ explain
@@ -535,23 +678,22 @@ class Survey:
                     event: SurveyReturned | RollCounted | ClubRun, school: School
                     ) -> dict[str, int]:
         if isinstance(event, SurveyReturned):
-            counted = self._returns(query, row).get(school)
-            if counted is None or counted.event_id != event.event_id:
+            counted = self._counted(query, row).get(school)
+            if counted is None or counted[1] != event.event_id:
                 return {}
-            sums = _of_return(event)
-            return {"returns": 1, "surveyed_pupils": sums.surveyed_pupils,
-                    "pupils_2_hours": sums.pupils_2_hours,
-                    "asked_3_hours_pupils": sums.asked_3_hours_pupils,
-                    "pupils_3_hours": sums.pupils_3_hours}
+            asked = event.pupils_3_hours is not None
+            return {"returns": 1, "surveyed_pupils": event.pupils_on_roll,
+                    "pupils_2_hours": event.pupils_2_hours,
+                    "asked_3_hours_pupils": event.pupils_on_roll if asked else 0,
+                    "pupils_3_hours": event.pupils_3_hours or 0}
         if row.window.start > row.window.end:
             return {}
-        roll = self._rolls(query, row.window).get(school)
+        roll = self._rolls_in(query, row.window).get(school)
         if roll is None:
             return {}
         if isinstance(event, RollCounted):
-            return {"pupils_on_roll": event.pupils_on_roll} \
-                if roll.event_id == event.event_id else {}
-        if self._participation is None or self._staff is None:
+            return {"pupils_on_roll": event.pupils_on_roll} if roll[1] == event.event_id else {}
+        if not self._per_pupil():
             return {}
         if not row.window.start <= event.occurred_on <= row.window.end:
             return {}

@@ -21,6 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ssp_ledger.events import (
+    EventCorrected,
+    EventRetracted,
     PartnershipDissolved,
     PartnershipFormed,
     RollCounted,
@@ -28,15 +30,18 @@ from ssp_ledger.events import (
     SchoolLeft,
     SurveyReturned,
 )
-from ssp_ledger.periods import Period, academic_year, periods_between
-from ssp_ledger.projection import Fact, Query, Table
+from ssp_ledger.periods import Period, academic_year, parse_period, periods_between
+from ssp_ledger.projection import Cell, Fact, Query, Table
+from ssp_ledger_projections.participation import Participation
 from ssp_ledger_projections.partnership_age import (
     MemberTenure,
     PartnershipAge,
     cohort_kind,
     cohort_label,
 )
-from ssp_ledger_projections.survey import Kept, School, Survey, _Index, _later, _Row
+from ssp_ledger_projections.staff_time_cost import StaffTimeCost
+from ssp_ledger_projections.survey import COLUMNS, Kept, School, Survey, _Row
+from tests.strategies import History, histories
 
 D = dt.date
 T0 = dt.datetime(2012, 1, 1, tzinfo=dt.UTC)
@@ -87,6 +92,11 @@ def kept_facts(draw: st.DrawFn) -> list[Kept]:
 # --------------------------------------------------------------------------- reference folds
 
 
+def _later(a: Kept, b: Kept) -> bool:
+    """True when ``a`` replaces ``b`` (later valid date; ties to the greater event id)."""
+    return (a.occurred_on, a.event_id) > (b.occurred_on, b.event_id)
+
+
 def naive_phase(facts: Iterable[Kept], school: School, day: D) -> str:
     """The phase of the school's latest join on or before ``day`` (the original scan)."""
     pid, school_id = school
@@ -106,8 +116,35 @@ def naive_formed_on(facts: Iterable[Kept], pid: str) -> D | None:
     return min(formed) if formed else None
 
 
-class NaiveSurvey(Survey):
-    """A Survey selecting by scanning every fact, as it did before its index."""
+REFERENCE_COUNTS = ("returns", "surveyed_pupils", "pupils_2_hours", "asked_3_hours_pupils",
+                    "pupils_3_hours", "pupils_on_roll", "attendances", "staff_cost_pence")
+
+
+class NaiveSurvey:
+    """The survey as it was first written, the reference: its facts kept as events, every
+    selection a scan of all of them, a row's attendances read from ``participation``'s report
+    by school of each partnership and its staff cost from ``staff_time_cost``'s report by
+    school of each partnership (what the fast path's one-table look-ups stand for)."""
+
+    name = "survey"
+
+    def __init__(self) -> None:
+        self._facts: dict[tuple[str, str], Kept] = {}
+        self._participation: Participation | None = None
+        self._staff: StaffTimeCost | None = None
+
+    def attach(self, siblings: dict[str, object]) -> None:
+        participation, staff = siblings.get("participation"), siblings.get("staff_time_cost")
+        self._participation = participation if isinstance(participation, Participation) else None
+        self._staff = staff if isinstance(staff, StaffTimeCost) else None
+
+    def apply(self, fact: Fact) -> None:
+        event = fact.event
+        if isinstance(event, PartnershipFormed | SchoolJoined | RollCounted | SurveyReturned):
+            self._facts[(event.partnership_id, event.event_id)] = event
+
+    def retract(self, fact: Fact) -> None:
+        self._facts.pop((fact.event.partnership_id, fact.event.event_id), None)
 
     def _selected(self, query: Query) -> Iterable[Kept]:
         pid = query.partnership_id
@@ -165,37 +202,147 @@ class NaiveSurvey(Survey):
             year = years[-1] if years else academic_year(end).label
         return [self._year_row(query, "total", str(year))]
 
+    def _year_row(self, query: Query, label: str, year: str) -> _Row:
+        period = parse_period(year)
+        start, end = query.window
+        lo = period.start if start is None else max(period.start, start)
+        return _Row(label, year, start, end, Period(lo, min(period.end, end), year))
+
     def _group_of(self, query: Query, school: School, day: D) -> str:
         by = query.by
+        if by == "school":
+            return school[1]
+        if by == "partnership":
+            return school[0]
         if by == "phase":
             return naive_phase(self._facts.values(), school, day)
         if by == "cohort":
             formed_on = naive_formed_on(self._facts.values(), school[0])
             return "unknown" if formed_on is None else cohort_label(
                 formed_on, day, cohort_kind(query))
-        return super()._group_of(query, school, day)
+        return "total"
+
+    def _activity(self, query: Query, school: School, window: Period) -> tuple[int, int]:
+        """(attendances, staff cost pence) of the school over ``window``, from each sibling's
+        report by school of its partnership."""
+        assert self._participation is not None
+        assert self._staff is not None
+        pid, school_id = school
+        rate = query.params.get("default_hourly_cost_pence")
+        sub = Query(as_of=window.end, by="school", period=window, partnership_id=pid,
+                    params={} if rate is None else {"default_hourly_cost_pence": rate})
+        found = [0, 0]
+        for i, (table, column) in enumerate(((self._participation.report(sub), "attendances"),
+                                             (self._staff.report(sub), "total_pence"))):
+            for r in table.to_dicts()[:-1]:
+                if r["school"] == school_id and isinstance(r[column], int):
+                    found[i] = r[column]
+        return found[0], found[1]
+
+    def _figures(self, query: Query, row: _Row) -> dict[str, dict[str, int]]:
+        grouped: dict[str, dict[str, int]] = {}
+        day = row.window.end
+
+        def add(school: School, **sums: int) -> None:
+            into = grouped.setdefault(self._group_of(query, school, day),
+                                      dict.fromkeys(REFERENCE_COUNTS, 0))
+            for name, value in sums.items():
+                into[name] += value
+
+        for school, event in self._returns(query, row).items():
+            asked = event.pupils_3_hours is not None
+            add(school, returns=1, surveyed_pupils=event.pupils_on_roll,
+                pupils_2_hours=event.pupils_2_hours,
+                asked_3_hours_pupils=event.pupils_on_roll if asked else 0,
+                pupils_3_hours=event.pupils_3_hours or 0)
+        if row.window.start <= row.window.end:
+            per_pupil = self._participation is not None and self._staff is not None
+            for school, roll in self._rolls(query, row.window).items():
+                attendances, cost = self._activity(query, school, row.window) if per_pupil \
+                    else (0, 0)
+                add(school, pupils_on_roll=roll.pupils_on_roll, attendances=attendances,
+                    staff_cost_pence=cost)
+        return grouped
+
+    @staticmethod
+    def _cells(sums: dict[str, int], year: str | None, per_pupil: bool) -> tuple[Cell, ...]:
+        def ratio(scale: int, num: int, den: int) -> int | None:
+            return scale * num // den if den else None
+
+        roll = sums["pupils_on_roll"]
+        return (year, sums["returns"], sums["surveyed_pupils"], sums["pupils_2_hours"],
+                ratio(1000, sums["pupils_2_hours"], sums["surveyed_pupils"]),
+                sums["asked_3_hours_pupils"], sums["pupils_3_hours"],
+                ratio(1000, sums["pupils_3_hours"], sums["asked_3_hours_pupils"]), roll,
+                sums["attendances"] if per_pupil else None,
+                ratio(100, sums["attendances"], roll) if per_pupil else None,
+                sums["staff_cost_pence"] if per_pupil else None,
+                ratio(1, sums["staff_cost_pence"], roll) if per_pupil else None)
+
+    def report(self, query: Query) -> Table:
+        per_pupil = self._participation is not None and self._staff is not None
+        dimension = query.by in ("school", "phase", "partnership", "cohort")
+        rows: list[tuple[Cell, ...]] = []
+        total = dict.fromkeys(REFERENCE_COUNTS, 0)
+        year_of_total: str | None = None
+
+        def plus(into: dict[str, int], part: dict[str, int]) -> None:
+            for name in REFERENCE_COUNTS:
+                into[name] += part[name]
+
+        for row in self._rows(query):
+            grouped = self._figures(query, row)
+            if dimension:
+                year_of_total = row.year
+                for label in sorted(grouped):
+                    rows.append((label, *self._cells(grouped[label], row.year, per_pupil)))
+                    plus(total, grouped[label])
+                continue
+            sums = dict.fromkeys(REFERENCE_COUNTS, 0)
+            for part in grouped.values():
+                plus(sums, part)
+            plus(total, sums)
+            if query.by is None:
+                year_of_total = row.year
+            else:
+                rows.append((row.label, *self._cells(sums, row.year, per_pupil)))
+        rows.append(("total", *self._cells(total, year_of_total, per_pupil)))
+        return Table.answer(self.name, query, (query.by or "group", *COLUMNS), rows)
 
 
 # --------------------------------------------------------------------------- survey
 
 
+def _kept(facts: Iterable[Kept]) -> Survey:
+    survey = Survey()
+    for i, f in enumerate(facts, start=1):
+        survey.apply(Fact(i, T0, f))
+    return survey
+
+
 @SETTINGS
 @given(kept_facts(), st.sampled_from(DAYS), st.sampled_from((*DAYS, D(2007, 1, 1))))
 def test_survey_index_matches_the_scans(facts: list[Kept], day: D, other: D) -> None:
-    index = _Index(facts)
+    kept = {(f.partnership_id, f.event_id): f for f in facts}.values()  # as a survey keeps them
+    index = _kept(facts)._indexed()
     for pid in PIDS:
-        assert index.formed_on(pid) == naive_formed_on(facts, pid)
+        assert index.formed_on(pid) == naive_formed_on(kept, pid)
         for school_id in SCHOOLS:
-            assert index.phase((pid, school_id), day) == naive_phase(facts, (pid, school_id), day)
+            assert index.phase((pid, school_id), day) == naive_phase(kept, (pid, school_id), day)
     start, end = min(day, other), max(day, other)
     for pid in (None, *PIDS):
         scope = index.scope(pid)
-        chosen = [f for f in facts if pid is None or f.partnership_id == pid]
-        assert sorted(f.event_id for f in scope.rolls_between(start, end)) == sorted(
-            f.event_id for f in chosen if isinstance(f, RollCounted)
-            and start <= f.occurred_on <= end)
-        assert sorted(f.event_id for f in scope.returns_between(None, end)) == sorted(
-            f.event_id for f in chosen if isinstance(f, SurveyReturned) and f.occurred_on <= end)
+        chosen = [f for f in kept if pid is None or f.partnership_id == pid]
+        assert sorted(f[1] for f in scope.rolls_between(start.toordinal(), end.toordinal())) \
+            == sorted(f.event_id for f in chosen if isinstance(f, RollCounted)
+                      and start <= f.occurred_on <= end)
+        for year in (None, *YEARS):
+            assert sorted(f[1] for f in scope.returns_between(None, end.toordinal(), year)) \
+                == sorted(f.event_id for f in chosen if isinstance(f, SurveyReturned)
+                          and f.occurred_on <= end and year in (None, f.survey_year))
+        assert scope.years_between(start.toordinal(), end.toordinal()) == sorted(
+            {f.survey_year for f in chosen if isinstance(f, SurveyReturned)
+             and start <= f.occurred_on <= end})
         firsts = [f.occurred_on for f in chosen if isinstance(f, RollCounted | SurveyReturned)]
         assert scope.first_day() == (min(firsts) if firsts else None)
 
@@ -226,25 +373,71 @@ BYS = (None, "school", "phase", "partnership", "cohort", "year", "academic_year"
        "calendar_year")
 
 
-@SETTINGS
-@given(kept_facts(), st.data())
-def test_survey_reports_match_the_scanning_survey(facts: list[Kept], data: st.DataObject
-                                                  ) -> None:
-    """Applied in any order, some retracted, asked between changes (so a stale index would
-    show): every report equals the scanning Survey's."""
-    fast, slow = Survey(), NaiveSurvey()
-    day = data.draw(st.sampled_from(DAYS))
+def _query(data: st.DataObject, days: Iterable[D]) -> Query:
+    day = data.draw(st.sampled_from(sorted(days)))
     by = data.draw(st.sampled_from(BYS))
     params: dict[str, int | str] = {}
     if by == "cohort":
         params["cohort"] = data.draw(st.sampled_from(("formed", "age")))
     pid = data.draw(st.none() | st.sampled_from(PIDS))
-    query = Query(as_of=day, by=by, partnership_id=pid, params=params)
+    return Query(as_of=day, by=by, partnership_id=pid, params=params)
+
+
+@SETTINGS
+@given(kept_facts(), st.data())
+def test_survey_reports_match_the_scanning_survey(facts: list[Kept], data: st.DataObject
+                                                  ) -> None:
+    """Applied in any order, some retracted, asked between changes (so a stale index would
+    show): every report equals the scanning Survey's, and so does the report of a Survey
+    restored from the state (columns) of the first."""
+    fast, slow = Survey(), NaiveSurvey()
+    query = _query(data, DAYS)
     _in_step(fast, slow, [Fact(i, T0, e) for i, e in enumerate(facts, start=1)], query, data)
     assert fast.report(query) == slow.report(query)
     restored = Survey()
     restored.load_state(fast.dump_state())
     assert restored.report(query) == slow.report(query)
+    assert restored.dump_state() == fast.dump_state()
+
+
+def _sibling_set(survey: Any) -> tuple[Any, Participation, StaffTimeCost]:
+    participation, staff = Participation(), StaffTimeCost()
+    survey.attach({"survey": survey, "participation": participation,
+                   "staff_time_cost": staff})
+    return survey, participation, staff
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_per_pupil_figures_match_each_partnerships_reports(data: st.DataObject) -> None:
+    """With its siblings (attendances and staff cost of every school read in one look-up of
+    each, for every row), every report equals the reference's, which asks each sibling's
+    report by school of each partnership per school and row; also once all three were
+    restored from their states (the participation index's dimensions then read straight from
+    their bytes)."""
+    one: History = data.draw(histories(max_activity=25))
+    two: History = data.draw(histories(pid="q", max_activity=10))
+    rolls = [RollCounted(partnership_id=e.partnership_id, event_id=f"roll-{e.school_id}-{k}",
+                         occurred_on=e.occurred_on + dt.timedelta(days=k),
+                         school_id=e.school_id, pupils_on_roll=100 + k)
+             for e in (*one.structure, *two.structure) if isinstance(e, SchoolJoined)
+             for k in range(0, 1500, data.draw(st.integers(100, 400)))]
+    facts = [Fact(i, T0, e) for i, e in enumerate([*one.events, *two.events, *rolls], start=1)
+             if not isinstance(e, EventCorrected | EventRetracted)]
+    fast, slow = _sibling_set(Survey()), _sibling_set(NaiveSurvey())
+    for fact in facts:
+        for p in (*fast, *slow):
+            p.apply(fact)
+    query = _query(data, [f.event.occurred_on for f in facts])
+    if data.draw(st.booleans()):
+        query = Query(as_of=query.as_of, by=query.by, partnership_id=query.partnership_id,
+                      params={**query.params, "default_hourly_cost_pence": 2000})
+    expected = slow[0].report(query)
+    assert fast[0].report(query) == expected
+    restored = _sibling_set(Survey())
+    for mine, theirs in zip(restored, fast, strict=True):
+        mine.load_state(theirs.dump_state())
+    assert restored[0].report(query) == expected
 
 
 # --------------------------------------------------------------------------- partnership age

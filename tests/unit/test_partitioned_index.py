@@ -7,12 +7,22 @@ from __future__ import annotations
 import datetime as dt
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ssp_ledger.projection import Query
-from ssp_ledger.projection.checkpoint import encode_state
-from ssp_ledger.projection.index import PartitionedIndex
+from ssp_ledger.projection.checkpoint import (
+    GroupedIndexState,
+    PartitionedIndexState,
+    SeriesState,
+    encode_state,
+    pack,
+    shuffle,
+    unpack,
+    unshuffle,
+)
+from ssp_ledger.projection.index import PartitionedIndex, every_group_between
 
 DIMENSIONS = ("school", "activity")
 MEASURES = ("sessions", "attendances")
@@ -158,3 +168,69 @@ def test_sums_near_the_8_byte_limit_stay_exact() -> None:
     assert found == {"s1": (3 * big, 3)}
     assert index.groups("school", FIRST + dt.timedelta(days=1), end) == {"s1": (2 * big, 2)}
     assert index.table("x", Query(as_of=end, by="activity")).rows[0] == ("golf", 3 * big, 3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_one_measure_of_every_partnerships_groups_answers_as_their_groups(
+        data: st.DataObject) -> None:
+    """:func:`every_group_between` (every (partnership, group) over several ranges at once,
+    read from the dimensions' bytes) equals each partnership's own :meth:`groups`, whether the
+    index was restored from its state (dimensions still encoded), queried since (decoded) or
+    built by additions; with sums that need 8 bytes too."""
+    index = PartitionedIndex(DIMENSIONS, MEASURES)
+    big = data.draw(st.booleans())
+    for entry in data.draw(st.lists(entries, max_size=30)):
+        pid, day, schools, activity, values = entry
+        if big:
+            values = (values[0] * 2**40, values[1] - 2**35)
+        index.add(pid, day, _keys((pid, day, schools, activity, values)), values)
+    ranges = data.draw(st.lists(st.tuples(st.none() | days, days), max_size=4))
+    how = data.draw(st.sampled_from(("built", "restored", "decoded")))
+    if how != "built":
+        index = PartitionedIndex.load(msgspec.msgpack.decode(
+            _dump(index), type=PartitionedIndexState))
+        if how == "decoded":
+            index.groups("school", None, FIRST)  # decodes every partnership's schools
+    dimension = data.draw(st.sampled_from(DIMENSIONS))
+    measure = data.draw(st.sampled_from((0, 1)))
+    labels, sums = every_group_between(index, dimension, measure, ranges)
+    assert labels == sorted(labels)
+    assert len(sums) == len(ranges)
+    for (start, end), found in zip(ranges, sums, strict=True):
+        expected = {(pid, group): values[measure]
+                    for pid in index.partnerships()
+                    for group, values in index._parts[pid].groups(dimension, start, end).items()}
+        got = dict(zip(labels, found, strict=True))
+        assert {k: v for k, v in got.items() if v} == {k: v for k, v in expected.items() if v}
+        assert set(expected) <= set(got)
+
+
+def _swapped(days: bytes) -> bytes:
+    """Two 4-byte days in the other order."""
+    return days[4:8] + days[:4]
+
+
+def test_one_measure_of_every_group_refuses_inconsistent_states() -> None:
+    """A dimension whose bytes decode but do not describe series (days out of order, a first
+    row that is not zero) is refused, as :meth:`Series.load` refuses it."""
+    index = PartitionedIndex(DIMENSIONS, MEASURES)
+    index.add("p", FIRST, {"school": "s1", "activity": "golf"}, (1, 2))
+    index.add("p", FIRST + dt.timedelta(days=3), {"school": "s1", "activity": "golf"}, (1, 2))
+    state = index.dump()
+    planes = msgspec.msgpack.decode(unpack(state.parts["p"].groups["school"]),
+                                    type=dict[str, SeriesState])
+    series = planes["s1"]
+    for broken, message in (
+            (SeriesState(series.width, shuffle(_swapped(unshuffle(series.keys, 4)), 4),
+                         series.itemsize, series.prefix), "ascending"),
+            (SeriesState(series.width, series.keys, series.itemsize,
+                         b"\x01" + series.prefix[1:]), "first row"),
+            (SeriesState(series.width, series.keys, 3, series.prefix), "bytes")):
+        part = state.parts["p"]
+        groups = {**part.groups, "school": memoryview(pack(encode_state({"s1": broken})))}
+        bad = PartitionedIndexState(state.dimensions, state.measures, state.total, {
+            "p": GroupedIndexState(part.dimensions, part.measures, part.total, groups)})
+        with pytest.raises(ValueError, match=message):
+            every_group_between(PartitionedIndex.load(bad), "school", 1,
+                                [(None, FIRST + dt.timedelta(days=9))])

@@ -708,3 +708,124 @@ class PartitionedIndex:
         return _table(index, name, query, derived)
 
 
+
+
+def every_group_between(index: PartitionedIndex, dimension: str, measure: int,
+                        ranges: Sequence[tuple[dt.date | None, dt.date]]
+                        ) -> tuple[list[tuple[str, str]], list[list[int]]]:
+    """One measure of every (partnership, group) of ``dimension`` over each of ``ranges``:
+    ``(labels, sums)`` with ``sums[r][i]`` the measure (column ``measure``) of group
+    ``labels[i]`` over ``ranges[r]`` (``(start, end)``, start None: from the first day), as
+    ``index._parts[pid].groups(dimension, start, end)`` gives it (zero where that omits the
+    group). Labels are sorted.
+
+    What a report needing one figure of every school of every partnership reads (the survey's
+    attendances per pupil on roll), without making a :class:`Series` per group: each
+    partnership's dimension is inflated and decoded (or, once a query decoded it, its series'
+    :meth:`~Series.packed` arrays are read), then every group's day ordinals are put in one
+    array keyed ``series << 22 | day`` and every range bound is one ``searchsorted`` of them,
+    the prefix sums read straight from their byte planes (:func:`shuffle`). A dimension still
+    encoded stays so (nothing is cached). The states are checked as :meth:`Series.load` checks
+    them (lengths, item sizes, ascending days, a zero first row): ValueError otherwise.
+    """
+    import numpy as np  # on first use: importing ssp_ledger stays light
+
+    width = len(index.measures)
+    if not 0 <= measure < width:
+        msg = f"measure {measure} of an index of {width} measures"
+        raise ValueError(msg)
+    labels: list[tuple[str, str]] = []
+    planes: list[SeriesState] = []  # keys and prefix as byte planes (shuffled)
+    for pid in sorted(index._parts):
+        for group, state in sorted(_plane_states(index._parts[pid], dimension).items()):
+            labels.append((pid, group))
+            planes.append(state)
+    if not ranges or not labels:
+        return labels, [[0] * len(labels) for _ in ranges]
+    for state in planes:
+        if state.width != width or state.itemsize not in (4, 8) or len(state.keys) % 4 or \
+                len(state.prefix) != (len(state.keys) // 4 + 1) * width * state.itemsize:
+            msg = (f"index state of dimension {dimension!r}: a series of {len(state.keys)} "
+                   f"bytes of days, {len(state.prefix)} of {state.itemsize}-byte sums and "
+                   f"width {state.width} where the index has {width} measures")
+            raise ValueError(msg)
+    count = np.array([len(s.keys) // 4 for s in planes], dtype=np.int64)
+    size = np.array([s.itemsize for s in planes], dtype=np.int64)
+    series = np.arange(len(planes), dtype=np.int64)
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    owner = np.repeat(series, count)
+    # Days: the j-th byte plane of every series one after another, so byte j of every day is
+    # one array (a series' plane j is bytes j * n..(j + 1) * n of its n days' keys).
+    days = np.zeros(len(owner), dtype=np.int64)
+    for j in range(4):
+        plane = b"".join(memoryview(s.keys)[j * len(s.keys) // 4:(j + 1) * len(s.keys) // 4]
+                         for s in planes)
+        days |= np.frombuffer(plane, dtype=np.uint8).astype(np.int64) << (8 * j)
+    days[days >= 1 << 31] -= 1 << 32
+    if len(days) and (int(days.min()) < 0 or int(days.max()) >= 1 << _DAY_BITS):
+        msg = f"index state of dimension {dimension!r}: a day ordinal out of range"
+        raise ValueError(msg)
+    keys = (owner << _DAY_BITS) | days
+    if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):
+        msg = f"index state of dimension {dimension!r}: day ordinals are not strictly ascending"
+        raise ValueError(msg)
+    # Prefix sums: byte j of item t (row r, measure m: t = r * width + m) of series i lies at
+    # start[i] + j * items[i] + t, items[i] = (count[i] + 1) * width.
+    items = (count + 1) * width
+    lengths = items * size
+    start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    prefix = np.frombuffer(b"".join(s.prefix for s in planes), dtype=np.uint8)
+
+    def item(rows: Any, column: Any) -> Any:
+        """Item ``rows * width + column`` of every series (``rows``: one per series) as int64
+        (4-byte items sign-extended; 8-byte ones as stored)."""
+        t = rows * width + column
+        value = np.zeros(len(planes), dtype=np.uint64)
+        for j in range(8):
+            has = size > j
+            at = np.where(has, start + j * items + t, 0)
+            value |= np.where(has, prefix[at], 0).astype(np.uint64) << np.uint64(8 * j)
+        out = value.view(np.int64).copy()
+        narrow = (size == 4) & (out >= 1 << 31)
+        out[narrow] -= 1 << 32
+        return out
+
+    zero = np.zeros(len(planes), dtype=np.int64)
+    for m in range(width):
+        if bool(np.any(item(zero, m))):
+            msg = f"index state of dimension {dimension!r}: a first row of sums is not zero"
+            raise ValueError(msg)
+
+    def upto(ordinal: int) -> list[int]:
+        rows = np.searchsorted(keys, (series << _DAY_BITS) | ordinal, side="right") - first
+        sums: list[int] = item(rows, measure).tolist()
+        return sums
+
+    out: list[list[int]] = []
+    for lo, hi in ranges:
+        if lo is not None and lo > hi:
+            out.append([0] * len(labels))
+            continue
+        high = upto(min(hi.toordinal(), (1 << _DAY_BITS) - 1))
+        if lo is None:
+            out.append(high)
+        else:
+            low = upto(max(lo.toordinal() - 1, 0))
+            out.append([a - b for a, b in zip(high, low, strict=True)])
+    return labels, out
+
+
+def _plane_states(part: GroupedIndex, dimension: str) -> dict[str, SeriesState]:
+    """The series of one dimension of ``part`` as their states with byte planes (as a
+    checkpoint keeps them), decoded from the checkpoint's bytes without caching them when no
+    query has decoded them yet."""
+    raw = part._raw.get(dimension)
+    if raw is None:
+        return {group: _planes(series.dump())
+                for group, series in part._dimension(dimension).items()}
+    try:
+        return decode_state(unpack(raw), dict[str, SeriesState])
+    except ValueError as e:
+        msg = f"index state of dimension {dimension!r}: {e}"
+        raise ValueError(msg) from None
+
