@@ -17,6 +17,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+import msgspec
+
 from ssp_ledger.periods import PeriodKind, periods_between
 from ssp_ledger.projection.checkpoint import (
     GroupedIndexState,
@@ -720,13 +722,14 @@ def every_group_between(index: PartitionedIndex, dimension: str, measure: int,
     group). Labels are sorted.
 
     What a report needing one figure of every school of every partnership reads (the survey's
-    attendances per pupil on roll), without making a :class:`Series` per group: each
-    partnership's dimension is inflated and decoded (or, once a query decoded it, its series'
-    :meth:`~Series.packed` arrays are read), then every group's day ordinals are put in one
-    array keyed ``series << 22 | day`` and every range bound is one ``searchsorted`` of them,
-    the prefix sums read straight from their byte planes (:func:`shuffle`). A dimension still
-    encoded stays so (nothing is cached). The states are checked as :meth:`Series.load` checks
-    them (lengths, item sizes, ascending days, a zero first row): ValueError otherwise.
+    attendances per pupil on roll), without making a :class:`Series` per group: partnership by
+    partnership (so one partnership's bytes are held at a time), its dimension is inflated and
+    decoded without copying (or, once a query decoded it, its series dumped), every group's
+    day ordinals are put in one array keyed ``group << 22 | day`` and every range bound is one
+    ``searchsorted`` of them, the prefix sums read straight from their byte planes
+    (:func:`shuffle`). A dimension still encoded stays so (nothing is cached). The states are
+    checked as :meth:`Series.load` checks them (lengths, item sizes, ascending days, a zero
+    first row): ValueError otherwise.
     """
     import numpy as np  # on first use: importing ssp_ledger stays light
 
@@ -734,14 +737,68 @@ def every_group_between(index: PartitionedIndex, dimension: str, measure: int,
     if not 0 <= measure < width:
         msg = f"measure {measure} of an index of {width} measures"
         raise ValueError(msg)
+    last = (1 << _DAY_BITS) - 1
+    bounds = sorted({min(end.toordinal(), last) for _, end in ranges}
+                    | {max(start.toordinal() - 1, 0) for start, _ in ranges if start is not None})
     labels: list[tuple[str, str]] = []
-    planes: list[SeriesState] = []  # keys and prefix as byte planes (shuffled)
+    found: list[Any] = []  # per partnership: the sums through each bound, [bound, group]
     for pid in sorted(index._parts):
-        for group, state in sorted(_plane_states(index._parts[pid], dimension).items()):
-            labels.append((pid, group))
-            planes.append(state)
-    if not ranges or not labels:
-        return labels, [[0] * len(labels) for _ in ranges]
+        states = sorted(_plane_states(index._parts[pid], dimension).items())
+        labels += [(pid, group) for group, _ in states]
+        if states and bounds:
+            found.append(_upto_bounds([state for _, state in states], width, measure, bounds,
+                                      dimension))
+    at = dict(zip(bounds, np.concatenate(found, axis=1).tolist() if found
+                  else [[] for _ in bounds], strict=True))
+    out: list[list[int]] = []
+    for start, end in ranges:
+        if start is not None and start > end:
+            out.append([0] * len(labels))
+            continue
+        high = at[min(end.toordinal(), last)]
+        if start is None:
+            out.append(list(high))
+        else:
+            low = at[max(start.toordinal() - 1, 0)]
+            out.append([a - b for a, b in zip(high, low, strict=True)])
+    return labels, out
+
+
+class _Planes(msgspec.Struct, frozen=True, array_like=True):
+    """A :class:`SeriesState` as a dimension stores it, its byte strings read in place."""
+
+    width: int
+    keys: memoryview
+    itemsize: int
+    prefix: memoryview
+
+
+def _plane_states(part: GroupedIndex, dimension: str) -> dict[str, _Planes]:
+    """The series of one dimension of ``part`` as their states with byte planes (as a
+    checkpoint keeps them), decoded from the checkpoint's bytes without caching them when no
+    query has decoded them yet."""
+    raw = part._raw.get(dimension)
+    if raw is None:
+        out: dict[str, _Planes] = {}
+        for group, series in part._dimension(dimension).items():
+            state = _planes(series.dump())
+            out[group] = _Planes(state.width, memoryview(state.keys), state.itemsize,
+                                 memoryview(state.prefix))
+        return out
+    try:
+        return decode_state(unpack(raw), dict[str, _Planes])
+    except ValueError as e:
+        msg = f"index state of dimension {dimension!r}: {e}"
+        raise ValueError(msg) from None
+
+
+def _upto_bounds(planes: Sequence[_Planes], width: int, measure: int, bounds: Sequence[int],
+                 dimension: str) -> Any:
+    """Measure ``measure`` of each series summed through each day ordinal of ``bounds``: an
+    int64 array ``[bound, series]`` (sums as stored, 4 or 8 bytes); ValueError for a state
+    :meth:`Series.load` would refuse."""
+    import numpy as np
+
     for state in planes:
         if state.width != width or state.itemsize not in (4, 8) or len(state.keys) % 4 or \
                 len(state.prefix) != (len(state.keys) // 4 + 1) * width * state.itemsize:
@@ -752,13 +809,13 @@ def every_group_between(index: PartitionedIndex, dimension: str, measure: int,
     count = np.array([len(s.keys) // 4 for s in planes], dtype=np.int64)
     size = np.array([s.itemsize for s in planes], dtype=np.int64)
     series = np.arange(len(planes), dtype=np.int64)
-    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    first = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
     owner = np.repeat(series, count)
     # Days: the j-th byte plane of every series one after another, so byte j of every day is
     # one array (a series' plane j is bytes j * n..(j + 1) * n of its n days' keys).
     days = np.zeros(len(owner), dtype=np.int64)
     for j in range(4):
-        plane = b"".join(memoryview(s.keys)[j * len(s.keys) // 4:(j + 1) * len(s.keys) // 4]
+        plane = b"".join(s.keys[j * len(s.keys) // 4:(j + 1) * len(s.keys) // 4]
                          for s in planes)
         days |= np.frombuffer(plane, dtype=np.uint8).astype(np.int64) << (8 * j)
     days[days >= 1 << 31] -= 1 << 32
@@ -772,22 +829,20 @@ def every_group_between(index: PartitionedIndex, dimension: str, measure: int,
     # Prefix sums: byte j of item t (row r, measure m: t = r * width + m) of series i lies at
     # start[i] + j * items[i] + t, items[i] = (count[i] + 1) * width.
     items = (count + 1) * width
-    lengths = items * size
-    start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    start = np.concatenate([[0], np.cumsum(items * size)[:-1]]).astype(np.int64)
     prefix = np.frombuffer(b"".join(s.prefix for s in planes), dtype=np.uint8)
 
-    def item(rows: Any, column: Any) -> Any:
-        """Item ``rows * width + column`` of every series (``rows``: one per series) as int64
-        (4-byte items sign-extended; 8-byte ones as stored)."""
+    def item(rows: Any, column: int) -> Any:
+        """Item ``rows * width + column`` of every series (``rows``: an array whose last axis
+        is the series) as int64 (4-byte items sign-extended; 8-byte ones as stored)."""
         t = rows * width + column
-        value = np.zeros(len(planes), dtype=np.uint64)
+        value = np.zeros(t.shape, dtype=np.uint64)
         for j in range(8):
             has = size > j
             at = np.where(has, start + j * items + t, 0)
             value |= np.where(has, prefix[at], 0).astype(np.uint64) << np.uint64(8 * j)
         out = value.view(np.int64).copy()
-        narrow = (size == 4) & (out >= 1 << 31)
-        out[narrow] -= 1 << 32
+        out[((size == 4) & (out >= 1 << 31))] -= 1 << 32
         return out
 
     zero = np.zeros(len(planes), dtype=np.int64)
@@ -795,37 +850,5 @@ def every_group_between(index: PartitionedIndex, dimension: str, measure: int,
         if bool(np.any(item(zero, m))):
             msg = f"index state of dimension {dimension!r}: a first row of sums is not zero"
             raise ValueError(msg)
-
-    def upto(ordinal: int) -> list[int]:
-        rows = np.searchsorted(keys, (series << _DAY_BITS) | ordinal, side="right") - first
-        sums: list[int] = item(rows, measure).tolist()
-        return sums
-
-    out: list[list[int]] = []
-    for lo, hi in ranges:
-        if lo is not None and lo > hi:
-            out.append([0] * len(labels))
-            continue
-        high = upto(min(hi.toordinal(), (1 << _DAY_BITS) - 1))
-        if lo is None:
-            out.append(high)
-        else:
-            low = upto(max(lo.toordinal() - 1, 0))
-            out.append([a - b for a, b in zip(high, low, strict=True)])
-    return labels, out
-
-
-def _plane_states(part: GroupedIndex, dimension: str) -> dict[str, SeriesState]:
-    """The series of one dimension of ``part`` as their states with byte planes (as a
-    checkpoint keeps them), decoded from the checkpoint's bytes without caching them when no
-    query has decoded them yet."""
-    raw = part._raw.get(dimension)
-    if raw is None:
-        return {group: _planes(series.dump())
-                for group, series in part._dimension(dimension).items()}
-    try:
-        return decode_state(unpack(raw), dict[str, SeriesState])
-    except ValueError as e:
-        msg = f"index state of dimension {dimension!r}: {e}"
-        raise ValueError(msg) from None
-
+    wanted = (series[None, :] << _DAY_BITS) | np.asarray(bounds, dtype=np.int64)[:, None]
+    return item(np.searchsorted(keys, wanted, side="right") - first[None, :], measure)
