@@ -265,7 +265,9 @@ class _Scope:
 
 
 class _Index:
-    """The kept facts arranged for queries (built from them in one pass, never changed).
+    """The kept facts arranged for queries (each part built from them on its first use, then
+    never changed: a report over every partnership sorts nobody's facts twice, one not by
+    phase never orders the joins).
 
     * :meth:`scope`: a partnership's (or every partnership's) returns and rolls by date;
     * :meth:`phase`: a school's phase on a day, from its latest join dated on or before it
@@ -276,47 +278,51 @@ class _Index:
     def __init__(self, formed: Mapping[Key, int], joined: Mapping[Key, Joined],
                  rolls: Mapping[Key, tuple[int, str, int]],
                  returns: Mapping[Key, tuple[int, str, str, int, int, int | None]]) -> None:
-        by_pid_returns: dict[str, list[Return]] = {}
-        for (pid, eid), (day, school, year, pupils, two, three) in returns.items():
-            by_pid_returns.setdefault(pid, []).append(
-                (day, eid, pid, school, year, pupils, two, three))
-        by_pid_rolls: dict[str, list[Roll]] = {}
-        for (pid, eid), (day, school, pupils) in rolls.items():
-            by_pid_rolls.setdefault(pid, []).append((day, eid, pid, school, pupils))
-        self._scopes: dict[str | None, _Scope] = {
-            pid: _Scope(by_pid_returns.get(pid, []), by_pid_rolls.get(pid, []))
-            for pid in by_pid_returns.keys() | by_pid_rolls.keys()}
-        self._scopes[None] = _Scope([f for fs in by_pid_returns.values() for f in fs],
-                                    [f for fs in by_pid_rolls.values() for f in fs])
-        joins: dict[School, list[tuple[int, str, str]]] = {}
-        for (pid, eid), (day, school_id, phase) in joined.items():
-            joins.setdefault((pid, school_id), []).append((day, eid, phase))
-        self._joins: dict[School, tuple[list[int], list[str]]] = {}
-        for member, found in joins.items():
-            found.sort()
-            self._joins[member] = ([f[0] for f in found], [f[2] for f in found])
-        self._formed: dict[str, int] = {}
-        for (pid, _), day in formed.items():
-            seen = self._formed.get(pid)
-            if seen is None or day < seen:
-                self._formed[pid] = day
+        self._kept = (formed, joined, rolls, returns)
+        self._scopes: dict[str | None, _Scope] = {}
+        self._joins: dict[School, tuple[list[int], list[str]]] | None = None
+        self._formed: dict[str, int] | None = None
 
     def scope(self, partnership_id: str | None) -> _Scope:
         """The returns and rolls of ``partnership_id`` (None: of every partnership)."""
         found = self._scopes.get(partnership_id)
-        return found if found is not None else _Scope([], [])
+        if found is None:
+            _, _, rolls, returns = self._kept
+            pid = partnership_id
+            found = self._scopes[pid] = _Scope(
+                [(day, eid, p, school, year, pupils, two, three)
+                 for (p, eid), (day, school, year, pupils, two, three) in returns.items()
+                 if pid is None or p == pid],
+                [(day, eid, p, school, pupils)
+                 for (p, eid), (day, school, pupils) in rolls.items()
+                 if pid is None or p == pid])
+        return found
 
     def phase(self, school: School, day: dt.date) -> str:
         """The phase of the school's latest join dated on or before ``day``, or ``unknown``."""
-        found = self._joins.get(school)
-        if found is None:
+        if self._joins is None:
+            joins: dict[School, list[tuple[int, str, str]]] = {}
+            for (pid, eid), (joined_on, school_id, phase) in self._kept[1].items():
+                joins.setdefault((pid, school_id), []).append((joined_on, eid, phase))
+            self._joins = {}
+            for member, found in joins.items():
+                found.sort()
+                self._joins[member] = ([f[0] for f in found], [f[2] for f in found])
+        kept = self._joins.get(school)
+        if kept is None:
             return "unknown"
-        days, phases = found
+        days, phases = kept
         i = bisect_right(days, day.toordinal())
         return phases[i - 1] if i else "unknown"
 
     def formed_on(self, partnership_id: str) -> dt.date | None:
         """The earliest formation date of the partnership, or None."""
+        if self._formed is None:
+            self._formed = {}
+            for (pid, _), day in self._kept[0].items():
+                seen = self._formed.get(pid)
+                if seen is None or day < seen:
+                    self._formed[pid] = day
         found = self._formed.get(partnership_id)
         return None if found is None else dt.date.fromordinal(found)
 

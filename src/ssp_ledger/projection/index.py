@@ -832,9 +832,10 @@ def _upto_bounds(planes: Sequence[_Planes], width: int, measure: int, bounds: Se
     start = np.concatenate([[0], np.cumsum(items * size)[:-1]]).astype(np.int64)
     prefix = np.frombuffer(b"".join(s.prefix for s in planes), dtype=np.uint8)
 
-    def item(rows: Any, column: int) -> Any:
+    def item(rows: Any, column: Any) -> Any:
         """Item ``rows * width + column`` of every series (``rows``: an array whose last axis
-        is the series) as int64 (4-byte items sign-extended; 8-byte ones as stored)."""
+        is the series; ``column`` a measure, or an array of them broadcast against ``rows``)
+        as int64 (4-byte items sign-extended; 8-byte ones as stored)."""
         t = rows * width + column
         value = np.zeros(t.shape, dtype=np.uint64)
         for j in range(8):
@@ -845,10 +846,9 @@ def _upto_bounds(planes: Sequence[_Planes], width: int, measure: int, bounds: Se
         out[((size == 4) & (out >= 1 << 31))] -= 1 << 32
         return out
 
-    zero = np.zeros(len(planes), dtype=np.int64)
-    for m in range(width):
-        if bool(np.any(item(zero, m))):
-            msg = f"index state of dimension {dimension!r}: a first row of sums is not zero"
-            raise ValueError(msg)
+    if width and bool(np.any(item(np.zeros((width, len(planes)), dtype=np.int64),
+                                  np.arange(width, dtype=np.int64)[:, None]))):
+        msg = f"index state of dimension {dimension!r}: a first row of sums is not zero"
+        raise ValueError(msg)
     wanted = (series[None, :] << _DAY_BITS) | np.asarray(bounds, dtype=np.int64)[:, None]
     return item(np.searchsorted(keys, wanted, side="right") - first[None, :], measure)
