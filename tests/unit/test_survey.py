@@ -301,6 +301,42 @@ def test_state_round_trips_and_is_canonical(data: st.DataObject) -> None:
         restored[0].load_state(original[0].dump_state())
 
 
+def _state_of(*events: DomainEvent) -> bytes:
+    survey_ = Survey()
+    for i, e in enumerate(events, start=1):
+        survey_.apply(Fact(i, T0, e))
+    return survey_.dump_state()
+
+
+def test_the_state_is_plain_columns_and_refuses_what_it_is_not() -> None:
+    """The state holds the fields a report reads, as columns (days as ordinals), no event; a
+    state of version 1 (the facts as events), columns of different lengths, a day that is no
+    date or an event id kept twice are refused (ValueError), never misread."""
+    data = _state_of(*structure(), roll("r1", "a", 200), survey("s2"))
+    plain = msgspec.msgpack.decode(data)
+    assert plain["version"] == 2
+    assert plain["rolls"] == [["p"], ["r1"], [CENSUS.toordinal()], ["a"], [200]]
+    assert plain["returns"][4:] == [["2008/09"], [200], [180], [100]]
+    old = msgspec.msgpack.encode({"format": "ssp-ledger/survey", "version": 1, "facts": []})
+    broken = [
+        (old, "version 1 is not 2"),
+        (msgspec.msgpack.encode({**plain, "rolls": [["p"], ["r1"], [], ["a"], [200]]}),
+         "differ in length"),
+        (msgspec.msgpack.encode({**plain, "rolls": [["p"], ["r1"], [0], ["a"], [200]]}),
+         "not a date"),
+        (msgspec.msgpack.encode({**plain, "rolls": [["p"], ["s2"], [1], ["a"], [200]]}),
+         "kept twice"),
+        (msgspec.msgpack.encode({**plain, "rolls": [["p"], ["r1"], ["x"], ["a"], [200]]}),
+         "int"),
+    ]
+    for bad, message in broken:
+        with pytest.raises(ValueError, match=message):
+            Survey().load_state(bad)
+    restored = Survey()
+    restored.load_state(data)
+    assert restored.dump_state() == data
+
+
 # --------------------------------------------------------------------------- cohorts
 
 
