@@ -7,8 +7,11 @@ so valid dates tie, event ids in random order so ties go either way, facts appli
 order and some retracted, asked before and after the changes) and compare:
 
 * every index look-up with the naive scan it replaces (kept here as the reference folds);
-* whole reports (every grouping and period kind) with a ``Survey`` whose selection methods are
-  those scans, as the projection had them.
+* whole reports (every grouping and period kind) with ``NaiveSurvey``, the survey as first
+  written: its facts kept as events, every selection one of those scans, and (with siblings)
+  each school's attendances and staff cost read from the sibling's report by school of its
+  partnership, per school and row, where the survey reads every school and row in one
+  look-up of each sibling and restores its state from plain columns.
 """
 
 from __future__ import annotations
