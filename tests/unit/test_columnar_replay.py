@@ -47,6 +47,7 @@ from ssp_ledger.projection.in_force import FactsInForce
 from ssp_ledger.projection.projection_set import Batched
 from ssp_ledger.projection.series import add_netted
 from ssp_ledger.store import Recorded
+from ssp_ledger_projections.staff_time_cost import StaffTimeCost
 from tests.strategies import ACTIVITIES, FakeClock, History, dates, histories
 
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -399,3 +400,59 @@ def test_facts_in_force_set_many_equals_set(chunks: list[list[tuple[str, str, in
             assert many.get(pid, eid) == one.get(pid, eid)
         many.settle()
     assert many.dump() == one.dump()
+
+
+def _same_day_items(cost: StaffTimeCost) -> list[tuple[object, list[tuple[dt.date, object]]]]:
+    """The ids of each series' days, in the dictionaries' own orders."""
+    return [(key, list(by_day.items())) for key, by_day in cost.facts.same_day.items()]
+
+
+def _fed(events: Sequence[DomainEvent], cost: StaffTimeCost, cuts: list[int],
+         one_by_one: bool) -> None:
+    """Feed ``events`` to ``cost``: one ``apply`` at a time, or as batches cut at ``cuts``."""
+    facts = [Fact(i, _RECORDED, e) for i, e in enumerate(events, start=1)
+             if isinstance(e, CorrectableEvent)]
+    if one_by_one:
+        for fact in facts:
+            cost.apply(fact)
+        return
+    bounds = [0, *sorted(c for c in cuts if c < len(facts)), len(facts)]
+    for lo, hi in pairwise(bounds):
+        if hi > lo:
+            cost.apply_batch(facts[lo:hi], [1] * (hi - lo))
+
+
+_RECORDED = dt.datetime(2011, 1, 1, tzinfo=dt.UTC)
+
+
+@SETTINGS
+@given(st.data())
+def test_staff_facts_applied_in_batches_equal_fact_by_fact(data: st.DataObject) -> None:
+    """The staff facts' batch of facts all applied (``StaffFacts.change_many``, a replay's
+    one-pass loop): the same state bytes as ``apply`` one by one, and the same ids of each
+    series' days in the same dictionary order, with many facts on a few days (shared days, days
+    held from an earlier batch), staff named or not; also fed after a restore, while the days'
+    ids of the restored series are still packed."""
+    parts = [data.draw(histories(pid=pid, max_activity=40)) for pid in ("p", "q")]
+    days = data.draw(st.lists(st.integers(0, 6), min_size=1, max_size=3))
+    activity = [msgspec.structs.replace(
+        e, occurred_on=e.occurred_on.replace(day=1) + dt.timedelta(days=data.draw(
+            st.sampled_from(days)))) for h in parts for e in h.activity]
+    events = [*(e for h in parts for e in h.structure), *data.draw(st.permutations(activity)),
+              *(e for h in parts for e in h.exits)]
+    cut = data.draw(st.integers(0, len(events)))
+    cuts = data.draw(st.lists(st.integers(0, len(events)), max_size=5))
+    reference, columns = StaffTimeCost(), StaffTimeCost()
+    _fed(events[:cut], reference, [], one_by_one=True)
+    _fed(events[:cut], columns, cuts, one_by_one=False)
+    assert columns.dump_state() == reference.dump_state()
+    assert _same_day_items(columns) == _same_day_items(reference)
+    if data.draw(st.booleans()):  # restored: the ids of the days still packed
+        state = reference.dump_state()
+        reference, columns = StaffTimeCost(), StaffTimeCost()
+        reference.load_state(state)
+        columns.load_state(state)
+    _fed(events[cut:], reference, [], one_by_one=True)
+    _fed(events[cut:], columns, cuts, one_by_one=False)
+    assert columns.dump_state() == reference.dump_state()
+    assert _same_day_items(columns) == _same_day_items(reference)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import count as count_from
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import msgspec
@@ -569,8 +570,13 @@ class PartitionedIndex:
             return
         from ssp_ledger.projection import columnar  # numpy, on first use
 
-        distinct = list(dict.fromkeys(keyed))
         np = columnar.np
+        # One hash per row: each row's tuple is looked up once, giving the row where it first
+        # appears (setdefault of a running count), then numbered in first-appearance order.
+        first: dict[tuple[Any, ...], int] = {}
+        found = np.fromiter(map(first.setdefault, keyed, count_from()), dtype=np.int64,
+                            count=count)
+        distinct = list(first)
         if (not all(type(x) is str for key in distinct for x in key)
                 or not columnar.small(values)):
             columns = list(zip(*keyed, strict=True))
@@ -578,8 +584,10 @@ class PartitionedIndex:
                              dict(zip(self.dimensions, columns[1:], strict=True)), values)
             return
         self._across.clear()  # as add_columns does
-        key_codes = np.fromiter(map(_numbered(distinct).__getitem__,
-                                    keyed), dtype=np.int64, count=count)
+        number = np.empty(count, dtype=np.int64)
+        number[np.fromiter(first.values(), dtype=np.int64, count=len(distinct))] = np.arange(
+            len(distinct), dtype=np.int64)
+        key_codes = number[found]
         days = np.array(ordinals, dtype=np.int64)
         self.total.add_many(*columnar.by_day(days, values))
         ids = list(dict.fromkeys(key[0] for key in distinct))  # first appearance, as add does
