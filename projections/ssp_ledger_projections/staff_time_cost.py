@@ -252,6 +252,11 @@ class StaffTimeCost:
         self._ready()
         return self._coverage
 
+    def read_state(self) -> None:
+        """Read the facts of a loaded state now, if not yet (UnreadableCheckpoint when they
+        cannot be): what a restored set's ``load_all`` calls before feeding every projection."""
+        self._ready()
+
     def _ready(self) -> None:
         """Read the facts of a loaded state, if not yet (:meth:`load_state`): UnreadableCheckpoint
         when they cannot be, so the ledger answers from the log instead."""

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 
 from ssp_ledger.events import CorrectableEvent
 from ssp_ledger.projection import PERIOD_KINDS, Fact, Query
+from ssp_ledger.projection.checkpoint import UnreadableCheckpoint
 from ssp_ledger_projections.funding import Funding
 from ssp_ledger_projections.staff_cost.kept import NotKept
 from ssp_ledger_projections.staff_cost.state import pack_state, unpack_state
@@ -172,3 +173,52 @@ def test_malformed_kept_tables_are_refused_at_load(table: dict[str, object]) -> 
     tables[1] = msgspec.structs.replace(tables[1], **table)
     with pytest.raises(ValueError, match=r"^staff facts: the kept national answers[^\n]*$"):
         StaffTimeCost().load_state(_with_answers(tables=tables))
+
+
+def _bad_facts(good: bytes) -> bytes:
+    """Staff state bytes whose facts (not their answers) cannot be loaded."""
+    state = unpack_state(good)
+    return pack_state(msgspec.structs.replace(
+        state, activity=msgspec.structs.replace(state.activity, day0=0)))
+
+
+def test_facts_that_cannot_be_read_are_refused_when_first_needed() -> None:
+    """The facts of a loaded state are read when first needed: a kept national report
+    answers, anything that reads the facts fails in one line (an UnreadableCheckpoint, so a
+    ledger drops the checkpoint and answers from the log)."""
+    original, _ = _state_with_answers()
+    loaded = StaffTimeCost()
+    loaded.load_state(_bad_facts(original.dump_state()))
+    q = Query(as_of=dt.date(2012, 1, 1), by="role")
+    assert loaded.report(q) == original.report(q)
+    with pytest.raises(UnreadableCheckpoint, match=r"^staff facts: [^\n]*$"):
+        loaded.report(Query(as_of=dt.date(2012, 1, 1), partnership_id="p"))
+    again = StaffTimeCost()
+    again.load_state(_bad_facts(original.dump_state()))
+    with pytest.raises(UnreadableCheckpoint, match=r"^staff facts: [^\n]*$"):
+        again.read_state()
+
+
+def test_a_restored_set_and_a_ledger_refuse_facts_that_cannot_be_read() -> None:
+    """A set's ``load_all`` (the runner's) reads a lazily loaded state whole, and fails at
+    once; a ledger asked a report that needs the facts drops the checkpoint and replays."""
+    from ssp_ledger import Ledger
+    from ssp_ledger.projection import ProjectionSet
+    from ssp_ledger.projection.checkpoint import Part
+    from tests.unit.test_projection_set import _club_history, _relaid
+
+    ledger = Ledger.in_memory()
+    ledger.record_many(_club_history())
+    live = ledger.view(None)
+    data = live.snapshot()
+    bad = _bad_facts(live["staff_time_cost"].dump_state())  # type: ignore[attr-defined]
+    edited = _relaid(data, {"staff_time_cost": Part(compressed=False, data=memoryview(bad))})
+    restored = ProjectionSet.restore(edited, ledger.factories, ledger.load, ledger.read)
+    assert restored["staff_time_cost"] is not None  # the facts are not read yet
+    with pytest.raises(UnreadableCheckpoint, match=r"projection 'staff_time_cost' of the "
+                                                   r"checkpoint at position \d+ cannot be read"):
+        ProjectionSet.restore(edited, ledger.factories, ledger.load, ledger.read).load_all()
+    q = Query(as_of=dt.date(2010, 7, 31), partnership_id="p", by="role")
+    with pytest.raises(UnreadableCheckpoint):
+        restored["staff_time_cost"].report(q)
+    assert live["staff_time_cost"].report(q).rows
