@@ -115,7 +115,7 @@ from ssp_ledger_projections.staff_cost.rates import (
 from ssp_ledger_projections.staff_cost.state import (
     NationalAnswersState,
     StaffFacts,
-    StaffFactsPart,
+    StoredPart,
     answers_of,
     body_of,
     funding_of,
@@ -225,7 +225,7 @@ class StaffTimeCost:
         self._facts = StaffFacts(self.calendar, self.funding_levels)
         self._cumulative = CumulativeCosts(self._facts)
         self._coverage = Coverage(self._cumulative, self.funding_levels)
-        self._pending: StaffFactsPart | None = None
+        self._pending: StoredPart | None = None
         """A loaded state whose facts are not read yet (:meth:`load_state`)."""
         self._kept: tuple[KeptAnswers, Coverage] | None = None
         """A loaded state's kept national answers, and the covered figures read from them,

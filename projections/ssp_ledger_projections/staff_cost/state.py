@@ -91,6 +91,7 @@ __all__ = [
     "SeriesKey",
     "StaffFacts",
     "StaffFactsPart",
+    "StoredPart",
     "StaffFactsState",
     "activity_of",
     "answers_of",
@@ -350,9 +351,22 @@ class StaffFactsPart(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/
     """zlib of the msgpack of the state's ``answers`` (empty when None)."""
 
 
+class StoredPart(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",
+                  tag_field="format"):
+    """A :class:`StaffFactsPart` as read: its byte strings views of the bytes read (msgspec
+    decodes a ``memoryview`` field without copying), so loading a state copies nothing but
+    what it inflates."""
+
+    version: int
+    body: memoryview = memoryview(b"")
+    ids: memoryview = memoryview(b"")
+    levels: memoryview = memoryview(b"")
+    answers: memoryview = memoryview(b"")
+
+
 _STATE_ENCODER = msgspec.msgpack.Encoder(order="deterministic")
 _STATE_DECODER = msgspec.msgpack.Decoder(StaffFactsState)
-_PART_DECODER = msgspec.msgpack.Decoder(StaffFactsPart)
+_PART_DECODER = msgspec.msgpack.Decoder(StoredPart)
 _FUNDING_DECODER = msgspec.msgpack.Decoder(list[FundingChanged])
 _ANSWERS_DECODER = msgspec.msgpack.Decoder(NationalAnswersState)
 
@@ -368,7 +382,7 @@ def pack_state(state: StaffFactsState) -> bytes:
         answers=b"" if state.answers is None else pack(_STATE_ENCODER.encode(state.answers))))
 
 
-def unpack_part(data: bytes) -> StaffFactsPart:
+def unpack_part(data: bytes) -> StoredPart:
     """The part of :func:`pack_state` bytes, none of it inflated yet; ValueError (one line)
     when they are not such bytes, or of another :data:`STATE_VERSION`."""
     part = _PART_DECODER.decode(data)
@@ -378,17 +392,17 @@ def unpack_part(data: bytes) -> StaffFactsPart:
     return part
 
 
-def funding_of(part: StaffFactsPart) -> list[FundingChanged]:
+def funding_of(part: StoredPart) -> list[FundingChanged]:
     """The funding changes of a part (ValueError when they cannot be read)."""
     return _FUNDING_DECODER.decode(unpack(part.levels))
 
 
-def answers_of(part: StaffFactsPart) -> NationalAnswersState | None:
+def answers_of(part: StoredPart) -> NationalAnswersState | None:
     """The kept national answers of a part, or None (ValueError when they cannot be read)."""
     return _ANSWERS_DECODER.decode(unpack(part.answers)) if part.answers else None
 
 
-def body_of(part: StaffFactsPart) -> StaffFactsState:
+def body_of(part: StoredPart) -> StaffFactsState:
     """The state in a part's body, with its activity's ids (its ``funding`` and ``answers``
     are the part's :func:`funding_of` and :func:`answers_of`); ValueError when it is not one
     :func:`pack_state` could write."""
@@ -397,7 +411,7 @@ def body_of(part: StaffFactsPart) -> StaffFactsState:
         msg = "staff facts: the state's body holds ids, funding or answers (kept beside it)"
         raise ValueError(msg)
     return msgspec.structs.replace(
-        state, activity=msgspec.structs.replace(state.activity, ids=part.ids))
+        state, activity=msgspec.structs.replace(state.activity, ids=bytes(part.ids)))
 
 
 def unpack_state(data: bytes) -> StaffFactsState:
