@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 
 from ssp_ledger.events import CorrectableEvent
+from ssp_ledger.periods import parse_period
 from ssp_ledger.projection import PERIOD_KINDS, Fact, Query
 from ssp_ledger.projection.checkpoint import UnreadableCheckpoint
 from ssp_ledger_projections.funding import Funding
@@ -118,6 +119,10 @@ def test_a_kept_report_reads_no_fact_and_a_partnerships_does() -> None:
         q = Query(as_of=late, by=by)
         assert loaded.report(q) == original.report(q)
     assert loaded.cost_between(None, late) == original.cost_between(None, late)
+    year = parse_period("2010/11")  # a window of one period: its bounds are marks
+    for by in (None, "role", "funding_stream", "funded", "term"):
+        q = Query(as_of=late, by=by, period=year)
+        assert loaded.report(q) == original.report(q)
     assert loaded._pending is not None
     q = Query(as_of=late, by="role", partnership_id="p")
     assert loaded.report(q) == original.report(q)

@@ -10,10 +10,12 @@ day before each period's first day. So, beside the facts, the state keeps
 (:class:`NationalAnswersState`, derived, like the walk plan):
 
 * the national tables at the shipped unattributed rate, each as its rows
-  (:class:`~.costing.Columns` of every group) on its *marks*: the total (one group) and the
-  (partnership, stream) pairs that the covered figures read on the day before every period
-  start of every period kind between the first and the last day, and on the last day; the
-  ``role``, ``school``, ``funding_stream`` and ``staff`` tables on the last day;
+  (:class:`~.costing.Columns` of every group) on its *marks*: the total (one group), the
+  (partnership, stream) pairs that the covered figures read, and the ``role`` and
+  ``funding_stream`` tables (a handful of groups each) on the day before every period start of
+  every period kind between the first and the last day, and on the last day (so a report of one
+  period, ``--period``, reads them too); the ``school`` and ``staff`` tables (a group per
+  school or person) on the last day;
 * the open tails (:class:`~.cumulative.OpenTail`) and each table's group of each;
 * the first day anything costs (what a report's periods start from).
 
@@ -62,6 +64,9 @@ __all__ = ["KeptAnswers", "KeptTable", "KeptTableState", "NationalAnswersState",
 _WIDTH = len(Columns._fields)
 _LAST_ORDINAL = dt.date.max.toordinal()
 _INT64 = 1 << 63
+_EVERY_MARK = (None, PAIRS, "role", "funding_stream")
+"""The tables kept on every mark (a handful of groups each); the others (a group per school
+or staff member) on the last day only."""
 _TAIL_FIELDS = ("days", "per_week", "hourly", "minutes", "pence")
 """The :class:`~.cumulative.OpenTail` fields a table adds tails from, in
 :data:`~.grouped.Tails` order."""
@@ -95,7 +100,7 @@ def answers_state(steps: Walk, calendar: TeachingCalendar, rate: list[int], firs
     tables: list[KeptTableState] = []
     for by in (None, PAIRS, *GROUPINGS):
         table = table_of(steps, by, calendar)
-        marks = every if by in (None, PAIRS) else [steps.last]
+        marks = every if by in _EVERY_MARK else [steps.last]
         if table._dtype is not np.int64:
             return None
         rows = table.columns_at(marks)
