@@ -154,6 +154,13 @@ class Funding:
         if state.staff_time_cost is not None:
             self._staff.load_state(state.staff_time_cost)
 
+    def read_state(self) -> None:
+        """Read a loaded private StaffTimeCost's facts now (see :meth:`StaffTimeCost.read_state
+        <ssp_ledger_projections.staff_time_cost.StaffTimeCost.read_state>`); nothing when
+        attached (the set reads its sibling)."""
+        if not self._attached:
+            self._staff.read_state()
+
     def apply(self, fact: Fact) -> None:
         """Add the effect of a fact: fed to the private StaffTimeCost when standalone (it also
         indexes FundingChanged facts); nothing to do when attached (the set feeds the shared

@@ -81,6 +81,7 @@ from ssp_ledger.events import (
 )
 from ssp_ledger.periods import PeriodKind, TeachingCalendar, periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
+from ssp_ledger.projection.checkpoint import UnreadableCheckpoint
 from ssp_ledger_projections.funding_levels import DAYS_PER_YEAR, FundingLevels, StreamLevels
 from ssp_ledger_projections.staff_cost.cache import CumulativeCosts
 from ssp_ledger_projections.staff_cost.costing import (
@@ -97,15 +98,31 @@ from ssp_ledger_projections.staff_cost.costing import (
 )
 from ssp_ledger_projections.staff_cost.covered import Coverage
 from ssp_ledger_projections.staff_cost.explain import explain_fact
+from ssp_ledger_projections.staff_cost.grouped import TOTAL, CumulativeTable
+from ssp_ledger_projections.staff_cost.kept import (
+    KeptAnswers,
+    NotKept,
+    answers_state,
+)
 from ssp_ledger_projections.staff_cost.notes import cost_notes
 from ssp_ledger_projections.staff_cost.rates import (
     UnattributedRate,
     default_hourly_cost,
     rate_of,
+    shipped_rate,
     unattributed_rate,
 )
-from ssp_ledger_projections.staff_cost.state import StaffFacts, pack_state, unpack_state
-from ssp_ledger_projections.staff_cost.steps import SCHOOLS, plan_state
+from ssp_ledger_projections.staff_cost.state import (
+    NationalAnswersState,
+    StaffFacts,
+    StoredPart,
+    answers_of,
+    body_of,
+    funding_of,
+    pack_state,
+    unpack_part,
+)
+from ssp_ledger_projections.staff_cost.steps import PAIRS, SCHOOLS, plan_state, rate_key, walk
 
 __all__ = [
     "COLUMNS",
@@ -163,6 +180,23 @@ def _group_rows(labels: list[str], columns: np.ndarray,
                     per_attendance, strict=True)), total
 
 
+class _KeptCosts:
+    """The cost tables the covered figures read (:class:`~.staff_cost.covered.Costs`), from a
+    checkpoint's kept national answers: the pairs' table, nothing by partnership."""
+
+    def __init__(self, kept: KeptAnswers) -> None:
+        self._kept = kept
+
+    def pair_table(self, rate: UnattributedRate) -> CumulativeTable | None:
+        del rate  # the kept answers are at the shipped rate, what the covered figures read
+        return self._kept.table(PAIRS)
+
+    def grouped(self, partnership_id: str | None, by: str, rate: UnattributedRate,
+                start: dt.date | None, end: dt.date) -> dict[str, Columns]:
+        msg = "the kept national answers hold no partnership's table"
+        raise NotKept(msg)
+
+
 class StaffTimeCost:
     """Staff minutes and their cost, funded vs hidden in salary budgets, and cost per attendance.
 
@@ -188,81 +222,181 @@ class StaffTimeCost:
         self.funding_levels = FundingLevels()
         """Funding levels per (partnership, stream). The funding projection reads them (and
         the costs) from the StaffTimeCost it owns or is attached to, so both always agree."""
-        self.facts = StaffFacts(self.calendar, self.funding_levels)
+        self._facts = StaffFacts(self.calendar, self.funding_levels)
+        self._cumulative = CumulativeCosts(self._facts)
+        self._coverage = Coverage(self._cumulative, self.funding_levels)
+        self._pending: StoredPart | None = None
+        """A loaded state whose facts are not read yet (:meth:`load_state`)."""
+        self._kept: tuple[KeptAnswers, Coverage] | None = None
+        """A loaded state's kept national answers, and the covered figures read from them,
+        while no fact has changed since."""
+        self._loaded: bytes | None = None
+        """The bytes a state was loaded from, while no fact has changed since (what
+        :meth:`dump_state` gives back)."""
+
+    @property
+    def facts(self) -> StaffFacts:
         """What the projection knows (:mod:`~ssp_ledger_projections.staff_cost.state`)."""
-        self.cumulative = CumulativeCosts(self.facts)
+        self._ready()
+        return self._facts
+
+    @property
+    def cumulative(self) -> CumulativeCosts:
         """Which costing answers for a partnership, with the cumulative tables built."""
-        self.coverage = Coverage(self.cumulative, self.funding_levels)
+        self._ready()
+        return self._cumulative
+
+    @property
+    def coverage(self) -> Coverage:
         """What the funding received covers of the funded cost."""
+        self._ready()
+        return self._coverage
+
+    def read_state(self) -> None:
+        """Read the facts of a loaded state now, if not yet (UnreadableCheckpoint when they
+        cannot be): what a restored set's ``load_all`` calls before feeding every projection."""
+        self._ready()
+
+    def _ready(self) -> None:
+        """Read the facts of a loaded state, if not yet (:meth:`load_state`): UnreadableCheckpoint
+        when they cannot be, so the ledger answers from the log instead."""
+        part = self._pending
+        if part is None:
+            return
+        self._pending = None
+        try:
+            self._facts.load(body_of(part), levels_loaded=True)
+        except ValueError as e:
+            raise UnreadableCheckpoint(str(e)) from e
+
+    def _changed(self) -> None:
+        """Forget what a loaded state kept beside its facts: a fact comes or goes."""
+        self._ready()
+        self._kept = None
+        self._loaded = None
+
+    def _kept_for(self, partnership_id: str | None, rate: UnattributedRate
+                  ) -> tuple[KeptAnswers, Coverage] | None:
+        """The kept national answers, when they answer a question about ``partnership_id``
+        (None: every one) at ``rate``."""
+        kept = self._kept
+        if kept is None or partnership_id is not None or kept[0].rate != rate_key(rate):
+            return None
+        return kept
 
     # ------------------------------------------------------------------ protocol: Stateful
 
     def dump_state(self) -> bytes:
         """The facts as canonical bytes (:class:`~ssp_ledger_projections.staff_cost.state.
         StaffFactsState` as :func:`~ssp_ledger_projections.staff_cost.state.pack_state` keeps
-        it): no cache, no tuning (``tables_after``), no code."""
-        state = self.facts.dump()
-        kept = self.facts.kept_plan()
-        plan = kept[0] if kept is not None else plan_state(self.facts, state.assignments)
-        return pack_state(msgspec.structs.replace(state, plan=plan))
+        it), with what is derived from them: the national walk's plan and the kept national
+        answers (:mod:`~ssp_ledger_projections.staff_cost.kept`). No cache, no tuning
+        (``tables_after``), no code. A loaded state no fact has changed since gives back the
+        bytes it was loaded from."""
+        if self._loaded is not None:
+            return self._loaded
+        facts = self.facts
+        state = facts.dump()
+        kept = facts.kept_plan()
+        plan = kept[0] if kept is not None else plan_state(facts, state.assignments)
+        return pack_state(msgspec.structs.replace(state, plan=plan, answers=self._answers()))
+
+    def _answers(self) -> NationalAnswersState | None:
+        """The national answers to keep (a fresh national walk at the shipped rate)."""
+        facts = self.facts
+        pids = facts.partnerships(None)
+        first = facts.first_day(None)
+        if not pids or first is None:
+            return None
+        rate = shipped_rate()
+        return answers_state(walk(facts, pids, rate), self.calendar, rate_key(rate),
+                             first.toordinal())
 
     def load_state(self, data: bytes) -> None:
         """Take the facts of :meth:`dump_state` bytes (on a fresh instance); ValueError when
-        they are not such bytes."""
-        self.facts.load(unpack_state(data))
+        they are not such bytes.
+
+        Reads the funding changes and the kept national answers now (checked), and the rest
+        of the facts when something first needs them (:attr:`facts`): a national report at the
+        shipped rate on the days the answers kept (:mod:`~ssp_ledger_projections.staff_cost.
+        kept`) never inflates them. They are checked then, UnreadableCheckpoint when they
+        cannot be read."""
+        if self._pending is not None or self._facts.knows_anything():
+            msg = "staff facts: load_state needs a fresh instance (this one has facts)"
+            raise ValueError(msg)
+        part = unpack_part(data)
+        funding = funding_of(part)
+        answers = answers_of(part)
+        kept = None if answers is None else KeptAnswers.load(answers, self.calendar)
+        for change in funding:
+            self.funding_levels.add(change)
+        self._pending = part
+        self._loaded = data
+        if kept is not None:
+            self._kept = (kept, Coverage(_KeptCosts(kept), self.funding_levels))
 
     @property
     def tables_after(self) -> int:
         """Which answer (total, period rows or funded split) of a partnership since its last
         change builds its cumulative table; earlier ones are costed piece by piece (see
         :class:`~ssp_ledger_projections.staff_cost.cache.CumulativeCosts`)."""
-        return self.cumulative.tables_after
+        return self._cumulative.tables_after
 
     @tables_after.setter
     def tables_after(self, value: int) -> None:
-        self.cumulative.tables_after = value
+        self._cumulative.tables_after = value
 
     # ------------------------------------------------------------------ protocol: updates
 
     def apply(self, fact: Fact) -> None:
         """Add the effect of a fact."""
-        self.facts.change(fact.event, 1)
+        self._changed()
+        self._facts.change(fact.event, 1)
 
     def retract(self, fact: Fact) -> None:
         """Remove the effect of a fact previously applied."""
-        self.facts.change(fact.event, -1)
+        self._changed()
+        self._facts.change(fact.event, -1)
 
     def apply_batch(self, facts: Sequence[Fact], signs: Sequence[int]) -> None:
         """Apply (sign 1) or retract (sign -1) each fact, in order, as one batch (a replay:
         see :class:`~ssp_ledger.projection.projection_set.Batched`)."""
-        self.facts.change_many([fact.event for fact in facts], signs)
+        self._changed()
+        self._facts.change_many([fact.event for fact in facts], signs)
 
     # ------------------------------------------------------------------ queries
 
     def first_day(self, partnership_id: str | None = None) -> dt.date | None:
         """Earliest assignment start or activity date (one or all partnerships), or None."""
+        if partnership_id is None and self._kept is not None and self._pending is not None:
+            return self._kept[0].first_day
         return self.facts.first_day(partnership_id)
 
-    def _costings(self, partnership_id: str | None, rate: UnattributedRate) -> list[Costing]:
+    def _costings(self, partnership_id: str | None, rate: UnattributedRate,
+                  kept: KeptAnswers | None = None) -> list[Costing]:
         """Costings adding up to the partnership(s) asked about (a table where built, else
-        piece by piece: :class:`CumulativeCosts` is the one place that choice is made)."""
+        piece by piece: :class:`CumulativeCosts` is the one place that choice is made), or
+        (``kept``) the kept national total."""
+        if kept is not None:
+            return [kept.table(None).group(TOTAL)]
         return self.cumulative.costings(partnership_id, rate)
 
     def _between(self, partnership_id: str | None, start: dt.date | None, end: dt.date,
-                 rate: UnattributedRate) -> Columns:
+                 rate: UnattributedRate, kept: KeptAnswers | None = None) -> Columns:
         out = ZERO
-        for costing in self._costings(partnership_id, rate):
+        for costing in self._costings(partnership_id, rate, kept):
             found = costing.between(start, end)
             out = found if out is ZERO else out.plus(found)
         return out
 
     def _by_period(self, partnership_id: str | None, kind: PeriodKind, lo: dt.date,
-                   end: dt.date, rate: UnattributedRate) -> dict[str, Figures]:
+                   end: dt.date, rate: UnattributedRate, kept: KeptAnswers | None = None
+                   ) -> dict[str, Figures]:
         """Figures per period of ``kind`` over ``[lo, end]``, in date order (one pass)."""
         periods = periods_between(kind, lo, end)
         starts = [lo, *(p.start for p in periods[1:])]
         sums = [ZERO] * len(periods)
-        for costing in self._costings(partnership_id, rate):
+        for costing in self._costings(partnership_id, rate, kept):
             sums = [a.plus(b) for a, b in zip(sums, costing.periods(starts, end), strict=True)]
         return {p.label: c.total() for p, c in zip(periods, sums, strict=True)}
 
@@ -281,9 +415,15 @@ class StaffTimeCost:
         """Total figures over ``[start, end]`` (``start`` None: from the beginning);
         unattributed minutes at ``cost.UNATTRIBUTED`` by date, or at a flat
         ``default_hourly_cost_pence``."""
-        return CostSummary.from_sums(
-            self._between(partnership_id, start, end,
-                          rate_of(default_hourly_cost_pence)).total())
+        rate = rate_of(default_hourly_cost_pence)
+        kept = self._kept_for(partnership_id, rate)
+        if kept is not None:
+            try:
+                return CostSummary.from_sums(self._between(None, start, end, rate,
+                                                           kept[0]).total())
+            except NotKept:
+                pass
+        return CostSummary.from_sums(self._between(partnership_id, start, end, rate).total())
 
     def cost_by_period(self, kind: PeriodKind, start: dt.date, end: dt.date, *,
                        partnership_id: str | None = None,
@@ -296,8 +436,16 @@ class StaffTimeCost:
         """
         if end < start:
             return {}
-        sums = self._by_period(partnership_id, kind, start, end,
-                               rate_of(default_hourly_cost_pence))
+        rate = rate_of(default_hourly_cost_pence)
+        kept = self._kept_for(partnership_id, rate)
+        sums: dict[str, Figures] | None = None
+        if kept is not None:
+            try:
+                sums = self._by_period(None, kind, start, end, rate, kept[0])
+            except NotKept:
+                sums = None
+        if sums is None:
+            sums = self._by_period(partnership_id, kind, start, end, rate)
         return {group: CostSummary.from_sums(row) for group, row in sums.items()}
 
     def school_costs(self, ranges: Sequence[tuple[dt.date | None, dt.date]], *,
@@ -329,42 +477,64 @@ class StaffTimeCost:
         table's notes define funded, hidden and covered and give the values of
         ``cost.UNATTRIBUTED`` in force over its days (or the query's flat rate), with their
         citations; :attr:`~ssp_ledger.projection.Table.sources` has them as data. Raises
-        ValueError for an unknown grouping.
+        ValueError for an unknown grouping. A national report at the shipped rate reads the
+        answers a loaded checkpoint kept, when they hold its days
+        (:mod:`~ssp_ledger_projections.staff_cost.kept`), else the facts.
         """
+        query.check_grouping(self.name, self.groupings)
+        kept = self._kept_for(query.partnership_id, unattributed_rate(query))
+        if kept is not None:
+            try:
+                return self._report(query, kept)
+            except NotKept:
+                pass
+        return self._report(query, None)
+
+    def _report(self, query: Query, kept: tuple[KeptAnswers, Coverage] | None) -> Table:
+        """:meth:`report` from the facts, or from ``kept`` national answers (NotKept when
+        they do not hold a day it reads)."""
         start, end = query.window
         rate = unattributed_rate(query)
         kind = query.period_kind
         by = query.by
         pid = query.partnership_id
-        query.check_grouping(self.name, self.groupings)
+        answers = None if kept is None else kept[0]
+        coverage = self.coverage if kept is None else kept[1]
         rows: list[tuple[Cell, ...]] = []
         total = Figures()
         ranges: dict[str, tuple[dt.date | None, dt.date]] = {}
-        lo = start if start is not None else self.first_day(pid)
+        lo = start if start is not None else (
+            self.first_day(pid) if answers is None else answers.first_day)
         if kind is not None and lo is not None and lo <= end:
             ranges = self._period_ranges(kind, lo, start, end)
         # Covered by stream over the window (last) and each period: one look-up per
         # partnership with funding and range.
-        *in_periods, in_window = self.coverage.by_stream(pid, [*ranges.values(), (start, end)])
+        *in_periods, in_window = coverage.by_stream(pid, [*ranges.values(), (start, end)])
         covered = dict(zip(ranges, (sum(c.values()) for c in in_periods), strict=True))
         if kind is not None:
             if lo is not None and ranges:
-                for group, figures in self._by_period(pid, kind, lo, end, rate).items():
+                for group, figures in self._by_period(pid, kind, lo, end, rate,
+                                                      answers).items():
                     if rows or any(figures):  # leading periods with nothing are left out
                         rows.append(_cells(group, figures, covered[group]))
                         total = total.plus(figures)
         elif by == "funded":
             shares = {"funded": sum(in_window.values()), "hidden": 0}
-            for group, figures in sorted(self._between(pid, start, end, rate).split().items()):
+            for group, figures in sorted(self._between(pid, start, end, rate,
+                                                       answers).split().items()):
                 rows.append(_cells(group, figures, shares[group]))
                 total = total.plus(figures)
         elif by is not None:
             # Every costed piece lands in exactly one group: the total is their sum.
-            rows, total = _group_rows(
-                *self.cumulative.grouped_columns(pid, by, rate, start, end),
-                covered=in_window if by == "funding_stream" else None)
+            if answers is None:
+                labels, columns = self.cumulative.grouped_columns(pid, by, rate, start, end)
+            else:
+                table = answers.table(by)
+                labels, columns = table.labels, table.between_all(start, end)
+            rows, total = _group_rows(labels, columns,
+                                      covered=in_window if by == "funding_stream" else None)
         else:
-            total = self._between(pid, start, end, rate).total()
+            total = self._between(pid, start, end, rate, answers).total()
         rows.append(_cells("total", total, sum(in_window.values())))
         notes, sources = cost_notes(rate, lo, end)
         return Table.answer(self.name, query, (by or "group", *COLUMNS), rows,

@@ -3,6 +3,8 @@ application does (same help, same errors, same output)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from typer.testing import CliRunner
 
@@ -34,3 +36,20 @@ def test_the_copy_answers_as_the_whole_application(args: list[str]) -> None:
     single = runner.invoke(_for(args[0]), args, prog_name="ssp-ledger")
     assert (single.exit_code, single.output) == (whole.exit_code, whole.output)
     assert whole.output  # the test can fail
+
+
+def test_the_command_asks_numpys_blas_for_one_thread_unless_told(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ssp_ledger.cli.app import BLAS_THREADS, single_threaded_blas
+
+    for name in BLAS_THREADS:
+        monkeypatch.delenv(name, raising=False)
+    single_threaded_blas()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    for name in BLAS_THREADS:  # a caller's own sizing, under any of the names, is kept
+        for other in BLAS_THREADS:
+            monkeypatch.delenv(other, raising=False)
+        monkeypatch.setenv(name, "3")
+        single_threaded_blas()
+        assert {n: os.environ.get(n) for n in BLAS_THREADS} == {
+            n: "3" if n == name else None for n in BLAS_THREADS}

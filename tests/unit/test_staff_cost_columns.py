@@ -19,7 +19,12 @@ from ssp_ledger.projection import Fact, Query
 from ssp_ledger.projection.checkpoint import pack
 from ssp_ledger_projections.staff_cost.columns import _ENCODER, ActivityColumns
 from ssp_ledger_projections.staff_cost.rates import rate_of, shipped_rate
-from ssp_ledger_projections.staff_cost.state import StaffFactsState, pack_state, unpack_state
+from ssp_ledger_projections.staff_cost.state import (
+    STATE_VERSION,
+    StaffFactsState,
+    pack_state,
+    unpack_state,
+)
 from ssp_ledger_projections.staff_cost.steps import Walk, planned, walk, walk_planned
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost
 from tests.strategies import History, histories
@@ -60,6 +65,15 @@ def _with(**fields: object) -> bytes:
     state = _state()
     activity = msgspec.structs.replace(state.activity, **fields)
     return pack_state(msgspec.structs.replace(state, activity=activity))
+
+
+def _read(data: bytes) -> StaffTimeCost:
+    """A projection given ``data``, its facts read (a loaded state reads them when first
+    needed: ValueError, an UnreadableCheckpoint, then)."""
+    loaded = StaffTimeCost()
+    loaded.load_state(data)
+    assert loaded.facts is not None
+    return loaded
 
 
 def _i4(*values: int) -> bytes:
@@ -163,14 +177,14 @@ def test_malformed_columns_are_refused_at_load(fields: dict[str, object]) -> Non
     if fields.get("day0") == 1000:
         fields["day0"] = state.activity.day0 + 10**7
     with pytest.raises(ValueError, match=r"^staff facts: [^\n]*$"):
-        StaffTimeCost().load_state(_with(**fields))
+        _read(_with(**fields))
 
 
 def test_a_day_with_nothing_is_refused() -> None:
     values = bytearray(_state().activity.values)
     values[:4] = bytes(4)
     with pytest.raises(ValueError, match="staff facts: an activity day has no minutes"):
-        StaffTimeCost().load_state(_with(values=bytes(values)))
+        _read(_with(values=bytes(values)))
 
 
 def test_ids_that_cannot_be_read_are_refused_when_a_change_reads_them() -> None:
@@ -250,7 +264,9 @@ def _plan_with(**fields: object) -> bytes:
     state = _state()
     assert state.plan is not None
     plan = msgspec.structs.replace(state.plan, **fields)
-    return pack_state(msgspec.structs.replace(state, plan=plan))
+    # Without kept answers: a report would read them, and walk nothing (tests/unit/
+    # test_staff_cost_kept.py holds them to the walk).
+    return pack_state(msgspec.structs.replace(state, plan=plan, answers=None))
 
 
 BAD_PLANS = {
@@ -281,15 +297,17 @@ def test_a_malformed_plan_is_refused_at_load(fields: dict[str, object]) -> None:
         key = "seg_terms" if "seg_terms" in fields else "seg_start"
         fields = {key: _i4(*([99 if key == "seg_terms" else 5] * count))}
     with pytest.raises(ValueError, match=r"^staff facts: [^\n]*$"):
-        StaffTimeCost().load_state(_plan_with(**fields))
+        _read(_plan_with(**fields))
 
 
 def test_a_plan_naming_a_stream_without_levels_is_refused_when_walked() -> None:
     state = _state()
     assert state.plan is not None
     count = len(state.plan.seg_person) // 4
-    data = _plan_with(stream_pid=["p"], stream_name=["nowhere"],
-                      seg_stream=_i4(*([0] * count)))
+    plan = msgspec.structs.replace(state.plan, stream_pid=["p"], stream_name=["nowhere"],
+                                   seg_stream=_i4(*([0] * count)))
+    # Without kept answers (else the report reads them and walks nothing).
+    data = pack_state(msgspec.structs.replace(state, plan=plan, answers=None))
     loaded = StaffTimeCost()
     loaded.load_state(data)
     with pytest.raises(ValueError, match="staff facts: the walk plan names stream"):
@@ -372,7 +390,8 @@ def test_an_older_or_malformed_stored_state_is_refused_in_one_line(data: bytes) 
 def test_a_body_holding_the_ids_is_refused() -> None:
     state = _state()
     body = zlib.compress(msgspec.msgpack.encode(state), 1)
-    data = msgspec.msgpack.encode({"format": "ssp-ledger/staff-facts", "version": 4,
-                                   "body": body, "ids": state.activity.ids})
+    data = msgspec.msgpack.encode({"format": "ssp-ledger/staff-facts", "version": STATE_VERSION,
+                                   "body": body, "ids": state.activity.ids,
+                                   "levels": zlib.compress(msgspec.msgpack.encode([]))})
     with pytest.raises(ValueError, match="staff facts: the state's body holds ids"):
-        StaffTimeCost().load_state(data)
+        _read(data)

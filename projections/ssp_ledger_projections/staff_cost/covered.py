@@ -43,17 +43,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from ssp_ledger_projections.funding_levels import FundingLevels, StreamLevels
-from ssp_ledger_projections.staff_cost.cache import CumulativeCosts
 from ssp_ledger_projections.staff_cost.costing import Columns
-from ssp_ledger_projections.staff_cost.rates import shipped_rate
+from ssp_ledger_projections.staff_cost.grouped import CumulativeTable
+from ssp_ledger_projections.staff_cost.rates import UnattributedRate, shipped_rate
 from ssp_ledger_projections.staff_cost.steps import pair_label
 
-__all__ = ["Coverage", "Pair"]
+__all__ = ["Costs", "Coverage", "Pair"]
 
 _PENCE_FUNDED = Columns._fields.index("pence_funded")
 _SAFE = 1 << 62
@@ -79,10 +79,22 @@ class Pair(NamedTuple):
         return self.received < self.funded
 
 
+class Costs(Protocol):
+    """What the covered figures read of the cost tables (:class:`~.cache.CumulativeCosts`, or
+    the national tables a checkpoint kept, :mod:`.kept`)."""
+
+    def pair_table(self, rate: UnattributedRate) -> CumulativeTable | None:
+        """The national table by (partnership, stream), or None."""
+
+    def grouped(self, partnership_id: str | None, by: str, rate: UnattributedRate,
+                start: dt.date | None, end: dt.date) -> dict[str, Columns]:
+        """Columns of every group of grouping ``by`` over ``[start, end]``."""
+
+
 class Coverage:
     """Covered figures from the cost tables and the funding levels."""
 
-    def __init__(self, costs: CumulativeCosts, levels: FundingLevels) -> None:
+    def __init__(self, costs: Costs, levels: FundingLevels) -> None:
         self._costs = costs
         self._levels = levels
         self._where: tuple[object, object, np.ndarray] | None = None

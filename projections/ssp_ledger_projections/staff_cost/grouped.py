@@ -47,8 +47,8 @@ from ssp_ledger_projections.staff_cost.rates import UnattributedRate
 from ssp_ledger_projections.staff_cost.state import StaffFacts
 from ssp_ledger_projections.staff_cost.steps import PAIRS, SCHOOLS, TOTAL, Walk, walk
 
-__all__ = ["GROUPINGS", "PAIRS", "TOTAL", "EveryGroupCosting", "GroupCosting", "GroupedTable",
-           "build_grouped", "table_of"]
+__all__ = ["GROUPINGS", "PAIRS", "TOTAL", "CumulativeTable", "EveryGroupCosting", "GroupCosting",
+           "GroupedTable", "Tails", "add_tails", "build_grouped", "table_of"]
 
 GROUPINGS: tuple[str, ...] = ("role", "school", "funding_stream", "staff")
 """Groupings a table can be built for (besides ``None``: one group, the total)."""
@@ -182,7 +182,62 @@ class _Summed:
         return out
 
 
-class GroupedTable:
+class CumulativeTable:
+    """What a cumulative table of every group answers, from its :meth:`columns_at`: every
+    group's columns over a range, or over several (:class:`GroupedTable` computes them from a
+    walk's steps; :class:`~.kept.KeptTable` reads the rows a checkpoint kept)."""
+
+    __slots__ = ()
+
+    labels: list[str]
+    groups: dict[str, int]
+    _dtype: type
+
+    def columns_at(self, ordinals: Sequence[int], group: int | None = None) -> np.ndarray:
+        """Columns summed over every day up to each of ``ordinals`` (inclusive), of every
+        group (``group`` None) or of one: an array ``[ordinal, group, column]`` in
+        :class:`~.costing.Columns` order, groups in :attr:`labels` order."""
+        raise NotImplementedError
+
+    def between_all(self, start: dt.date | None, end: dt.date) -> np.ndarray:
+        """Every group's columns over ``[start, end]`` (``start`` None: from the beginning): an
+        array ``[group, column]``, groups in :attr:`labels` order."""
+        last = end.toordinal()
+        if start is None:
+            return cast("np.ndarray", self.columns_at([last])[0])
+        first = start.toordinal() - 1
+        if last <= first:
+            return np.zeros((len(self.labels), _WIDTH), dtype=self._dtype)
+        both = self.columns_at([last, first])
+        return cast("np.ndarray", both[0] - both[1])
+
+    def ranges(self, ranges: Sequence[tuple[dt.date | None, dt.date]]) -> np.ndarray:
+        """Every group's columns over each of ``ranges`` (:meth:`between_all` of each, in one
+        look-up): an array ``[range, group, column]``."""
+        ends = [end.toordinal() for _, end in ranges]
+        befores = [0 if start is None else start.toordinal() - 1 for start, _ in ranges]
+        found = self.columns_at([*ends, *befores])
+        count = len(ranges)
+        out = found[:count] - found[count:]
+        for k, (start, end) in enumerate(ranges):
+            if start is not None and end < start:
+                out[k] = 0
+        return cast("np.ndarray", out)
+
+    def upto(self, ordinal: int) -> dict[str, Columns]:
+        """Every group's columns over every day up to ``ordinal`` (inclusive)."""
+        return _by_label(self.labels, self.columns_at([ordinal])[0])
+
+    def between(self, start: dt.date | None, end: dt.date) -> dict[str, Columns]:
+        """Every group's columns over ``[start, end]`` (``start`` None: from the beginning)."""
+        return _by_label(self.labels, self.between_all(start, end))
+
+    def group(self, name: str) -> GroupCosting:
+        """One group's figures as a :class:`~.costing.Costing`."""
+        return GroupCosting(self, name)
+
+
+class GroupedTable(CumulativeTable):
     """Every group's :class:`~.costing.Columns` summed over every day up to any day.
 
     Every group's columns sit in shared arrays (see :meth:`columns_at`), so one look-up answers
@@ -370,58 +425,37 @@ class GroupedTable:
             self.last_rows = dict(zip(ordinals, out.copy(), strict=True))
         return out
 
+    def tail_groups(self) -> np.ndarray:
+        """Each open tail's group (in the walk's order of its tails)."""
+        return self._tail_group
+
     def _add_tails(self, row: np.ndarray, ordinal: int, group: int | None) -> None:
-        """Add to ``row`` (groups x columns) the release the open tails accrue after the
-        table's last day up to ``ordinal`` (as :func:`~.cumulative.tails_after`, per group)."""
-        more = self._calendar.teaching_days_between(self.last + 1, ordinal)
-        where = self._tail_group
-        chosen = np.ones(len(where), dtype=bool) if group is None else where == group
-        days, per_week, hourly, minutes_before, pence_before = self._tails
-        minutes = per_week * (days + more) // 5
-        pence = minutes * hourly // 60 - pence_before
-        minutes = minutes - minutes_before
-        at = where if group is None else np.zeros(len(where), dtype=np.int64)
-        for flag, m_col, p_col in ((True, 0, 4), (False, 1, 5)):
-            pick = chosen & (self._tail_funded == flag)
-            np.add.at(row[:, m_col], at[pick], minutes[pick])
-            np.add.at(row[:, p_col], at[pick], pence[pick])
+        add_tails(row, ordinal, group, self._calendar, self.last,
+                  (self._tail_group, self._tails, self._tail_funded))
 
-    def between_all(self, start: dt.date | None, end: dt.date) -> np.ndarray:
-        """Every group's columns over ``[start, end]`` (``start`` None: from the beginning): an
-        array ``[group, column]``, groups in :attr:`labels` order."""
-        last = end.toordinal()
-        if start is None:
-            return cast("np.ndarray", self.columns_at([last])[0])
-        first = start.toordinal() - 1
-        if last <= first:
-            return np.zeros((len(self.labels), _WIDTH), dtype=self._dtype)
-        both = self.columns_at([last, first])
-        return cast("np.ndarray", both[0] - both[1])
 
-    def ranges(self, ranges: Sequence[tuple[dt.date | None, dt.date]]) -> np.ndarray:
-        """Every group's columns over each of ``ranges`` (:meth:`between_all` of each, in one
-        look-up): an array ``[range, group, column]``."""
-        ends = [end.toordinal() for _, end in ranges]
-        befores = [0 if start is None else start.toordinal() - 1 for start, _ in ranges]
-        found = self.columns_at([*ends, *befores])
-        count = len(ranges)
-        out = found[:count] - found[count:]
-        for k, (start, end) in enumerate(ranges):
-            if start is not None and end < start:
-                out[k] = 0
-        return cast("np.ndarray", out)
 
-    def upto(self, ordinal: int) -> dict[str, Columns]:
-        """Every group's columns over every day up to ``ordinal`` (inclusive)."""
-        return _by_label(self.labels, self.columns_at([ordinal])[0])
+Tails = tuple[np.ndarray, list[np.ndarray], np.ndarray]
+"""Open tails as a table keeps them: each tail's group, its (teaching days, minutes per
+week, hourly pence, minutes, pence) through the table's last day, and its funded flag."""
 
-    def between(self, start: dt.date | None, end: dt.date) -> dict[str, Columns]:
-        """Every group's columns over ``[start, end]`` (``start`` None: from the beginning)."""
-        return _by_label(self.labels, self.between_all(start, end))
 
-    def group(self, name: str) -> GroupCosting:
-        """One group's figures as a :class:`~.costing.Costing`."""
-        return GroupCosting(self, name)
+def add_tails(row: np.ndarray, ordinal: int, group: int | None, calendar: TeachingCalendar,
+              last: int, tails: Tails) -> None:
+    """Add to ``row`` (groups x columns; one group's row when ``group`` is set) the release the
+    open ``tails`` accrue after a table's ``last`` day up to ``ordinal`` (as
+    :func:`~.cumulative.tails_after`, per group)."""
+    where, (days, per_week, hourly, minutes_before, pence_before), funded = tails
+    more = calendar.teaching_days_between(last + 1, ordinal)
+    chosen = np.ones(len(where), dtype=bool) if group is None else where == group
+    minutes = per_week * (days + more) // 5
+    pence = minutes * hourly // 60 - pence_before
+    minutes = minutes - minutes_before
+    at = where if group is None else np.zeros(len(where), dtype=np.int64)
+    for flag, m_col, p_col in ((True, 0, 4), (False, 1, 5)):
+        pick = chosen & (funded == flag)
+        np.add.at(row[:, m_col], at[pick], minutes[pick])
+        np.add.at(row[:, p_col], at[pick], pence[pick])
 
 
 class _CumulativeCosting:
@@ -484,7 +518,7 @@ class GroupCosting(_CumulativeCosting):
 
     __slots__ = ("_group", "_table")
 
-    def __init__(self, table: GroupedTable, name: str) -> None:
+    def __init__(self, table: CumulativeTable, name: str) -> None:
         self._table = table
         self._group = table.groups.get(name)
 

@@ -84,14 +84,21 @@ from ssp_ledger_projections.staff_cost.columns import (
 __all__ = [
     "STATE_VERSION",
     "Activity",
+    "KeptTableState",
+    "NationalAnswersState",
     "SameDay",
     "Segment",
     "SeriesKey",
     "StaffFacts",
     "StaffFactsPart",
+    "StoredPart",
     "StaffFactsState",
     "activity_of",
+    "answers_of",
+    "body_of",
+    "funding_of",
     "pack_state",
+    "unpack_part",
     "unpack_state",
 ]
 
@@ -157,7 +164,7 @@ class Segment:
     """The terms in force, or None for a gap."""
 
 
-STATE_VERSION = 4
+STATE_VERSION = 5
 """Version of :class:`StaffFactsState` and :class:`StaffFactsPart`; a checkpoint of another
 version is refused."""
 
@@ -259,6 +266,46 @@ class WalkPlanState(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     in the highest bit; unused bits 0)."""
 
 
+class KeptTableState(msgspec.Struct, frozen=True, array_like=True):
+    """One national table's rows on its marks."""
+
+    by: str
+    """Its grouping: "" (the total, :data:`~.grouped.TOTAL`), :data:`~.grouped.PAIRS` or one
+    of :data:`~.grouped.GROUPINGS`."""
+    labels: list[str]
+    """Its groups, sorted."""
+    marks: bytes
+    """The days kept, ascending, the last one the walk's last day: 4-byte little-endian
+    ordinals."""
+    itemsize: int
+    """Bytes of each figure in :attr:`rows`: 4 or 8, the fewest that hold every one."""
+    rows: bytes
+    """Every group's :class:`~.costing.Columns` summed up to each mark, ``[mark, group,
+    column]`` row-major, little-endian signed."""
+    tail_groups: bytes
+    """Each open tail's group: 4-byte little-endian."""
+
+
+class NationalAnswersState(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """What :mod:`.kept` keeps (see :mod:`.kept`), as checkpoint data."""
+
+    rate: list[int]
+    """The unattributed rate of the tables, as :attr:`~.state.WalkPlanState.rate`."""
+    base: int
+    """Ordinal of the first day anything changes (earlier days are 0)."""
+    last: int
+    """Ordinal of the walk's last day."""
+    first_day: int
+    """Ordinal of the earliest assignment start or activity date."""
+    tails: list[bytes]
+    """The open tails' teaching days, minutes per week, hourly pence, minutes and pence through
+    the last day: 8-byte little-endian each."""
+    tails_funded: bytes
+    """Whether each tail's last piece is funded (one byte, 0 or 1)."""
+    tables: list[KeptTableState]
+    """The total, the pairs, then :data:`~.grouped.GROUPINGS`."""
+
+
 class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",
                       tag_field="format"):
     """Everything :class:`StaffFacts` knows, as data, in a canonical order (by partnership,
@@ -273,50 +320,106 @@ class StaffFactsState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger
     its sums, and its ids are those of the same days."""
     plan: WalkPlanState | None = None
     """The national walk's stretches (derived; None when there is no partnership)."""
+    answers: NationalAnswersState | None = None
+    """The national tables' rows on the days a cold report reads (derived, :mod:`.kept`; None
+    when there is no partnership or a figure might not fit 8 bytes)."""
 
 
 class StaffFactsPart(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",
                      tag_field="format"):
-    """A :class:`StaffFactsState` as a checkpoint stores it (:func:`pack_state`): everything but
-    the activity's ids zlib-compressed in :attr:`body`, the ids (compressed on their own
-    already, :mod:`.columns`) beside it. Neither compresses further, so the checkpoint keeps the
-    part as it is and a report inflates the body only: the ids, nearly incompressible and read
-    only by a change or an explanation, are never inflated twice (the whole state compressed
-    again by the checkpoint made every report inflate them)."""
+    """A :class:`StaffFactsState` as a checkpoint stores it (:func:`pack_state`): the facts a
+    change or a live table reads zlib-compressed in :attr:`body`; the activity's ids (compressed
+    on their own already, :mod:`.columns`) beside it; and apart, each compressed on its own,
+    the two things a cold national report reads: the funding changes (:attr:`levels`) and the
+    kept national answers (:attr:`answers`, :mod:`.kept`). Nothing compresses further, so the
+    checkpoint keeps the part as it is; a cold report answered from the kept answers inflates
+    the levels and the answers only (a few hundred kilobytes), and a report that needs the facts
+    inflates the body then (:meth:`~ssp_ledger_projections.staff_time_cost.StaffTimeCost.
+    load_state`). The ids, nearly incompressible and read only by a change or an explanation,
+    are never inflated twice (the whole state compressed again by the checkpoint made every
+    report inflate them)."""
 
     version: int
     body: bytes = b""
-    """zlib of the msgpack of the :class:`StaffFactsState`, its activity's ``ids`` empty."""
+    """zlib of the msgpack of the :class:`StaffFactsState`, its activity's ``ids``, its
+    ``funding`` and its ``answers`` empty."""
     ids: bytes = b""
     """The activity's :attr:`~.columns.ActivityState.ids`."""
+    levels: bytes = b""
+    """zlib of the msgpack of the state's ``funding``."""
+    answers: bytes = b""
+    """zlib of the msgpack of the state's ``answers`` (empty when None)."""
+
+
+class StoredPart(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/staff-facts",
+                  tag_field="format"):
+    """A :class:`StaffFactsPart` as read: its byte strings views of the bytes read (msgspec
+    decodes a ``memoryview`` field without copying), so loading a state copies nothing but
+    what it inflates."""
+
+    version: int
+    body: memoryview = memoryview(b"")
+    ids: memoryview = memoryview(b"")
+    levels: memoryview = memoryview(b"")
+    answers: memoryview = memoryview(b"")
 
 
 _STATE_ENCODER = msgspec.msgpack.Encoder(order="deterministic")
 _STATE_DECODER = msgspec.msgpack.Decoder(StaffFactsState)
-_PART_DECODER = msgspec.msgpack.Decoder(StaffFactsPart)
+_PART_DECODER = msgspec.msgpack.Decoder(StoredPart)
+_FUNDING_DECODER = msgspec.msgpack.Decoder(list[FundingChanged])
+_ANSWERS_DECODER = msgspec.msgpack.Decoder(NationalAnswersState)
 
 
 def pack_state(state: StaffFactsState) -> bytes:
     """The canonical bytes of ``state`` as a checkpoint keeps them (:class:`StaffFactsPart`)."""
     activity = state.activity
-    body = msgspec.structs.replace(state, activity=msgspec.structs.replace(activity, ids=b""))
+    body = msgspec.structs.replace(state, activity=msgspec.structs.replace(activity, ids=b""),
+                                   funding=[], answers=None)
     return _STATE_ENCODER.encode(StaffFactsPart(
-        version=state.version, body=pack(_STATE_ENCODER.encode(body)), ids=activity.ids))
+        version=state.version, body=pack(_STATE_ENCODER.encode(body)), ids=activity.ids,
+        levels=pack(_STATE_ENCODER.encode(state.funding)),
+        answers=b"" if state.answers is None else pack(_STATE_ENCODER.encode(state.answers))))
+
+
+def unpack_part(data: bytes) -> StoredPart:
+    """The part of :func:`pack_state` bytes, none of it inflated yet; ValueError (one line)
+    when they are not such bytes, or of another :data:`STATE_VERSION`."""
+    part = _PART_DECODER.decode(data)
+    if part.version != STATE_VERSION:
+        msg = f"staff facts state version {part.version} is not {STATE_VERSION}"
+        raise ValueError(msg)
+    return part
+
+
+def funding_of(part: StoredPart) -> list[FundingChanged]:
+    """The funding changes of a part (ValueError when they cannot be read)."""
+    return _FUNDING_DECODER.decode(unpack(part.levels))
+
+
+def answers_of(part: StoredPart) -> NationalAnswersState | None:
+    """The kept national answers of a part, or None (ValueError when they cannot be read)."""
+    return _ANSWERS_DECODER.decode(unpack(part.answers)) if part.answers else None
+
+
+def body_of(part: StoredPart) -> StaffFactsState:
+    """The state in a part's body, with its activity's ids (its ``funding`` and ``answers``
+    are the part's :func:`funding_of` and :func:`answers_of`); ValueError when it is not one
+    :func:`pack_state` could write."""
+    state = _STATE_DECODER.decode(unpack(part.body))
+    if state.activity.ids or state.funding or state.answers is not None:
+        msg = "staff facts: the state's body holds ids, funding or answers (kept beside it)"
+        raise ValueError(msg)
+    return msgspec.structs.replace(
+        state, activity=msgspec.structs.replace(state.activity, ids=bytes(part.ids)))
 
 
 def unpack_state(data: bytes) -> StaffFactsState:
     """The state of :func:`pack_state` bytes; ValueError (one line) when they are not such
     bytes, or of another :data:`STATE_VERSION`."""
-    part = _PART_DECODER.decode(data)
-    if part.version != STATE_VERSION:
-        msg = f"staff facts state version {part.version} is not {STATE_VERSION}"
-        raise ValueError(msg)
-    state = _STATE_DECODER.decode(unpack(part.body))
-    if state.activity.ids:
-        msg = "staff facts: the state's body holds ids (they are kept beside it)"
-        raise ValueError(msg)
-    return msgspec.structs.replace(
-        state, activity=msgspec.structs.replace(state.activity, ids=part.ids))
+    part = unpack_part(data)
+    return msgspec.structs.replace(body_of(part), funding=funding_of(part),
+                                   answers=answers_of(part))
 
 
 class StaffFacts:
@@ -694,8 +797,10 @@ class StaffFacts:
             activity=activity,
         )
 
-    def load(self, state: StaffFactsState) -> None:
-        """Take the facts of :meth:`dump` (on an instance that has none yet).
+    def load(self, state: StaffFactsState, *, levels_loaded: bool = False) -> None:
+        """Take the facts of :meth:`dump` (on an instance that has none yet; ``levels_loaded``:
+        but for the funding changes, which :attr:`funding_levels` holds already and the state
+        leaves out).
 
         The activity stays columnar (:mod:`.columns`) until a change, an explanation or a
         piece-by-piece costing needs it as Series (:meth:`_materialise`), and the ids of each
@@ -708,7 +813,9 @@ class StaffFacts:
             msg = f"staff facts state version {state.version} is not {STATE_VERSION}"
             raise ValueError(msg)
         if (self.assignments or self.releases or self._activity or self._columns is not None
-                or self._pending_ids is not None or self.funding_levels.streams(None)):
+                or self._pending_ids is not None
+                or (not levels_loaded and self.funding_levels.streams(None))
+                or (levels_loaded and state.funding)):
             msg = "staff facts: load_state needs a fresh instance (this one has facts)"
             raise ValueError(msg)
         columns = ActivityColumns.load(state.activity)
@@ -717,7 +824,7 @@ class StaffFacts:
         for r in state.releases:
             _keep(self.releases, r.partnership_id, r.staff_id, r.event_id,
                   _date(r.last_day, "release"), 1)
-        for f in state.funding:
+        for f in state.funding:  # none when levels_loaded
             self.funding_levels.add(f)
         self._columns = columns if columns.keys else None
         if state.plan is not None:
@@ -732,6 +839,12 @@ class StaffFacts:
                 msg = "staff facts: the walk plan's people are not those of the facts"
                 raise ValueError(msg)
             self._plan["national"] = (plan, state.assignments)
+
+    def knows_anything(self) -> bool:
+        """Whether any fact was applied or loaded (funding changes included)."""
+        return bool(self.assignments or self.releases or self._activity
+                    or self._columns is not None or self._pending_ids is not None
+                    or self.funding_levels.streams(None))
 
     def kept_plan(self) -> tuple[WalkPlanState, list[StaffAssigned]] | None:
         """The national walk's plan a loaded state came with, and the assignments (in the

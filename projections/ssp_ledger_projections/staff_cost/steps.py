@@ -50,8 +50,8 @@ from ssp_ledger_projections.staff_cost.cumulative import (
 from ssp_ledger_projections.staff_cost.rates import UnattributedRate, shipped_rate
 from ssp_ledger_projections.staff_cost.state import Segment, StaffFacts, WalkPlanState
 
-__all__ = ["PAIRS", "SCHOOLS", "TOTAL", "Walk", "pair_label", "plan_state", "planned", "walk",
-           "walk_planned"]
+__all__ = ["PAIRS", "SCHOOLS", "TOTAL", "Walk", "pair_label", "plan_state", "planned",
+           "rate_key", "walk", "walk_planned"]
 
 TOTAL = ""
 """The one group of a table built for no grouping."""
@@ -385,7 +385,7 @@ def _stretches(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate
 # --------------------------------------------------------------------------- the kept plan
 
 
-def _rate_key(rate: UnattributedRate) -> list[int]:
+def rate_key(rate: UnattributedRate) -> list[int]:
     """A dated rate as :attr:`~.state.WalkPlanState.rate` keeps it (flat rates: none)."""
     if rate.parameter is None:
         return []
@@ -421,7 +421,7 @@ def plan_state(facts: StaffFacts, assignments: Sequence[StaffAssigned]
     release = out.release_segments
     tails = out.tails
     return WalkPlanState(
-        pids=list(pids), rate=_rate_key(rate), base=out.base, last=out.last,
+        pids=list(pids), rate=rate_key(rate), base=out.base, last=out.last,
         people_pid=_i4([pid_index[pid] for pid, _ in people]),
         people_staff=[staff for _, staff in people],
         seg_person=_i4(st.person), seg_start=_i4(st.start),
@@ -442,7 +442,7 @@ def planned(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate
     """The plan a loaded state kept, when it is the walk of ``pids`` at ``rate`` and no fact
     changed since."""
     kept = facts.kept_plan()
-    if kept is None or kept[0].pids != list(pids) or kept[0].rate != _rate_key(rate):
+    if kept is None or kept[0].pids != list(pids) or kept[0].rate != rate_key(rate):
         return None
     return kept
 

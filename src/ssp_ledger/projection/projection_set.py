@@ -189,9 +189,17 @@ class ProjectionSet:
     def load_all(self) -> None:
         """Load every projection and the facts in force now (a restored set otherwise loads
         each when first needed): UnreadableCheckpoint, at once, when a part of the snapshot
-        fails. For a caller that will feed every projection anyway (the runner)."""
+        fails. For a caller that will feed every projection anyway (the runner). A projection
+        that reads its state lazily (a ``read_state()`` method: the staff time's facts, read
+        when a report first needs them) reads it now, so it fails here too."""
         for name in self._names:
-            self._get(name)
+            projection = self._get(name)
+            read = getattr(projection, "read_state", None)
+            if read is not None:
+                try:
+                    read()
+                except ValueError as e:  # an UnreadableCheckpoint too: named as the set names
+                    raise self._unreadable(f"projection {name!r}", e) from e
         self._current  # noqa: B018 -- the property reads and checks the part
 
     def _saved_again(self) -> bool:

@@ -1,0 +1,227 @@
+"""The national answers a checkpoint keeps: every national table's rows on the days reports read.
+
+A cold national report (``ssp-ledger report staff_time_cost --by role``, or ``funding``, in a
+fresh process) would otherwise inflate and decode every fact of the staff state, walk every
+timeline (:mod:`.steps`) and build two national tables (:mod:`.grouped`) to read one or two rows
+of each. But the days it reads are few and known in advance: a report as of a day on or after the
+last day anything changes (:attr:`~.steps.Walk.last`) reads every table at that last day (then
+adds the release the open assignments accrue after it), and a report by period also reads the
+day before each period's first day. So, beside the facts, the state keeps
+(:class:`NationalAnswersState`, derived, like the walk plan):
+
+* the national tables at the shipped unattributed rate, each as its rows
+  (:class:`~.costing.Columns` of every group) on its *marks*: the total (one group), the
+  (partnership, stream) pairs that the covered figures read, and the ``role`` and
+  ``funding_stream`` tables (a handful of groups each) on the day before every period start of
+  every period kind between the first and the last day, and on the last day (so a report of one
+  period, ``--period``, reads them too); the ``school`` and ``staff`` tables (a group per
+  school or person) on the last day;
+* the open tails (:class:`~.cumulative.OpenTail`) and each table's group of each;
+* the first day anything costs (what a report's periods start from).
+
+:class:`KeptTable` answers :meth:`~.grouped.CumulativeTable.columns_at` from those rows: a day
+before the first is 0, a day on or after the last is the last day's row plus the tails'
+release since (:func:`~.grouped.add_tails`, the live table's own code), a mark is its row, and
+any other day raises :class:`NotKept`: the projection then loads its facts and answers as
+before. The rows are :meth:`~.grouped.GroupedTable.columns_at` of the live tables on those days
+(:func:`answers_state`), so the answers are equal by construction; tests hold every grouping and
+period kind of a kept report to the live one.
+
+Like the plan, the answers are bound to the same log position as the facts (the checkpoint's
+hash covers them), rebuilt with them when a checkpoint is made (so ``ssp-ledger verify``, which
+rebuilds every checkpoint from the log and compares the bytes, checks them), checked for shape
+when loaded (:meth:`KeptAnswers.load`: ValueError in one line), and dropped by the first change
+of the facts. None are kept when a figure might not fit 8-byte integers (the live tables then
+compute in Python integers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from itertools import pairwise
+
+import numpy as np
+
+from ssp_ledger.periods import TeachingCalendar, periods_between
+from ssp_ledger.projection import PERIOD_KINDS
+from ssp_ledger_projections.staff_cost.costing import Columns
+from ssp_ledger_projections.staff_cost.grouped import (
+    GROUPINGS,
+    PAIRS,
+    TOTAL,
+    CumulativeTable,
+    Tails,
+    add_tails,
+    table_of,
+)
+from ssp_ledger_projections.staff_cost.state import KeptTableState, NationalAnswersState
+from ssp_ledger_projections.staff_cost.steps import Walk
+
+__all__ = ["KeptAnswers", "KeptTable", "KeptTableState", "NationalAnswersState", "NotKept",
+           "answers_state"]
+
+_WIDTH = len(Columns._fields)
+_LAST_ORDINAL = dt.date.max.toordinal()
+_INT64 = 1 << 63
+_EVERY_MARK = (None, PAIRS, "role", "funding_stream")
+"""The tables kept on every mark (a handful of groups each); the others (a group per school
+or staff member) on the last day only."""
+_TAIL_FIELDS = ("days", "per_week", "hourly", "minutes", "pence")
+"""The :class:`~.cumulative.OpenTail` fields a table adds tails from, in
+:data:`~.grouped.Tails` order."""
+
+
+class NotKept(LookupError):
+    """A national look-up asked for a day (or a table) the checkpoint did not keep."""
+
+
+def _marks(base: int, last: int) -> list[int]:
+    """The days a national report by period reads inside ``[base, last)`` (the day before each
+    period start of every kind), and ``last``."""
+    first, end = dt.date.fromordinal(base), dt.date.fromordinal(last)
+    days = {p.start.toordinal() - 1 for kind in PERIOD_KINDS
+            for p in periods_between(kind, first, end)}
+    return sorted({d for d in days if base <= d < last} | {last})
+
+
+def _le(values: Sequence[int] | np.ndarray, dtype: str) -> bytes:
+    return np.asarray(values, dtype=dtype).tobytes()
+
+
+def answers_state(steps: Walk, calendar: TeachingCalendar, rate: list[int], first_day: int
+                  ) -> NationalAnswersState | None:
+    """The national answers of a walk of every partnership at ``rate`` (its key): the tables
+    of :func:`~.grouped.table_of` read on their marks. None when the walk has no day or a
+    table computes in Python integers (a figure might not fit 8 bytes)."""
+    if not steps.people or not steps.base:
+        return None
+    every = _marks(steps.base, steps.last)
+    tables: list[KeptTableState] = []
+    for by in (None, PAIRS, *GROUPINGS):
+        table = table_of(steps, by, calendar)
+        marks = every if by in _EVERY_MARK else [steps.last]
+        if table._dtype is not np.int64:
+            return None
+        rows = table.columns_at(marks)
+        itemsize = 4 if not rows.size or (
+            int(rows.min()) >= -(1 << 31) and int(rows.max()) < 1 << 31) else 8
+        tables.append(KeptTableState(
+            by or TOTAL, table.labels, _le(marks, "<i4"), itemsize,
+            _le(rows, f"<i{itemsize}"), _le(table.tail_groups(), "<i4")))
+    tails = [t for _, t in steps.tails]
+    return NationalAnswersState(
+        rate=rate, base=steps.base, last=steps.last, first_day=first_day,
+        tails=[_le([getattr(t, f) for t in tails], "<i8") for f in _TAIL_FIELDS],
+        tails_funded=bytes(1 if t.funded else 0 for t in tails), tables=tables)
+
+
+class KeptTable(CumulativeTable):
+    """A national table answering from the rows the checkpoint kept (see the module doc)."""
+
+    __slots__ = ("_calendar", "_dtype", "_marks", "_rows", "_tails", "base", "groups", "labels",
+                 "last")
+
+    def __init__(self, calendar: TeachingCalendar, base: int, last: int, labels: list[str],
+                 marks: np.ndarray, rows: np.ndarray, tails: Tails) -> None:
+        self._calendar = calendar
+        self.base = base
+        self.last = last
+        self.labels = labels
+        self.groups = {name: g for g, name in enumerate(labels)}
+        self._dtype = np.int64
+        self._marks = marks
+        self._rows = rows
+        self._tails = tails
+
+    def columns_at(self, ordinals: Sequence[int], group: int | None = None) -> np.ndarray:
+        """See :meth:`~.grouped.CumulativeTable.columns_at`; :class:`NotKept` for a day
+        between the first and the last that is no mark."""
+        at = np.asarray(ordinals, dtype=np.int64)
+        day = np.minimum(at, self.last)
+        found = np.searchsorted(self._marks, day)
+        inside = at >= self.base
+        if not (self._marks[np.minimum(found, len(self._marks) - 1)] == day)[inside].all():
+            msg = "a national look-up of a day the checkpoint did not keep"
+            raise NotKept(msg)
+        rows = self._rows if group is None else self._rows[:, [group]]
+        out: np.ndarray = rows[np.where(inside, found, 0)].astype(np.int64)
+        out[~inside] = 0
+        if len(self._tails[0]):
+            for b in np.flatnonzero(at > self.last).tolist():
+                add_tails(out[b], int(at[b]), group, self._calendar, self.last, self._tails)
+        return out
+
+
+class KeptAnswers:
+    """The national answers of a loaded state, checked (see the module doc)."""
+
+    __slots__ = ("first_day", "rate", "tables")
+
+    def __init__(self, rate: list[int], first_day: dt.date,
+                 tables: dict[str, KeptTable]) -> None:
+        self.rate = rate
+        """The unattributed rate the tables were computed at (its key)."""
+        self.first_day = first_day
+        """The earliest assignment start or activity date."""
+        self.tables = tables
+        """The tables by grouping (:data:`~.grouped.TOTAL` for the total)."""
+
+    def table(self, by: str | None) -> KeptTable:
+        """The table of grouping ``by`` (None: the total); :class:`NotKept` when there is
+        none."""
+        found = self.tables.get(TOTAL if by is None else by)
+        if found is None:
+            msg = f"no national table by {by!r} kept"
+            raise NotKept(msg)
+        return found
+
+    @classmethod
+    def load(cls, state: NationalAnswersState, calendar: TeachingCalendar) -> KeptAnswers:
+        """The answers of ``state``; ValueError (one line) unless it has the shape
+        :func:`answers_state` writes."""
+        def fail(what: str) -> None:
+            msg = f"staff facts: the kept national answers' {what}"
+            raise ValueError(msg)
+
+        def ints(data: bytes, size: int, what: str) -> np.ndarray:
+            if len(data) % size:
+                fail(f"{what} has {len(data)} bytes")
+            return np.frombuffer(data, dtype=f"<i{size}")
+
+        if len(state.rate) % 2:
+            fail("rate is not (day, pence) pairs")
+        if not 1 <= state.base <= state.last <= _LAST_ORDINAL or not (
+                1 <= state.first_day <= _LAST_ORDINAL):
+            fail(f"days {state.base}, {state.first_day}, {state.last} are not in order")
+        if len(state.tails) != len(_TAIL_FIELDS):
+            fail(f"tails have {len(state.tails)} columns")
+        tails = [ints(column, 8, "tails").astype(np.int64) for column in state.tails]
+        funded = np.frombuffer(state.tails_funded, dtype=np.uint8)
+        if any(len(column) != len(funded) for column in tails) or (
+                len(funded) and int(funded.max()) > 1):
+            fail("tails have columns of different lengths or flags other than 0 and 1")
+        if [t.by for t in state.tables] != [TOTAL, PAIRS, *GROUPINGS]:
+            fail("tables are not the total, the pairs and every grouping")
+        tables: dict[str, KeptTable] = {}
+        for kept in state.tables:
+            marks = ints(kept.marks, 4, "marks").astype(np.int64)
+            if not len(marks) or int(marks[-1]) != state.last or int(marks[0]) < state.base or (
+                    len(marks) > 1 and not (marks[1:] > marks[:-1]).all()):
+                fail(f"marks of {kept.by!r} are not ascending days ending on the last")
+            if any(a >= b for a, b in pairwise(kept.labels)):
+                fail(f"labels of {kept.by!r} are not ascending")
+            if kept.itemsize not in (4, 8):
+                fail(f"rows of {kept.by!r} have {kept.itemsize}-byte figures")
+            rows = ints(kept.rows, kept.itemsize, "rows")
+            if len(rows) != len(marks) * len(kept.labels) * _WIDTH:
+                fail(f"rows of {kept.by!r} do not fill its marks and groups")
+            where = ints(kept.tail_groups, 4, "tail groups").astype(np.int64)
+            if len(where) != len(funded) or (len(where) and (
+                    int(where.min()) < 0 or int(where.max()) >= len(kept.labels))):
+                fail(f"tail groups of {kept.by!r} do not match its groups")
+            tables[kept.by] = KeptTable(
+                calendar, state.base, state.last, kept.labels, marks,
+                rows.reshape(len(marks), len(kept.labels), _WIDTH),
+                (where, tails, funded.astype(bool)))
+        return cls(list(state.rate), dt.date.fromordinal(state.first_day), tables)
