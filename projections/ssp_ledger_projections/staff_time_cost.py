@@ -81,6 +81,7 @@ from ssp_ledger.events import (
 )
 from ssp_ledger.periods import PeriodKind, TeachingCalendar, periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
+from ssp_ledger.projection.checkpoint import release_free_memory
 from ssp_ledger_projections.funding_levels import DAYS_PER_YEAR, FundingLevels, StreamLevels
 from ssp_ledger_projections.staff_cost.cache import CumulativeCosts
 from ssp_ledger_projections.staff_cost.costing import (
@@ -104,7 +105,12 @@ from ssp_ledger_projections.staff_cost.rates import (
     rate_of,
     unattributed_rate,
 )
-from ssp_ledger_projections.staff_cost.state import StaffFacts, pack_state, unpack_state
+from ssp_ledger_projections.staff_cost.state import (
+    StaffFacts,
+    WalkPlanState,
+    pack_state,
+    unpack_state,
+)
 from ssp_ledger_projections.staff_cost.steps import SCHOOLS, plan_state
 
 __all__ = [
@@ -201,10 +207,14 @@ class StaffTimeCost:
         """The facts as canonical bytes (:class:`~ssp_ledger_projections.staff_cost.state.
         StaffFactsState` as :func:`~ssp_ledger_projections.staff_cost.state.pack_state` keeps
         it): no cache, no tuning (``tables_after``), no code."""
-        state = self.facts.dump()
         kept = self.facts.kept_plan()
-        plan = kept[0] if kept is not None else plan_state(self.facts, state.assignments)
-        return pack_state(msgspec.structs.replace(state, plan=plan))
+        plan: WalkPlanState | None
+        if kept is not None:
+            plan = kept[0]
+        else:  # before the facts' dump: the walk's arrays are freed before the dump's are made
+            plan = plan_state(self.facts, self.facts.assignments_in_order())
+            release_free_memory()
+        return pack_state(msgspec.structs.replace(self.facts.dump(), plan=plan))
 
     def load_state(self, data: bytes) -> None:
         """Take the facts of :meth:`dump_state` bytes (on a fresh instance); ValueError when

@@ -232,6 +232,23 @@ def _people(facts: StaffFacts, pids: Sequence[str]
     """Every person of ``pids``, their series' days and values, and the first and last day
     anything changes (the days :func:`~.cumulative.plan_of` gives, from the series' days
     rather than the facts' dates)."""
+    people, index, starts, marks = _persons(facts, pids)
+    series = _series_of(facts, pids, index)
+    lengths, days = series.lengths, series.days
+    if len(days):
+        ends = np.cumsum(lengths)
+        starts.append(int(days[ends - lengths].min()))
+        marks.append(int(days[ends - 1].max()))
+    if not starts:
+        return people, series, None, None
+    return people, series, min(starts), max(max(starts), max(marks, default=0))
+
+
+def _persons(facts: StaffFacts, pids: Sequence[str]
+             ) -> tuple[list[_Person], dict[tuple[str, str], int], list[int], list[int]]:
+    """Every person of ``pids`` with their timeline, each one's index by (partnership, staff
+    member), and the first days of their assignments and the days their ends or levels change
+    (what :func:`_people` reads besides the series)."""
     people: list[_Person] = []
     index: dict[tuple[str, str], int] = {}
     starts: list[int] = []
@@ -251,15 +268,7 @@ def _people(facts: StaffFacts, pids: Sequence[str]
                     marks.append(changed.toordinal())  # the level after the table stays put
             index[(pid, staff)] = len(people)
             people.append(_Person(pid, staff, timeline))
-    series = _series_of(facts, pids, index)
-    lengths, days = series.lengths, series.days
-    if len(days):
-        ends = np.cumsum(lengths)
-        starts.append(int(days[ends - lengths].min()))
-        marks.append(int(days[ends - 1].max()))
-    if not starts:
-        return people, series, None, None
-    return people, series, min(starts), max(max(starts), max(marks, default=0))
+    return people, index, starts, marks
 
 
 def _series_of(facts: StaffFacts, pids: Sequence[str], index: dict[tuple[str, str], int]
@@ -417,7 +426,7 @@ def plan_state(facts: StaffFacts, assignments: Sequence[StaffAssigned]
     size = next(n for n in (1, 2, 4) if not len(stretch) or int(stretch.max()) < 1 << 8 * n)
     of_assignment = {id(a): i for i, a in enumerate(assignments)}
     pid_index = {pid: i for i, pid in enumerate(pids)}
-    people = [(person.pid, person.staff) for person in _people(facts, pids)[0]]
+    people = [(person.pid, person.staff) for person in _persons(facts, pids)[0]]
     release = out.release_segments
     tails = out.tails
     return WalkPlanState(
