@@ -26,7 +26,15 @@ from ssp_ledger_projections.staff_cost.columns import (
 )
 from ssp_ledger_projections.staff_cost.rates import rate_of, shipped_rate
 from ssp_ledger_projections.staff_cost.state import StaffFactsState, pack_state, unpack_state
-from ssp_ledger_projections.staff_cost.steps import Walk, planned, walk, walk_planned
+from ssp_ledger_projections.staff_cost.steps import (
+    Walk,
+    _activity,
+    _day_stretches,
+    _stretches,
+    planned,
+    walk,
+    walk_planned,
+)
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost
 from tests.strategies import History, histories
 
@@ -240,6 +248,32 @@ def test_the_kept_plan_walks_as_the_facts(history: History, other: History) -> N
             q = Query(as_of=day, by=by)
             assert loaded.report(q) == original.report(q)
     assert loaded.dump_state() == original.dump_state()
+
+
+@settings(max_examples=30, deadline=None)
+@given(histories(max_activity=20), histories(pid="q", max_activity=10), st.integers(1, 9))
+def test_a_plan_finds_each_days_stretch_as_the_walk_does(history: History, other: History,
+                                                         chunk: int) -> None:
+    """The plan's days (stretch and hidden flag, found without the steps' figures and without
+    the days' values) are those the whole walk writes, whatever the chunk."""
+    p = StaffTimeCost()
+    events = [e for e in (*history.events, *other.events) if isinstance(e, CorrectableEvent)]
+    for i, e in enumerate(events, start=1):
+        p.apply(Fact(i, T0, e))
+    facts = p.facts
+    pids = facts.partnerships(None)
+    if not pids:
+        return
+    out, series, s = _stretches(facts, pids, shipped_rate())
+    lean = _stretches(facts, pids, shipped_rate(), values=False)[1]
+    assert len(lean.values) == 0
+    assert lean.days.tolist() == series.days.tolist()
+    if not len(series.days):
+        return
+    _activity(out, series, s.start, s.person, s.rate, s.stream, s.levels, 5)
+    segment, hidden = _day_stretches(lean, s.start, s.person, s.stream, s.levels, chunk)
+    assert segment.tolist() == out.act_segment.tolist()
+    assert hidden.tolist() == out.act_hidden.tolist()
 
 
 def test_a_change_drops_the_kept_plan() -> None:

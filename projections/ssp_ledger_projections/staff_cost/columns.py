@@ -289,10 +289,11 @@ class ActivityColumns:
                 np.concatenate([self.values[s] for s in picked]))
 
 
-def arrays_of(series: Sequence[tuple[SeriesKey, Series]]
+def arrays_of(series: Sequence[tuple[SeriesKey, Series]], *, values: bool = True
               ) -> tuple[list[SeriesKey], np.ndarray, np.ndarray, np.ndarray]:
     """What :meth:`ActivityColumns.select` gives, from Series objects (in the order given):
-    (keys, days per series, day ordinals, each day's own values ``[day, measure]``).
+    (keys, days per series, day ordinals, each day's own values ``[day, measure]``; no row
+    of values when ``values`` is false).
 
     The arrays are allocated once, at their final size, and each series' days and rows (the
     differences of its prefix sums) are written into its slice: no per-series copy is kept
@@ -302,17 +303,18 @@ def arrays_of(series: Sequence[tuple[SeriesKey, Series]]
     lengths = np.fromiter((len(days) for days, _ in packed), dtype=np.int64, count=len(packed))
     total = int(lengths.sum())
     days = np.empty(total, dtype=np.int32)
-    values = np.empty((total, WIDTH), dtype=np.int64)
+    rows = np.empty((total if values else 0, WIDTH), dtype=np.int64)
     at = 0
     for day_array, prefix in packed:
         n = len(day_array)
         if n:
             days[at:at + n] = np.frombuffer(day_array, dtype=np.int32)
-            sums = np.frombuffer(prefix, dtype=np.int32 if prefix.typecode == "i"
-                                 else np.int64).reshape(-1, WIDTH)
-            np.subtract(sums[1:], sums[:-1], out=values[at:at + n], dtype=np.int64)
+            if values:
+                sums = np.frombuffer(prefix, dtype=np.int32 if prefix.typecode == "i"
+                                     else np.int64).reshape(-1, WIDTH)
+                np.subtract(sums[1:], sums[:-1], out=rows[at:at + n], dtype=np.int64)
             at += n
-    return [key for key, _ in series], lengths, days, values
+    return [key for key, _ in series], lengths, days, rows
 
 
 def pack_list(items: Iterable[bytes], count: int) -> bytes:

@@ -708,18 +708,18 @@ class StaffFacts:
         """Staff members of a partnership with an assignment or activity ("" for none), sorted."""
         return sorted(set(self.assignments.get(pid, {})) | set(self._active().get(pid, ())))
 
-    def activity_arrays(self, pids: Sequence[str]
+    def activity_arrays(self, pids: Sequence[str], *, values: bool = True
                         ) -> tuple[list[SeriesKey], np.ndarray, np.ndarray, np.ndarray]:
         """The activity series of ``pids`` (sorted) as arrays, by key: (keys, days per series,
         their day ordinals end to end, each day's own minutes and attendances ``[day, 2]``);
         what the walk (:mod:`.steps`) reads. Views of a loaded state's arrays, or built from
-        the series."""
+        the series (``values`` false: then without the values, as a walk's plan needs them)."""
         if self._columns is not None:
             return self._columns.select(pids)
         series = [((pid, staff, school), by_school[school])
                   for pid in pids for staff, by_school in sorted(
                       self._activity.get(pid, {}).items()) for school in sorted(by_school)]
-        return arrays_of(series)
+        return arrays_of(series, values=values)
 
     def series_of(self, pid: str, staff: str) -> Mapping[str, Series]:
         """A person's activity series by school."""
