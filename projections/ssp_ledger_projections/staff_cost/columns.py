@@ -38,7 +38,7 @@ import msgspec
 import numpy as np
 
 from ssp_ledger.projection import Series, SeriesState
-from ssp_ledger.projection.checkpoint import LEVEL, unpack
+from ssp_ledger.projection.checkpoint import LEVEL, array_header, unpack
 
 __all__ = ["ActivityColumns", "ActivityState", "SeriesKey", "arrays_of", "pack_list"]
 
@@ -324,7 +324,7 @@ def pack_list(items: Iterable[bytes], count: int) -> bytes:
     items or their encoding (the ids of a million activity days: 16 MB encoded, 4 MB packed).
     ValueError when ``items`` are not ``count``."""
     compressor = zlib.compressobj(LEVEL)
-    out = [compressor.compress(_array_header(count))]
+    out = [compressor.compress(array_header(count))]
     seen = 0
     for item in items:
         out.append(compressor.compress(item))
@@ -334,15 +334,6 @@ def pack_list(items: Iterable[bytes], count: int) -> bytes:
         raise ValueError(msg)
     out.append(compressor.flush())
     return b"".join(out)
-
-
-def _array_header(count: int) -> bytes:
-    """The msgpack header of an array of ``count`` items (as msgspec writes it: the shortest)."""
-    if count < 16:
-        return bytes([0x90 | count])
-    if count < 1 << 16:
-        return b"\xdc" + count.to_bytes(2, "big")
-    return b"\xdd" + count.to_bytes(4, "big")
 
 
 def _check_days(days: np.ndarray, offsets: np.ndarray) -> None:
