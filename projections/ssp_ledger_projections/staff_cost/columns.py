@@ -145,7 +145,7 @@ class ActivityColumns:
         packed_values = _le(values, f"<i{itemsize}")
         del values  # the widest array: dropped before the ids are packed
         day0 = int(days.min()) if len(days) else 0
-        offsets = np.subtract(days, day0, dtype=np.int64)
+        offsets = np.subtract(days, day0, dtype=np.int32)  # ordinals: they fit
         day_size = 2 if not len(days) or int(offsets.max()) < 1 << 16 else 4
         return ActivityState(
             partnerships=[k[0] for k in keys], staff=[k[1] for k in keys],
