@@ -81,7 +81,7 @@ from ssp_ledger.events import (
 )
 from ssp_ledger.periods import PeriodKind, TeachingCalendar, periods_between
 from ssp_ledger.projection import Cell, Fact, Query, Table
-from ssp_ledger.projection.checkpoint import UnreadableCheckpoint
+from ssp_ledger.projection.checkpoint import UnreadableCheckpoint, release_free_memory
 from ssp_ledger_projections.funding_levels import DAYS_PER_YEAR, FundingLevels, StreamLevels
 from ssp_ledger_projections.staff_cost.cache import CumulativeCosts
 from ssp_ledger_projections.staff_cost.costing import (
@@ -292,14 +292,18 @@ class StaffTimeCost:
         it), with what is derived from them: the national walk's plan and the kept national
         answers (:mod:`~ssp_ledger_projections.staff_cost.kept`). No cache, no tuning
         (``tables_after``), no code. A loaded state no fact has changed since gives back the
-        bytes it was loaded from."""
+        bytes it was loaded from.
+
+        The derived parts are made first, each walk's arrays freed before the facts' dump
+        makes its own (the dump's peak is then the only large one)."""
         if self._loaded is not None:
             return self._loaded
         facts = self.facts
-        state = facts.dump()
         kept = facts.kept_plan()
-        plan = kept[0] if kept is not None else plan_state(facts, state.assignments)
-        return pack_state(msgspec.structs.replace(state, plan=plan, answers=self._answers()))
+        plan = kept[0] if kept is not None else plan_state(facts, facts.assignments_in_order())
+        answers = self._answers()
+        release_free_memory()
+        return pack_state(msgspec.structs.replace(facts.dump(), plan=plan, answers=answers))
 
     def _answers(self) -> NationalAnswersState | None:
         """The national answers to keep (a fresh national walk at the shipped rate)."""

@@ -18,6 +18,7 @@ from ssp_ledger.projection.in_force import (
     merge_numpy,
     merge_python,
 )
+from ssp_ledger.projection.in_force import _planes as planes
 
 PARTNERSHIPS = st.sampled_from(["p1", "p2", "ssp-001"])
 EVENT_IDS = st.one_of(
@@ -155,3 +156,18 @@ def test_ids_numbered_in_sequence_compress_to_little() -> None:
     data = facts.dump()
     assert len(zlib.compress(data, 1)) < len(data) // 20
     assert FactsInForce.load(data).get("ssp-001", "ssp-001-0012345") == 3 * 12345 + 1
+
+
+@given(st.dictionaries(st.tuples(st.text(max_size=4), EVENT_IDS), POSITIONS, max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_the_dump_in_pieces_is_the_map_encoded_whole(facts_in_force: dict[tuple[str, str],
+                                                                          int]) -> None:
+    """dump_pieces writes the map's header, then each partnership's id and state by id: the
+    bytes encode_state gives the whole map (its keys sorted), any partnership ids."""
+    facts = FactsInForce()
+    for (pid, eid), position in facts_in_force.items():
+        facts.set(pid, eid, position)
+    pieces = list(facts.dump_pieces())
+    whole = encode_state({pid: planes(block.state()) for pid, block in facts._blocks.items()})
+    assert b"".join(pieces) == whole
+    assert facts.dump() == whole

@@ -27,6 +27,7 @@ from ssp_ledger.projection import (
 )
 from ssp_ledger.projection.checkpoint import (
     MAGIC,
+    SAMPLE,
     STATE_VERSION,
     Part,
     PartRef,
@@ -38,6 +39,7 @@ from ssp_ledger.projection.checkpoint import (
     encode_state,
     pack,
     pack_part,
+    pack_pieces,
     read_header,
     unpack_part,
 )
@@ -319,6 +321,35 @@ def test_parts_are_compressed_only_where_it_pays() -> None:
         assert part.compressed is compressed
         assert len(part.data) < len(data) or not compressed
         assert unpack_part(part) == data
+
+
+@pytest.mark.parametrize("kind", ["text", "noise", "noise then text", "text then noise",
+                                  "empty"])
+@pytest.mark.parametrize("size", [100, SAMPLE, SAMPLE + 1, 3 * SAMPLE])
+def test_a_part_packed_in_pieces_is_the_part_packed_whole(kind: str, size: int) -> None:
+    """pack_pieces (compressed as the pieces come, joined only when kept plain) gives
+    pack_part's part, however the bytes are cut; a part over SAMPLE bytes whose first SAMPLE
+    zlib barely shrinks is kept as it is, whatever follows."""
+    rng = random.Random(size)
+    text = (b"school-%d," * size)[:size]
+    noise = rng.randbytes(size)
+    data = {"text": text, "noise": noise, "noise then text": (noise[:size // 2] + text)[:size],
+            "text then noise": (text[:size // 2] + noise)[:size], "empty": b""}[kind]
+    whole = pack_part(data)
+    assert unpack_part(whole) == data
+    for cut in (1, 7, 4096, SAMPLE // 3, size):
+        calls: list[int] = []
+
+        def pieces(cut: int = cut, calls: list[int] = calls) -> list[bytes]:
+            calls.append(1)
+            return [data[i:i + cut] for i in range(0, len(data), cut)]
+
+        part = pack_pieces(pieces)
+        assert part.compressed is whole.compressed
+        assert bytes(part.data) == bytes(whole.data)
+        assert len(calls) == (1 if part.compressed else 2)
+    if kind == "noise then text" and size >= 2 * SAMPLE:
+        assert not whole.compressed  # judged by its first SAMPLE bytes, all noise
 
 
 def test_a_checkpoint_in_another_format_is_refused() -> None:

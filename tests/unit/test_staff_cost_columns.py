@@ -13,11 +13,17 @@ import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ssp_ledger.events import ClubRun, CorrectableEvent, CpdDelivered, StaffAssigned
-from ssp_ledger.projection import Fact, Query
+from ssp_ledger.projection import Fact, Query, Series
 from ssp_ledger.projection.checkpoint import pack
-from ssp_ledger_projections.staff_cost.columns import _ENCODER, ActivityColumns
+from ssp_ledger_projections.staff_cost.columns import (
+    _ENCODER,
+    ActivityColumns,
+    arrays_of,
+    pack_list,
+)
 from ssp_ledger_projections.staff_cost.rates import rate_of, shipped_rate
 from ssp_ledger_projections.staff_cost.state import (
     STATE_VERSION,
@@ -25,7 +31,15 @@ from ssp_ledger_projections.staff_cost.state import (
     pack_state,
     unpack_state,
 )
-from ssp_ledger_projections.staff_cost.steps import Walk, planned, walk, walk_planned
+from ssp_ledger_projections.staff_cost.steps import (
+    Walk,
+    _activity,
+    _day_stretches,
+    _stretches,
+    planned,
+    walk,
+    walk_planned,
+)
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost
 from tests.strategies import History, histories
 
@@ -250,6 +264,32 @@ def test_the_kept_plan_walks_as_the_facts(history: History, other: History) -> N
     assert loaded.dump_state() == original.dump_state()
 
 
+@settings(max_examples=30, deadline=None)
+@given(histories(max_activity=20), histories(pid="q", max_activity=10), st.integers(1, 9))
+def test_a_plan_finds_each_days_stretch_as_the_walk_does(history: History, other: History,
+                                                         chunk: int) -> None:
+    """The plan's days (stretch and hidden flag, found without the steps' figures and without
+    the days' values) are those the whole walk writes, whatever the chunk."""
+    p = StaffTimeCost()
+    events = [e for e in (*history.events, *other.events) if isinstance(e, CorrectableEvent)]
+    for i, e in enumerate(events, start=1):
+        p.apply(Fact(i, T0, e))
+    facts = p.facts
+    pids = facts.partnerships(None)
+    if not pids:
+        return
+    out, series, s = _stretches(facts, pids, shipped_rate())
+    lean = _stretches(facts, pids, shipped_rate(), values=False)[1]
+    assert len(lean.values) == 0
+    assert lean.days.tolist() == series.days.tolist()
+    if not len(series.days):
+        return
+    _activity(out, series, s.start, s.person, s.rate, s.stream, s.levels, 5)
+    segment, hidden = _day_stretches(lean, s.start, s.person, s.stream, s.levels, chunk)
+    assert segment.tolist() == out.act_segment.tolist()
+    assert hidden.tolist() == out.act_hidden.tolist()
+
+
 def test_a_change_drops_the_kept_plan() -> None:
     loaded = StaffTimeCost()
     loaded.load_state(_fed().dump_state())
@@ -395,3 +435,46 @@ def test_a_body_holding_the_ids_is_refused() -> None:
                                    "levels": zlib.compress(msgspec.msgpack.encode([]))})
     with pytest.raises(ValueError, match="staff facts: the state's body holds ids"):
         _read(data)
+
+
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 65535, 65536])
+def test_ids_packed_as_they_come_are_the_ids_packed_whole(count: int) -> None:
+    raws = [msgspec.Raw(_ENCODER.encode([f"id-{i}-{j}" for j in range(i % 4)]))
+            for i in range(count)]
+    assert pack_list(iter(raws), count) == pack(_ENCODER.encode(raws))
+    with pytest.raises(ValueError, match="encoded id lists"):
+        pack_list(iter(raws), count + 1)
+
+
+_SERIES = st.lists(st.lists(st.tuples(st.integers(730_000, 730_400),
+                                      st.integers(-(1 << 40), 1 << 40),
+                                      st.integers(-5, 5)), max_size=12), max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_SERIES, st.booleans())
+def test_the_arrays_of_series_are_each_series_rows_end_to_end(
+        entries: list[list[tuple[int, int, int]]], small: bool) -> None:
+    """arrays_of writes each series' days and rows into one slice of arrays allocated once;
+    the reference takes each series' rows apart and joins them (4- and 8-byte sums)."""
+    series = []
+    for i, rows in enumerate(entries):
+        s = Series(2)
+        for day, minutes, people in rows:
+            s.add(dt.date.fromordinal(day), (minutes % 1000 if small else minutes, people))
+        series.append((("p", f"t{i}", "s"), s))
+    keys, lengths, days, values = arrays_of(series)
+    want_days: list[int] = []
+    want_rows: list[list[int]] = []
+    for _, s in series:
+        ordinals, prefix = s.packed()
+        sums = list(prefix)
+        want_days += list(ordinals)
+        want_rows += [[sums[2 * r + 2 + j] - sums[2 * r + j] for j in range(2)]
+                      for r in range(len(ordinals))]
+    assert keys == [key for key, _ in series]
+    assert lengths.tolist() == [len(s.packed()[0]) for _, s in series]
+    assert days.dtype == np.int32
+    assert days.tolist() == want_days
+    assert values.dtype == np.int64
+    assert values.reshape(-1, 2).tolist() == want_rows

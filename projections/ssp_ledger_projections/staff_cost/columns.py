@@ -29,18 +29,18 @@ encodes them).
 
 from __future__ import annotations
 
+import zlib
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import pairwise
-from typing import Any
 
 import msgspec
 import numpy as np
 
 from ssp_ledger.projection import Series, SeriesState
-from ssp_ledger.projection.checkpoint import pack, unpack
+from ssp_ledger.projection.checkpoint import LEVEL, array_header, unpack
 
-__all__ = ["ActivityColumns", "ActivityState", "SeriesKey"]
+__all__ = ["ActivityColumns", "ActivityState", "SeriesKey", "arrays_of", "pack_list"]
 
 SeriesKey = tuple[str, str, str]
 """(partnership, staff member or "", school or "") of an activity series."""
@@ -53,6 +53,7 @@ _BOUND = 1 << 62
 """Bound of any prefix sum a loaded series may reach (8-byte sums never overflow below it)."""
 _IDS = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _ENCODER = msgspec.msgpack.Encoder()
+"""What the ids of each series' days are encoded with (:class:`~.state.DayIdsState`)."""
 
 
 class ActivityState(msgspec.Struct, frozen=True, array_like=True):
@@ -134,23 +135,25 @@ class ActivityColumns:
     # ------------------------------------------------------------------ to and from data
 
     @classmethod
-    def build(cls, series: Sequence[tuple[SeriesKey, int, Series, msgspec.Raw]]
+    def build(cls, series: Sequence[tuple[SeriesKey, int, Series]], ids: Iterable[bytes]
               ) -> ActivityState:
-        """The state of ``series`` ((key, facts, series, encoded ids of its days), by key),
-        canonical."""
-        keys, lengths, days, values = arrays_of([(key, s) for key, _, s, _ in series])
+        """The state of ``series`` ((key, facts, series), by key) and ``ids`` (the encoded
+        ids of each series' days, in the same order, made as they are read: see
+        :func:`pack_list`), canonical."""
+        keys, lengths, days, values = arrays_of([(key, s) for key, _, s in series])
         itemsize = _size(values)
+        packed_values = _le(values, f"<i{itemsize}")
+        del values  # the widest array: dropped before the ids are packed
         day0 = int(days.min()) if len(days) else 0
-        offsets = days.astype(np.int64) - day0
+        offsets = np.subtract(days, day0, dtype=np.int32)  # ordinals: they fit
         day_size = 2 if not len(days) or int(offsets.max()) < 1 << 16 else 4
-        ids = _ENCODER.encode([raw for _, _, _, raw in series])
         return ActivityState(
             partnerships=[k[0] for k in keys], staff=[k[1] for k in keys],
             schools=[k[2] for k in keys],
-            facts=_le(np.asarray([f for _, f, _, _ in series], dtype=np.int64), "<i4"),
+            facts=_le(np.asarray([f for _, f, _ in series], dtype=np.int64), "<i4"),
             lengths=_le(lengths, "<i4"), day0=day0, day_size=day_size,
             days=_le(offsets, "<u2" if day_size == 2 else "<i4"), itemsize=itemsize,
-            values=_le(values, f"<i{itemsize}"), ids=pack(ids))
+            values=packed_values, ids=pack_list(ids, len(series)))
 
     @classmethod
     def load(cls, state: ActivityState) -> ActivityColumns:
@@ -286,29 +289,51 @@ class ActivityColumns:
                 np.concatenate([self.values[s] for s in picked]))
 
 
-def arrays_of(series: Sequence[tuple[SeriesKey, Series]]
+def arrays_of(series: Sequence[tuple[SeriesKey, Series]], *, values: bool = True
               ) -> tuple[list[SeriesKey], np.ndarray, np.ndarray, np.ndarray]:
     """What :meth:`ActivityColumns.select` gives, from Series objects (in the order given):
-    (keys, days per series, day ordinals, each day's own values ``[day, measure]``)."""
+    (keys, days per series, day ordinals, each day's own values ``[day, measure]``; no row
+    of values when ``values`` is false).
+
+    The arrays are allocated once, at their final size, and each series' days and rows (the
+    differences of its prefix sums) are written into its slice: no per-series copy is kept
+    and nothing is concatenated (a checkpoint of a million activity days saves its peak this
+    way: the rows alone are 14 MiB as int64)."""
     packed = [s.packed() for _, s in series]
     lengths = np.fromiter((len(days) for days, _ in packed), dtype=np.int64, count=len(packed))
-    days = _joined([days for days, _ in packed], np.int32)
-    rows = [np.diff(_joined([prefix], np.int64).reshape(-1, WIDTH), axis=0)
-            for _, prefix in packed]
-    values = np.concatenate(rows) if rows else np.zeros((0, WIDTH), dtype=np.int64)
-    return [key for key, _ in series], lengths, days, values
+    total = int(lengths.sum())
+    days = np.empty(total, dtype=np.int32)
+    rows = np.empty((total if values else 0, WIDTH), dtype=np.int64)
+    at = 0
+    for day_array, prefix in packed:
+        n = len(day_array)
+        if n:
+            days[at:at + n] = np.frombuffer(day_array, dtype=np.int32)
+            if values:
+                sums = np.frombuffer(prefix, dtype=np.int32 if prefix.typecode == "i"
+                                     else np.int64).reshape(-1, WIDTH)
+                np.subtract(sums[1:], sums[:-1], out=rows[at:at + n], dtype=np.int64)
+            at += n
+    return [key for key, _ in series], lengths, days, rows
 
 
-def _joined(arrays: Sequence[Any], dtype: type) -> np.ndarray:
-    """Packed integer arrays end to end as one numpy array of ``dtype``."""
-    if not arrays:
-        return np.zeros(0, dtype=dtype)
-    typecode = arrays[0].typecode
-    if all(a.typecode == typecode for a in arrays):
-        joined = b"".join(a.tobytes() for a in arrays)
-        return np.frombuffer(joined, dtype=np.int32 if typecode == "i" else np.int64
-                             ).astype(dtype)
-    return np.concatenate([_joined([a], dtype) for a in arrays])
+def pack_list(items: Iterable[bytes], count: int) -> bytes:
+    """:func:`~ssp_ledger.projection.checkpoint.pack` of the msgpack array of ``count``
+    encoded ``items``, compressed as they come: the same bytes as packing the array encoded
+    whole (zlib's output does not depend on how its input is cut), without ever holding the
+    items or their encoding (the ids of a million activity days: 16 MB encoded, 4 MB packed).
+    ValueError when ``items`` are not ``count``."""
+    compressor = zlib.compressobj(LEVEL)
+    out = [compressor.compress(array_header(count))]
+    seen = 0
+    for item in items:
+        out.append(compressor.compress(item))
+        seen += 1
+    if seen != count:
+        msg = f"staff facts: {seen} encoded id lists for {count} series"
+        raise ValueError(msg)
+    out.append(compressor.flush())
+    return b"".join(out)
 
 
 def _check_days(days: np.ndarray, offsets: np.ndarray) -> None:

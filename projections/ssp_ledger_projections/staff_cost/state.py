@@ -51,7 +51,7 @@ import operator
 import sys
 from array import array
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, NamedTuple, TypeVar
@@ -768,27 +768,14 @@ class StaffFacts:
         if columns is not None:
             activity = columns.state
         else:
-            series: list[tuple[SeriesKey, int, Series, msgspec.Raw]] = []
-            packed = self._packed
-            for pid in sorted(self._activity):
-                by_staff = self._activity[pid]
-                for staff in sorted(by_staff):
-                    for school in sorted(by_staff[staff]):
-                        key = (pid, staff, school)
-                        s = by_staff[staff][school]
-                        found = packed.get(key)
-                        days, ids = found if found is not None else _pack_days(
-                            self.same_day.get(key))
-                        if days != _le_ordinals(s.packed()[0]):
-                            msg = f"staff facts: the days of series {key} are not its sums'"
-                            raise AssertionError(msg)  # a bug: every day with a fact moves one
-                        series.append((key, self._live[key], s, ids))
-            activity = ActivityColumns.build(series)
+            series = [((pid, staff, school), self._live[pid, staff, school], by_school[school])
+                      for pid, by_staff in sorted(self._activity.items())
+                      for staff, by_school in sorted(by_staff.items())
+                      for school in sorted(by_school)]
+            activity = ActivityColumns.build(series, self._day_ids(series))
         return StaffFactsState(
             version=STATE_VERSION,
-            assignments=[by_id[eid] for pid in sorted(self.assignments)
-                         for staff, by_id in sorted(self.assignments[pid].items())
-                         for eid in sorted(by_id)],
+            assignments=self.assignments_in_order(),
             releases=[ReleaseState(pid, staff, eid, by_id[eid].toordinal())
                       for pid in sorted(self.releases)
                       for staff, by_id in sorted(self.releases[pid].items())
@@ -796,6 +783,26 @@ class StaffFacts:
             funding=self.funding_levels.changes(),
             activity=activity,
         )
+
+    def assignments_in_order(self) -> list[StaffAssigned]:
+        """Every assignment in force, in the order :meth:`dump` lists them (by partnership,
+        staff member and event id): what a walk plan's stretches index."""
+        return [by_id[eid] for pid in sorted(self.assignments)
+                for staff, by_id in sorted(self.assignments[pid].items())
+                for eid in sorted(by_id)]
+
+    def _day_ids(self, series: Sequence[tuple[SeriesKey, int, Series]]) -> Iterator[bytes]:
+        """The encoded ids of each series' days, in turn (made one at a time, so a dump never
+        holds them all: :func:`~.columns.pack_list`); the days of a series never unpacked are
+        copied as they were read."""
+        packed = self._packed
+        for key, _, s in series:
+            found = packed.get(key)
+            days, ids = found if found is not None else _pack_days(self.same_day.get(key))
+            if days != _le_ordinals(s.packed()[0]):
+                msg = f"staff facts: the days of series {key} are not its sums'"
+                raise AssertionError(msg)  # a bug: every day with a fact moves one
+            yield ids
 
     def load(self, state: StaffFactsState, *, levels_loaded: bool = False) -> None:
         """Take the facts of :meth:`dump` (on an instance that has none yet; ``levels_loaded``:
@@ -897,18 +904,18 @@ class StaffFacts:
         """Staff members of a partnership with an assignment or activity ("" for none), sorted."""
         return sorted(set(self.assignments.get(pid, {})) | set(self._active().get(pid, ())))
 
-    def activity_arrays(self, pids: Sequence[str]
+    def activity_arrays(self, pids: Sequence[str], *, values: bool = True
                         ) -> tuple[list[SeriesKey], np.ndarray, np.ndarray, np.ndarray]:
         """The activity series of ``pids`` (sorted) as arrays, by key: (keys, days per series,
         their day ordinals end to end, each day's own minutes and attendances ``[day, 2]``);
         what the walk (:mod:`.steps`) reads. Views of a loaded state's arrays, or built from
-        the series."""
+        the series (``values`` false: then without the values, as a walk's plan needs them)."""
         if self._columns is not None:
             return self._columns.select(pids)
         series = [((pid, staff, school), by_school[school])
                   for pid in pids for staff, by_school in sorted(
                       self._activity.get(pid, {}).items()) for school in sorted(by_school)]
-        return arrays_of(series)
+        return arrays_of(series, values=values)
 
     def series_of(self, pid: str, staff: str) -> Mapping[str, Series]:
         """A person's activity series by school."""

@@ -224,14 +224,32 @@ class _Series(NamedTuple):
     days: np.ndarray
     """Their day ordinals end to end (int32)."""
     values: np.ndarray
-    """Each day's own minutes and attendances ``[day, 2]`` (int64)."""
+    """Each day's own minutes and attendances ``[day, 2]`` (int64; no row when the walk's
+    plan asked for the days alone)."""
 
 
-def _people(facts: StaffFacts, pids: Sequence[str]
+def _people(facts: StaffFacts, pids: Sequence[str], *, values: bool = True
             ) -> tuple[list[_Person], _Series, int | None, int | None]:
     """Every person of ``pids``, their series' days and values, and the first and last day
     anything changes (the days :func:`~.cumulative.plan_of` gives, from the series' days
-    rather than the facts' dates)."""
+    rather than the facts' dates); ``values`` false: without the days' values (a plan)."""
+    people, index, starts, marks = _persons(facts, pids)
+    series = _series_of(facts, pids, index, values=values)
+    lengths, days = series.lengths, series.days
+    if len(days):
+        ends = np.cumsum(lengths)
+        starts.append(int(days[ends - lengths].min()))
+        marks.append(int(days[ends - 1].max()))
+    if not starts:
+        return people, series, None, None
+    return people, series, min(starts), max(max(starts), max(marks, default=0))
+
+
+def _persons(facts: StaffFacts, pids: Sequence[str]
+             ) -> tuple[list[_Person], dict[tuple[str, str], int], list[int], list[int]]:
+    """Every person of ``pids`` with their timeline, each one's index by (partnership, staff
+    member), and the first days of their assignments and the days their ends or levels change
+    (what :func:`_people` reads besides the series)."""
     people: list[_Person] = []
     index: dict[tuple[str, str], int] = {}
     starts: list[int] = []
@@ -251,21 +269,14 @@ def _people(facts: StaffFacts, pids: Sequence[str]
                     marks.append(changed.toordinal())  # the level after the table stays put
             index[(pid, staff)] = len(people)
             people.append(_Person(pid, staff, timeline))
-    series = _series_of(facts, pids, index)
-    lengths, days = series.lengths, series.days
-    if len(days):
-        ends = np.cumsum(lengths)
-        starts.append(int(days[ends - lengths].min()))
-        marks.append(int(days[ends - 1].max()))
-    if not starts:
-        return people, series, None, None
-    return people, series, min(starts), max(max(starts), max(marks, default=0))
+    return people, index, starts, marks
 
 
-def _series_of(facts: StaffFacts, pids: Sequence[str], index: dict[tuple[str, str], int]
-               ) -> _Series:
-    """The activity series of ``pids`` with a day, each with its person (``index``)."""
-    keys, lengths, days, values = facts.activity_arrays(pids)
+def _series_of(facts: StaffFacts, pids: Sequence[str], index: dict[tuple[str, str], int], *,
+               values: bool = True) -> _Series:
+    """The activity series of ``pids`` with a day, each with its person (``index``);
+    ``values`` false: without the days' values where they would have to be built."""
+    keys, lengths, days, rows = facts.activity_arrays(pids, values=values)
     if len(lengths) and not lengths.all():
         kept = np.flatnonzero(lengths).tolist()
         keys = [keys[i] for i in kept]
@@ -277,7 +288,7 @@ def _series_of(facts: StaffFacts, pids: Sequence[str], index: dict[tuple[str, st
             msg = f"staff facts: the walk plan has no person for ({pid!r}, {staff!r})"
             raise ValueError(msg)
         person.append(p)
-    return _Series(person, [school for _, _, school in keys], lengths, days, values)
+    return _Series(person, [school for _, _, school in keys], lengths, days, rows)
 
 
 class _Stretches(NamedTuple):
@@ -306,11 +317,12 @@ def walk(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
     return out
 
 
-def _stretches(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate
-               ) -> tuple[Walk, _Series, _Stretches]:
+def _stretches(facts: StaffFacts, pids: Sequence[str], rate: UnattributedRate, *,
+               values: bool = True) -> tuple[Walk, _Series, _Stretches]:
     """The Python part of :func:`walk`: every person's stretches, release runs and tails
-    (filled into the walk), and the series and stretches its arrays are computed from."""
-    people, series, first, horizon = _people(facts, pids)
+    (filled into the walk), and the series and stretches its arrays are computed from
+    (``values`` false: the series without their days' values, as a plan needs them)."""
+    people, series, first, horizon = _people(facts, pids, values=values)
     if first is None or horizon is None:
         nothing = dt.date.max.toordinal() + 1  # every day is before the table: all zeros
         return Walk(nothing, nothing - 1, []), series, _Stretches([], [], [], [], [], [], [])
@@ -403,21 +415,23 @@ def plan_state(facts: StaffFacts, assignments: Sequence[StaffAssigned]
     state's order); None without a partnership or a day."""
     pids = facts.partnerships(None)
     rate = shipped_rate()
-    out, series, st = _stretches(facts, pids, rate) if pids else (None, None, None)
+    out, series, st = _stretches(facts, pids, rate, values=False) if pids else (
+        None, None, None)
     if out is None or st is None or series is None or not out.people:
         return None
     stretch = np.zeros(0, dtype=np.int64)
     hidden = np.zeros(0, dtype=bool)
     if len(series.days):
-        _activity(out, series, st.start, st.person, st.rate, st.stream, st.levels, _CHUNK)
+        segment, hidden = _day_stretches(series, st.start, st.person, st.stream, st.levels,
+                                         _CHUNK)
         firsts = np.searchsorted(np.asarray(st.person, dtype=np.int64),
                                  np.asarray(series.person, dtype=np.int64))
-        stretch = out.act_segment.astype(np.int64) - np.repeat(firsts, series.lengths)
-        hidden = out.act_hidden
+        stretch = segment.astype(np.int64) - np.repeat(firsts, series.lengths)
+        del segment
     size = next(n for n in (1, 2, 4) if not len(stretch) or int(stretch.max()) < 1 << 8 * n)
     of_assignment = {id(a): i for i, a in enumerate(assignments)}
     pid_index = {pid: i for i, pid in enumerate(pids)}
-    people = [(person.pid, person.staff) for person in _people(facts, pids)[0]]
+    people = [(person.pid, person.staff) for person in _persons(facts, pids)[0]]
     release = out.release_segments
     tails = out.tails
     return WalkPlanState(
@@ -547,14 +561,7 @@ def _activity(out: Walk, series: _Series, seg_start: list[int], seg_person: list
     rates_top = max(map(abs, seg_rate), default=0)
     person = np.asarray(series.person, dtype=np.int64)
     lengths = series.lengths
-    offsets = np.r_[0, np.cumsum(lengths)].tolist()
-    chunks: list[tuple[int, int]] = []
-    first = size = 0
-    for i, n in enumerate(lengths.tolist()):
-        size += n
-        if size >= chunk or i + 1 == len(lengths):
-            chunks.append((first, i + 1))
-            first, size = i + 1, 0
+    offsets, chunks = _chunks(lengths, chunk)
     out.series_days = lengths.tolist()
     total = offsets[-1]
     changes = _changes(stream_levels)
@@ -614,11 +621,8 @@ def _chunk(out: Walk, at: int, lengths: np.ndarray, days32: np.ndarray, values: 
     new = np.zeros(count, dtype=bool)  # the first day of a stretch in a series
     new[(np.cumsum(lengths) - lengths)[lengths > 0]] = True
     if known is None:
-        days = days32.astype(np.int64)
-        series = np.repeat(np.arange(offset, offset + len(lengths), dtype=np.int64), lengths)
-        segment = np.searchsorted(
-            starts, (series_person[series] << _DAY_BITS) | days, side="right") - 1
-        hidden = ~_funded(days, seg_stream[segment], changes)
+        segment, hidden = _segments(days32, lengths, offset, series_person, starts, seg_stream,
+                                    changes)
     else:
         segment, hidden = known
     new[1:] |= segment[1:] != segment[:-1]
@@ -637,6 +641,55 @@ def _chunk(out: Walk, at: int, lengths: np.ndarray, days32: np.ndarray, values: 
     out.act_segment[at:end] = segment
     out.act_hidden[at:end] = hidden
     return variation, (minutes_step, pence_step, seen_step)
+
+
+def _chunks(lengths: np.ndarray, chunk: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """Where each series' days start (one more at the end: their count), and the runs of
+    series ``(first, end)`` of about ``chunk`` days each that the walk takes at a time."""
+    offsets: list[int] = np.r_[0, np.cumsum(lengths)].tolist()
+    chunks: list[tuple[int, int]] = []
+    first = size = 0
+    for i, n in enumerate(lengths.tolist()):
+        size += n
+        if size >= chunk or i + 1 == len(lengths):
+            chunks.append((first, i + 1))
+            first, size = i + 1, 0
+    return offsets, chunks
+
+
+def _segments(days32: np.ndarray, lengths: np.ndarray, offset: int, series_person: np.ndarray,
+              starts: np.ndarray, seg_stream: np.ndarray,
+              changes: tuple[np.ndarray, np.ndarray, np.ndarray]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Each day's stretch (an index of ``starts``) and whether its step is hidden (its
+    stretch's stream has no level above 0 that day), for some series (the ``offset``-th on,
+    with ``lengths`` days each)."""
+    days = days32.astype(np.int64)
+    series = np.repeat(np.arange(offset, offset + len(lengths), dtype=np.int64), lengths)
+    segment = np.searchsorted(
+        starts, (series_person[series] << _DAY_BITS) | days, side="right") - 1
+    return segment, ~_funded(days, seg_stream[segment], changes)
+
+
+def _day_stretches(series: _Series, seg_start: list[int], seg_person: list[int],
+                   seg_stream: list[int], stream_levels: list[StreamLevels], chunk: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Each activity day's stretch and hidden flag, what :func:`_activity` writes into
+    ``act_segment`` and ``act_hidden``, without the minutes, pence and attendances of its
+    steps (a plan keeps these two only): the same :func:`_segments`, a chunk at a time."""
+    starts = (np.asarray(seg_person, dtype=np.int64) << _DAY_BITS) | np.asarray(
+        seg_start, dtype=np.int64)
+    streams = np.asarray(seg_stream, dtype=np.int64)
+    person = np.asarray(series.person, dtype=np.int64)
+    changes = _changes(stream_levels)
+    offsets, chunks = _chunks(series.lengths, chunk)
+    segment = np.empty(offsets[-1], dtype=np.int32)
+    hidden = np.empty(offsets[-1], dtype=bool)
+    for lo, hi in chunks:
+        at, end = offsets[lo], offsets[hi]
+        segment[at:end], hidden[at:end] = _segments(
+            series.days[at:end], series.lengths[lo:hi], lo, person, starts, streams, changes)
+    return segment, hidden
 
 
 def _changes(levels: list[StreamLevels]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

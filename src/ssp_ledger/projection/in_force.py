@@ -52,6 +52,7 @@ from ssp_ledger.projection.checkpoint import (
     InForceState,
     decode_state,
     encode_state,
+    map_header,
     shuffle,
     unshuffle,
 )
@@ -423,8 +424,20 @@ class FactsInForce:
     def dump(self) -> bytes:
         """Canonical msgpack of the facts in force: ``{partnership_id: InForceState}`` (equal
         facts, equal bytes)."""
+        return b"".join(self.dump_pieces())
+
+    def dump_pieces(self) -> Iterator[bytes]:
+        """:meth:`dump`'s bytes in pieces, each made as it is asked for: the map's header, then
+        each partnership's id and state, by id (the order ``encode_state`` sorts a map's keys
+        in). A checkpoint compresses them as they come
+        (:func:`~ssp_ledger.projection.checkpoint.pack_pieces`), so the whole map is never
+        held in memory, encoded or as byte planes."""
         self.settle(everything=True)
-        return encode_state({pid: _planes(block.state()) for pid, block in self._blocks.items()})
+        blocks = self._blocks
+        yield map_header(len(blocks))
+        for pid in sorted(blocks):
+            yield encode_state(pid)
+            yield encode_state(_planes(blocks[pid].state()))
 
     @classmethod
     def load(cls, data: bytes) -> FactsInForce:

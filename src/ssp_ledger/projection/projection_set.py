@@ -42,6 +42,7 @@ from ssp_ledger.projection.checkpoint import (
     decode_set,
     encode_set,
     pack_part,
+    pack_pieces,
     read_header,
     read_part,
     release_free_memory,
@@ -516,7 +517,7 @@ class ProjectionSet:
         if self._current_ref is not None:
             current = self._stored(self._current_ref, "the facts in force")
         if current is None:
-            current = pack_part(self._current.dump())
+            current = pack_pieces(self._current.dump_pieces)
             release_free_memory()
         latest = self.latest
         latest_us = None if latest is None else (latest - _EPOCH) // dt.timedelta(microseconds=1)
