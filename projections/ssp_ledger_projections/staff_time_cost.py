@@ -301,6 +301,7 @@ class StaffTimeCost:
         facts = self.facts
         kept = facts.kept_plan()
         plan = kept[0] if kept is not None else plan_state(facts, facts.assignments_in_order())
+        release_free_memory()  # each walk's arrays handed back before the next walk makes its own
         answers = self._answers()
         release_free_memory()
         return pack_state(msgspec.structs.replace(facts.dump(), plan=plan, answers=answers))

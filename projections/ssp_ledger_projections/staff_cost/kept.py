@@ -109,6 +109,7 @@ def answers_state(steps: Walk, calendar: TeachingCalendar, rate: list[int], firs
         tables.append(KeptTableState(
             by or TOTAL, table.labels, _le(marks, "<i4"), itemsize,
             _le(rows, f"<i{itemsize}"), _le(table.tail_groups(), "<i4")))
+        del table, rows  # one table at a time: the next is built after this one is freed
     tails = [t for _, t in steps.tails]
     return NationalAnswersState(
         rate=rate, base=steps.base, last=steps.last, first_day=first_day,
