@@ -459,9 +459,20 @@ class StaffTimeCost:
         """Total pence of every (partnership, school label) of every partnership over each of
         ``ranges``: what :meth:`report` by school of each partnership gives as
         ``total_pence`` (release time under the assignment's school, activity under its own),
-        from one table of every partnership (the survey's per-pupil costs)."""
-        labels, found = self.cumulative.every_group(SCHOOLS, rate_of(default_hourly_cost_pence),
-                                                    ranges)
+        from one table of every partnership (the survey's per-pupil costs): the by-school
+        table a loaded checkpoint kept when it holds every range's days (from the beginning to
+        the last change or later), else the facts'."""
+        rate = rate_of(default_hourly_cost_pence)
+        found: np.ndarray | None = None
+        kept = self._kept_for(None, rate)
+        if kept is not None:
+            try:
+                table = kept[0].table(SCHOOLS)
+                labels, found = table.labels, table.ranges(ranges)
+            except NotKept:
+                found = None
+        if found is None:
+            labels, found = self.cumulative.every_group(SCHOOLS, rate, ranges)
         keys: list[tuple[str, str]] = [(pid, school) for pid, school in map(json.loads, labels)]
         funded, hidden = Columns._fields.index("pence_funded"), Columns._fields.index(
             "pence_hidden")

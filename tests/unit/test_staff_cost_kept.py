@@ -227,3 +227,26 @@ def test_a_restored_set_and_a_ledger_refuse_facts_that_cannot_be_read() -> None:
     with pytest.raises(UnreadableCheckpoint):
         restored["staff_time_cost"].report(q)
     assert live["staff_time_cost"].report(q).rows
+
+
+@settings(max_examples=30, deadline=None)
+@given(histories(max_activity=20), histories(pid="q", max_activity=10))
+def test_school_costs_from_kept_answers_are_the_facts(history: History, other: History) -> None:
+    """The survey's school costs over ranges from the beginning to a late day come from the
+    kept by-school table without reading a fact; a range the table does not hold (a start
+    inside the span, an end inside it) is answered from the facts: equal either way."""
+    facts = _events(history, other)
+    original = _fed(facts)
+    loaded = StaffTimeCost()
+    loaded.load_state(original.dump_state())
+    late = history.horizon + dt.timedelta(days=200)
+    whole = [(None, late), (None, late + dt.timedelta(days=31))]
+    assert loaded.school_costs(whole) == original.school_costs(whole)
+    if loaded._kept is not None:
+        assert loaded._pending is not None  # answered without reading the facts
+    inside = [(None, late), (history.horizon - dt.timedelta(days=90), late),
+              (None, history.horizon - dt.timedelta(days=40))]
+    assert loaded.school_costs(inside) == original.school_costs(inside)
+    flat = [(None, late)]
+    assert loaded.school_costs(flat, default_hourly_cost_pence=1234) == original.school_costs(
+        flat, default_hourly_cost_pence=1234)

@@ -15,7 +15,8 @@ day before each period's first day. So, beside the facts, the state keeps
   ``funding_stream`` tables (a handful of groups each) on the day before every period start of
   every period kind between the first and the last day, and on the last day (so a report of one
   period, ``--period``, reads them too); the ``school`` and ``staff`` tables (a group per
-  school or person) on the last day;
+  school or person) and the (partnership, school) table the survey costs schools from
+  (:data:`~.steps.SCHOOLS`) on the last day;
 * the open tails (:class:`~.cumulative.OpenTail`) and each table's group of each;
 * the first day anything costs (what a report's periods start from).
 
@@ -56,7 +57,7 @@ from ssp_ledger_projections.staff_cost.grouped import (
     table_of,
 )
 from ssp_ledger_projections.staff_cost.state import KeptTableState, NationalAnswersState
-from ssp_ledger_projections.staff_cost.steps import Walk
+from ssp_ledger_projections.staff_cost.steps import SCHOOLS, Walk
 
 __all__ = ["KeptAnswers", "KeptTable", "KeptTableState", "NationalAnswersState", "NotKept",
            "answers_state"]
@@ -98,7 +99,7 @@ def answers_state(steps: Walk, calendar: TeachingCalendar, rate: list[int], firs
         return None
     every = _marks(steps.base, steps.last)
     tables: list[KeptTableState] = []
-    for by in (None, PAIRS, *GROUPINGS):
+    for by in (None, PAIRS, *GROUPINGS, SCHOOLS):
         table = table_of(steps, by, calendar)
         marks = every if by in _EVERY_MARK else [steps.last]
         if table._dtype is not np.int64:
@@ -202,7 +203,7 @@ class KeptAnswers:
         if any(len(column) != len(funded) for column in tails) or (
                 len(funded) and int(funded.max()) > 1):
             fail("tails have columns of different lengths or flags other than 0 and 1")
-        if [t.by for t in state.tables] != [TOTAL, PAIRS, *GROUPINGS]:
+        if [t.by for t in state.tables] != [TOTAL, PAIRS, *GROUPINGS, SCHOOLS]:
             fail("tables are not the total, the pairs and every grouping")
         tables: dict[str, KeptTable] = {}
         for kept in state.tables:
