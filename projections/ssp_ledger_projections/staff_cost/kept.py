@@ -12,11 +12,11 @@ day before each period's first day. So, beside the facts, the state keeps
 * the national tables at the shipped unattributed rate, each as its rows
   (:class:`~.costing.Columns` of every group) on its *marks*: the total (one group), the
   (partnership, stream) pairs that the covered figures read, and the ``role`` and
-  ``funding_stream`` tables (a handful of groups each) on the day before every period start of
+  ``funding_stream`` tables (a handful of groups each), and the (partnership, school) table the
+  survey costs schools from (:data:`~.steps.SCHOOLS`), on the day before every period start of
   every period kind between the first and the last day, and on the last day (so a report of one
   period, ``--period``, reads them too); the ``school`` and ``staff`` tables (a group per
-  school or person) and the (partnership, school) table the survey costs schools from
-  (:data:`~.steps.SCHOOLS`) on the last day;
+  school or person) on the last day;
 * the open tails (:class:`~.cumulative.OpenTail`) and each table's group of each;
 * the first day anything costs (what a report's periods start from).
 
@@ -65,9 +65,11 @@ __all__ = ["KeptAnswers", "KeptTable", "KeptTableState", "NationalAnswersState",
 _WIDTH = len(Columns._fields)
 _LAST_ORDINAL = dt.date.max.toordinal()
 _INT64 = 1 << 63
-_EVERY_MARK = (None, PAIRS, "role", "funding_stream")
-"""The tables kept on every mark (a handful of groups each); the others (a group per school
-or staff member) on the last day only."""
+_EVERY_MARK = (None, PAIRS, "role", "funding_stream", SCHOOLS)
+"""The tables kept on every mark: the handful of groups of each of the first four, and the
+(partnership, school) table the survey costs each row's schools from (its rows start on period
+starts; 0.9 MB more state at 1M events, and a cold survey then reads no fact); the others (a
+group per school or staff member) on the last day only."""
 _TAIL_FIELDS = ("days", "per_week", "hourly", "minutes", "pence")
 """The :class:`~.cumulative.OpenTail` fields a table adds tails from, in
 :data:`~.grouped.Tails` order."""
