@@ -460,8 +460,9 @@ class StaffTimeCost:
         ``ranges``: what :meth:`report` by school of each partnership gives as
         ``total_pence`` (release time under the assignment's school, activity under its own),
         from one table of every partnership (the survey's per-pupil costs): the by-school
-        table a loaded checkpoint kept when it holds every range's days (from the beginning to
-        the last change or later), else the facts'."""
+        table a loaded checkpoint kept when it holds every range's days (each start the
+        beginning or a period start, each end a period end or the last change or later), else
+        the facts'."""
         rate = rate_of(default_hourly_cost_pence)
         found: np.ndarray | None = None
         kept = self._kept_for(None, rate)

@@ -67,9 +67,9 @@ _LAST_ORDINAL = dt.date.max.toordinal()
 _INT64 = 1 << 63
 _EVERY_MARK = (None, PAIRS, "role", "funding_stream", SCHOOLS)
 """The tables kept on every mark: the handful of groups of each of the first four, and the
-(partnership, school) table the survey costs each row's schools from (its rows start on period
-starts; 0.9 MB more state at 1M events, and a cold survey then reads no fact); the others (a
-group per school or staff member) on the last day only."""
+(partnership, school) table the survey costs each row's schools from (0.9 MB more state at 1M
+events: a cold survey whose rows start on period starts, or at the beginning, reads no fact);
+the others (a group per school or staff member) on the last day only."""
 _TAIL_FIELDS = ("days", "per_week", "hourly", "minutes", "pence")
 """The :class:`~.cumulative.OpenTail` fields a table adds tails from, in
 :data:`~.grouped.Tails` order."""
@@ -206,7 +206,7 @@ class KeptAnswers:
                 len(funded) and int(funded.max()) > 1):
             fail("tails have columns of different lengths or flags other than 0 and 1")
         if [t.by for t in state.tables] != [TOTAL, PAIRS, *GROUPINGS, SCHOOLS]:
-            fail("tables are not the total, the pairs and every grouping")
+            fail("tables are not the total, the pairs, every grouping and the schools")
         tables: dict[str, KeptTable] = {}
         for kept in state.tables:
             marks = ints(kept.marks, 4, "marks").astype(np.int64)
