@@ -116,13 +116,21 @@ from ssp_ledger_projections.staff_cost.state import (
     NationalAnswersState,
     StaffFacts,
     StoredPart,
+    WalkPlanState,
     answers_of,
     body_of,
     funding_of,
     pack_state,
     unpack_part,
 )
-from ssp_ledger_projections.staff_cost.steps import PAIRS, SCHOOLS, plan_state, rate_key, walk
+from ssp_ledger_projections.staff_cost.steps import (
+    PAIRS,
+    SCHOOLS,
+    plan_state,
+    rate_key,
+    walk,
+    walk_planned,
+)
 
 __all__ = [
     "COLUMNS",
@@ -300,22 +308,27 @@ class StaffTimeCost:
             return self._loaded
         facts = self.facts
         kept = facts.kept_plan()
-        plan = kept[0] if kept is not None else plan_state(facts, facts.assignments_in_order())
+        assignments = kept[1] if kept is not None else facts.assignments_in_order()
+        plan = kept[0] if kept is not None else plan_state(facts, assignments)
         release_free_memory()  # each walk's arrays handed back before the next walk makes its own
-        answers = self._answers()
+        answers = self._answers(plan, assignments)
         release_free_memory()
         return pack_state(msgspec.structs.replace(facts.dump(), plan=plan, answers=answers))
 
-    def _answers(self) -> NationalAnswersState | None:
-        """The national answers to keep (a fresh national walk at the shipped rate)."""
+    def _answers(self, plan: WalkPlanState | None, assignments: list[StaffAssigned]
+                 ) -> NationalAnswersState | None:
+        """The national answers to keep: a national walk at the shipped rate, from ``plan``
+        (its stretches are the walk's Python half, already computed) when it is that walk's."""
         facts = self.facts
         pids = facts.partnerships(None)
         first = facts.first_day(None)
         if not pids or first is None:
             return None
         rate = shipped_rate()
-        return answers_state(walk(facts, pids, rate), self.calendar, rate_key(rate),
-                             first.toordinal())
+        steps = (walk_planned(facts, plan, assignments)
+                 if plan is not None and plan.pids == list(pids) and plan.rate == rate_key(rate)
+                 else walk(facts, pids, rate))
+        return answers_state(steps, self.calendar, rate_key(rate), first.toordinal())
 
     def load_state(self, data: bytes) -> None:
         """Take the facts of :meth:`dump_state` bytes (on a fresh instance); ValueError when
