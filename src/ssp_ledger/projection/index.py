@@ -718,8 +718,6 @@ class PartitionedIndex:
         return _table(index, name, query, derived)
 
 
-
-
 def every_group_between(index: PartitionedIndex, dimension: str, measure: int,
                         ranges: Sequence[tuple[dt.date | None, dt.date]]
                         ) -> tuple[list[tuple[str, str]], list[list[int]]]:
