@@ -313,7 +313,9 @@ class StaffTimeCost:
         release_free_memory()  # each walk's arrays handed back before the next walk makes its own
         answers = self._answers(plan, assignments)
         release_free_memory()
-        return pack_state(msgspec.structs.replace(facts.dump(), plan=plan, answers=answers))
+        state = msgspec.structs.replace(facts.dump(), plan=plan, answers=answers)
+        release_free_memory()  # the dump's garbage, before its encoding and compression
+        return pack_state(state)
 
     def _answers(self, plan: WalkPlanState | None, assignments: list[StaffAssigned]
                  ) -> NationalAnswersState | None:
@@ -328,6 +330,7 @@ class StaffTimeCost:
         steps = (walk_planned(facts, plan, assignments)
                  if plan is not None and plan.pids == list(pids) and plan.rate == rate_key(rate)
                  else walk(facts, pids, rate))
+        release_free_memory()  # the series' arrays the walk was computed from, before the tables
         return answers_state(steps, self.calendar, rate_key(rate), first.toordinal())
 
     def load_state(self, data: bytes) -> None:

@@ -449,19 +449,27 @@ def test_ids_packed_as_they_come_are_the_ids_packed_whole(count: int) -> None:
 _SERIES = st.lists(st.lists(st.tuples(st.integers(730_000, 730_400),
                                       st.integers(-(1 << 40), 1 << 40),
                                       st.integers(-5, 5)), max_size=12), max_size=8)
+_EDGE = st.sampled_from([(1 << 31) - 1, -(1 << 31), 1 << 31, -(1 << 31) - 1, -(1 << 32) + 1,
+                        (1 << 32) - 1, 1 << 30, 7])
 
 
 @settings(max_examples=60, deadline=None)
-@given(_SERIES, st.booleans())
+@given(_SERIES, st.sampled_from(["small", "large", "edge"]), st.lists(_EDGE, max_size=4))
 def test_the_arrays_of_series_are_each_series_rows_end_to_end(
-        entries: list[list[tuple[int, int, int]]], small: bool) -> None:
-    """arrays_of writes each series' days and rows into one slice of arrays allocated once;
-    the reference takes each series' rows apart and joins them (4- and 8-byte sums)."""
+        entries: list[list[tuple[int, int, int]]], kind: str, edges: list[int]) -> None:
+    """arrays_of writes each series' days and rows into one slice of arrays allocated once,
+    in 4-byte integers while every row fits and 8-byte ones from the first that does not; the
+    reference takes each series' rows apart and joins them (4- and 8-byte sums; "edge" rows
+    at the bounds of 4 bytes, whose 4-byte prefix sums can differ by more than 4 bytes
+    hold)."""
     series = []
     for i, rows in enumerate(entries):
         s = Series(2)
-        for day, minutes, people in rows:
-            s.add(dt.date.fromordinal(day), (minutes % 1000 if small else minutes, people))
+        for k, (day, minutes, people) in enumerate(rows):
+            if kind == "edge":
+                minutes = edges[k % len(edges)] if edges else minutes % 1000
+            s.add(dt.date.fromordinal(day), (minutes % 1000 if kind == "small" else minutes,
+                                             people))
         series.append((("p", f"t{i}", "s"), s))
     keys, lengths, days, values = arrays_of(series)
     want_days: list[int] = []
@@ -476,5 +484,6 @@ def test_the_arrays_of_series_are_each_series_rows_end_to_end(
     assert lengths.tolist() == [len(s.packed()[0]) for _, s in series]
     assert days.dtype == np.int32
     assert days.tolist() == want_days
-    assert values.dtype == np.int64
+    fits = all(-(1 << 31) <= v < 1 << 31 for row in want_rows for v in row)
+    assert values.dtype == (np.int32 if fits else np.int64)
     assert values.reshape(-1, 2).tolist() == want_rows

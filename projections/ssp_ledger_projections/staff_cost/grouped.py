@@ -64,8 +64,10 @@ _DAY_BITS = 22
 _SAFE = 1 << 60
 """Bound under which every figure a look-up adds or subtracts stays inside 64-bit integers."""
 _LAST_ORDINAL = dt.date.max.toordinal()
-_CELLS = 1 << 18
-"""Release runs x look-up days evaluated at once (bounds the memory of a look-up)."""
+_CELLS = 1 << 16
+"""Release runs x look-up days evaluated at once (bounds the memory of a look-up: each of
+its half a dozen temporaries is 512 KiB of 8-byte integers; at 1 << 18 they were 12 MiB
+together, the largest spike of a checkpoint's kept answers)."""
 _DENSE = 1 << 16
 """Groups x days of a block of :func:`_dense_activity`; a table of more groups x days sums
 its activity at look-up (:class:`_Summed`)."""
@@ -164,20 +166,28 @@ class _Summed:
             return self._built.at(day, picked)
         # One pass over the steps for every day asked: each step's slot is the first day
         # asked on or after it (steps after the last are left out); its sums per (slot,
-        # group, hidden), summed down the slots, are the sums up to each day.
+        # group, hidden), summed down the slots, are the sums up to each day. The steps are
+        # taken a block at a time (at least :data:`_STEPS`, at least as many as the cells), so
+        # the temporaries per step (slot, cell, float weights) stay small; the blocks' sums
+        # add up exactly (every sum is below :data:`_FLOAT_EXACT`).
         bounds, slot_of = np.unique(day, return_inverse=True)
-        slot = np.searchsorted(bounds, steps.act_day, side="left")
-        inside = slot < len(bounds)
-        # Every step on or before the last day asked (the usual case): no copy of the steps.
-        chosen: slice | np.ndarray = slice(None) if inside.all() else inside
-        cell = slot[chosen] * (2 * count)
-        cell += 2 * group[chosen]
-        cell += steps.act_hidden[chosen]
         cells = len(bounds) * count * 2
+        totals = np.zeros((len(steps.act_values), cells), dtype=np.float64)
+        size = max(_STEPS, cells)
+        for start in range(0, len(steps.act_day), size):
+            part = slice(start, start + size)
+            slot = np.searchsorted(bounds, steps.act_day[part], side="left")
+            inside = slot < len(bounds)
+            # Every step on or before the last day asked (the usual case): no copy of them.
+            chosen: slice | np.ndarray = slice(None) if inside.all() else inside
+            cell = slot[chosen] * (2 * count)
+            cell += 2 * group[part][chosen]
+            cell += steps.act_hidden[part][chosen]
+            for total, figure in zip(totals, steps.act_values, strict=True):
+                total += np.bincount(cell, weights=figure[part][chosen], minlength=cells)
         out = np.zeros((len(day), len(picked), _ACTIVITY), dtype=np.int64)
-        for c, figure in enumerate(steps.act_values):
-            sums = np.bincount(cell, weights=figure[chosen], minlength=cells).reshape(
-                len(bounds), count, 2).cumsum(axis=0)
+        for c, total in enumerate(totals):
+            sums = total.reshape(len(bounds), count, 2).cumsum(axis=0)
             out[:, :, 2 * c:2 * c + 2] = sums[slot_of][:, picked]
         return out
 
@@ -551,7 +561,7 @@ def table_of(steps: Walk, by: str | None, calendar: TeachingCalendar, *,
         raise ValueError(msg)
     labels, act_code, by_series, rel_group, tail_group = steps.codes(by)
     count = len(labels)
-    group = act_code[steps.act_series() if by_series else steps.act_segment].astype(np.int32)
+    group = act_code.astype(np.int32)[steps.act_series() if by_series else steps.act_segment]
     if activity is None:
         inexact = len(steps.act_day) and (steps.act_values[0].dtype == object
                                           or steps.act_bound >= _FLOAT_EXACT)

@@ -46,6 +46,7 @@ import numpy as np
 
 from ssp_ledger.periods import TeachingCalendar, periods_between
 from ssp_ledger.projection import PERIOD_KINDS
+from ssp_ledger.projection.checkpoint import release_free_memory
 from ssp_ledger_projections.staff_cost.costing import Columns
 from ssp_ledger_projections.staff_cost.grouped import (
     GROUPINGS,
@@ -112,7 +113,8 @@ def answers_state(steps: Walk, calendar: TeachingCalendar, rate: list[int], firs
         tables.append(KeptTableState(
             by or TOTAL, table.labels, _le(marks, "<i4"), itemsize,
             _le(rows, f"<i{itemsize}"), _le(table.tail_groups(), "<i4")))
-        del table, rows  # one table at a time: the next is built after this one is freed
+        del table, rows  # one table at a time: the next is built after this one is freed,
+        release_free_memory()  # and its garbage handed back (else the tables' spikes pile up)
     tails = [t for _, t in steps.tails]
     return NationalAnswersState(
         rate=rate, base=steps.base, last=steps.last, first_day=first_day,

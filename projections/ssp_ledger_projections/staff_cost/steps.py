@@ -108,8 +108,10 @@ class Walk:
         self.act_values: tuple[np.ndarray, np.ndarray, np.ndarray] = (
             np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
             np.zeros(0, dtype=np.int64))
-        """Each activity step's minutes, pence and attendances (4-byte integers where every one
-        fits, else 8-byte, or Python integers where 8 bytes might not hold a sum)."""
+        """Each activity step's minutes, pence and attendances: the minutes and attendances
+        are the series' own values (views of :meth:`~.state.StaffFacts.activity_arrays`' rows,
+        2- to 8-byte integers), the pence 4-byte integers where every one fits, else 8-byte;
+        all three Python integers where 8 bytes might not hold a sum."""
         self.act_hidden: np.ndarray = np.zeros(0, dtype=bool)
         """Whether each activity step is hidden (else funded)."""
         self.act_bound = 0
@@ -224,8 +226,8 @@ class _Series(NamedTuple):
     days: np.ndarray
     """Their day ordinals end to end (int32)."""
     values: np.ndarray
-    """Each day's own minutes and attendances ``[day, 2]`` (int64; no row when the walk's
-    plan asked for the days alone)."""
+    """Each day's own minutes and attendances ``[day, 2]`` (integers of 2, 4 or 8 bytes; no
+    row when the walk's plan asked for the days alone)."""
 
 
 def _people(facts: StaffFacts, pids: Sequence[str], *, values: bool = True
@@ -542,8 +544,10 @@ def _known(plan: WalkPlanState, series: _Series) -> tuple[np.ndarray, np.ndarray
         msg = ("staff facts: the walk plan's activity days name stretches of other people, "
                "set unused flags or take more bytes than they need")
         raise ValueError(msg)
-    stretch = np.repeat(base, series.lengths)
-    stretch += offset
+    # 4-byte stretches (an index of the walk's stretches, far below 2 ** 31): half the memory.
+    stretch = np.repeat(base.astype(np.int32 if len(seg_person) < 1 << 31 else np.int64),
+                        series.lengths)
+    np.add(stretch, offset, out=stretch, casting="unsafe")  # below ``limit``: checked above
     return stretch, bits[:count].view(bool)
 
 
@@ -565,15 +569,25 @@ def _activity(out: Walk, series: _Series, seg_start: list[int], seg_person: list
     out.series_days = lengths.tolist()
     total = offsets[-1]
     changes = _changes(stream_levels)
-    # 4-byte figures where they fit (most), else 8-byte, else Python integers.
+    # The days, and a kept plan's stretches and flags, are the walk's as they are (no copy).
+    out.act_day = np.asarray(series.days, dtype=np.int32)
+    if known is not None:
+        out.act_segment, out.act_hidden = known
+    else:
+        out.act_segment = np.empty(total, dtype=np.int32)
+        out.act_hidden = np.empty(total, dtype=bool)
+    # Pence in 4 bytes where they fit (most), else 8, else Python integers; the minutes and
+    # attendances are the series' own values (views) unless they must be Python integers.
     for dtype in (np.int32, np.int64, object) if rates_top < _SAFE else (object,):
         exact = dtype is not object
         rates: Any = np.asarray(seg_rate, dtype=np.int64 if exact else object)
-        out.act_day = np.empty(total, dtype=np.int32)
-        out.act_segment = np.empty(total, dtype=np.int32)
-        out.act_values = (np.empty(total, dtype=dtype), np.empty(total, dtype=dtype),
-                          np.empty(total, dtype=dtype))
-        out.act_hidden = np.empty(total, dtype=bool)
+        pence = np.empty(total, dtype=dtype)
+        if exact:
+            stored: tuple[np.ndarray, ...] = (pence,)
+            out.act_values = (series.values[:, 0], pence, series.values[:, 1])
+        else:
+            out.act_values = stored = (np.empty(total, dtype=dtype), pence,
+                                       np.empty(total, dtype=dtype))
         largest = 0
         variation = 0.0
         for lo, hi in chunks:
@@ -584,12 +598,11 @@ def _activity(out: Walk, series: _Series, seg_start: list[int], seg_person: list
                 known=None if known is None else (known[0][at:end], known[1][at:end]))
             variation += chunk_variation
             if dtype is np.int32:
-                largest = max(largest, *(int(np.abs(f).max()) if end > at else 0
-                                         for f in figures))
+                largest = max(largest, int(np.abs(figures[1]).max()) if end > at else 0)
                 if largest >= 1 << 31:
                     break
-            for stored, figure in zip(out.act_values, figures, strict=True):
-                stored[at:end] = figure
+            for kept, figure in zip(stored, figures[1:2] if exact else figures, strict=True):
+                kept[at:end] = figure
         fits = (int(variation) + 1) * (rates_top + 1) < _SAFE
         if not exact or (fits and largest < 1 << 31):
             break
@@ -605,7 +618,8 @@ def _chunk(out: Walk, at: int, lengths: np.ndarray, days32: np.ndarray, values: 
            ) -> tuple[float, tuple[Any, Any, Any]]:
     """The activity steps of some series (the ``offset``-th on, with ``lengths`` days each,
     ``values`` each day's own minutes and attendances): their days, series, stretches and
-    funded flags written into ``out``'s arrays from index ``at``; (a bound of the sum of the
+    funded flags written into ``out``'s arrays from index ``at`` (unless ``known``: the
+    walk's arrays are those already); (a bound of the sum of the
     minutes' and attendances' sizes, and the minutes, pence and attendances of each step).
     The cumulative minutes of a stretch are a running sum of the chunk's minutes less the
     running sum before the stretch's first day: every intermediate is at most that bound."""
@@ -637,9 +651,9 @@ def _chunk(out: Walk, at: int, lengths: np.ndarray, days32: np.ndarray, values: 
     pence_step: Any = pence.copy()
     pence_step[1:] -= pence[:-1]
     pence_step[firsts] = pence[firsts]
-    out.act_day[at:end] = days32
-    out.act_segment[at:end] = segment
-    out.act_hidden[at:end] = hidden
+    if known is None:  # else the walk's arrays are the plan's
+        out.act_segment[at:end] = segment
+        out.act_hidden[at:end] = hidden
     return variation, (minutes_step, pence_step, seen_step)
 
 
