@@ -10,6 +10,7 @@ import sys
 from array import array
 from collections.abc import Sequence
 from itertools import pairwise
+from unittest.mock import patch
 
 import msgspec
 import pytest
@@ -25,11 +26,12 @@ from ssp_ledger.events import (
 )
 from ssp_ledger.projection import Fact
 from ssp_ledger_projections.funding_levels import StreamLevels
+from ssp_ledger_projections.staff_cost import grouped
 from ssp_ledger_projections.staff_cost.costing import ZERO, Columns
 from ssp_ledger_projections.staff_cost.cumulative import Piece, assignment_pieces
 from ssp_ledger_projections.staff_cost.grouped import GROUPINGS, GroupedTable, table_of
 from ssp_ledger_projections.staff_cost.rates import rate_of
-from ssp_ledger_projections.staff_cost.steps import PAIRS, pair_label, walk
+from ssp_ledger_projections.staff_cost.steps import PAIRS, SCHOOLS, pair_label, walk
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost
 from tests.strategies import History, dates, histories
 
@@ -119,6 +121,28 @@ def test_every_summing_of_every_walk_answers_as_piece_by_piece(data: st.DataObje
     fresh = table_of(steps, by, p.facts.calendar, keep=(0, 0))
     for g in range(len(fresh.labels)):
         assert fresh.columns_at(ordinals, g).tolist() == [[row[g]] for row in first], (by, g)
+
+
+@SETTINGS
+@given(st.data())
+def test_look_ups_in_small_blocks_answer_as_in_one(data: st.DataObject) -> None:
+    """A summed table's look-up takes the steps a block at a time and the release runs a block
+    of cells at a time (what bounds a checkpoint's kept answers' memory): blocks of one step
+    and one cell give the rows the default blocks give, for every grouping, any days."""
+    history: History = data.draw(histories(max_activity=30))
+    other: History = data.draw(histories(pid="q", max_activity=10))
+    p = staff_cost(facts_of([*history.events, *other.events]))
+    steps = walk(p.facts, ["p", "q"], rate_of(None))
+    days = sorted(data.draw(st.lists(dates(history), min_size=1, max_size=6)))
+    ordinals = [d.toordinal() for d in days] + [history.horizon.toordinal() + 400]
+    for by in (None, PAIRS, SCHOOLS, *GROUPINGS):
+        want = table_of(steps, by, p.facts.calendar, activity="summed", dense=1
+                        ).columns_at(ordinals).tolist()
+        with patch.object(grouped, "_STEPS", 1), patch.object(grouped, "_CELLS", 1):
+            got = table_of(steps, by, p.facts.calendar, activity="summed", dense=1
+                           ).columns_at(ordinals).tolist()
+        assert got == want, by
+        assert table_of(steps, by, p.facts.calendar).columns_at(ordinals).tolist() == want, by
 
 
 @SETTINGS
