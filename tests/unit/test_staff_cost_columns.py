@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from unittest.mock import patch
 
 import msgspec
 import numpy as np
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from ssp_ledger.events import ClubRun, CorrectableEvent, CpdDelivered, StaffAssigned
 from ssp_ledger.projection import Fact, Query, Series
 from ssp_ledger.projection.checkpoint import pack
+from ssp_ledger_projections.staff_cost import columns
 from ssp_ledger_projections.staff_cost.columns import (
     _ENCODER,
     ActivityColumns,
@@ -453,15 +455,17 @@ _EDGE = st.sampled_from([(1 << 31) - 1, -(1 << 31), 1 << 31, -(1 << 31) - 1, -(1
                         (1 << 32) - 1, 1 << 30, 7])
 
 
-@settings(max_examples=60, deadline=None)
-@given(_SERIES, st.sampled_from(["small", "large", "edge"]), st.lists(_EDGE, max_size=4))
+@settings(max_examples=80, deadline=None)
+@given(_SERIES, st.sampled_from(["small", "large", "edge"]), st.lists(_EDGE, max_size=4),
+       st.sampled_from([1, 3, 1 << 15]))
 def test_the_arrays_of_series_are_each_series_rows_end_to_end(
-        entries: list[list[tuple[int, int, int]]], kind: str, edges: list[int]) -> None:
+        entries: list[list[tuple[int, int, int]]], kind: str, edges: list[int],
+        block: int) -> None:
     """arrays_of writes each series' days and rows into one slice of arrays allocated once,
-    in 4-byte integers while every row fits and 8-byte ones from the first that does not; the
-    reference takes each series' rows apart and joins them (4- and 8-byte sums; "edge" rows
-    at the bounds of 4 bytes, whose 4-byte prefix sums can differ by more than 4 bytes
-    hold)."""
+    in 4-byte integers while every row fits and 8-byte ones from the first that does not,
+    checked a block of rows at a time (any block size); the reference takes each series' rows
+    apart and joins them (4- and 8-byte sums; "edge" rows at the bounds of 4 bytes, whose
+    4-byte prefix sums can differ by more than 4 bytes hold)."""
     series = []
     for i, rows in enumerate(entries):
         s = Series(2)
@@ -471,7 +475,8 @@ def test_the_arrays_of_series_are_each_series_rows_end_to_end(
             s.add(dt.date.fromordinal(day), (minutes % 1000 if kind == "small" else minutes,
                                              people))
         series.append((("p", f"t{i}", "s"), s))
-    keys, lengths, days, values = arrays_of(series)
+    with patch.object(columns, "_ROWS", block):
+        keys, lengths, days, values = arrays_of(series)
     want_days: list[int] = []
     want_rows: list[list[int]] = []
     for _, s in series:

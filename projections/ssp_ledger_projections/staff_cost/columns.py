@@ -49,6 +49,8 @@ WIDTH = 2
 """Measures of an activity series: minutes, attendances."""
 _LAST_ORDINAL = 3652059  # dt.date.max.toordinal()
 _INT32 = 1 << 31
+_ROWS = 1 << 15
+"""Rows of values :func:`arrays_of` computes in 8 bytes before checking and copying them."""
 _BOUND = 1 << 62
 """Bound of any prefix sum a loaded series may reach (8-byte sums never overflow below it)."""
 _IDS = msgspec.msgpack.Decoder(list[msgspec.Raw])
@@ -299,15 +301,25 @@ def arrays_of(series: Sequence[tuple[SeriesKey, Series]], *, values: bool = True
     differences of its prefix sums) are written into its slice: no per-series copy is kept
     and nothing is concatenated (a checkpoint of a million activity days saves its peak this
     way). The rows are 4-byte integers while every one fits (7 MiB at a million days, against
-    14 as 8-byte; a day's own minutes are far below two billion): each series' rows are
-    computed in 8 bytes and checked, and the first that does not fit widens the whole array
-    to 8 bytes (the rows written so far copied once)."""
+    14 as 8-byte; a day's own minutes are far below two billion): they are computed in 8 bytes
+    into a block of :data:`_ROWS` rows, checked and copied a block at a time, and the first
+    block that does not fit widens the whole array to 8 bytes (the rows so far copied once)."""
     packed = [s.packed() for _, s in series]
     lengths = np.fromiter((len(days) for days, _ in packed), dtype=np.int64, count=len(packed))
     total = int(lengths.sum())
     days = np.empty(total, dtype=np.int32)
     rows = np.empty((total if values else 0, WIDTH), dtype=np.int32)
-    narrow = True
+    block = np.empty((min(total, _ROWS) if values else 0, WIDTH), dtype=np.int64)
+    done = 0  # rows before this one are in ``rows``; those after it up to ``at`` in ``block``
+
+    def flush(own: np.ndarray, end: int) -> None:
+        nonlocal rows, done
+        if rows.dtype == np.int32 and len(own) and (
+                int(own.min()) < -_INT32 or int(own.max()) >= _INT32):
+            rows = rows.astype(np.int64)  # a row needs 8 bytes: every row gets them
+        rows[done:end] = own
+        done = end
+
     at = 0
     for day_array, prefix in packed:
         n = len(day_array)
@@ -316,12 +328,16 @@ def arrays_of(series: Sequence[tuple[SeriesKey, Series]], *, values: bool = True
             if values:
                 sums = np.frombuffer(prefix, dtype=np.int32 if prefix.typecode == "i"
                                      else np.int64).reshape(-1, WIDTH)
-                own = np.subtract(sums[1:], sums[:-1], dtype=np.int64)
-                if narrow and (int(own.min()) < -_INT32 or int(own.max()) >= _INT32):
-                    rows = rows.astype(np.int64)  # a row needs 8 bytes: every row gets them
-                    narrow = False
-                rows[at:at + n] = own
+                if at + n - done > len(block):
+                    flush(block[:at - done], at)
+                if n > len(block):  # longer than a block: on its own
+                    flush(np.subtract(sums[1:], sums[:-1], dtype=np.int64), at + n)
+                else:
+                    np.subtract(sums[1:], sums[:-1], out=block[at - done:at - done + n],
+                                dtype=np.int64)
             at += n
+    if values:
+        flush(block[:at - done], at)
     return [key for key, _ in series], lengths, days, rows
 
 
