@@ -570,7 +570,7 @@ def _activity(out: Walk, series: _Series, seg_start: list[int], seg_person: list
     total = offsets[-1]
     changes = _changes(stream_levels)
     # The days, and a kept plan's stretches and flags, are the walk's as they are (no copy).
-    out.act_day = np.asarray(series.days, dtype=np.int32)
+    out.act_day = _read_only(np.asarray(series.days, dtype=np.int32))
     if known is not None:
         out.act_segment, out.act_hidden = known
     else:
@@ -584,7 +584,8 @@ def _activity(out: Walk, series: _Series, seg_start: list[int], seg_person: list
         pence = np.empty(total, dtype=dtype)
         if exact:
             stored: tuple[np.ndarray, ...] = (pence,)
-            out.act_values = (series.values[:, 0], pence, series.values[:, 1])
+            out.act_values = (_read_only(series.values[:, 0]), pence,
+                              _read_only(series.values[:, 1]))
         else:
             out.act_values = stored = (np.empty(total, dtype=dtype), pence,
                                        np.empty(total, dtype=dtype))
@@ -609,6 +610,14 @@ def _activity(out: Walk, series: _Series, seg_start: list[int], seg_person: list
     out.act_segments = np.flatnonzero(np.bincount(out.act_segment,
                                                   minlength=len(seg_start))).tolist()
     out.act_bound = (int(variation) + 1) * (rates_top + 1) + 1
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """A read-only view of ``values``: the walk reads the series' own arrays without copying
+    them, so a stray write into a walk would otherwise change the facts themselves."""
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def _chunk(out: Walk, at: int, lengths: np.ndarray, days32: np.ndarray, values: np.ndarray,
