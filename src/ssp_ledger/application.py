@@ -61,6 +61,7 @@ from ssp_ledger.store import (
     Backend,
     Binding,
     Clock,
+    Decoded,
     EventLog,
     Head,
     Mode,
@@ -591,6 +592,24 @@ class Ledger:
             for rec in last.values():
                 versions[rec.originator_id.hex] = rec.originator_version
 
+    def _feed_columns(self, view: ProjectionSet, chunks: Iterable[Decoded]) -> None:
+        """:meth:`_feed` of records read as columns (:meth:`EventLog.read_columns
+        <ssp_ledger.store.log.EventLog.read_columns>`: a replay), noting each stream's last
+        version from the columns' stream heads."""
+        last: dict[uuid.UUID, int] = {}
+
+        def noted() -> Iterator[Decoded]:
+            for chunk in chunks:
+                last.update(chunk.heads)
+                yield chunk
+
+        try:
+            view.process_columns(noted())
+        finally:
+            versions = self._live_versions
+            for stream, version in last.items():
+                versions[stream.hex] = version
+
     def read_chunks(self, start: int = 1) -> Iterator[list[tuple[int, Recorded]]]:
         """:meth:`read` from ``start`` in consecutive lists (one per round trip to the store,
         decoded a list at a time), reporting progress while :attr:`progress` is set."""
@@ -618,7 +637,10 @@ class Ledger:
                 live = self._live
                 token = self._log.changed()
                 if token != self._live_token:  # nothing stored since: no reading at all
-                    self._feed(live, self.read_chunks(live.position + 1))
+                    if self.progress is None:  # a replay or catch-up reads columns
+                        self._feed_columns(live, self._log.read_columns(live.position + 1))
+                    else:
+                        self._feed(live, self.read_chunks(live.position + 1))
                     self._live_token = token
                 return live
             if not isinstance(known_at, dt.datetime):
