@@ -377,9 +377,10 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                     last_us = us
                 if oid != last_oid or oid.__class__ is not str:
                     found = uuids[oid]
-                    if stream is not None:
-                        heads.append((stream, at))
-                    stream = found
+                    if found != stream:  # a new run of one stream
+                        if stream is not None:
+                            heads.append((stream, at))
+                        stream = found
                     last_oid = oid
                 event = env.event
             except Exception:  # decode() redoes it, and raises the right error
@@ -388,9 +389,10 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                 except DamagedRecord as e:
                     damage = e
                     break
-                if stream is not None:
-                    heads.append((stream, at))
-                stream = rec.originator_id
+                if rec.originator_id != stream:
+                    if stream is not None:
+                        heads.append((stream, at))
+                    stream = rec.originator_id
                 last_oid = last_us = last_topic = None
                 recorded_at = rec.recorded_at
                 event = rec.event
