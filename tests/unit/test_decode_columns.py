@@ -10,6 +10,8 @@ stream, and, for a damaged row, the same rows before it and the same one-line
 :class:`~ssp_ledger.errors.DamagedRecord` naming its position: for every field of every event
 class set to every probe value (each kind of invalid field), every kind of damaged envelope or
 row, and any mix of streams, recorded times and rows the fast path leaves to the general one.
+On SQLite the replay fetches compact rows (the stream id and topic NULL where they repeat the
+last row's): every shape of damaged row gives there what the general rows give.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ from ssp_ledger.errors import DamagedRecord
 from ssp_ledger.events import DomainEvent
 from ssp_ledger.projection import ProjectionSet
 from ssp_ledger.store import GENESIS, MsgspecMapper, MsgspecTranscoder, Recorded, stream_id
-from ssp_ledger.store.records import to_us
+from ssp_ledger.store import sqlite as sqlite_store
+from ssp_ledger.store.log import EventLog
+from ssp_ledger.store.records import Decoded, to_us
+from tests.adversarial.attack import build_store, events_of, interleaved
+from tests.adversarial.test_damaged_rows import SQLITE_SHAPES
 from tests.unit.test_columnar_replay import _history, _one_by_one
 from tests.unit.test_fast_checks import PROBES, one_of_each
 from tests.unit.test_persistence import _v1_club_row
@@ -205,3 +211,52 @@ def test_a_ledger_replay_read_as_columns_equals_fact_by_fact(data: st.DataObject
     assert view.snapshot() == reference.snapshot()
     heads = {rec.originator_id.hex: rec.originator_version for _, rec in records}
     assert ledger._live_versions == heads
+
+
+def _read(columns: Any) -> tuple[tuple[list[Any], ...], str | None]:
+    """Columns read until the end or a damaged row, joined (runs of a stream merged), and the
+    error."""
+    positions: list[int] = []
+    times: list[dt.datetime] = []
+    events: list[DomainEvent] = []
+    heads: list[tuple[Any, int]] = []
+    error = None
+    try:
+        for chunk in columns:
+            assert isinstance(chunk, Decoded)
+            positions += chunk.positions
+            times += chunk.times
+            events += chunk.events
+            for stream, version in chunk.heads:
+                if heads and heads[-1][0] == stream:
+                    heads[-1] = (stream, version)
+                else:
+                    heads.append((stream, version))
+    except DamagedRecord as e:
+        error = f"{e.position}: {e}"
+    return (positions, times, events, [type(e) for e in events], heads), error
+
+
+@pytest.mark.parametrize("runs", [False, True], ids=["interleaved", "runs"])
+@pytest.mark.parametrize("shape", [None, *sorted(SQLITE_SHAPES)])
+def test_sqlite_compact_rows_read_as_the_general_rows(tmp_path: Any, monkeypatch: Any,
+                                                      shape: str | None, runs: bool) -> None:
+    """Partnerships interleaved row by row, or in runs (the damaged row's stream id and topic
+    then fetched as NULL), read a few rows per round trip (so the repeated values cross
+    round trips): the same columns and the same error as the general rows."""
+    wear = events_of("wear")
+    # in runs: the damaged row (position 9) is the fifth of a run of tyne's, after a club
+    events = [*wear[:4], *events_of("tyne"), *wear[4:]] if runs else interleaved()
+    store = build_store(tmp_path / "s.db", events=events)
+    if shape is not None:
+        SQLITE_SHAPES[shape][0](store)
+    monkeypatch.setattr(sqlite_store, "READ_BATCH", 3)
+    monkeypatch.setattr(sqlite_store, "DECODE_CHUNK", 2)
+    with Ledger.open(store, mode="read") as ledger:
+        log = ledger._log
+        assert isinstance(log, sqlite_store.SQLiteLog)
+        fast = _read(log.read_columns())
+        general = _read(EventLog.read_columns(log))
+        assert fast == general
+        assert (fast[1] is None) == (shape is None)
+        assert _read(log.read_columns(4, 11)) == _read(EventLog.read_columns(log, 4, 11))

@@ -332,7 +332,10 @@ class MsgspecMapper(Mapper[uuid.UUID]):
             append((rowid, rec))
         return out, None
 
-    def decode_columns(self, rows: Iterable[Row]) -> tuple[Decoded, DamagedRecord | None]:
+    def decode_columns(self, rows: Iterable[tuple[int, Any, Any, Any, Any]],
+                       same: tuple[Any, Any] | None = None,
+                       reread: Callable[[int], tuple[int, Any, Any, Any, Any] | None] | None = None
+                       ) -> tuple[Decoded, DamagedRecord | None]:
         """:meth:`decode_batch` as columns (:class:`~ssp_ledger.store.records.Decoded`): each
         row's position, recorded time and event, and the last version of each run of a stream,
         without a :class:`Recorded` (nor a pair) per row; then the
@@ -343,7 +346,16 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         typed event are decoded by one msgspec call (:func:`_typed_envelope`: the same types,
         tag and ``__post_init__`` checks), anything else, or any failure, goes through
         :meth:`decode`, which upcasts or raises the usual error naming the position.
+
+        Compact rows (what :meth:`SQLiteLog.read_columns
+        <ssp_ledger.store.sqlite.SQLiteLog.read_columns>` fetches, so that SQLite does not
+        make a fresh string per row for the stream id and the topic): ``same`` is ``(stream
+        id, topic)`` as stored, and a row's stream id or topic is None where it is exactly
+        that value, and the integer 0 where it is NULL (or 0); such a row, if it is left to
+        :meth:`decode`, is first read again whole with ``reread(position)``, so that a
+        damaged row is named with what is stored.
         """
+        same_oid, same_topic = same if same is not None else (None, None)
         fast = self._row_decoders
         uuids = self._uuids
         sealed = bool(self.cipher or self.compressor)
@@ -362,6 +374,10 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         at = 0  # the version of the last row read
         damage: DamagedRecord | None = None
         for rowid, oid, version, topic, state in rows:
+            if oid is None:
+                oid = same_oid
+            if topic is None:
+                topic = same_topic
             try:
                 if version.__class__ is not int or version < 1:
                     raise _NotFast  # a damaged row: decode() names what is wrong
@@ -384,6 +400,10 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                     last_oid = oid
                 event = env.event
             except Exception:  # decode() redoes it, and raises the right error
+                if reread is not None and (oid.__class__ is int or topic.__class__ is int):
+                    stored = reread(rowid)  # a compact row's NULL (or 0): what is stored
+                    if stored is not None:
+                        _, oid, version, topic, state = stored
                 try:
                     rec = self._decode_slow(rowid, oid, version, topic, state)
                 except DamagedRecord as e:
