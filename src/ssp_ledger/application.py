@@ -637,10 +637,13 @@ class Ledger:
                 live = self._live
                 token = self._log.changed()
                 if token != self._live_token:  # nothing stored since: no reading at all
-                    if self.progress is None:  # a replay or catch-up reads columns
-                        self._feed_columns(live, self._log.read_columns(live.position + 1))
-                    else:
-                        self._feed(live, self.read_chunks(live.position + 1))
+                    # a replay or catch-up reads columns
+                    start = live.position + 1
+                    chunks = self._log.read_columns(start)
+                    if self.progress is not None:
+                        chunks = _reporting_columns(chunks, self.progress, start,
+                                                    self.position)
+                    self._feed_columns(live, chunks)
                     self._live_token = token
                 return live
             if not isinstance(known_at, dt.datetime):
@@ -937,6 +940,23 @@ def _reporting(rows: Iterator[tuple[int, Recorded]], progress: Callable[[int, in
         if done >= step:
             progress(done, total)
             step = done + PROGRESS_EVERY
+    progress(total, total)
+
+
+def _reporting_columns(chunks: Iterator[Decoded], progress: Callable[[int, int], None],
+                       start: int, last: int) -> Iterator[Decoded]:
+    """:func:`_reporting` of records read as columns: ``progress(done, total)`` at the start,
+    when a chunk read takes the count :data:`PROGRESS_EVERY` records past the last call, and
+    once the chunks are exhausted."""
+    total = max(0, last - start + 1)
+    progress(0, total)
+    step = PROGRESS_EVERY
+    for chunk in chunks:
+        done = min(total, chunk.positions[-1] - start + 1)
+        if done >= step:
+            progress(done, total)
+            step = done + PROGRESS_EVERY
+        yield chunk
     progress(total, total)
 
 
