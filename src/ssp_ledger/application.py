@@ -61,6 +61,7 @@ from ssp_ledger.store import (
     Backend,
     Binding,
     Clock,
+    Decoded,
     EventLog,
     Head,
     Mode,
@@ -591,6 +592,24 @@ class Ledger:
             for rec in last.values():
                 versions[rec.originator_id.hex] = rec.originator_version
 
+    def _feed_columns(self, view: ProjectionSet, chunks: Iterable[Decoded]) -> None:
+        """:meth:`_feed` of records read as columns (:meth:`EventLog.read_columns
+        <ssp_ledger.store.log.EventLog.read_columns>`: a replay), noting each stream's last
+        version from the columns' stream heads."""
+        last: dict[uuid.UUID, int] = {}
+
+        def noted() -> Iterator[Decoded]:
+            for chunk in chunks:
+                last.update(chunk.heads)
+                yield chunk
+
+        try:
+            view.process_columns(noted())
+        finally:
+            versions = self._live_versions
+            for stream, version in last.items():
+                versions[stream.hex] = version
+
     def read_chunks(self, start: int = 1) -> Iterator[list[tuple[int, Recorded]]]:
         """:meth:`read` from ``start`` in consecutive lists (one per round trip to the store,
         decoded a list at a time), reporting progress while :attr:`progress` is set."""
@@ -618,7 +637,13 @@ class Ledger:
                 live = self._live
                 token = self._log.changed()
                 if token != self._live_token:  # nothing stored since: no reading at all
-                    self._feed(live, self.read_chunks(live.position + 1))
+                    # a replay or catch-up reads columns
+                    start = live.position + 1
+                    chunks = self._log.read_columns(start)
+                    if self.progress is not None:
+                        chunks = _reporting_columns(chunks, self.progress, start,
+                                                    self.position)
+                    self._feed_columns(live, chunks)
                     self._live_token = token
                 return live
             if not isinstance(known_at, dt.datetime):
@@ -915,6 +940,23 @@ def _reporting(rows: Iterator[tuple[int, Recorded]], progress: Callable[[int, in
         if done >= step:
             progress(done, total)
             step = done + PROGRESS_EVERY
+    progress(total, total)
+
+
+def _reporting_columns(chunks: Iterator[Decoded], progress: Callable[[int, int], None],
+                       start: int, last: int) -> Iterator[Decoded]:
+    """:func:`_reporting` of records read as columns: ``progress(done, total)`` at the start,
+    when a chunk read takes the count :data:`PROGRESS_EVERY` records past the last call, and
+    once the chunks are exhausted."""
+    total = max(0, last - start + 1)
+    progress(0, total)
+    step = PROGRESS_EVERY
+    for chunk in chunks:
+        done = min(total, chunk.positions[-1] - start + 1)
+        if done >= step:
+            progress(done, total)
+            step = done + PROGRESS_EVERY
+        yield chunk
     progress(total, total)
 
 

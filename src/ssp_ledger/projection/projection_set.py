@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from itertools import chain, compress, islice
 from operator import attrgetter, itemgetter
-from typing import ClassVar, Protocol, Self, TypeVar, runtime_checkable
+from typing import ClassVar, Protocol, Self, TypeVar, cast, runtime_checkable
 
 from ssp_ledger.errors import UnknownProjection
 from ssp_ledger.events import CorrectableEvent, EventCorrected, EventRetracted
@@ -55,7 +55,7 @@ from ssp_ledger.projection.protocol import (
     Stateful,
     handled_types,
 )
-from ssp_ledger.store import Recorded
+from ssp_ledger.store import Decoded, Recorded
 
 __all__ = ["BATCH", "CHUNK", "Batched", "ProjectionSet", "ReadLog", "UnreadableCheckpoint",
            "in_chunks", "paused_gc"]
@@ -310,18 +310,19 @@ class ProjectionSet:
 
     def process(self, position: int, recorded: Recorded) -> None:
         """Apply one stored record (in log order)."""
-        self._step(position, recorded, self._now)
+        self._step(position, recorded.recorded_at, recorded.event, self._now)
 
     def _now(self, kind: type) -> tuple[tuple[Projection, ...], tuple[_Queue, ...]]:
         """Every projection offered facts of ``kind`` is fed at once (no queue)."""
         return self._for(kind), ()
 
-    def _step(self, position: int, recorded: Recorded,
+    def _step(self, position: int, recorded_at: dt.datetime,
+              event: CorrectableEvent | EventCorrected | EventRetracted,
               route: Callable[[type], tuple[tuple[Projection, ...], tuple[_Queue, ...]]]
               ) -> None:
-        """Apply one record: the projections ``route`` gives are called now, the queues it
-        gives are handed the fact (and its sign) to apply in their next batch."""
-        event = recorded.event
+        """Apply one record (its position, recorded time and event): the projections
+        ``route`` gives are called now, the queues it gives are handed the fact (and its sign)
+        to apply in their next batch."""
         current = self._current
         partnership_id = event.partnership_id
         if isinstance(event, EventRetracted | EventCorrected):
@@ -340,11 +341,11 @@ class ProjectionSet:
                 current.remove(partnership_id, key)
                 fact = None
             else:
-                fact = Fact(position, recorded.recorded_at, event.replacement)
+                fact = Fact(position, recorded_at, event.replacement)
                 current.set(partnership_id, key, position)
         else:
             current.set(partnership_id, event.event_id, position)
-            fact = Fact(position, recorded.recorded_at, event)
+            fact = Fact(position, recorded_at, event)
         if fact is not None:
             now, queues = route(type(fact.event))
             for p in now:
@@ -352,8 +353,8 @@ class ProjectionSet:
             for q in queues:
                 q.facts.append(fact)
         latest = self.latest
-        if latest is None or recorded.recorded_at > latest:
-            self.latest = recorded.recorded_at
+        if latest is None or recorded_at > latest:
+            self.latest = recorded_at
         self.position = position
 
     def process_all(self, records: Iterable[tuple[int, Recorded]]) -> None:
@@ -381,6 +382,14 @@ class ProjectionSet:
         replaces. The state is the same either way (the facts in force, the position, the
         latest recorded time, and what every projection is handed, in order).
         """
+        self.process_columns(map(_columns, chunks))
+
+    def process_columns(self, chunks: Iterable[Decoded]) -> None:
+        """:meth:`process_chunks` of records given as columns (positions, recorded times and
+        events: :class:`~ssp_ledger.store.records.Decoded`, what :meth:`EventLog.read_columns
+        <ssp_ledger.store.log.EventLog.read_columns>` gives a replay), without a
+        :class:`~ssp_ledger.store.records.Recorded` per record. The state is the one
+        :meth:`process_chunks` gives for the same records."""
         queues: dict[int, _Queue] = {}  # by id() of the projection
         routes: dict[type, tuple[tuple[Projection, ...], tuple[_Queue, ...]]] = {}
 
@@ -402,27 +411,30 @@ class ProjectionSet:
 
         chunks = iter(chunks)
         first = next(chunks, None)
-        if not first:  # nothing new (a report from a checkpoint): the facts in force of a
-            return  # restored set stay packed
+        if first is None or not first.events:  # nothing new (a report from a checkpoint):
+            return  # the facts in force of a restored set stay packed
         size = self.batch_size
         current = self._current
         with paused_gc():
             try:
                 held = 0
                 for chunk in chain((first,), chunks):
-                    if not chunk:
+                    events = chunk.events
+                    if not events:
                         continue
-                    recs = list(map(_RECORD, chunk))
-                    events = list(map(_EVENT, recs))
                     kinds = list(map(type, events))
                     distinct = {kind: routes.get(kind) or route(kind)
                                 for kind in dict.fromkeys(kinds)}
                     if any(issubclass(kind, _AMENDING) for kind in distinct):
-                        for position, recorded in chunk:  # each reads what it replaces
-                            self._step(position, recorded, route)
+                        step = self._step  # each reads what it replaces
+                        for position, recorded_at, event in zip(
+                                chunk.positions, chunk.times, events, strict=True):
+                            step(position, recorded_at, event, route)
                     else:
-                        self._route_chunk(chunk, recs, events, kinds, distinct, current)
-                    held += len(chunk)
+                        self._route_chunk(chunk.positions, chunk.times,
+                                          cast("list[CorrectableEvent]", events), kinds,
+                                          distinct, current)
+                    held += len(events)
                     if held >= size:
                         for queue in queues.values():
                             queue.flush()
@@ -433,15 +445,14 @@ class ProjectionSet:
                     queue.flush()
                 current.settle()
 
-    def _route_chunk(self, chunk: Sequence[tuple[int, Recorded]], recs: list[Recorded],
+    def _route_chunk(self, positions: list[int], times: list[dt.datetime],
                      events: list[CorrectableEvent], kinds: list[type],
                      distinct: dict[type, tuple[tuple[Projection, ...], tuple[_Queue, ...]]],
                      current: FactsInForce) -> None:
         """Apply a chunk of records holding no correction or retraction (see
-        :meth:`process_chunks`): ``recs``, ``events`` and ``kinds`` are its records, their
-        events and their classes; ``distinct`` routes each class present."""
-        positions = list(map(_POSITION, chunk))
-        times = list(map(_RECORDED_AT, recs))
+        :meth:`process_chunks`): ``positions``, ``times``, ``events`` and ``kinds`` are their
+        positions, recorded times, events and classes; ``distinct`` routes each class
+        present."""
         facts = list(map(Fact, positions, times, events))
         current.set_many(map(_PARTNERSHIP, events), map(_EVENT_ID, events), positions)
         fed: dict[_Queue, list[type]] = {}
@@ -659,6 +670,14 @@ _RECORDED_AT = attrgetter("recorded_at")
 _PARTNERSHIP = attrgetter("partnership_id")
 _EVENT_ID = attrgetter("event_id")
 _AMENDING = (EventRetracted, EventCorrected)
+
+
+def _columns(chunk: Sequence[tuple[int, Recorded]]) -> Decoded:
+    """A list of (position, record) pairs as the columns :meth:`ProjectionSet.process_columns`
+    reads (no stream heads: the set does not read them)."""
+    recs = list(map(_RECORD, chunk))
+    return Decoded(list(map(_POSITION, chunk)), list(map(_RECORDED_AT, recs)),
+                   list(map(_EVENT, recs)), [])
 
 
 def in_chunks(records: Iterable[_T], size: int) -> Iterator[list[_T]]:

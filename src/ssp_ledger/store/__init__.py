@@ -27,6 +27,7 @@ from ssp_ledger.store.mapper import BatchEncoder, MsgspecMapper, MsgspecTranscod
 from ssp_ledger.store.records import (
     GENESIS,
     Clock,
+    Decoded,
     Recorded,
     record_hash,
     stream_hash,
@@ -43,6 +44,7 @@ __all__ = [
     "Binding",
     "Checkpoint",
     "Clock",
+    "Decoded",
     "EventLog",
     "Head",
     "Mode",

@@ -36,7 +36,7 @@ import msgspec
 
 from ssp_ledger.errors import StoreError
 from ssp_ledger.store.mapper import MsgspecMapper
-from ssp_ledger.store.records import Recorded, stream_hash
+from ssp_ledger.store.records import Decoded, Recorded, stream_hash
 
 __all__ = [
     "READ_BATCH",
@@ -348,6 +348,27 @@ class EventLog(ABC):
             for i in range(0, len(rows), DECODE_CHUNK):
                 decoded, damage = decode_batch(rows[i:i + DECODE_CHUNK])
                 if decoded:
+                    yield decoded
+                if damage is not None:
+                    raise damage
+            position = rows[-1][0] + 1
+
+    def read_columns(self, start: int = 1, stop: int | None = None) -> Iterator[Decoded]:
+        """:meth:`read_chunks` as columns (:class:`~ssp_ledger.store.records.Decoded`, from
+        :meth:`MsgspecMapper.decode_columns
+        <ssp_ledger.store.mapper.MsgspecMapper.decode_columns>`): what a replay reads, the
+        same records checked the same way, without a :class:`Recorded` per record. A damaged
+        row ends the columns before it, then raises its
+        :class:`~ssp_ledger.errors.DamagedRecord`, as :meth:`read` does."""
+        decode_columns = self.mapper.decode_columns
+        position = start
+        while True:
+            rows = self.rows(position, READ_BATCH, stop)
+            if not rows:
+                return
+            for i in range(0, len(rows), DECODE_CHUNK):
+                decoded, damage = decode_columns(rows[i:i + DECODE_CHUNK])
+                if decoded.positions:
                     yield decoded
                 if damage is not None:
                     raise damage

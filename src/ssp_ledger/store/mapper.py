@@ -26,7 +26,7 @@ from eventsourcing.utils import get_topic
 
 from ssp_ledger.errors import DamagedRecord
 from ssp_ledger.events import EVENT_TYPES, DomainEvent, Event, EventCorrected
-from ssp_ledger.store.records import EPOCH, Recorded, from_us, record_hash, to_us
+from ssp_ledger.store.records import EPOCH, Decoded, Recorded, from_us, record_hash, to_us
 
 __all__ = ["BatchEncoder", "MsgspecMapper", "MsgspecTranscoder", "Row", "describe_row"]
 
@@ -48,6 +48,17 @@ class _FastEnvelope(msgspec.Struct, array_like=True, frozen=True):
     recorded_at_us: int
     prev_hash: bytes
     event: msgspec.Raw
+
+
+def _typed_envelope(cls: type[Event]) -> type[msgspec.Struct]:
+    """:class:`_FastEnvelope` with the event typed as ``cls``: the envelope and the event
+    decoded by one msgspec call (the event checked exactly as by its own decoder: the same
+    class, tag, fields and ``__post_init__``). What :meth:`MsgspecMapper.decode_columns`
+    decodes a current row of ``cls`` with."""
+    return msgspec.defstruct(f"_{cls.__name__}Envelope",
+                             [("versions", msgspec.Raw), ("recorded_at_us", int),
+                              ("prev_hash", bytes), ("event", cls)],
+                             array_like=True, frozen=True)
 
 
 def _versions(event: Event) -> dict[str, int]:
@@ -132,6 +143,9 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         #   row carries)
         self._fast_decoders: dict[str, tuple[Callable[[Any], Any], msgspec.Raw]] = {}
         self._fast_envelope = msgspec.msgpack.Decoder(_FastEnvelope)
+        #   topic -> (decode of a whole row of the current class, envelope and event at once,
+        #   and that versions map): decode_columns
+        self._row_decoders: dict[str, tuple[Callable[[Any], Any], msgspec.Raw]] = {}
         for name, cls in EVENT_TYPES.items():
             if cls is EventCorrected:
                 continue
@@ -140,6 +154,8 @@ class MsgspecMapper(Mapper[uuid.UUID]):
             self._envelope_parts[cls] = (topic, self._encoder.encode(versions))
             self._fast_decoders[topic] = (self._event_decoders[name].decode,
                                           msgspec.Raw(self._encoder.encode(versions)))
+            self._row_decoders[topic] = (msgspec.msgpack.Decoder(_typed_envelope(cls)).decode,
+                                         msgspec.Raw(self._encoder.encode(versions)))
         self._uuids: dict[str, uuid.UUID] = {}
 
     # -- encode
@@ -315,6 +331,98 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                     return out, e
             append((rowid, rec))
         return out, None
+
+    def decode_columns(self, rows: Iterable[tuple[int, Any, Any, Any, Any]],
+                       same: tuple[Any, Any] | None = None,
+                       reread: Callable[[int], tuple[int, Any, Any, Any, Any] | None] | None = None
+                       ) -> tuple[Decoded, DamagedRecord | None]:
+        """:meth:`decode_batch` as columns (:class:`~ssp_ledger.store.records.Decoded`): each
+        row's position, recorded time and event, and the last version of each run of a stream,
+        without a :class:`Recorded` (nor a pair) per row; then the
+        :class:`~ssp_ledger.errors.DamagedRecord` naming the first damaged row (None: every row
+        decoded). What a replay reads.
+
+        Every row is checked as :meth:`decode_batch` checks it: a current row's envelope and
+        typed event are decoded by one msgspec call (:func:`_typed_envelope`: the same types,
+        tag and ``__post_init__`` checks), anything else, or any failure, goes through
+        :meth:`decode`, which upcasts or raises the usual error naming the position.
+
+        Compact rows (what :meth:`SQLiteLog.read_columns
+        <ssp_ledger.store.sqlite.SQLiteLog.read_columns>` fetches, so that SQLite does not
+        make a fresh string per row for the stream id and the topic): ``same`` is ``(stream
+        id, topic)`` as stored, and a row's stream id or topic is None where it is exactly
+        that value, and the integer 0 where it is NULL (or 0); such a row, if it is left to
+        :meth:`decode`, is first read again whole with ``reread(position)``, so that a
+        damaged row is named with what is stored.
+        """
+        same_oid, same_topic = same if same is not None else (None, None)
+        fast = self._row_decoders
+        uuids = self._uuids
+        sealed = bool(self.cipher or self.compressor)
+        positions: list[int] = []
+        times: list[dt.datetime] = []
+        events: list[DomainEvent] = []
+        heads: list[tuple[uuid.UUID, int]] = []
+        add_position, add_time, add_event = positions.append, times.append, events.append
+        last_us: int | None = None
+        recorded_at = EPOCH
+        last_topic: object = None
+        decode_row: Callable[[Any], Any] = _never
+        versions = msgspec.Raw(b"")
+        last_oid: object = None
+        stream: uuid.UUID | None = None  # of the run being read
+        at = 0  # the version of the last row read
+        damage: DamagedRecord | None = None
+        for rowid, oid, version, topic, state in rows:
+            if oid is None:
+                oid = same_oid
+            if topic is None:
+                topic = same_topic
+            try:
+                if version.__class__ is not int or version < 1:
+                    raise _NotFast  # a damaged row: decode() names what is wrong
+                if topic != last_topic or topic.__class__ is not str:
+                    decode_row, versions = fast[topic]
+                    last_topic = topic
+                env = decode_row(self.unseal(state) if sealed else state)
+                if env.versions != versions:
+                    raise _NotFast  # leave it to decode()
+                us = env.recorded_at_us
+                if us != last_us:
+                    recorded_at = from_us(us)
+                    last_us = us
+                if oid != last_oid or oid.__class__ is not str:
+                    found = uuids[oid]
+                    if found != stream:  # a new run of one stream
+                        if stream is not None:
+                            heads.append((stream, at))
+                        stream = found
+                    last_oid = oid
+                event = env.event
+            except Exception:  # decode() redoes it, and raises the right error
+                if reread is not None and (oid.__class__ is int or topic.__class__ is int):
+                    stored = reread(rowid)  # a compact row's NULL (or 0): what is stored
+                    if stored is not None:
+                        _, oid, version, topic, state = stored
+                try:
+                    rec = self._decode_slow(rowid, oid, version, topic, state)
+                except DamagedRecord as e:
+                    damage = e
+                    break
+                if rec.originator_id != stream:
+                    if stream is not None:
+                        heads.append((stream, at))
+                    stream = rec.originator_id
+                last_oid = last_us = last_topic = None
+                recorded_at = rec.recorded_at
+                event = rec.event
+            add_position(rowid)
+            add_time(recorded_at)
+            add_event(event)
+            at = version
+        if stream is not None:
+            heads.append((stream, at))
+        return Decoded(positions, times, events, heads), damage
 
     def _decode_slow(self, rowid: int, oid: Any, version: Any, topic: Any, state: Any
                      ) -> Recorded:

@@ -18,6 +18,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from functools import lru_cache
+from typing import NamedTuple
 
 import msgspec
 from eventsourcing.persistence import StoredEvent
@@ -29,6 +30,7 @@ __all__ = [
     "GENESIS",
     "STREAM_NAMESPACE",
     "Clock",
+    "Decoded",
     "Recorded",
     "from_us",
     "record_hash",
@@ -75,6 +77,27 @@ class Recorded(msgspec.Struct, frozen=True, kw_only=True):
     def timestamp(self) -> dt.datetime:
         """Alias of ``recorded_at`` for eventsourcing tooling."""
         return self.recorded_at
+
+
+class Decoded(NamedTuple):
+    """Consecutive records of the log as columns: what a replay reads
+    (:meth:`MsgspecMapper.decode_columns <ssp_ledger.store.mapper.MsgspecMapper.decode_columns>`).
+
+    A replay needs of each record only its position, its recorded time and its event, and of
+    each stream the version of its last record (the basis); the :class:`Recorded` envelope of
+    every row (and its ``prev_hash``), made and dropped a million times in a replay, is not
+    built. Row ``i`` of the log prefix is ``positions[i]``, ``times[i]``, ``events[i]``.
+    """
+
+    positions: list[int]
+    """Position (notification id) of each record, ascending."""
+    times: list[dt.datetime]
+    """Recorded time of each record (one object shared by a run of equal times)."""
+    events: list[DomainEvent]
+    """The event of each record, decoded and checked exactly as in a :class:`Recorded`."""
+    heads: list[tuple[uuid.UUID, int]]
+    """``(stream, version)`` of the last record of each run of one stream, in log order (a
+    stream may appear more than once: the last entry is its head)."""
 
 
 def to_us(moment: dt.datetime) -> int:

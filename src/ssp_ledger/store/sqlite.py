@@ -41,6 +41,8 @@ from ssp_ledger.store.app import (
     create_with_retries,
 )
 from ssp_ledger.store.log import (
+    DECODE_CHUNK,
+    READ_BATCH,
     Checkpoint,
     EventLog,
     Mode,
@@ -51,6 +53,7 @@ from ssp_ledger.store.log import (
     tracking_name,
 )
 from ssp_ledger.store.mapper import MsgspecMapper, MsgspecTranscoder
+from ssp_ledger.store.records import Decoded
 
 __all__ = [
     "CHECKPOINTS_TABLE",
@@ -72,6 +75,13 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Tables a ledger store holds (eventsourcing's, the checkpoints', the marker).
 _LEDGER_TABLES = frozenset({EVENTS_TABLE, "tracking", CHECKPOINTS_TABLE, META_TABLE})
 _ROWS = "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events"
+#: :data:`_ROWS` for a replay (:meth:`SQLiteLog.read_columns`): the stream id and the topic are
+#: NULL where they equal the parameters ``?3`` and ``?4`` (the last row's before), 0 where they
+#: are NULL, so a run of one stream and one class does not make two strings per row.
+_COMPACT_ROWS = (
+    "SELECT rowid, CASE WHEN originator_id = ?3 THEN NULL WHEN originator_id IS NULL THEN 0 "
+    "ELSE originator_id END, originator_version, CASE WHEN topic = ?4 THEN NULL "
+    "WHEN topic IS NULL THEN 0 ELSE topic END, state FROM stored_events")
 _CHECKPOINT_COLUMNS = "position, fingerprint, anchor, state, saved_at"
 #: ``(stream, version)`` pairs per query of :meth:`SQLiteLog.rows_at` (two parameters each).
 ROWS_AT_CHUNK = 400
@@ -454,6 +464,45 @@ class SQLiteLog(EventLog):
             return self._query(f"{_ROWS} WHERE rowid>=? ORDER BY rowid LIMIT ?", (start, limit))
         return self._query(f"{_ROWS} WHERE rowid>=? AND rowid<=? ORDER BY rowid LIMIT ?",
                            (start, stop, limit))
+
+    def read_columns(self, start: int = 1, stop: int | None = None) -> Iterator[Decoded]:
+        """:meth:`EventLog.read_columns <ssp_ledger.store.log.EventLog.read_columns>`, with
+        the rows fetched compact (:data:`_COMPACT_ROWS`): the stream id and the topic only
+        where they change, which halves what the fetch costs SQLite and Python in a replay.
+        The columns, and the error a damaged row gives, are the general path's (a row left
+        to the general decoding is read again whole where a value was shown as NULL)."""
+        if self._recorder is not None and not self._fast:
+            yield from super().read_columns(start, stop)
+            return
+        decode_columns = self.mapper.decode_columns
+        position = start
+        same: tuple[Any, Any] = (None, None)
+        while True:
+            if stop is None:
+                rows = self._query(f"{_COMPACT_ROWS} WHERE rowid>=?1 ORDER BY rowid LIMIT ?2",
+                                   (position, READ_BATCH, *same))
+            else:
+                rows = self._query(
+                    f"{_COMPACT_ROWS} WHERE rowid>=?1 AND rowid<=?5 ORDER BY rowid LIMIT ?2",
+                    (position, READ_BATCH, *same, stop))
+            if not rows:
+                return
+            for i in range(0, len(rows), DECODE_CHUNK):
+                chunk = rows[i:i + DECODE_CHUNK]
+                decoded, damage = decode_columns(chunk, same, self._row_at)
+                if decoded.positions:
+                    yield decoded
+                if damage is not None:
+                    raise damage
+            # every row decoded: the last one's stream id and topic are text
+            _, oid, _, topic, _ = rows[-1]
+            same = (same[0] if oid is None else oid, same[1] if topic is None else topic)
+            position = rows[-1][0] + 1
+
+    def _row_at(self, position: int) -> RawRow | None:
+        """The row at ``position`` as stored (None: there is none)."""
+        rows = self._query(f"{_ROWS} WHERE rowid=?", (position,))
+        return rows[0] if rows else None
 
     def stream_rows(self, stream: uuid.UUID, after: int = 0) -> Sequence[RawRow]:
         """Plain rows of one stream (the originator id as stored: hex)."""
