@@ -737,37 +737,66 @@ def every_group_between(index: PartitionedIndex, dimension: str, measure: int,
     checked as :meth:`Series.load` checks them (lengths, item sizes, ascending days, a zero
     first row): ValueError otherwise.
     """
+    labels, at, _ = every_group_upto(index, dimension, measure, range_bounds(ranges))
+    return labels, ranges_from(ranges, len(labels), at.__getitem__)
+
+
+_LAST_BOUND = (1 << _DAY_BITS) - 1
+
+
+def range_bounds(ranges: Sequence[tuple[dt.date | None, dt.date]]) -> list[int]:
+    """The day ordinals the sums of ``ranges`` are read through (:func:`ranges_from`): each
+    end (clipped to the last day an index keys) and the day before each start, sorted."""
+    return sorted({min(end.toordinal(), _LAST_BOUND) for _, end in ranges}
+                  | {max(start.toordinal() - 1, 0) for start, _ in ranges if start is not None})
+
+
+def ranges_from(ranges: Sequence[tuple[dt.date | None, dt.date]], count: int,
+                upto: Callable[[int], Sequence[int]]) -> list[list[int]]:
+    """The sums of ``count`` groups over each of ``ranges``, from ``upto(bound)``: their sums
+    through each of :func:`range_bounds` (high minus low; zero where a range is empty)."""
+    out: list[list[int]] = []
+    for start, end in ranges:
+        if start is not None and start > end:
+            out.append([0] * count)
+            continue
+        high = upto(min(end.toordinal(), _LAST_BOUND))
+        if start is None:
+            out.append(list(high))
+        else:
+            low = upto(max(start.toordinal() - 1, 0))
+            out.append([a - b for a, b in zip(high, low, strict=True)])
+    return out
+
+
+def every_group_upto(index: PartitionedIndex, dimension: str, measure: int,
+                     bounds: Sequence[int]) -> tuple[
+                         list[tuple[str, str]], dict[int, list[int]], tuple[int, int] | None]:
+    """One measure of every (partnership, group) of ``dimension`` summed through each day
+    ordinal of ``bounds`` (ascending, unique): ``(labels, sums, span)``, ``sums[bound][i]`` the
+    figure of ``labels[i]`` (sorted), ``span`` the first and last day any of those series keys
+    (None: none). See :func:`every_group_between`."""
     import numpy as np  # on first use: importing ssp_ledger stays light
 
     width = len(index.measures)
     if not 0 <= measure < width:
         msg = f"measure {measure} of an index of {width} measures"
         raise ValueError(msg)
-    last = (1 << _DAY_BITS) - 1
-    bounds = sorted({min(end.toordinal(), last) for _, end in ranges}
-                    | {max(start.toordinal() - 1, 0) for start, _ in ranges if start is not None})
     labels: list[tuple[str, str]] = []
     found: list[Any] = []  # per partnership: the sums through each bound, [bound, group]
+    lo, hi = _LAST_BOUND + 1, -1
     for pid in sorted(index._parts):
         states = sorted(_plane_states(index._parts[pid], dimension).items())
         labels += [(pid, group) for group, _ in states]
-        if states and bounds:
-            found.append(_upto_bounds([state for _, state in states], width, measure, bounds,
-                                      dimension))
+        if states:
+            sums, first, last = _upto_bounds([state for _, state in states], width, measure,
+                                             bounds, dimension)
+            lo, hi = min(lo, first), max(hi, last)
+            if bounds:
+                found.append(sums)
     at = dict(zip(bounds, np.concatenate(found, axis=1).tolist() if found
                   else [[] for _ in bounds], strict=True))
-    out: list[list[int]] = []
-    for start, end in ranges:
-        if start is not None and start > end:
-            out.append([0] * len(labels))
-            continue
-        high = at[min(end.toordinal(), last)]
-        if start is None:
-            out.append(list(high))
-        else:
-            low = at[max(start.toordinal() - 1, 0)]
-            out.append([a - b for a, b in zip(high, low, strict=True)])
-    return labels, out
+    return labels, at, (lo, hi) if hi >= 0 else None
 
 
 class _Planes(msgspec.Struct, frozen=True, array_like=True):
@@ -799,9 +828,10 @@ def _plane_states(part: GroupedIndex, dimension: str) -> dict[str, _Planes]:
 
 
 def _upto_bounds(planes: Sequence[_Planes], width: int, measure: int, bounds: Sequence[int],
-                 dimension: str) -> Any:
+                 dimension: str) -> tuple[Any, int, int]:
     """Measure ``measure`` of each series summed through each day ordinal of ``bounds``: an
-    int64 array ``[bound, series]`` (sums as stored, 4 or 8 bytes); ValueError for a state
+    int64 array ``[bound, series]`` (sums as stored, 4 or 8 bytes), and the first and last day
+    the series key (``_LAST_BOUND + 1`` and -1 when they key none); ValueError for a state
     :meth:`Series.load` would refuse."""
     import numpy as np
 
@@ -857,4 +887,5 @@ def _upto_bounds(planes: Sequence[_Planes], width: int, measure: int, bounds: Se
         msg = f"index state of dimension {dimension!r}: a first row of sums is not zero"
         raise ValueError(msg)
     wanted = (series[None, :] << _DAY_BITS) | np.asarray(bounds, dtype=np.int64)[:, None]
-    return item(np.searchsorted(keys, wanted, side="right") - first[None, :], measure)
+    span = (int(days.min()), int(days.max())) if len(days) else (_LAST_BOUND + 1, -1)
+    return item(np.searchsorted(keys, wanted, side="right") - first[None, :], measure), *span
