@@ -128,8 +128,9 @@ class ParticipationState(msgspec.Struct, frozen=True, kw_only=True,
     kept attendances (None when the index has no school)."""
 
     version: int
-    index: bytes
-    """The index, as :meth:`AdditiveProjection.dump_state` gives it."""
+    index: memoryview
+    """The index, as :meth:`AdditiveProjection.dump_state` gives it (decoded as a view of the
+    state's bytes: the index keeps views of it, not a copy)."""
     phases: list[SchoolPhase]
     attendances: KeptAttendances | None = None
 
@@ -186,7 +187,8 @@ class Participation(AdditiveProjection):
         starts = {day.toordinal() for starts in self._row_starts for day in starts()}
         kept = kept_attendances(self.index, self.measures.index("attendances"), starts)
         return _ENCODER.encode(ParticipationState(
-            version=STATE_VERSION, index=super().dump_state(), phases=phases, attendances=kept))
+            version=STATE_VERSION, index=memoryview(super().dump_state()), phases=phases,
+            attendances=kept))
 
     def load_state(self, data: bytes) -> None:
         """Take the state of :meth:`dump_state` bytes (on a fresh instance); ValueError when
@@ -197,7 +199,7 @@ class Participation(AdditiveProjection):
             raise ValueError(msg)
         kept = state.attendances
         marks = None if kept is None else kept.check()
-        super().load_state(state.index)
+        self.load_index(state.index)
         self._phases = {(p.partnership_id, p.event_id): (p.school_id, p.phase)
                         for p in state.phases}
         self._kept = None if kept is None or marks is None else (kept, marks)

@@ -24,7 +24,7 @@ from ssp_ledger.events import (
     SchoolJoined,
     SurveyReturned,
 )
-from ssp_ledger.projection import Fact, Query
+from ssp_ledger.projection import PERIOD_KINDS, Fact, Query
 from ssp_ledger_projections.participation import Participation
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost
 from ssp_ledger_projections.survey import Survey
@@ -299,6 +299,33 @@ def test_state_round_trips_and_is_canonical(data: st.DataObject) -> None:
         assert restored[0].report(q) == original[0].report(q)
     with pytest.raises(ValueError, match="fresh"):
         restored[0].load_state(original[0].dump_state())
+
+
+@SETTINGS
+@given(st.data())
+def test_a_restored_survey_reads_its_siblings_kept_figures(data: st.DataObject) -> None:
+    """From restored states, a survey as of a late day (every period kind, whose first row
+    starts on the survey's first day, by year and the latest year) reads every school's
+    attendances and costs from what the siblings' states kept for it: no school dimension is
+    inflated, no staff fact read; the answers are the fed projections'."""
+    history: History = data.draw(histories(max_activity=30))
+    facts = [Fact(i, T0, e) for i, e in enumerate(history.events, start=1)
+             if not isinstance(e, EventCorrected | EventRetracted)]
+    original = _attached()
+    for fact in facts:
+        for p in original:
+            p.apply(fact)
+    restored = _attached()
+    for p, q in zip(restored, original, strict=True):
+        p.load_state(q.dump_state())
+    late = history.horizon + dt.timedelta(days=400)
+    for by in (None, "year", "school", *PERIOD_KINDS):
+        query = Query(as_of=late, by=by)
+        assert restored[0].report(query) == original[0].report(query)
+    if restored[2]._kept is not None:
+        assert restored[2]._pending is not None
+    if restored[1]._kept is not None:
+        assert all("school" in part._raw for part in restored[1].index._parts.values())
 
 
 def _state_of(*events: DomainEvent) -> bytes:
