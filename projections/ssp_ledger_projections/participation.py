@@ -38,7 +38,14 @@ import msgspec
 
 from ssp_ledger.events import ClubRun, CompetitionHeld, CorrectableEvent, SchoolJoined
 from ssp_ledger.periods import periods_between
-from ssp_ledger.projection import PERIOD_KINDS, AdditiveProjection, Columns, Fact, Query
+from ssp_ledger.projection import (
+    PERIOD_KINDS,
+    AdditiveProjection,
+    Columns,
+    Fact,
+    Query,
+    Table,
+)
 from ssp_ledger.projection.additive import split_by_kind
 from ssp_ledger.projection.index import (
     PartitionedIndex,
@@ -81,6 +88,9 @@ class KeptAttendances(msgspec.Struct, frozen=True, array_like=True):
     """The first day the series key (through any earlier day every sum is 0)."""
     itemsize: int
     sums: bytes
+    totals: bytes
+    """Every measure of each school through the last day (``itemsize``-byte integers, school
+    after school): what a national report by school or phase as of that day or later sums."""
 
     def check(self) -> list[int]:
         """The marks; ValueError (one line) unless the columns have the shape
@@ -103,6 +113,8 @@ class KeptAttendances(msgspec.Struct, frozen=True, array_like=True):
         if self.itemsize not in (4, 8) or len(self.sums) != (
                 len(marks) * len(schools) * self.itemsize):
             fail(f"sums have {len(self.sums)} bytes of {self.itemsize}-byte figures")
+        if len(self.totals) != len(schools) * len(Participation.measures) * self.itemsize:
+            fail(f"totals have {len(self.totals)} bytes")
         return marks
 
 
@@ -265,6 +277,34 @@ class Participation(AdditiveProjection):
         labels, sums = found
         return [dict(zip(labels, row, strict=True)) for row in sums]
 
+    def report(self, query: Query) -> Table:
+        """See :meth:`AdditiveProjection.report`; a national report by school or phase as of
+        the last day its schools key or later sums the kept totals (see the module doc)."""
+        return self.index.table(self.name, query, self.derived(query), self._known)
+
+    def _known(self, dimension: str, start: dt.date | None, end: dt.date
+               ) -> dict[str, tuple[int, ...]] | None:
+        """Every school's sums over ``[start, end]`` across every partnership, from the kept
+        totals when they hold the window (from before the first day to the last or later),
+        omitting all-zero schools as the index does; None otherwise."""
+        if self._kept is None or dimension != "school":
+            return None
+        kept, marks = self._kept
+        if end.toordinal() < marks[-1] or (start is not None and start.toordinal() > kept.first):
+            return None
+        width = len(self.measures)
+        totals = _ints(kept.totals, kept.itemsize).tolist()
+        out: dict[str, list[int]] = {}
+        for i, school in enumerate(kept.school_ids):
+            row = totals[i * width:(i + 1) * width]
+            sums = out.get(school)
+            if sums is None:
+                out[school] = row
+            else:
+                for m in range(width):
+                    sums[m] += row[m]
+        return {school: tuple(sums) for school, sums in out.items() if any(sums)}
+
     def derived(self, query: Query) -> Mapping[str, tuple[str, Callable[[str], str]]]:
         """``phase`` from ``school``, using the schools of the partnership asked about.
 
@@ -290,22 +330,29 @@ def kept_attendances(index: PartitionedIndex, measure: int, starts: Iterable[int
                      ) -> KeptAttendances | None:
     """Measure ``measure`` (the attendances) of every (partnership, school) of ``index`` summed
     through the days :class:`KeptAttendances` keeps (see the module doc), the day before each
-    of ``starts`` among them; None when the school dimension keys no day."""
+    of ``starts`` among them, and every measure through the last day; None when the school
+    dimension keys no day."""
     keys = index.total.packed()[0]
     if not keys:
         return None
-    labels, at, span = every_group_upto(index, "school", measure, _marks(
-        keys[0], keys[-1], starts))
+    measures = range(len(index.measures))
+    at = _marks(keys[0], keys[-1], starts)
+    labels, sums_at, span = every_group_upto(index, "school", measures, at)
     if span is not None and not keys[0] <= span[0] <= span[1] <= keys[-1]:
         # a school keys a day the total does not (a net zero there): mark from the schools'
-        labels, at, span = every_group_upto(index, "school", measure, _marks(*span, starts))
+        at = _marks(*span, starts)
+        labels, sums_at, span = every_group_upto(index, "school", measures, at)
     if span is None:
         return None
     marks = _marks(*span, starts)  # those of at inside the span; the last's row: at's last
-    sums = [x for m in marks for x in at[m if m < span[1] else max(at)]]
-    size = 4 if not sums or (min(sums) >= -(1 << 31) and max(sums) < 1 << 31) else 8
+    row = {bound: r for r, bound in enumerate(at)}
+    picked = [row[m if m < span[1] else at[-1]] for m in marks]
+    sums = sums_at[picked, measure, :].ravel().tolist()
+    totals = sums_at[row[at[-1]]].T.ravel().tolist()  # [school, measure]
+    both = sums + totals
+    size = 4 if not both or (min(both) >= -(1 << 31) and max(both) < 1 << 31) else 8
     return KeptAttendances([pid for pid, _ in labels], [school for _, school in labels],
-                           _le(marks, 4), span[0], size, _le(sums, size))
+                           _le(marks, 4), span[0], size, _le(sums, size), _le(totals, size))
 
 
 def _marks(first: int, last: int, starts: Iterable[int]) -> list[int]:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ssp_ledger.events import ClubRun, CorrectableEvent
-from ssp_ledger.projection import Fact
+from ssp_ledger.projection import Fact, Query
 from ssp_ledger.projection.index import every_group_between
 from ssp_ledger_projections.participation import Participation
 from tests.strategies import FORMED, History, histories
@@ -51,13 +51,15 @@ def _undecoded(p: Participation) -> bool:
 @given(histories(max_activity=25), histories(pid="q", max_activity=12), st.integers(0, 1700),
        st.integers(0, 5), st.lists(st.tuples(st.integers(-30, 1800), st.integers(-30, 1800)),
                                    max_size=6))
-def test_kept_attendances_are_the_index(history: History, other: History, offset: int,
-                                        retracted: int,
-                                        spans: list[tuple[int, int]]) -> None:
+def test_kept_attendances_and_totals_are_the_index(
+        history: History, other: History, offset: int, retracted: int,
+        spans: list[tuple[int, int]]) -> None:
     """A loaded state answers the survey's ranges (period rows from a sibling's start day,
     academic years, from the beginning, late as-of days) from the kept attendances without
     inflating any school dimension, and any range (kept days or not, empty ones) as the index
-    of a projection fed the facts does; a change drops them and the answers stay the index's."""
+    of a projection fed the facts does; so do reports (by school and phase as of a late day from
+    the kept totals, inflating nothing); a change drops them and the answers stay the
+    index's."""
     facts = _facts(history, other)
     start = FORMED + dt.timedelta(days=offset)
     original = _fed(facts, retracted)
@@ -77,6 +79,17 @@ def test_kept_attendances_are_the_index(history: History, other: History, offset
                 for a, b in spans]
     assert loaded.school_attendances(anywhere) == _reference(original, anywhere)
     assert loaded.dump_state() == _fed(facts, retracted).dump_state()  # no sibling: no start
+    for by in ("school", "phase", None, "activity", "term"):
+        for day in (late, history.horizon - dt.timedelta(days=300)):
+            query = Query(as_of=day, by=by)
+            assert loaded.report(query) == original.report(query)
+    if loaded._kept is not None:
+        fresh = Participation()
+        fresh.load_state(data)
+        for by in ("school", "phase"):
+            query = Query(as_of=late, by=by)
+            assert fresh.report(query) == original.report(query)
+        assert _undecoded(fresh)  # a national report by school as of a late day: the totals
     if facts:
         loaded.retract(facts[-1])
         assert loaded._kept is None
@@ -111,6 +124,10 @@ def test_the_start_day_is_kept_and_the_state_is_dumped_anew() -> None:
         {("p", "a"): 11 + 14, ("p", "b"): 12, ("q", "a"): 13}]
     assert _undecoded(loaded)
     assert loaded.dump_state() == data
+    table = loaded.report(Query(as_of=D(2013, 1, 1), by="school"))
+    assert [r[:3] for r in table.rows] == [("a", 3, 11 + 14 + 13), ("b", 1, 12),
+                                            ("total", 4, 50)]
+    assert _undecoded(loaded)
 
 
 def _i4(*values: int) -> bytes:
@@ -125,12 +142,13 @@ def _i4(*values: int) -> bytes:
     ("first", 733001, "not ascending days"),
     ("itemsize", 2, "2-byte"),
     ("sums", b"\x00" * 4, "sums have 4 bytes"),
+    ("totals", b"\x00" * 4, "totals have 4 bytes"),
 ])
 def test_malformed_kept_attendances_are_refused(field: str, value: object,
                                                 message: str) -> None:
     good = {"partnership_ids": ["p", "p"], "school_ids": ["a", "b"],
             "marks": _i4(732000, 733000), "first": 731000, "itemsize": 4,
-            "sums": _i4(1, 2, 3, 4)}
+            "sums": _i4(1, 2, 3, 4), "totals": _i4(*range(10))}
     base = msgspec.msgpack.decode(Participation().dump_state())
     Participation().load_state(msgspec.msgpack.encode(
         {**base, "attendances": list(good.values())}))
