@@ -18,11 +18,14 @@ gives its full sums), and starts on a period start or on the survey's first day 
 survey says: :meth:`Participation.keep_school_attendances`). So the state also keeps every
 school's sums through those days (:func:`kept_attendances`): the day before each period start
 of every kind between the first and the last day the school dimension keys, the day before
-each day a sibling's rows start on, and the last day. Like the staff checkpoint's kept answers,
-they are derived (computed by :func:`~ssp_ledger.projection.index.every_group_upto` over the
-index, so equal by construction, and dumped anew each time, so ``verify`` compares them),
-checked for shape on load, and dropped by the first change of the facts; a range with a day
-they do not hold is read from the index as before.
+each day a sibling's rows start on, and the last day; and every measure of every school through
+that last day (``totals``), which a national report by school or phase as of the last day or
+later sums instead of inflating the dimension (:meth:`Participation.report`). Like the staff
+checkpoint's kept answers, they are derived (computed by
+:func:`~ssp_ledger.projection.index.every_group_upto` over the index, so equal by construction,
+and dumped anew each time, so ``verify`` compares them), checked for shape on load, and dropped
+by the first change of the facts; a range or window with a day they do not hold is read from
+the index as before.
 """
 
 from __future__ import annotations
@@ -183,6 +186,8 @@ class Participation(AdditiveProjection):
         since."""
         self._row_starts: list[Callable[[], Iterable[dt.date]]] = []
         """What siblings said their rows start on (:meth:`keep_school_attendances`)."""
+        self._loaded: bytes | None = None
+        """The bytes a state was loaded from, while no fact has changed since."""
 
     def keep_school_attendances(self, row_starts: Callable[[], Iterable[dt.date]]) -> None:
         """Have a dumped state keep every school's attendances also through the day before each
@@ -191,13 +196,22 @@ class Participation(AdditiveProjection):
         roll) then reads them from a checkpoint without inflating the index."""
         self._row_starts.append(row_starts)
 
+    def _starts(self) -> set[int]:
+        """The ordinals of every day a sibling said its rows start on."""
+        return {day.toordinal() for starts in self._row_starts for day in starts()}
+
     def dump_state(self) -> bytes:
         """The index and the phases as canonical msgpack (a :class:`ParticipationState`), with
-        the kept attendances (computed anew from the index)."""
+        the kept attendances (computed anew from the index). A loaded state no fact has changed
+        since gives back its bytes while the siblings' days are the ones it kept, or no
+        sibling asked (a restored set that has not loaded the survey fed no fact since)."""
+        if self._loaded is not None and (
+                not self._row_starts or self._kept is None or self._kept[1] == _marks(
+                    self._kept[0].first, self._kept[1][-1], self._starts())):
+            return self._loaded
         phases = [SchoolPhase(pid, eid, *self._phases[(pid, eid)])
                   for pid, eid in sorted(self._phases)]
-        starts = {day.toordinal() for starts in self._row_starts for day in starts()}
-        kept = kept_attendances(self.index, self.measures.index("attendances"), starts)
+        kept = kept_attendances(self.index, self.measures.index("attendances"), self._starts())
         return _ENCODER.encode(ParticipationState(
             version=STATE_VERSION, index=memoryview(super().dump_state()), phases=phases,
             attendances=kept))
@@ -215,6 +229,7 @@ class Participation(AdditiveProjection):
         self._phases = {(p.partnership_id, p.event_id): (p.school_id, p.phase)
                         for p in state.phases}
         self._kept = None if kept is None or marks is None else (kept, marks)
+        self._loaded = data
 
     def contribution(
         self, event: CorrectableEvent
@@ -231,7 +246,7 @@ class Participation(AdditiveProjection):
 
     def apply(self, fact: Fact) -> None:
         """Index activity; remember the phase of each school from SchoolJoined."""
-        self._kept = None
+        self._kept = self._loaded = None
         event = fact.event
         if isinstance(event, SchoolJoined):
             self._phases[(event.partnership_id, event.event_id)] = (event.school_id, event.phase)
@@ -239,7 +254,7 @@ class Participation(AdditiveProjection):
 
     def retract(self, fact: Fact) -> None:
         """Undo :meth:`apply`."""
-        self._kept = None
+        self._kept = self._loaded = None
         event = fact.event
         if isinstance(event, SchoolJoined):
             self._phases.pop((event.partnership_id, event.event_id), None)
@@ -248,7 +263,7 @@ class Participation(AdditiveProjection):
     def apply_batch(self, facts: Sequence[Fact], signs: Sequence[int]) -> None:
         """:meth:`apply`/:meth:`retract` of each fact, in order: the phases one by one, the
         activity as one columnar batch (:meth:`AdditiveProjection.index_batch`)."""
-        self._kept = None
+        self._kept = self._loaded = None
         by_kind = split_by_kind(facts, signs)
         joined = by_kind.get(SchoolJoined)
         if joined is not None:  # in log order (the only facts that move the phases)

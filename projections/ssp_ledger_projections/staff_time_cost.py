@@ -300,7 +300,9 @@ class StaffTimeCost:
         when a state is dumped, of the sibling's facts then): a sibling whose rows start on days
         no period starts on (the survey's rows by period start on its first return or roll)
         then reads no fact for them from a checkpoint. The state's bytes depend on those days,
-        so a loaded state is given back as it was only while they are the ones it kept."""
+        so a loaded state is given back as it was while they are the ones it kept, or while no
+        sibling asked (a restored set that has not loaded the survey: it fed no fact since, so
+        the survey's days are the ones the state was saved with)."""
         self._row_starts.append(row_starts)
 
     def _starts(self) -> set[int]:
@@ -320,7 +322,8 @@ class StaffTimeCost:
         The derived parts are made first, each walk's arrays freed before the facts' dump
         makes its own (the dump's peak is then the only large one)."""
         if self._loaded is not None and (
-                self._kept is None or self._kept[0].keeps_schools_for(self._starts())):
+                self._kept is None or not self._row_starts
+                or self._kept[0].keeps_schools_for(self._starts())):
             return self._loaded
         facts = self.facts
         kept = facts.kept_plan()

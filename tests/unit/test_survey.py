@@ -390,3 +390,24 @@ def test_partnership_age_by_cohort_and_its_explanation() -> None:
                     "tenure_days": 4 * 1096}
     survey_rows = ledger.report("survey", as_of=day, by="cohort").column("cohort")
     assert survey_rows == ["total"]  # no returns, no rolls: nothing to group
+
+
+@SETTINGS
+@given(st.data())
+def test_a_restored_set_saves_what_a_replay_saves(data: st.DataObject) -> None:
+    """The siblings' states depend on the survey's first day: a restored set gives back the
+    same snapshot as the replay of the log whichever projections it loaded (the survey, or only
+    its siblings, or one of them, each after a report)."""
+    from ssp_ledger.projection import ProjectionSet
+
+    history: History = data.draw(histories(max_activity=30))
+    ledger = _ledger(history.events)
+    live = ledger.view(None)
+    snapshot = live.snapshot()
+    late = history.horizon + dt.timedelta(days=400)
+    loads = data.draw(st.lists(st.sampled_from(
+        ("survey", "participation", "staff_time_cost", "funding")), max_size=3))
+    restored = ProjectionSet.restore(snapshot, ledger.factories, ledger.load, ledger.read)
+    for name in loads:
+        restored[name].report(Query(as_of=late, by="school" if name != "funding" else None))
+    assert restored.snapshot() == snapshot
