@@ -78,7 +78,13 @@ def test_kept_attendances_and_totals_are_the_index(
     anywhere = [(FORMED + dt.timedelta(days=a), FORMED + dt.timedelta(days=b))
                 for a, b in spans]
     assert loaded.school_attendances(anywhere) == _reference(original, anywhere)
-    assert loaded.dump_state() == _fed(facts, retracted).dump_state()  # no sibling: no start
+    assert loaded.dump_state() is data  # unchanged, no sibling asked: given back
+    moved = Participation()
+    moved.keep_school_attendances(lambda: [start + dt.timedelta(days=40)])
+    moved.load_state(data)
+    fed = _fed(facts, retracted)
+    fed.keep_school_attendances(lambda: [start + dt.timedelta(days=40)])
+    assert moved.dump_state() == fed.dump_state()  # the sibling's day moved: dumped anew
     for by in ("school", "phase", None, "activity", "term"):
         for day in (late, history.horizon - dt.timedelta(days=300)):
             query = Query(as_of=day, by=by)
