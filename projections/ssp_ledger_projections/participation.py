@@ -50,6 +50,7 @@ from ssp_ledger.projection import (
     Table,
 )
 from ssp_ledger.projection.additive import split_by_kind
+from ssp_ledger.projection.checkpoint import PartitionedIndexState, decode_state
 from ssp_ledger.projection.index import (
     PartitionedIndex,
     every_group_between,
@@ -211,10 +212,14 @@ class Participation(AdditiveProjection):
             return self._loaded
         phases = [SchoolPhase(pid, eid, *self._phases[(pid, eid)])
                   for pid, eid in sorted(self._phases)]
-        kept = kept_attendances(self.index, self.measures.index("attendances"), self._starts())
+        index = super().dump_state()
+        # The kept attendances from the index's dumped bytes (each partnership's school
+        # dimension inflated in turn, its byte planes read in place): half the work of reading
+        # the live series again (0.08 against 0.18 s at 1M events).
+        kept = kept_attendances(PartitionedIndex.load(decode_state(index, PartitionedIndexState)),
+                                self.measures.index("attendances"), self._starts())
         return _ENCODER.encode(ParticipationState(
-            version=STATE_VERSION, index=memoryview(super().dump_state()), phases=phases,
-            attendances=kept))
+            version=STATE_VERSION, index=memoryview(index), phases=phases, attendances=kept))
 
     def load_state(self, data: bytes) -> None:
         """Take the state of :meth:`dump_state` bytes (on a fresh instance); ValueError when
