@@ -507,7 +507,9 @@ class StaffTimeCost:
                 found = None
         if found is None:
             labels, found = self.cumulative.every_group(SCHOOLS, rate, ranges)
-        keys: list[tuple[str, str]] = [(pid, school) for pid, school in map(json.loads, labels)]
+        # Every label (a JSON pair) decoded in one call: a few ms less than one call each.
+        keys: list[tuple[str, str]] = [(pid, school) for pid, school in json.loads(
+            "[" + ",".join(labels) + "]")]
         funded, hidden = Columns._fields.index("pence_funded"), Columns._fields.index(
             "pence_hidden")
         pence = found[:, :, funded] + found[:, :, hidden]
