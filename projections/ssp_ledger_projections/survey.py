@@ -364,6 +364,19 @@ class Survey:
         staff = siblings.get(self.siblings[1])
         self._participation = participation if isinstance(participation, Participation) else None
         self._staff = staff if isinstance(staff, StaffTimeCost) else None
+        if self._participation is not None:
+            self._participation.keep_school_attendances(self._row_starts)
+        if self._staff is not None:
+            self._staff.keep_school_costs(self._row_starts)
+
+    def _row_starts(self) -> list[dt.date]:
+        """The day the first row of a report by period over every partnership starts on, when
+        no window start is given (:meth:`_rows`: the first return or roll), which no period
+        starts on: the siblings' checkpoints keep the school attendances and costs through the
+        day before it too (:meth:`Participation.keep_school_attendances`,
+        :meth:`StaffTimeCost.keep_school_costs`)."""
+        days = [d[0] for kept in (self._rolls, self._returns) for d in kept.values()]
+        return [dt.date.fromordinal(min(days))] if days else []
 
     def _forget(self, key: Key) -> None:
         self._formed.pop(key, None)

@@ -10,6 +10,7 @@ import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ssp_ledger.events import CorrectableEvent
 from ssp_ledger.periods import parse_period
@@ -19,7 +20,7 @@ from ssp_ledger_projections.funding import Funding
 from ssp_ledger_projections.staff_cost.kept import NotKept
 from ssp_ledger_projections.staff_cost.state import pack_state, unpack_state
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost
-from tests.strategies import History, histories
+from tests.strategies import FORMED, History, histories
 
 T0 = dt.datetime(2012, 1, 1, tzinfo=dt.UTC)
 GROUPINGS = (None, *StaffTimeCost.groupings, *PERIOD_KINDS)
@@ -250,3 +251,38 @@ def test_school_costs_from_kept_answers_are_the_facts(history: History, other: H
     flat = [(None, late)]
     assert loaded.school_costs(flat, default_hourly_cost_pence=1234) == original.school_costs(
         flat, default_hourly_cost_pence=1234)
+
+
+@settings(max_examples=30, deadline=None)
+@given(histories(max_activity=20), histories(pid="q", max_activity=10), st.integers(0, 1600),
+       st.integers(0, 1600))
+def test_school_costs_from_a_siblings_row_start_are_kept(history: History, other: History,
+                                                          offset: int, moved: int) -> None:
+    """A day a sibling says its rows start on (:meth:`StaffTimeCost.keep_school_costs`, the
+    survey's first day) is kept: school costs over a range starting on it come from the kept
+    table without reading a fact, equal to the facts'. A loaded state gives back its bytes while
+    the sibling's days are the ones it kept, and the bytes a projection fed the facts dumps
+    once they moved (what ``verify`` compares)."""
+    facts = _events(history, other)
+    start = FORMED + dt.timedelta(days=offset)
+    original = _fed(facts)
+    original.keep_school_costs(lambda: [start])
+    data = original.dump_state()
+    loaded = StaffTimeCost()
+    loaded.keep_school_costs(lambda: [start])
+    loaded.load_state(data)
+    late = history.horizon + dt.timedelta(days=200)
+    ranges = [(start, late), (None, late), (start, start - dt.timedelta(days=1))]
+    assert loaded.school_costs(ranges) == original.school_costs(ranges)
+    if loaded._kept is not None:
+        assert loaded._pending is not None  # answered without reading the facts
+    assert loaded.dump_state() is data
+    elsewhere = FORMED + dt.timedelta(days=moved)
+    again = StaffTimeCost()
+    again.keep_school_costs(lambda: [elsewhere])
+    again.load_state(data)
+    fed = _fed(facts)
+    fed.keep_school_costs(lambda: [elsewhere])
+    assert again.dump_state() == fed.dump_state()
+    plain = _fed(facts)
+    assert plain.school_costs(ranges) == original.school_costs(ranges)

@@ -24,7 +24,7 @@ from ssp_ledger.events import (
     SchoolJoined,
     SurveyReturned,
 )
-from ssp_ledger.projection import Fact, Query
+from ssp_ledger.projection import PERIOD_KINDS, Fact, Query
 from ssp_ledger_projections.participation import Participation
 from ssp_ledger_projections.staff_time_cost import StaffTimeCost
 from ssp_ledger_projections.survey import Survey
@@ -301,6 +301,33 @@ def test_state_round_trips_and_is_canonical(data: st.DataObject) -> None:
         restored[0].load_state(original[0].dump_state())
 
 
+@SETTINGS
+@given(st.data())
+def test_a_restored_survey_reads_its_siblings_kept_figures(data: st.DataObject) -> None:
+    """From restored states, a survey as of a late day (every period kind, whose first row
+    starts on the survey's first day, by year and the latest year) reads every school's
+    attendances and costs from what the siblings' states kept for it: no school dimension is
+    inflated, no staff fact read; the answers are the fed projections'."""
+    history: History = data.draw(histories(max_activity=30))
+    facts = [Fact(i, T0, e) for i, e in enumerate(history.events, start=1)
+             if not isinstance(e, EventCorrected | EventRetracted)]
+    original = _attached()
+    for fact in facts:
+        for p in original:
+            p.apply(fact)
+    restored = _attached()
+    for p, q in zip(restored, original, strict=True):
+        p.load_state(q.dump_state())
+    late = history.horizon + dt.timedelta(days=400)
+    for by in (None, "year", "school", *PERIOD_KINDS):
+        query = Query(as_of=late, by=by)
+        assert restored[0].report(query) == original[0].report(query)
+    if restored[2]._kept is not None:
+        assert restored[2]._pending is not None
+    if restored[1]._kept is not None:
+        assert all("school" in part._raw for part in restored[1].index._parts.values())
+
+
 def _state_of(*events: DomainEvent) -> bytes:
     survey_ = Survey()
     for i, e in enumerate(events, start=1):
@@ -363,3 +390,33 @@ def test_partnership_age_by_cohort_and_its_explanation() -> None:
                     "tenure_days": 4 * 1096}
     survey_rows = ledger.report("survey", as_of=day, by="cohort").column("cohort")
     assert survey_rows == ["total"]  # no returns, no rolls: nothing to group
+
+
+@SETTINGS
+@given(st.data())
+def test_a_restored_set_saves_what_a_replay_saves(data: st.DataObject) -> None:
+    """The siblings' states depend on the survey's first day: a restored set gives back the
+    same snapshot as the replay of the log whichever projections it loaded (the survey, or only
+    its siblings, or one of them, each after a report)."""
+    from ssp_ledger.projection import ProjectionSet
+
+    history: History = data.draw(histories(max_activity=30))
+    ledger = _ledger(history.events)
+    live = ledger.view(None)
+    snapshot = live.snapshot()
+    late = history.horizon + dt.timedelta(days=400)
+    loads = data.draw(st.lists(st.sampled_from(
+        ("survey", "participation", "staff_time_cost", "funding")), max_size=3))
+    restored = ProjectionSet.restore(snapshot, ledger.factories, ledger.load, ledger.read)
+    for name in loads:
+        restored[name].report(Query(as_of=late, by="school" if name != "funding" else None))
+    assert restored.snapshot() == snapshot
+    # A roll dated on a school's join moves the survey's first day (or not): fed to the
+    # restored set, which then saves what a replay of the longer log saves.
+    joined = next(e for e in history.structure if isinstance(e, SchoolJoined))
+    position = restored.position
+    ledger.record(RollCounted(partnership_id=joined.partnership_id, occurred_on=joined.occurred_on,
+                              event_id="early-roll", school_id=joined.school_id,
+                              pupils_on_roll=300))
+    restored.process_all(ledger.read(position + 1))
+    assert restored.snapshot() == ledger.view(None).snapshot()

@@ -15,8 +15,10 @@ day before each period's first day. So, beside the facts, the state keeps
   ``funding_stream`` tables (a handful of groups each), and the (partnership, school) table the
   survey costs schools from (:data:`~.steps.SCHOOLS`), on the day before every period start of
   every period kind between the first and the last day, and on the last day (so a report of one
-  period, ``--period``, reads them too); the ``school`` and ``staff`` tables (a group per
-  school or person) on the last day;
+  period, ``--period``, reads them too); the (partnership, school) table also on the day before
+  each day a sibling said its rows start on (:func:`school_marks`: the survey's rows by period
+  start on its first return or roll, which is no period start); the ``school`` and ``staff``
+  tables (a group per school or person) on the last day;
 * the open tails (:class:`~.cumulative.OpenTail`) and each table's group of each;
 * the first day anything costs (what a report's periods start from).
 
@@ -39,7 +41,7 @@ compute in Python integers).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
 import numpy as np
@@ -61,7 +63,7 @@ from ssp_ledger_projections.staff_cost.state import KeptTableState, NationalAnsw
 from ssp_ledger_projections.staff_cost.steps import SCHOOLS, Walk
 
 __all__ = ["KeptAnswers", "KeptTable", "KeptTableState", "NationalAnswersState", "NotKept",
-           "answers_state"]
+           "answers_state", "school_marks"]
 
 _WIDTH = len(Columns._fields)
 _LAST_ORDINAL = dt.date.max.toordinal()
@@ -89,22 +91,33 @@ def _marks(base: int, last: int) -> list[int]:
     return sorted({d for d in days if base <= d < last} | {last})
 
 
+def school_marks(base: int, last: int, starts: Iterable[int]) -> list[int]:
+    """The days the (partnership, school) table is kept on: :func:`_marks`, and the day before
+    each of ``starts`` (ordinals of the days a sibling's rows start on, beside period starts:
+    :meth:`~ssp_ledger_projections.staff_time_cost.StaffTimeCost.keep_school_costs`) inside
+    ``[base, last)``."""
+    before = {d - 1 for d in starts}
+    return sorted(set(_marks(base, last)) | {d for d in before if base <= d < last})
+
+
 def _le(values: Sequence[int] | np.ndarray, dtype: str) -> bytes:
     return np.asarray(values, dtype=dtype).tobytes()
 
 
-def answers_state(steps: Walk, calendar: TeachingCalendar, rate: list[int], first_day: int
-                  ) -> NationalAnswersState | None:
+def answers_state(steps: Walk, calendar: TeachingCalendar, rate: list[int], first_day: int,
+                  starts: Iterable[int] = ()) -> NationalAnswersState | None:
     """The national answers of a walk of every partnership at ``rate`` (its key): the tables
-    of :func:`~.grouped.table_of` read on their marks. None when the walk has no day or a
-    table computes in Python integers (a figure might not fit 8 bytes)."""
+    of :func:`~.grouped.table_of` read on their marks (the schools' also on the day before
+    each of ``starts``: :func:`school_marks`). None when the walk has no day or a table
+    computes in Python integers (a figure might not fit 8 bytes)."""
     if not steps.people or not steps.base:
         return None
     every = _marks(steps.base, steps.last)
+    schools = school_marks(steps.base, steps.last, starts)
     tables: list[KeptTableState] = []
     for by in (None, PAIRS, *GROUPINGS, SCHOOLS):
         table = table_of(steps, by, calendar)
-        marks = every if by in _EVERY_MARK else [steps.last]
+        marks = schools if by == SCHOOLS else every if by in _EVERY_MARK else [steps.last]
         if table._dtype is not np.int64:
             return None
         rows = table.columns_at(marks)
@@ -172,6 +185,13 @@ class KeptAnswers:
         """The earliest assignment start or activity date."""
         self.tables = tables
         """The tables by grouping (:data:`~.grouped.TOTAL` for the total)."""
+
+    def keeps_schools_for(self, starts: Iterable[int]) -> bool:
+        """Whether the (partnership, school) table is kept on exactly the days
+        :func:`answers_state` would keep it on for ``starts`` (a state dumped again with the
+        same facts and the same ``starts`` would be the same bytes)."""
+        table = self.tables[SCHOOLS]
+        return bool(table._marks.tolist() == school_marks(table.base, table.last, starts))
 
     def table(self, by: str | None) -> KeptTable:
         """The table of grouping ``by`` (None: the total); :class:`NotKept` when there is

@@ -170,6 +170,11 @@ class AdditiveProjection:
     def load_state(self, data: bytes) -> None:
         """Take the index from :meth:`dump_state` bytes; ValueError when they are not one of
         this projection's dimensions and measures."""
+        self.load_index(data)
+
+    def load_index(self, data: bytes | memoryview) -> None:
+        """:meth:`load_state` of bytes or a view of them (a subclass's state holding the
+        index's bytes decodes them as a view: the index keeps views of them, no copy)."""
         try:
             state = decode_state(data, PartitionedIndexState)
         except ValueError as e:

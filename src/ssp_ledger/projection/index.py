@@ -427,14 +427,21 @@ class _Across:
         return list(zip(labels, *sums.T.tolist(), strict=True))
 
 
+Known = Callable[[str, dt.date | None, dt.date], dict[str, tuple[int, ...]] | None]
+"""Every group's sums of a dimension over ``[start, end]`` across every partnership, omitting
+all-zero groups (what :meth:`PartitionedIndex.groups` gives), when known without the index;
+else None."""
+
+
 class _Union:
     """All partnerships read as one index: the total from the all-partnerships series, the
     groups from :meth:`PartitionedIndex.groups`."""
 
-    def __init__(self, index: PartitionedIndex) -> None:
+    def __init__(self, index: PartitionedIndex, known: Known | None = None) -> None:
         self.dimensions = index.dimensions
         self.measures = index.measures
         self._index = index
+        self._known = known
 
     def between(self, start: dt.date | None, end: dt.date) -> tuple[int, ...]:
         return self._index.total.between(start, end)
@@ -444,11 +451,14 @@ class _Union:
 
     def groups(self, dimension: str, start: dt.date | None, end: dt.date
                ) -> dict[str, tuple[int, ...]]:
-        return self._index.groups(dimension, start, end)
+        found = None if self._known is None else self._known(dimension, start, end)
+        return self._index.groups(dimension, start, end) if found is None else found
 
     def group_rows(self, dimension: str, start: dt.date | None, end: dt.date
                    ) -> list[tuple[Cell, ...]]:
-        return self._index.group_rows(dimension, start, end)
+        found = None if self._known is None else self._known(dimension, start, end)
+        return self._index.group_rows(dimension, start, end) if found is None else _rows_of(
+            found)
 
 
 class PartitionedIndex:
@@ -706,12 +716,14 @@ class PartitionedIndex:
         return sorted(self._parts)
 
     def table(self, name: str, query: Query,
-              derived: Mapping[str, tuple[str, Callable[[str], str]]] | None = None) -> Table:
+              derived: Mapping[str, tuple[str, Callable[[str], str]]] | None = None,
+              known: Known | None = None) -> Table:
         """:meth:`GroupedIndex.table` for one partnership (``query.partnership_id``) or, summed,
-        for all of them."""
+        for all of them (their groups from ``known`` where it gives them: a projection's
+        sums kept beside the index)."""
         index: _Sums
         if query.partnership_id is None:
-            index = _Union(self)
+            index = _Union(self, known)
         else:
             index = (self._parts.get(query.partnership_id)
                      or GroupedIndex(self.dimensions, self.measures))
@@ -737,37 +749,67 @@ def every_group_between(index: PartitionedIndex, dimension: str, measure: int,
     checked as :meth:`Series.load` checks them (lengths, item sizes, ascending days, a zero
     first row): ValueError otherwise.
     """
-    import numpy as np  # on first use: importing ssp_ledger stays light
+    bounds = range_bounds(ranges)
+    labels, sums, _ = every_group_upto(index, dimension, [measure], bounds)
+    at = dict(zip(bounds, sums[:, 0, :].tolist(), strict=True))
+    return labels, ranges_from(ranges, len(labels), at.__getitem__)
 
-    width = len(index.measures)
-    if not 0 <= measure < width:
-        msg = f"measure {measure} of an index of {width} measures"
-        raise ValueError(msg)
-    last = (1 << _DAY_BITS) - 1
-    bounds = sorted({min(end.toordinal(), last) for _, end in ranges}
-                    | {max(start.toordinal() - 1, 0) for start, _ in ranges if start is not None})
-    labels: list[tuple[str, str]] = []
-    found: list[Any] = []  # per partnership: the sums through each bound, [bound, group]
-    for pid in sorted(index._parts):
-        states = sorted(_plane_states(index._parts[pid], dimension).items())
-        labels += [(pid, group) for group, _ in states]
-        if states and bounds:
-            found.append(_upto_bounds([state for _, state in states], width, measure, bounds,
-                                      dimension))
-    at = dict(zip(bounds, np.concatenate(found, axis=1).tolist() if found
-                  else [[] for _ in bounds], strict=True))
+
+_LAST_BOUND = (1 << _DAY_BITS) - 1
+
+
+def range_bounds(ranges: Sequence[tuple[dt.date | None, dt.date]]) -> list[int]:
+    """The day ordinals the sums of ``ranges`` are read through (:func:`ranges_from`): each
+    end (clipped to the last day an index keys) and the day before each start, sorted."""
+    return sorted({min(end.toordinal(), _LAST_BOUND) for _, end in ranges}
+                  | {max(start.toordinal() - 1, 0) for start, _ in ranges if start is not None})
+
+
+def ranges_from(ranges: Sequence[tuple[dt.date | None, dt.date]], count: int,
+                upto: Callable[[int], Sequence[int]]) -> list[list[int]]:
+    """The sums of ``count`` groups over each of ``ranges``, from ``upto(bound)``: their sums
+    through each of :func:`range_bounds` (high minus low; zero where a range is empty)."""
     out: list[list[int]] = []
     for start, end in ranges:
         if start is not None and start > end:
-            out.append([0] * len(labels))
+            out.append([0] * count)
             continue
-        high = at[min(end.toordinal(), last)]
+        high = upto(min(end.toordinal(), _LAST_BOUND))
         if start is None:
             out.append(list(high))
         else:
-            low = at[max(start.toordinal() - 1, 0)]
+            low = upto(max(start.toordinal() - 1, 0))
             out.append([a - b for a, b in zip(high, low, strict=True)])
-    return labels, out
+    return out
+
+
+def every_group_upto(index: PartitionedIndex, dimension: str, measures: Sequence[int],
+                     bounds: Sequence[int]) -> tuple[
+                         list[tuple[str, str]], Any, tuple[int, int] | None]:
+    """Measures ``measures`` of every (partnership, group) of ``dimension`` summed through each
+    day ordinal of ``bounds`` (ascending, unique): ``(labels, sums, span)``, ``sums`` an int64
+    array ``[bound, measure, group]`` over ``labels`` (sorted), ``span`` the first and last day
+    any of those series keys (None: none). See :func:`every_group_between`."""
+    import numpy as np  # on first use: importing ssp_ledger stays light
+
+    width = len(index.measures)
+    if not all(0 <= m < width for m in measures):
+        msg = f"measures {list(measures)} of an index of {width} measures"
+        raise ValueError(msg)
+    labels: list[tuple[str, str]] = []
+    found: list[Any] = []  # per partnership: the sums through each bound, [bound, m, group]
+    lo, hi = _LAST_BOUND + 1, -1
+    for pid in sorted(index._parts):
+        states = sorted(_plane_states(index._parts[pid], dimension).items())
+        labels += [(pid, group) for group, _ in states]
+        if states:
+            sums, first, last = _upto_bounds([state for _, state in states], width, measures,
+                                             bounds, dimension)
+            lo, hi = min(lo, first), max(hi, last)
+            found.append(sums)
+    sums = (np.concatenate(found, axis=2) if found
+            else np.zeros((len(bounds), len(measures), 0), dtype=np.int64))
+    return labels, sums, (lo, hi) if hi >= 0 else None
 
 
 class _Planes(msgspec.Struct, frozen=True, array_like=True):
@@ -798,10 +840,12 @@ def _plane_states(part: GroupedIndex, dimension: str) -> dict[str, _Planes]:
         raise ValueError(msg) from None
 
 
-def _upto_bounds(planes: Sequence[_Planes], width: int, measure: int, bounds: Sequence[int],
-                 dimension: str) -> Any:
-    """Measure ``measure`` of each series summed through each day ordinal of ``bounds``: an
-    int64 array ``[bound, series]`` (sums as stored, 4 or 8 bytes); ValueError for a state
+def _upto_bounds(planes: Sequence[_Planes], width: int, measures: Sequence[int],
+                 bounds: Sequence[int], dimension: str) -> tuple[Any, int, int]:
+    """Measures ``measures`` of each series summed through each day ordinal of ``bounds``: an
+    int64 array ``[bound, measure, series]`` (sums as stored, 4 or 8 bytes), and the first and
+    last day
+    the series key (``_LAST_BOUND + 1`` and -1 when they key none); ValueError for a state
     :meth:`Series.load` would refuse."""
     import numpy as np
 
@@ -857,4 +901,6 @@ def _upto_bounds(planes: Sequence[_Planes], width: int, measure: int, bounds: Se
         msg = f"index state of dimension {dimension!r}: a first row of sums is not zero"
         raise ValueError(msg)
     wanted = (series[None, :] << _DAY_BITS) | np.asarray(bounds, dtype=np.int64)[:, None]
-    return item(np.searchsorted(keys, wanted, side="right") - first[None, :], measure)
+    span = (int(days.min()), int(days.max())) if len(days) else (_LAST_BOUND + 1, -1)
+    rows = np.searchsorted(keys, wanted, side="right") - first[None, :]
+    return item(rows[:, None, :], np.asarray(measures, dtype=np.int64)[None, :, None]), *span
