@@ -617,6 +617,16 @@ class Ledger:
             return self._log.read_chunks(start)
         return in_chunks(self.read(start), READ_BATCH)
 
+    def read_columns(self, start: int = 1) -> Iterator[Decoded]:
+        """The records from ``start`` as consecutive columns
+        (:meth:`EventLog.read_columns <ssp_ledger.store.log.EventLog.read_columns>`: no
+        :class:`Recorded` per record; what a replay and a runner's catch-up read), reporting
+        progress while :attr:`progress` is set."""
+        chunks = self._log.read_columns(start)
+        if self.progress is not None:
+            chunks = _reporting_columns(chunks, self.progress, start, self.position)
+        return chunks
+
     def view(self, known_at: dt.datetime | None = None) -> ProjectionSet:
         """The projections as of everything recorded (``known_at`` None) or as known at a
         recorded time, caught up with the log."""
@@ -638,12 +648,7 @@ class Ledger:
                 token = self._log.changed()
                 if token != self._live_token:  # nothing stored since: no reading at all
                     # a replay or catch-up reads columns
-                    start = live.position + 1
-                    chunks = self._log.read_columns(start)
-                    if self.progress is not None:
-                        chunks = _reporting_columns(chunks, self.progress, start,
-                                                    self.position)
-                    self._feed_columns(live, chunks)
+                    self._feed_columns(live, self.read_columns(live.position + 1))
                     self._live_token = token
                 return live
             if not isinstance(known_at, dt.datetime):

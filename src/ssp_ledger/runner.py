@@ -25,6 +25,7 @@ Run one from the command line::
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import operator
 import signal
@@ -48,7 +49,7 @@ from ssp_ledger.projection import (
     projection_fingerprint,
 )
 from ssp_ledger.projection.checkpoint import UnreadableCheckpoint
-from ssp_ledger.store import Clock, Recorded
+from ssp_ledger.store import Clock, Decoded, Recorded
 from ssp_ledger.subscription import Subscription
 
 __all__ = ["DEFAULT_CHECKPOINT_EVERY", "DEFAULT_NAME", "ProjectionRunner", "main"]
@@ -277,44 +278,69 @@ class ProjectionRunner:
         """Apply the records after the set's position, a run at a time: a run ends where a
         checkpoint falls due (so checkpoints are taken at the same positions as record by
         record), at :data:`CATCH_UP_CHUNK` records, at ``limit`` or when :meth:`stop` is
-        called. The log is read in lists (:meth:`Ledger.read_chunks`) and cut by slicing; the
+        called. The log is read as columns (:meth:`Ledger.read_columns`, no
+        :class:`~ssp_ledger.store.records.Recorded` per record) and cut where a run ends; the
         record where a run may end is found by jumping ahead: the due count can only grow with
         the position, so no record before ``pending + min(CATCH_UP_CHUNK, due)`` can end it."""
         applied = 0
         while True:
-            run: list[tuple[int, Recorded]] = []
+            run: list[Decoded] = []
+            held = 0  # records in run
             restart = False
-            for got in self.ledger.read_chunks(self._set.position + 1):
-                i, n = 0, len(got)
+            for got in self.ledger.read_columns(self._set.position + 1):
+                positions = got.positions
+                i, n = 0, len(positions)
                 while i < n:
                     if self._stop.is_set():
-                        return applied + self._apply_many(run)
+                        return applied + self._apply_columns(run)
                     if limit is not None:
-                        room = limit - applied - len(run)
+                        room = limit - applied - held
                         if room <= 0:
-                            return applied + self._apply_many(run)
+                            return applied + self._apply_columns(run)
                         n_here = min(n, i + room)
                     else:
                         n_here = n
                     # The first record of got[i:] at which the run could end.
-                    end = i + max(0, min(CATCH_UP_CHUNK, self._due(got[i][0])) - len(run) - 1)
+                    end = i + max(0, min(CATCH_UP_CHUNK, self._due(positions[i])) - held - 1)
                     if end >= n_here:
-                        run += got[i:n_here]
+                        run.append(got if i == 0 and n_here == n else got.cut(i, n_here))
+                        held += n_here - i
                         i = n_here
                         continue
-                    run += got[i:end + 1]
+                    run.append(got.cut(i, end + 1))
+                    held += end + 1 - i
                     i = end + 1
-                    position = got[end][0]
-                    if len(run) >= min(CATCH_UP_CHUNK, self._due(position)):
-                        applied += self._apply_many(run)
-                        run = []
+                    position = positions[end]
+                    if held >= min(CATCH_UP_CHUNK, self._due(position)):
+                        applied += self._apply_columns(run)
+                        run, held = [], 0
                         if self._set.position != position:
                             restart = True  # another runner's further checkpoint: read on
                             break
                 if restart:
                     break
             if not restart:
-                return applied + self._apply_many(run)
+                return applied + self._apply_columns(run)
+
+    def _apply_columns(self, run: list[Decoded]) -> int:
+        """:meth:`_apply_many` of consecutive records read as columns (those already
+        reflected left out), then checkpoint if one is due; return how many were applied."""
+        start = self._set.position
+        fresh = [part if part.positions[0] > start else part.cut(
+                     bisect.bisect_right(part.positions, start), len(part.positions))
+                 for part in run if part.positions and part.positions[-1] > start]
+        if not fresh:
+            return 0
+        self._set.process_columns(fresh)
+        versions = self._versions
+        for part in fresh:
+            for stream, version in part.heads:
+                versions[stream.hex] = version
+        count = sum(len(part.positions) for part in fresh)
+        self._pending += count
+        if self._due(fresh[-1].positions[-1]) <= 0:
+            self.commit()
+        return count
 
     def follow(self, *, timeout: float | None = None, idle: float = 1.0,
                poll_interval: float = 0.1) -> int:

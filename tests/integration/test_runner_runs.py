@@ -23,6 +23,7 @@ from ssp_ledger import Ledger
 from ssp_ledger import runner as runner_module
 from ssp_ledger.events import ClubRun, PartnershipFormed, SchoolJoined
 from ssp_ledger.runner import ProjectionRunner
+from ssp_ledger.store import Decoded
 
 EVENTS = 1_733
 """Records in the store: several of the store's 500-record lists, the last one short."""
@@ -61,6 +62,11 @@ class RecordingRunner(ProjectionRunner):
         if chunk:
             self.runs.append(chunk[-1][0])
         return super()._apply_many(chunk)  # type: ignore[arg-type]
+
+    def _apply_columns(self, run: list[Decoded]) -> int:
+        if run:  # a catch-up's run, read as columns
+            self.runs.append(run[-1].positions[-1])
+        return super()._apply_columns(run)
 
     def commit(self) -> bool:
         if self._pending == 0:

@@ -78,6 +78,17 @@ def _heads(records: list[tuple[int, Recorded]]) -> list[tuple[Any, int]]:
     return out
 
 
+def _ends(records: list[tuple[int, Recorded]]) -> list[int]:
+    """The index after the last record of each run of one stream."""
+    out: list[int] = []
+    for i, (_, rec) in enumerate(records):
+        if i and records[i - 1][1].originator_id == rec.originator_id:
+            out[-1] = i + 1
+        else:
+            out.append(i + 1)
+    return out
+
+
 def _same(rows: list[Row]) -> DamagedRecord | None:
     """Assert decode_columns gives what decode_batch gives for ``rows`` (each on a fresh
     mapper, so the first row of a stream takes the general path in both); the damage, if
@@ -89,6 +100,17 @@ def _same(rows: list[Row]) -> DamagedRecord | None:
     assert [type(e) for e in columns.events] == [type(r.event) for _, r in records]
     assert columns.events == [r.event for _, r in records]
     assert [(s, v) for s, v in columns.heads] == _heads(records)
+    assert columns.versions == [r.originator_version for _, r in records]
+    assert columns.ends == _ends(records)
+    for lo in range(len(records)):  # every cut: what a runner applies when a checkpoint is due
+        for hi in range(lo + 1, len(records) + 1):
+            cut = columns.cut(lo, hi)
+            assert cut.positions == columns.positions[lo:hi]
+            assert cut.times == columns.times[lo:hi]
+            assert cut.events == columns.events[lo:hi]
+            assert cut.versions == columns.versions[lo:hi]
+            assert cut.heads == _heads(records[lo:hi])
+            assert cut.ends == _ends(records[lo:hi])
     if damage is None:
         assert damage_too is None
     else:

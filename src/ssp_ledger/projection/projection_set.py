@@ -677,7 +677,7 @@ def _columns(chunk: Sequence[tuple[int, Recorded]]) -> Decoded:
     reads (no stream heads: the set does not read them)."""
     recs = list(map(_RECORD, chunk))
     return Decoded(list(map(_POSITION, chunk)), list(map(_RECORDED_AT, recs)),
-                   list(map(_EVENT, recs)), [])
+                   list(map(_EVENT, recs)), [], [], [])
 
 
 def in_chunks(records: Iterable[_T], size: int) -> Iterator[list[_T]]:

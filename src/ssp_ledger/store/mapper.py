@@ -363,7 +363,10 @@ class MsgspecMapper(Mapper[uuid.UUID]):
         times: list[dt.datetime] = []
         events: list[DomainEvent] = []
         heads: list[tuple[uuid.UUID, int]] = []
+        row_versions: list[int] = []
+        ends: list[int] = []
         add_position, add_time, add_event = positions.append, times.append, events.append
+        add_version = row_versions.append
         last_us: int | None = None
         recorded_at = EPOCH
         last_topic: object = None
@@ -396,6 +399,7 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                     if found != stream:  # a new run of one stream
                         if stream is not None:
                             heads.append((stream, at))
+                            ends.append(len(positions))
                         stream = found
                     last_oid = oid
                 event = env.event
@@ -412,6 +416,7 @@ class MsgspecMapper(Mapper[uuid.UUID]):
                 if rec.originator_id != stream:
                     if stream is not None:
                         heads.append((stream, at))
+                        ends.append(len(positions))
                     stream = rec.originator_id
                 last_oid = last_us = last_topic = None
                 recorded_at = rec.recorded_at
@@ -419,10 +424,12 @@ class MsgspecMapper(Mapper[uuid.UUID]):
             add_position(rowid)
             add_time(recorded_at)
             add_event(event)
+            add_version(version)
             at = version
         if stream is not None:
             heads.append((stream, at))
-        return Decoded(positions, times, events, heads), damage
+            ends.append(len(positions))
+        return Decoded(positions, times, events, heads, row_versions, ends), damage
 
     def _decode_slow(self, rowid: int, oid: Any, version: Any, topic: Any, state: Any
                      ) -> Recorded:

@@ -98,6 +98,30 @@ class Decoded(NamedTuple):
     heads: list[tuple[uuid.UUID, int]]
     """``(stream, version)`` of the last record of each run of one stream, in log order (a
     stream may appear more than once: the last entry is its head)."""
+    versions: list[int]
+    """Version of each record in its stream."""
+    ends: list[int]
+    """For each run of :attr:`heads`, the index after its last row (a run starts where the one
+    before ends; the last ends at ``len(positions)``)."""
+
+    def cut(self, lo: int, hi: int) -> Decoded:
+        """Rows ``lo`` to ``hi - 1`` as columns of their own, with the heads of their runs (a
+        run cut short ends at its last row kept): what a runner applies when a checkpoint
+        falls due inside a chunk."""
+        heads: list[tuple[uuid.UUID, int]] = []
+        ends: list[int] = []
+        start = 0
+        versions = self.versions
+        for (stream, _), end in zip(self.heads, self.ends, strict=True):
+            if end > lo and start < hi:
+                last = min(end, hi)
+                heads.append((stream, versions[last - 1]))
+                ends.append(last - lo)
+            start = end
+            if start >= hi:
+                break
+        return Decoded(self.positions[lo:hi], self.times[lo:hi], self.events[lo:hi], heads,
+                       versions[lo:hi], ends)
 
 
 def to_us(moment: dt.datetime) -> int:
