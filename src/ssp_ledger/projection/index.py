@@ -844,9 +844,8 @@ def _upto_bounds(planes: Sequence[_Planes], width: int, measures: Sequence[int],
                  bounds: Sequence[int], dimension: str) -> tuple[Any, int, int]:
     """Measures ``measures`` of each series summed through each day ordinal of ``bounds``: an
     int64 array ``[bound, measure, series]`` (sums as stored, 4 or 8 bytes), and the first and
-    last day
-    the series key (``_LAST_BOUND + 1`` and -1 when they key none); ValueError for a state
-    :meth:`Series.load` would refuse."""
+    last day the series key (``_LAST_BOUND + 1`` and -1 when they key none); ValueError for a
+    state :meth:`Series.load` would refuse."""
     import numpy as np
 
     for state in planes:
