@@ -52,7 +52,6 @@ from ssp_ledger.projection import (
     registered_projections,
 )
 from ssp_ledger.projection.checkpoint import UnreadableCheckpoint
-from ssp_ledger.projection.projection_set import in_chunks
 from ssp_ledger.store import (
     ENV_LOCATION,
     GENESIS,
@@ -609,13 +608,6 @@ class Ledger:
             versions = self._live_versions
             for stream, version in last.items():
                 versions[stream.hex] = version
-
-    def read_chunks(self, start: int = 1) -> Iterator[list[tuple[int, Recorded]]]:
-        """:meth:`read` from ``start`` in consecutive lists (one per round trip to the store,
-        decoded a list at a time), reporting progress while :attr:`progress` is set."""
-        if self.progress is None:
-            return self._log.read_chunks(start)
-        return in_chunks(self.read(start), READ_BATCH)
 
     def read_columns(self, start: int = 1) -> Iterator[Decoded]:
         """The records from ``start`` as consecutive columns

@@ -30,11 +30,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from ssp_ledger.errors import StoreError
+from ssp_ledger.errors import DamagedRecord, StoreError
 from ssp_ledger.store.mapper import MsgspecMapper
 from ssp_ledger.store.records import Decoded, Recorded, stream_hash
 
@@ -70,6 +70,8 @@ DECODE_CHUNK = 500
 RawRow = tuple[int, Any, Any, Any, Any]
 """``(position, stream, version, topic, state)`` as the backend holds it (types unchecked: a
 damaged store may hold anything; :func:`~ssp_ledger.store.mapper.describe_row` says what)."""
+
+_D = TypeVar("_D")  # what a decoding of rows gives (EventLog._decoded)
 
 NewRow = tuple[uuid.UUID, int, str, bytes]
 """``(stream, version, topic, state)`` of a record to insert."""
@@ -335,23 +337,12 @@ class EventLog(ABC):
 
     def read_chunks(self, start: int = 1, stop: int | None = None
                     ) -> Iterator[list[tuple[int, Recorded]]]:
-        """:meth:`read` a round trip at a time: lists of up to :data:`READ_BATCH` (position,
-        record) pairs (what a replay feeds its projections, without a generator step per
-        record). A damaged row ends the list before it, then raises its
-        :class:`~ssp_ledger.errors.DamagedRecord`, as :meth:`read` does."""
-        decode_batch = self.mapper.decode_batch
-        position = start
-        while True:
-            rows = self.rows(position, READ_BATCH, stop)
-            if not rows:
-                return
-            for i in range(0, len(rows), DECODE_CHUNK):
-                decoded, damage = decode_batch(rows[i:i + DECODE_CHUNK])
-                if decoded:
-                    yield decoded
-                if damage is not None:
-                    raise damage
-            position = rows[-1][0] + 1
+        """:meth:`read` a round trip at a time: lists of up to :data:`DECODE_CHUNK` (position,
+        record) pairs (without a generator step per record). A damaged row ends the list
+        before it, then raises its :class:`~ssp_ledger.errors.DamagedRecord`, as :meth:`read`
+        does."""
+        return (chunk for chunk in self._decoded(self.mapper.decode_batch, start, stop)
+                if chunk)
 
     def read_columns(self, start: int = 1, stop: int | None = None) -> Iterator[Decoded]:
         """:meth:`read_chunks` as columns (:class:`~ssp_ledger.store.records.Decoded`, from
@@ -360,16 +351,22 @@ class EventLog(ABC):
         same records checked the same way, without a :class:`Recorded` per record. A damaged
         row ends the columns before it, then raises its
         :class:`~ssp_ledger.errors.DamagedRecord`, as :meth:`read` does."""
-        decode_columns = self.mapper.decode_columns
+        return (chunk for chunk in self._decoded(self.mapper.decode_columns, start, stop)
+                if chunk.positions)
+
+    def _decoded(self, decode: Callable[[Sequence[RawRow]], tuple[_D, DamagedRecord | None]],
+                 start: int, stop: int | None) -> Iterator[_D]:
+        """Each round trip's rows (:data:`READ_BATCH`) decoded :data:`DECODE_CHUNK` at a time
+        by ``decode`` (which gives what it decoded before the first damaged row, and that
+        row's error): each chunk, then that error."""
         position = start
         while True:
             rows = self.rows(position, READ_BATCH, stop)
             if not rows:
                 return
             for i in range(0, len(rows), DECODE_CHUNK):
-                decoded, damage = decode_columns(rows[i:i + DECODE_CHUNK])
-                if decoded.positions:
-                    yield decoded
+                decoded, damage = decode(rows[i:i + DECODE_CHUNK])
+                yield decoded
                 if damage is not None:
                     raise damage
             position = rows[-1][0] + 1
