@@ -247,6 +247,25 @@ def child_ledger_read(db: str) -> Json:
     return {"seconds": time.perf_counter() - t0, "events": count}
 
 
+def child_read_columns(db: str) -> Json:
+    """Time a replay's read path alone: the store's columnar read (the compact SQLite fetch,
+    the decoding and every event's checks, what :meth:`Ledger.view` feeds the projections)
+    over the whole log, with no projection: the part of a replay to hold against raw-read."""
+    from ssp_ledger import Ledger
+    from ssp_ledger.projection.projection_set import paused_gc
+
+    gc.collect()
+    before = _rss_bytes()
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    count = 0
+    with Ledger.open(db) as ledger, paused_gc():  # opened and read as child_replay's replay
+        for chunk in ledger.read_columns():
+            count += len(chunk.positions)
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+            "events": count, "rss_before": before, "peak_rss": _maxrss_bytes()}
+
+
 def _table_rows(table: Any) -> list[list[Any]]:
     return [list(row) for row in table.rows]
 
@@ -580,6 +599,8 @@ def _child_main(args: argparse.Namespace) -> None:
         result = child_raw_read(args.db)
     elif mode == "ledger-read":
         result = child_ledger_read(args.db)
+    elif mode == "read-columns":
+        result = child_read_columns(args.db)
     elif mode == "replay":
         result = child_replay(args.db, args.seed, args.queries, args.profile)
     elif mode == "export":
@@ -997,8 +1018,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["child"]:
         child = argparse.ArgumentParser(prog="run.py child")
         child.add_argument("mode", choices=["append", "raw-append", "raw-read", "ledger-read",
-                                            "replay", "export", "duckdb", "polars", "checkpoint",
-                                            "cold-start"])
+                                            "read-columns", "replay", "export", "duckdb",
+                                            "polars", "checkpoint", "cold-start"])
         for opt in ("--db", "--ref", "--parquet", "--profile"):
             child.add_argument(opt)
         for opt in ("--n", "--seed", "--batch", "--queries"):
