@@ -41,8 +41,10 @@ compute in Python integers).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 
@@ -63,7 +65,7 @@ from ssp_ledger_projections.staff_cost.state import KeptTableState, NationalAnsw
 from ssp_ledger_projections.staff_cost.steps import SCHOOLS, Walk
 
 __all__ = ["KeptAnswers", "KeptTable", "KeptTableState", "NationalAnswersState", "NotKept",
-           "answers_state", "school_marks"]
+           "SchoolCostRows", "answers_state", "school_cost_rows", "school_marks"]
 
 _WIDTH = len(Columns._fields)
 _LAST_ORDINAL = dt.date.max.toordinal()
@@ -251,3 +253,38 @@ class KeptAnswers:
                 rows.reshape(len(marks), len(kept.labels), _WIDTH),
                 (where, tails, funded.astype(bool)))
         return cls(list(state.rate), dt.date.fromordinal(state.first_day), tables)
+
+
+class SchoolCostRows(NamedTuple):
+    """The (partnership, school) table of kept answers in plain integers, as the survey keeps a
+    copy of it (:func:`school_cost_rows`): each school's total pence (funded and hidden)
+    through each mark, and the open tails that accrue after the last day."""
+
+    labels: list[tuple[str, str]]
+    """The schools, sorted (the table's groups)."""
+    base: int
+    """Ordinal of the first day anything changes (through any earlier day every sum is 0)."""
+    last: int
+    """Ordinal of the walk's last day (the last mark)."""
+    marks: list[int]
+    """The days kept (ordinals, ascending, ending on ``last``)."""
+    pence: list[int]
+    """Total pence of each school through each mark, mark after mark."""
+    tails: list[list[int]]
+    """The open tails as columns: each one's school (an index of ``labels``), teaching days,
+    minutes a week, hourly pence and pence through ``last`` (what
+    :func:`~.grouped.add_tails` reads: ``minutes = per_week * (days + more) // 5`` after
+    ``more`` teaching days, then ``minutes * hourly // 60 - pence``)."""
+
+
+def school_cost_rows(kept: KeptAnswers) -> SchoolCostRows:
+    """The (partnership, school) table of ``kept`` as :class:`SchoolCostRows`."""
+    table = kept.tables[SCHOOLS]
+    funded, hidden = Columns._fields.index("pence_funded"), Columns._fields.index(
+        "pence_hidden")
+    where, (days, per_week, hourly, _, pence), _ = table._tails
+    labels = [(pid, school) for pid, school in json.loads("[" + ",".join(table.labels) + "]")]
+    return SchoolCostRows(
+        labels, table.base, table.last, table._marks.tolist(),
+        (table._rows[:, :, funded] + table._rows[:, :, hidden]).ravel().tolist(),
+        [where.tolist(), days.tolist(), per_week.tolist(), hourly.tolist(), pence.tolist()])
