@@ -103,8 +103,9 @@ from ssp_ledger_projections.staff_cost.kept import (
     KeptAnswers,
     NotKept,
     SchoolCostRows,
+    SchoolPence,
     answers_state,
-    school_cost_rows,
+    school_pence,
 )
 from ssp_ledger_projections.staff_cost.notes import cost_notes
 from ssp_ledger_projections.staff_cost.rates import (
@@ -245,9 +246,9 @@ class StaffTimeCost:
         :meth:`dump_state` gives back)."""
         self._row_starts: list[Callable[[], Iterable[dt.date]]] = []
         """What siblings said their rows start on (:meth:`keep_school_costs`)."""
-        self._dumped: KeptAnswers | None = None
-        """The national answers the last :meth:`dump_state` kept, while no fact has changed
-        since (what :meth:`kept_school_costs` reads after a dump)."""
+        self._dumped: SchoolPence | None = None
+        """The schools' table the last :meth:`dump_state` kept, reduced to what
+        :meth:`kept_school_costs` reads, while no fact has changed since."""
 
     @property
     def facts(self) -> StaffFacts:
@@ -335,7 +336,8 @@ class StaffTimeCost:
         plan, assignments = self._plan()
         release_free_memory()  # each walk's arrays handed back before the next walk makes its own
         answers = self._answers(plan, assignments)
-        self._dumped = None if answers is None else KeptAnswers.load(answers, self.calendar)
+        self._dumped = None if answers is None else school_pence(
+            KeptAnswers.load(answers, self.calendar))
         release_free_memory()
         state = msgspec.structs.replace(facts.dump(), plan=plan, answers=answers)
         release_free_memory()  # the dump's garbage, before its encoding and compression
@@ -355,12 +357,13 @@ class StaffTimeCost:
         table of a state loaded or dumped since the last change, else computed now. The
         survey keeps a copy in its own state."""
         starts = self._starts()
-        for kept in (None if self._kept is None else self._kept[0], self._dumped):
-            if kept is not None and kept.keeps_schools_for(starts):
-                return school_cost_rows(kept)
+        if self._kept is not None and self._kept[0].keeps_schools_for(starts):
+            return school_pence(self._kept[0]).rows()
+        if self._dumped is not None and self._dumped.keeps_for(starts):
+            return self._dumped.rows()
         answers = self._answers(*self._plan())
-        return None if answers is None else school_cost_rows(
-            KeptAnswers.load(answers, self.calendar))
+        return None if answers is None else school_pence(
+            KeptAnswers.load(answers, self.calendar)).rows()
 
     def _answers(self, plan: WalkPlanState | None, assignments: list[StaffAssigned]
                  ) -> NationalAnswersState | None:
