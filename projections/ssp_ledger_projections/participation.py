@@ -60,7 +60,7 @@ from ssp_ledger.projection.index import (
 )
 
 __all__ = ["STATE_VERSION", "KeptAttendances", "Participation", "ParticipationState",
-           "SchoolPhase", "kept_attendances"]
+           "SchoolPhase", "kept_attendances", "kept_ranges"]
 
 STATE_VERSION = 2
 """Version of :class:`ParticipationState`; a checkpoint of another version is refused (1 kept
@@ -218,6 +218,9 @@ class Participation(AdditiveProjection):
         # the live series again (0.08 against 0.18 s at 1M events).
         kept = kept_attendances(PartitionedIndex.load(decode_state(index, PartitionedIndexState)),
                                 self.measures.index("attendances"), self._starts())
+        # Kept as a loaded state keeps them (dropped by the next change, as those are): the
+        # survey, dumped after this, copies them (kept_school_attendances).
+        self._kept = None if kept is None else (kept, kept.check())
         return _ENCODER.encode(ParticipationState(
             version=STATE_VERSION, index=memoryview(index), phases=phases, attendances=kept))
 
@@ -281,6 +284,18 @@ class Participation(AdditiveProjection):
                     phases.pop(key, None)
         self.index_batch(facts, signs, by_kind)
 
+    def kept_school_attendances(self) -> KeptAttendances | None:
+        """Every school's attendances through the days a dumped state keeps them on
+        (:class:`KeptAttendances`, for the siblings' days as they are now), or None when the
+        school dimension keys no day: the ones a state loaded or dumped since the last change
+        holds, else computed now. The survey keeps a copy in its own state."""
+        starts = self._starts()
+        if self._kept is not None:
+            kept, marks = self._kept
+            if marks == _marks(kept.first, marks[-1], starts):
+                return kept
+        return kept_attendances(self.index, self.measures.index("attendances"), starts)
+
     def school_attendances(self, ranges: Sequence[tuple[dt.date | None, dt.date]]
                            ) -> list[dict[tuple[str, str], int]]:
         """Attendances of every (partnership, school) over each of ``ranges`` (``(start,
@@ -290,7 +305,7 @@ class Participation(AdditiveProjection):
         (:func:`~ssp_ledger.projection.index.every_group_between`; the survey's attendances
         per pupil on roll): from the kept attendances when a loaded state kept every day the
         ranges read (see the module doc)."""
-        found = None if self._kept is None else _kept_ranges(*self._kept, ranges)
+        found = None if self._kept is None else kept_ranges(*self._kept, ranges)
         if found is None:
             found = every_group_between(self.index, "school",
                                         self.measures.index("attendances"), ranges)
@@ -383,7 +398,7 @@ def _marks(first: int, last: int, starts: Iterable[int]) -> list[int]:
     return sorted({d for d in days | {s - 1 for s in starts} if first <= d < last} | {last})
 
 
-def _kept_ranges(kept: KeptAttendances, marks: list[int],
+def kept_ranges(kept: KeptAttendances, marks: list[int],
                  ranges: Sequence[tuple[dt.date | None, dt.date]]
                  ) -> tuple[list[tuple[str, str]], list[list[int]]] | None:
     """What :func:`~ssp_ledger.projection.index.every_group_between` gives for ``ranges``,

@@ -102,7 +102,10 @@ from ssp_ledger_projections.staff_cost.grouped import TOTAL, CumulativeTable
 from ssp_ledger_projections.staff_cost.kept import (
     KeptAnswers,
     NotKept,
+    SchoolCostRows,
+    SchoolPence,
     answers_state,
+    school_pence,
 )
 from ssp_ledger_projections.staff_cost.notes import cost_notes
 from ssp_ledger_projections.staff_cost.rates import (
@@ -243,6 +246,9 @@ class StaffTimeCost:
         :meth:`dump_state` gives back)."""
         self._row_starts: list[Callable[[], Iterable[dt.date]]] = []
         """What siblings said their rows start on (:meth:`keep_school_costs`)."""
+        self._dumped: SchoolPence | None = None
+        """The schools' table the last :meth:`dump_state` kept, reduced to what
+        :meth:`kept_school_costs` reads, while no fact has changed since."""
 
     @property
     def facts(self) -> StaffFacts:
@@ -284,6 +290,7 @@ class StaffTimeCost:
         self._ready()
         self._kept = None
         self._loaded = None
+        self._dumped = None
 
     def _kept_for(self, partnership_id: str | None, rate: UnattributedRate
                   ) -> tuple[KeptAnswers, Coverage] | None:
@@ -326,15 +333,37 @@ class StaffTimeCost:
                 or self._kept[0].keeps_schools_for(self._starts())):
             return self._loaded
         facts = self.facts
-        kept = facts.kept_plan()
-        assignments = kept[1] if kept is not None else facts.assignments_in_order()
-        plan = kept[0] if kept is not None else plan_state(facts, assignments)
+        plan, assignments = self._plan()
         release_free_memory()  # each walk's arrays handed back before the next walk makes its own
         answers = self._answers(plan, assignments)
+        self._dumped = None if answers is None else school_pence(
+            KeptAnswers.load(answers, self.calendar))
         release_free_memory()
         state = msgspec.structs.replace(facts.dump(), plan=plan, answers=answers)
         release_free_memory()  # the dump's garbage, before its encoding and compression
         return pack_state(state)
+
+    def _plan(self) -> tuple[WalkPlanState | None, list[StaffAssigned]]:
+        """The national walk's plan a dumped state keeps, and the assignments in order."""
+        facts = self.facts
+        kept = facts.kept_plan()
+        assignments = kept[1] if kept is not None else facts.assignments_in_order()
+        return (kept[0] if kept is not None else plan_state(facts, assignments)), assignments
+
+    def kept_school_costs(self) -> SchoolCostRows | None:
+        """The (partnership, school) table a dumped state's kept answers hold (every school's
+        total pence at the shipped rate through each of its days, for the siblings' days as
+        they are now, and the open tails), as plain integers, or None when none is kept: the
+        table of a state loaded or dumped since the last change, else computed now. The
+        survey keeps a copy in its own state."""
+        starts = self._starts()
+        if self._kept is not None and self._kept[0].keeps_schools_for(starts):
+            return school_pence(self._kept[0]).rows()
+        if self._dumped is not None and self._dumped.keeps_for(starts):
+            return self._dumped.rows()
+        answers = self._answers(*self._plan())
+        return None if answers is None else school_pence(
+            KeptAnswers.load(answers, self.calendar)).rows()
 
     def _answers(self, plan: WalkPlanState | None, assignments: list[StaffAssigned]
                  ) -> NationalAnswersState | None:

@@ -36,8 +36,27 @@ activity dated inside it.
 Checkpoints (:meth:`Survey.dump_state`): the fields it reads of the facts it keeps, as plain
 columns (lists of strings and integers, days as ordinals) per kind of fact, in (partnership,
 event id) order: a :class:`SurveyState`. Loading one builds no event: a cold report reads its
-figures from the columns. The per-pupil figures are the siblings' state, checkpointed under
-their own names.
+figures from the columns.
+
+School figures. The per-pupil figures are the siblings' (checkpointed under their own names),
+but a cold report reading them there paid for both siblings: reading, hashing and decoding
+18 MB of parts at 1M events, and importing the staff costing (numpy and all), 0.2-0.3 s of a
+0.6 s report. Yet it reads a few numbers per school: each school's attendances and staff cost
+through the day before a row starts and through the day it ends, and those days are known in
+advance (period bounds, the survey's first day, the last day anything changes). The siblings'
+checkpoints keep exactly those sums for the survey (:class:`~ssp_ledger_projections.
+participation.KeptAttendances`, :class:`~ssp_ledger_projections.staff_cost.kept.
+SchoolCostRows`); so the state also holds a copy of them (:class:`SchoolFigures`), made when it
+is dumped (:meth:`Survey.dump_state`, from the siblings as they are then: it is plain data
+bound to the same log position, and a rebuild from the log makes the same bytes). A restored
+survey answers from the copy while no sibling is loaded (a sibling the set has not loaded has
+been fed no fact since the checkpoint: the set loads every projection before feeding any), the
+query costs at the shipped rate and the copy holds every day the rows read; the costs after the
+staff costing's last day add what its open tails accrue, as its own table does
+(:meth:`KeptCosts.upto`). Otherwise it loads the siblings through the set (:meth:`Survey.attach`
+binds them when the set loads them, whoever asks) and reads them as before. At 1M events: a
+cold survey report 0.62 -> 0.35 s CPU and 85 -> 50 MiB (docs/performance.md); the copy adds
+0.3 MB to the checkpoint.
 
 Speed. The facts are kept as plain tuples per kind (:meth:`Survey.apply` takes what a report
 reads from each event). A query reads them through an index built from them on first use and
@@ -56,10 +75,12 @@ hold it to such a reference, ``tests/unit/test_fact_indexes.py``).
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from itertools import pairwise
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import msgspec
 
@@ -71,17 +92,31 @@ from ssp_ledger.events import (
     SchoolJoined,
     SurveyReturned,
 )
-from ssp_ledger.periods import Period, academic_year, parse_period, period_of, periods_between
+from ssp_ledger.periods import (
+    Period,
+    TeachingCalendar,
+    academic_year,
+    parse_period,
+    period_of,
+    periods_between,
+)
 from ssp_ledger.projection import Cell, Fact, Query, Table
-from ssp_ledger_projections.participation import Participation
+from ssp_ledger_projections.participation import KeptAttendances, Participation, kept_ranges
 from ssp_ledger_projections.partnership_age import cohort_kind, cohort_label
-from ssp_ledger_projections.staff_time_cost import StaffTimeCost, default_hourly_cost
 
-__all__ = ["COLUMNS", "STATE_VERSION", "Survey", "SurveyState"]
+if TYPE_CHECKING:  # imported when the sibling is (numpy and the staff costing: not cold)
+    from ssp_ledger_projections.staff_cost.kept import SchoolCostRows
+    from ssp_ledger_projections.staff_time_cost import StaffTimeCost
 
-STATE_VERSION = 2
+__all__ = ["COLUMNS", "STATE_VERSION", "KeptCosts", "SchoolFigures", "Survey", "SurveyState"]
+
+STATE_VERSION = 3
 """Version of :class:`SurveyState`; a checkpoint of another version is refused (1 kept the
-facts as events)."""
+facts as events, 2 no school figures)."""
+
+RATE_PARAMETER = "default_hourly_cost_pence"
+"""The query parameter that costs unattributed staff time at a flat rate (the staff costing's
+own: a query giving it reads the costs from the sibling)."""
 
 COLUMNS: tuple[str, ...] = (
     "survey_year",
@@ -158,15 +193,85 @@ class Returns(msgspec.Struct, frozen=True, array_like=True):
     pupils_3_hours: list[int | None]
 
 
+class KeptCosts(msgspec.Struct, frozen=True, array_like=True):
+    """Every school's staff cost at the shipped rate through a few days, as the staff costing's
+    checkpoint keeps them (:class:`~ssp_ledger_projections.staff_cost.kept.SchoolCostRows`):
+    the pence through each mark, and the open tails that accrue after the last day."""
+
+    partnership_ids: list[str]
+    school_ids: list[str]
+    """The schools, sorted by (partnership, school)."""
+    base: int
+    """Through any day before this one (an ordinal) every cost is 0."""
+    marks: list[int]
+    """The days (ordinals, ascending; the last one the last day anything changes)."""
+    pence: list[int]
+    """Each school's total pence through each mark, mark after mark."""
+    tails: list[list[int]]
+    """The open tails as five columns: school (index), teaching days, minutes a week, hourly
+    pence, pence through the last day."""
+
+    def check(self) -> None:
+        """ValueError (one line) unless the columns have the shape :meth:`of` writes."""
+        count = len(self.school_ids)
+        if len(self.partnership_ids) != count or not self.marks or any(
+                a >= b for a, b in pairwise(self.marks)) or not (
+                _FIRST_DAY <= self.base <= self.marks[0] and self.marks[-1] <= _LAST_DAY) or len(
+                self.pence) != count * len(self.marks) or len(self.tails) != 5 or len(
+                {len(column) for column in self.tails}) != 1 or any(
+                not 0 <= i < count for i in self.tails[0]):
+            msg = "survey state: its kept costs do not have the shape of a table"
+            raise ValueError(msg)
+
+    @classmethod
+    def of(cls, rows: SchoolCostRows) -> KeptCosts:
+        """The copy of the staff costing's table."""
+        return cls([pid for pid, _ in rows.labels], [school for _, school in rows.labels],
+                   rows.base, rows.marks, rows.pence, rows.tails)
+
+    def upto(self, ordinal: int, calendar: TeachingCalendar) -> list[int] | None:
+        """Every school's pence through day ``ordinal``, as the staff costing's table answers
+        it (:meth:`~ssp_ledger_projections.staff_cost.kept.KeptTable.columns_at`): 0 before
+        the base, a mark's row, the last day's row plus what the open tails accrue after it;
+        None for any other day (not kept)."""
+        count = len(self.school_ids)
+        if ordinal < self.base:
+            return [0] * count
+        last = self.marks[-1]
+        i = bisect_left(self.marks, min(ordinal, last))
+        if i == len(self.marks) or self.marks[i] != min(ordinal, last):
+            return None
+        out = self.pence[i * count:(i + 1) * count]
+        if ordinal > last:
+            more = calendar.teaching_days_between(last + 1, ordinal)
+            for school, days, per_week, hourly, pence in zip(*self.tails, strict=True):
+                out[school] += per_week * (days + more) // 5 * hourly // 60 - pence
+        return out
+
+
+class SchoolFigures(msgspec.Struct, frozen=True, array_like=True):
+    """The per-pupil figures' sources, copied from the siblings' states when the survey's
+    state is dumped (see :meth:`Survey.dump_state`)."""
+
+    attendances: KeptAttendances
+    """:meth:`Participation.kept_school_attendances
+    <ssp_ledger_projections.participation.Participation.kept_school_attendances>`."""
+    costs: KeptCosts
+    """:meth:`StaffTimeCost.kept_school_costs
+    <ssp_ledger_projections.staff_time_cost.StaffTimeCost.kept_school_costs>`."""
+
+
 class SurveyState(msgspec.Struct, frozen=True, kw_only=True, tag="ssp-ledger/survey",
                   tag_field="format"):
-    """The facts a Survey keeps (the fields it reads), per kind, by partnership and event id."""
+    """The facts a Survey keeps (the fields it reads), per kind, by partnership and event id,
+    and the schools' figures copied from its siblings (None without them)."""
 
     version: int
     formations: Formations
     joins: Joins
     rolls: Rolls
     returns: Returns
+    figures: SchoolFigures | None = None
 
 
 class _Version(msgspec.Struct, frozen=True, tag="ssp-ledger/survey", tag_field="format"):
@@ -327,6 +432,20 @@ class _Index:
         return None if found is None else dt.date.fromordinal(found)
 
 
+def _staff_class() -> type:
+    """:class:`~ssp_ledger_projections.staff_time_cost.StaffTimeCost` when its module is
+    loaded, else a class no sibling is an instance of: checking a sibling's class never
+    imports the staff costing (numpy and all), which a cold report from the survey's own
+    figures does not need."""
+    module = sys.modules.get("ssp_ledger_projections.staff_time_cost")
+    found = getattr(module, "StaffTimeCost", None)
+    return found if isinstance(found, type) else _NoSibling
+
+
+class _NoSibling:
+    """A class nothing is an instance of (:func:`_staff_class`)."""
+
+
 class Survey:
     """Shares of pupils meeting the survey's thresholds, and participation and cost per pupil."""
 
@@ -352,22 +471,62 @@ class Survey:
         three hours or None)."""
         self._index: _Index | None = None
         """The facts arranged for queries (built on first use, dropped by any change)."""
+        self._siblings: Mapping[str, object] = {}
         self._participation: Participation | None = None
         self._staff: StaffTimeCost | None = None
+        self._kept: tuple[SchoolFigures, list[int]] | None = None
+        """A loaded state's school figures (and their attendance marks), while no sibling is
+        loaded: a sibling that is not loaded has not changed since the checkpoint."""
+        self._loaded: bytes | None = None
+        """The bytes a state was loaded from, while no fact has changed since."""
+        self._calendar: TeachingCalendar | None = None
+        """The staff costing's teaching calendar (its default), for the kept costs' tails."""
 
     # ------------------------------------------------------------------ facts and state
 
     def attach(self, siblings: Mapping[str, object]) -> None:
         """Read attendances and staff cost from the set's ``participation`` and
-        ``staff_time_cost`` (the set feeds them every fact, so nothing is counted twice)."""
-        participation = siblings.get(self.siblings[0])
-        staff = siblings.get(self.siblings[1])
-        self._participation = participation if isinstance(participation, Participation) else None
-        self._staff = staff if isinstance(staff, StaffTimeCost) else None
-        if self._participation is not None:
-            self._participation.keep_school_attendances(self._row_starts)
-        if self._staff is not None:
+        ``staff_time_cost`` (the set feeds them every fact, so nothing is counted twice).
+
+        A set's siblings (a mapping with ``when_loaded``, see :class:`~ssp_ledger.projection.
+        projection_set.ProjectionSet`) are bound when the set loads them: a restored survey
+        answers from the figures its own state copied from them (:meth:`dump_state`) and
+        loads them only when it needs more (:meth:`_school_figures`). Any other mapping's are
+        bound now."""
+        self._siblings = siblings
+        when_loaded = getattr(siblings, "when_loaded", None)
+        if when_loaded is None:
+            for name in self.siblings:
+                found = siblings.get(name)
+                if found is not None:
+                    self._bind(found)
+            return
+        for name in self.siblings:
+            when_loaded(name, self._bind)
+
+    def _bind(self, sibling: object) -> None:
+        """Read attendances or staff cost from ``sibling`` from now on, and have its state
+        keep them on the days this survey's rows start on. The figures a loaded state copied
+        are dropped: the sibling may change from now on."""
+        if isinstance(sibling, Participation):
+            self._participation = sibling
+            sibling.keep_school_attendances(self._row_starts)
+        elif isinstance(sibling, _staff_class()):
+            self._staff = cast("StaffTimeCost", sibling)
             self._staff.keep_school_costs(self._row_starts)
+        else:
+            return
+        self._kept = None
+
+    def _bind_siblings(self) -> bool:
+        """Load (through the set) and bind both siblings if not yet; whether both are."""
+        if self._participation is None or self._staff is None:
+            for name in self.siblings:
+                found = self._siblings.get(name)
+                if found is not None and found is not self._participation \
+                        and found is not self._staff:
+                    self._bind(found)
+        return self._participation is not None and self._staff is not None
 
     def _row_starts(self) -> list[dt.date]:
         """The day the first row of a report by period over every partnership starts on, when
@@ -379,6 +538,7 @@ class Survey:
         return [dt.date.fromordinal(min(days))] if days else []
 
     def _forget(self, key: Key) -> None:
+        self._loaded = None
         self._formed.pop(key, None)
         self._joined.pop(key, None)
         self._rolls.pop(key, None)
@@ -411,7 +571,20 @@ class Survey:
         self._forget((fact.event.partnership_id, fact.event.event_id))
 
     def dump_state(self) -> bytes:
-        """The facts kept, as canonical msgpack columns (a :class:`SurveyState`)."""
+        """The facts kept, as canonical msgpack columns (a :class:`SurveyState`), with the
+        schools' figures copied from the siblings (loaded now if not yet), which a cold report
+        reads instead of loading them. A loaded state no fact has changed since gives back its
+        bytes while no sibling is loaded (so none changed: the figures are the ones copied)."""
+        if self._loaded is not None and self._participation is None and self._staff is None:
+            return self._loaded
+        figures = None
+        if self._bind_siblings():
+            assert self._participation is not None
+            assert self._staff is not None
+            attendances = self._participation.kept_school_attendances()
+            costs = self._staff.kept_school_costs()
+            if attendances is not None and costs is not None:
+                figures = SchoolFigures(attendances, KeptCosts.of(costs))
         formed = sorted(self._formed.items())
         joined = sorted(self._joined.items())
         rolls = sorted(self._rolls.items())
@@ -429,7 +602,8 @@ class Survey:
                        [f[2] for _, f in returns], [f[3] for _, f in returns],
                        [f[4] for _, f in returns], [f[5] for _, f in returns])
         return _ENCODER.encode(SurveyState(version=STATE_VERSION, formations=formations,
-                                           joins=joins, rolls=counts, returns=made))
+                                           joins=joins, rolls=counts, returns=made,
+                                           figures=figures))
 
     def load_state(self, data: bytes) -> None:
         """Take the facts of :meth:`dump_state` bytes (on a fresh instance); ValueError when
@@ -439,6 +613,10 @@ class Survey:
             msg = f"survey state version {version} is not {STATE_VERSION}"
             raise ValueError(msg)
         state = _DECODER.decode(data)
+        marks = None
+        if state.figures is not None:
+            marks = state.figures.attendances.check()
+            state.figures.costs.check()
         if self._formed or self._joined or self._rolls or self._returns:
             msg = "survey: load_state needs a fresh instance (this one has facts)"
             raise ValueError(msg)
@@ -467,6 +645,10 @@ class Survey:
                                               s.pupils_on_roll, s.pupils_2_hours,
                                               s.pupils_3_hours, strict=True), strict=True))
         self._index = None
+        if state.figures is not None and marks is not None and self._participation is None \
+                and self._staff is None and set(self.siblings) <= set(self._siblings):
+            self._kept = (state.figures, marks)  # the set has them, none loaded yet
+        self._loaded = data
 
     # ------------------------------------------------------------------ selection
 
@@ -570,26 +752,64 @@ class Survey:
         return self._labels(query, day)(school)
 
     def _per_pupil(self) -> bool:
-        return self._participation is not None and self._staff is not None
+        """Whether reports give the per-pupil figures: the survey has both siblings (or a
+        copy of their figures)."""
+        return self._kept is not None or self._bind_siblings()
 
-    def _staff_costs(self, query: Query, rows: Sequence[_Row]
-                     ) -> list[Mapping[School, int]]:
-        """Staff cost pence of every school over each row's window, every row in one look-up
-        of one table of every partnership (:meth:`StaffTimeCost.school_costs`)."""
-        staff = self._staff
-        if staff is None or self._participation is None or not rows:
-            return [{} for _ in rows]
-        return list(staff.school_costs([(row.window.start, row.window.end) for row in rows],
-                                       default_hourly_cost_pence=default_hourly_cost(query)))
+    def _school_figures(self, query: Query, rows: Sequence[_Row]
+                        ) -> tuple[list[Mapping[School, int]], list[Mapping[School, int]]]:
+        """Club attendances and staff cost pence of every school over each row's window: from
+        the figures a loaded state copied when they hold every day the windows read and the
+        query costs at the shipped rate (:meth:`_kept_figures`), else one look-up of each
+        sibling for every row (:meth:`Participation.school_attendances`,
+        :meth:`StaffTimeCost.school_costs`), loaded now if not yet. Empty maps without them."""
+        ranges = [(row.window.start, row.window.end) for row in rows]
+        if not rows:
+            return [], []
+        found = self._kept_figures(query, ranges)
+        if found is not None:
+            return found
+        if not self._bind_siblings():
+            return [{} for _ in rows], [{} for _ in rows]
+        assert self._participation is not None
+        assert self._staff is not None
+        from ssp_ledger_projections.staff_cost.rates import default_hourly_cost  # loaded
 
-    def _attendances(self, rows: Sequence[_Row]) -> list[Mapping[School, int]]:
-        """Club attendances of every school over each row's window, every row in one look-up
-        of every partnership (:meth:`Participation.school_attendances`)."""
-        participation = self._participation
-        if participation is None or self._staff is None or not rows:
-            return [{} for _ in rows]
-        return list(participation.school_attendances(
-            [(row.window.start, row.window.end) for row in rows]))
+        return (list(self._participation.school_attendances(ranges)),
+                list(self._staff.school_costs(
+                    ranges, default_hourly_cost_pence=default_hourly_cost(query))))
+
+    def _kept_figures(self, query: Query, ranges: Sequence[tuple[dt.date, dt.date]]
+                      ) -> tuple[list[Mapping[School, int]], list[Mapping[School, int]]] | None:
+        """:meth:`_school_figures` from the copied figures, or None when there are none or
+        they lack a day (or the query asks for a flat rate)."""
+        if self._kept is None or query.params.get(RATE_PARAMETER) is not None:
+            return None
+        figures, marks = self._kept
+        attendances = kept_ranges(figures.attendances, marks, ranges)
+        if attendances is None:
+            return None
+        costs = figures.costs
+        if self._calendar is None:
+            self._calendar = TeachingCalendar()
+        at: dict[int, list[int]] = {}
+        for start, end in ranges:
+            for ordinal in (end.toordinal(), start.toordinal() - 1):
+                if ordinal not in at:
+                    found = costs.upto(ordinal, self._calendar)
+                    if found is None:
+                        return None
+                    at[ordinal] = found
+        labels, sums = attendances
+        schools = list(zip(costs.partnership_ids, costs.school_ids, strict=True))
+        pence: list[Mapping[School, int]] = []
+        for start, end in ranges:
+            if end < start:
+                pence.append({})
+                continue
+            hi, lo = at[end.toordinal()], at[start.toordinal() - 1]
+            pence.append({school: a - b for school, a, b in zip(schools, hi, lo, strict=True)})
+        return [dict(zip(labels, row, strict=True)) for row in sums], pence
 
     def _figures(self, query: Query, row: _Row, attendances: Mapping[School, int],
                  costs: Mapping[School, int]) -> dict[str, list[int]]:
@@ -630,8 +850,8 @@ class Survey:
         total = [0] * _WIDTH
         year_of_total: str | None = None
         every = self._rows(query)
-        for row, attendances, costs in zip(every, self._attendances(every),
-                                           self._staff_costs(query, every), strict=True):
+        for row, attendances, costs in zip(every, *self._school_figures(query, every),
+                                           strict=True):
             grouped = self._figures(query, row, attendances, costs)
             if dimension:
                 year_of_total = row.year

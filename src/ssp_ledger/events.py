@@ -109,9 +109,9 @@ class Event(
 
     def _validate(self) -> None:
         """Every rule of the event, in order: the common field rules, the required text fields,
-        the ``part <= whole`` pairs, then the class's own :meth:`check`. Each class replaces it
-        at import with the same checks unrolled into one function
-        (:func:`_compile_validate`)."""
+        the ``part <= whole`` pairs, then the class's own :meth:`check`. Each class replaces it,
+        when its first event is checked, with the same checks unrolled into one function
+        (:func:`_compile_validate`, :func:`_on_first_check`)."""
         Event._check_common(self)
         for name in self._required:
             _require(getattr(self, name), name)
@@ -561,7 +561,8 @@ EVENT_TYPES: Mapping[str, type[Event]] = types.MappingProxyType(
 
 
 def _prepare_field_rules(cls: type[Event]) -> None:
-    """Derive the generic field checks of an event class from its annotations (once, at import)."""
+    """Derive the generic field checks of an event class from its annotations, and compile
+    them (once per class, when its first event is checked: :func:`_on_first_check`)."""
     hints = typing.get_type_hints(cls)
     literals: dict[str, tuple[str, ...]] = {}
     ints: list[str] = []
@@ -585,9 +586,9 @@ def _compile_common_check(cls: type[Event]) -> Any:
     """One straight-line function doing what :meth:`Event._check_common` does for ``cls``.
 
     The generic method loops over field-name tuples with ``getattr``; the checks run on every
-    construction *and* every decode (each replay), so each class gets them unrolled once, at
-    import. Same checks, same order, same exceptions and messages (``test_fast_checks``
-    compares the two on every field of every class).
+    construction *and* every decode (each replay), so each class gets them unrolled once (when
+    its first event is checked). Same checks, same order, same exceptions and messages
+    (``test_fast_checks`` compares the two on every field of every class).
     """
     return _compiled(cls, "_check_common", validate=False)
 
@@ -669,8 +670,36 @@ def _compiled(cls: type[Event], function: str, *, validate: bool) -> Any:
     return check
 
 
+def _on_first_check(cls: type[Event]) -> None:
+    """Have ``cls`` prepare its field rules (:func:`_prepare_field_rules`) when its first event
+    is checked, rather than at import.
+
+    Reading the annotations and compiling two functions per class took about 15 ms of every
+    process that imports the events (a fifth of a cold report's floor), for the few classes
+    a process ever builds: a report answered from a checkpoint builds no event at all. So
+    ``cls._validate`` and ``cls._check_common`` start as stand-ins that prepare the class,
+    which replaces them with the compiled functions, then run the compiled one: the first
+    event is checked exactly as every later one (an event cannot exist unchecked, since
+    msgspec runs ``__post_init__`` on construction and on decoding alike). The stand-ins
+    prepare the class they were set on, so an instance of a subclass runs its parent's
+    compiled checks, as when they were compiled at import.
+    """
+    def stand_in(function: str) -> Any:
+        def first(self: Event) -> None:
+            if getattr(cls, function) is stand_ins[function]:  # not prepared yet
+                _prepare_field_rules(cls)
+            getattr(cls, function)(self)
+
+        first.__qualname__ = f"{cls.__qualname__}.{function}"
+        return first
+
+    stand_ins = {name: stand_in(name) for name in ("_validate", "_check_common")}
+    cls._validate = stand_ins["_validate"]  # type: ignore[method-assign]
+    cls._check_common = stand_ins["_check_common"]  # type: ignore[method-assign]
+
+
 for _cls in EVENT_TYPES.values():
-    _prepare_field_rules(_cls)
+    _on_first_check(_cls)
 del _cls
 
 

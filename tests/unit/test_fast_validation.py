@@ -41,3 +41,30 @@ def test_the_rules_run_in_order_on_construction_and_decoding() -> None:
     with pytest.raises(ValueError, match=r"^funding_stream must not be empty$"):
         msgspec.structs.replace(assigned, funding_stream=" ")
     assert msgspec.structs.replace(assigned, funding_stream=None).funding_stream is None
+
+
+def test_a_class_compiles_its_rules_when_its_first_event_is_checked() -> None:
+    """Importing the events compiles nothing (a cold report builds no event); the first event
+    of a class, constructed or decoded, compiles that class's rules and is checked by them."""
+    import subprocess
+    import sys
+
+    script = """
+import msgspec
+from ssp_ledger import events
+assert all("_int_fields" not in vars(cls) for cls in events.EVENT_TYPES.values())
+try:
+    msgspec.json.decode(b'{"type": "RollCounted", "partnership_id": "p", "event_id": "e",'
+                        b' "occurred_on": "2009-01-01", "school_id": "s",'
+                        b' "pupils_on_roll": -1}', type=events.DomainEvent)
+except msgspec.ValidationError as e:
+    assert "pupils_on_roll must not be negative; got -1" in str(e), e
+else:
+    raise AssertionError("an invalid event was decoded")
+assert vars(events.RollCounted)["_int_fields"] == ("pupils_on_roll",)
+assert events.RollCounted._validate.__name__ == "_validate"
+assert "_int_fields" not in vars(events.ClubRun)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr

@@ -203,6 +203,39 @@ def test_restoring_reads_only_the_projection_asked_for() -> None:
             wrong["leaders"]
 
 
+def test_a_sibling_is_announced_when_loaded_never_looked_up() -> None:
+    """``when_loaded`` calls back at once for a loaded projection (every one of a fresh set),
+    and for a restored set's when the set loads it (after its state, before anything reads
+    it), once; never for a name the set does not have; a part that fails leaves it waiting
+    for the load that succeeds."""
+    from ssp_ledger.projection.projection_set import _Siblings
+
+    ledger = Ledger.in_memory()
+    ledger.record_many(_club_history())
+    live = ledger.view(None)
+    heard: list[tuple[str, object]] = []
+    siblings = _Siblings(live)
+    siblings.when_loaded("leaders", lambda p: heard.append(("fresh", p)))
+    siblings.when_loaded("no such", lambda p: heard.append(("none", p)))
+    assert heard == [("fresh", live["leaders"])]
+    data = live.snapshot()
+    restored = _restore(data, ledger)
+    siblings = _Siblings(restored)
+    siblings.when_loaded("leaders", lambda p: heard.append(("restored", p)))
+    restored["participation"].report(Query(as_of=DAY))
+    assert len(heard) == 1
+    assert "leaders" not in restored._loaded
+    leaders = restored["leaders"]
+    assert heard[1:] == [("restored", leaders)]
+    restored["leaders"].report(Query(as_of=DAY))
+    assert len(heard) == 2
+    broken = _restore(_flipped(data, "leaders"), ledger)
+    _Siblings(broken).when_loaded("leaders", lambda p: heard.append(("broken", p)))
+    with pytest.raises(UnreadableCheckpoint):
+        broken["leaders"]
+    assert len(heard) == 2
+
+
 def test_a_part_is_used_only_if_it_matches_its_hash() -> None:
     """A byte of one part changed in the store (its hash in the header left alone): the other
     parts still answer; that one is refused in one line when first needed, never decoded."""

@@ -341,12 +341,13 @@ def test_the_state_is_plain_columns_and_refuses_what_it_is_not() -> None:
     date or an event id kept twice are refused (ValueError), never misread."""
     data = _state_of(*structure(), roll("r1", "a", 200), survey("s2"))
     plain = msgspec.msgpack.decode(data)
-    assert plain["version"] == 2
+    assert plain["version"] == 3
+    assert plain["figures"] is None  # no siblings: no school figures
     assert plain["rolls"] == [["p"], ["r1"], [CENSUS.toordinal()], ["a"], [200]]
     assert plain["returns"][4:] == [["2008/09"], [200], [180], [100]]
     old = msgspec.msgpack.encode({"format": "ssp-ledger/survey", "version": 1, "facts": []})
     broken = [
-        (old, "version 1 is not 2"),
+        (old, "version 1 is not 3"),
         (msgspec.msgpack.encode({**plain, "rolls": [["p"], ["r1"], [], ["a"], [200]]}),
          "differ in length"),
         (msgspec.msgpack.encode({**plain, "rolls": [["p"], ["r1"], [0], ["a"], [200]]}),
@@ -420,3 +421,72 @@ def test_a_restored_set_saves_what_a_replay_saves(data: st.DataObject) -> None:
                               pupils_on_roll=300))
     restored.process_all(ledger.read(position + 1))
     assert restored.snapshot() == ledger.view(None).snapshot()
+
+
+@SETTINGS
+@given(st.data())
+def test_a_restored_set_answers_the_survey_from_its_own_figures(data: st.DataObject) -> None:
+    """A restored set answers the survey from the school figures its own part copied from the
+    siblings, without loading them, when the figures hold every day the rows read (as of a day
+    after every change, any grouping); as of any other day, at a flat rate or once a sibling
+    is loaded (it may change from then on), it reads the siblings. The answers are the
+    replay's every way, and the snapshot stays the replay's."""
+    from ssp_ledger.projection import ProjectionSet
+
+    history: History = data.draw(histories(max_activity=30))
+    ledger = _ledger(history.events)
+    live = ledger.view(None)
+    snapshot = live.snapshot()
+    late = history.horizon + dt.timedelta(days=400)
+    day = data.draw(dates(history))
+    siblings = ("participation", "staff_time_cost")
+    for as_of in (late, day):
+        for by in (None, "school", "year", *PERIOD_KINDS):
+            restored = ProjectionSet.restore(snapshot, ledger.factories, ledger.load,
+                                             ledger.read)
+            survey_ = restored["survey"]
+            assert isinstance(survey_, Survey)
+            copied = survey_._kept is not None
+            query = Query(as_of=as_of, by=by)
+            assert survey_.report(query) == live["survey"].report(query)
+            if as_of == late and copied:
+                assert not set(siblings) & set(restored._loaded)
+    flat = Query(as_of=late, by="term", params={"default_hourly_cost_pence": 1234})
+    restored = ProjectionSet.restore(snapshot, ledger.factories, ledger.load, ledger.read)
+    assert restored["survey"].report(flat) == live["survey"].report(flat)
+    restored = ProjectionSet.restore(snapshot, ledger.factories, ledger.load, ledger.read)
+    restored["survey"].report(Query(as_of=late))
+    restored["funding"].report(Query(as_of=late))  # loads the staff costing
+    survey_ = restored["survey"]
+    assert isinstance(survey_, Survey)
+    assert survey_._kept is None  # a loaded sibling is read from then on
+    query = Query(as_of=late, by="academic_year")
+    assert survey_.report(query) == live["survey"].report(query)
+    assert restored.snapshot() == snapshot
+
+
+def test_the_school_figures_refuse_a_damaged_shape() -> None:
+    """Figures copied into the state whose columns do not have a table's shape are refused
+    (ValueError, one line), never misread."""
+    from ssp_ledger.projection import ProjectionSet
+    from ssp_ledger.synthetic import SyntheticConfig, generate
+
+    ledger = _ledger(list(generate(SyntheticConfig(seed=5, secondaries=2, primaries=3),
+                                   limit=1500)))
+    data = ledger.view(None).snapshot()
+
+    restored = ProjectionSet.restore(data, ledger.factories, ledger.load, ledger.read)
+    survey_ = restored["survey"]
+    assert isinstance(survey_, Survey)
+    state = msgspec.msgpack.decode(survey_.dump_state())
+    assert state["figures"] is not None
+    attendances, costs = state["figures"]
+    broken = [
+        {**state, "figures": [attendances, [*costs[:4], costs[4][1:], costs[5]]]},
+        {**state, "figures": [attendances, [*costs[:3], [], *costs[4:]]]},
+        {**state, "figures": [attendances, [*costs[:5], costs[5][:4]]]},
+        {**state, "figures": [[*attendances[:2], b"\0\0\0", *attendances[3:]], costs]},
+    ]
+    for bad in broken:
+        with pytest.raises(ValueError, match=r"kept (costs|attendances)"):
+            Survey().load_state(msgspec.msgpack.encode(bad))

@@ -41,8 +41,10 @@ compute in Python integers).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 
@@ -63,7 +65,7 @@ from ssp_ledger_projections.staff_cost.state import KeptTableState, NationalAnsw
 from ssp_ledger_projections.staff_cost.steps import SCHOOLS, Walk
 
 __all__ = ["KeptAnswers", "KeptTable", "KeptTableState", "NationalAnswersState", "NotKept",
-           "answers_state", "school_marks"]
+           "SchoolCostRows", "SchoolPence", "answers_state", "school_marks", "school_pence"]
 
 _WIDTH = len(Columns._fields)
 _LAST_ORDINAL = dt.date.max.toordinal()
@@ -251,3 +253,65 @@ class KeptAnswers:
                 rows.reshape(len(marks), len(kept.labels), _WIDTH),
                 (where, tails, funded.astype(bool)))
         return cls(list(state.rate), dt.date.fromordinal(state.first_day), tables)
+
+
+class SchoolCostRows(NamedTuple):
+    """The (partnership, school) table of kept answers in plain integers, as the survey keeps a
+    copy of it (:meth:`SchoolPence.rows`): each school's total pence (funded and hidden)
+    through each mark, and the open tails that accrue after the last day."""
+
+    labels: list[tuple[str, str]]
+    """The schools, sorted (the table's groups)."""
+    base: int
+    """Ordinal of the first day anything changes (through any earlier day every sum is 0)."""
+    last: int
+    """Ordinal of the walk's last day (the last mark)."""
+    marks: list[int]
+    """The days kept (ordinals, ascending, ending on ``last``)."""
+    pence: list[int]
+    """Total pence of each school through each mark, mark after mark."""
+    tails: list[list[int]]
+    """The open tails as columns: each one's school (an index of ``labels``), teaching days,
+    minutes a week, hourly pence and pence through ``last`` (what
+    :func:`~.grouped.add_tails` reads: ``minutes = per_week * (days + more) // 5`` after
+    ``more`` teaching days, then ``minutes * hourly // 60 - pence``)."""
+
+
+class SchoolPence(NamedTuple):
+    """The (partnership, school) table of kept answers reduced to what the survey copies:
+    each school's total pence (funded and hidden) on each mark, and the open tails. What a
+    staff costing holds after a dump (a tenth of the table's bytes: no view of the dumped
+    answers is kept alive)."""
+
+    labels: list[str]
+    """The schools, sorted: JSON ``[partnership, school]`` pairs (the table's groups)."""
+    base: int
+    last: int
+    marks: np.ndarray
+    pence: np.ndarray
+    """``[mark, school]``."""
+    tails: tuple[np.ndarray, ...]
+    """Each open tail's school, teaching days, minutes a week, hourly pence and pence through
+    the last day."""
+
+    def keeps_for(self, starts: Iterable[int]) -> bool:
+        """Whether the marks are the ones :func:`answers_state` keeps for ``starts``."""
+        return bool(self.marks.tolist() == school_marks(self.base, self.last, starts))
+
+    def rows(self) -> SchoolCostRows:
+        """As plain integers."""
+        labels = [(pid, school) for pid, school in json.loads("[" + ",".join(self.labels) + "]")]
+        return SchoolCostRows(labels, self.base, self.last, self.marks.tolist(),
+                              self.pence.ravel().tolist(), [t.tolist() for t in self.tails])
+
+
+def school_pence(kept: KeptAnswers) -> SchoolPence:
+    """The (partnership, school) table of ``kept`` as :class:`SchoolPence` (copies)."""
+    table = kept.tables[SCHOOLS]
+    funded, hidden = Columns._fields.index("pence_funded"), Columns._fields.index(
+        "pence_hidden")
+    where, (days, per_week, hourly, _, pence), _ = table._tails
+    return SchoolPence(list(table.labels), table.base, table.last, table._marks.copy(),
+                       table._rows[:, :, funded].astype(np.int64) + table._rows[:, :, hidden],
+                       tuple(np.array(t, dtype=np.int64) for t in (where, days, per_week,
+                                                                    hourly, pence)))

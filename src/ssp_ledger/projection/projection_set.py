@@ -119,6 +119,11 @@ class ProjectionSet:
         self._replay_to = 0
         """Position a restored set was saved at: projections without a part replay to here."""
         self._all: tuple[Projection, ...] | None = None
+        self._loading: set[str] = set()
+        """Names of the projections a restored set is loading now (created, not ready yet)."""
+        self._waiting: dict[str, list[Callable[[Projection], None]]] = {}
+        """What siblings asked to be called with each projection once it is loaded
+        (:meth:`_Siblings.when_loaded`)."""
         self._dispatch: dict[type, tuple[Projection, ...]] = {}
         self._current_map: FactsInForce | None = FactsInForce()
         """partnership_id -> event_id -> position of the fact in force (packed: see
@@ -158,6 +163,7 @@ class ProjectionSet:
         # A restored set: a fresh instance, attached, then given its state or replayed. It is
         # visible to its siblings while attached, so two projections may read each other.
         projection = self._loaded[name] = self._factories[name]()
+        self._loading.add(name)
         try:
             self._attach(projection)
             ref = self._parts.get(name)
@@ -184,7 +190,11 @@ class ProjectionSet:
         except BaseException:
             del self._loaded[name]
             raise
+        finally:
+            self._loading.discard(name)
         self._parts.pop(name, None)
+        for callback in self._waiting.pop(name, ()):
+            callback(projection)
         return projection
 
     def load_all(self) -> None:
@@ -697,6 +707,24 @@ class _Siblings(Mapping[str, Projection]):
         if name not in self._owner.names:
             raise KeyError(name)
         return self._owner._get(name)
+
+    def when_loaded(self, name: str, callback: Callable[[Projection], None]) -> None:
+        """Call ``callback(projection)`` once the set's projection ``name`` is loaded: now when
+        it is, else when the set loads it (a restored set loads each projection when first
+        needed), and never when the set has none of that name.
+
+        For a projection that reads a sibling only sometimes (the survey answers a cold report
+        from its own state, and reads its siblings only when they have changed or it lacks a
+        day): looking the sibling up would load it, reading and decoding its part for nothing,
+        but it must still hear of the sibling as soon as the sibling exists, before any fact
+        reaches it (the survey tells its siblings which days to keep)."""
+        owner = self._owner
+        if name not in owner.names:
+            return
+        if name in owner._loaded and name not in owner._loading:
+            callback(owner._loaded[name])
+        else:
+            owner._waiting.setdefault(name, []).append(callback)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._owner.names)
