@@ -32,6 +32,13 @@ merges use numpy (sorted search and insertion over fixed-width byte arrays); sma
 reference the numpy path is tested against, are plain Python. Nothing imports numpy until a merge
 of :data:`NUMPY_FROM` keys or more.
 
+**Appending.** A log is mostly written a partnership at a time with ids numbered in sequence, so
+a replay's recent entries are mostly new ids, ascending, all after the block's last one, sharing
+its prefix and no wider than its slots: the merged block is then the old slots with the new ones
+appended (:func:`merge_appending`, a few C-level passes and two byte-string concatenations),
+with no sort, search or insertion. Any other merge takes the general paths; all give the same
+block.
+
 **Checkpoints.** :meth:`FactsInForce.dump` merges everything and writes each block as its four
 plain fields (:class:`~ssp_ledger.projection.checkpoint.InForceState`: msgpack byte strings, no
 pickles; the slots and positions as byte planes, which compress far better), so
@@ -61,7 +68,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["LONGEST", "MIN_MERGE", "MOST_RECENT", "NUMPY_FROM", "RETRACTED", "FactsInForce"]
+__all__ = ["LONGEST", "MIN_MERGE", "MOST_RECENT", "NUMPY_FROM", "RETRACTED", "FactsInForce",
+           "merge_appending"]
 
 RETRACTED: Final = -1
 """The position ``recent`` holds for a fact retracted since its partnership's last merge."""
@@ -309,7 +317,74 @@ def _canonical(prefix: bytes, keys: npt.NDArray[np.bytes_], positions: npt.NDArr
     return _Block(prefix + first[:more], width, packed, positions.astype("<i8").tobytes(), odd)
 
 
+def merge_appending(block: _Block | None, recent: dict[str, int], least: int = NUMPY_FROM
+                    ) -> _Block | bool | None:
+    """``block`` (None: an empty one) with ``recent`` applied when every recent entry is a new
+    id after the block's last one, in ascending order (dict order), all of one length and
+    fitting a slot (see :data:`LONGEST`): the block's slots and positions with the new ones
+    appended, the same block as :func:`merge_python` gives, checked and cut with array
+    operations over the ids joined by NUL bytes. Every id then lies between the block's first
+    and the last new one, so the prefix is the longest common one of those two; the old slots
+    are copied as they are unless the prefix shortens (ids reaching 10000 leave ``p-000``:
+    the old slots then take the bytes it loses) or the new ids are wider.
+
+    False (nothing done) when ``recent`` is not such entries, or the merge is of fewer than
+    ``least`` keys (the general paths are cheap there, and numpy stays unimported)."""
+    count = len(recent)
+    held = 0 if block is None else block.count
+    if not count or held + count < least:
+        return False
+    try:
+        joined = "\0".join(recent).encode()
+    except UnicodeEncodeError:
+        return False
+    length, rest = divmod(len(joined) + 1, count)
+    length -= 1  # bytes of each id, if they are all of one length
+    if rest or not 0 < length <= LONGEST:
+        return False
+    import numpy as np
+
+    cells = np.frombuffer(joined + b"\0", np.uint8).reshape(count, length + 1)
+    ids = cells[:, :length]
+    if cells[:, length].any() or not ids.all():
+        return False  # a NUL in an id: the ids are not all of one length
+    ordered = np.ascontiguousarray(ids).view(f"S{length}").ravel()
+    positions = np.fromiter(recent.values(), np.int64, count)
+    if not (ordered[1:] > ordered[:-1]).all() or (positions == RETRACTED).any():
+        return False  # out of order, or a retraction: the general paths
+    first, last = joined[:length], joined[len(joined) - length:]
+    keys = old = b""
+    if held:
+        assert block is not None
+        slot = block.width
+        if not first > block.prefix + block.keys[len(block.keys) - slot:].rstrip(b"\0"):
+            return False  # not after the block's last id
+        first = block.prefix + block.keys[:slot].rstrip(b"\0")
+        keys, old = block.keys, block.positions
+    prefix = _common(first, last)
+    cut = len(prefix)
+    width = length - cut
+    if held:
+        assert block is not None
+        lost = block.prefix[cut:]  # the bytes of the old prefix its ids keep now
+        width = max(width, len(lost) + block.width)
+        if lost or width != block.width:
+            widened = np.zeros((held, width), np.uint8)
+            widened[:, :len(lost)] = np.frombuffer(lost, np.uint8)
+            widened[:, len(lost):len(lost) + block.width] = np.frombuffer(
+                block.keys, np.uint8).reshape(held, block.width)
+            keys = widened.tobytes()
+    slots = np.zeros((count, width), np.uint8)
+    slots[:, :length - cut] = ids[:, cut:]
+    odd = dict(block.odd) if block is not None else {}
+    return _Block(prefix, width, keys + slots.tobytes(),
+                  old + positions.astype("<i8").tobytes(), odd)
+
+
 def _merge(block: _Block | None, recent: dict[str, int]) -> _Block | None:
+    appended = merge_appending(block, recent)
+    if not isinstance(appended, bool):
+        return appended
     size = (0 if block is None else block.count) + len(recent)
     return (merge_numpy if size >= NUMPY_FROM else merge_python)(block, recent)
 
