@@ -15,6 +15,7 @@ from ssp_ledger.projection.in_force import (
     NUMPY_FROM,
     RETRACTED,
     FactsInForce,
+    merge_appending,
     merge_numpy,
     merge_python,
 )
@@ -29,9 +30,14 @@ EVENT_IDS = st.one_of(
 )
 POSITIONS = st.integers(0, 2**63 - 1)
 
-# One step: ("set", pid, id, position), ("remove", pid, id), ("settle",), ("all",), ("cycle",)
+# One step: ("set", pid, id, position), ("many", [(pid, id, position), ...]) (a replay's chunk),
+# ("remove", pid, id), ("settle",), ("all",), ("cycle",)
 STEPS = st.lists(st.one_of(
     st.tuples(st.just("set"), PARTNERSHIPS, EVENT_IDS, POSITIONS),
+    st.tuples(st.just("many"), st.one_of(
+        st.lists(st.tuples(PARTNERSHIPS, EVENT_IDS, POSITIONS), max_size=8),
+        st.builds(lambda pid, ids: [(pid, f"{pid}-{n:07d}", n) for n in sorted(ids)],
+                  PARTNERSHIPS, st.sets(st.integers(0, 10**6), max_size=30)))),
     st.tuples(st.just("remove"), PARTNERSHIPS, EVENT_IDS),
     st.tuples(st.sampled_from(["settle", "all", "cycle"])),
 ), max_size=80)
@@ -48,6 +54,11 @@ def _run(steps: list[tuple[object, ...]]) -> tuple[FactsInForce, dict[tuple[str,
             assert isinstance(position, int)
             facts.set(pid, eid, position)
             model[pid, eid] = position
+        elif step[0] == "many":
+            _, rows = step
+            assert isinstance(rows, list)
+            facts.set_many([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+            model.update(((pid, eid), position) for pid, eid, position in rows)
         elif step[0] == "remove":
             _, pid, eid = step
             assert isinstance(pid, str)
@@ -171,3 +182,87 @@ def test_the_dump_in_pieces_is_the_map_encoded_whole(facts_in_force: dict[tuple[
     whole = encode_state({pid: planes(block.state()) for pid, block in facts._blocks.items()})
     assert b"".join(pieces) == whole
     assert facts.dump() == whole
+
+
+APPENDED_IDS = st.one_of(
+    st.lists(st.integers(0, 10**7 - 1), unique=True, min_size=1, max_size=40).map(
+        lambda ns: [f"p1-{n:07d}" for n in sorted(ns)]),  # the common case: one width, in order
+    st.lists(EVENT_IDS, min_size=1, max_size=40),  # anything: usually not an append
+)
+
+
+@given(st.dictionaries(EVENT_IDS, POSITIONS, max_size=40), APPENDED_IDS,
+       st.lists(st.one_of(POSITIONS, st.just(RETRACTED)), min_size=40, max_size=40),
+       st.booleans())
+@settings(max_examples=400, deadline=None)
+def test_the_appending_merge_builds_the_reference_block(old: dict[str, int], ids: list[str],
+                                                        positions: list[int],
+                                                        after: bool) -> None:
+    """merge_appending gives merge_python's block whenever it takes the merge (new ids after
+    the block's last, ascending, fitting its prefix and width), and declines otherwise."""
+    if after and old:  # new ids sorting after the old ones
+        top = max(key.encode() for key in old if "\x00" not in key) if any(
+            "\x00" not in key for key in old) else b""
+        ids = [id_ for id_ in ids if id_.encode() > top] or ids
+    recent = dict(zip(ids, positions, strict=False))
+    block = merge_python(None, old)
+    expected = merge_python(block, recent)
+    got = merge_appending(block, list(recent), list(recent.values()), least=0)
+    if got is False:
+        return
+    assert got is not None
+    assert expected is not None
+    assert got.state() == expected.state()
+
+
+def test_a_replay_in_id_order_merges_by_appending() -> None:
+    """Ids arriving in sequence, settled batch by batch, take the appending merge (the block's
+    prefix shortening on the way: ids from 10000 on leave ``ssp-001-000``) and give the
+    reference block."""
+    facts = FactsInForce()
+    reference: dict[str, int] = {}
+    appended = merges = 0
+    for i in range(1, 20_001):
+        facts.set("ssp-001", f"ssp-001-{i:07d}", i)
+        reference[f"ssp-001-{i:07d}"] = i
+        if i % 1000 == 0:
+            block = facts._blocks.get("ssp-001")
+            recent = facts.recent.get("ssp-001", {})
+            if len(recent) >= max(256, 0 if block is None else block.count // 16):
+                merges += 1
+                appended += merge_appending(block, list(recent), list(recent.values()),
+                                            least=0) is not False
+            facts.settle()
+    assert merges == appended == 18
+    facts.settle(everything=True)
+    expected = merge_python(None, reference)
+    assert expected is not None
+    assert facts._blocks["ssp-001"].state() == expected.state()
+
+
+def test_a_replay_s_chunks_merge_from_the_log_as_they_come() -> None:
+    """Ids in sequence handed chunk by chunk (:meth:`FactsInForce.set_many`, two partnerships
+    in turn as a log holds them), settled between batches, with a correction and a look-up on
+    the way: the same map as set one by one, and the same bytes."""
+    facts, reference = FactsInForce(), FactsInForce()
+    position = 0
+    for pid in ("ssp-000", "ssp-001"):
+        for start in range(1, 20_001, 500):
+            ids = [f"{pid}-{n:07d}" for n in range(start, start + 500)]
+            positions = list(range(position + 1, position + 501))
+            position += 500
+            facts.set_many([pid] * 500, ids, positions)
+            for event_id, at in zip(ids, positions, strict=True):
+                reference.set(pid, event_id, at)
+            if start % 5000 == 1:
+                facts.settle()
+            if start == 9501:  # a correction reads the log, then writes after it
+                assert facts.get(pid, ids[7]) == positions[7]
+                facts.set(pid, ids[7], 10**9)
+                reference.set(pid, ids[7], 10**9)
+    facts.set_many(["ssp-000", "ssp-001", "ssp-000"], ["ssp-000-0000001", "x", "y"], [1, 2, 3])
+    for pid, event_id, at in (("ssp-000", "ssp-000-0000001", 1), ("ssp-001", "x", 2),
+                              ("ssp-000", "y", 3)):
+        reference.set(pid, event_id, at)
+    assert facts.get("ssp-001", "x") == 2
+    assert facts.dump() == reference.dump()

@@ -36,7 +36,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, is_
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ssp_ledger.events import CorrectableEvent
@@ -115,19 +116,19 @@ class Columns:
 def split_by_kind(facts: Sequence[Fact], signs: Sequence[int]
                   ) -> dict[type, tuple[list[Any], list[int]]]:
     """The events of ``facts`` and their signs by event class (classes in first-appearance
-    order, each one's events in the order given), split with C-level filters."""
-    from ssp_ledger.projection import columnar  # numpy, on first use
-
+    order, each one's events in the order given), split with C-level filters: one pass per
+    class present (a batch holds a few: a sort of the whole batch by class cost more)."""
     events = list(map(_EVENT, facts))
-    groups = columnar.grouped(list(map(type, events)))
-    if len(groups) == 1:
-        return {groups[0][0]: (events, list(signs))}  # type: ignore[dict-item]
+    kinds = list(map(type, events))
+    distinct = list(dict.fromkeys(kinds))
+    if len(distinct) == 1:
+        return {distinct[0]: (events, list(signs))}
     signed = -1 in signs
     out: dict[type, tuple[list[Any], list[int]]] = {}
-    for kind, chosen in groups:
-        of_kind = list(map(events.__getitem__, chosen))
-        out[kind] = (of_kind,  # type: ignore[index]
-                     list(map(signs.__getitem__, chosen)) if signed else [1] * len(of_kind))
+    for kind in distinct:
+        chosen = list(map(is_, kinds, repeat(kind)))
+        of_kind = list(compress(events, chosen))
+        out[kind] = (of_kind, list(compress(signs, chosen)) if signed else [1] * len(of_kind))
     return out
 
 
@@ -271,12 +272,14 @@ class AdditiveProjection:
             by_kind = split_by_kind(facts, signs)
         dimensions = self.dimensions
         keyed: list[tuple[Any, ...]] = []  # (partnership, group of each dimension) per row
-        ordinals: list[int] = []
+        days: list[Ints] = []  # day ordinals, an array per class
         blocks: list[Ints] = []
         width = len(self.measures)
+        np = columnar.np
         for kind, (of_kind, kind_signs) in by_kind.items():
             read = self.columns.get(kind)
             if read is None:
+                ordinals: list[int] = []
                 values: list[tuple[int, ...]] = []
                 for event, sign in zip(of_kind, kind_signs, strict=True):
                     found = self.contribution(event)
@@ -287,16 +290,18 @@ class AdditiveProjection:
                     ordinals.append(event.occurred_on.toordinal())
                     values.append(row if sign > 0 else tuple(-v for v in row))
                 block = columnar.int_matrix(values, width)
+                days.append(np.array(ordinals, dtype=np.int64))
             else:
                 block = read.rows(of_kind, kind_signs, width)
                 if block is not None:
                     keyed.extend(read.keyed(dimensions, of_kind))
-                    ordinals.extend(map(dt.date.toordinal, map(_DAY, of_kind)))
+                    days.append(np.fromiter(map(dt.date.toordinal, map(_DAY, of_kind)),
+                                            dtype=np.int64, count=len(of_kind)))
             if block is None:
                 return False
             blocks.append(block)
         if blocks:
-            self.index.add_keyed(keyed, ordinals, columnar.np.concatenate(blocks))
+            self.index.add_keyed(keyed, np.concatenate(days), np.concatenate(blocks))
         return True
 
     def report(self, query: Query) -> Table:

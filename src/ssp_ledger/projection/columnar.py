@@ -26,7 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = ["DAY_BITS", "PREFIX_BOUND", "Ints", "Netted", "by_day", "by_series", "extended",
-           "from_buffer", "grouped", "int_matrix", "netted", "np", "small"]
+           "from_buffer", "grouped", "int_matrix", "net", "netted", "np", "packed", "run_starts",
+           "small"]
 
 Ints = npt.NDArray[np.int64]
 """A numpy array of 64-bit integers."""
@@ -81,7 +82,7 @@ def extended(prefix: array[int], sums: Ints) -> array[int]:
     return prefix
 
 
-def _starts(sorted_keys: Ints) -> Ints:
+def run_starts(sorted_keys: Ints) -> Ints:
     """Indexes where a run of equal keys starts in ``sorted_keys`` (non-empty)."""
     change = np.empty(len(sorted_keys), dtype=bool)
     change[0] = True
@@ -104,7 +105,7 @@ def by_day(days: Ints, rows: Ints) -> tuple[Ints, Ints]:
         return days, rows
     order = np.argsort(days, kind="stable")
     days = days[order]
-    starts = _starts(days)
+    starts = run_starts(days)
     return days[starts], _reduce(rows[order], starts)
 
 
@@ -117,11 +118,11 @@ def by_series(codes: Ints, days: Ints, rows: Ints) -> Iterator[tuple[int, Ints, 
     keys = (codes << DAY_BITS) | days
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
-    starts = _starts(keys)
+    starts = run_starts(keys)
     sums = _reduce(rows[order], starts)
     keys = keys[starts]
     series = keys >> DAY_BITS
-    bounds = _starts(series).tolist()
+    bounds = run_starts(series).tolist()
     bounds.append(len(series))
     distinct = series[bounds[:-1]].tolist()
     day_of = keys & _DAY_MASK
@@ -138,27 +139,42 @@ Netted = tuple[list[int], list[int], bytes, bytes]
 4-byte integers and their summed rows as native 8-byte integers, both in that order."""
 
 
+def net(codes: Ints, days: Ints, rows: Ints) -> tuple[Ints, Ints, Ints]:
+    """The distinct ``(code, day)`` pairs, ascending, as two arrays, and the summed ``rows`` of
+    each (every pair present is kept, even when its rows net to zero). Netted rows may be
+    netted again under coarser codes (a partnership's from its schools'): the sums are the
+    same."""
+    if len(codes) == 0:
+        return codes, days, rows
+    keys = (codes << DAY_BITS) | days
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    starts = run_starts(keys)
+    sums = _reduce(rows[order], starts)
+    keys = keys[starts]
+    return keys >> DAY_BITS, keys & _DAY_MASK, sums
+
+
+def packed(codes: Ints, days: Ints, sums: Ints) -> Netted | None:
+    """What :func:`net` gives, packed as :func:`netted` gives it; None when a summed row is not
+    :func:`small`."""
+    if len(codes) == 0:
+        return [], [0], b"", b""
+    if not small(sums):
+        return None
+    bounds = run_starts(codes).tolist()
+    distinct = codes[bounds].tolist()
+    bounds.append(len(codes))
+    return (distinct, bounds, days.astype(np.int32).tobytes(),
+            np.ascontiguousarray(sums, dtype=np.int64).tobytes())
+
+
 def netted(codes: Ints, days: Ints, rows: Ints) -> Netted | None:
     """:func:`by_series` packed: the same days and sums, as two byte strings a series appends
     slices of (no array per code), or None when a summed row is not :func:`small` (then
     :func:`by_series` and :meth:`Series.add_many <ssp_ledger.projection.series.Series.add_many>`
     decide, row by row)."""
-    if len(codes) == 0:
-        return [], [0], b"", b""
-    keys = (codes << DAY_BITS) | days
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    starts = _starts(keys)
-    sums = _reduce(rows[order], starts)
-    if not small(sums):
-        return None
-    keys = keys[starts]
-    series = keys >> DAY_BITS
-    bounds = _starts(series).tolist()
-    distinct = series[bounds].tolist()
-    bounds.append(len(series))
-    return (distinct, bounds, (keys & _DAY_MASK).astype(np.int32).tobytes(),
-            np.ascontiguousarray(sums, dtype=np.int64).tobytes())
+    return packed(*net(codes, days, rows))
 
 
 def grouped(labels: Sequence[object]) -> list[tuple[object, list[int]]]:

@@ -22,8 +22,10 @@ per block instead, so any string works.
 
 Byte strings cannot be changed in place, and rebuilding a block for each new event would cost
 its whole length each time. New entries therefore go to ``recent``, a plain nested dict (a
-retraction writes :data:`RETRACTED`), which a replay fills directly on its hot path; the set
-calls :meth:`FactsInForce.settle` between batches, which merges a partnership's recent entries
+retraction writes :data:`RETRACTED`), or, from a replay's hot path (:meth:`FactsInForce.
+set_many`), to a log of ids and positions per partnership, newer than the dict's entries and
+folded into it before anything reads or writes them; the set calls
+:meth:`FactsInForce.settle` between batches, which merges a partnership's recent entries
 into its block once they are a sixteenth of the block (or at least :data:`MIN_MERGE`), and
 merges every partnership once ``recent`` holds more than :data:`MOST_RECENT` entries in all.
 Each block therefore grows by a constant factor per merge (the copying adds up to a constant
@@ -31,6 +33,13 @@ number of passes over the data), and the dict part stays a small fraction of the
 merges use numpy (sorted search and insertion over fixed-width byte arrays); small ones, and the
 reference the numpy path is tested against, are plain Python. Nothing imports numpy until a merge
 of :data:`NUMPY_FROM` keys or more.
+
+**Appending.** A log is mostly written a partnership at a time with ids numbered in sequence, so
+a replay's recent entries are mostly new ids, ascending, all after the block's last one, sharing
+its prefix and no wider than its slots: the merged block is then the old slots with the new ones
+appended (:func:`merge_appending`, a few C-level passes and two byte-string concatenations),
+with no sort, search or insertion. Any other merge takes the general paths; all give the same
+block.
 
 **Checkpoints.** :meth:`FactsInForce.dump` merges everything and writes each block as its four
 plain fields (:class:`~ssp_ledger.projection.checkpoint.InForceState`: msgpack byte strings, no
@@ -45,7 +54,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
 from ssp_ledger.projection.checkpoint import (
@@ -61,7 +70,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["LONGEST", "MIN_MERGE", "MOST_RECENT", "NUMPY_FROM", "RETRACTED", "FactsInForce"]
+__all__ = ["LONGEST", "MIN_MERGE", "MOST_RECENT", "NUMPY_FROM", "RETRACTED", "FactsInForce",
+           "merge_appending"]
 
 RETRACTED: Final = -1
 """The position ``recent`` holds for a fact retracted since its partnership's last merge."""
@@ -309,7 +319,75 @@ def _canonical(prefix: bytes, keys: npt.NDArray[np.bytes_], positions: npt.NDArr
     return _Block(prefix + first[:more], width, packed, positions.astype("<i8").tobytes(), odd)
 
 
+def merge_appending(block: _Block | None, ids: Sequence[str], positions: Sequence[int],
+                    least: int = NUMPY_FROM) -> _Block | bool | None:
+    """``block`` (None: an empty one) with the entries ``ids[i] -> positions[i]`` applied when
+    every one is a new id after the block's last one, in ascending order, all of one length and
+    fitting a slot (see :data:`LONGEST`): the block's slots and positions with the new ones
+    appended, the same block as :func:`merge_python` gives, checked and cut with array
+    operations over the ids joined by NUL bytes. Every id then lies between the block's first
+    and the last new one, so the prefix is the longest common one of those two; the old slots
+    are copied as they are unless the prefix shortens (ids reaching 10000 leave ``p-000``:
+    the old slots then take the bytes it loses) or the new ids are wider.
+
+    False (nothing done) when the entries are not such (an id given twice is not ascending),
+    or the merge is of fewer than ``least`` keys (the general paths are cheap there, and numpy
+    stays unimported)."""
+    count = len(ids)
+    held = 0 if block is None else block.count
+    if not count or held + count < least or len(positions) != count:
+        return False
+    try:
+        joined = "\0".join(ids).encode()
+    except UnicodeEncodeError:
+        return False
+    length, rest = divmod(len(joined) + 1, count)
+    length -= 1  # bytes of each id, if they are all of one length
+    if rest or not 0 < length <= LONGEST:
+        return False
+    import numpy as np
+
+    cells = np.frombuffer(joined + b"\0", np.uint8).reshape(count, length + 1)
+    chars = cells[:, :length]
+    if cells[:, length].any() or not chars.all():
+        return False  # a NUL in an id: the ids are not all of one length
+    ordered = np.ascontiguousarray(chars).view(f"S{length}").ravel()
+    at = np.fromiter(positions, np.int64, count)
+    if not (ordered[1:] > ordered[:-1]).all() or (at == RETRACTED).any():
+        return False  # out of order, or a retraction: the general paths
+    first, last = joined[:length], joined[len(joined) - length:]
+    keys = old = b""
+    if held:
+        assert block is not None
+        slot = block.width
+        if not first > block.prefix + block.keys[len(block.keys) - slot:].rstrip(b"\0"):
+            return False  # not after the block's last id
+        first = block.prefix + block.keys[:slot].rstrip(b"\0")
+        keys, old = block.keys, block.positions
+    prefix = _common(first, last)
+    cut = len(prefix)
+    width = length - cut
+    if held:
+        assert block is not None
+        lost = block.prefix[cut:]  # the bytes of the old prefix its ids keep now
+        width = max(width, len(lost) + block.width)
+        if lost or width != block.width:
+            widened = np.zeros((held, width), np.uint8)
+            widened[:, :len(lost)] = np.frombuffer(lost, np.uint8)
+            widened[:, len(lost):len(lost) + block.width] = np.frombuffer(
+                block.keys, np.uint8).reshape(held, block.width)
+            keys = widened.tobytes()
+    slots = np.zeros((count, width), np.uint8)
+    slots[:, :length - cut] = chars[:, cut:]
+    odd = dict(block.odd) if block is not None else {}
+    return _Block(prefix, width, keys + slots.tobytes(),
+                  old + at.astype("<i8").tobytes(), odd)
+
+
 def _merge(block: _Block | None, recent: dict[str, int]) -> _Block | None:
+    appended = merge_appending(block, list(recent), list(recent.values()))
+    if not isinstance(appended, bool):
+        return appended
     size = (0 if block is None else block.count) + len(recent)
     return (merge_numpy if size >= NUMPY_FROM else merge_python)(block, recent)
 
@@ -318,21 +396,37 @@ class FactsInForce:
     """partnership_id -> event_id -> position of the record holding that fact's content now
     (see the module docstring for the layout).
 
-    ``recent`` is public for the replay's hot path, which writes ``recent[pid][event_id] =
-    position`` itself and calls :meth:`settle` between batches; everything else goes through
-    :meth:`get`, :meth:`set` and :meth:`remove`.
+    A replay's hot path calls :meth:`set_many` for each chunk and :meth:`settle` between
+    batches; everything else goes through :meth:`get`, :meth:`set` and :meth:`remove`.
     """
 
-    __slots__ = ("_blocks", "_changes", "recent")
+    __slots__ = ("_blocks", "_changes", "_log", "recent")
 
     def __init__(self) -> None:
         self.recent: dict[str, dict[str, int]] = {}
         """Changes not merged into the blocks yet (:data:`RETRACTED`: retracted)."""
+        self._log: dict[str, tuple[list[str], list[int]]] = {}
+        """Changes :meth:`set_many` made since, newer than ``recent``'s: per partnership the
+        event ids and positions in the order given (an id given twice: the last one holds).
+        Appended to as they come, no dictionary insert per event; folded into ``recent``
+        before anything reads or writes the partnership's entries, and merged as they are
+        when they append to the block (:func:`merge_appending`)."""
         self._blocks: dict[str, _Block] = {}
         self._changes = 0
 
+    def _fold(self, partnership_id: str) -> None:
+        """Move the partnership's logged changes into ``recent`` (they are the newer)."""
+        found = self._log.pop(partnership_id, None)
+        if found is not None:
+            recent = self.recent.get(partnership_id)
+            if recent is None:
+                recent = self.recent[partnership_id] = {}
+            recent.update(zip(*found, strict=True))
+
     def get(self, partnership_id: str, event_id: str) -> int | None:
         """The position of the fact in force, None when there is none."""
+        if self._log:
+            self._fold(partnership_id)
         recent = self.recent.get(partnership_id)
         if recent is not None:
             position = recent.get(event_id)
@@ -343,6 +437,8 @@ class FactsInForce:
 
     def set(self, partnership_id: str, event_id: str, position: int) -> None:
         """Make the record at ``position`` the fact in force for ``event_id``."""
+        if self._log:
+            self._fold(partnership_id)
         recent = self.recent.get(partnership_id)
         if recent is None:
             recent = self.recent[partnership_id] = {}
@@ -354,22 +450,29 @@ class FactsInForce:
         """:meth:`set` of each (partnership, event id, position), in order, leaving the merge
         to the caller's next :meth:`settle` (a replay settles between its batches).
 
-        A run of one partnership (a log is mostly written a partnership's batch at a time) is
-        one C-level dictionary update."""
-        recent = self.recent
+        The changes are appended to the partnership's log (see ``_log``): a run of one
+        partnership (a log is mostly written a partnership's batch at a time) is two C-level
+        list extensions, no dictionary insert per event."""
+        log = self._log
         partnership_ids = list(partnership_ids)
         if partnership_ids and partnership_ids.count(partnership_ids[0]) == len(partnership_ids):
-            found = recent.get(partnership_ids[0])
+            found = log.get(partnership_ids[0])
             if found is None:
-                found = recent[partnership_ids[0]] = {}
-            found.update(zip(event_ids, positions, strict=True))
+                found = log[partnership_ids[0]] = ([], [])
+            ids, at = found
+            ids.extend(event_ids)
+            at.extend(positions)
+            if len(ids) != len(at):
+                msg = "set_many: as many event ids as positions are needed"
+                raise ValueError(msg)
             return
         for partnership_id, event_id, position in zip(partnership_ids, event_ids, positions,
                                                       strict=True):
-            try:
-                recent[partnership_id][event_id] = position
-            except KeyError:
-                recent[partnership_id] = {event_id: position}
+            found = log.get(partnership_id)
+            if found is None:
+                found = log[partnership_id] = ([], [])
+            found[0].append(event_id)
+            found[1].append(position)
 
     def remove(self, partnership_id: str, event_id: str) -> None:
         """Take ``event_id`` out of force (KeyError when it is not in force)."""
@@ -391,21 +494,30 @@ class FactsInForce:
         ``everything`` (or when ``recent`` has grown past :data:`MOST_RECENT`), else of the
         partnerships whose recent entries are large next to their block."""
         self._changes = 0
-        recent = self.recent
-        if not everything and sum(map(len, recent.values())) > MOST_RECENT:
+        recent, log = self.recent, self._log
+        if not everything and sum(map(len, recent.values())) + sum(
+                len(ids) for ids, _ in log.values()) > MOST_RECENT:
             everything = True
         blocks = self._blocks
-        for partnership_id, changes in list(recent.items()):
+        for partnership_id in [*recent, *(pid for pid in log if pid not in recent)]:
             block = blocks.get(partnership_id)
-            if not everything and len(changes) < max(
+            logged = log.get(partnership_id)
+            size = len(recent.get(partnership_id, ())) + (0 if logged is None else len(logged[0]))
+            if not everything and size < max(
                     MIN_MERGE, 0 if block is None else block.count // RATIO):
                 continue
-            merged = _merge(block, changes)
+            merged: _Block | bool | None = False
+            if logged is not None and partnership_id not in recent:  # a replay's changes
+                merged = merge_appending(block, *logged)
+            if isinstance(merged, bool):
+                self._fold(partnership_id)
+                merged = _merge(block, recent[partnership_id])
             if merged is None:
                 blocks.pop(partnership_id, None)
             else:
                 blocks[partnership_id] = merged
-            del recent[partnership_id]
+            recent.pop(partnership_id, None)
+            log.pop(partnership_id, None)
 
     def items(self) -> Iterator[tuple[str, str, int]]:
         """(partnership_id, event_id, position) of every fact in force, grouped by partnership

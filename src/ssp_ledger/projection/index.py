@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain
 from itertools import count as count_from
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
@@ -33,7 +34,7 @@ from ssp_ledger.projection.checkpoint import (
     unshuffle,
 )
 from ssp_ledger.projection.protocol import Cell, Query, Table
-from ssp_ledger.projection.series import Series, add_netted
+from ssp_ledger.projection.series import Series, add_netted, add_summed
 
 if TYPE_CHECKING:
     from ssp_ledger.projection.columnar import Ints
@@ -565,15 +566,21 @@ class PartitionedIndex:
         """Undo an :meth:`add` with the same arguments."""
         self.add(partnership_id, day, keys, tuple(-v for v in values))
 
-    def add_keyed(self, keyed: Sequence[tuple[Any, ...]], ordinals: Sequence[int],
+    def add_keyed(self, keyed: Sequence[tuple[Any, ...]], ordinals: Sequence[int] | Ints,
                   values: Ints) -> None:
         """:meth:`add_columns` with each row's keys as one tuple, ``(partnership_id, group of
-        each dimension in order)``, and ``values`` an ``(n, measures)`` int64 array.
+        each dimension in order)``, ``ordinals`` a sequence or an int64 array and ``values``
+        an ``(n, measures)`` int64 array.
 
         Rows naming one group (a ``str``) per dimension, the common case, are coded once per
         distinct tuple: each dimension's series codes are then one array look-up, not a pass
-        over the rows. Anything else goes through :meth:`add_columns`. The index is the same
-        either way.
+        over the rows. Each dimension's rows are netted per (series, day)
+        (:func:`~ssp_ledger.projection.columnar.net`); a partnership's total is then netted
+        from the dimension that left the fewest rows (every row names one group of each
+        dimension, so its groups' rows sum to the partnership's), and the whole index's total
+        from the partnerships' (a fraction of the sorting that netting every level from the
+        rows would cost). Anything else goes through :meth:`add_columns`. The index is the
+        same either way.
         """
         count = len(keyed)
         if count == 0:
@@ -587,7 +594,9 @@ class PartitionedIndex:
         found = np.fromiter(map(first.setdefault, keyed, count_from()), dtype=np.int64,
                             count=count)
         distinct = list(first)
-        if (not all(type(x) is str for key in distinct for x in key)
+        columns = list(zip(*distinct, strict=True))  # the distinct tuples' columns
+        if (len(columns) != 1 + len(self.dimensions)
+                or not {str}.issuperset(map(type, chain.from_iterable(columns)))
                 or not columnar.small(values)):
             columns = list(zip(*keyed, strict=True))
             self.add_columns(columns[0], ordinals,
@@ -598,29 +607,33 @@ class PartitionedIndex:
         number[np.fromiter(first.values(), dtype=np.int64, count=len(distinct))] = np.arange(
             len(distinct), dtype=np.int64)
         key_codes = number[found]
-        days = np.array(ordinals, dtype=np.int64)
-        self.total.add_many(*columnar.by_day(days, values))
-        ids = list(dict.fromkeys(key[0] for key in distinct))  # first appearance, as add does
+        days = np.asarray(ordinals, dtype=np.int64)
+        ids = list(dict.fromkeys(columns[0]))  # first appearance, as add makes them
         parts = [self._part(pid) for pid in ids]
-        code_of = _numbered(ids)
-        part_of_key = np.array([code_of[key[0]] for key in distinct], dtype=np.int64)
-        codes = part_of_key[key_codes]
-        add_netted(lambda code: parts[code].total, codes, days, values)
-        for j, dim in enumerate(self.dimensions, start=1):
-            groups = list(dict.fromkeys(key[j] for key in distinct))
+        part_of_key = np.fromiter(map(_numbered(ids).__getitem__, columns[0]), dtype=np.int64,
+                                  count=len(distinct))
+        # The partnerships' rows: from the coarsest dimension's netted rows (or the rows).
+        fewest = (part_of_key[key_codes], days, values)
+        for dim, column in zip(self.dimensions, columns[1:], strict=True):
+            groups = list(dict.fromkeys(column))
             width = len(groups)
-            group_of = _numbered(groups)
-            series_of_key = part_of_key * width + np.array(
-                [group_of[key[j]] for key in distinct], dtype=np.int64)
+            series_of_key = part_of_key * width + np.fromiter(
+                map(_numbered(groups).__getitem__, column), dtype=np.int64, count=len(distinct))
+            netted = columnar.net(series_of_key[key_codes], days, values)
 
             def series_of(code: int, dim: str = dim, groups: list[str] = groups,
                           width: int = width) -> Series:
                 part_code, group_code = divmod(code, width)
                 return parts[part_code].series_for(dim, groups[group_code])
 
-            add_netted(series_of, series_of_key[key_codes], days, values)
+            add_summed(series_of, *netted)
+            if len(netted[0]) < len(fewest[0]):
+                fewest = (netted[0] // width, netted[1], netted[2])
+        part_codes, part_days, part_sums = columnar.net(*fewest)
+        add_summed(lambda code: parts[code].total, part_codes, part_days, part_sums)
+        self.total.add_many(*columnar.by_day(part_days, part_sums))
 
-    def add_columns(self, partnership_ids: Sequence[str], ordinals: Sequence[int],
+    def add_columns(self, partnership_ids: Sequence[str], ordinals: Sequence[int] | Ints,
                     keys: Mapping[str, Sequence[str | Iterable[str]]],
                     values: Sequence[Sequence[int]] | Ints) -> None:
         """A batch of :meth:`add` calls given as columns: row ``i`` adds ``values[i]`` for

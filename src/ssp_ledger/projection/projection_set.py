@@ -77,7 +77,10 @@ CHUNK = 500
 routed a kind at a time; a batch is several chunks)."""
 MIN_BATCH = 512
 """Fewer facts than this are applied one by one even to a :class:`Batched` projection (the
-same state, without numpy's set-up costs: a live catch-up of a few records)."""
+same state, without numpy's set-up costs: a live catch-up of a few records). During a replay a
+projection handed fewer than this between two batches keeps them queued for the next one (a
+projection of rare classes, such as the leaders', is then fed in batches too), and what is left
+at the end is applied one by one."""
 
 
 class ProjectionSet:
@@ -370,9 +373,10 @@ class ProjectionSet:
     def process_all(self, records: Iterable[tuple[int, Recorded]]) -> None:
         """Apply records in log order.
 
-        Projections implementing :class:`Batched` are handed their facts in batches of up to
-        :attr:`batch_size` (the others one by one, as :meth:`process` does); every batch is applied
-        before this returns (or raises), so the set is never seen half fed.
+        Projections implementing :class:`Batched` are handed their facts in batches, each
+        gathered over :attr:`batch_size` records (or more, until it holds :attr:`min_batch`
+        facts), the others one by one, as :meth:`process` does; every batch is applied before
+        this returns (or raises), so the set is never seen half fed.
 
         The cyclic garbage collector is paused meanwhile: a replay creates millions of long-lived
         objects and no cycles, and each full collection would walk all of them (about half of a
@@ -447,7 +451,8 @@ class ProjectionSet:
                     held += len(events)
                     if held >= size:
                         for queue in queues.values():
-                            queue.flush()
+                            if len(queue.facts) >= queue.least:
+                                queue.flush()  # a smaller queue waits to be a batch
                         current.settle()
                         held = 0
             finally:
@@ -472,11 +477,10 @@ class ProjectionSet:
                 now_kinds.add(kind)
             for q in queued:
                 fed.setdefault(q, []).append(kind)
-        if now_kinds:  # projections fed fact by fact, in log order
-            for fact, kind in zip(facts, kinds, strict=True):
-                if kind in now_kinds:
-                    for p in distinct[kind][0]:
-                        p.apply(fact)
+        if now_kinds:  # projections fed fact by fact, in log order (only the facts they take)
+            for fact in compress(facts, map(now_kinds.__contains__, kinds)):
+                for p in distinct[type(fact.event)][0]:
+                    p.apply(fact)
         for q, wanted in fed.items():
             if len(wanted) == len(distinct):
                 q.facts.extend(facts)

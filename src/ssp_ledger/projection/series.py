@@ -27,6 +27,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable
 from contextlib import suppress
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from ssp_ledger.projection.checkpoint import SeriesState
@@ -34,7 +35,7 @@ from ssp_ledger.projection.checkpoint import SeriesState
 if TYPE_CHECKING:
     from ssp_ledger.projection.columnar import Ints
 
-__all__ = ["Series", "SeriesState", "add_netted"]
+__all__ = ["Series", "SeriesState", "add_netted", "add_summed"]
 
 _BIG_ENDIAN = sys.byteorder == "big"
 
@@ -190,10 +191,9 @@ class Series:
         an array per call."""
         if not ordinals or self.width == 0:
             return
-        from ssp_ledger.projection import columnar
+        if self._prefix.typecode == "q" and not _small_prefix(self):
+            from ssp_ledger.projection import columnar
 
-        if self._prefix.typecode == "q" and not columnar.small(self._prefix_rows(),
-                                                               columnar.PREFIX_BOUND):
             np = columnar.np
             self.add_many(np.frombuffer(ordinals, dtype=np.int32).astype(np.int64),
                           np.frombuffer(rows, dtype=np.int64).reshape(-1, self.width))
@@ -258,9 +258,10 @@ class Series:
         from ssp_ledger.projection import columnar
 
         np = columnar.np
-        days, rows = columnar.by_day(
-            np.frombuffer(self._bulk_days, dtype=np.int32).astype(np.int64),
-            np.frombuffer(self._bulk_rows, dtype=np.int64).reshape(-1, self.width).copy())
+        days = np.frombuffer(self._bulk_days, dtype=np.int32).astype(np.int64)
+        rows = np.frombuffer(self._bulk_rows, dtype=np.int64).reshape(-1, self.width).copy()
+        if not (days[1:] > days[:-1]).all():  # else already one row a day, in order (a
+            days, rows = columnar.by_day(days, rows)  # replay's batches, mostly)
         self._bulk_days = array("i")
         self._bulk_rows = array("q")
         keys = self._keys
@@ -345,6 +346,13 @@ class Series:
         return dt.date.fromordinal(self._keys[0]) if self._keys else None
 
 
+def _small_prefix(series: Series) -> bool:
+    """Whether the merged sums of ``series`` leave room for a batch of small rows."""
+    from ssp_ledger.projection import columnar
+
+    return columnar.small(series._prefix_rows(), columnar.PREFIX_BOUND)
+
+
 def add_netted(series_of: Callable[[int], Series | None], codes: Ints, days: Ints,
                rows: Ints) -> None:
     """Row ``i`` of ``rows`` added on day ``days[i]`` to the series ``series_of(codes[i])``
@@ -354,15 +362,27 @@ def add_netted(series_of: Callable[[int], Series | None], codes: Ints, days: Int
     summed row is too large for that, its arrays (:meth:`Series.add_many`)."""
     from ssp_ledger.projection import columnar
 
-    found = columnar.netted(codes, days, rows)
-    if found is None:
-        for code, series_days, sums in columnar.by_series(codes, days, rows):
-            series = series_of(code)
-            if series is not None:
-                series.add_many(series_days, sums)
+    add_summed(series_of, *columnar.net(codes, days, rows))
+
+
+def add_summed(series_of: Callable[[int], Series | None], codes: Ints, days: Ints,
+               sums: Ints) -> None:
+    """:func:`add_netted` of rows already netted (what
+    :func:`~ssp_ledger.projection.columnar.net` gives: ``(code, day)`` pairs ascending and
+    distinct)."""
+    from ssp_ledger.projection import columnar
+
+    found = columnar.packed(codes, days, sums)
+    if found is None:  # sums too large to pack: arrays, which add_many checks
+        bounds = columnar.run_starts(codes).tolist()
+        bounds.append(len(codes))
+        for lo, hi in pairwise(bounds):
+            series = series_of(int(codes[lo]))
+            if series is not None:  # copies, not views (see columnar.by_series)
+                series.add_many(days[lo:hi].copy(), sums[lo:hi].copy())
         return
     distinct, bounds, day_bytes, row_bytes = found
-    size = 8 * rows.shape[1]
+    size = 8 * sums.shape[1]
     for i, code in enumerate(distinct):
         series = series_of(code)
         if series is not None:
