@@ -413,14 +413,19 @@ class _Batches(_Counting):
         self.index_batch(facts, signs)
 
 
-def test_a_few_facts_are_applied_one_by_one_and_many_in_batches() -> None:
-    """Below ``min_batch`` facts (a live catch-up) the set calls ``apply``: no array set-up."""
+def _counted_club_runs(count: int) -> tuple[Ledger, list[tuple[int, Recorded]]]:
+    """A ledger counting ``count`` club runs at one school (:class:`_Batches`), and its log."""
     ledger = Ledger.in_memory(projections={"counting": _Batches})
     ledger.record_many([*_SCHOOL, *(ClubRun(
         partnership_id="p", occurred_on=dt.date(2010, 1, 1) + dt.timedelta(days=i),
         event_id=f"c{i}", club_id="c", school_id="s0", activity="dance", participants=3,
-        send_participants=0, staff_minutes=0, setting="after_school") for i in range(3))])
-    records = list(ledger.read())
+        send_participants=0, staff_minutes=0, setting="after_school") for i in range(count))])
+    return ledger, list(ledger.read())
+
+
+def test_a_few_facts_are_applied_one_by_one_and_many_in_batches() -> None:
+    """Below ``min_batch`` facts (a live catch-up) the set calls ``apply``: no array set-up."""
+    ledger, records = _counted_club_runs(3)
     for least, batches, seen in ((512, 0, 3), (2, 1, 0)):
         projections = ProjectionSet(ledger.factories, ledger.load)
         projections.min_batch = least
@@ -436,12 +441,7 @@ def test_a_projection_handed_a_few_facts_a_batch_waits_for_more() -> None:
     """During a replay a queue holding fewer than ``min_batch`` facts at a batch's end keeps
     them for the next (a projection of rare classes is fed in batches too); what is left at the
     end is applied one by one. The state is the same as fact by fact."""
-    ledger = Ledger.in_memory(projections={"counting": _Batches})
-    ledger.record_many([*_SCHOOL, *(ClubRun(
-        partnership_id="p", occurred_on=dt.date(2010, 1, 1) + dt.timedelta(days=i),
-        event_id=f"c{i}", club_id="c", school_id="s0", activity="dance", participants=3,
-        send_participants=0, staff_minutes=0, setting="after_school") for i in range(10))])
-    records = list(ledger.read())
+    ledger, records = _counted_club_runs(10)
     projections = ProjectionSet(ledger.factories, ledger.load)
     projections.batch_size, projections.min_batch = 2, 4  # 5 batches of 2 records or fewer
     projections.process_all(records)
