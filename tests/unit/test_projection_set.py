@@ -755,3 +755,77 @@ def test_a_set_restored_before_a_save_rebuilds_its_facts_in_force_from_the_log()
     assert sorted(restored.contributing()) == sorted(ledger.view(None).contributing())
     assert restored["participation"].report(Query(as_of=DAY)) == \
         ledger.view(None)["participation"].report(Query(as_of=DAY))
+
+
+# -- the collector around a replay
+
+
+def _young() -> int:
+    """Tracked objects allocated since the last collection (net of those freed)."""
+    import gc
+
+    return gc.get_count()[0]
+
+
+def test_a_large_pause_moves_its_objects_to_the_oldest_generation_unwalked() -> None:
+    import gc
+
+    from ssp_ledger.projection.projection_set import PROMOTE_FROM, paused_gc
+
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+        kept = [[i] for i in range(PROMOTE_FROM + 1_000)]  # lists: tracked containers
+        assert _young() >= PROMOTE_FROM
+    assert gc.isenabled()
+    assert _young() < 1_000  # promoted: the first young collection will not walk them
+    assert gc.get_freeze_count() == 0  # nothing left frozen
+    assert any(kept[-1] is obj for obj in gc.get_objects(generation=2))
+    del kept
+
+
+def test_a_small_pause_leaves_the_generations_alone() -> None:
+    import gc
+
+    from ssp_ledger.projection.projection_set import paused_gc
+
+    gc.collect()
+    with paused_gc():
+        kept = [[i] for i in range(500)]
+    assert _young() >= 500  # a live append's catch-up: its objects stay young
+    assert not any(kept[-1] is obj for obj in gc.get_objects(generation=2))
+
+
+def test_a_pause_leaves_the_applications_frozen_objects_frozen() -> None:
+    import gc
+
+    from ssp_ledger.projection.projection_set import PROMOTE_FROM, paused_gc
+
+    gc.collect()
+    mine = [[0]]
+    gc.freeze()  # as a pre-fork server does
+    try:
+        frozen = gc.get_freeze_count()
+        with paused_gc():
+            kept = [[i] for i in range(PROMOTE_FROM + 1_000)]
+        assert gc.get_freeze_count() == frozen  # not unfrozen
+        assert not any(mine[0] is obj for obj in gc.get_objects(generation=2))
+        # and the pause's objects left to the collector as usual (walked young, not promoted)
+        assert not any(kept[-1] is obj for obj in gc.get_objects(generation=2))
+        del kept
+    finally:
+        gc.unfreeze()
+
+
+def test_a_nested_pause_promotes_once_at_the_outer_end() -> None:
+    import gc
+
+    from ssp_ledger.projection.projection_set import PROMOTE_FROM, paused_gc
+
+    with paused_gc():
+        with paused_gc():
+            kept = [[i] for i in range(PROMOTE_FROM + 1_000)]
+        assert not gc.isenabled()
+        assert _young() >= PROMOTE_FROM  # the inner end: still paused, nothing moved
+    assert any(kept[-1] is obj for obj in gc.get_objects(generation=2))
+    del kept
