@@ -537,3 +537,21 @@ def test_a_malformed_unattributed_rate_is_refused_naming_the_field(
         parse_rate(data, "mine.toml")
     with pytest.raises(ValueError, match="must be defined once"):
         parse_rate({"parameters": []}, "mine.toml")
+
+
+def test_the_national_first_day_follows_every_change() -> None:
+    """The first day over every partnership is kept between changes (each national report
+    asks), and moves with an earlier fact, a retraction, or a batch of facts."""
+    p = build([assign("a1", D(2005, 9, 1)), club("c1", D(2006, 1, 10), 60, pid="wear")])
+    facts = p.facts
+    assert facts.first_day() == D(2005, 9, 1)
+    earlier = club("c0", D(2004, 3, 2), 30, pid="wear")
+    p.apply(Fact(position=3, recorded_at=T0, event=earlier))
+    assert facts.first_day() == D(2004, 3, 2) == facts.first_day("wear")
+    p.retract(Fact(position=3, recorded_at=T0, event=earlier))
+    assert facts.first_day() == D(2005, 9, 1)
+    earliest = assign("a0", D(2003, 1, 6), pid="tees")
+    p.apply_batch([Fact(position=4, recorded_at=T0, event=earliest)], [1])
+    assert facts.first_day() == D(2003, 1, 6)
+    p.apply_batch([Fact(position=4, recorded_at=T0, event=earliest)], [-1])
+    assert facts.first_day() == D(2005, 9, 1)

@@ -455,7 +455,9 @@ class StaffFacts:
         self._plan: dict[str, tuple[WalkPlanState, list[StaffAssigned]]] = {}
         """The national walk's plan of a loaded state, with the assignments its stretches
         index, until a change (see :meth:`kept_plan`)."""
-        self.derived_all: list[dict[Any, Any]] = [self._plan]
+        self._first_all: dict[None, dt.date | None] = {}
+        """The first day over every partnership (:meth:`first_day`), once asked."""
+        self.derived_all: list[dict[Any, Any]] = [self._plan, self._first_all]
         """Caches over every partnership (e.g. national tables), which a change of any
         partnership's facts empties."""
 
@@ -834,6 +836,7 @@ class StaffFacts:
         for f in state.funding:  # none when levels_loaded
             self.funding_levels.add(f)
         self._columns = columns if columns.keys else None
+        self._first_all.clear()  # asked before the facts came
         if state.plan is not None:
             plan = state.plan
             _check_plan(plan, len(state.assignments))
@@ -945,6 +948,13 @@ class StaffFacts:
 
     def first_day(self, partnership_id: str | None = None) -> dt.date | None:
         """Earliest assignment start or activity date (one or all partnerships), or None."""
+        if partnership_id is None:
+            if None not in self._first_all:  # every national report asks: kept until a change
+                self._first_all[None] = self._first_day(None)
+            return self._first_all[None]
+        return self._first_day(partnership_id)
+
+    def _first_day(self, partnership_id: str | None) -> dt.date | None:
         first: dt.date | None = None
         for pid in self.partnerships(partnership_id):
             if pid in self._first_days:
