@@ -5,6 +5,7 @@ and dispatch by event type. Each is checked against the plain answer it replaces
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import pickle
 import random
 from collections.abc import Iterator, Mapping
@@ -43,6 +44,7 @@ from ssp_ledger.projection.checkpoint import (
     read_header,
     unpack_part,
 )
+from ssp_ledger.projection.projection_set import PROMOTE_FROM, paused_gc
 from ssp_ledger.store import Recorded
 from tests.strategies import History, histories
 
@@ -762,16 +764,10 @@ def test_a_set_restored_before_a_save_rebuilds_its_facts_in_force_from_the_log()
 
 def _young() -> int:
     """Tracked objects allocated since the last collection (net of those freed)."""
-    import gc
-
     return gc.get_count()[0]
 
 
 def test_a_large_pause_moves_its_objects_to_the_oldest_generation_unwalked() -> None:
-    import gc
-
-    from ssp_ledger.projection.projection_set import PROMOTE_FROM, paused_gc
-
     assert gc.isenabled()
     with paused_gc():
         assert not gc.isenabled()
@@ -785,10 +781,6 @@ def test_a_large_pause_moves_its_objects_to_the_oldest_generation_unwalked() -> 
 
 
 def test_a_small_pause_leaves_the_generations_alone() -> None:
-    import gc
-
-    from ssp_ledger.projection.projection_set import paused_gc
-
     gc.collect()
     with paused_gc():
         kept = [[i] for i in range(500)]
@@ -797,10 +789,6 @@ def test_a_small_pause_leaves_the_generations_alone() -> None:
 
 
 def test_a_pause_leaves_the_applications_frozen_objects_frozen() -> None:
-    import gc
-
-    from ssp_ledger.projection.projection_set import PROMOTE_FROM, paused_gc
-
     gc.collect()
     mine = [[0]]
     gc.freeze()  # as a pre-fork server does
@@ -818,10 +806,6 @@ def test_a_pause_leaves_the_applications_frozen_objects_frozen() -> None:
 
 
 def test_a_nested_pause_promotes_once_at_the_outer_end() -> None:
-    import gc
-
-    from ssp_ledger.projection.projection_set import PROMOTE_FROM, paused_gc
-
     with paused_gc():
         with paused_gc():
             kept = [[i] for i in range(PROMOTE_FROM + 1_000)]

@@ -81,6 +81,10 @@ same state, without numpy's set-up costs: a live catch-up of a few records). Dur
 projection handed fewer than this between two batches keeps them queued for the next one (a
 projection of rare classes, such as the leaders', is then fed in batches too), and what is left
 at the end is applied one by one."""
+PROMOTE_FROM = 100_000
+"""Container objects allocated during a :func:`paused_gc` (``gc.get_count()[0]``) from which
+its end moves every tracked object to the oldest generation (a replay's, not a live
+catch-up's)."""
 
 
 class ProjectionSet:
@@ -766,7 +770,3 @@ def paused_gc() -> Iterator[None]:
                 gc.unfreeze()
             gc.enable()
 
-
-PROMOTE_FROM = 100_000
-"""Container objects allocated during a :func:`paused_gc` (``gc.get_count()[0]``) from which
-its end moves every tracked object to the oldest generation."""
