@@ -555,3 +555,24 @@ def test_the_national_first_day_follows_every_change() -> None:
     assert facts.first_day() == D(2003, 1, 6)
     p.apply_batch([Fact(position=4, recorded_at=T0, event=earliest)], [-1])
     assert facts.first_day() == D(2005, 9, 1)
+
+
+def test_every_series_keys_a_day_with_one_shared_date_object() -> None:
+    """The ids by day hold one date object per day whatever the fact, series or path (a
+    replay's batch, one fact at a time, a retraction's leftover), so a million facts do not
+    keep a million dates alive; the figures are those of equal dates."""
+    def day() -> dt.date:
+        return dt.date.fromordinal(D(2006, 1, 10).toordinal())  # a fresh object each time
+
+    p = build([assign("a1", D(2005, 9, 1))])
+    batch = [club(f"b{i}", day(), 60, pid=pid) for i, pid in enumerate(["wear", "tees"] * 3)]
+    p.apply_batch([Fact(position=10 + i, recorded_at=T0, event=e)
+                   for i, e in enumerate(batch)], [1] * len(batch))
+    p.apply(Fact(position=20, recorded_at=T0, event=club("one", day(), 30, pid="tyne")))
+    mixed = [club("r1", day(), 15, pid="esk"), club("b0", day(), 60, pid="wear")]
+    p.apply_batch([Fact(position=21, recorded_at=T0, event=mixed[0]),
+                   Fact(position=10, recorded_at=T0, event=mixed[1])], [1, -1])
+    keys = [d for by_day in p.facts.same_day.values() for d in by_day]
+    assert len(keys) == 4  # wear, tees, tyne, esk
+    assert len({id(d) for d in keys}) == 1
+    assert p.facts.days_with_entries("wear", "", "sec") == [D(2006, 1, 10)]

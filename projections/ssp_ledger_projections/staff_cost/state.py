@@ -439,6 +439,10 @@ class StaffFacts:
         self.same_day: dict[SeriesKey, dict[dt.date, str | SameDay]] = {}
         """Ids of the activity facts with minutes or attendances, by series and day (a series
         still in :attr:`_packed` is not here yet)."""
+        self._days: dict[dt.date, dt.date] = {}
+        """One date object per day, shared by every series as its key in :attr:`same_day`
+        (each fact's own date would keep a date object alive per fact: 27 MB of a 1M-event
+        replay's 313; one per distinct day instead). Not state: equal dates either way."""
         self._packed_ids: dict[SeriesKey, tuple[bytes, msgspec.Raw]] = {}
         self._columns: ActivityColumns | None = None
         """The activity series of a loaded state, columnar, until something needs them as
@@ -583,7 +587,8 @@ class StaffFacts:
                     self._unpack(key)
                 by_day = same_day.get(key)
                 if sign > 0 and by_day is not None and day not in by_day:
-                    by_day[day] = event.event_id  # _note_day's common case
+                    # _note_day's common case (its day object shared: see _days)
+                    by_day[self._days.setdefault(day, day)] = event.event_id
                 else:
                     self._note_day(key, day, event.event_id, minutes, sign)
         if not codes:
@@ -628,6 +633,7 @@ class StaffFacts:
         ordinals: list[int] = []
         values: list[int] = []  # minutes, attendances of each row, flat
         note_day = self._note_day
+        shared = self._days
         for event in events:
             if type(event) is ClubRun:
                 staff = event.staff_id or ""
@@ -660,7 +666,8 @@ class StaffFacts:
                 if day in by_day:
                     note_day(key, day, event.event_id, minutes, 1)
                 else:
-                    by_day[day] = event.event_id  # _note_day's common case
+                    # _note_day's common case (its day object shared: see _days)
+                    by_day[shared.setdefault(day, day)] = event.event_id
         if not codes:
             return
         from ssp_ledger.projection import columnar  # numpy, on first use
@@ -733,7 +740,7 @@ class StaffFacts:
             by_day = self.same_day.setdefault(key, {})
             held = by_day.get(day)
             if held is None:
-                by_day[day] = eid
+                by_day[self._days.setdefault(day, day)] = eid
             elif isinstance(held, str):
                 by_day[day] = SameDay(held, {eid: minutes})
             else:
@@ -869,7 +876,9 @@ class StaffFacts:
         except ValueError as e:
             msg = f"staff facts: the ids of the days of series {key} cannot be read ({e})"
             raise ValueError(msg) from None
-        dates = [dt.date.fromordinal(o) for o in _ordinals(days, key)]
+        shared_days = self._days
+        dates = [shared_days.setdefault(day, day)
+                 for day in map(dt.date.fromordinal, _ordinals(days, key))]
         if len(ids.firsts) != len(dates):
             msg = (f"staff facts: series {key} has {len(dates)} days but ids for "
                    f"{len(ids.firsts)}")
