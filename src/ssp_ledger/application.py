@@ -45,6 +45,7 @@ from ssp_ledger.errors import (
 from ssp_ledger.events import DomainEvent, Event
 from ssp_ledger.periods import Period, parse_period
 from ssp_ledger.projection import (
+    Build,
     ProjectionFactory,
     ProjectionSet,
     Query,
@@ -208,6 +209,14 @@ class Ledger:
     without ever writing to it (auditing a copy); ``"write"`` needs an existing store;
     ``"create"`` (the default) makes one where there is none. A file that is not a ledger store
     is refused (:class:`~ssp_ledger.errors.ForeignStore`) and left untouched.
+
+    ``build`` says which projections a replay of the log builds: ``"all"`` (the default) every
+    registered one, in the one pass the first report makes, so every later report is an index
+    look-up; ``"asked"`` only those asked for, so a process that asks one report (the command
+    line's ``report`` and ``explain``) does not replay the others: each projection asked for
+    later is then brought up to date by a replay of its own (see
+    :attr:`ProjectionSet.build <ssp_ledger.projection.ProjectionSet.build>`). The figures are
+    the same either way; a checkpoint, when one fits, is used either way.
     """
 
     def __init__(
@@ -223,7 +232,13 @@ class Ledger:
         retry_deadline: float = DEFAULT_RETRY_DEADLINE,
         known_at_marks_every: int = KNOWN_AT_MARKS_EVERY,
         progress: Callable[[int, int], None] | None = None,
+        build: Build = "all",
     ) -> None:
+        if build not in ("all", "asked"):
+            msg = f"build must be 'all' or 'asked'; got {build!r}"
+            raise ValueError(msg)
+        self.build: Build = build
+        """Which projections a replay builds (see the class doc)."""
         if not isinstance(location, str | os.PathLike):
             msg = (f"location must be a path, ':memory:' or a postgresql:// URL; got "
                    f"{type(location).__name__} {location!r}")
@@ -619,9 +634,13 @@ class Ledger:
             chunks = _reporting_columns(chunks, self.progress, start, self.position)
         return chunks
 
-    def view(self, known_at: dt.datetime | None = None) -> ProjectionSet:
+    def view(self, known_at: dt.datetime | None = None, *,
+             wanted: Sequence[str] = ()) -> ProjectionSet:
         """The projections as of everything recorded (``known_at`` None) or as known at a
-        recorded time, caught up with the log."""
+        recorded time, caught up with the log. ``wanted``: the projections the caller is about
+        to read, made before the log is read when the ledger builds them ``"asked"`` (see the
+        class doc; any other projection is made when first looked up). A known-at view builds
+        every projection either way."""
         with self._lock:
             if known_at is None:
                 if self._live is None:
@@ -635,8 +654,10 @@ class Ledger:
                         {h.stream: h.version for h in binding.heads} if binding else {})
                     if binding is not None:  # checked against the store just now
                         self._stream_heads.update((h.stream, h) for h in binding.heads)
-                    self._live = loaded or ProjectionSet(self.factories, self._log.load)
+                    self._live = loaded or ProjectionSet(
+                        self.factories, self._log.load, read=self._log.read, build=self.build)
                 live = self._live
+                live.want(*wanted)  # before the catch-up, which then feeds them too
                 token = self._log.changed()
                 if token != self._live_token:  # nothing stored since: no reading at all
                     # a replay or catch-up reads columns
@@ -853,7 +874,7 @@ class Ledger:
             if moment is None and live is not None and self._log.changed() == self._live_token:
                 view = live  # nothing stored since it was caught up
             else:
-                view = self.view(moment)
+                view = self.view(moment, wanted=(projection,))
             table = view[projection].report(query)
             return msgspec.structs.replace(table, basis=self._basis_dict(view, moment))
 

@@ -146,6 +146,48 @@ def test_batched_replay_equals_fact_by_fact(data: st.DataObject) -> None:
 
 @SETTINGS
 @given(st.data())
+def test_a_set_built_asked_holds_what_a_set_built_all_holds(data: st.DataObject) -> None:
+    """Projections made only when asked for: before anything is fed, between two feeds
+    (brought to the set's position by a private replay, several in one pass), by a look-up, or
+    all at once for a snapshot. Only those made are fed; each holds exactly what it holds in
+    a set that made them all from the start: the same tables and the same snapshot bytes."""
+    clock = FakeClock()
+    ledger = Ledger.in_memory(clock=clock)
+    for batch in _history(data):
+        ledger.record_many(batch)
+        clock.advance(1)
+    records = list(ledger.read())
+    names = sorted(ledger.factories)
+    every = ProjectionSet(ledger.factories, ledger.load)
+    every.process_all(records)
+    asked = ProjectionSet(ledger.factories, ledger.load, read=ledger.read, build="asked")
+    asked.batch_size = data.draw(st.integers(1, 40))
+    assert asked.made == ()
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(records)), max_size=3)))
+    wanted: set[str] = set()
+    for lo, hi in pairwise([0, *cuts, len(records)]):
+        now = data.draw(st.lists(st.sampled_from(names), max_size=3))
+        asked.want(*now)
+        wanted.update(now)
+        if data.draw(st.booleans()):
+            for position, recorded in records[lo:hi]:
+                asked.process(position, recorded)
+        else:
+            asked.process_all(records[lo:hi])
+    made = set(asked.made)
+    assert wanted <= made
+    assert made <= wanted | ({"staff_time_cost"} if "funding" in wanted else set())
+    assert asked.position == every.position
+    day = dt.date(2011, 7, 31)
+    looked_up = data.draw(st.sampled_from(names))
+    assert asked[looked_up].report(Query(as_of=day)) == every[looked_up].report(Query(as_of=day))
+    assert _tables(asked, day) == _tables(every, day)
+    assert asked.made == every.made == tuple(names)
+    assert asked.snapshot() == every.snapshot()
+
+
+@SETTINGS
+@given(st.data())
 def test_known_at_views_equal_a_fact_by_fact_fold(data: st.DataObject) -> None:
     """A known-at view (replayed in batches, marks kept on the way) equals folding, one by one,
     the records recorded by then."""
@@ -421,6 +463,35 @@ def _counted_club_runs(count: int) -> tuple[Ledger, list[tuple[int, Recorded]]]:
         event_id=f"c{i}", club_id="c", school_id="s0", activity="dance", participants=3,
         send_participants=0, staff_minutes=0, setting="after_school") for i in range(count))])
     return ledger, list(ledger.read())
+
+
+def test_a_set_built_asked_refuses_to_make_a_projection_while_feeding() -> None:
+    """A projection looked up while the set applies records would miss the rest of them: the
+    set refuses, naming it, and makes nothing."""
+    ledger, _ = _counted_club_runs(3)
+    factories = {"peeking": _Peeking, "participation": Ledger.in_memory().factories[
+        "participation"]}
+    asked = ProjectionSet(factories, ledger.load, read=ledger.read, build="asked")
+    asked.want("peeking")
+    with pytest.raises(RuntimeError, match="projection participation asked for while"):
+        asked.process_all(ledger.read())
+    assert asked.made == ("peeking",)
+    with pytest.raises(ValueError, match="needs read"):
+        ProjectionSet(factories, ledger.load, build="asked")
+    with pytest.raises(ValueError, match="build must be"):
+        ProjectionSet(factories, ledger.load, read=ledger.read,
+                      build="some")  # type: ignore[arg-type]
+
+
+class _Peeking(_Counting):
+    """Looks a sibling up while applying a fact (what a projection must not do)."""
+
+    def attach(self, siblings: Mapping[str, object]) -> None:
+        self.siblings = siblings
+
+    def apply(self, fact: Fact) -> None:
+        self.siblings["participation"]  # the look-up is the point
+        super().apply(fact)
 
 
 def test_a_few_facts_are_applied_one_by_one_and_many_in_batches() -> None:

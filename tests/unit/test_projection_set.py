@@ -205,6 +205,29 @@ def test_restoring_reads_only_the_projection_asked_for() -> None:
             wrong["leaders"]
 
 
+def test_a_ledger_built_asked_replays_only_the_projections_asked_for(tmp_path: Path) -> None:
+    """``build="asked"`` (the command line's ``report`` and ``explain``): a report replays the
+    log into its projection alone (with a sibling it reads when attached), a later report of
+    another brings that one up to date; every table, and the state a checkpoint would save,
+    is the one a ledger building all of them gives."""
+    path = tmp_path / "asked.db"
+    with Ledger.open(path) as ledger:
+        ledger.record_many(_club_history())
+    with Ledger.open(path, mode="read", build="asked") as asked, \
+            Ledger.open(path, mode="read") as every:
+        assert asked.build == "asked"
+        assert asked.report("participation", as_of=DAY, by="school") == every.report(
+            "participation", as_of=DAY, by="school")
+        assert asked.view().made == ("participation",)
+        assert every.view().made == tuple(every.projection_names)
+        assert asked.report("funding", as_of=DAY) == every.report("funding", as_of=DAY)
+        assert asked.view().made == ("funding", "participation", "staff_time_cost")
+        assert asked.view().state_digest() == every.view().state_digest()
+        assert asked.view().made == tuple(every.projection_names)
+    with pytest.raises(ValueError, match="build must be 'all' or 'asked'"):
+        Ledger.in_memory(build="every")  # type: ignore[arg-type]
+
+
 def test_a_sibling_is_announced_when_loaded_never_looked_up() -> None:
     """``when_loaded`` calls back at once for a loaded projection (every one of a fresh set),
     and for a restored set's when the set loads it (after its state, before anything reads

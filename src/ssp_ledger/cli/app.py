@@ -504,7 +504,9 @@ def report(
         # One report, then the process ends: the cyclic collector would only walk, again and
         # again, every object the checkpoint's state was decoded into (a tenth of a cold
         # survey report's CPU at 1M events), to find no cycle worth freeing.
-        with paused_gc(), open_store(store, mode="read", checkpoint=checkpoint) as ledger, \
+        # One projection asked for: a replay (no checkpoint fits) builds that one alone.
+        with paused_gc(), open_store(store, mode="read", checkpoint=checkpoint,
+                                     build="asked") as ledger, \
                 progress("reading the log") as bar:
             ledger.progress = bar
             table = ledger.report(projection_name(name), as_of=as_of_date, known_at=known,
@@ -665,7 +667,8 @@ def explain(
         known = parse_datetime_option("--known-at", known_at) if known_at is not None else None
         if period is not None:
             parse_period_option("--period", period)
-        with open_store(store, mode="read") as ledger, progress("reading the log") as bar:
+        with open_store(store, mode="read", build="asked") as ledger, \
+                progress("reading the log") as bar:
             ledger.progress = bar
             table, parts = explain_figure(
                 ledger, projection_name(name), as_of=as_of_date, known_at=known, by=by,

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from ssp_ledger.application import Ledger
     from ssp_ledger.periods import Period
+    from ssp_ledger.projection import Build
     from ssp_ledger.store import Clock
 
 __all__ = [
@@ -237,7 +238,7 @@ def shown_store(store: str) -> str:
 
 
 def open_store(store: str, *, mode: OpenMode, checkpoint: str | None = None,
-               clock: Clock | None = None) -> Ledger:
+               clock: Clock | None = None, build: Build = "all") -> Ledger:
     """Open the ledger at ``store`` for a command; the one place the CLI opens stores.
 
     ``mode`` says what the command does with it: ``read`` (never writes; a missing, empty or
@@ -245,6 +246,8 @@ def open_store(store: str, *, mode: OpenMode, checkpoint: str | None = None,
     is made where the file does not exist or is empty). ``checkpoint`` names a saved checkpoint
     to start the live projections from when it fits (None or empty: replay the log).
     ``clock`` replaces the ledger's clock (``demo`` records history at the times it arrived).
+    ``build``: ``"asked"`` for a command that reads one projection (a replay then builds that
+    one alone; see :class:`~ssp_ledger.application.Ledger`).
     What opening did (``created a new store at x.db``) is in the ledger's ``note``; the
     creating commands print it with their result.
     """
@@ -265,8 +268,9 @@ def open_store(store: str, *, mode: OpenMode, checkpoint: str | None = None,
 
     try:
         if clock is not None:
-            return Ledger.open(store, mode=mode, checkpoint=checkpoint or None, clock=clock)
-        return Ledger.open(store, mode=mode, checkpoint=checkpoint or None)
+            return Ledger.open(store, mode=mode, checkpoint=checkpoint or None, clock=clock,
+                               build=build)
+        return Ledger.open(store, mode=mode, checkpoint=checkpoint or None, build=build)
     except ImportError as e:
         msg = f"cannot load the registered projections: {e}"
         raise StoreError(msg) from e

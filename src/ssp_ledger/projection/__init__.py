@@ -32,7 +32,13 @@ from __future__ import annotations
 
 from ssp_ledger.projection.additive import AdditiveProjection, Columns
 from ssp_ledger.projection.index import GroupedIndex, PartitionedIndex
-from ssp_ledger.projection.projection_set import Batched, ProjectionSet, ReadLog, paused_gc
+from ssp_ledger.projection.projection_set import (
+    Batched,
+    Build,
+    ProjectionSet,
+    ReadLog,
+    paused_gc,
+)
 from ssp_ledger.projection.protocol import (
     PERIOD_KINDS,
     Cell,
@@ -59,6 +65,7 @@ __all__ = [
     "PERIOD_KINDS",
     "AdditiveProjection",
     "Batched",
+    "Build",
     "Cell",
     "Columns",
     "EntryPointFactory",

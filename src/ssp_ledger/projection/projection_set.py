@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from itertools import chain, compress, islice
 from operator import attrgetter, itemgetter
-from typing import ClassVar, Protocol, Self, TypeVar, cast, runtime_checkable
+from typing import ClassVar, Literal, Protocol, Self, TypeVar, cast, runtime_checkable
 
 from ssp_ledger.errors import UnknownProjection
 from ssp_ledger.events import CorrectableEvent, EventCorrected, EventRetracted
@@ -57,8 +57,11 @@ from ssp_ledger.projection.protocol import (
 )
 from ssp_ledger.store import Decoded, Recorded
 
-__all__ = ["BATCH", "CHUNK", "PROMOTE_FROM", "Batched", "ProjectionSet", "ReadLog",
+__all__ = ["BATCH", "CHUNK", "PROMOTE_FROM", "Batched", "Build", "ProjectionSet", "ReadLog",
            "UnreadableCheckpoint", "in_chunks", "paused_gc"]
+
+Build = Literal["all", "asked"]
+"""When a :class:`ProjectionSet` makes its projections (see :attr:`ProjectionSet.build`)."""
 
 ReadLog = Callable[[int, int], Iterable[tuple[int, Recorded]]]
 """``read(start, stop)``: the (position, record) pairs of the log from ``start`` to ``stop``
@@ -108,13 +111,29 @@ class ProjectionSet:
     """Fewer facts than this are applied one by one even to :class:`Batched` projections."""
 
     def __init__(self, factories: Mapping[str, ProjectionFactory],
-                 load: Callable[[int], Recorded]) -> None:
+                 load: Callable[[int], Recorded], *, read: ReadLog | None = None,
+                 build: Build = "all") -> None:
+        if build not in ("all", "asked"):
+            msg = f"build must be 'all' or 'asked'; got {build!r}"
+            raise ValueError(msg)
+        if build == "asked" and read is None:
+            msg = "build='asked' needs read (a projection asked for later replays the log)"
+            raise ValueError(msg)
         self._factories: dict[str, ProjectionFactory] = dict(factories)
         self._load = load
-        self._read: ReadLog | None = None
-        """Reads the log for replaying the non-stateful projections of a restored set."""
+        self._read: ReadLog | None = read
+        """Reads the log: to replay the non-stateful projections of a restored set, and the
+        projections a set built ``"asked"`` is asked for after it has been fed."""
+        self.build: Build = build
+        """``"all"``: every projection is made at once and fed every record. ``"asked"``:
+        a projection is made when first asked for (:meth:`want`, a look-up, a sibling's
+        ``attach``), and only the projections made are fed; one asked for once the set has
+        been fed is first brought to its position by replaying the log privately (the
+        projections asked for together, in one pass). Either way a projection holds exactly
+        what it would hold had it been fed from the start (tests compare the snapshots)."""
         self._names: tuple[str, ...] = tuple(factories)
-        self._loaded: dict[str, Projection] = {n: f() for n, f in factories.items()}
+        self._loaded: dict[str, Projection] = (
+            {} if build == "asked" else {n: f() for n, f in factories.items()})
         self._parts: dict[str, PartRef] = {}
         """Where the states of a restored set's projections not needed yet lie (name -> ref)."""
         self._source: tuple[ReadRange, int] | None = None
@@ -126,6 +145,9 @@ class ProjectionSet:
         self._replay_to = 0
         """Position a restored set was saved at: projections without a part replay to here."""
         self._all: tuple[Projection, ...] | None = None
+        self._feeding = False
+        """Whether records are being applied now (a set built ``"asked"`` then makes no
+        projection: it would miss the rest of what is being fed)."""
         self._loading: set[str] = set()
         """Names of the projections a restored set is loading now (created, not ready yet)."""
         self._waiting: dict[str, list[Callable[[Projection], None]]] = {}
@@ -142,8 +164,8 @@ class ProjectionSet:
         self.latest: dt.datetime | None = None
         """Latest recorded time among the records processed (None: none yet). A set holding
         every record up to :attr:`position` serves any ``known_at`` at or after it."""
-        for name in self._names:
-            self._attach(self._loaded[name])
+        for projection in list(self._loaded.values()):
+            self._attach(projection)
 
     # -- access
 
@@ -154,8 +176,30 @@ class ProjectionSet:
 
     @property
     def projections(self) -> dict[str, Projection]:
-        """Every projection by name (loading those a restored set has not needed yet)."""
+        """Every projection by name (loading those a restored set has not needed yet, and
+        making those a set built ``"asked"`` has not been asked for)."""
+        self._make_missing()
         return {name: self._get(name) for name in self._names}
+
+    @property
+    def made(self) -> tuple[str, ...]:
+        """Names of the projections made so far (all of a set built ``"all"``; those asked
+        for of one built ``"asked"``; those a restored set has loaded)."""
+        return tuple(name for name in self._names
+                     if name in self._loaded and name not in self._loading)
+
+    def want(self, *names: str) -> None:
+        """Make the projections ``names`` now if the set is built ``"asked"`` and has not made
+        them (so that the records fed next reach them; those not made yet are brought to the
+        set's position together, by one private replay of the log). Nothing for a set built
+        ``"all"``, which has made them all. UnknownProjection for a name not in the set."""
+        for name in names:
+            if name not in self._names:
+                msg = (f"no projection named {name!r}; registered: "
+                       f"{', '.join(sorted(self._names))}")
+                raise UnknownProjection(msg)
+        if self.build == "asked":
+            self._make(names)
 
     def __getitem__(self, name: str) -> Projection:
         if name not in self._names:
@@ -167,6 +211,9 @@ class ProjectionSet:
         found = self._loaded.get(name)
         if found is not None:
             return found
+        if self.build == "asked":
+            self._make((name,))
+            return self._loaded[name]
         # A restored set: a fresh instance, attached, then given its state or replayed. It is
         # visible to its siblings while attached, so two projections may read each other.
         projection = self._loaded[name] = self._factories[name]()
@@ -206,10 +253,12 @@ class ProjectionSet:
 
     def load_all(self) -> None:
         """Load every projection and the facts in force now (a restored set otherwise loads
-        each when first needed): UnreadableCheckpoint, at once, when a part of the snapshot
-        fails. For a caller that will feed every projection anyway (the runner). A projection
-        that reads its state lazily (a ``read_state()`` method: the staff time's facts, read
-        when a report first needs them) reads it now, so it fails here too."""
+        each when first needed; a set built ``"asked"`` makes those not asked for yet, in one
+        private replay): UnreadableCheckpoint, at once, when a part of the snapshot fails. For
+        a caller that will feed every projection anyway (the runner). A projection that reads
+        its state lazily (a ``read_state()`` method: the staff time's facts, read when a report
+        first needs them) reads it now, so it fails here too."""
+        self._make_missing()
         for name in self._names:
             projection = self._get(name)
             read = getattr(projection, "read_state", None)
@@ -262,6 +311,55 @@ class ProjectionSet:
                    f"{self._replay_to}")
             raise ValueError(msg)
 
+    def _make_missing(self) -> None:
+        """A set built ``"asked"``: make every projection not made yet (in one replay)."""
+        if self.build == "asked":
+            self._make([name for name in self._names if name not in self._loaded])
+
+    def _make(self, names: Sequence[str]) -> None:
+        """A set built ``"asked"``: make the projections ``names`` not made yet, attach them,
+        and bring them to the set's position with one replay of the log through a private set
+        holding them alone (with its own map of facts in force), as a restored set replays a
+        projection its checkpoint does not hold. A sibling one of them reads when attached
+        (the funding gap reads the staff time) is made then, with a replay of its own unless
+        it is among ``names``. Nothing is kept of a failed replay."""
+        if self._feeding and any(name not in self._loaded for name in names):
+            msg = (f"projection {', '.join(n for n in names if n not in self._loaded)} asked "
+                   "for while the set applies records (a projection must not look up a "
+                   "sibling it did not read when attached while applying facts)")
+            raise RuntimeError(msg)
+        made: dict[str, Projection] = {}
+        for name in dict.fromkeys(names):
+            if name not in self._loaded:
+                made[name] = self._loaded[name] = self._factories[name]()
+        if not made:
+            return
+        self._loading.update(made)
+        try:
+            for projection in made.values():
+                self._attach(projection)
+            if self.position:
+                assert self._read is not None  # checked when the set was built
+                private = ProjectionSet({}, self._load)
+                private._names = tuple(made)
+                private._loaded = dict(made)
+                private.process_all(self._read(1, self.position))
+                if private.position != self.position:
+                    msg = (f"the log ends at position {private.position}, before the set's "
+                           f"{self.position}")
+                    raise ValueError(msg)
+        except BaseException:
+            for name in made:
+                del self._loaded[name]
+            raise
+        finally:
+            self._loading.difference_update(made)
+        self._all = None
+        self._dispatch.clear()
+        for name, projection in made.items():
+            for callback in self._waiting.pop(name, ()):
+                callback(projection)
+
     def _attach(self, projection: Projection) -> None:
         attach = getattr(projection, "attach", None)
         if attach is not None:
@@ -269,7 +367,11 @@ class ProjectionSet:
 
     def _every(self) -> tuple[Projection, ...]:
         if self._all is None:
-            self._all = tuple(self._get(name) for name in self._names)
+            if self.build == "asked":  # only those made are fed (see build)
+                self._all = tuple(self._loaded[name] for name in self._names
+                                  if name in self._loaded and name not in self._loading)
+            else:
+                self._all = tuple(self._get(name) for name in self._names)
         return self._all
 
     def _for(self, kind: type) -> tuple[Projection, ...]:
@@ -327,7 +429,11 @@ class ProjectionSet:
 
     def process(self, position: int, recorded: Recorded) -> None:
         """Apply one stored record (in log order)."""
-        self._step(position, recorded.recorded_at, recorded.event, self._now)
+        self._feeding = True
+        try:
+            self._step(position, recorded.recorded_at, recorded.event, self._now)
+        finally:
+            self._feeding = False
 
     def _now(self, kind: type) -> tuple[tuple[Projection, ...], tuple[_Queue, ...]]:
         """Every projection offered facts of ``kind`` is fed at once (no queue)."""
@@ -433,36 +539,40 @@ class ProjectionSet:
             return  # the facts in force of a restored set stay packed
         size = self.batch_size
         current = self._current
-        with paused_gc():
-            try:
-                held = 0
-                for chunk in chain((first,), chunks):
-                    events = chunk.events
-                    if not events:
-                        continue
-                    kinds = list(map(type, events))
-                    distinct = {kind: routes.get(kind) or route(kind)
-                                for kind in dict.fromkeys(kinds)}
-                    if any(issubclass(kind, _AMENDING) for kind in distinct):
-                        step = self._step  # each reads what it replaces
-                        for position, recorded_at, event in zip(
-                                chunk.positions, chunk.times, events, strict=True):
-                            step(position, recorded_at, event, route)
-                    else:
-                        self._route_chunk(chunk.positions, chunk.times,
-                                          cast("list[CorrectableEvent]", events), kinds,
-                                          distinct, current)
-                    held += len(events)
-                    if held >= size:
-                        for queue in queues.values():
-                            if len(queue.facts) >= queue.least:
-                                queue.flush()  # a smaller queue waits to be a batch
-                        current.settle()
-                        held = 0
-            finally:
-                for queue in queues.values():
-                    queue.flush()
-                current.settle()
+        self._feeding = True  # no projection is made meanwhile (see _make)
+        try:
+            with paused_gc():
+                try:
+                    held = 0
+                    for chunk in chain((first,), chunks):
+                        events = chunk.events
+                        if not events:
+                            continue
+                        kinds = list(map(type, events))
+                        distinct = {kind: routes.get(kind) or route(kind)
+                                    for kind in dict.fromkeys(kinds)}
+                        if any(issubclass(kind, _AMENDING) for kind in distinct):
+                            step = self._step  # each reads what it replaces
+                            for position, recorded_at, event in zip(
+                                    chunk.positions, chunk.times, events, strict=True):
+                                step(position, recorded_at, event, route)
+                        else:
+                            self._route_chunk(chunk.positions, chunk.times,
+                                              cast("list[CorrectableEvent]", events), kinds,
+                                              distinct, current)
+                        held += len(events)
+                        if held >= size:
+                            for queue in queues.values():
+                                if len(queue.facts) >= queue.least:
+                                    queue.flush()  # a smaller queue waits to be a batch
+                            current.settle()
+                            held = 0
+                finally:
+                    for queue in queues.values():
+                        queue.flush()
+                    current.settle()
+        finally:
+            self._feeding = False
 
     def _route_chunk(self, positions: list[int], times: list[dt.datetime],
                      events: list[CorrectableEvent], kinds: list[type],
@@ -528,6 +638,7 @@ class ProjectionSet:
         are left out (a restored set replays them). A part a restored set never needed is read
         back, checked against its hash and copied as it was (UnreadableCheckpoint when it fails).
         """
+        self._make_missing()
         parts: dict[str, Part] = {}
         for name in self._names:
             ref = self._parts.get(name)
