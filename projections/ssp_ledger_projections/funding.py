@@ -93,6 +93,8 @@ class Funding:
     groupings: ClassVar[tuple[str, ...]] = ("funding_stream",)
     sibling: ClassVar[str] = "staff_time_cost"
     """Name of the projection :meth:`attach` looks for among the set's projections."""
+    siblings: ClassVar[tuple[str, ...]] = (sibling,)
+    """What it reads of its set (a set building projections when asked makes it too)."""
 
     def __init__(self) -> None:
         self._staff = StaffTimeCost()

@@ -228,6 +228,29 @@ def test_a_ledger_built_asked_replays_only_the_projections_asked_for(tmp_path: P
         Ledger.in_memory(build="every")  # type: ignore[arg-type]
 
 
+def test_a_projection_asked_for_late_comes_with_its_siblings_in_one_replay() -> None:
+    """The survey reads participation and the staff time: asked for after the set has been
+    fed, the three are brought up to date by one private pass over the log, not three."""
+    ledger = Ledger.in_memory()
+    ledger.record_many(_club_history())
+    reads: list[tuple[int, int]] = []
+
+    def read(start: int, stop: int) -> Iterator[tuple[int, Recorded]]:
+        reads.append((start, stop))
+        return ledger.read(start, stop)
+
+    asked = ProjectionSet(ledger.factories, ledger.load, read=read, build="asked")
+    asked.want("leaders")
+    asked.process_all(ledger.read())
+    assert reads == []
+    asked.want("survey")
+    assert reads == [(1, asked.position)]
+    assert asked.made == ("leaders", "participation", "staff_time_cost", "survey")
+    every = ledger.view(None)
+    query = Query(as_of=DAY, by="academic_year")
+    assert asked["survey"].report(query) == every["survey"].report(query)
+
+
 def test_a_sibling_is_announced_when_loaded_never_looked_up() -> None:
     """``when_loaded`` calls back at once for a loaded projection (every one of a fresh set),
     and for a restored set's when the set loads it (after its state, before anything reads

@@ -50,6 +50,7 @@ from ssp_ledger.projection.protocol import (
     Stateful,
     Table,
     handled_types,
+    sibling_names,
 )
 from ssp_ledger.projection.registry import (
     ENTRY_POINT_GROUP,
@@ -83,6 +84,7 @@ __all__ = [
     "Stateful",
     "Table",
     "handled_types",
+    "sibling_names",
     "load_projections",
     "paused_gc",
     "projection_fingerprint",

@@ -54,6 +54,7 @@ from ssp_ledger.projection.protocol import (
     ProjectionFactory,
     Stateful,
     handled_types,
+    sibling_names,
 )
 from ssp_ledger.store import Decoded, Recorded
 
@@ -317,24 +318,28 @@ class ProjectionSet:
             self._make([name for name in self._names if name not in self._loaded])
 
     def _make(self, names: Sequence[str]) -> None:
-        """A set built ``"asked"``: make the projections ``names`` not made yet, attach them,
-        and bring them to the set's position with one replay of the log through a private set
-        holding them alone (with its own map of facts in force), as a restored set replays a
-        projection its checkpoint does not hold. A sibling one of them reads when attached
-        (the funding gap reads the staff time) is made then, with a replay of its own unless
-        it is among ``names``. Nothing is kept of a failed replay."""
+        """A set built ``"asked"``: make the projections ``names`` not made yet, with the
+        siblings each reads (:func:`~ssp_ledger.projection.protocol.sibling_names`: the survey
+        reads participation and the staff time), attach them, and bring them to the set's
+        position with one replay of the log through a private set holding them alone (with its
+        own map of facts in force), as a restored set replays a projection its checkpoint does
+        not hold. A sibling looked up in ``attach`` that is not declared is made then, with a
+        replay of its own. Nothing is kept of a failed replay."""
         if self._feeding and any(name not in self._loaded for name in names):
             msg = (f"projection {', '.join(n for n in names if n not in self._loaded)} asked "
                    "for while the set applies records (a projection must not look up a "
                    "sibling it did not read when attached while applying facts)")
             raise RuntimeError(msg)
         made: dict[str, Projection] = {}
-        for name in dict.fromkeys(names):
+        queue = list(names)
+        while queue:  # each with the siblings it reads (sibling_names), in the same replay
+            name = queue.pop(0)
             if name not in self._loaded:
-                made[name] = self._loaded[name] = self._factories[name]()
+                projection = made[name] = self._loaded[name] = self._factories[name]()
+                self._loading.add(name)
+                queue.extend(n for n in sibling_names(projection) if n in self._factories)
         if not made:
             return
-        self._loading.update(made)
         try:
             for projection in made.values():
                 self._attach(projection)

@@ -424,6 +424,19 @@ def handled_types(projection: object) -> tuple[type, ...] | None:
     return tuple(found)
 
 
+def sibling_names(projection: object) -> tuple[str, ...]:
+    """The projections of its set a projection reads, from its optional ``siblings``
+    attribute (a tuple of names; the survey reads participation and the staff time, the
+    funding gap the staff time). A set that builds projections when asked for
+    (:attr:`ProjectionSet.build <ssp_ledger.projection.projection_set.ProjectionSet.build>`)
+    makes them with it, in the same replay. Anything but a tuple or list of strings counts as
+    none."""
+    found = getattr(projection, "siblings", ())
+    if not isinstance(found, tuple | list) or not all(isinstance(n, str) for n in found):
+        return ()
+    return tuple(found)
+
+
 @runtime_checkable
 class Explainable(Protocol):
     """A projection that can say what one fact contributed to one row of a report.
