@@ -84,9 +84,9 @@ __all__ = [
     "Stateful",
     "Table",
     "handled_types",
-    "sibling_names",
     "load_projections",
     "paused_gc",
     "projection_fingerprint",
     "registered_projections",
+    "sibling_names",
 ]

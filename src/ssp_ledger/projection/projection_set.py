@@ -332,15 +332,16 @@ class ProjectionSet:
             raise RuntimeError(msg)
         made: dict[str, Projection] = {}
         queue = list(names)
-        while queue:  # each with the siblings it reads (sibling_names), in the same replay
-            name = queue.pop(0)
-            if name not in self._loaded:
-                projection = made[name] = self._loaded[name] = self._factories[name]()
-                self._loading.add(name)
-                queue.extend(n for n in sibling_names(projection) if n in self._factories)
-        if not made:
-            return
         try:
+            while queue:  # each with the siblings it reads (sibling_names), in the same replay
+                name = queue.pop(0)
+                if name not in self._loaded:
+                    projection = self._factories[name]()
+                    made[name] = self._loaded[name] = projection
+                    self._loading.add(name)
+                    queue.extend(n for n in sibling_names(projection) if n in self._factories)
+            if not made:
+                return
             for projection in made.values():
                 self._attach(projection)
             if self.position:
