@@ -108,6 +108,17 @@ def _history(data: st.DataObject) -> list[list[DomainEvent]]:
     return [stream[a:b] for a, b in pairwise(bounds) if b > a]
 
 
+def _recorded(data: st.DataObject) -> Ledger:
+    """An in-memory ledger holding a :func:`_history`, each batch recorded a day after the
+    one before."""
+    clock = FakeClock()
+    ledger = Ledger.in_memory(clock=clock)
+    for batch in _history(data):
+        ledger.record_many(batch)
+        clock.advance(1)
+    return ledger
+
+
 def _tables(projections: ProjectionSet, day: dt.date) -> dict[tuple[str, str | None], Table]:
     return {(name, by): p.report(Query(as_of=day, by=by))
             for name, p in projections.projections.items()
@@ -125,11 +136,7 @@ def _one_by_one(ledger: Ledger, records: Iterable[tuple[int, Recorded]]) -> Proj
 @given(st.data())
 def test_batched_replay_equals_fact_by_fact(data: st.DataObject) -> None:
     """Every projection's state (snapshot bytes) and every table, as of any date."""
-    clock = FakeClock()
-    ledger = Ledger.in_memory(clock=clock)
-    for batch in _history(data):
-        ledger.record_many(batch)
-        clock.advance(1)
+    ledger = _recorded(data)
     records = list(ledger.read())
     batched = ProjectionSet(ledger.factories, ledger.load)
     batched.batch_size = data.draw(st.integers(1, 40))  # many batches, cut anywhere
@@ -152,11 +159,7 @@ def test_a_set_built_asked_holds_what_a_set_built_all_holds(data: st.DataObject)
     (brought to the set's position by a private replay, several in one pass), by a look-up, or
     all at once for a snapshot. Only those made are fed; each holds exactly what it holds in
     a set that made them all from the start: the same tables and the same snapshot bytes."""
-    clock = FakeClock()
-    ledger = Ledger.in_memory(clock=clock)
-    for batch in _history(data):
-        ledger.record_many(batch)
-        clock.advance(1)
+    ledger = _recorded(data)
     records = list(ledger.read())
     names = sorted(ledger.factories)
     every = ProjectionSet(ledger.factories, ledger.load)

@@ -195,18 +195,19 @@ class ProjectionSet:
         set's position together, by one private replay of the log). Nothing for a set built
         ``"all"``, which has made them all. UnknownProjection for a name not in the set."""
         for name in names:
-            if name not in self._names:
-                msg = (f"no projection named {name!r}; registered: "
-                       f"{', '.join(sorted(self._names))}")
-                raise UnknownProjection(msg)
+            self._check_name(name)
         if self.build == "asked":
             self._make(names)
 
     def __getitem__(self, name: str) -> Projection:
+        self._check_name(name)
+        return self._get(name)
+
+    def _check_name(self, name: str) -> None:
+        """UnknownProjection unless the set has a projection ``name``."""
         if name not in self._names:
             msg = f"no projection named {name!r}; registered: {', '.join(sorted(self._names))}"
             raise UnknownProjection(msg)
-        return self._get(name)
 
     def _get(self, name: str) -> Projection:
         found = self._loaded.get(name)
@@ -300,16 +301,22 @@ class ProjectionSet:
     def _replay(self, name: str, projection: Projection) -> None:
         """Bring a fresh, attached ``projection`` to the restored position by replaying the log
         through a private set holding it alone (with its own map of facts in force)."""
-        if self._replay_to == 0:
-            return
-        assert self._read is not None  # set by restore(), the one way to a non-zero position
+        if self._replay_to:
+            self._replay_privately({name: projection}, self._replay_to, "the checkpoint's")
+
+    def _replay_privately(self, projections: Mapping[str, Projection], to: int,
+                          whose: str) -> None:
+        """Replay the log from its start to position ``to`` through a private set holding
+        ``projections`` alone (with its own map of facts in force): how a projection made after
+        the set was fed (restored, or built ``"asked"``) reaches the set's position. ValueError
+        when the log ends before ``to`` (``whose`` names that position)."""
+        assert self._read is not None  # set by restore() or the constructor: checked there
         private = ProjectionSet({}, self._load)
-        private._names = (name,)
-        private._loaded = {name: projection}
-        private.process_all(self._read(1, self._replay_to))
-        if private.position != self._replay_to:
-            msg = (f"the log ends at position {private.position}, before the checkpoint's "
-                   f"{self._replay_to}")
+        private._names = tuple(projections)
+        private._loaded = dict(projections)
+        private.process_all(self._read(1, to))
+        if private.position != to:
+            msg = f"the log ends at position {private.position}, before {whose} {to}"
             raise ValueError(msg)
 
     def _make_missing(self) -> None:
@@ -345,15 +352,7 @@ class ProjectionSet:
             for projection in made.values():
                 self._attach(projection)
             if self.position:
-                assert self._read is not None  # checked when the set was built
-                private = ProjectionSet({}, self._load)
-                private._names = tuple(made)
-                private._loaded = dict(made)
-                private.process_all(self._read(1, self.position))
-                if private.position != self.position:
-                    msg = (f"the log ends at position {private.position}, before the set's "
-                           f"{self.position}")
-                    raise ValueError(msg)
+                self._replay_privately(made, self.position, "the set's")
         except BaseException:
             for name in made:
                 del self._loaded[name]
