@@ -641,6 +641,9 @@ class Ledger:
         to read, made before the log is read when the ledger builds them ``"asked"`` (see the
         class doc; any other projection is made when first looked up). A known-at view builds
         every projection either way."""
+        if isinstance(wanted, str):  # one name, not its letters
+            msg = f"wanted must be a sequence of projection names; got the string {wanted!r}"
+            raise TypeError(msg)
         with self._lock:
             if known_at is None:
                 if self._live is None:

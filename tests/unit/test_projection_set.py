@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ssp_ledger import ClubRun, Fact, GroupedIndex, Ledger, Query, Series, Table
+from ssp_ledger.errors import UnknownProjection
 from ssp_ledger.events import CorrectableEvent, EventCorrected, EventRetracted, SchoolJoined
 from ssp_ledger.projection import (
     AdditiveProjection,
@@ -226,6 +227,10 @@ def test_a_ledger_built_asked_replays_only_the_projections_asked_for(tmp_path: P
         assert asked.view().made == tuple(every.projection_names)
     with pytest.raises(ValueError, match="build must be 'all' or 'asked'"):
         Ledger.in_memory(build="every")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a sequence of projection names; got the string"):
+        Ledger.in_memory(build="asked").view(wanted="participation")
+    with pytest.raises(UnknownProjection, match="no projection named 'nothing'"):
+        Ledger.in_memory(build="asked").view(wanted=("nothing",))
 
 
 def test_a_projection_asked_for_late_comes_with_its_siblings_in_one_replay() -> None:
